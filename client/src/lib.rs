@@ -1,0 +1,1 @@
+//! hush-client: the library every hush front end uses.

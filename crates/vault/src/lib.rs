@@ -1,0 +1,1 @@
+//! hush-vault: a fixed-slot key vault and per-record encryption that make deletion final.

@@ -1,0 +1,3 @@
+//! hush-server: the hush relay.
+
+pub mod store;

@@ -1,0 +1,3 @@
+//! The `hush-server` binary.
+
+fn main() {}

@@ -1,0 +1,1 @@
+//! In-memory [`super::QueueStore`], for tests.

@@ -1,0 +1,201 @@
+//! Where the relay keeps queues and pending envelopes: the [`QueueStore`] trait.
+//!
+//! The relay's queue semantics (`relay.rs`) are written against this trait only. Two
+//! implementations live here: [`memory::MemoryStore`] for tests, and [`sled_store::SledStore`],
+//! the embedded default. A networked backend (Redis Cluster, say) can implement the same trait
+//! later, so that relay nodes become stateless.
+//!
+//! Wake-ups for subscribed recipients go through the store too ([`QueueStore::watch`]): a
+//! networked backend would feed them from its own pub/sub, not from a map inside one process.
+//!
+//! What this module does not do: authorise recipient operations (signatures are checked in the
+//! network layer before a store call), or decide TTLs and quotas (the relay passes them in).
+
+use std::future::Future;
+
+use hush_protocol::{EnvelopeId, RecipientId, SenderId};
+use subtle::ConstantTimeEq;
+
+pub mod memory;
+pub mod sled_store;
+mod wake;
+
+pub use wake::{WakeRegistry, Wakeup};
+
+/// SHA-256 of a send capability. The relay never stores the capability itself.
+pub type CapHash = [u8; 32];
+
+/// Everything the relay knows about one queue.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct QueueRecord {
+    /// The id recipient operations use.
+    pub recipient_id: RecipientId,
+    /// The id sends use.
+    pub sender_id: SenderId,
+    /// The recipient's Ed25519 public key, which authorises recipient operations.
+    pub recipient_key: [u8; 32],
+    /// Hash of the current send capability.
+    pub send_cap_hash: CapHash,
+    /// Unix seconds of the last send, subscribe or ack; idle queues are swept after a limit.
+    pub last_active: u64,
+}
+
+/// An envelope to append to a queue.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct NewEnvelope {
+    /// The relay-assigned random id, returned to the sender.
+    pub id: EnvelopeId,
+    /// Opaque ciphertext.
+    pub body: Vec<u8>,
+    /// Unix seconds after which the envelope is removed unread.
+    pub expires_at: u64,
+}
+
+/// An envelope waiting in a queue.
+#[derive(Clone, PartialEq, Eq, Debug)]
+pub struct StoredEnvelope {
+    /// Position in the queue; strictly increasing in send order, never reused within a queue.
+    pub seq: u64,
+    /// The relay-assigned random id.
+    pub id: EnvelopeId,
+    /// Opaque ciphertext.
+    pub body: Vec<u8>,
+    /// Unix seconds after which the envelope is removed unread.
+    pub expires_at: u64,
+}
+
+/// Per-queue limits the store enforces atomically with an append.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Quota {
+    /// Most envelopes pending in one queue.
+    pub max_messages: u32,
+    /// Most body bytes pending in one queue.
+    pub max_bytes: u64,
+}
+
+/// What an expiry sweep removed.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct SweepStats {
+    /// Envelopes removed because they expired.
+    pub expired_envelopes: u64,
+    /// Queues removed because they were idle too long (their envelopes included).
+    pub idle_queues: u64,
+}
+
+/// Why a store operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// No queue has that id, or the presented send capability does not match. The two are not
+    /// distinguished so that a sender cannot probe which queues exist.
+    #[error("no such queue, or not authorised")]
+    Auth,
+    /// A queue with one of those ids already exists.
+    #[error("queue id already exists")]
+    Exists,
+    /// The queue has reached its pending-message or pending-byte quota.
+    #[error("queue is full")]
+    QueueFull,
+    /// The backing storage failed (I/O error, disk full, corruption). Nothing was acknowledged.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+/// Compares two capability hashes in constant time.
+pub fn cap_matches(stored: &CapHash, presented: &CapHash) -> bool {
+    stored.ct_eq(presented).into()
+}
+
+/// Storage for queues and their pending envelopes.
+///
+/// Every mutating method returns only once its effect is durable (for persistent stores), so the
+/// relay may acknowledge to the client as soon as the future resolves. Implementations group
+/// concurrent writers into one flush.
+pub trait QueueStore: Send + Sync + 'static {
+    /// Registers a new queue. Fails with [`StoreError::Exists`] if either id is taken.
+    fn create_queue(
+        &self,
+        queue: QueueRecord,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Looks a queue up by its recipient id.
+    fn queue(
+        &self,
+        recipient: RecipientId,
+    ) -> impl Future<Output = Result<Option<QueueRecord>, StoreError>> + Send;
+
+    /// Appends an envelope to the queue that `sender` names, after checking (atomically with the
+    /// append, in constant time) that `cap_hash` matches the queue's send capability and that
+    /// the quota allows it. When `new_cap_hash` is given, the queue's capability is replaced in
+    /// the same atomic step. Wakes the queue's watchers once durable. Returns the recipient id.
+    fn send(
+        &self,
+        sender: SenderId,
+        cap_hash: CapHash,
+        envelope: NewEnvelope,
+        new_cap_hash: Option<CapHash>,
+        quota: Quota,
+        now: u64,
+    ) -> impl Future<Output = Result<RecipientId, StoreError>> + Send;
+
+    /// Removes a pending envelope on behalf of its sender, after checking `cap_hash` as
+    /// [`QueueStore::send`] does. Returns whether the envelope was still pending.
+    fn retract(
+        &self,
+        sender: SenderId,
+        cap_hash: CapHash,
+        envelope: EnvelopeId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Up to `limit` pending, unexpired envelopes with `seq >= from_seq`, in order.
+    fn pending(
+        &self,
+        recipient: RecipientId,
+        from_seq: u64,
+        limit: usize,
+        now: u64,
+    ) -> impl Future<Output = Result<Vec<StoredEnvelope>, StoreError>> + Send;
+
+    /// Removes an envelope on behalf of the recipient. Returns whether it was pending.
+    fn ack(
+        &self,
+        recipient: RecipientId,
+        envelope: EnvelopeId,
+        now: u64,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Replaces the queue's send capability (recipient-authorised re-secure).
+    fn set_send_cap(
+        &self,
+        recipient: RecipientId,
+        new_cap_hash: CapHash,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Marks the queue active now, so the idle sweep keeps it.
+    fn touch(
+        &self,
+        recipient: RecipientId,
+        now: u64,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Deletes the queue and every envelope in it. Returns whether it existed. Watchers see the
+    /// queue gone.
+    fn delete_queue(
+        &self,
+        recipient: RecipientId,
+    ) -> impl Future<Output = Result<bool, StoreError>> + Send;
+
+    /// Removes envelopes whose `expires_at <= now`, and queues whose `last_active` is older than
+    /// `now - idle_after`.
+    fn sweep(
+        &self,
+        now: u64,
+        idle_after: u64,
+    ) -> impl Future<Output = Result<SweepStats, StoreError>> + Send;
+
+    /// A handle that fires after each append to the queue (and when it is deleted).
+    fn watch(&self, recipient: RecipientId) -> Wakeup;
+
+    /// Makes everything written so far durable. Called on graceful shutdown.
+    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+}

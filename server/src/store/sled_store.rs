@@ -1,0 +1,1 @@
+//! The embedded default [`super::QueueStore`] on sled.
