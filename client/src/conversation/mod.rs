@@ -22,6 +22,8 @@ mod payload;
 mod receive;
 
 #[cfg(test)]
+mod codec_tests;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod tests;

@@ -1,1 +1,495 @@
+//! The conversation rules, one at a time, on virtual time.
 
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use hush_protocol::ids::EnvelopeId;
+use rand_chacha::rand_core::SeedableRng;
+use rand_chacha::ChaCha20Rng;
+
+use super::limits::{MAX_TEXT_LEN, MAX_TIMER_SECS};
+use super::*;
+
+const TTL: u64 = 7 * 24 * 3600;
+const T0: u64 = 1_700_000_000;
+
+/// A fresh RNG per call, each seeded differently so message ids never collide.
+fn rng() -> ChaCha20Rng {
+    static SEED: AtomicU64 = AtomicU64::new(7);
+    ChaCha20Rng::seed_from_u64(SEED.fetch_add(1, Ordering::Relaxed))
+}
+
+fn pair() -> (Conversation, Conversation) {
+    (
+        Conversation::new(TTL).unwrap(),
+        Conversation::new(TTL).unwrap(),
+    )
+}
+
+/// The payloads among `effects`, in order.
+fn payloads(effects: &[Effect]) -> Vec<Payload> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::SendPayload(p) => Some(p.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The ids of the messages shown by `effects`.
+fn shown(effects: &[Effect]) -> Vec<MessageId> {
+    effects
+        .iter()
+        .filter_map(|e| match e {
+            Effect::Notify(Event::MessageShown { id, .. }) => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Delivers every payload in `effects` to `to` at `now`, returning all resulting effects.
+fn deliver(effects: &[Effect], to: &mut Conversation, now: u64) -> Vec<Effect> {
+    payloads(effects)
+        .into_iter()
+        .flat_map(|p| to.receive(p, now).unwrap())
+        .collect()
+}
+
+fn send_text(
+    from: &mut Conversation,
+    body: &str,
+    view_once: bool,
+    now: u64,
+) -> (MessageId, Vec<Effect>) {
+    from.compose_text(body, view_once, now, &mut rng()).unwrap()
+}
+
+fn set_both_timers(a: &mut Conversation, b: &mut Conversation, timer: u64, now: u64) {
+    let fx = a.set_timer(Some(timer), now).unwrap();
+    deliver(&fx, b, now);
+    assert_eq!(b.timer(), Some(timer));
+}
+
+#[test]
+fn sender_copy_expires_at_send_plus_timer() {
+    let (mut a, mut b) = pair();
+    set_both_timers(&mut a, &mut b, 60, T0);
+    let (id, _) = send_text(&mut a, "hi", false, T0 + 10);
+    assert_eq!(a.next_deadline(), Some(T0 + 70));
+    assert!(a.tick(T0 + 69).is_empty());
+    assert!(a.message(&id).is_some());
+    let fx = a.tick(T0 + 70);
+    assert!(fx.contains(&Effect::DeleteMessage(id)));
+    assert!(fx.contains(&Effect::Notify(Event::MessageExpired(id))));
+    assert!(a.message(&id).is_none());
+    assert_eq!(a.next_deadline(), None);
+}
+
+#[test]
+fn receiver_copy_expires_at_first_display_plus_timer() {
+    let (mut a, mut b) = pair();
+    set_both_timers(&mut a, &mut b, 60, T0);
+    let (id, fx) = send_text(&mut a, "hi", false, T0);
+    assert_eq!(shown(&deliver(&fx, &mut b, T0 + 5)), vec![id]);
+    // Unread, only the hard expiry applies.
+    assert_eq!(b.next_deadline(), Some(T0 + TTL));
+    let d = b.display(id, T0 + 1000).unwrap();
+    assert_eq!(d.body.unwrap().as_str(), "hi");
+    assert_eq!(d.effects, vec![Effect::SaveMessage(id)]);
+    assert_eq!(b.next_deadline(), Some(T0 + 1060));
+    // A second display does not restart the timer.
+    assert!(b.display(id, T0 + 1030).unwrap().effects.is_empty());
+    assert_eq!(b.next_deadline(), Some(T0 + 1060));
+    assert!(b.tick(T0 + 1059).is_empty());
+    assert!(b.tick(T0 + 1060).contains(&Effect::DeleteMessage(id)));
+    assert_eq!(
+        b.display(id, T0 + 1061),
+        Err(ConversationError::UnknownMessage)
+    );
+}
+
+#[test]
+fn unread_message_hard_expires_at_send_plus_max_of_timer_and_ttl() {
+    let (mut a, mut b) = pair();
+    set_both_timers(&mut a, &mut b, 60, T0);
+    let (short, fx) = send_text(&mut a, "short", false, T0);
+    deliver(&fx, &mut b, T0 + 1);
+    set_both_timers(&mut a, &mut b, MAX_TIMER_SECS, T0 + 2);
+    let (long, fx) = send_text(&mut a, "long", false, T0 + 2);
+    deliver(&fx, &mut b, T0 + 3);
+    assert!(b.tick(T0 + TTL - 1).is_empty());
+    let fx = b.tick(T0 + TTL);
+    assert!(fx.contains(&Effect::DeleteMessage(short)));
+    assert!(b.message(&long).is_some());
+    assert_eq!(b.next_deadline(), Some(T0 + 2 + MAX_TIMER_SECS));
+    // Displaying after the hard expiry is impossible, even before a tick.
+    assert_eq!(
+        b.display(long, T0 + 2 + MAX_TIMER_SECS),
+        Err(ConversationError::UnknownMessage)
+    );
+}
+
+#[test]
+fn a_peer_clock_ahead_cannot_stretch_a_message() {
+    let (_, mut b) = pair();
+    let id = MessageId([1; 16]);
+    let text = Payload::Text {
+        id,
+        sent_at: T0 + 1_000_000,
+        timer: Some(60),
+        view_once: false,
+        body: MessageBody::new("from the future"),
+    };
+    assert_eq!(shown(&b.receive(text, T0).unwrap()), vec![id]);
+    assert_eq!(b.next_deadline(), Some(T0 + TTL));
+}
+
+#[test]
+fn a_message_already_expired_on_arrival_is_never_shown() {
+    let (mut a, mut b) = pair();
+    set_both_timers(&mut a, &mut b, 60, T0);
+    let (id, fx) = send_text(&mut a, "late", false, T0);
+    let out = deliver(&fx, &mut b, T0 + TTL);
+    assert!(shown(&out).is_empty());
+    assert!(b.message(&id).is_none());
+    // A message without a timer never expires on its own.
+    let (mut a, mut b) = pair();
+    let (id, fx) = send_text(&mut a, "kept", false, T0);
+    assert_eq!(shown(&deliver(&fx, &mut b, T0 + 10 * TTL)), vec![id]);
+    assert_eq!(b.next_deadline(), None);
+}
+
+#[test]
+fn each_message_keeps_its_own_timer() {
+    let (mut a, mut b) = pair();
+    set_both_timers(&mut a, &mut b, 60, T0);
+    let (m1, fx1) = send_text(&mut a, "one", false, T0);
+    set_both_timers(&mut a, &mut b, 3600, T0 + 1);
+    let (m2, fx2) = send_text(&mut a, "two", false, T0 + 1);
+    deliver(&fx2, &mut b, T0 + 2);
+    deliver(&fx1, &mut b, T0 + 2);
+    assert_eq!(b.message(&m1).unwrap().timer, Some(60));
+    assert_eq!(b.message(&m2).unwrap().timer, Some(3600));
+    assert_eq!(a.message(&m1).unwrap().timer, Some(60));
+}
+
+#[test]
+fn a_timer_change_is_shown_on_both_sides() {
+    let (mut a, mut b) = pair();
+    let fx = a.set_timer(Some(300), T0).unwrap();
+    assert!(fx.contains(&Effect::Notify(Event::TimerChanged {
+        timer: Some(300),
+        by_contact: false
+    })));
+    let got = deliver(&fx, &mut b, T0);
+    assert!(got.contains(&Effect::Notify(Event::TimerChanged {
+        timer: Some(300),
+        by_contact: true
+    })));
+    assert!(got.contains(&Effect::SaveMeta));
+    // A re-delivered change is not shown twice.
+    assert!(deliver(&fx, &mut b, T0 + 1).is_empty());
+    // Either side may change it; b turns it off.
+    let fx = b.set_timer(None, T0 + 5).unwrap();
+    deliver(&fx, &mut a, T0 + 6);
+    assert_eq!((a.timer(), b.timer()), (None, None));
+}
+
+#[test]
+fn concurrent_and_reordered_timer_changes_converge() {
+    let (mut a, mut b) = pair();
+    let fa = a.set_timer(Some(60), T0).unwrap();
+    let fb = b.set_timer(Some(600), T0).unwrap();
+    deliver(&fa, &mut b, T0 + 1);
+    deliver(&fb, &mut a, T0 + 1);
+    assert_eq!(a.timer(), b.timer());
+    // An older change that arrives late is ignored.
+    let old = a.set_timer(Some(30), T0 + 10).unwrap();
+    let new = a.set_timer(Some(90), T0 + 20).unwrap();
+    deliver(&new, &mut b, T0 + 21);
+    deliver(&old, &mut b, T0 + 22);
+    assert_eq!(b.timer(), Some(90));
+}
+
+#[test]
+fn timers_out_of_range_are_refused_without_change() {
+    let (mut a, mut b) = pair();
+    for bad in [Some(0), Some(MAX_TIMER_SECS + 1)] {
+        assert_eq!(
+            a.set_timer(bad, T0),
+            Err(ConversationError::TimerOutOfRange)
+        );
+        let p = Payload::SetTimer {
+            timer: bad,
+            set_at: T0,
+        };
+        assert_eq!(b.receive(p, T0), Err(ConversationError::InvalidPayload));
+    }
+    assert_eq!((a.timer(), a.meta().timer_set_at), (None, 0));
+    assert_eq!(b.meta(), &ConversationMeta::new(TTL));
+}
+
+#[test]
+fn view_once_is_deleted_after_its_first_display_and_the_sender_keeps_a_stub() {
+    let (mut a, mut b) = pair();
+    let (id, fx) = send_text(&mut a, "secret", true, T0);
+    assert_eq!(a.message(&id).unwrap().body, None);
+    assert_eq!(payloads(&fx)[0].message_id(), Some(id));
+    let got = deliver(&fx, &mut b, T0 + 1);
+    assert!(got.iter().any(|e| matches!(
+        e,
+        Effect::Notify(Event::MessageShown {
+            view_once: true,
+            body: None,
+            ..
+        })
+    )));
+    let d = b.display(id, T0 + 2).unwrap();
+    assert_eq!(d.body.unwrap().as_str(), "secret");
+    assert_eq!(d.effects, vec![Effect::DeleteMessage(id)]);
+    assert!(b.message(&id).is_none());
+    assert_eq!(
+        b.display(id, T0 + 3),
+        Err(ConversationError::UnknownMessage)
+    );
+    // A re-delivery does not bring it back.
+    assert!(shown(&deliver(&fx, &mut b, T0 + 4)).is_empty());
+    // The sender's stub shows no body.
+    assert_eq!(a.display(id, T0 + 5).unwrap().body, None);
+}
+
+#[test]
+fn unsend_before_display_retracts_and_deletes_on_both_sides() {
+    let (mut a, mut b) = pair();
+    let (id, fx) = send_text(&mut a, "oops", false, T0);
+    let envelope_id = EnvelopeId::from_bytes([9; 16]);
+    assert_eq!(a.mark_sent(id, envelope_id), vec![Effect::SaveMessage(id)]);
+    deliver(&fx, &mut b, T0 + 1);
+    let un = a.unsend(id, T0 + 2).unwrap();
+    assert_eq!(
+        un,
+        vec![
+            Effect::Retract { envelope_id },
+            Effect::SendPayload(Payload::Unsend { id }),
+            Effect::DeleteMessage(id),
+            Effect::Notify(Event::Unsent {
+                id,
+                by_contact: false
+            }),
+        ]
+    );
+    assert!(a.message(&id).is_none());
+    let got = deliver(&un, &mut b, T0 + 3);
+    assert!(got.contains(&Effect::DeleteMessage(id)));
+    assert!(got.contains(&Effect::Notify(Event::Unsent {
+        id,
+        by_contact: true
+    })));
+    assert!(b.message(&id).is_none());
+    assert_eq!(
+        b.display(id, T0 + 4),
+        Err(ConversationError::UnknownMessage)
+    );
+}
+
+#[test]
+fn unsend_after_display_deletes_for_real() {
+    let (mut a, mut b) = pair();
+    let (id, fx) = send_text(&mut a, "read it", false, T0);
+    deliver(&fx, &mut b, T0 + 1);
+    b.display(id, T0 + 2).unwrap();
+    let un = a.unsend(id, T0 + 100 * TTL).unwrap();
+    assert!(deliver(&un, &mut b, T0 + 100 * TTL).contains(&Effect::DeleteMessage(id)));
+    assert!(b.messages().is_empty());
+}
+
+#[test]
+fn an_unsend_that_arrives_before_its_message_wins() {
+    let (mut a, mut b) = pair();
+    let (id, fx) = send_text(&mut a, "never seen", false, T0);
+    let un = a.unsend(id, T0 + 1).unwrap();
+    // The envelope id was not known yet: no retraction, but one follows on mark_sent.
+    assert!(!un.iter().any(|e| matches!(e, Effect::Retract { .. })));
+    let envelope_id = EnvelopeId::from_bytes([3; 16]);
+    assert_eq!(
+        a.mark_sent(id, envelope_id),
+        vec![Effect::Retract { envelope_id }]
+    );
+    let got = deliver(&un, &mut b, T0 + 2);
+    assert!(!got.iter().any(|e| matches!(e, Effect::Notify(_))));
+    assert!(shown(&deliver(&fx, &mut b, T0 + 3)).is_empty());
+    assert!(shown(&deliver(&fx, &mut b, T0 + TTL)).is_empty());
+    assert!(b.message(&id).is_none());
+}
+
+#[test]
+fn only_own_messages_can_be_unsent() {
+    let (mut a, mut b) = pair();
+    let (id, fx) = send_text(&mut a, "mine", false, T0);
+    deliver(&fx, &mut b, T0);
+    assert_eq!(b.unsend(id, T0), Err(ConversationError::NotOwnMessage));
+    assert_eq!(
+        b.unsend(MessageId([0; 16]), T0),
+        Err(ConversationError::UnknownMessage)
+    );
+    // A contact cannot delete our own copy with an Unsend of our id.
+    assert!(a.receive(Payload::Unsend { id }, T0).unwrap().is_empty());
+    assert!(a.message(&id).is_some());
+}
+
+#[test]
+fn burn_erases_both_sides_and_later_sends_need_a_new_invitation() {
+    let (mut a, mut b) = pair();
+    let (_, fx) = send_text(&mut a, "hello", false, T0);
+    deliver(&fx, &mut b, T0);
+    let burn = a.burn().unwrap();
+    assert_eq!(
+        burn,
+        vec![
+            Effect::SendPayload(Payload::Burn),
+            Effect::DeleteOwnQueue,
+            Effect::EraseConversation,
+            Effect::Notify(Event::Burned { by_contact: false }),
+        ]
+    );
+    assert!(a.messages().is_empty());
+    assert_eq!(a.status(), Status::Burned);
+    let got = deliver(&burn, &mut b, T0 + 1);
+    assert_eq!(
+        got,
+        vec![
+            Effect::DeleteOwnQueue,
+            Effect::EraseConversation,
+            Effect::Notify(Event::Burned { by_contact: true }),
+        ]
+    );
+    assert!(b.messages().is_empty() && b.meta().seen.is_empty());
+    for side in [&mut a, &mut b] {
+        let err = side
+            .compose_text("again?", false, T0 + 2, &mut rng())
+            .unwrap_err();
+        assert_eq!(err, ConversationError::Burned);
+        assert!(err.to_string().contains("new invitation"));
+        assert_eq!(side.set_timer(None, T0), Err(ConversationError::Burned));
+        assert_eq!(side.burn(), Err(ConversationError::Burned));
+        assert_eq!(
+            side.receive(Payload::Burn, T0),
+            Err(ConversationError::Burned)
+        );
+    }
+}
+
+#[test]
+fn block_deletes_our_queue_and_stops_the_conversation() {
+    let (mut a, mut b) = pair();
+    set_both_timers(&mut a, &mut b, 60, T0);
+    let (id, fx) = send_text(&mut a, "before", false, T0);
+    deliver(&fx, &mut b, T0);
+    let blocked = b.block().unwrap();
+    assert_eq!(blocked[0], Effect::DeleteOwnQueue);
+    assert!(blocked.contains(&Effect::Notify(Event::Blocked)));
+    assert_eq!(b.status(), Status::Blocked);
+    let err = b.compose_text("x", false, T0, &mut rng()).unwrap_err();
+    assert_eq!(err, ConversationError::Blocked);
+    let (_, fx) = send_text(&mut a, "after", false, T0 + 1);
+    assert!(deliver(&fx, &mut b, T0 + 1).is_empty());
+    assert!(b.block().unwrap().is_empty());
+    // The history left still expires.
+    b.display(id, T0 + 2).unwrap();
+    assert!(b.tick(T0 + 62).contains(&Effect::DeleteMessage(id)));
+    // Burning a blocked conversation still tells the contact, without a second queue deletion.
+    let burn = b.burn().unwrap();
+    assert_eq!(burn[0], Effect::SendPayload(Payload::Burn));
+    assert!(!burn.contains(&Effect::DeleteOwnQueue));
+}
+
+#[test]
+fn a_duplicate_delivery_is_shown_once() {
+    let (mut a, mut b) = pair();
+    let (id, fx) = send_text(&mut a, "once", false, T0);
+    assert_eq!(shown(&deliver(&fx, &mut b, T0)), vec![id]);
+    b.display(id, T0 + 1).unwrap();
+    assert!(shown(&deliver(&fx, &mut b, T0 + 2)).is_empty());
+    assert_eq!(b.message(&id).unwrap().displayed_at, Some(T0 + 1));
+}
+
+#[test]
+fn state_survives_a_restart_through_its_encodings() {
+    let (mut a, mut b) = pair();
+    set_both_timers(&mut a, &mut b, 600, T0);
+    let (id, fx) = send_text(&mut a, "durable", false, T0);
+    deliver(&fx, &mut b, T0 + 1);
+    b.display(id, T0 + 2).unwrap();
+    let meta = ConversationMeta::decode(&b.meta().encode()).unwrap();
+    let records: Vec<MessageRecord> = b
+        .messages()
+        .iter()
+        .map(|r| MessageRecord::decode(&r.encode()).unwrap())
+        .collect();
+    let mut restored = Conversation::restore(meta, records);
+    assert_eq!(restored.timer(), Some(600));
+    assert!(shown(&deliver(&fx, &mut restored, T0 + 3)).is_empty());
+    assert_eq!(restored.next_deadline(), Some(T0 + 602));
+    assert!(restored.tick(T0 + 602).contains(&Effect::DeleteMessage(id)));
+}
+
+#[test]
+fn seen_ids_and_tombstones_are_forgotten_after_the_relay_could_redeliver() {
+    let (mut a, mut b) = pair();
+    let (_, fx) = send_text(&mut a, "x", false, T0);
+    deliver(&fx, &mut b, T0);
+    b.receive(
+        Payload::Unsend {
+            id: MessageId([5; 16]),
+        },
+        T0,
+    )
+    .unwrap();
+    assert_eq!(b.meta().seen.len(), 2);
+    let horizon = T0 + TTL + limits::MAX_CLOCK_SKEW_SECS;
+    assert!(!b.tick(horizon - 1).contains(&Effect::SaveMeta));
+    assert!(b.tick(horizon).contains(&Effect::SaveMeta));
+    assert!(b.meta().seen.is_empty());
+}
+
+#[test]
+fn oversize_bodies_are_refused_and_refusals_change_nothing() {
+    let (mut a, mut b) = pair();
+    let max = "x".repeat(MAX_TEXT_LEN);
+    assert!(a.compose_text(max.clone(), false, T0, &mut rng()).is_ok());
+    let err = a.compose_text(max.clone() + "y", false, T0, &mut rng());
+    assert_eq!(
+        err.unwrap_err(),
+        ConversationError::BodyTooLong {
+            len: MAX_TEXT_LEN + 1,
+            max: MAX_TEXT_LEN
+        }
+    );
+    assert_eq!(a.messages().len(), 1);
+    let bad = Payload::Text {
+        id: MessageId([2; 16]),
+        sent_at: T0,
+        timer: None,
+        view_once: false,
+        body: MessageBody::new(max + "y"),
+    };
+    assert_eq!(b.receive(bad, T0), Err(ConversationError::InvalidPayload));
+    assert!(b.messages().is_empty() && b.meta().seen.is_empty());
+    assert_eq!(
+        Conversation::new(0).unwrap_err(),
+        ConversationError::InvalidRelayTtl
+    );
+}
+
+#[test]
+fn the_seen_set_is_capped() {
+    let mut meta = ConversationMeta::new(TTL);
+    for i in 0..=limits::MAX_SEEN_IDS as u64 {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&i.to_be_bytes());
+        meta.remember(MessageId(id), T0 + i, false);
+    }
+    assert_eq!(meta.seen.len(), limits::MAX_SEEN_IDS);
+    // The entry that would have been forgotten first went.
+    assert!(!meta.seen.contains_key(&MessageId([0; 16])));
+}
