@@ -211,8 +211,12 @@ impl Conversation {
 
     /// Unsends a message we sent: retracts its envelope if we know it, tells the contact to
     /// delete it, and deletes our copy. There is no time window.
+    ///
+    /// Unsend still works after a block (the contact's queue is untouched); not after a burn.
     pub fn unsend(&mut self, id: MessageId, now: u64) -> Result<Vec<Effect>, ConversationError> {
-        self.ensure_active()?;
+        if self.meta.status == Status::Burned {
+            return Err(ConversationError::Burned);
+        }
         let envelope_id = match self.messages.get(&id) {
             None => return Err(ConversationError::UnknownMessage),
             Some(r) if r.direction != Direction::Sent => {
@@ -293,8 +297,9 @@ impl Conversation {
         self.meta.status = Status::Burned;
     }
 
-    /// Blocks the contact: deletes the queue it sends to. The history stays until it expires;
-    /// nothing more is sent or received.
+    /// Blocks the contact: deletes the queue it sends to. The history stays until it expires.
+    /// No new message or timer change is sent and nothing more is received; unsend and burn
+    /// still reach the contact.
     pub fn block(&mut self) -> Result<Vec<Effect>, ConversationError> {
         match self.meta.status {
             Status::Burned => Err(ConversationError::Burned),

@@ -394,6 +394,12 @@ fn block_deletes_our_queue_and_stops_the_conversation() {
     let (_, fx) = send_text(&mut a, "after", false, T0 + 1);
     assert!(deliver(&fx, &mut b, T0 + 1).is_empty());
     assert!(b.block().unwrap().is_empty());
+    // Our own messages can still be unsent after a block; new ones cannot be sent.
+    let (mine, _) = send_text(&mut a, "unsend me", false, T0);
+    a.block().unwrap();
+    let un = a.unsend(mine, T0).unwrap();
+    assert!(payloads(&un).contains(&Payload::Unsend { id: mine }));
+    assert_eq!(a.set_timer(None, T0), Err(ConversationError::Blocked));
     // The history left still expires.
     b.display(id, T0 + 2).unwrap();
     assert!(b.tick(T0 + 62).contains(&Effect::DeleteMessage(id)));
