@@ -38,9 +38,6 @@ pub const MAX_SEEN_IDS: usize = 100_000;
 /// Most messages (sent and received) kept in one conversation; past it the oldest is deleted.
 pub const MAX_STORED_MESSAGES: usize = 100_000;
 
-/// Largest encoded message record, in bytes: a body plus fixed-size fields.
-pub const MAX_RECORD_LEN: usize = MAX_TEXT_LEN + 128;
-
 const _: () = assert!(MAX_TEXT_LEN + 1024 <= MAX_ENVELOPE_LEN);
 
 /// Whether `timer` is an allowed disappearing timer (`None` is always allowed).
