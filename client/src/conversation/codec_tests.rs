@@ -156,8 +156,9 @@ fn oversize_and_malformed_fields_are_rejected() {
         };
         assert_eq!(Payload::decode(&b), Err(want));
     }
-    // Exactly the cap is fine.
+    // Exactly the cap is fine, and leaves room for padding and the ratchet in one envelope.
     let max = "z".repeat(MAX_TEXT_LEN);
+    assert_eq!(text(&max).encode().len(), MAX_TEXT_LEN + 40);
     assert_eq!(Payload::decode(&text(&max).encode()), Ok(text(&max)));
     // Invalid UTF-8.
     let mut b = text_head();

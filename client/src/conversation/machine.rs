@@ -15,7 +15,9 @@ use rand_core::{CryptoRng, RngCore};
 
 use super::effect::{Effect, Event};
 use super::error::ConversationError;
-use super::limits::{timer_in_range, MAX_CLOCK_SKEW_SECS, MAX_RELAY_TTL_SECS, MAX_TEXT_LEN};
+use super::limits::{
+    timer_in_range, MAX_CLOCK_SKEW_SECS, MAX_RELAY_TTL_SECS, MAX_STORED_MESSAGES, MAX_TEXT_LEN,
+};
 use super::message::{Direction, MessageRecord};
 use super::meta::{ConversationMeta, Status};
 use super::payload::{MessageBody, MessageId, Payload};
@@ -149,7 +151,7 @@ impl Conversation {
     /// Stores a record, first evicting the oldest message if the conversation is full.
     pub(super) fn insert_record(&mut self, record: MessageRecord) -> Vec<Effect> {
         let mut effects = Vec::new();
-        if self.messages.len() >= super::limits::MAX_STORED_MESSAGES {
+        if self.messages.len() >= MAX_STORED_MESSAGES {
             let oldest = self
                 .messages
                 .values()

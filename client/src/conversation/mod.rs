@@ -22,11 +22,15 @@ mod payload;
 mod receive;
 
 #[cfg(test)]
+mod action_tests;
+#[cfg(test)]
 mod codec_tests;
 #[cfg(test)]
 mod sim;
 #[cfg(test)]
-mod tests;
+mod test_support;
+#[cfg(test)]
+mod timer_tests;
 
 pub use codec::DecodeError;
 pub use effect::{Effect, Event};
