@@ -276,3 +276,31 @@ fn the_seen_set_is_capped() {
     // The entry that would have been forgotten first went.
     assert!(!meta.seen.contains_key(&MessageId([0; 16])));
 }
+
+#[test]
+fn a_full_conversation_deletes_its_oldest_message_first() {
+    let records = (0..limits::MAX_STORED_MESSAGES as u64).map(|i| {
+        let mut id = [0u8; 16];
+        id[..8].copy_from_slice(&(i + 1).to_be_bytes());
+        MessageRecord {
+            id: MessageId(id),
+            direction: Direction::Received,
+            sent_at: T0 + i,
+            received_at: T0 + i,
+            timer: None,
+            view_once: false,
+            envelope_id: None,
+            displayed_at: None,
+            body: Some(MessageBody::new("old")),
+        }
+    });
+    let mut b = Conversation::restore(ConversationMeta::new(TTL), records);
+    let oldest = b.messages()[0].id;
+    let (mut a, _) = pair();
+    let (id, fx) = send_text(&mut a, "new", false, T0 + 200_000);
+    let got = deliver(&fx, &mut b, T0 + 200_000);
+    assert_eq!(got[0], Effect::DeleteMessage(oldest));
+    assert_eq!(shown(&got), vec![id]);
+    assert_eq!(b.messages().len(), limits::MAX_STORED_MESSAGES);
+    assert!(b.message(&oldest).is_none());
+}
