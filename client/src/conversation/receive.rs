@@ -6,7 +6,7 @@
 //! current one is ignored.
 //!
 //! What it does not do: decrypt or authenticate. It takes a [`Payload`] the crypto layer has
-//! already decrypted from this contact's session.
+//! already decrypted with this contact's ratchet.
 
 use super::effect::{Effect, Event};
 use super::error::ConversationError;

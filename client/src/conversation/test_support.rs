@@ -1,4 +1,5 @@
-//! Helpers shared by the conversation tests.
+//! Fixtures shared by the conversation tests: a seeded RNG, a pair of conversations, and
+//! functions that pass payloads between them.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
