@@ -272,9 +272,14 @@ fn the_seen_set_is_capped() {
         id[..8].copy_from_slice(&i.to_be_bytes());
         meta.remember(MessageId(id), T0 + i, false);
     }
-    assert_eq!(meta.seen.len(), limits::MAX_SEEN_IDS);
-    // The entry that would have been forgotten first went.
-    assert!(!meta.seen.contains_key(&MessageId([0; 16])));
+    // The entries that would have been forgotten first went, a batch at once.
+    let batch = limits::MAX_SEEN_IDS / 100;
+    assert_eq!(meta.seen.len(), limits::MAX_SEEN_IDS - batch);
+    let earliest_kept = meta.seen.values().map(|e| e.until).min();
+    assert_eq!(earliest_kept, Some(T0 + batch as u64 + 1));
+    let mut newest = [0u8; 16];
+    newest[..8].copy_from_slice(&(limits::MAX_SEEN_IDS as u64).to_be_bytes());
+    assert!(meta.seen.contains_key(&MessageId(newest)));
 }
 
 #[test]

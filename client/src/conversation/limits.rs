@@ -31,8 +31,8 @@ pub const MAX_CLOCK_SKEW_SECS: u64 = 24 * 60 * 60;
 
 /// Most received-message ids (delivered or unsent) remembered for deduplication.
 ///
-/// Entries expire on their own at the message's hard expiry; past this cap the entry that
-/// expires first is forgotten.
+/// Entries are forgotten once the relay can no longer deliver a copy; past this cap the 1% that
+/// would be forgotten first go at once.
 pub const MAX_SEEN_IDS: usize = 100_000;
 
 /// Most messages (sent and received) kept in one conversation; past it the oldest is deleted.

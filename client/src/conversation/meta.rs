@@ -17,6 +17,9 @@ use super::payload::{read_timer, MessageId, MESSAGE_ID_LEN};
 /// Bytes per encoded seen entry: id, expiry, tombstone flag.
 const SEEN_ENTRY_LEN: usize = MESSAGE_ID_LEN + 8 + 1;
 
+/// How many seen ids are dropped at once when the set overflows (1% of the cap).
+pub(crate) const SEEN_EVICTION_BATCH: usize = MAX_SEEN_IDS / 100;
+
 /// Where a conversation stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Status {
@@ -66,19 +69,20 @@ impl ConversationMeta {
 
     /// Remembers `id` until at least `until`; `unsent` marks it as a tombstone.
     ///
-    /// Past [`MAX_SEEN_IDS`] the entry that would be forgotten first is dropped.
+    /// Past [`MAX_SEEN_IDS`] the entries that would be forgotten first are dropped, a batch of
+    /// [`SEEN_EVICTION_BATCH`] at a time, so that a full set costs one scan per batch rather than
+    /// one per message.
     pub(crate) fn remember(&mut self, id: MessageId, until: u64, unsent: bool) {
         let entry = self.seen.entry(id).or_insert(SeenEntry { until, unsent });
         entry.until = entry.until.max(until);
         entry.unsent |= unsent;
         if self.seen.len() > MAX_SEEN_IDS {
-            let oldest = self
-                .seen
-                .iter()
-                .min_by_key(|(_, e)| e.until)
-                .map(|(id, _)| *id);
-            if let Some(oldest) = oldest {
-                self.seen.remove(&oldest);
+            let evict = self.seen.len() - MAX_SEEN_IDS + SEEN_EVICTION_BATCH;
+            let mut by_age: Vec<(u64, MessageId)> =
+                self.seen.iter().map(|(id, e)| (e.until, *id)).collect();
+            by_age.select_nth_unstable(evict - 1);
+            for (_, old) in &by_age[..evict] {
+                self.seen.remove(old);
             }
         }
     }
