@@ -32,6 +32,9 @@ struct Shared {
     pending: Mutex<Pending>,
     wake: Condvar,
     flushes: AtomicU64,
+    /// Held by the flusher while it takes a batch and flushes it; tests hold it to pile up
+    /// writers deterministically.
+    gate: Mutex<()>,
 }
 
 impl Shared {
@@ -85,6 +88,21 @@ impl GroupCommit {
     pub(super) fn flush_count(&self) -> u64 {
         self.shared.flushes.load(Ordering::Relaxed)
     }
+
+    /// Holds back flushes until the guard drops.
+    #[cfg(test)]
+    pub(super) fn pause(&self) -> MutexGuard<'_, ()> {
+        self.shared
+            .gate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many writers wait for the next flush.
+    #[cfg(test)]
+    pub(super) fn waiting(&self) -> usize {
+        self.shared.lock().waiters.len()
+    }
 }
 
 impl Drop for GroupCommit {
@@ -101,7 +119,7 @@ impl Drop for GroupCommit {
 
 fn flush_loop(shared: &Shared, db: &sled::Db, vault: &Vault) {
     loop {
-        let (batch, shutdown) = {
+        {
             let mut pending = shared.lock();
             while pending.waiters.is_empty() && !pending.shutdown {
                 pending = shared
@@ -109,6 +127,10 @@ fn flush_loop(shared: &Shared, db: &sled::Db, vault: &Vault) {
                     .wait(pending)
                     .unwrap_or_else(PoisonError::into_inner);
             }
+        }
+        let _gate = shared.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        let (batch, shutdown) = {
+            let mut pending = shared.lock();
             (std::mem::take(&mut pending.waiters), pending.shutdown)
         };
         let result = flush_once(db, vault);
