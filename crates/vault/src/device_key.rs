@@ -191,6 +191,9 @@ impl DeviceKey {
                 file.sync_all()
             });
         buf.zeroize();
+        // The directory entry must be durable too: a vault outliving its key file after a crash
+        // could never be opened again.
+        let written = written.and_then(|()| sync_parent_dir(path));
         if let Err(e) = written {
             key.zeroize();
             return Err(e.into());
@@ -212,6 +215,12 @@ impl DeviceKey {
         let _ = Hkdf::<Sha256>::new(None, &self.key).expand(info, &mut out);
         out
     }
+}
+
+/// Makes a new directory entry in `path`'s directory durable.
+pub(crate) fn sync_parent_dir(path: &Path) -> io::Result<()> {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+    fs::File::open(dir.unwrap_or_else(|| Path::new(".")))?.sync_all()
 }
 
 impl fmt::Debug for DeviceKey {

@@ -19,7 +19,7 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-use crate::device_key::{DeviceKey, KdfParams, KeyOrigin};
+use crate::device_key::{sync_parent_dir, DeviceKey, KdfParams, KeyOrigin};
 use crate::header::{Header, HEADER_LEN, VAULT_ID_LEN};
 use crate::record::{open_with, seal_with, RecordKey, RECORD_KEY_LEN, SEAL_OVERHEAD};
 use crate::VaultError;
@@ -349,11 +349,4 @@ fn read_header(file: &File, len: u64) -> Result<Header, VaultError> {
     let mut bytes = [0u8; HEADER_LEN];
     file.read_exact_at(&mut bytes, 0)?;
     Header::parse(bytes)
-}
-
-fn sync_parent_dir(path: &Path) -> Result<(), VaultError> {
-    match path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        Some(dir) => Ok(File::open(dir)?.sync_all()?),
-        None => Ok(File::open(".")?.sync_all()?),
-    }
 }
