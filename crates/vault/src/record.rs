@@ -50,6 +50,12 @@ impl RecordKey {
         seal_with(&self.0, aad, plaintext)
     }
 
+    /// Like [`RecordKey::seal`], but appends the sealed record to `out`, so a caller can put
+    /// its own header in front without another copy.
+    pub fn seal_into(&self, aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) {
+        seal_append(&self.0, aad, plaintext, out);
+    }
+
     /// Decrypts what [`RecordKey::seal`] produced with the same `aad`.
     pub fn open(&self, aad: &[u8], sealed: &[u8]) -> Result<Vec<u8>, VaultError> {
         open_with(&self.0, aad, sealed)
@@ -64,22 +70,29 @@ impl fmt::Debug for RecordKey {
 
 /// Seals under a raw 32-byte key; shared with the vault's slot and header encryption.
 pub(crate) fn seal_with(key: &[u8; RECORD_KEY_LEN], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(SEAL_OVERHEAD + plaintext.len());
+    seal_append(key, aad, plaintext, &mut out);
+    out
+}
+
+/// Appends `nonce || ciphertext || tag` to `out`.
+fn seal_append(key: &[u8; RECORD_KEY_LEN], aad: &[u8], plaintext: &[u8], out: &mut Vec<u8>) {
     let cipher = XChaCha20Poly1305::new(Key::from_slice(key));
     let mut nonce = [0u8; NONCE_LEN];
     rand::thread_rng().fill_bytes(&mut nonce);
-    let mut out = Vec::with_capacity(SEAL_OVERHEAD + plaintext.len());
+    out.reserve(SEAL_OVERHEAD + plaintext.len());
     out.extend_from_slice(&nonce);
+    let start = out.len();
     out.extend_from_slice(plaintext);
     // Encryption only fails for plaintexts beyond 256 GiB, which a `Vec` in memory never is;
     // should it fail anyway, the output stays undecryptable rather than leaking plaintext.
-    match cipher.encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, &mut out[NONCE_LEN..]) {
+    match cipher.encrypt_in_place_detached(XNonce::from_slice(&nonce), aad, &mut out[start..]) {
         Ok(tag) => out.extend_from_slice(&tag),
         Err(_) => {
-            out[NONCE_LEN..].zeroize();
+            out[start..].zeroize();
             out.extend_from_slice(&[0u8; TAG_LEN]);
         }
     }
-    out
 }
 
 /// Opens what [`seal_with`] produced.
@@ -116,6 +129,10 @@ mod tests {
         let sealed = key.seal(b"id-1", b"hello");
         assert_eq!(sealed.len(), 5 + SEAL_OVERHEAD);
         assert_eq!(key.open(b"id-1", &sealed).unwrap(), b"hello");
+        let mut out = b"head".to_vec();
+        key.seal_into(b"id-1", b"hello", &mut out);
+        assert_eq!(&out[..4], b"head");
+        assert_eq!(key.open(b"id-1", &out[4..]).unwrap(), b"hello");
     }
 
     #[test]

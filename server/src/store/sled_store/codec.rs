@@ -16,6 +16,7 @@
 
 use hush_protocol::ids::ID_LEN;
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
+use hush_vault::SEAL_OVERHEAD;
 
 use crate::store::{CapHash, QueueRecord, StoreError};
 
@@ -221,13 +222,13 @@ pub(super) struct EnvelopeHead {
 pub(super) const ENVELOPE_HEAD_LEN: usize = ID_LEN + 16;
 
 impl EnvelopeHead {
-    /// Encodes the head followed by the sealed body, in one allocation.
-    pub(super) fn encode_with(&self, sealed: &[u8]) -> Vec<u8> {
-        let mut v = Vec::with_capacity(ENVELOPE_HEAD_LEN + sealed.len());
+    /// Encodes the head into a buffer with room for a sealed body of `body_len` plaintext
+    /// bytes, which the caller appends.
+    pub(super) fn encode_for(&self, body_len: usize) -> Vec<u8> {
+        let mut v = Vec::with_capacity(ENVELOPE_HEAD_LEN + SEAL_OVERHEAD + body_len);
         v.extend_from_slice(self.id.as_bytes());
         v.extend_from_slice(&self.expires_at.to_be_bytes());
         v.extend_from_slice(&self.slot.to_be_bytes());
-        v.extend_from_slice(sealed);
         v
     }
 
@@ -276,7 +277,8 @@ mod tests {
             expires_at: 8,
             slot: 9,
         };
-        let v = head.encode_with(b"sealed");
+        let mut v = head.encode_for(6);
+        v.extend_from_slice(b"sealed");
         assert_eq!(EnvelopeHead::decode(&v).unwrap(), (head, &b"sealed"[..]));
     }
 }

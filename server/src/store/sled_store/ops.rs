@@ -93,12 +93,13 @@ impl Inner {
         }
         let seq = q.next_seq;
         let (slot, key) = self.vault.allocate().map_err(backend)?;
-        let sealed = key.seal(&body_aad(&r, seq, &env.id), &env.body);
         let head = EnvelopeHead {
             id: env.id,
             expires_at: env.expires_at,
             slot: slot.index(),
         };
+        let mut value = head.encode_for(env.body.len());
+        key.seal_into(&body_aad(&r, seq, &env.id), &env.body, &mut value);
         q.next_seq += 1;
         q.count += 1;
         q.bytes += len;
@@ -107,7 +108,7 @@ impl Inner {
             q.send_cap_hash = new;
         }
         let mut batch = sled::Batch::default();
-        batch.insert(&envelope_key(&r, seq)[..], head.encode_with(&sealed));
+        batch.insert(&envelope_key(&r, seq)[..], value);
         batch.insert(&envelope_id_key(&r, &env.id)[..], &seq.to_be_bytes()[..]);
         batch.insert(&expiry_key(env.expires_at, &r, seq)[..], &[][..]);
         batch.insert(&queue_key(&r)[..], &q.encode()[..]);
