@@ -28,7 +28,7 @@ mod tests;
 
 use std::fs::DirBuilder;
 use std::os::unix::fs::DirBuilderExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
@@ -79,15 +79,26 @@ impl SledStore {
     /// Opens (or creates, mode 0700) the data directory `dir`: the database, the key vault and
     /// its device key file. Drops records left half-written by a crash. Blocks on disk.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        let options = VaultOptions {
+            max_slots: MAX_STORED_ENVELOPES,
+        };
+        Self::open_with(dir, options)
+    }
+
+    /// [`SledStore::open`] on a blocking thread, for callers already inside the runtime.
+    pub async fn open_async(dir: PathBuf) -> Result<SledStore, StoreError> {
+        tokio::task::spawn_blocking(move || Self::open(&dir))
+            .await
+            .map_err(backend)?
+    }
+
+    fn open_with(dir: &Path, options: VaultOptions) -> Result<SledStore, StoreError> {
         DirBuilder::new()
             .recursive(true)
             .mode(0o700)
             .create(dir)
             .map_err(backend)?;
         let key = DeviceKey::load_or_create_key_file(&dir.join(KEY_FILE)).map_err(backend)?;
-        let options = VaultOptions {
-            max_slots: MAX_STORED_ENVELOPES,
-        };
         let vault = Arc::new(Vault::open(&dir.join(VAULT_FILE), &key, options).map_err(backend)?);
         let db = sled::Config::new()
             .path(dir.join(DB_DIR))

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 use hush_vault::{DeviceKey, SlotId, Vault, VaultError, VaultOptions};
+use tokio::time::timeout;
 
 use super::codec::{body_aad, envelope_key, EnvelopeHead};
 use super::{SledStore, DB_DIR, KEY_FILE, VAULT_FILE};
@@ -296,10 +297,47 @@ async fn data_directory_is_private() {
     use std::os::unix::fs::PermissionsExt;
     let parent = tempfile::tempdir().unwrap();
     let dir = parent.path().join("relay-data");
-    let s = SledStore::open(&dir).unwrap();
+    let s = SledStore::open_async(dir.clone()).await.unwrap();
     let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode(&dir), 0o700);
     assert_eq!(mode(&dir.join(KEY_FILE)), 0o600);
     assert_eq!(mode(&dir.join(VAULT_FILE)), 0o600);
     drop(s);
+}
+
+#[tokio::test]
+async fn storage_failure_is_an_error_and_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open_with(dir.path(), VaultOptions { max_slots: 2 }).unwrap();
+    create(&s, 1).await;
+    send(&s, 1, 1, b"one", FAR).await;
+    send(&s, 1, 2, b"two", FAR).await;
+    let mut w = s.watch(rid(1));
+    // The key vault is full: the send fails as a backend error, and nothing changes.
+    let env = NewEnvelope {
+        id: eid(3),
+        body: b"three".to_vec(),
+        expires_at: FAR,
+    };
+    let failed = s
+        .send(sid(1), cap(1), env.clone(), Some(cap(9)), ROOMY, 5)
+        .await;
+    assert!(matches!(failed, Err(StoreError::Backend(_))));
+    let pending = s.pending(rid(1), 0, 10, 1).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![eid(1), eid(2)]
+    );
+    let q = s.queue(rid(1)).await.unwrap().unwrap();
+    assert_eq!((q.send_cap_hash, q.last_active), (cap(1), 1));
+    // Once a slot is free again the same send goes through, with the next seq, and wakes.
+    assert!(s.ack(rid(1), eid(1), 2).await.unwrap());
+    s.send(sid(1), cap(1), env, None, ROOMY, 5).await.unwrap();
+    assert_eq!(timeout(DEADLINE, w.changed()).await.ok(), Some(true));
+    let pending = s.pending(rid(1), 0, 10, 1).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![eid(2), eid(3)]
+    );
+    assert!(pending[1].seq > pending[0].seq);
 }
