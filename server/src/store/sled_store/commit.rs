@@ -10,6 +10,7 @@
 //! failure is reported to every waiter of that flush as [`StoreError::Backend`].
 
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -133,7 +134,9 @@ fn flush_loop(shared: &Shared, db: &sled::Db, vault: &Vault) {
             let mut pending = shared.lock();
             (std::mem::take(&mut pending.waiters), pending.shutdown)
         };
-        let result = flush_once(db, vault);
+        // A panic inside sled must not kill the flusher: later writers would wait forever.
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| flush_once(db, vault)))
+            .unwrap_or_else(|_| Err("database flush panicked".into()));
         shared.flushes.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = &result {
             tracing::error!(error = %e, waiters = batch.len(), "store flush failed");
