@@ -151,13 +151,23 @@ fn flush_loop(shared: &Shared, db: &sled::Db, vault: &Vault) {
     }
 }
 
-/// The vault first: a sled record that reaches disk before its key is found and dropped on the
-/// next open, as is a key whose record never made it.
+/// Syncs the vault and flushes sled in parallel. Either may reach disk first: a sled record
+/// whose key did not, or a key whose record did not, is dropped on the next open (`recovery`);
+/// neither was acknowledged.
 fn flush_once(db: &sled::Db, vault: &Vault) -> Result<(), String> {
-    vault
-        .sync()
-        .map_err(|e| format!("key vault sync failed: {e}"))?;
-    db.flush()
-        .map(|_| ())
-        .map_err(|e| format!("database flush failed: {e}"))
+    std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new().spawn_scoped(scope, || vault.sync());
+        let db_flush = db.flush();
+        let vault_sync = match helper {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(std::io::Error::other("vault sync panicked").into())),
+            // No thread to spare: sync in line.
+            Err(_) => vault.sync(),
+        };
+        vault_sync.map_err(|e| format!("key vault sync failed: {e}"))?;
+        db_flush
+            .map(|_| ())
+            .map_err(|e| format!("database flush failed: {e}"))
+    })
 }
