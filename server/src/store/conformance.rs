@@ -263,22 +263,25 @@ async fn ack_and_retract<S: QueueStore>(s: S) {
 
 async fn expiry<S: QueueStore>(s: S) {
     s.create_queue(record(1, 0)).await.unwrap();
-    for (id, expires_at) in [(1, 100), (2, 200), (3, 100)] {
+    s.create_queue(record(2, 0)).await.unwrap();
+    for (n, id, expires_at) in [(1, 1, 100), (1, 2, 200), (2, 4, 120), (1, 3, 100)] {
         let env = envelope(id, b"e", expires_at);
-        s.send(sid(1), cap(1), env, None, ROOMY, 1).await.unwrap();
+        s.send(sid(n), cap(n), env, None, ROOMY, 1).await.unwrap();
     }
     assert_eq!(pending_all(&s, 1, 99).await.len(), 3);
     // `expires_at <= now` is expired.
     assert_eq!(ids(&pending_all(&s, 1, 100).await), vec![eid(2)]);
+    assert_eq!(ids(&pending_all(&s, 2, 100).await), vec![eid(4)]);
     let stats = s.sweep(150, FAR).await.unwrap();
     assert_eq!(
         stats,
         SweepStats {
-            expired_envelopes: 2,
+            expired_envelopes: 3,
             idle_queues: 0
         }
     );
     assert_eq!(ids(&pending_all(&s, 1, 0).await), vec![eid(2)]);
+    assert!(pending_all(&s, 2, 0).await.is_empty());
     assert!(!s.ack(rid(1), eid(1), 150).await.unwrap());
     assert_eq!(s.sweep(150, FAR).await.unwrap(), SweepStats::default());
     assert!(s.queue(rid(1)).await.unwrap().is_some());
