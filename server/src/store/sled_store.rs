@@ -10,7 +10,7 @@
 //! directory (device key from the 0600 `device.key` beside it). Ack, retract, expiry and queue
 //! deletion shred the key's slot, so what sled's log may still hold can no longer be read.
 //!
-//! Durability: mutations return once a group commit (one vault fdatasync plus one sled flush,
+//! Durability: mutations return once a group commit (one sled flush, then one vault fdatasync,
 //! shared by every concurrent writer; see `commit`) has covered them. Runtime: the per-request
 //! work touches only memory and the page cache and runs on the caller's task; sweeps and queue
 //! deletion, which may scan many records, run under `spawn_blocking`; flushing runs on a
