@@ -34,7 +34,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 use hush_vault::{DeviceKey, Vault, VaultOptions};
 
-use self::commit::GroupCommit;
+use self::commit::{GroupCommit, SledFiles};
 use super::{
     CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError, StoredEnvelope, SweepStats,
     WakeRegistry, Wakeup,
@@ -108,7 +108,8 @@ impl SledStore {
             .open()
             .map_err(backend)?;
         recovery::reconcile(&db, &vault)?;
-        let commit = GroupCommit::start(db.clone(), Arc::clone(&vault))?;
+        let files = SledFiles::open(&dir.join(DB_DIR)).map_err(backend)?;
+        let commit = GroupCommit::start(db.clone(), files, Arc::clone(&vault))?;
         Ok(SledStore {
             inner: Arc::new(Inner {
                 commit,

@@ -341,3 +341,23 @@ async fn storage_failure_is_an_error_and_leaves_no_trace() {
     );
     assert!(pending[1].seq > pending[0].seq);
 }
+
+#[tokio::test]
+async fn large_envelopes_survive_reopen() {
+    // Bodies this large make sled write some nodes to separate blob files.
+    let dir = tempfile::tempdir().unwrap();
+    let body = |k: u16| vec![k as u8; 64 * 1024];
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        create(&s, 1).await;
+        for k in 0..12 {
+            send(&s, 1, k, &body(k), FAR).await;
+        }
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    let pending = s.pending(rid(1), 0, 100, 1).await.unwrap();
+    assert_eq!(pending.len(), 12);
+    for (k, e) in (0..12).zip(&pending) {
+        assert_eq!((e.id, &e.body), (eid(k), &body(k)));
+    }
+}
