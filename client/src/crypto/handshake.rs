@@ -26,7 +26,7 @@ use zeroize::Zeroizing;
 
 use super::identity::{Identity, PublicIdentity, PUBLIC_IDENTITY_LEN};
 use super::invitation::{Invitation, InvitationSecrets};
-use super::kdf::{dh, hkdf, label, open_body, seal_body, sha256, split32, Key32};
+use super::kdf::{dh, hkdf, label, open_once, seal_once, sha256, split32, Key32};
 use super::limits::{HANDSHAKE_PREFIX_LEN, MAX_HANDSHAKE_MESSAGE_LEN, MAX_PLAINTEXT_LEN};
 use super::ratchet::{EncryptError, Session};
 use super::wire::{Reader, TAG_HANDSHAKE, WIRE_VERSION};
@@ -82,7 +82,7 @@ pub fn accept(
     let dh3 = dh(&ek, invitation.prekey()).map_err(|_| HandshakeError::Failed)?;
     let signature = identity.sign(&[label::JOINER_SIGNATURE, &th, &joiner].concat());
     let seal_key = seal_key(&th, &dh3, &ss);
-    let sealed = seal_body(&seal_key, &th, &[&joiner[..], &signature].concat());
+    let sealed = seal_once(&seal_key, &th, &[&joiner[..], &signature].concat());
 
     let dh1 = dh(identity.agreement(), invitation.prekey()).map_err(|_| HandshakeError::Failed)?;
     let dh2 = dh(&ek, inviter.agreement_key()).map_err(|_| HandshakeError::Failed)?;
@@ -149,7 +149,7 @@ pub fn respond(
     let ss = Zeroizing::new(<[u8; 32]>::from(ss));
     let dh3 = dh(secrets.prekey(), &ek_public).map_err(|_| HandshakeError::Failed)?;
     let opened =
-        open_body(&seal_key(&th, &dh3, &ss), &th, sealed).map_err(|_| HandshakeError::Failed)?;
+        open_once(&seal_key(&th, &dh3, &ss), &th, sealed).map_err(|_| HandshakeError::Failed)?;
     let (joiner_bytes, signature) = opened.split_at(PUBLIC_IDENTITY_LEN);
     let joiner = PublicIdentity::from_bytes(joiner_bytes).map_err(|_| HandshakeError::Failed)?;
     let signature: [u8; 64] = signature.try_into().map_err(|_| HandshakeError::Failed)?;

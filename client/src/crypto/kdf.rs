@@ -10,7 +10,7 @@ use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use x25519_dalek::{PublicKey, StaticSecret};
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 /// Labels that separate every use of a hash or KDF. They are part of the protocol.
 pub(crate) mod label {
@@ -28,8 +28,6 @@ pub(crate) mod label {
     pub(crate) const SESSION_AD: &[u8] = b"hush/v1/session-ad";
     /// HKDF info of the root-key step.
     pub(crate) const ROOT: &[u8] = b"hush/v1/ratchet/root";
-    /// HKDF info expanding a message key into an AEAD key and nonce.
-    pub(crate) const MESSAGE: &[u8] = b"hush/v1/ratchet/message";
     /// Prefix of the safety-number hash.
     pub(crate) const SAFETY_NUMBER: &[u8] = b"hush/v1/safety-number";
 }
@@ -67,7 +65,18 @@ pub(crate) fn kdf_rk(root: &Key32, dh_out: &Key32) -> (Key32, Key32, Key32) {
 
 /// `KDF_CK`: one chain step. Returns (message key, next chain key).
 pub(crate) fn kdf_ck(chain: &Key32) -> (Key32, Key32) {
-    (hmac(chain, &[0x01]), hmac(chain, &[0x02]))
+    // HMAC accepts keys of any length, so this cannot fail.
+    let Ok(keyed) = <Hmac<Sha256> as Mac>::new_from_slice(chain) else {
+        return ([0u8; 32], [0u8; 32]);
+    };
+    let mut mk = keyed.clone();
+    mk.update(&[0x01]);
+    let mut ck = keyed;
+    ck.update(&[0x02]);
+    (
+        mk.finalize().into_bytes().into(),
+        ck.finalize().into_bytes().into(),
+    )
 }
 
 /// HKDF-SHA256 with the given salt, input keying material and info, into `N` bytes.
@@ -88,29 +97,19 @@ pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
     h.finalize().into()
 }
 
-fn hmac(key: &Key32, data: &[u8]) -> Key32 {
-    // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac = match <Hmac<Sha256> as Mac>::new_from_slice(key) {
-        Ok(mac) => mac,
-        Err(_) => return [0u8; 32],
-    };
-    mac.update(data);
-    mac.finalize().into_bytes().into()
-}
-
 pub(crate) fn split32(okm: &[u8], i: usize) -> Key32 {
     let mut out = [0u8; 32];
     out.copy_from_slice(&okm[i * 32..(i + 1) * 32]);
     out
 }
 
-/// Encrypts a message body under a one-time message key (key and nonce derived from it).
-pub(crate) fn seal_body(mk: &Key32, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    let (cipher, nonce) = body_cipher(mk);
-    // Encryption only fails for inputs beyond 2^38 bytes; bodies are capped far below.
+/// Encrypts under a one-time key with a fixed zero nonce (the handshake's identity seal).
+pub(crate) fn seal_once(key: &Key32, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
+    let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
+    // Encryption only fails for inputs beyond 2^38 bytes; inputs here are tiny.
     cipher
         .encrypt(
-            &nonce,
+            &Nonce::default(),
             Payload {
                 msg: plaintext,
                 aad,
@@ -119,16 +118,16 @@ pub(crate) fn seal_body(mk: &Key32, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
         .unwrap_or_default()
 }
 
-/// Decrypts a message body under a one-time message key.
-pub(crate) fn open_body(
-    mk: &Key32,
+/// Decrypts what [`seal_once`] produced.
+pub(crate) fn open_once(
+    key: &Key32,
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, PrimitiveError> {
-    let (cipher, nonce) = body_cipher(mk);
+    let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
     cipher
         .decrypt(
-            &nonce,
+            &Nonce::default(),
             Payload {
                 msg: ciphertext,
                 aad,
@@ -138,15 +137,7 @@ pub(crate) fn open_body(
         .map_err(|_| PrimitiveError)
 }
 
-fn body_cipher(mk: &Key32) -> (ChaCha20Poly1305, Nonce) {
-    let mut okm = hkdf::<44>(&[0u8; 32], mk, &[label::MESSAGE]);
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(&okm[..32]));
-    let nonce = *Nonce::from_slice(&okm[32..]);
-    okm.zeroize();
-    (cipher, nonce)
-}
-
-/// Encrypts under a key used with random 24-byte nonces (header keys).
+/// XChaCha20-Poly1305 encryption with a 24-byte nonce (headers and bodies).
 pub(crate) fn seal_x(key: &Key32, nonce: &[u8; 24], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
     let cipher = XChaCha20Poly1305::new(Key::from_slice(key));
     cipher
@@ -160,7 +151,7 @@ pub(crate) fn seal_x(key: &Key32, nonce: &[u8; 24], aad: &[u8], plaintext: &[u8]
         .unwrap_or_default()
 }
 
-/// Decrypts under a key used with random 24-byte nonces (header keys).
+/// XChaCha20-Poly1305 decryption with a 24-byte nonce (headers and bodies).
 pub(crate) fn open_x(
     key: &Key32,
     nonce: &[u8],
@@ -217,16 +208,19 @@ mod tests {
     }
 
     #[test]
-    fn body_round_trip_and_tamper() {
-        let mk = [3u8; 32];
-        let ct = seal_body(&mk, b"ad", b"hello");
-        assert_eq!(
-            open_body(&mk, b"ad", &ct).as_deref().map(|v| v.as_slice()),
-            Ok(&b"hello"[..])
-        );
-        assert!(open_body(&mk, b"ax", &ct).is_err());
+    fn aead_round_trip_and_tamper() {
+        let key = [3u8; 32];
+        let ct = seal_once(&key, b"ad", b"hello");
+        let opened = open_once(&key, b"ad", &ct).unwrap();
+        assert_eq!(opened.as_slice(), b"hello");
+        assert!(open_once(&key, b"ax", &ct).is_err());
         let mut bad = ct.clone();
         bad[0] ^= 1;
-        assert!(open_body(&mk, b"ad", &bad).is_err());
+        assert!(open_once(&key, b"ad", &bad).is_err());
+        let nonce = [7u8; 24];
+        let ct = seal_x(&key, &nonce, b"ad", b"hello");
+        assert!(open_x(&key, &nonce, b"ad", &ct).is_ok());
+        assert!(open_x(&key, &[8u8; 24], b"ad", &ct).is_err());
+        assert!(open_x(&key, &nonce[..23], b"ad", &ct).is_err());
     }
 }

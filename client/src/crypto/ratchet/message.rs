@@ -3,8 +3,13 @@
 //! ```text
 //! tag 0x02 | version 0x01 | bucket (u8)              clear prefix, 3 bytes
 //! nonce (24) | header ciphertext (40) | tag (16)      XChaCha20-Poly1305 under the header key
-//! body ciphertext (PADDING_BUCKETS[bucket]) | tag (16) ChaCha20-Poly1305 under the message key
+//! body ciphertext (PADDING_BUCKETS[bucket]) | tag (16) XChaCha20-Poly1305 under the message key
 //! ```
+//!
+//! The body uses the header's random nonce under its own one-time message key. A message key
+//! is never meant to be used twice, but if a sender's state were ever rolled back (restored
+//! from an old copy), the fresh random nonce keeps two bodies under one key from sharing a
+//! keystream.
 //!
 //! The header plaintext is the sender's ratchet public key, the previous chain length and the
 //! message number; the relay sees none of them. The message is self-delimiting: its length
@@ -14,7 +19,7 @@
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
-use super::super::kdf::{open_body, open_x, seal_body, seal_x, Key32};
+use super::super::kdf::{open_x, seal_x, Key32};
 use super::super::limits::{
     BODY_TAG_LEN, ENCRYPTED_HEADER_LEN, MAX_PLAINTEXT_LEN, PADDING_BUCKETS, RATCHET_PREFIX_LEN,
 };
@@ -80,7 +85,8 @@ pub(crate) fn open_header(hk: &Key32, msg: &Parsed<'_>, ad: &[u8; 32]) -> Option
 /// Decrypts and unpads the body with its message key.
 pub(crate) fn open(mk: &Key32, msg: &Parsed<'_>, ad: &[u8; 32]) -> Option<Zeroizing<Vec<u8>>> {
     let aad = [&ad[..], msg.prefix, msg.enc_header].concat();
-    let mut padded = open_body(mk, &aad, msg.body).ok()?;
+    let nonce = &msg.enc_header[..24];
+    let mut padded = open_x(mk, nonce, &aad, msg.body).ok()?;
     let end = padded.iter().rposition(|&b| b != 0)?;
     if padded[end] != PADDING_MARKER {
         return None;
@@ -127,7 +133,7 @@ pub(crate) fn seal(
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&header_ct);
     let body_aad = [&ad[..], &out[..]].concat();
-    out.extend_from_slice(&seal_body(mk, &body_aad, &padded));
+    out.extend_from_slice(&seal_x(mk, &nonce, &body_aad, &padded));
     out
 }
 

@@ -21,6 +21,7 @@ mod storage;
 use std::fmt;
 
 use rand_core::{CryptoRng, RngCore};
+use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
@@ -266,7 +267,10 @@ impl Session {
             };
             let n = u64::from(header.n);
             let Some(mk) = self.skipped.get(i, n, now) else {
-                let current = self.state.hkr.is_some_and(|hk| hk == chain.hk);
+                let current = self
+                    .state
+                    .hkr
+                    .is_some_and(|hk| bool::from(hk.ct_eq(&chain.hk)));
                 return if current {
                     Ok(None)
                 } else {

@@ -109,3 +109,19 @@ fn identical_messages_look_unrelated() {
     // Unrelated random bytes agree in about 1/256 of positions.
     assert!(equal < m1.len() / 32, "{equal} equal bytes");
 }
+
+#[test]
+fn every_secret_type_zeroizes_on_drop() {
+    fn zeroizes_on_drop<T: zeroize::ZeroizeOnDrop>() {}
+    zeroizes_on_drop::<super::State>();
+    zeroizes_on_drop::<super::skipped::SkippedKey>();
+    zeroizes_on_drop::<super::skipped::SkippedChain>();
+    // The dependency key types inside Identity and InvitationSecrets.
+    zeroizes_on_drop::<ed25519_dalek::SigningKey>();
+    // x25519-dalek zeroizes its secrets in a `Drop` impl (`zeroize(drop)`) without the marker.
+    fn zeroizes<T: zeroize::Zeroize>() {}
+    zeroizes::<x25519_dalek::StaticSecret>();
+    assert!(std::mem::needs_drop::<x25519_dalek::StaticSecret>());
+    zeroizes_on_drop::<ml_kem::kem::DecapsulationKey<ml_kem::MlKem768Params>>();
+    zeroizes_on_drop::<hush_protocol::SendCapability>();
+}
