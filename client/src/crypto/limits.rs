@@ -15,12 +15,15 @@ pub const MAX_SKIPPED_TOTAL: usize = 2_000;
 /// How long a skipped message key is kept, in seconds: the relay's longest envelope lifetime.
 pub const SKIPPED_KEY_LIFETIME_SECS: u64 = DEFAULT_MAX_TTL_SECS;
 
-/// Padded body sizes in bytes. A plaintext is padded to the smallest bucket that holds it plus
-/// its one-byte end marker, so the relay learns only the bucket.
+/// Plaintext size buckets in bytes. A plaintext is padded up to the smallest bucket that holds
+/// it (plus a one-byte end marker), so the relay learns only the bucket.
 pub const PADDING_BUCKETS: [usize; 5] = [256, 1024, 4096, 16 * 1024, 60 * 1024];
 
-/// Largest plaintext a single message carries, in bytes (the largest bucket minus the marker).
-pub const MAX_PLAINTEXT_LEN: usize = PADDING_BUCKETS[PADDING_BUCKETS.len() - 1] - 1;
+/// Length of the padding's end marker, always present after the plaintext.
+pub const PADDING_MARKER_LEN: usize = 1;
+
+/// Largest plaintext a single message carries, in bytes (the largest bucket).
+pub const MAX_PLAINTEXT_LEN: usize = PADDING_BUCKETS[PADDING_BUCKETS.len() - 1];
 
 /// Most messages one sending chain carries; a counter never wraps.
 pub const MAX_CHAIN_LEN: u64 = u32::MAX as u64;
@@ -43,7 +46,8 @@ pub const BODY_TAG_LEN: usize = 16;
 /// Largest ratchet message on the wire, in bytes.
 pub const MAX_RATCHET_MESSAGE_LEN: usize = RATCHET_PREFIX_LEN
     + ENCRYPTED_HEADER_LEN
-    + PADDING_BUCKETS[PADDING_BUCKETS.len() - 1]
+    + MAX_PLAINTEXT_LEN
+    + PADDING_MARKER_LEN
     + BODY_TAG_LEN;
 
 /// Length of the handshake fields before the embedded ratchet message: tag and version, the

@@ -3,7 +3,7 @@
 //! ```text
 //! tag 0x02 | version 0x01 | bucket (u8)              clear prefix, 3 bytes
 //! nonce (24) | header ciphertext (40) | tag (16)      XChaCha20-Poly1305 under the header key
-//! body ciphertext (PADDING_BUCKETS[bucket]) | tag (16) XChaCha20-Poly1305 under the message key
+//! body ciphertext (PADDING_BUCKETS[bucket] + 1) | tag (16) XChaCha20-Poly1305 under the message key
 //! ```
 //!
 //! The body uses the header's random nonce under its own one-time message key. A message key
@@ -21,7 +21,8 @@ use zeroize::Zeroizing;
 
 use super::super::kdf::{open_x, seal_x, Key32};
 use super::super::limits::{
-    BODY_TAG_LEN, ENCRYPTED_HEADER_LEN, MAX_PLAINTEXT_LEN, PADDING_BUCKETS, RATCHET_PREFIX_LEN,
+    BODY_TAG_LEN, ENCRYPTED_HEADER_LEN, MAX_PLAINTEXT_LEN, PADDING_BUCKETS, PADDING_MARKER_LEN,
+    RATCHET_PREFIX_LEN,
 };
 use super::super::wire::{TAG_RATCHET, WIRE_VERSION};
 
@@ -56,7 +57,7 @@ pub(crate) fn parse(wire: &[u8]) -> Option<Parsed<'_>> {
         return None;
     }
     let bucket = *PADDING_BUCKETS.get(usize::from(prefix[2]))?;
-    if rest.len() != ENCRYPTED_HEADER_LEN + bucket + BODY_TAG_LEN {
+    if rest.len() != ENCRYPTED_HEADER_LEN + bucket + PADDING_MARKER_LEN + BODY_TAG_LEN {
         return None;
     }
     let (enc_header, body) = rest.split_at(ENCRYPTED_HEADER_LEN);
@@ -107,9 +108,9 @@ pub(crate) fn seal(
     debug_assert!(plaintext.len() <= MAX_PLAINTEXT_LEN);
     let bucket_index = PADDING_BUCKETS
         .iter()
-        .position(|&b| b > plaintext.len())
+        .position(|&b| b >= plaintext.len())
         .unwrap_or(PADDING_BUCKETS.len() - 1);
-    let bucket = PADDING_BUCKETS[bucket_index];
+    let padded_len = PADDING_BUCKETS[bucket_index] + PADDING_MARKER_LEN;
     // PADDING_BUCKETS has fewer than 256 entries (checked at compile time in limits).
     let prefix = [TAG_RATCHET, WIRE_VERSION, bucket_index as u8];
 
@@ -122,13 +123,13 @@ pub(crate) fn seal(
     let header_aad = [&ad[..], &prefix].concat();
     let header_ct = seal_x(hk, &nonce, &header_aad, header_pt.as_ref());
 
-    let mut padded = Zeroizing::new(Vec::with_capacity(bucket));
+    let mut padded = Zeroizing::new(Vec::with_capacity(padded_len));
     padded.extend_from_slice(plaintext);
     padded.push(PADDING_MARKER);
-    padded.resize(bucket, 0);
+    padded.resize(padded_len, 0);
 
     let mut out =
-        Vec::with_capacity(RATCHET_PREFIX_LEN + ENCRYPTED_HEADER_LEN + bucket + BODY_TAG_LEN);
+        Vec::with_capacity(RATCHET_PREFIX_LEN + ENCRYPTED_HEADER_LEN + padded_len + BODY_TAG_LEN);
     out.extend_from_slice(&prefix);
     out.extend_from_slice(&nonce);
     out.extend_from_slice(&header_ct);
@@ -154,15 +155,14 @@ mod tests {
     #[test]
     fn every_length_pads_to_a_bucket_and_round_trips() {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
-        for len in [0, 1, 254, 255, 256, 1023, 4096, MAX_PLAINTEXT_LEN] {
+        for len in [0, 1, 255, 256, 257, 1024, 4097, MAX_PLAINTEXT_LEN] {
             let pt = vec![0u8; len];
             let wire = seal(&[1; 32], &[2; 32], &header(), &[3; 32], &pt, &mut rng);
             let bucket = PADDING_BUCKETS[usize::from(wire[2])];
-            assert!(bucket > len);
-            assert_eq!(
-                wire.len(),
-                RATCHET_PREFIX_LEN + ENCRYPTED_HEADER_LEN + bucket + BODY_TAG_LEN
-            );
+            assert!(bucket >= len);
+            assert!(wire[2] == 0 || PADDING_BUCKETS[usize::from(wire[2]) - 1] < len);
+            let body = bucket + PADDING_MARKER_LEN + BODY_TAG_LEN;
+            assert_eq!(wire.len(), RATCHET_PREFIX_LEN + ENCRYPTED_HEADER_LEN + body);
             let parsed = parse(&wire).unwrap();
             assert!(open_header(&[1; 32], &parsed, &[3; 32]) == Some(header()));
             assert_eq!(

@@ -246,13 +246,14 @@ impl Session {
         let ckr = next.ckr.ok_or(DecryptError::Failed)?;
         let (mk, ck) = kdf_ck(&ckr);
         let mk = Zeroizing::new(mk);
-        let plaintext = message::open(&mk, &msg, &self.ad).ok_or(DecryptError::Failed)?;
+        let mut plaintext = message::open(&mk, &msg, &self.ad).ok_or(DecryptError::Failed)?;
         next.ckr = Some(ck);
         next.nr += 1;
         // Authenticated: commit.
         self.state = next;
         self.skipped.commit(new_skipped, now);
-        Ok(plaintext.to_vec())
+        // The caller owns the plaintext from here on.
+        Ok(std::mem::take(&mut *plaintext))
     }
 
     /// Tries the header keys of chains with stored skipped keys.
@@ -277,10 +278,10 @@ impl Session {
                     Err(DecryptError::Duplicate)
                 };
             };
-            let plaintext = message::open(mk, msg, &self.ad).ok_or(DecryptError::Failed)?;
+            let mut plaintext = message::open(mk, msg, &self.ad).ok_or(DecryptError::Failed)?;
             self.skipped.remove(i, n);
             self.skipped.expire(now);
-            return Ok(Some(plaintext.to_vec()));
+            return Ok(Some(std::mem::take(&mut *plaintext)));
         }
         Ok(None)
     }
