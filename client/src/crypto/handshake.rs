@@ -201,9 +201,9 @@ fn transcript(invitation_hash: &[u8; 32], ek_public: &[u8; 32], kem_ct: &[u8]) -
     sha256(&[label::TRANSCRIPT, invitation_hash, ek_public, kem_ct])
 }
 
-fn seal_key(th: &[u8; 32], dh3: &Key32, ss: &Key32) -> Key32 {
+fn seal_key(th: &[u8; 32], dh3: &Key32, ss: &Key32) -> Zeroizing<Key32> {
     let ikm = Zeroizing::new([&F[..], dh3, ss].concat());
-    *hkdf::<32>(th, &ikm, &[label::IDENTITY_SEAL])
+    hkdf::<32>(th, &ikm, &[label::IDENTITY_SEAL])
 }
 
 fn derive(th: &[u8; 32], dhs: [&Key32; 4], ss: &Key32, joiner: &[u8]) -> HandshakeKeys {

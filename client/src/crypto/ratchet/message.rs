@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! tag 0x02 | version 0x01 | bucket (u8)              clear prefix, 3 bytes
-//! nonce (24) | header ciphertext (40) | tag (16)      XChaCha20-Poly1305 under the header key
+//! nonce (24) | header ciphertext (40) | tag (16)      XChaCha20-HMAC-SHA256 under the header key
 //! body ciphertext (PADDING_BUCKETS[bucket] + 1) | tag (16) XChaCha20-Poly1305 under the message key
 //! ```
 //!
@@ -19,15 +19,12 @@
 use rand_core::{CryptoRng, RngCore};
 use zeroize::Zeroizing;
 
-use super::super::kdf::{open_x, seal_x, Key32};
+use super::super::kdf::{open_header as open_hdr, open_x, seal_header, seal_x, Key32, HEADER_LEN};
 use super::super::limits::{
     BODY_TAG_LEN, ENCRYPTED_HEADER_LEN, MAX_PLAINTEXT_LEN, PADDING_BUCKETS, PADDING_MARKER_LEN,
     RATCHET_PREFIX_LEN,
 };
 use super::super::wire::{TAG_RATCHET, WIRE_VERSION};
-
-/// Length of a header plaintext: ratchet key, previous chain length, message number.
-const HEADER_LEN: usize = 32 + 4 + 4;
 
 /// The first byte of the padding; zeros follow it up to the bucket size.
 const PADDING_MARKER: u8 = 0x80;
@@ -70,12 +67,8 @@ pub(crate) fn parse(wire: &[u8]) -> Option<Parsed<'_>> {
 
 /// Tries to decrypt the header with one header key.
 pub(crate) fn open_header(hk: &Key32, msg: &Parsed<'_>, ad: &[u8; 32]) -> Option<Header> {
-    let (nonce, ct) = msg.enc_header.split_at(24);
-    let aad = [&ad[..], msg.prefix].concat();
-    let pt = open_x(hk, nonce, &aad, ct).ok()?;
-    if pt.len() != HEADER_LEN {
-        return None;
-    }
+    let (nonce, sealed) = msg.enc_header.split_at(24);
+    let pt = open_hdr(hk, nonce, &[ad, msg.prefix], sealed)?;
     let mut dh = [0u8; 32];
     dh.copy_from_slice(&pt[..32]);
     let pn = u32::from_be_bytes([pt[32], pt[33], pt[34], pt[35]]);
@@ -120,8 +113,7 @@ pub(crate) fn seal(
     header_pt[36..].copy_from_slice(&header.n.to_be_bytes());
     let mut nonce = [0u8; 24];
     rng.fill_bytes(&mut nonce);
-    let header_aad = [&ad[..], &prefix].concat();
-    let header_ct = seal_x(hk, &nonce, &header_aad, header_pt.as_ref());
+    let header_ct = seal_header(hk, &nonce, &[ad, &prefix], &header_pt);
 
     let mut padded = Zeroizing::new(Vec::with_capacity(padded_len));
     padded.extend_from_slice(plaintext);
