@@ -1,8 +1,9 @@
 //! The double ratchet with header encryption (Signal Double Ratchet spec, section 4).
 //!
 //! What it does: a [`Session`] encrypts and decrypts messages of one conversation. Chains use
-//! HKDF/HMAC-SHA256, bodies ChaCha20-Poly1305, headers XChaCha20-Poly1305 under the header keys,
-//! so the relay sees neither ratchet keys nor counters. Out-of-order messages are handled with
+//! HKDF/HMAC-SHA256, bodies XChaCha20-Poly1305 under one-time message keys, headers
+//! XChaCha20 with an HMAC-SHA256 tag under the header keys, so the relay sees neither ratchet
+//! keys nor counters. Out-of-order messages are handled with
 //! a bounded, expiring store of skipped keys; replays and duplicates are refused. A failed
 //! decryption leaves the session exactly as it was: every change is staged and committed only
 //! once the message authenticates.
