@@ -159,6 +159,28 @@ fn skipped_keys_expire() {
 }
 
 #[test]
+fn idle_sessions_drop_expired_keys_on_request() {
+    let mut p = pair(14);
+    let late = p.a_to_b(b"late");
+    let on_time = p.a_to_b(b"on time");
+    p.b.decrypt(&on_time, NOW).unwrap();
+    let with_key = p.b.to_bytes().len();
+    p.b.expire_skipped_keys(NOW + 1);
+    assert_eq!(
+        p.b.to_bytes().len(),
+        with_key,
+        "an unexpired key was dropped"
+    );
+    p.b.expire_skipped_keys(NOW + SKIPPED_KEY_LIFETIME_SECS);
+    assert!(
+        p.b.to_bytes().len() < with_key,
+        "the expired key is still stored"
+    );
+    // Even with a clock that went backwards, the key is gone for good.
+    assert!(p.b.decrypt(&late, NOW).is_err());
+}
+
+#[test]
 fn storage_round_trip_mid_conversation() {
     let mut p = pair(10);
     let skipped = p.a_to_b(b"s");

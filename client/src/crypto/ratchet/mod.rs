@@ -257,6 +257,12 @@ impl Session {
         Ok(std::mem::take(&mut *plaintext))
     }
 
+    /// Drops skipped message keys whose lifetime has passed. `decrypt` does this too; call it
+    /// from a timer so that an idle conversation does not keep expired keys in storage.
+    pub fn expire_skipped_keys(&mut self, now: u64) {
+        self.skipped.expire(now);
+    }
+
     /// Tries the header keys of chains with stored skipped keys.
     fn try_skipped(
         &mut self,
