@@ -35,6 +35,19 @@ fn round_trip_keeps_every_field() {
     assert_eq!(parsed.send_capability().as_bytes(), &[0x22; 32]);
     assert_eq!(parsed.inviter(), &id.public());
     assert_eq!(parsed.encode(), text);
+    // A token wrapped by a terminal still parses.
+    let wrapped: String = text
+        .chars()
+        .enumerate()
+        .flat_map(|(i, c)| {
+            (i > 14 && i % 80 == 0)
+                .then_some('\n')
+                .into_iter()
+                .chain([c])
+        })
+        .collect();
+    assert!(wrapped.contains('\n'));
+    assert_eq!(Invitation::parse(&wrapped).unwrap().encode(), text);
     let printed = format!("{parsed:?}");
     assert!(
         !printed.contains("2222"),

@@ -46,14 +46,14 @@ const F: [u8; 32] = [0xff; 32];
 #[non_exhaustive]
 pub enum HandshakeError {
     /// The first message is not a handshake message of a known version, or has a bad length.
-    #[error("the first message is malformed")]
+    #[error("a first message from a new contact is malformed and was dropped; they may run an incompatible version of hush")]
     Malformed,
     /// The first message does not authenticate for this invitation (forged, altered, replayed
     /// against other secrets, or carrying a low-order key).
     #[error("the handshake failed; ask the contact for a new invitation")]
     Failed,
     /// The initial plaintext is longer than one message may carry.
-    #[error("the first message is too long")]
+    #[error("the first message is too long; shorten it")]
     PlaintextTooLong,
 }
 

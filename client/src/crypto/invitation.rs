@@ -128,12 +128,18 @@ impl Invitation {
         )
     }
 
-    /// Parses and verifies a token made by [`Invitation::encode`].
+    /// Parses and verifies a token made by [`Invitation::encode`]. Leading and trailing
+    /// whitespace, and line breaks a terminal inserted inside the token, are ignored.
     pub fn parse(token: &str) -> Result<Invitation, InvitationError> {
         let token = token.trim();
-        let b64 = token
+        let rest = token
             .strip_prefix(INVITATION_PREFIX)
             .ok_or(InvitationError::Prefix)?;
+        // Terminals wrap long lines: whitespace inside the token is not part of it.
+        if rest.len() > 2 * MAX_INVITATION_TOKEN_LEN {
+            return Err(InvitationError::TooLong);
+        }
+        let b64: String = rest.chars().filter(|c| !c.is_ascii_whitespace()).collect();
         if b64.len() > MAX_INVITATION_TOKEN_LEN {
             return Err(InvitationError::TooLong);
         }

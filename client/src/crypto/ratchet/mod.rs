@@ -54,16 +54,16 @@ pub enum EncryptError {
 #[non_exhaustive]
 pub enum DecryptError {
     /// The bytes are not a ratchet message of a known version (wrong tag, bucket or length).
-    #[error("the message is malformed")]
+    #[error("a received message is malformed and was dropped; the sender may run an incompatible version of hush")]
     Malformed,
     /// The message does not authenticate under any key of this session.
-    #[error("decryption failed")]
+    #[error("a received message could not be decrypted and was dropped; it was damaged, forged or not meant for this conversation")]
     Failed,
     /// The message was already decrypted (or its key expired): a replay or duplicate.
-    #[error("the message was already received")]
+    #[error("a received message was a duplicate and was dropped")]
     Duplicate,
     /// The message claims to be more than [`MAX_SKIP`] messages ahead of its chain.
-    #[error("decryption failed: too many messages skipped")]
+    #[error("a received message was dropped: too many messages before it are missing; ask the contact to resend")]
     TooFarAhead,
 }
 
