@@ -6,3 +6,4 @@
 )]
 
 pub mod conversation;
+pub mod store;
