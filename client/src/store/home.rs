@@ -101,11 +101,9 @@ impl Home {
             Err(e) => return Err(e.into()),
         };
         let kind = match bytes.split_first_chunk::<8>() {
-            Some((magic, [b])) if magic == MARKER_MAGIC => {
-                [KeyKind::KeyFile, KeyKind::Passphrase]
-                    .into_iter()
-                    .find(|k| k.byte() == *b)
-            }
+            Some((magic, [b])) if magic == MARKER_MAGIC => [KeyKind::KeyFile, KeyKind::Passphrase]
+                .into_iter()
+                .find(|k| k.byte() == *b),
             _ => None,
         };
         kind.map(Some)
@@ -131,7 +129,11 @@ impl Home {
 
     /// Removes what an interrupted `create` may have left (there is no marker yet).
     pub(crate) fn remove_leftovers(&self) -> Result<(), StoreError> {
-        for file in [self.key_file(), self.vault_file(), self.dir.join(MARKER_TMP)] {
+        for file in [
+            self.key_file(),
+            self.vault_file(),
+            self.dir.join(MARKER_TMP),
+        ] {
             match fs::remove_file(&file) {
                 Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e.into()),
                 _ => {}

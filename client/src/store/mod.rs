@@ -40,8 +40,8 @@ use rand::RngCore;
 use zeroize::Zeroizing;
 
 pub use error::StoreError;
-pub use hush_vault::KdfParams;
 pub use home::KeyKind;
+pub use hush_vault::KdfParams;
 pub use key::{Namespace, Setting, StoreKey};
 pub use ops::Entry;
 pub use unlock::{KeySource, Passphrase};

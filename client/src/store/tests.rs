@@ -140,7 +140,10 @@ fn missing_store_is_not_initialised_and_create_twice_is_refused() {
     assert!(matches!(err, StoreError::NotInitialised { .. }), "{err:?}");
     drop(LocalStore::create(&home, KeySource::KeyFile).unwrap());
     let err = LocalStore::create(&home, KeySource::KeyFile).unwrap_err();
-    assert!(matches!(err, StoreError::AlreadyInitialised { .. }), "{err:?}");
+    assert!(
+        matches!(err, StoreError::AlreadyInitialised { .. }),
+        "{err:?}"
+    );
 }
 
 #[test]
@@ -205,10 +208,7 @@ fn replacing_a_record_shreds_its_old_slot() {
         let k = store.vault.get(slot).unwrap();
         assert!(old_raw.open(&k, &sled_key).is_err());
     }
-    assert_eq!(
-        got(&store, &key),
-        Some(b"ratchet state 2".to_vec())
-    );
+    assert_eq!(got(&store, &key), Some(b"ratchet state 2".to_vec()));
 }
 
 #[test]
@@ -225,14 +225,20 @@ fn delete_and_erase_contact_remove_only_their_records() {
             .put(&StoreKey::Message("bob".into(), MessageId([id; 16])), b"m")
             .unwrap();
     }
-    assert_eq!(store.list(Namespace::Message, Some("bob")).unwrap().len(), 5);
+    assert_eq!(
+        store.list(Namespace::Message, Some("bob")).unwrap().len(),
+        5
+    );
     assert_eq!(store.list(Namespace::Message, None).unwrap().len(), 6);
 
     let one = StoreKey::Message("bob".into(), MessageId([10; 16]));
     assert!(store.delete(&one).unwrap());
     assert!(!store.delete(&one).unwrap());
     assert_eq!(store.get(&one).unwrap(), None);
-    assert_eq!(store.list(Namespace::Message, Some("bob")).unwrap().len(), 4);
+    assert_eq!(
+        store.list(Namespace::Message, Some("bob")).unwrap().len(),
+        4
+    );
 
     let slots_before = store.vault.slots_in_use();
     // Contact, session, meta and four messages.
@@ -408,7 +414,13 @@ fn damaged_marker_or_missing_database_is_a_typed_error() {
 fn debug_output_names_nothing() {
     let key = StoreKey::Message("zebulon".into(), MessageId([0xAB; 16]));
     let shown = format!("{key:?}");
-    assert!(shown.contains("Message") && !shown.contains("zebulon"), "{shown}");
+    assert!(
+        shown.contains("Message") && !shown.contains("zebulon"),
+        "{shown}"
+    );
     let shown = format!("{:?}", pass("hunter2-secret"));
-    assert!(shown.contains("Passphrase") && !shown.contains("hunter2"), "{shown}");
+    assert!(
+        shown.contains("Passphrase") && !shown.contains("hunter2"),
+        "{shown}"
+    );
 }

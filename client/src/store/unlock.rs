@@ -107,9 +107,7 @@ pub(crate) fn open_vault(
                 .map_err(|e| match e {
                     VaultError::WrongKey => StoreError::WrongPassphrase,
                     // The costs come from the vault header here, so bad ones mean damage.
-                    VaultError::InvalidKdfParams { .. } => {
-                        StoreError::corrupt("key vault header")
-                    }
+                    VaultError::InvalidKdfParams { .. } => StoreError::corrupt("key vault header"),
                     other => other.into(),
                 })
         }
