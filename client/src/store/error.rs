@@ -91,9 +91,7 @@ impl StoreError {
 impl From<sled::Error> for StoreError {
     fn from(e: sled::Error) -> StoreError {
         match e {
-            sled::Error::Io(e) if e.kind() == io::ErrorKind::Other && is_lock_error(&e) => {
-                StoreError::InUse
-            }
+            sled::Error::Io(e) if is_lock_error(&e) => StoreError::InUse,
             sled::Error::Io(e) => StoreError::Io(e),
             sled::Error::Corruption { .. } => StoreError::corrupt("database log"),
             other => StoreError::Database(other.to_string()),
@@ -102,7 +100,7 @@ impl From<sled::Error> for StoreError {
 }
 
 /// sled reports a held file lock as a plain I/O error with this text.
-fn is_lock_error(e: &io::Error) -> bool {
+pub(crate) fn is_lock_error(e: &io::Error) -> bool {
     e.to_string().contains("could not acquire lock")
 }
 

@@ -11,6 +11,7 @@
 
 use std::fmt;
 
+use hmac::digest::{Key, KeyInit};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
@@ -23,6 +24,8 @@ use crate::conversation::{MessageId, MESSAGE_ID_LEN};
 pub(crate) const TAG_LEN: usize = 16;
 /// Length of the index key.
 pub(crate) const INDEX_KEY_LEN: usize = 32;
+/// Block size of SHA-256, the length of an HMAC-SHA256 key after padding.
+const HMAC_BLOCK_LEN: usize = 64;
 /// sled key of the record that holds the index key itself.
 pub(crate) const INDEX_RECORD: [u8; 1] = [0];
 
@@ -245,11 +248,11 @@ impl IndexKey {
 
     /// A [`TAG_LEN`]-byte keyed hash of `parts` under `label`, each part length-prefixed.
     fn tag(&self, label: &[u8], parts: &[&[u8]]) -> [u8; TAG_LEN] {
-        // HMAC accepts keys of any length, so this cannot fail.
-        let mut mac = match Hmac::<Sha256>::new_from_slice(&self.0[..]) {
-            Ok(mac) => mac,
-            Err(_) => unreachable_hmac(),
-        };
+        // HMAC pads a short key with zeros to the hash's block size; padding it here gives the
+        // same MAC and a key type that cannot be rejected.
+        let mut block = Zeroizing::new([0u8; HMAC_BLOCK_LEN]);
+        block[..INDEX_KEY_LEN].copy_from_slice(&self.0[..]);
+        let mut mac = <Hmac<Sha256> as KeyInit>::new(&Key::<Hmac<Sha256>>::from(*block));
         mac.update(label);
         for part in parts {
             mac.update(&(part.len() as u64).to_be_bytes());
@@ -295,8 +298,65 @@ impl IndexKey {
     }
 }
 
-/// `Hmac::new_from_slice` only fails for fixed-size-key MACs, which HMAC is not.
-#[cold]
-fn unreachable_hmac() -> ! {
-    unreachable!("HMAC accepts keys of any length")
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padded_hmac_key_gives_the_standard_hmac() {
+        let index = IndexKey::new(Zeroizing::new([7u8; INDEX_KEY_LEN]));
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&[7u8; INDEX_KEY_LEN]).unwrap();
+        mac.update(b"contact");
+        mac.update(&3u64.to_be_bytes());
+        mac.update(b"bob");
+        let expected = mac.finalize().into_bytes();
+        assert_eq!(index.tag(b"contact", &[b"bob"]), expected[..TAG_LEN]);
+    }
+
+    #[test]
+    fn sled_keys_are_prefixed_per_contact_and_distinct() {
+        let index = IndexKey::new(Zeroizing::new([1u8; INDEX_KEY_LEN]));
+        let bob = |id| StoreKey::Message("bob".into(), MessageId([id; MESSAGE_ID_LEN]));
+        let prefix = index.contact_prefix(Namespace::Message, "bob");
+        assert!(index.sled_key(&bob(1)).starts_with(&prefix));
+        assert_ne!(index.sled_key(&bob(1)), index.sled_key(&bob(2)));
+        let carol = StoreKey::Message("carol".into(), MessageId([1; MESSAGE_ID_LEN]));
+        assert!(!index.sled_key(&carol).starts_with(&prefix));
+        let other = IndexKey::new(Zeroizing::new([2u8; INDEX_KEY_LEN]));
+        assert_ne!(index.sled_key(&bob(1)), other.sled_key(&bob(1)));
+        assert_ne!(
+            index.sled_key(&StoreKey::Contact("bob".into())),
+            index.sled_key(&StoreKey::Session("bob".into()))
+        );
+    }
+
+    #[test]
+    fn store_keys_round_trip_and_bad_encodings_are_rejected() {
+        let keys = [
+            StoreKey::Identity,
+            StoreKey::Setting(Setting::OwnName),
+            StoreKey::Setting(Setting::RelayAddress),
+            StoreKey::Contact("bob".into()),
+            StoreKey::Session("b\u{f6}b".into()),
+            StoreKey::ConversationMeta("bob".into()),
+            StoreKey::Message("bob".into(), MessageId([3; MESSAGE_ID_LEN])),
+            StoreKey::Invitation(vec![1, 2, 3]),
+        ];
+        for key in keys {
+            assert_eq!(StoreKey::decode(&key.encode()), Some(key));
+        }
+        for bad in [
+            &[][..],
+            &[0],
+            &[1, 0],
+            &[2, 9],
+            &[3],
+            &[4, 0xff],
+            &[6, 1, 2],
+            &[7],
+            &[42, 1],
+        ] {
+            assert_eq!(StoreKey::decode(bad), None, "{bad:?}");
+        }
+    }
 }

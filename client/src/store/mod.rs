@@ -46,8 +46,12 @@ pub use key::{Namespace, Setting, StoreKey};
 pub use ops::Entry;
 pub use unlock::{KeySource, Passphrase};
 
+use error::is_lock_error;
 use home::Home;
 use key::{IndexKey, INDEX_KEY_LEN, INDEX_RECORD};
+
+/// Most memory sled may use for its page cache.
+const DB_CACHE_BYTES: u64 = 16 << 20;
 
 /// The client's encrypted local store. All methods take `&self` and may be called from several
 /// threads; operations run one at a time.
@@ -77,6 +81,11 @@ impl LocalStore {
         home.prepare_dir()?;
         if home.read_marker()?.is_some() {
             return Err(StoreError::AlreadyInitialised { home: home.dir });
+        }
+        if holds_records(&home)? {
+            return Err(StoreError::corrupt(
+                "the marker file is missing but the store holds records",
+            ));
         }
         home.remove_leftovers()?;
         let vault = unlock::create_vault(&home, &key)?;
@@ -152,9 +161,24 @@ impl LocalStore {
 fn open_db(home: &Home) -> Result<sled::Db, StoreError> {
     Ok(sled::Config::new()
         .path(home.db_dir())
+        .cache_capacity(DB_CACHE_BYTES)
         // Each operation flushes; a timer flush would only race ahead of the vault.
         .flush_every_ms(None)
         .open()?)
+}
+
+/// Whether a home without a marker has a database with more than an interrupted `create`
+/// writes (the index record), which `create` must not wipe.
+fn holds_records(home: &Home) -> Result<bool, StoreError> {
+    if !home.db_dir().is_dir() {
+        return Ok(false);
+    }
+    match sled::Config::new().path(home.db_dir()).open() {
+        Ok(db) => Ok(db.len() > 1),
+        Err(sled::Error::Io(e)) if is_lock_error(&e) => Err(StoreError::InUse),
+        // Not a database we can read: whatever it held is beyond use.
+        Err(_) => Ok(false),
+    }
 }
 
 /// Makes the random index key of a new store and stores it, sealed, as its first record.

@@ -40,7 +40,12 @@ impl LocalStore {
             .and_then(|()| Ok(self.db.insert(&sled_key[..], sealed)?))
             .and_then(|_| Ok(self.db.flush()?));
         if let Err(e) = written {
-            // If sled took the record after all, the next open finds its key gone and drops it.
+            // Put the old value back (best effort) and shred the new key. If sled kept the new
+            // record after all, the next open finds its key gone and drops it.
+            let _ = match &old {
+                Some(old) => self.db.insert(&sled_key[..], old.clone()).map(|_| ()),
+                None => self.db.remove(&sled_key[..]).map(|_| ()),
+            };
             let _ = self.vault.shred(slot);
             return Err(e);
         }

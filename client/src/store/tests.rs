@@ -424,3 +424,45 @@ fn debug_output_names_nothing() {
         "{shown}"
     );
 }
+
+#[test]
+fn create_does_not_wipe_a_store_that_lost_its_marker() {
+    let (_dir, home) = home();
+    let store = LocalStore::create(&home, KeySource::KeyFile).unwrap();
+    store.put(&StoreKey::Identity, b"id").unwrap();
+    drop(store);
+    let marker = home.join("store.marker");
+    let saved = fs::read(&marker).unwrap();
+    fs::remove_file(&marker).unwrap();
+    let err = LocalStore::create(&home, KeySource::KeyFile).unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    fs::write(&marker, saved).unwrap();
+    let store = LocalStore::open(&home, KeySource::KeyFile).unwrap();
+    assert_eq!(got(&store, &StoreKey::Identity), Some(b"id".to_vec()));
+}
+
+#[test]
+fn store_is_shareable_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<LocalStore>();
+    let (_dir, home) = home();
+    let store = LocalStore::create(&home, KeySource::KeyFile).unwrap();
+    std::thread::scope(|s| {
+        for t in 0..4u8 {
+            let store = &store;
+            s.spawn(move || {
+                for i in 0..10u8 {
+                    let key = StoreKey::Message(format!("c{t}"), MessageId([i; 16]));
+                    store.put(&key, &[t, i]).unwrap();
+                }
+            });
+        }
+    });
+    for t in 0..4u8 {
+        let msgs = store
+            .list(Namespace::Message, Some(&format!("c{t}")))
+            .unwrap();
+        assert_eq!(msgs.len(), 10);
+        assert!(msgs.iter().all(|(_, v)| v[0] == t));
+    }
+}
