@@ -5,6 +5,8 @@ use std::path::PathBuf;
 
 use hush_vault::VaultError;
 
+use super::Namespace;
+
 /// Why a local-store operation failed. A failed operation leaves every record as it was,
 /// except where a variant says otherwise.
 #[derive(Debug, thiserror::Error)]
@@ -54,10 +56,18 @@ pub enum StoreError {
     #[error("the hush store is in use by another process; close it first")]
     InUse,
     /// A contact name or invitation id is empty or longer than its limit.
-    #[error("invalid record key: {reason}")]
+    #[error("{what} must be 1 to {max} bytes long; choose another")]
     InvalidKey {
-        /// What is wrong with it.
-        reason: &'static str,
+        /// Which kind of key ("a contact name", "an invitation id").
+        what: &'static str,
+        /// Its longest allowed length in bytes.
+        max: usize,
+    },
+    /// `list` was given a contact for a namespace whose records belong to no contact.
+    #[error("{namespace:?} records belong to no contact; list them without one")]
+    NotPerContact {
+        /// The namespace that was listed.
+        namespace: Namespace,
     },
     /// A value is larger than one record may hold.
     #[error("the value is {len} bytes, more than the {max} a record may hold")]
@@ -77,7 +87,9 @@ pub enum StoreError {
     #[error("store I/O failed: {0}; check the disk and the directory's permissions")]
     Io(#[from] io::Error),
     /// The database reported an error that is neither I/O nor corruption.
-    #[error("store database error: {0}")]
+    #[error(
+        "store database error: {0}; restart hush, and restore the store from backup if it persists"
+    )]
     Database(String),
 }
 

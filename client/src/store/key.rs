@@ -175,7 +175,8 @@ impl StoreKey {
         if let StoreKey::Invitation(id) = self {
             if id.is_empty() || id.len() > MAX_INVITATION_ID_LEN {
                 return Err(StoreError::InvalidKey {
-                    reason: "an invitation id must be 1 to 64 bytes",
+                    what: "an invitation id",
+                    max: MAX_INVITATION_ID_LEN,
                 });
             }
         }
@@ -232,7 +233,8 @@ impl StoreKey {
 fn check_name(name: &str) -> Result<(), StoreError> {
     if name.is_empty() || name.len() > MAX_NAME_LEN {
         return Err(StoreError::InvalidKey {
-            reason: "a contact name must be 1 to 256 bytes",
+            what: "a contact name",
+            max: MAX_NAME_LEN,
         });
     }
     Ok(())

@@ -92,7 +92,7 @@ impl LocalStore {
     /// Every record of `namespace`, or with `contact`, every record of `namespace` that belongs
     /// to that contact (all its messages, say). The order is arbitrary.
     ///
-    /// A `contact` with a namespace that is not per-contact is [`StoreError::InvalidKey`].
+    /// A `contact` with a namespace that is not per-contact is [`StoreError::NotPerContact`].
     pub fn list(
         &self,
         namespace: Namespace,
@@ -152,9 +152,7 @@ impl LocalStore {
     fn prefix(&self, namespace: Namespace, contact: Option<&str>) -> Result<Vec<u8>, StoreError> {
         match contact {
             None => Ok(vec![namespace.byte()]),
-            Some(_) if !namespace.is_per_contact() => Err(StoreError::InvalidKey {
-                reason: "only contacts, sessions, metadata and messages belong to a contact",
-            }),
+            Some(_) if !namespace.is_per_contact() => Err(StoreError::NotPerContact { namespace }),
             Some(name) => {
                 StoreKey::Contact(name.to_owned()).validate()?;
                 Ok(self.index.contact_prefix(namespace, name))

@@ -276,7 +276,14 @@ fn limits_and_bad_keys_are_typed_errors() {
     let err = store.put(&StoreKey::Identity, &big).unwrap_err();
     assert!(matches!(err, StoreError::ValueTooLarge { .. }), "{err:?}");
     let err = store.list(Namespace::Identity, Some("bob")).unwrap_err();
-    assert!(matches!(err, StoreError::InvalidKey { .. }), "{err:?}");
+    assert!(matches!(err, StoreError::NotPerContact { .. }), "{err:?}");
+    let err = store
+        .put(&StoreKey::Contact(long.clone()), b"v")
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "a contact name must be 1 to 256 bytes long; choose another"
+    );
     assert!(matches!(
         store.erase_contact(&long),
         Err(StoreError::InvalidKey { .. })
