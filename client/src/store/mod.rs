@@ -30,6 +30,8 @@ mod unlock;
 #[cfg(test)]
 mod forensic_tests;
 #[cfg(test)]
+mod model_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::Path;

@@ -113,8 +113,12 @@ pub(crate) fn open_vault(
         }
         (KeyKind::KeyFile, KeySource::KeyFile) => {
             let path = home.key_file();
-            if fs::symlink_metadata(&path).is_err() {
-                return Err(StoreError::KeyFileMissing { path });
+            match fs::symlink_metadata(&path) {
+                Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                    return Err(StoreError::KeyFileMissing { path })
+                }
+                Err(e) => return Err(e.into()),
+                Ok(_) => {}
             }
             let key = DeviceKey::load_or_create_key_file(&path).map_err(StoreError::KeyFile)?;
             Vault::open(&home.vault_file(), &key, vault_options()).map_err(|e| match e {
