@@ -3,8 +3,8 @@
 //! What it does: [`crypto`] holds the end-to-end cryptography of a conversation (identities,
 //! signed one-time invitations, the PQ-hybrid X3DH handshake, the header-encrypted double
 //! ratchet with padded payloads, and safety numbers). [`conversation`] is the per-contact state
-//! machine for disappearing timers, view-once, unsend, burn and block. Local storage and relay
-//! connections build on them.
+//! machine for disappearing timers, view-once, unsend, burn and block. [`store`] is the local
+//! encrypted store whose deletions are final (crypto-shredding). Relay connections build on them.
 //!
 //! What it does not do: the cryptographic and conversation cores do no I/O and read no clock
 //! and no system RNG. Time and randomness come in as arguments, so every security property can
@@ -18,3 +18,4 @@
 
 pub mod conversation;
 pub mod crypto;
+pub mod store;

@@ -1,0 +1,246 @@
+//! Forensic tests: what someone who copies the home directory (and its key file) can learn.
+//!
+//! They search every byte of every file for names, ids and plaintexts, and play an attacker who
+//! holds the device key: every key left in the vault is tried against every ciphertext.
+
+use std::fs;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+
+use hush_vault::{DeviceKey, RecordKey, Vault, VaultOptions, SLOT_LEN};
+
+use super::record::{decode_body, RawRecord};
+use super::tests::{home, pass};
+use super::*;
+use crate::conversation::{Direction, MessageBody, MessageId, MessageRecord};
+
+const NAME: &str = "Zanzibar-Quill-4471";
+const CANARY: &str = "CANARY: the safe code is 8836-ALPHA-TANGO";
+const ID: MessageId = MessageId(*b"msgid-canary-123");
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+/// The files under `dir` whose bytes contain `needle`.
+fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
+    files_under(dir)
+        .into_iter()
+        .filter(|f| {
+            fs::read(f)
+                .unwrap()
+                .windows(needle.len())
+                .any(|w| w == needle)
+        })
+        .collect()
+}
+
+fn assert_nowhere(home: &Path, needle: &[u8]) {
+    let found = files_containing(home, needle);
+    assert!(found.is_empty(), "found in {found:?}");
+}
+
+fn canary_message() -> MessageRecord {
+    MessageRecord {
+        id: ID,
+        direction: Direction::Received,
+        sent_at: 1_700_000_000,
+        received_at: 1_700_000_001,
+        timer: Some(60),
+        view_once: false,
+        envelope_id: None,
+        displayed_at: Some(1_700_000_002),
+        body: Some(MessageBody::new(CANARY)),
+    }
+}
+
+/// A store with the canary contact's four kinds of record and another contact's message.
+fn populated(home: &Path) -> LocalStore {
+    let store = LocalStore::create(home, KeySource::KeyFile).unwrap();
+    store.put(&StoreKey::Contact(NAME.into()), b"keys").unwrap();
+    store
+        .put(&StoreKey::Session(NAME.into()), b"ratchet")
+        .unwrap();
+    let meta = StoreKey::ConversationMeta(NAME.into());
+    store.put(&meta, b"meta").unwrap();
+    let msg = StoreKey::Message(NAME.into(), ID);
+    store.put(&msg, &canary_message().encode()).unwrap();
+    let other = StoreKey::Message("other".into(), MessageId([7; 16]));
+    store.put(&other, b"unrelated").unwrap();
+    store.flush().unwrap();
+    store
+}
+
+/// Every key the attacker finds in the vault, unlocked with the stolen key file.
+fn stolen_keys(home: &Path) -> Vec<RecordKey> {
+    let device = DeviceKey::load_or_create_key_file(&home.join("device.key")).unwrap();
+    let vault = Vault::open(&home.join("keys.vault"), &device, VaultOptions::default()).unwrap();
+    vault
+        .occupied_slots()
+        .into_iter()
+        .map(|slot| vault.get(slot).unwrap())
+        .collect()
+}
+
+/// Whether any of `keys` opens the sealed `value` stored under `sled_key`.
+fn opens_with_any(keys: &[RecordKey], sled_key: &[u8], value: &[u8]) -> bool {
+    let raw = RawRecord::parse(value).unwrap();
+    keys.iter().any(|k| raw.open(k, sled_key).is_ok())
+}
+
+/// Every (sled key, value) left in the database. The store must be closed.
+fn database(home: &Path) -> Vec<(Vec<u8>, Vec<u8>)> {
+    let db = sled::open(home.join("db")).unwrap();
+    db.iter()
+        .map(|item| {
+            let (k, v) = item.unwrap();
+            (k.to_vec(), v.to_vec())
+        })
+        .collect()
+}
+
+/// Decrypts every remaining record with every stolen key and checks that none is `gone`
+/// and none holds `needle`.
+fn assert_unrecoverable(home: &Path, gone: &[StoreKey], needle: &[u8]) {
+    let keys = stolen_keys(home);
+    for (sled_key, value) in database(home) {
+        let Ok(raw) = RawRecord::parse(&value) else {
+            continue;
+        };
+        for key in &keys {
+            let Ok(plain) = raw.open(key, &sled_key) else {
+                continue;
+            };
+            assert!(!plain.windows(needle.len()).any(|w| w == needle));
+            if let Ok((found, _)) = decode_body(&plain) {
+                assert!(!gone.contains(&found), "{found:?} is still readable");
+            }
+        }
+    }
+}
+
+#[test]
+fn deleted_message_is_unrecoverable_from_the_directory() {
+    let (_dir, home) = home();
+    let store = populated(&home);
+    // Nothing names the contact or the message, even while they exist.
+    assert_nowhere(&home, NAME.as_bytes());
+    assert_nowhere(&home, CANARY.as_bytes());
+    assert_nowhere(&home, &ID.0);
+
+    let msg = StoreKey::Message(NAME.into(), ID);
+    let sled_key = store.index.sled_key(&msg);
+    let sealed = store.db.get(&sled_key).unwrap().unwrap().to_vec();
+    let slot = RawRecord::parse(&sealed).unwrap().slot;
+    // While it exists, the stolen key file does open it: the attack below is a real one.
+    assert!(opens_with_any(&stolen_keys(&home), &sled_key, &sealed));
+
+    assert!(store.delete(&msg).unwrap());
+    store.flush().unwrap();
+    drop(store);
+
+    assert_nowhere(&home, NAME.as_bytes());
+    assert_nowhere(&home, CANARY.as_bytes());
+    // Its key is zeros on disk, and no key left opens the old ciphertext.
+    let vault = fs::read(home.join("keys.vault")).unwrap();
+    let at = 128 + slot.index() as usize * SLOT_LEN;
+    assert!(vault[at..at + SLOT_LEN].iter().all(|&b| b == 0));
+    assert!(!opens_with_any(&stolen_keys(&home), &sled_key, &sealed));
+    assert_unrecoverable(&home, &[msg], CANARY.as_bytes());
+    // The rest of the conversation is intact.
+    let store = LocalStore::open(&home, KeySource::KeyFile).unwrap();
+    assert!(store
+        .get(&StoreKey::Session(NAME.into()))
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn erased_contact_is_unrecoverable_from_the_directory() {
+    let (_dir, home) = home();
+    let store = populated(&home);
+    let doomed = [
+        StoreKey::Contact(NAME.into()),
+        StoreKey::Session(NAME.into()),
+        StoreKey::ConversationMeta(NAME.into()),
+        StoreKey::Message(NAME.into(), ID),
+    ];
+    let old: Vec<(Vec<u8>, Vec<u8>)> = doomed
+        .iter()
+        .map(|k| {
+            let sled_key = store.index.sled_key(k);
+            let value = store.db.get(&sled_key).unwrap().unwrap().to_vec();
+            (sled_key, value)
+        })
+        .collect();
+    let keys = stolen_keys(&home);
+    assert!(old.iter().all(|(k, v)| opens_with_any(&keys, k, v)));
+
+    assert_eq!(store.erase_contact(NAME).unwrap(), doomed.len());
+    store.flush().unwrap();
+    drop(store);
+
+    assert_nowhere(&home, NAME.as_bytes());
+    assert_nowhere(&home, CANARY.as_bytes());
+    let keys = stolen_keys(&home);
+    for (sled_key, value) in &old {
+        assert!(!opens_with_any(&keys, sled_key, value));
+    }
+    assert_unrecoverable(&home, &doomed, CANARY.as_bytes());
+    let store = LocalStore::open(&home, KeySource::KeyFile).unwrap();
+    let left = store.list(Namespace::Message, None).unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].0.contact(), Some("other"));
+}
+
+fn assert_private(home: &Path) {
+    let mode = |p: &Path| fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+    assert_eq!(mode(home), 0o700, "{home:?}");
+    let mut stack = vec![home.to_path_buf()];
+    let mut files = 0;
+    while let Some(dir) = stack.pop() {
+        for entry in fs::read_dir(&dir).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                assert_eq!(mode(&path), 0o700, "{path:?}");
+                stack.push(path);
+            } else {
+                assert_eq!(mode(&path), 0o600, "{path:?}");
+                files += 1;
+            }
+        }
+    }
+    // The marker, the vault and sled's files at least.
+    assert!(files >= 3);
+}
+
+#[test]
+fn home_is_0700_and_every_file_0600() {
+    for source in [|| KeySource::KeyFile, || pass("pw")] {
+        let (_dir, home) = home();
+        // A pre-existing, too open home directory is tightened.
+        fs::create_dir_all(&home).unwrap();
+        fs::set_permissions(&home, fs::Permissions::from_mode(0o755)).unwrap();
+        let store = LocalStore::create(&home, source()).unwrap();
+        assert_private(&home);
+        for i in 0..50u8 {
+            let key = StoreKey::Message("bob".into(), MessageId([i; 16]));
+            store.put(&key, &[i; 2000]).unwrap();
+        }
+        store.erase_contact("bob").unwrap();
+        store.flush().unwrap();
+        assert_private(&home);
+        drop(store);
+        drop(LocalStore::open(&home, source()).unwrap());
+        assert_private(&home);
+    }
+}

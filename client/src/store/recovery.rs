@@ -1,0 +1,83 @@
+//! Opening a store: the index key, a check of every record, and reconciliation after a crash.
+//!
+//! Every operation syncs the vault before it changes sled and flushes sled before it returns,
+//! and operations run one at a time, so a crash can leave only two kinds of leftovers:
+//! - a record whose slot is empty: its key was shredded by a delete that did not finish. The
+//!   record is removed, as the delete intended.
+//! - a key that no record refers to: a put that did not finish, or the old key of a replaced
+//!   record. It is shredded.
+//!
+//! Anything else (a record that does not parse or decrypt, a slot beyond the end of the vault,
+//! a slot that fails authentication, two records sharing a slot) cannot come from a crash, and
+//! opening fails with [`StoreError::Corrupt`] without changing anything.
+//!
+//! What it does not do: repair damaged sled files (sled's own recovery runs before this).
+
+use std::collections::HashSet;
+
+use hush_vault::{SlotId, Vault, VaultError};
+use zeroize::Zeroizing;
+
+use super::key::{IndexKey, INDEX_KEY_LEN, INDEX_RECORD};
+use super::record::{decode_body, RawRecord};
+use super::StoreError;
+
+/// Loads the index key, checks every record, drops crash leftovers, and syncs what it changed.
+pub(crate) fn reconcile(db: &sled::Db, vault: &Vault) -> Result<IndexKey, StoreError> {
+    let (index, index_slot) = load_index(db, vault)?;
+    let mut referenced = HashSet::from([index_slot.index()]);
+    let mut unfinished = sled::Batch::default();
+    let mut dropped = 0usize;
+    for item in db.range(&[INDEX_RECORD[0] + 1][..]..) {
+        let (sled_key, value) = item?;
+        let raw = RawRecord::parse(&value)?;
+        let key = match vault.get(raw.slot) {
+            Ok(key) => key,
+            Err(VaultError::EmptySlot(_)) => {
+                unfinished.remove(sled_key);
+                dropped += 1;
+                continue;
+            }
+            Err(e) => return Err(e.into()),
+        };
+        let (store_key, _value) = decode_body(&raw.open(&key, &sled_key)?)?;
+        if index.sled_key(&store_key) != sled_key.as_ref() {
+            return Err(StoreError::corrupt("record under the wrong key"));
+        }
+        if !referenced.insert(raw.slot.index()) {
+            return Err(StoreError::corrupt("two records share a key"));
+        }
+    }
+    let orphans: Vec<SlotId> = vault
+        .occupied_slots()
+        .into_iter()
+        .filter(|slot| !referenced.contains(&slot.index()))
+        .collect();
+    for &slot in &orphans {
+        vault.shred_deferred(slot)?;
+    }
+    if !orphans.is_empty() {
+        vault.sync()?;
+    }
+    if dropped > 0 {
+        db.apply_batch(unfinished)?;
+        db.flush()?;
+    }
+    Ok(index)
+}
+
+/// Reads and opens the index record.
+fn load_index(db: &sled::Db, vault: &Vault) -> Result<(IndexKey, SlotId), StoreError> {
+    let value = db
+        .get(INDEX_RECORD)?
+        .ok_or_else(|| StoreError::corrupt("index record is missing"))?;
+    let raw = RawRecord::parse(&value)?;
+    let key = vault.get(raw.slot)?;
+    let plain = raw.open(&key, &INDEX_RECORD)?;
+    let mut bytes = Zeroizing::new([0u8; INDEX_KEY_LEN]);
+    if plain.len() != INDEX_KEY_LEN {
+        return Err(StoreError::corrupt("index record"));
+    }
+    bytes.copy_from_slice(&plain);
+    Ok((IndexKey::new(bytes), raw.slot))
+}
