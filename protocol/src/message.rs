@@ -13,7 +13,7 @@ use crate::codec::{DecodeError, Reader, Writer};
 use crate::error::ErrorCode;
 use crate::frame::{begin_frame, end_frame};
 use crate::ids::{EnvelopeId, RecipientId, SendCapability, SenderId};
-use crate::limits::MAX_ENVELOPE_LEN;
+use crate::limits::{MAX_ENVELOPE_LEN, MAX_FRAME_LEN};
 
 /// An Ed25519 public key, as sent on the wire.
 pub type PublicKeyBytes = [u8; PUBLIC_KEY_LEN];
@@ -43,7 +43,8 @@ pub enum Request {
         ttl_secs: u32,
         /// If present, atomically replaces the queue's send capability.
         new_send_cap: Option<SendCapability>,
-        /// Opaque ciphertext, at most [`MAX_ENVELOPE_LEN`] bytes.
+        /// Opaque ciphertext. Relays accept at most [`MAX_ENVELOPE_LEN`] bytes (or their lower
+        /// configured limit) and answer `TooLarge` above it.
         body: Vec<u8>,
     },
     /// Deletes a still-pending envelope on behalf of its sender.
@@ -333,7 +334,8 @@ impl Request {
                 send_cap: cap(r)?,
                 ttl_secs: r.u32()?,
                 new_send_cap: if r.bool()? { Some(cap(r)?) } else { None },
-                body: r.bytes(MAX_ENVELOPE_LEN)?,
+                // Bounded by the frame; the relay answers TooLarge above its envelope limit.
+                body: r.bytes(MAX_FRAME_LEN)?,
             },
             tag::RETRACT => Request::Retract {
                 sender_id: SenderId(r.array()?),

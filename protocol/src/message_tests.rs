@@ -4,7 +4,7 @@ use crate::codec::DecodeError;
 use crate::error::ErrorCode;
 use crate::frame::FrameDecoder;
 use crate::ids::{EnvelopeId, RecipientId, SendCapability, SenderId};
-use crate::limits::MAX_ENVELOPE_LEN;
+use crate::limits::MAX_FRAME_LEN;
 use crate::message::{Push, Reply, Request, ServerFrame};
 
 fn all_requests() -> Vec<Request> {
@@ -100,7 +100,7 @@ fn unknown_tags_and_oversize_bodies_are_typed_errors() {
     );
     let mut body = vec![0, 0, 0, 1, 0x02];
     body.extend([0; 16 + 32 + 4 + 1]);
-    body.extend(((MAX_ENVELOPE_LEN + 1) as u32).to_be_bytes());
+    body.extend(((MAX_FRAME_LEN + 1) as u32).to_be_bytes());
     assert!(matches!(
         Request::decode_frame(&body).unwrap_err().1,
         DecodeError::TooLong { .. }

@@ -24,9 +24,6 @@ use tokio::sync::{mpsc, oneshot};
 
 pub use pin::PinnedCertVerifier;
 
-/// Pushes buffered by the client before it stops reading from the relay.
-const PUSH_BUFFER: usize = 1024;
-
 /// Interval of QUIC keep-alives, well under the relay's idle timeout.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -78,7 +75,7 @@ pub struct RelayClient {
     _endpoint: quinn::Endpoint,
     send: tokio::sync::Mutex<quinn::SendStream>,
     waiters: Waiters,
-    pushes: tokio::sync::Mutex<mpsc::Receiver<Push>>,
+    pushes: tokio::sync::Mutex<mpsc::UnboundedReceiver<Push>>,
     next_id: AtomicU32,
     exporter: [u8; EXPORTER_LEN],
 }
@@ -154,7 +151,7 @@ impl RelayClient {
             .map_err(|_| ClientError::Connect("TLS exporter unavailable".into()))?;
         let (send, recv) = conn.open_bi().await.map_err(|e| closed_error(&e))?;
         let waiters: Waiters = Arc::default();
-        let (push_tx, push_rx) = mpsc::channel(PUSH_BUFFER);
+        let (push_tx, push_rx) = mpsc::unbounded_channel();
         tokio::spawn(read_loop(recv, waiters.clone(), push_tx));
         Ok(Self {
             conn,
@@ -373,7 +370,11 @@ impl Drop for RelayClient {
 }
 
 /// Routes responses to their waiting calls and pushes to the push channel.
-async fn read_loop(mut recv: quinn::RecvStream, waiters: Waiters, pushes: mpsc::Sender<Push>) {
+async fn read_loop(
+    mut recv: quinn::RecvStream,
+    waiters: Waiters,
+    pushes: mpsc::UnboundedSender<Push>,
+) {
     let mut decoder = FrameDecoder::default();
     while let Ok(Some(chunk)) = recv.read_chunk(64 * 1024, true).await {
         decoder.feed(&chunk.bytes);
@@ -394,8 +395,9 @@ async fn read_loop(mut recv: quinn::RecvStream, waiters: Waiters, pushes: mpsc::
                     }
                 }
                 Ok(ServerFrame::Push(p)) => {
-                    // Waits while the application is behind, which stops reading from the relay.
-                    if pushes.send(p).await.is_err() {
+                    // Never waits: a response queued behind pushes must not wait for the
+                    // application to drain them. The relay's queue quotas bound this buffer.
+                    if pushes.send(p).is_err() {
                         return;
                     }
                 }
