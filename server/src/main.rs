@@ -18,29 +18,27 @@ fn open_store(
     Ok(hush_server::store::memory::MemoryStore::new())
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (
-            signal(SignalKind::terminate()),
-            signal(SignalKind::interrupt()),
-        ) {
-            (Ok(mut term), Ok(mut int)) => {
-                tokio::select! {
-                    _ = term.recv() => {}
-                    _ = int.recv() => {}
-                }
-            }
-            _ => {
-                let _ = tokio::signal::ctrl_c().await;
-            }
+/// Installs the SIGINT and SIGTERM handlers now (before the address is printed, so that a
+/// signal sent right after cannot kill the process) and returns a future that resolves on
+/// either.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-    }
-    #[cfg(not(unix))]
-    {
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
         let _ = tokio::signal::ctrl_c().await;
-    }
+    })
 }
 
 #[tokio::main]
@@ -56,11 +54,12 @@ async fn main() -> anyhow::Result<()> {
         .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
     let store = open_store(&config.data_dir)?;
     let relay = Relay::bind(config, store)?;
+    let shutdown = shutdown_signal()?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", relay.address())?;
     out.flush()?;
     drop(out);
     tracing::info!(addr = %relay.local_addr(), "relay listening");
-    relay.run(shutdown_signal()).await?;
+    relay.run(shutdown).await?;
     Ok(())
 }
