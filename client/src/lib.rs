@@ -1,1 +1,20 @@
 //! hush-client: the library every hush front end uses.
+//!
+//! What it does: [`crypto`] holds the end-to-end cryptography of a conversation (identities,
+//! signed one-time invitations, the PQ-hybrid X3DH handshake, the header-encrypted double
+//! ratchet with padded payloads, and safety numbers). [`conversation`] is the per-contact state
+//! machine for disappearing timers, view-once, unsend, burn and block. Local storage and relay
+//! connections build on them.
+//!
+//! What it does not do: the cryptographic and conversation cores do no I/O and read no clock
+//! and no system RNG. Time and randomness come in as arguments, so every security property can
+//! be tested as plain function calls with a fake clock and a seeded RNG. The relay never sees
+//! plaintext, ratchet keys or counters; see `docs/crypto.md` and `docs/threat-model.md`.
+
+#![cfg_attr(
+    not(test),
+    warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
+
+pub mod conversation;
+pub mod crypto;

@@ -1,6 +1,48 @@
-//! The `hush` command-line client.
+//! The `hush` command-line client: one-shot commands and the interactive `hush chat`.
+//!
+//! What it does: parses the command line, resolves the home directory, and drives the
+//! `hush-client` library. What it does not do: any cryptography or protocol work of its own.
 
-fn main() -> std::process::ExitCode {
-    eprintln!("hush: the command-line client is not implemented yet");
-    std::process::ExitCode::from(2)
+mod args;
+mod home;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use args::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("hush: {err:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<()> {
+    let _home = home::resolve(cli.global.home.as_deref(), &|k| std::env::var(k).ok())?;
+    let name = command_name(&cli.command);
+    anyhow::bail!("`hush {name}` is not available in this build yet; nothing was changed")
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Init { .. } => "init",
+        Command::Invite { .. } => "invite",
+        Command::Accept { .. } => "accept",
+        Command::Send { .. } => "send",
+        Command::Read { .. } => "read",
+        Command::History { .. } => "history",
+        Command::Contacts => "contacts",
+        Command::Verify { .. } => "verify",
+        Command::Timer { .. } => "timer",
+        Command::Unsend { .. } => "unsend",
+        Command::Burn { .. } => "burn",
+        Command::Block { .. } => "block",
+        Command::Chat { .. } => "chat",
+    }
 }

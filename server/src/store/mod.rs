@@ -16,6 +16,8 @@ use std::future::Future;
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 use subtle::ConstantTimeEq;
 
+#[cfg(test)]
+mod conformance;
 pub mod memory;
 pub mod sled_store;
 mod wake;

@@ -1,1 +1,254 @@
-//! The embedded default [`super::QueueStore`] on sled.
+//! [`SledStore`]: the embedded default [`QueueStore`], on sled, with bodies sealed at rest.
+//!
+//! Layout: one sled tree holds queues, the sender-id index, envelopes keyed by (recipient id,
+//! seq) so they iterate in order, an envelope-id index and an expiry index (see `codec`). Every
+//! change to a queue is one sled `Batch`, applied atomically under that queue's lock stripe, so
+//! the capability check, quota check, append and optional capability swap of a send are one
+//! step.
+//!
+//! Bodies at rest: each envelope body is sealed under its own key from a [`Vault`] in the data
+//! directory (device key from the 0600 `device.key` beside it). Ack, retract, expiry and queue
+//! deletion shred the key's slot, so what sled's log may still hold can no longer be read.
+//!
+//! Durability: mutations return once a group commit (one sled flush, then one vault fdatasync,
+//! shared by every concurrent writer; see `commit`) has covered them. Runtime: the per-request
+//! work touches only memory and the page cache and runs on the caller's task; sweeps and queue
+//! deletion, which may scan many records, run under `spawn_blocking`; flushing runs on a
+//! dedicated thread. [`SledStore::open`] blocks and needs no runtime.
+//!
+//! What it does not do: decide TTLs or quotas (passed in), authorise recipients (done before a
+//! store call), or count expired-but-unswept envelopes out of the quota (the sweep removes them).
+
+mod codec;
+mod commit;
+mod ops;
+mod recovery;
+#[cfg(test)]
+mod tests;
+
+use std::fs::DirBuilder;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use hush_protocol::{EnvelopeId, RecipientId, SenderId};
+use hush_vault::{DeviceKey, Vault, VaultOptions};
+
+use self::commit::{GroupCommit, SledFiles};
+use super::{
+    CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError, StoredEnvelope, SweepStats,
+    WakeRegistry, Wakeup,
+};
+
+/// Most vault slots, hence most envelopes stored at once across all queues (64 Mi).
+pub const MAX_STORED_ENVELOPES: u64 = 1 << 26;
+/// Lock stripes; queues hash onto them, so sends to different queues rarely contend.
+const LOCK_STRIPES: usize = 64;
+/// Subdirectory that holds the sled database.
+const DB_DIR: &str = "db";
+/// The key vault file.
+const VAULT_FILE: &str = "keys.vault";
+/// The device key file that unlocks the vault.
+const KEY_FILE: &str = "device.key";
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+/// The sled-backed queue store. Cheap to clone; clones share one database.
+#[derive(Clone)]
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+/// Fields drop in order: the flusher thread is stopped (with a final flush) first.
+struct Inner {
+    commit: GroupCommit,
+    db: sled::Db,
+    vault: Arc<Vault>,
+    wakes: WakeRegistry,
+    stripes: Box<[Mutex<()>]>,
+    create_lock: Mutex<()>,
+}
+
+fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl SledStore {
+    /// Opens (or creates, mode 0700) the data directory `dir`: the database, the key vault and
+    /// its device key file. Drops records left half-written by a crash. Blocks on disk.
+    pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
+        let options = VaultOptions {
+            max_slots: MAX_STORED_ENVELOPES,
+        };
+        Self::open_with(dir, options)
+    }
+
+    /// [`SledStore::open`] on a blocking thread, for callers already inside the runtime.
+    pub async fn open_async(dir: PathBuf) -> Result<SledStore, StoreError> {
+        tokio::task::spawn_blocking(move || Self::open(&dir))
+            .await
+            .map_err(backend)?
+    }
+
+    fn open_with(dir: &Path, options: VaultOptions) -> Result<SledStore, StoreError> {
+        DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(backend)?;
+        let key = DeviceKey::load_or_create_key_file(&dir.join(KEY_FILE)).map_err(backend)?;
+        let vault = Arc::new(Vault::open(&dir.join(VAULT_FILE), &key, options).map_err(backend)?);
+        let db = sled::Config::new()
+            .path(dir.join(DB_DIR))
+            .mode(sled::Mode::HighThroughput)
+            // Every write is flushed by the group commit; a timer flush would only add I/O.
+            .flush_every_ms(None)
+            .open()
+            .map_err(backend)?;
+        recovery::reconcile(&db, &vault)?;
+        let files = SledFiles::open(&dir.join(DB_DIR)).map_err(backend)?;
+        let commit = GroupCommit::start(db.clone(), files, Arc::clone(&vault))?;
+        Ok(SledStore {
+            inner: Arc::new(Inner {
+                commit,
+                db,
+                vault,
+                wakes: WakeRegistry::default(),
+                stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+                create_lock: Mutex::new(()),
+            }),
+        })
+    }
+
+    /// How many group-commit flushes have run since open (for metrics and tests).
+    pub fn flush_count(&self) -> u64 {
+        self.inner.commit.flush_count()
+    }
+
+    /// Runs blocking store work off the async executor.
+    async fn blocking<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = Arc::clone(&self.inner);
+        tokio::task::spawn_blocking(move || f(&inner))
+            .await
+            .map_err(backend)?
+    }
+}
+
+impl QueueStore for SledStore {
+    async fn create_queue(&self, queue: QueueRecord) -> Result<(), StoreError> {
+        self.inner.create(&queue)?;
+        self.inner.commit.durable().await
+    }
+
+    async fn queue(&self, recipient: RecipientId) -> Result<Option<QueueRecord>, StoreError> {
+        Ok(self
+            .inner
+            .get_queue(&recipient)?
+            .map(|q| q.record(recipient)))
+    }
+
+    async fn send(
+        &self,
+        sender: SenderId,
+        cap_hash: CapHash,
+        envelope: NewEnvelope,
+        new_cap_hash: Option<CapHash>,
+        quota: Quota,
+        now: u64,
+    ) -> Result<RecipientId, StoreError> {
+        let r = self
+            .inner
+            .append(&sender, &cap_hash, envelope, new_cap_hash, quota, now)?;
+        self.inner.commit.durable().await?;
+        self.inner.wakes.wake(&r);
+        Ok(r)
+    }
+
+    async fn retract(
+        &self,
+        sender: SenderId,
+        cap_hash: CapHash,
+        envelope: EnvelopeId,
+    ) -> Result<bool, StoreError> {
+        let removed = self.inner.retract(&sender, &cap_hash, &envelope)?;
+        if removed {
+            self.inner.commit.durable().await?;
+        }
+        Ok(removed)
+    }
+
+    async fn pending(
+        &self,
+        recipient: RecipientId,
+        from_seq: u64,
+        limit: usize,
+        now: u64,
+    ) -> Result<Vec<StoredEnvelope>, StoreError> {
+        self.inner.pending(&recipient, from_seq, limit, now)
+    }
+
+    async fn ack(
+        &self,
+        recipient: RecipientId,
+        envelope: EnvelopeId,
+        now: u64,
+    ) -> Result<bool, StoreError> {
+        let Some(head) = self.inner.ack(&recipient, &envelope, now)? else {
+            return Ok(false);
+        };
+        self.inner.commit.durable().await?;
+        // An expired envelope was no longer pending, though it is gone now all the same.
+        Ok(head.expires_at > now)
+    }
+
+    async fn set_send_cap(
+        &self,
+        recipient: RecipientId,
+        new_cap_hash: CapHash,
+    ) -> Result<(), StoreError> {
+        self.inner
+            .update_queue(&recipient, |q| q.send_cap_hash = new_cap_hash)?;
+        self.inner.commit.durable().await
+    }
+
+    async fn touch(&self, recipient: RecipientId, now: u64) -> Result<(), StoreError> {
+        self.inner
+            .update_queue(&recipient, |q| q.last_active = now)?;
+        self.inner.commit.durable().await
+    }
+
+    async fn delete_queue(&self, recipient: RecipientId) -> Result<bool, StoreError> {
+        let existed = self
+            .blocking(move |inner| inner.delete_queue_if(&recipient, |_| true))
+            .await?;
+        if existed {
+            self.inner.commit.durable().await?;
+            self.inner.wakes.wake(&recipient);
+        }
+        Ok(existed)
+    }
+
+    async fn sweep(&self, now: u64, idle_after: u64) -> Result<SweepStats, StoreError> {
+        let (stats, deleted) = self
+            .blocking(move |inner| inner.sweep(now, idle_after))
+            .await?;
+        self.inner.commit.durable().await?;
+        for r in &deleted {
+            self.inner.wakes.wake(r);
+        }
+        Ok(stats)
+    }
+
+    fn watch(&self, recipient: RecipientId) -> Wakeup {
+        self.inner.wakes.watch(recipient)
+    }
+
+    async fn flush(&self) -> Result<(), StoreError> {
+        self.inner.commit.durable().await
+    }
+}

@@ -1,0 +1,298 @@
+//! The plaintext application payloads that travel inside the ratchet, and their byte format.
+//!
+//! Format (see `docs/conversation.md`): a version byte, a kind tag, then the kind's fields.
+//! The decoder rejects truncation, trailing bytes, unknown versions and tags, oversize fields
+//! and out-of-range values with a typed [`DecodeError`], and never allocates more than a
+//! field's cap.
+//!
+//! What it does not do: padding or encryption (the crypto layer pads and seals these bytes).
+
+use std::fmt;
+
+use hush_protocol::ids::{SendCapability, SenderId, ID_LEN, SEND_CAP_LEN};
+use hush_protocol::RelayAddress;
+use rand_core::{CryptoRng, RngCore};
+use subtle::ConstantTimeEq;
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::codec::{DecodeError, Reader, Writer};
+use super::limits::{timer_in_range, MAX_RELAY_ADDRESS_LEN, MAX_TEXT_LEN};
+
+/// Length in bytes of a [`MessageId`].
+pub const MESSAGE_ID_LEN: usize = 16;
+
+/// Kind tag of [`Payload::Text`].
+pub const TAG_TEXT: u8 = 1;
+/// Kind tag of [`Payload::SetTimer`].
+pub const TAG_SET_TIMER: u8 = 2;
+/// Kind tag of [`Payload::Unsend`].
+pub const TAG_UNSEND: u8 = 3;
+/// Kind tag of [`Payload::Burn`].
+pub const TAG_BURN: u8 = 4;
+/// Kind tag of [`Payload::Introduce`].
+pub const TAG_INTRODUCE: u8 = 5;
+/// Kind tag reserved for a future file payload; this build rejects it as unknown.
+pub const TAG_FILE_RESERVED: u8 = 6;
+
+/// A message's identity: 16 random bytes chosen by its sender.
+///
+/// It is what deduplication, display and unsend refer to. Not secret.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MessageId(pub [u8; MESSAGE_ID_LEN]);
+
+impl MessageId {
+    /// A fresh random id.
+    pub fn random<R: RngCore + CryptoRng>(rng: &mut R) -> Self {
+        let mut bytes = [0u8; MESSAGE_ID_LEN];
+        rng.fill_bytes(&mut bytes);
+        Self(bytes)
+    }
+
+    /// The raw bytes of the id.
+    pub const fn as_bytes(&self) -> &[u8; MESSAGE_ID_LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for MessageId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("MessageId(")?;
+        for b in &self.0[..4] {
+            write!(f, "{b:02x}")?;
+        }
+        f.write_str("..)")
+    }
+}
+
+/// The text of a message. Zeroized on drop; its `Debug` prints only its length.
+#[derive(Clone, PartialEq, Eq, Zeroize, ZeroizeOnDrop)]
+pub struct MessageBody(String);
+
+impl MessageBody {
+    /// Wraps a text. Its length is checked where it is used (compose and decode).
+    pub fn new(text: impl Into<String>) -> Self {
+        Self(text.into())
+    }
+
+    /// The text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether the text is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for MessageBody {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "MessageBody({} bytes)", self.0.len())
+    }
+}
+
+/// One application payload: what the ratchet encrypts.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Payload {
+    /// A text message.
+    Text {
+        /// The message id, random, chosen by the sender.
+        id: MessageId,
+        /// When the sender sent it (unix seconds, the sender's clock).
+        sent_at: u64,
+        /// The disappearing timer that applies to this message, in seconds.
+        timer: Option<u64>,
+        /// Deleted by the recipient right after its first display.
+        view_once: bool,
+        /// The text, at most [`MAX_TEXT_LEN`] bytes.
+        body: MessageBody,
+    },
+    /// The sender changed the conversation's disappearing timer.
+    SetTimer {
+        /// The new timer in seconds, `None` to turn it off.
+        timer: Option<u64>,
+        /// When it was changed (unix seconds, the sender's clock); the later change wins.
+        set_at: u64,
+    },
+    /// The sender retracts one of its messages; the recipient deletes it for real.
+    Unsend {
+        /// The message to delete.
+        id: MessageId,
+    },
+    /// The sender destroyed the conversation; the recipient erases it too.
+    Burn,
+    /// The joiner's reply queue, carried in the handshake's first message.
+    Introduce {
+        /// The relay that holds the joiner's queue.
+        relay: RelayAddress,
+        /// The queue's sender id.
+        sender_id: SenderId,
+        /// The capability that authorises sends to that queue.
+        send_cap: SendCapability,
+    },
+}
+
+impl PartialEq for Payload {
+    fn eq(&self, other: &Self) -> bool {
+        use Payload::*;
+        match (self, other) {
+            (
+                Text {
+                    id,
+                    sent_at,
+                    timer,
+                    view_once,
+                    body,
+                },
+                Text {
+                    id: i2,
+                    sent_at: s2,
+                    timer: t2,
+                    view_once: v2,
+                    body: b2,
+                },
+            ) => id == i2 && sent_at == s2 && timer == t2 && view_once == v2 && body == b2,
+            (
+                SetTimer { timer, set_at },
+                SetTimer {
+                    timer: t2,
+                    set_at: s2,
+                },
+            ) => timer == t2 && set_at == s2,
+            (Unsend { id }, Unsend { id: i2 }) => id == i2,
+            (Burn, Burn) => true,
+            (
+                Introduce {
+                    relay,
+                    sender_id,
+                    send_cap,
+                },
+                Introduce {
+                    relay: r2,
+                    sender_id: s2,
+                    send_cap: c2,
+                },
+            ) => {
+                relay == r2
+                    && sender_id == s2
+                    && bool::from(send_cap.as_bytes().ct_eq(c2.as_bytes()))
+            }
+            _ => false,
+        }
+    }
+}
+
+impl Eq for Payload {}
+
+impl Payload {
+    /// The kind tag this payload is encoded with.
+    pub fn tag(&self) -> u8 {
+        match self {
+            Payload::Text { .. } => TAG_TEXT,
+            Payload::SetTimer { .. } => TAG_SET_TIMER,
+            Payload::Unsend { .. } => TAG_UNSEND,
+            Payload::Burn => TAG_BURN,
+            Payload::Introduce { .. } => TAG_INTRODUCE,
+        }
+    }
+
+    /// The id of the message this payload carries, for a text.
+    pub fn message_id(&self) -> Option<MessageId> {
+        match self {
+            Payload::Text { id, .. } => Some(*id),
+            _ => None,
+        }
+    }
+
+    /// The byte encoding. Fields are assumed within their caps (the constructors in this module
+    /// and [`Payload::decode`] guarantee it).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut w = Writer::versioned(64);
+        w.u8(self.tag());
+        match self {
+            Payload::Text {
+                id,
+                sent_at,
+                timer,
+                view_once,
+                body,
+            } => {
+                w.bytes(id.as_bytes());
+                w.u64(*sent_at);
+                w.opt_u64(*timer);
+                w.bool(*view_once);
+                w.var_bytes(body.as_str().as_bytes());
+            }
+            Payload::SetTimer { timer, set_at } => {
+                w.opt_u64(*timer);
+                w.u64(*set_at);
+            }
+            Payload::Unsend { id } => w.bytes(id.as_bytes()),
+            Payload::Burn => {}
+            Payload::Introduce {
+                relay,
+                sender_id,
+                send_cap,
+            } => {
+                w.var_bytes(relay.to_string().as_bytes());
+                w.bytes(sender_id.as_bytes());
+                w.bytes(send_cap.as_bytes());
+            }
+        }
+        w.finish()
+    }
+
+    /// Decodes bytes produced by [`Payload::encode`], rejecting anything else.
+    pub fn decode(input: &[u8]) -> Result<Self, DecodeError> {
+        let mut r = Reader::versioned(input)?;
+        let payload = match r.u8()? {
+            TAG_TEXT => Payload::Text {
+                id: MessageId(r.array()?),
+                sent_at: r.u64()?,
+                timer: read_timer(&mut r)?,
+                view_once: r.bool()?,
+                body: MessageBody(r.string(MAX_TEXT_LEN)?),
+            },
+            TAG_SET_TIMER => Payload::SetTimer {
+                timer: read_timer(&mut r)?,
+                set_at: r.u64()?,
+            },
+            TAG_UNSEND => Payload::Unsend {
+                id: MessageId(r.array()?),
+            },
+            TAG_BURN => Payload::Burn,
+            TAG_INTRODUCE => {
+                let relay = r
+                    .string(MAX_RELAY_ADDRESS_LEN)?
+                    .parse()
+                    .map_err(|_| DecodeError::InvalidRelayAddress)?;
+                let sender_id = SenderId::from_bytes(r.array::<ID_LEN>()?);
+                let send_cap = SendCapability::from_bytes(r.array::<SEND_CAP_LEN>()?);
+                Payload::Introduce {
+                    relay,
+                    sender_id,
+                    send_cap,
+                }
+            }
+            other => return Err(DecodeError::UnknownTag(other)),
+        };
+        r.finish()?;
+        Ok(payload)
+    }
+}
+
+/// Reads an optional timer and checks its range.
+pub(crate) fn read_timer(r: &mut Reader<'_>) -> Result<Option<u64>, DecodeError> {
+    let timer = r.opt_u64()?;
+    if timer_in_range(timer) {
+        Ok(timer)
+    } else {
+        Err(DecodeError::InvalidTimer)
+    }
+}

@@ -1,0 +1,226 @@
+//! The PQ-hybrid X3DH handshake (the PQXDH pattern) that turns an invitation into a session.
+//!
+//! The joiner ([`accept`]) combines four X25519 agreements with an ML-KEM-768 shared secret:
+//!
+//! ```text
+//! DH1 = DH(IK_joiner, PK_inviter)    DH2 = DH(EK_joiner, IK_inviter)
+//! DH3 = DH(EK_joiner, PK_inviter)    DH4 = DH(IK_joiner, IK_inviter)
+//! SK | HK_a | NHK_b = HKDF(salt = transcript, F || DH1 || DH2 || DH3 || DH4 || SS_kem,
+//!                          info = label || joiner identity)
+//! ```
+//!
+//! `PK` is the invitation's one-time prekey. Because every invitation is single use, that prekey
+//! plays both X3DH prekey roles, and DH4 binds the two long-term identities directly. The
+//! joiner's identity and an Ed25519 signature over the transcript travel sealed under a key
+//! from DH3 and the KEM secret, so the relay never learns who joined. The first ratchet message
+//! follows, so the joiner's first plaintext is already ratchet-protected.
+//!
+//! First message: `0x01 | 0x01 | EK (32) | KEM ciphertext (1088) | sealed identity (144) |
+//! ratchet message`. This module does not talk to relays or store invitation secrets.
+
+use ml_kem::kem::{Decapsulate, Encapsulate};
+use ml_kem::{Ciphertext, MlKem768};
+use rand_core::{CryptoRng, RngCore};
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use super::identity::{Identity, PublicIdentity, PUBLIC_IDENTITY_LEN};
+use super::invitation::{Invitation, InvitationSecrets};
+use super::kdf::{dh, hkdf, label, open_once, seal_once, sha256, split32, Key32};
+use super::limits::{HANDSHAKE_PREFIX_LEN, MAX_HANDSHAKE_MESSAGE_LEN, MAX_PLAINTEXT_LEN};
+use super::ratchet::{EncryptError, Session};
+use super::wire::{Reader, TAG_HANDSHAKE, WIRE_VERSION};
+
+/// Length of an ML-KEM-768 ciphertext.
+const KEM_CT_LEN: usize = 1088;
+
+/// Length of the sealed joiner identity: identity, signature, AEAD tag.
+const SEALED_IDENTITY_LEN: usize = PUBLIC_IDENTITY_LEN + 64 + 16;
+
+/// 32 bytes of 0xFF prepended to the key material, as in X3DH (domain separation from
+/// signatures over the same curve).
+const F: [u8; 32] = [0xff; 32];
+
+/// Why a handshake failed. Toward the peer, every failure is the same "handshake failed".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum HandshakeError {
+    /// The first message is not a handshake message of a known version, or has a bad length.
+    #[error("a first message from a new contact is malformed and was dropped; they may run an incompatible version of hush")]
+    Malformed,
+    /// The first message does not authenticate for this invitation (forged, altered, replayed
+    /// against other secrets, or carrying a low-order key).
+    #[error("the handshake failed; ask the contact for a new invitation")]
+    Failed,
+    /// The initial plaintext is longer than one message may carry.
+    #[error("the first message is too long; shorten it")]
+    PlaintextTooLong,
+}
+
+/// The joiner's side: answers an invitation. Returns the session and the first wire message,
+/// which carries `initial_plaintext` (the joiner's own queue address and capability).
+pub fn accept(
+    identity: &Identity,
+    invitation: &Invitation,
+    initial_plaintext: &[u8],
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Result<(Session, Vec<u8>), HandshakeError> {
+    if initial_plaintext.len() > MAX_PLAINTEXT_LEN {
+        return Err(HandshakeError::PlaintextTooLong);
+    }
+    let ek = StaticSecret::random_from_rng(&mut *rng);
+    let ek_public = PublicKey::from(&ek).to_bytes();
+    let (ct, ss) = invitation
+        .kem_ek()
+        .encapsulate(rng)
+        .map_err(|_| HandshakeError::Failed)?;
+    let ss = Zeroizing::new(<[u8; 32]>::from(ss));
+    let th = transcript(&invitation.hash(), &ek_public, ct.as_slice());
+
+    let inviter = invitation.inviter();
+    let joiner = identity.public().to_bytes();
+    let dh3 = dh(&ek, invitation.prekey()).map_err(|_| HandshakeError::Failed)?;
+    let signature = identity.sign(&[label::JOINER_SIGNATURE, &th, &joiner].concat());
+    let seal_key = seal_key(&th, &dh3, &ss);
+    let sealed = seal_once(&seal_key, &th, &[&joiner[..], &signature].concat());
+
+    let dh1 = dh(identity.agreement(), invitation.prekey()).map_err(|_| HandshakeError::Failed)?;
+    let dh2 = dh(&ek, inviter.agreement_key()).map_err(|_| HandshakeError::Failed)?;
+    let dh4 =
+        dh(identity.agreement(), inviter.agreement_key()).map_err(|_| HandshakeError::Failed)?;
+    let keys = derive(&th, [&dh1, &dh2, &dh3, &dh4], &ss, &joiner);
+    let ad = session_ad(inviter, &identity.public(), &th);
+    let mut session = Session::init_sender(
+        *inviter,
+        ad,
+        &keys.sk,
+        invitation.prekey(),
+        keys.hka,
+        keys.nhkb,
+        rng,
+    )
+    .ok_or(HandshakeError::Failed)?;
+    let ratchet = session
+        .encrypt(initial_plaintext, rng)
+        .map_err(|e| match e {
+            EncryptError::PlaintextTooLong => HandshakeError::PlaintextTooLong,
+            _ => HandshakeError::Failed,
+        })?;
+
+    let mut wire = Vec::with_capacity(HANDSHAKE_PREFIX_LEN + ratchet.len());
+    wire.extend_from_slice(&[TAG_HANDSHAKE, WIRE_VERSION]);
+    wire.extend_from_slice(&ek_public);
+    wire.extend_from_slice(ct.as_slice());
+    wire.extend_from_slice(&sealed);
+    wire.extend_from_slice(&ratchet);
+    Ok((session, wire))
+}
+
+/// The inviter's side: processes the joiner's first message. Returns the session, the joiner's
+/// public identity and the initial plaintext. The secrets are only borrowed, so a forged first
+/// message does not consume the invitation; delete them once this succeeds.
+pub fn respond(
+    identity: &Identity,
+    secrets: &InvitationSecrets,
+    first_message: &[u8],
+    now: u64,
+) -> Result<(Session, PublicIdentity, Vec<u8>), HandshakeError> {
+    if first_message.len() < HANDSHAKE_PREFIX_LEN || first_message.len() > MAX_HANDSHAKE_MESSAGE_LEN
+    {
+        return Err(HandshakeError::Malformed);
+    }
+    let mut r = Reader::new(first_message);
+    if r.take(2) != Some(&[TAG_HANDSHAKE, WIRE_VERSION][..]) {
+        return Err(HandshakeError::Malformed);
+    }
+    let ek_public: [u8; 32] = r.array().ok_or(HandshakeError::Malformed)?;
+    let ct = r.take(KEM_CT_LEN).ok_or(HandshakeError::Malformed)?;
+    let sealed = r
+        .take(SEALED_IDENTITY_LEN)
+        .ok_or(HandshakeError::Malformed)?;
+    let ratchet = r.rest();
+
+    let th = transcript(secrets.invitation_hash(), &ek_public, ct);
+    let ct = Ciphertext::<MlKem768>::try_from(ct).map_err(|_| HandshakeError::Malformed)?;
+    let ss = secrets
+        .kem_dk()
+        .decapsulate(&ct)
+        .map_err(|_| HandshakeError::Failed)?;
+    let ss = Zeroizing::new(<[u8; 32]>::from(ss));
+    let dh3 = dh(secrets.prekey(), &ek_public).map_err(|_| HandshakeError::Failed)?;
+    let opened =
+        open_once(&seal_key(&th, &dh3, &ss), &th, sealed).map_err(|_| HandshakeError::Failed)?;
+    let (joiner_bytes, signature) = opened.split_at(PUBLIC_IDENTITY_LEN);
+    let joiner = PublicIdentity::from_bytes(joiner_bytes).map_err(|_| HandshakeError::Failed)?;
+    let signature: [u8; 64] = signature.try_into().map_err(|_| HandshakeError::Failed)?;
+    let joiner_bytes = joiner.to_bytes();
+    if !joiner.verify(
+        &[label::JOINER_SIGNATURE, &th, &joiner_bytes].concat(),
+        &signature,
+    ) {
+        return Err(HandshakeError::Failed);
+    }
+
+    let dh1 = dh(secrets.prekey(), joiner.agreement_key()).map_err(|_| HandshakeError::Failed)?;
+    let dh2 = dh(identity.agreement(), &ek_public).map_err(|_| HandshakeError::Failed)?;
+    let dh4 =
+        dh(identity.agreement(), joiner.agreement_key()).map_err(|_| HandshakeError::Failed)?;
+    let keys = derive(&th, [&dh1, &dh2, &dh3, &dh4], &ss, &joiner_bytes);
+    let ad = session_ad(&identity.public(), &joiner, &th);
+    let mut session = Session::init_receiver(
+        joiner,
+        ad,
+        &keys.sk,
+        secrets.prekey().clone(),
+        keys.hka,
+        keys.nhkb,
+    );
+    let plaintext = session
+        .decrypt(ratchet, now)
+        .map_err(|_| HandshakeError::Failed)?;
+    Ok((session, joiner, plaintext))
+}
+
+/// The handshake's output keys.
+struct HandshakeKeys {
+    sk: Key32,
+    hka: Key32,
+    nhkb: Key32,
+}
+
+impl Drop for HandshakeKeys {
+    fn drop(&mut self) {
+        use zeroize::Zeroize;
+        self.sk.zeroize();
+        self.hka.zeroize();
+        self.nhkb.zeroize();
+    }
+}
+
+fn transcript(invitation_hash: &[u8; 32], ek_public: &[u8; 32], kem_ct: &[u8]) -> [u8; 32] {
+    sha256(&[label::TRANSCRIPT, invitation_hash, ek_public, kem_ct])
+}
+
+fn seal_key(th: &[u8; 32], dh3: &Key32, ss: &Key32) -> Zeroizing<Key32> {
+    let ikm = Zeroizing::new([&F[..], dh3, ss].concat());
+    hkdf::<32>(th, &ikm, &[label::IDENTITY_SEAL])
+}
+
+fn derive(th: &[u8; 32], dhs: [&Key32; 4], ss: &Key32, joiner: &[u8]) -> HandshakeKeys {
+    let ikm = Zeroizing::new([&F[..], dhs[0], dhs[1], dhs[2], dhs[3], ss].concat());
+    let okm = hkdf::<96>(th, &ikm, &[label::HANDSHAKE, joiner]);
+    HandshakeKeys {
+        sk: split32(okm.as_ref(), 0),
+        hka: split32(okm.as_ref(), 1),
+        nhkb: split32(okm.as_ref(), 2),
+    }
+}
+
+fn session_ad(inviter: &PublicIdentity, joiner: &PublicIdentity, th: &[u8; 32]) -> [u8; 32] {
+    sha256(&[
+        label::SESSION_AD,
+        &inviter.to_bytes(),
+        &joiner.to_bytes(),
+        th,
+    ])
+}

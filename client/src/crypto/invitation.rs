@@ -1,0 +1,384 @@
+//! One-time signed invitations: the `hush://invite/...` token and its pending secrets.
+//!
+//! What it does: builds an [`Invitation`] (relay address, queue sender id, send capability,
+//! the inviter's identity keys, a one-time X25519 prekey and an ML-KEM-768 encapsulation key,
+//! all signed by the identity key), encodes it as one copy-pasteable token, and parses a token
+//! back, checking the signature with `verify_strict`. [`InvitationSecrets`] holds the matching
+//! private keys until the joiner's first message arrives. What it does not do: talk to a relay
+//! or remember that an invitation was used; the caller deletes the secrets after the handshake.
+
+use std::fmt;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine as _;
+use hush_protocol::{RelayAddress, SendCapability, SenderId};
+use ml_kem::kem::{DecapsulationKey, EncapsulationKey};
+use ml_kem::{EncodedSizeUser, KemCore, MlKem768, MlKem768Params};
+use rand_core::{CryptoRng, RngCore};
+use x25519_dalek::{PublicKey, StaticSecret};
+use zeroize::Zeroizing;
+
+use super::identity::{is_contributory_point, Identity, PublicIdentity, PUBLIC_IDENTITY_LEN};
+use super::kdf::{label, sha256};
+use super::limits::{MAX_INVITATION_TOKEN_LEN, MAX_RELAY_ADDRESS_LEN};
+use super::wire::Reader;
+
+/// The prefix of every invitation token.
+pub const INVITATION_PREFIX: &str = "hush://invite/";
+
+/// Version byte of the invitation encoding.
+const INVITATION_VERSION: u8 = 1;
+
+/// Length of an ML-KEM-768 encapsulation key.
+pub(crate) const KEM_EK_LEN: usize = 1184;
+
+/// Length of an ML-KEM-768 decapsulation key encoding.
+const KEM_DK_LEN: usize = 2400;
+
+/// Version byte of the stored invitation secrets.
+const SECRETS_VERSION: u8 = 1;
+
+/// Why an invitation token was refused. Each malformation has its own variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum InvitationError {
+    /// The text does not start with `hush://invite/`.
+    #[error("an invitation starts with hush://invite/; copy the whole invitation")]
+    Prefix,
+    /// The token is longer than any valid invitation.
+    #[error("the invitation is too long; copy exactly the invitation text")]
+    TooLong,
+    /// The token is not valid base64url.
+    #[error("the invitation contains invalid characters; copy it again")]
+    Encoding,
+    /// The token ends before all fields were read.
+    #[error("the invitation is cut off; copy the whole invitation")]
+    Truncated,
+    /// Bytes follow the signature.
+    #[error("the invitation has extra data at the end; copy exactly the invitation text")]
+    TrailingBytes,
+    /// The token was made by an incompatible version of hush.
+    #[error("the invitation was made by an incompatible version of hush")]
+    Version,
+    /// The relay address inside is not valid.
+    #[error("the invitation carries an invalid relay address")]
+    RelayAddress,
+    /// A public key inside is invalid, weak or of low order.
+    #[error("the invitation carries an invalid key")]
+    InvalidKey,
+    /// The signature does not verify: the invitation was altered or forged.
+    #[error("the invitation's signature is invalid; it was altered or forged")]
+    BadSignature,
+}
+
+/// A signed one-time invitation. Public except for the send capability it carries.
+#[derive(Clone)]
+pub struct Invitation {
+    relay: RelayAddress,
+    sender_id: SenderId,
+    send_cap: SendCapability,
+    inviter: PublicIdentity,
+    prekey: [u8; 32],
+    kem_ek: Box<EncapsulationKey<MlKem768Params>>,
+    signature: [u8; 64],
+}
+
+/// The private keys of a pending invitation. Secret: zeroized on drop, never printed.
+pub struct InvitationSecrets {
+    invitation_hash: [u8; 32],
+    prekey: StaticSecret,
+    kem_dk: Box<DecapsulationKey<MlKem768Params>>,
+}
+
+impl Invitation {
+    /// Creates an invitation for a queue the inviter owns, and the secrets to answer it.
+    pub fn create(
+        identity: &Identity,
+        relay: RelayAddress,
+        sender_id: SenderId,
+        send_cap: SendCapability,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> (Invitation, InvitationSecrets) {
+        let prekey = StaticSecret::random_from_rng(&mut *rng);
+        let (kem_dk, kem_ek) = MlKem768::generate(rng);
+        let mut invitation = Invitation {
+            relay,
+            sender_id,
+            send_cap,
+            inviter: identity.public(),
+            prekey: PublicKey::from(&prekey).to_bytes(),
+            kem_ek: Box::new(kem_ek),
+            signature: [0u8; 64],
+        };
+        let body = invitation.body();
+        invitation.signature = identity.sign(&[label::INVITATION_SIGNATURE, &body].concat());
+        let secrets = InvitationSecrets {
+            invitation_hash: invitation.hash(),
+            prekey,
+            kem_dk: Box::new(kem_dk),
+        };
+        (invitation, secrets)
+    }
+
+    /// The `hush://invite/<base64url>` token.
+    pub fn encode(&self) -> String {
+        format!(
+            "{INVITATION_PREFIX}{}",
+            URL_SAFE_NO_PAD.encode(self.signed_bytes())
+        )
+    }
+
+    /// Parses and verifies a token made by [`Invitation::encode`]. Leading and trailing
+    /// whitespace, and line breaks a terminal inserted inside the token, are ignored.
+    pub fn parse(token: &str) -> Result<Invitation, InvitationError> {
+        let token = token.trim();
+        let rest = token
+            .strip_prefix(INVITATION_PREFIX)
+            .ok_or(InvitationError::Prefix)?;
+        // Terminals wrap long lines: whitespace inside the token is not part of it.
+        if rest.len() > 2 * MAX_INVITATION_TOKEN_LEN {
+            return Err(InvitationError::TooLong);
+        }
+        let b64: String = rest.chars().filter(|c| !c.is_ascii_whitespace()).collect();
+        if b64.len() > MAX_INVITATION_TOKEN_LEN {
+            return Err(InvitationError::TooLong);
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(b64)
+            .map_err(|_| InvitationError::Encoding)?;
+        Self::from_signed_bytes(&bytes)
+    }
+
+    fn from_signed_bytes(bytes: &[u8]) -> Result<Invitation, InvitationError> {
+        use InvitationError::Truncated;
+        let mut r = Reader::new(bytes);
+        if r.u8().ok_or(Truncated)? != INVITATION_VERSION {
+            return Err(InvitationError::Version);
+        }
+        let relay_len = usize::from(r.u16().ok_or(Truncated)?);
+        if relay_len > MAX_RELAY_ADDRESS_LEN {
+            return Err(InvitationError::RelayAddress);
+        }
+        let relay = std::str::from_utf8(r.take(relay_len).ok_or(Truncated)?)
+            .ok()
+            .and_then(|s| s.parse::<RelayAddress>().ok())
+            .ok_or(InvitationError::RelayAddress)?;
+        let sender_id = SenderId::from_bytes(r.array().ok_or(Truncated)?);
+        let send_cap = SendCapability::from_bytes(r.array().ok_or(Truncated)?);
+        let inviter = r.take(PUBLIC_IDENTITY_LEN).ok_or(Truncated)?;
+        let prekey: [u8; 32] = r.array().ok_or(Truncated)?;
+        let kem_ek = r.take(KEM_EK_LEN).ok_or(Truncated)?;
+        let signature: [u8; 64] = r.array().ok_or(Truncated)?;
+        if !r.is_empty() {
+            return Err(InvitationError::TrailingBytes);
+        }
+        let inviter =
+            PublicIdentity::from_bytes(inviter).map_err(|_| InvitationError::InvalidKey)?;
+        if !is_contributory_point(&prekey) || !kem_ek_is_valid(kem_ek) {
+            return Err(InvitationError::InvalidKey);
+        }
+        let kem_ek = ml_kem::Encoded::<EncapsulationKey<MlKem768Params>>::try_from(kem_ek)
+            .map_err(|_| InvitationError::InvalidKey)?;
+        let invitation = Invitation {
+            relay,
+            sender_id,
+            send_cap,
+            inviter,
+            prekey,
+            kem_ek: Box::new(EncapsulationKey::from_bytes(&kem_ek)),
+            signature,
+        };
+        let signed = [label::INVITATION_SIGNATURE, &invitation.body()].concat();
+        if !inviter.verify(&signed, &signature) {
+            return Err(InvitationError::BadSignature);
+        }
+        Ok(invitation)
+    }
+
+    /// Everything the signature covers.
+    fn body(&self) -> Vec<u8> {
+        let relay = self.relay.to_string();
+        let mut out = Vec::with_capacity(1500 + relay.len());
+        out.push(INVITATION_VERSION);
+        // Relay addresses are at most ~340 bytes (253-byte host), below u16::MAX.
+        out.extend_from_slice(&(relay.len() as u16).to_be_bytes());
+        out.extend_from_slice(relay.as_bytes());
+        out.extend_from_slice(self.sender_id.as_bytes());
+        out.extend_from_slice(self.send_cap.as_bytes());
+        out.extend_from_slice(&self.inviter.to_bytes());
+        out.extend_from_slice(&self.prekey);
+        out.extend_from_slice(&self.kem_ek.as_bytes());
+        out
+    }
+
+    /// The body followed by the signature: the bytes inside the token.
+    pub(crate) fn signed_bytes(&self) -> Vec<u8> {
+        let mut out = self.body();
+        out.extend_from_slice(&self.signature);
+        out
+    }
+
+    /// A hash that names this invitation in the handshake transcript.
+    pub(crate) fn hash(&self) -> [u8; 32] {
+        sha256(&[label::TRANSCRIPT, &self.signed_bytes()])
+    }
+
+    /// The inviter's relay address, with its certificate fingerprint.
+    pub fn relay(&self) -> &RelayAddress {
+        &self.relay
+    }
+
+    /// The sender id of the inviter's queue.
+    pub fn sender_id(&self) -> SenderId {
+        self.sender_id
+    }
+
+    /// The capability that authorises the first send to the inviter's queue.
+    pub fn send_capability(&self) -> &SendCapability {
+        &self.send_cap
+    }
+
+    /// The inviter's public identity.
+    pub fn inviter(&self) -> &PublicIdentity {
+        &self.inviter
+    }
+
+    pub(crate) fn prekey(&self) -> &[u8; 32] {
+        &self.prekey
+    }
+
+    pub(crate) fn kem_ek(&self) -> &EncapsulationKey<MlKem768Params> {
+        &self.kem_ek
+    }
+}
+
+impl fmt::Debug for Invitation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Invitation")
+            .field("relay", &self.relay)
+            .field("sender_id", &self.sender_id)
+            .field("inviter", &self.inviter)
+            .finish_non_exhaustive()
+    }
+}
+
+/// FIPS 203 encapsulation-key check: every 12-bit coefficient is below q = 3329.
+fn kem_ek_is_valid(ek: &[u8]) -> bool {
+    const Q: u16 = 3329;
+    let polys = &ek[..ek.len().saturating_sub(32)];
+    polys.chunks_exact(3).all(|c| {
+        let a = u16::from(c[0]) | (u16::from(c[1] & 0x0f) << 8);
+        let b = u16::from(c[1] >> 4) | (u16::from(c[2]) << 4);
+        a < Q && b < Q
+    })
+}
+
+impl InvitationSecrets {
+    /// The secret storage encoding, so a pending invitation survives restarts.
+    pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
+        let mut out = Zeroizing::new(Vec::with_capacity(1 + 32 + 32 + KEM_DK_LEN));
+        out.push(SECRETS_VERSION);
+        out.extend_from_slice(&self.invitation_hash);
+        out.extend_from_slice(self.prekey.as_bytes());
+        let dk = Zeroizing::new(self.kem_dk.as_bytes().to_vec());
+        out.extend_from_slice(&dk);
+        out
+    }
+
+    /// Restores secrets stored with [`InvitationSecrets::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Self, InvitationError> {
+        let mut r = Reader::new(bytes);
+        if r.u8().ok_or(InvitationError::Truncated)? != SECRETS_VERSION {
+            return Err(InvitationError::Version);
+        }
+        let invitation_hash = r.array::<32>().ok_or(InvitationError::Truncated)?;
+        let prekey = Zeroizing::new(r.array::<32>().ok_or(InvitationError::Truncated)?);
+        let dk = r.take(KEM_DK_LEN).ok_or(InvitationError::Truncated)?;
+        if !r.is_empty() {
+            return Err(InvitationError::TrailingBytes);
+        }
+        let dk = ml_kem::Encoded::<DecapsulationKey<MlKem768Params>>::try_from(dk)
+            .map_err(|_| InvitationError::Truncated)?;
+        Ok(Self {
+            invitation_hash,
+            prekey: StaticSecret::from(*prekey),
+            kem_dk: Box::new(DecapsulationKey::from_bytes(&dk)),
+        })
+    }
+
+    pub(crate) fn invitation_hash(&self) -> &[u8; 32] {
+        &self.invitation_hash
+    }
+
+    pub(crate) fn prekey(&self) -> &StaticSecret {
+        &self.prekey
+    }
+
+    pub(crate) fn kem_dk(&self) -> &DecapsulationKey<MlKem768Params> {
+        &self.kem_dk
+    }
+}
+
+impl fmt::Debug for InvitationSecrets {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("InvitationSecrets").finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand_chacha::rand_core::SeedableRng;
+    use rand_chacha::ChaCha20Rng;
+
+    fn relay() -> RelayAddress {
+        format!("hush://relay.example:4433#{}", "ab".repeat(32))
+            .parse()
+            .unwrap()
+    }
+
+    #[test]
+    fn low_order_prekey_is_refused_even_when_signed() {
+        let mut rng = ChaCha20Rng::seed_from_u64(5);
+        let id = Identity::generate(&mut rng);
+        let cap = SendCapability::from_bytes([1; 32]);
+        let (mut inv, _) =
+            Invitation::create(&id, relay(), SenderId::from_bytes([2; 16]), cap, &mut rng);
+        inv.prekey = [0u8; 32];
+        inv.signature = id.sign(&[label::INVITATION_SIGNATURE, &inv.body()].concat());
+        assert_eq!(
+            Invitation::parse(&inv.encode()).err(),
+            Some(InvitationError::InvalidKey)
+        );
+    }
+
+    #[test]
+    fn kem_key_with_out_of_range_coefficient_is_refused() {
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        let id = Identity::generate(&mut rng);
+        let cap = SendCapability::from_bytes([1; 32]);
+        let (inv, _) =
+            Invitation::create(&id, relay(), SenderId::from_bytes([2; 16]), cap, &mut rng);
+        let mut bytes = inv.signed_bytes();
+        let ek_start = bytes.len() - 64 - KEM_EK_LEN;
+        bytes[ek_start] = 0xff;
+        bytes[ek_start + 1] |= 0x0f;
+        assert_eq!(
+            Invitation::from_signed_bytes(&bytes).err(),
+            Some(InvitationError::InvalidKey)
+        );
+    }
+
+    #[test]
+    fn secrets_round_trip() {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let id = Identity::generate(&mut rng);
+        let cap = SendCapability::from_bytes([1; 32]);
+        let (inv, secrets) =
+            Invitation::create(&id, relay(), SenderId::from_bytes([2; 16]), cap, &mut rng);
+        let back = InvitationSecrets::from_bytes(&secrets.to_bytes()).unwrap();
+        assert_eq!(back.invitation_hash(), &inv.hash());
+        assert_eq!(back.to_bytes(), secrets.to_bytes());
+        assert_eq!(format!("{back:?}"), "InvitationSecrets { .. }");
+    }
+}

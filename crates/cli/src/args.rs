@@ -1,0 +1,195 @@
+//! The command line: global flags and one subcommand per user action.
+//!
+//! This interface is a contract that scripts and tests depend on; change it only additively.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+/// hush: end-to-end encrypted, ephemeral messaging.
+#[derive(Debug, Parser)]
+#[command(name = "hush", version, about, propagate_version = true)]
+pub(crate) struct Cli {
+    #[command(flatten)]
+    pub(crate) global: Global,
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// Flags every subcommand accepts.
+#[derive(Debug, Args)]
+pub(crate) struct Global {
+    /// Home directory for identity, contacts and messages (else HUSH_HOME, else the XDG data dir).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub(crate) home: Option<PathBuf>,
+    /// Print output as JSON, one object per line.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+}
+
+/// A duration such as `30s`, `5m`, `1h`, `1d` or `4w`.
+pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s)
+        .map_err(|e| format!("{e} (use a duration like 30s, 5m, 1h, 1d or 4w)"))
+}
+
+/// A disappearing timer: a duration, or `off`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TimerSetting {
+    /// Messages disappear this long after they are read.
+    After(Duration),
+    /// No disappearing timer.
+    Off,
+}
+
+fn parse_timer_setting(s: &str) -> Result<TimerSetting, String> {
+    if s.eq_ignore_ascii_case("off") {
+        Ok(TimerSetting::Off)
+    } else {
+        parse_duration(s).map(TimerSetting::After)
+    }
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create your identity and local store.
+    Init {
+        /// Your display name (kept locally).
+        #[arg(long)]
+        name: String,
+        /// Your relay, as printed by hush-server: hush://HOST:PORT#FINGERPRINT.
+        #[arg(long)]
+        relay: String,
+        /// Protect the local store with a passphrase (read from the terminal, or HUSH_PASSPHRASE).
+        #[arg(long)]
+        passphrase: bool,
+    },
+    /// Create a one-time invitation for a new contact.
+    Invite {
+        /// Your local name for whoever accepts it.
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: String,
+    },
+    /// Accept an invitation and create the contact.
+    Accept {
+        /// The hush://invite/... string.
+        invitation: String,
+        /// Your local name for the inviter.
+        #[arg(long = "as", value_name = "NAME")]
+        as_name: String,
+    },
+    /// Send a message (TEXT is read from stdin when omitted).
+    Send {
+        /// The contact.
+        name: String,
+        /// The message text.
+        text: Option<String>,
+        /// Disappearing timer for this message.
+        #[arg(long, value_parser = parse_duration)]
+        timer: Option<Duration>,
+        /// Delete the message right after its first display.
+        #[arg(long)]
+        view_once: bool,
+    },
+    /// Receive pending messages and print them.
+    Read {
+        /// Only this contact.
+        name: Option<String>,
+        /// Wait this long for new messages.
+        #[arg(long, value_parser = parse_duration)]
+        wait: Option<Duration>,
+    },
+    /// Show what is still stored for a contact, both directions.
+    History {
+        /// The contact.
+        name: String,
+    },
+    /// List contacts.
+    Contacts,
+    /// Show a contact's safety number; --mark records it as verified.
+    Verify {
+        /// The contact.
+        name: String,
+        /// Mark the contact verified.
+        #[arg(long)]
+        mark: bool,
+    },
+    /// Set the conversation's disappearing timer for both sides (a duration, or off).
+    Timer {
+        /// The contact.
+        name: String,
+        /// A duration such as 30s, 5m, 1h, 1d or 4w, or `off`.
+        #[arg(value_parser = parse_timer_setting)]
+        setting: TimerSetting,
+    },
+    /// Delete a message you sent, on both sides.
+    Unsend {
+        /// The contact.
+        name: String,
+        /// The message id printed by `send`.
+        msg_id: String,
+    },
+    /// Destroy the whole conversation on both sides.
+    Burn {
+        /// The contact.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Stop a contact from sending to you.
+    Block {
+        /// The contact.
+        name: String,
+    },
+    /// Chat interactively.
+    Chat {
+        /// The contact.
+        name: String,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_forms() {
+        let cli = Cli::try_parse_from([
+            "hush", "--home", "/tmp/x", "send", "bob", "hi", "--timer", "5m",
+        ])
+        .unwrap();
+        assert_eq!(cli.global.home, Some(PathBuf::from("/tmp/x")));
+        match cli.command {
+            Command::Send {
+                name,
+                text,
+                timer,
+                view_once,
+            } => {
+                assert_eq!(name, "bob");
+                assert_eq!(text.as_deref(), Some("hi"));
+                assert_eq!(timer, Some(Duration::from_secs(300)));
+                assert!(!view_once);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        let cli = Cli::try_parse_from(["hush", "timer", "bob", "off", "--json"]).unwrap();
+        assert!(cli.global.json);
+        assert!(matches!(
+            cli.command,
+            Command::Timer {
+                setting: TimerSetting::Off,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn rejects_bad_durations() {
+        let err = Cli::try_parse_from(["hush", "timer", "bob", "soon"]).unwrap_err();
+        assert!(err.to_string().contains("duration"));
+    }
+}

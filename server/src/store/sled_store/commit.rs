@@ -1,0 +1,272 @@
+//! Group commit: one flush of sled and the key vault makes many writers' changes durable.
+//!
+//! A writer applies its change (to sled's memory and the vault file's page cache), then calls
+//! [`GroupCommit::durable`], which registers it as waiting and returns a future. A dedicated
+//! thread takes every waiter registered since its last flush, runs one sled flush and one
+//! `fdatasync` of the vault, and then releases all of them with the result. Writers that arrive
+//! during a flush go into the next one, so under load each flush covers many writes.
+//!
+//! What it does not do: order writes (sled and the vault do that), or retry a failed flush; a
+//! failure is reported to every waiter of that flush as [`StoreError::Backend`].
+
+use std::collections::HashSet;
+use std::ffi::OsString;
+use std::fs::File;
+use std::future::Future;
+use std::io;
+use std::panic::AssertUnwindSafe;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+
+use hush_vault::Vault;
+use tokio::sync::oneshot;
+
+use crate::store::StoreError;
+
+type Waiter = oneshot::Sender<Result<(), String>>;
+
+/// sled 0.34's log file inside its directory.
+const SLED_LOG_FILE: &str = "db";
+/// sled 0.34's directory of values too large for the log.
+const SLED_BLOB_DIR: &str = "blobs";
+
+#[derive(Default)]
+struct Pending {
+    waiters: Vec<Waiter>,
+    shutdown: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    pending: Mutex<Pending>,
+    wake: Condvar,
+    flushes: AtomicU64,
+    /// Held by the flusher while it takes a batch and flushes it; tests hold it to pile up
+    /// writers deterministically.
+    gate: Mutex<()>,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Pending> {
+        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The flusher thread and the queue of writers waiting for it.
+pub(super) struct GroupCommit {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl GroupCommit {
+    /// Starts the flusher thread for `db` and `vault`.
+    pub(super) fn start(
+        db: sled::Db,
+        mut files: SledFiles,
+        vault: Arc<Vault>,
+    ) -> Result<GroupCommit, StoreError> {
+        let shared = Arc::new(Shared::default());
+        let for_thread = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("hush-store-flush".into())
+            .spawn(move || flush_loop(&for_thread, &db, &mut files, &vault))
+            .map_err(|e| StoreError::Backend(format!("cannot start flusher thread: {e}")))?;
+        Ok(GroupCommit {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Resolves once everything written before this call is durable.
+    ///
+    /// The waiter is registered now, not when the future is first polled, so the caller must
+    /// call this after its write.
+    pub(super) fn durable(&self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
+        let (tx, rx) = oneshot::channel();
+        {
+            let mut pending = self.shared.lock();
+            pending.waiters.push(tx);
+        }
+        self.shared.wake.notify_one();
+        async move {
+            match rx.await {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(StoreError::Backend(e)),
+                Err(_) => Err(StoreError::Backend("store is shutting down".into())),
+            }
+        }
+    }
+
+    /// How many flushes have run since the store was opened.
+    pub(super) fn flush_count(&self) -> u64 {
+        self.shared.flushes.load(Ordering::Relaxed)
+    }
+
+    /// Holds back flushes until the guard drops.
+    #[cfg(test)]
+    pub(super) fn pause(&self) -> MutexGuard<'_, ()> {
+        self.shared
+            .gate
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// How many writers wait for the next flush.
+    #[cfg(test)]
+    pub(super) fn waiting(&self) -> usize {
+        self.shared.lock().waiters.len()
+    }
+}
+
+impl Drop for GroupCommit {
+    fn drop(&mut self) {
+        self.shared.lock().shutdown = true;
+        self.shared.wake.notify_one();
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("store flusher thread panicked");
+            }
+        }
+    }
+}
+
+fn flush_loop(shared: &Shared, db: &sled::Db, files: &mut SledFiles, vault: &Vault) {
+    loop {
+        {
+            let mut pending = shared.lock();
+            while pending.waiters.is_empty() && !pending.shutdown {
+                pending = shared
+                    .wake
+                    .wait(pending)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+        }
+        let _gate = shared.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        let (batch, shutdown) = {
+            let mut pending = shared.lock();
+            (std::mem::take(&mut pending.waiters), pending.shutdown)
+        };
+        // A panic inside sled must not kill the flusher: later writers would wait forever.
+        let result = std::panic::catch_unwind(AssertUnwindSafe(|| flush_once(db, files, vault)))
+            .unwrap_or_else(|_| Err("database flush panicked".into()));
+        shared.flushes.fetch_add(1, Ordering::Relaxed);
+        if let Err(e) = &result {
+            tracing::error!(error = %e, waiters = batch.len(), "store flush failed");
+        }
+        for waiter in batch {
+            // A writer that stopped waiting (its request was cancelled) is not an error.
+            let _ = waiter.send(result.clone());
+        }
+        if shutdown && shared.lock().waiters.is_empty() {
+            return;
+        }
+    }
+}
+
+/// Flushes sled, then fdatasyncs sled's files and the vault (in parallel).
+///
+/// On Linux sled 0.34 makes its log stable with `sync_file_range`, which neither flushes the
+/// drive's volatile cache nor persists the file's size, and it writes oversized nodes to blob
+/// files without syncing them; so after sled's own flush the store fdatasyncs those files
+/// itself, to survive power loss and not just a process crash. (Crash consistency does not
+/// depend on the order of the two sides: a record whose key did not reach disk, or a key whose
+/// record did not, is dropped on the next open by `recovery`; neither was acknowledged.)
+fn flush_once(db: &sled::Db, files: &mut SledFiles, vault: &Vault) -> Result<(), String> {
+    db.flush()
+        .map_err(|e| format!("database flush failed: {e}"))?;
+    std::thread::scope(|scope| {
+        let helper = std::thread::Builder::new().spawn_scoped(scope, || vault.sync());
+        let files_synced = files.sync();
+        let vault_synced = match helper {
+            Ok(handle) => handle
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("vault sync panicked").into())),
+            // No thread to spare: sync in line.
+            Err(_) => vault.sync(),
+        };
+        files_synced.map_err(|e| format!("database sync failed: {e}"))?;
+        vault_synced.map_err(|e| format!("key vault sync failed: {e}"))
+    })
+}
+
+/// sled's log file and blob directory, which the store syncs itself.
+pub(super) struct SledFiles {
+    log: File,
+    blobs: PathBuf,
+    /// Blob files already synced; blobs are written once and never changed.
+    synced: HashSet<OsString>,
+}
+
+impl SledFiles {
+    /// Opens the files of the sled database in `db_dir` (which must already be open).
+    pub(super) fn open(db_dir: &Path) -> io::Result<SledFiles> {
+        Ok(SledFiles {
+            log: File::open(db_dir.join(SLED_LOG_FILE))?,
+            blobs: db_dir.join(SLED_BLOB_DIR),
+            synced: HashSet::new(),
+        })
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        self.log.sync_data()?;
+        let entries = match std::fs::read_dir(&self.blobs) {
+            Ok(entries) => entries,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        let mut present = HashSet::with_capacity(self.synced.len());
+        let mut added = false;
+        for entry in entries {
+            let entry = entry?;
+            let name = entry.file_name();
+            if !self.synced.contains(&name) {
+                match File::open(entry.path()) {
+                    Ok(blob) => blob.sync_data()?,
+                    // Replaced by sled meanwhile: nothing left to sync.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                }
+                added = true;
+            }
+            present.insert(name);
+        }
+        if added {
+            File::open(&self.blobs)?.sync_all()?;
+        }
+        self.synced = present;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sled_files_sync_new_blobs_and_forget_removed_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join(SLED_LOG_FILE), b"log").unwrap();
+        let mut files = SledFiles::open(dir.path()).unwrap();
+        // No blob directory yet.
+        files.sync().unwrap();
+        let blobs = dir.path().join(SLED_BLOB_DIR);
+        std::fs::create_dir(&blobs).unwrap();
+        std::fs::write(blobs.join("17"), b"blob").unwrap();
+        std::fs::write(blobs.join("18"), b"blob").unwrap();
+        files.sync().unwrap();
+        let names = |f: &SledFiles| {
+            let mut v: Vec<_> = f.synced.iter().cloned().collect();
+            v.sort();
+            v
+        };
+        assert_eq!(
+            names(&files),
+            vec![OsString::from("17"), OsString::from("18")]
+        );
+        std::fs::remove_file(blobs.join("17")).unwrap();
+        files.sync().unwrap();
+        assert_eq!(names(&files), vec![OsString::from("18")]);
+    }
+}

@@ -1,0 +1,363 @@
+//! Tests specific to [`SledStore`]: restarts, crash leftovers, what a raw-disk reader finds, and
+//! group commit under concurrency. The backend-independent behaviour is in `conformance`.
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use hush_protocol::{EnvelopeId, RecipientId, SenderId};
+use hush_vault::{DeviceKey, SlotId, Vault, VaultError, VaultOptions};
+use tokio::time::timeout;
+
+use super::codec::{body_aad, envelope_key, EnvelopeHead};
+use super::{SledStore, DB_DIR, KEY_FILE, VAULT_FILE};
+use crate::store::{CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError};
+
+const ROOMY: Quota = Quota {
+    max_messages: 10_000,
+    max_bytes: 1 << 30,
+};
+const FAR: u64 = 1_000_000;
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn rid(n: u8) -> RecipientId {
+    RecipientId::from_bytes([n; 16])
+}
+fn sid(n: u8) -> SenderId {
+    SenderId::from_bytes([n ^ 0x80; 16])
+}
+fn cap(n: u8) -> CapHash {
+    [n; 32]
+}
+fn eid(n: u16) -> EnvelopeId {
+    let mut id = [0xEE; 16];
+    id[..2].copy_from_slice(&n.to_be_bytes());
+    EnvelopeId::from_bytes(id)
+}
+
+async fn create(s: &SledStore, n: u8) {
+    let rec = QueueRecord {
+        recipient_id: rid(n),
+        sender_id: sid(n),
+        recipient_key: [n; 32],
+        send_cap_hash: cap(n),
+        last_active: 1,
+    };
+    s.create_queue(rec).await.unwrap();
+}
+
+async fn send(s: &SledStore, n: u8, id: u16, body: &[u8], expires_at: u64) {
+    let env = NewEnvelope {
+        id: eid(id),
+        body: body.to_vec(),
+        expires_at,
+    };
+    s.send(sid(n), cap(n), env, None, ROOMY, 1).await.unwrap();
+}
+
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(files_under(&path));
+        } else {
+            out.push(path);
+        }
+    }
+    out
+}
+
+fn contains(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn reopen_keeps_envelopes_order_and_seqs() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = {
+        let s = SledStore::open(dir.path()).unwrap();
+        create(&s, 1).await;
+        for id in 1..=5 {
+            send(&s, 1, id, &[id as u8; 100], FAR).await;
+        }
+        assert!(s.ack(rid(1), eid(3), 2).await.unwrap());
+        s.pending(rid(1), 0, 100, 2).await.unwrap()
+    };
+    let s = SledStore::open(dir.path()).unwrap();
+    let after = s.pending(rid(1), 0, 100, 2).await.unwrap();
+    assert_eq!(after, before);
+    assert_eq!(after.len(), 4);
+    send(&s, 1, 6, b"later", FAR).await;
+    let last = s.pending(rid(1), 0, 100, 2).await.unwrap().pop().unwrap();
+    assert_eq!(last.id, eid(6));
+    assert!(last.seq > before[3].seq);
+    assert_eq!(s.inner.vault.slots_in_use(), 5);
+}
+
+#[tokio::test]
+async fn crash_leftovers_are_dropped_on_open() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        create(&s, 1).await;
+        send(&s, 1, 1, b"kept", FAR).await;
+        send(&s, 1, 2, b"lost key", FAR).await;
+        let lost = s.pending(rid(1), 0, 10, 1).await.unwrap()[1].seq;
+        let v = s
+            .inner
+            .db
+            .get(envelope_key(&rid(1), lost))
+            .unwrap()
+            .unwrap();
+        let (head, _) = EnvelopeHead::decode(&v).unwrap();
+        // As if the crash hit after the record reached disk but before its key did, and after
+        // a key reached disk but before its record did.
+        s.inner.vault.shred(SlotId::from_index(head.slot)).unwrap();
+        s.inner.vault.allocate().unwrap();
+        s.inner.vault.sync().unwrap();
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    let pending = s.pending(rid(1), 0, 10, 1).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].body, b"kept");
+    assert_eq!(s.inner.vault.slots_in_use(), 1);
+    // The queue's counters were fixed: a two-message quota has room for exactly one more.
+    let two = Quota {
+        max_messages: 2,
+        ..ROOMY
+    };
+    let env = |id| NewEnvelope {
+        id: eid(id),
+        body: b"x".to_vec(),
+        expires_at: FAR,
+    };
+    s.send(sid(1), cap(1), env(3), None, two, 1).await.unwrap();
+    let full = s.send(sid(1), cap(1), env(4), None, two, 1).await;
+    assert!(matches!(full, Err(StoreError::QueueFull)));
+}
+
+/// How the distinctive envelope leaves the store.
+#[derive(Clone, Copy, Debug)]
+enum Removal {
+    Ack,
+    Retract,
+    Expire,
+    DeleteQueue,
+}
+
+#[tokio::test]
+async fn removed_bodies_are_gone_from_disk_even_with_the_key_file() {
+    for removal in [
+        Removal::Ack,
+        Removal::Retract,
+        Removal::Expire,
+        Removal::DeleteQueue,
+    ] {
+        forensic_check(removal).await;
+    }
+}
+
+async fn forensic_check(removal: Removal) {
+    let dir = tempfile::tempdir().unwrap();
+    let body = format!("TOP-SECRET-{removal:?}-7f3a9c1e5b2d8f4a6e0c").into_bytes();
+    let (seq, sealed_value) = {
+        let s = SledStore::open(dir.path()).unwrap();
+        create(&s, 1).await;
+        create(&s, 2).await;
+        send(&s, 1, 1, &body, 100).await;
+        send(&s, 2, 2, b"still pending", FAR).await;
+        let seq = s.pending(rid(1), 0, 10, 1).await.unwrap()[0].seq;
+        let value = s.inner.db.get(envelope_key(&rid(1), seq)).unwrap().unwrap();
+        match removal {
+            Removal::Ack => assert!(s.ack(rid(1), eid(1), 2).await.unwrap()),
+            Removal::Retract => assert!(s.retract(sid(1), cap(1), eid(1)).await.unwrap()),
+            Removal::Expire => assert_eq!(s.sweep(100, FAR).await.unwrap().expired_envelopes, 1),
+            Removal::DeleteQueue => assert!(s.delete_queue(rid(1)).await.unwrap()),
+        }
+        s.flush().await.unwrap();
+        (seq, value.to_vec())
+    };
+
+    for file in files_under(dir.path()) {
+        let bytes = std::fs::read(&file).unwrap();
+        assert!(
+            !contains(&bytes, &body),
+            "{removal:?}: body found in {file:?}"
+        );
+    }
+
+    // An attacker with the whole data directory, key file included.
+    let key = DeviceKey::load_or_create_key_file(&dir.path().join(KEY_FILE)).unwrap();
+    let vault = Vault::open(&dir.path().join(VAULT_FILE), &key, VaultOptions::default()).unwrap();
+    let (head, sealed) = EnvelopeHead::decode(&sealed_value).unwrap();
+    assert!(matches!(
+        vault.get(SlotId::from_index(head.slot)),
+        Err(VaultError::EmptySlot(_))
+    ));
+    let aad = body_aad(&rid(1), seq, &eid(1));
+    let keys: Vec<_> = vault
+        .occupied_slots()
+        .into_iter()
+        .map(|slot| vault.get(slot).unwrap())
+        .collect();
+    assert_eq!(
+        keys.len(),
+        1,
+        "{removal:?}: only the other envelope's key remains"
+    );
+    assert!(keys.iter().all(|k| k.open(&aad, sealed).is_err()));
+    // Every envelope sled still holds opens only to the other, still pending, body.
+    let db = sled::open(dir.path().join(DB_DIR)).unwrap();
+    let mut readable = Vec::new();
+    for item in db.iter() {
+        let (k, v) = item.unwrap();
+        if k.first() != Some(&b'e') {
+            continue;
+        }
+        let r = RecipientId::from_bytes(k[1..17].try_into().unwrap());
+        let seq = u64::from_be_bytes(k[17..25].try_into().unwrap());
+        let (head, sealed) = EnvelopeHead::decode(&v).unwrap();
+        let aad = body_aad(&r, seq, &head.id);
+        readable.extend(keys.iter().filter_map(|k| k.open(&aad, sealed).ok()));
+    }
+    assert_eq!(readable, vec![b"still pending".to_vec()], "{removal:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_share_flushes() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    for n in 0..4 {
+        create(&s, n).await;
+    }
+    let flushes_before = s.flush_count();
+    let paused = s.inner.commit.pause();
+    let tasks: Vec<_> = (0..200u16)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move { send(&s, (i % 4) as u8, i, &i.to_be_bytes(), FAR).await })
+        })
+        .collect();
+    let deadline = Instant::now() + DEADLINE;
+    while s.inner.commit.waiting() < 200 {
+        assert!(Instant::now() < deadline, "sends never reached the flush");
+        // The spawned sends run on the runtime's workers; this thread only watches.
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Every append is done, yet no send has returned: none is durable yet.
+    assert!(tasks.iter().all(|t| !t.is_finished()));
+    drop(paused);
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let flushes = s.flush_count() - flushes_before;
+    assert!(
+        (1..=2).contains(&flushes),
+        "{flushes} flushes for 200 sends"
+    );
+
+    // Sequential senders racing each other keep their own order within each queue.
+    let tasks: Vec<_> = (0..4u8)
+        .map(|n| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                for k in 0..25u16 {
+                    send(&s, n, 1000 + k, b"ordered", FAR).await;
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    drop(s);
+    let s = SledStore::open(dir.path()).unwrap();
+    for n in 0..4u8 {
+        let pending = s.pending(rid(n), 0, 1000, 1).await.unwrap();
+        assert_eq!(pending.len(), 75);
+        assert!(pending.windows(2).all(|w| w[0].seq < w[1].seq));
+        let mut first: Vec<u16> = pending[..50]
+            .iter()
+            .map(|e| u16::from_be_bytes([e.body[0], e.body[1]]))
+            .collect();
+        first.sort_unstable();
+        assert_eq!(
+            first,
+            (0..200)
+                .filter(|i| i % 4 == u16::from(n))
+                .collect::<Vec<_>>()
+        );
+        let ordered: Vec<EnvelopeId> = pending[50..].iter().map(|e| e.id).collect();
+        assert_eq!(ordered, (1000..1025).map(eid).collect::<Vec<_>>());
+    }
+}
+
+#[tokio::test]
+async fn data_directory_is_private() {
+    use std::os::unix::fs::PermissionsExt;
+    let parent = tempfile::tempdir().unwrap();
+    let dir = parent.path().join("relay-data");
+    let s = SledStore::open_async(dir.clone()).await.unwrap();
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&dir), 0o700);
+    assert_eq!(mode(&dir.join(KEY_FILE)), 0o600);
+    assert_eq!(mode(&dir.join(VAULT_FILE)), 0o600);
+    drop(s);
+}
+
+#[tokio::test]
+async fn storage_failure_is_an_error_and_leaves_no_trace() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open_with(dir.path(), VaultOptions { max_slots: 2 }).unwrap();
+    create(&s, 1).await;
+    send(&s, 1, 1, b"one", FAR).await;
+    send(&s, 1, 2, b"two", FAR).await;
+    let mut w = s.watch(rid(1));
+    // The key vault is full: the send fails as a backend error, and nothing changes.
+    let env = NewEnvelope {
+        id: eid(3),
+        body: b"three".to_vec(),
+        expires_at: FAR,
+    };
+    let failed = s
+        .send(sid(1), cap(1), env.clone(), Some(cap(9)), ROOMY, 5)
+        .await;
+    assert!(matches!(failed, Err(StoreError::Backend(_))));
+    let pending = s.pending(rid(1), 0, 10, 1).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![eid(1), eid(2)]
+    );
+    let q = s.queue(rid(1)).await.unwrap().unwrap();
+    assert_eq!((q.send_cap_hash, q.last_active), (cap(1), 1));
+    // Once a slot is free again the same send goes through, with the next seq, and wakes.
+    assert!(s.ack(rid(1), eid(1), 2).await.unwrap());
+    s.send(sid(1), cap(1), env, None, ROOMY, 5).await.unwrap();
+    assert_eq!(timeout(DEADLINE, w.changed()).await.ok(), Some(true));
+    let pending = s.pending(rid(1), 0, 10, 1).await.unwrap();
+    assert_eq!(
+        pending.iter().map(|e| e.id).collect::<Vec<_>>(),
+        vec![eid(2), eid(3)]
+    );
+    assert!(pending[1].seq > pending[0].seq);
+}
+
+#[tokio::test]
+async fn large_envelopes_survive_reopen() {
+    // Bodies this large make sled write some nodes to separate blob files.
+    let dir = tempfile::tempdir().unwrap();
+    let body = |k: u16| vec![k as u8; 64 * 1024];
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        create(&s, 1).await;
+        for k in 0..12 {
+            send(&s, 1, k, &body(k), FAR).await;
+        }
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    let pending = s.pending(rid(1), 0, 100, 1).await.unwrap();
+    assert_eq!(pending.len(), 12);
+    for (k, e) in (0..12).zip(&pending) {
+        assert_eq!((e.id, &e.body), (eid(k), &body(k)));
+    }
+}
