@@ -7,16 +7,9 @@ use std::io::Write;
 use anyhow::Context;
 use clap::Parser;
 use hush_server::config::Cli;
+use hush_server::store::sled_store::SledStore;
 use hush_server::Relay;
 use tracing_subscriber::EnvFilter;
-
-/// The store the binary runs on.
-fn open_store(
-    data_dir: &std::path::Path,
-) -> anyhow::Result<hush_server::store::memory::MemoryStore> {
-    let _ = data_dir;
-    Ok(hush_server::store::memory::MemoryStore::new())
-}
 
 /// Installs the SIGINT and SIGTERM handlers now (before the address is printed, so that a
 /// signal sent right after cannot kill the process) and returns a future that resolves on
@@ -50,9 +43,10 @@ async fn main() -> anyhow::Result<()> {
         )
         .init();
     let config = Cli::parse().into_config()?;
-    std::fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("cannot create data directory {}", config.data_dir.display()))?;
-    let store = open_store(&config.data_dir)?;
+    // The embedded default store. It creates the data directory (mode 0700) if needed.
+    let store = SledStore::open_async(config.data_dir.clone())
+        .await
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
     let relay = Relay::bind(config, store)?;
     let shutdown = shutdown_signal()?;
     let mut out = std::io::stdout().lock();

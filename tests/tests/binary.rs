@@ -69,18 +69,29 @@ async fn prints_its_address_serves_and_exits_zero_on_sigterm() {
     let (k, c) = (key(), cap());
     let (rid, sid) = client.create_queue(&k, &c).await.unwrap();
     client
-        .send(sid, &c, 60, None, b"hi".to_vec())
+        .send(sid, &c, 600, None, b"one".to_vec())
+        .await
+        .unwrap();
+    client
+        .send(sid, &c, 600, None, b"two".to_vec())
         .await
         .unwrap();
     client.subscribe(&k, rid).await.unwrap();
-    assert_eq!(envelope(&client).await.1, b"hi");
+    assert_eq!(envelope(&client).await.1, b"one");
+    drop(client);
     let fingerprint = relay.address.fingerprint;
     assert!(stop(relay, Signal::Term).await.success());
 
-    // A second start on the same data directory reuses the certificate.
+    // A second start on the same data directory reuses the certificate and still holds the
+    // unacked envelopes, in order.
     let relay = spawn(&["--listen", "127.0.0.1:0", "--data", data], &[]);
     assert_eq!(relay.address.fingerprint, fingerprint);
     let client = RelayClient::connect(&relay.address).await.unwrap();
+    client.subscribe(&k, rid).await.unwrap();
+    let (first, body) = envelope(&client).await;
+    assert_eq!(body, b"one");
+    assert_eq!(envelope(&client).await.1, b"two");
+    client.ack(rid, first).await.unwrap();
     assert_eq!(client.call(Request::Ping).await, Ok(Reply::Pong));
     assert!(stop(relay, Signal::Int).await.success());
 }

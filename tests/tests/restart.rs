@@ -2,14 +2,14 @@
 //! certificate.
 //!
 //! The scenario is generic over the store: it takes a function that opens the store for a
-//! data directory. It runs here on a shared in-memory store (which survives because the test
-//! keeps it, not because it persists); the sled store runs the same scenario by passing
-//! `|dir| SledStore::open(dir)`.
+//! data directory. It runs on the sled store (the relay's embedded default), and on a shared
+//! in-memory store (which survives because the test keeps it, not because it persists).
 
 use std::path::Path;
 use std::sync::Arc;
 
 use hush_server::store::memory::MemoryStore;
+use hush_server::store::sled_store::SledStore;
 use hush_server::store::QueueStore;
 use hush_server::ManualClock;
 use hush_tests::{cap, envelope, key, TestRelay, START_SECS};
@@ -54,4 +54,10 @@ pub async fn restart_keeps_unacked_envelopes_in_order<S: QueueStore>(open: impl 
 async fn restart_on_the_memory_store() {
     let store = MemoryStore::new();
     restart_keeps_unacked_envelopes_in_order(|_| store.clone()).await;
+}
+
+#[tokio::test]
+async fn restart_on_the_sled_store() {
+    restart_keeps_unacked_envelopes_in_order(|dir| SledStore::open(dir).expect("open sled store"))
+        .await;
 }

@@ -281,3 +281,13 @@ impl QueueStore for MemoryStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::MemoryStore;
+
+    #[tokio::test]
+    async fn memory_store_conforms() {
+        super::super::conformance::run_all(|| (MemoryStore::new(), ())).await;
+    }
+}
