@@ -210,7 +210,9 @@ impl<S: QueueStore> Relay<S> {
                             }
                         };
                         drop(hs_permit);
+                        tracing::debug!("connection established");
                         crate::conn::serve(shared, conn, stop).await;
+                        tracing::debug!("connection ended");
                         drop(conn_permit);
                     });
                 }

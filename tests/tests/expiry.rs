@@ -70,6 +70,8 @@ async fn idle_queues_are_removed_and_activity_keeps_them() {
     let (k, c) = (key(), cap());
     let (idle, idle_sid) = client.create_queue(&k, &c).await.unwrap();
     let (_, busy_sid) = client.create_queue(&k, &c).await.unwrap();
+    let watcher = relay.client().await;
+    watcher.subscribe(&k, idle).await.unwrap();
     relay.clock.advance(Duration::from_secs(60));
     client
         .send(busy_sid, &c, 1000, None, vec![1])
@@ -78,6 +80,7 @@ async fn idle_queues_are_removed_and_activity_keeps_them() {
     relay.clock.advance(Duration::from_secs(60));
     let stats = relay.handle.sweep_now().await.unwrap();
     assert_eq!(stats.idle_queues, 1);
+    assert_eq!(push(&watcher).await, Push::QueueGone { recipient_id: idle });
     assert_eq!(
         client.subscribe(&k, idle).await,
         Err(ClientError::Relay(ErrorCode::NoQueue))
