@@ -141,12 +141,13 @@ async fn drain_frames<S: QueueStore>(
         let (request_id, result) = match decoded {
             Ok((id, req)) => {
                 if limiter.allow(shared.clock.now_millis()) {
-                    let (result, effect) = shared.handle(auth, id, &req).await;
+                    let kind = req.kind();
+                    let (result, effect) = shared.handle(auth, id, req).await;
                     if let Effect::Subscribe(rid) = effect {
                         subs.spawn(push_loop(shared.clone(), rid, out.clone()));
                     }
                     if let Err(code) = result {
-                        tracing::debug!(op = req.kind(), ?code, "request refused");
+                        tracing::debug!(op = kind, ?code, "request refused");
                     }
                     (id, result)
                 } else {

@@ -98,15 +98,11 @@ impl<S: QueueStore> Shared<S> {
         &self,
         auth: &mut ConnAuth,
         id: u32,
-        req: &Request,
+        req: Request,
     ) -> (Result<Reply, ErrorCode>, Effect) {
         let mut effect = Effect::None;
-        let result = match req {
-            Request::CreateQueue {
-                recipient_key,
-                send_cap,
-                ..
-            } => self.create(auth, id, req, *recipient_key, send_cap).await,
+        // Send moves its body into the store without a copy; the rest are read by reference.
+        let req = match req {
             Request::Send {
                 sender_id,
                 send_cap,
@@ -114,9 +110,20 @@ impl<S: QueueStore> Shared<S> {
                 new_send_cap,
                 body,
             } => {
-                self.send(*sender_id, send_cap, *ttl_secs, new_send_cap.as_ref(), body)
-                    .await
+                let r = self
+                    .send(sender_id, &send_cap, ttl_secs, new_send_cap.as_ref(), body)
+                    .await;
+                return (r, effect);
             }
+            other => other,
+        };
+        let req = &req;
+        let result = match req {
+            Request::CreateQueue {
+                recipient_key,
+                send_cap,
+                ..
+            } => self.create(auth, id, req, *recipient_key, send_cap).await,
             Request::Retract {
                 sender_id,
                 send_cap,
@@ -228,7 +235,7 @@ impl<S: QueueStore> Shared<S> {
         cap: &SendCapability,
         ttl_secs: u32,
         new_cap: Option<&SendCapability>,
-        body: &[u8],
+        body: Vec<u8>,
     ) -> Result<Reply, ErrorCode> {
         if body.len() > self.config.max_envelope_len {
             return Err(ErrorCode::TooLarge);
@@ -243,7 +250,7 @@ impl<S: QueueStore> Shared<S> {
         let envelope_id = EnvelopeId(random_id());
         let envelope = NewEnvelope {
             id: envelope_id,
-            body: body.to_vec(),
+            body,
             expires_at: now.saturating_add(ttl),
         };
         self.store

@@ -163,3 +163,35 @@ async fn pipelined_requests_are_answered_by_id() {
     }
     relay.stop().await;
 }
+
+#[tokio::test]
+async fn many_clients_exchange_concurrently() {
+    const CLIENTS: usize = 40;
+    const MESSAGES: u32 = 25;
+    let relay = std::sync::Arc::new(TestRelay::start(|_| {}));
+    let mut tasks = Vec::new();
+    for _ in 0..CLIENTS {
+        let relay = relay.clone();
+        tasks.push(tokio::spawn(async move {
+            let (recipient, sender) = (relay.client().await, relay.client().await);
+            let (k, c) = (key(), cap());
+            let (rid, sid) = recipient.create_queue(&k, &c).await.unwrap();
+            recipient.subscribe(&k, rid).await.unwrap();
+            for i in 0..MESSAGES {
+                sender
+                    .send(sid, &c, 60, None, i.to_be_bytes().to_vec())
+                    .await
+                    .unwrap();
+            }
+            for i in 0..MESSAGES {
+                let (id, body) = envelope(&recipient).await;
+                assert_eq!(body, i.to_be_bytes());
+                recipient.ack(rid, id).await.unwrap();
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    std::sync::Arc::into_inner(relay).unwrap().stop().await;
+}
