@@ -103,11 +103,14 @@ pub fn begin_frame(out: &mut Vec<u8>) -> usize {
     at
 }
 
-/// Completes the frame started at `at` by writing its length prefix.
+/// Completes the frame started at `at` (as returned by [`begin_frame`]) by writing its length
+/// prefix. An `at` that [`begin_frame`] did not return leaves `out` unchanged.
 pub fn end_frame(out: &mut [u8], at: usize) {
-    let len = out.len() - at - LEN_PREFIX;
+    let len = out.len().saturating_sub(at).saturating_sub(LEN_PREFIX);
     let len = u32::try_from(len).unwrap_or(u32::MAX);
-    out[at..at + LEN_PREFIX].copy_from_slice(&len.to_be_bytes());
+    if let Some(prefix) = out.get_mut(at..at.saturating_add(LEN_PREFIX)) {
+        prefix.copy_from_slice(&len.to_be_bytes());
+    }
 }
 
 #[cfg(test)]

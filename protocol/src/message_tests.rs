@@ -168,3 +168,49 @@ fn server_frames_round_trip() {
         }
     }
 }
+
+proptest::proptest! {
+    #[test]
+    fn decoders_never_panic_on_arbitrary_bytes(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300)) {
+        let _ = Request::decode_frame(&bytes);
+        let _ = ServerFrame::decode(&bytes);
+        let mut dec = FrameDecoder::new(256);
+        for chunk in bytes.chunks(7) {
+            dec.feed(chunk);
+            while let Ok(Some(body)) = dec.pop() {
+                let _ = Request::decode_frame(body);
+            }
+        }
+    }
+
+    #[test]
+    fn send_requests_round_trip(
+        id in proptest::prelude::any::<u32>(),
+        ttl in proptest::prelude::any::<u32>(),
+        body in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..2000),
+        replace in proptest::prelude::any::<bool>(),
+    ) {
+        let req = Request::Send {
+            sender_id: SenderId([1; 16]),
+            send_cap: SendCapability::from_bytes([2; 32]),
+            ttl_secs: ttl,
+            new_send_cap: replace.then(|| SendCapability::from_bytes([3; 32])),
+            body: body.clone(),
+        };
+        let mut wire = Vec::new();
+        req.encode_frame(id, &mut wire);
+        let mut dec = FrameDecoder::default();
+        dec.feed(&wire);
+        let frame = dec.pop().unwrap().unwrap().to_vec();
+        let (got_id, back) = Request::decode_frame(&frame).unwrap();
+        proptest::prop_assert_eq!(got_id, id);
+        match back {
+            Request::Send { ttl_secs, new_send_cap, body: got, .. } => {
+                proptest::prop_assert_eq!(ttl_secs, ttl);
+                proptest::prop_assert_eq!(new_send_cap.is_some(), replace);
+                proptest::prop_assert_eq!(got, body);
+            }
+            other => proptest::prop_assert!(false, "decoded {:?}", other.kind()),
+        }
+    }
+}
