@@ -1,10 +1,13 @@
 //! hush-protocol: the wire types and framing spoken between hush clients and relays.
 //!
-//! What it does: defines requests, responses and pushes, their length-delimited framing, the
-//! `hush://host:port#fingerprint` relay address, the protocol's limits and its error codes.
+//! What it does: defines requests, responses and pushes ([`message`]), their length-delimited
+//! framing ([`frame`]), the protocol version and the channel-bound signing input ([`auth`]),
+//! the `hush://host:port#fingerprint` relay address ([`address`]), the protocol's limits
+//! ([`limits`]) and its error codes ([`error`]).
 //!
 //! What it does not do: any I/O, clocks or cryptography. It is pure data, so that every decoder
-//! can be fuzzed and tested as plain function calls.
+//! can be fuzzed and tested as plain function calls. Decoders never panic and check every
+//! length against its limit before allocating.
 
 #![cfg_attr(
     not(test),
@@ -12,8 +15,19 @@
 )]
 
 pub mod address;
+pub mod auth;
+mod codec;
+pub mod error;
+pub mod frame;
 pub mod ids;
 pub mod limits;
+pub mod message;
+#[cfg(test)]
+mod message_tests;
 
 pub use address::{AddressError, Fingerprint, RelayAddress};
+pub use codec::DecodeError;
+pub use error::ErrorCode;
+pub use frame::{FrameDecoder, FrameError};
 pub use ids::{EnvelopeId, RecipientId, SendCapability, SenderId};
+pub use message::{Push, Reply, Request, ServerFrame};

@@ -1,3 +1,24 @@
-//! hush-server: the hush relay.
+//! hush-server: the hush relay, as a library and the `hush-server` binary.
+//!
+//! What it does: accepts QUIC connections speaking `hush/1`, keeps queues of opaque envelopes
+//! behind the [`store::QueueStore`] trait, authorises senders by capability and recipients by
+//! channel-bound Ed25519 signatures, pushes envelopes to subscribers in order, expires what is
+//! old and enforces every limit with a typed error. [`Relay::bind`] starts a relay in-process
+//! (tests bind port 0); [`client::RelayClient`] is a protocol-level client that pins the relay's
+//! certificate.
+//!
+//! What it does not do: see plaintext, know who talks to whom, or federate with other relays.
 
+pub mod client;
+pub mod clock;
+pub mod config;
+mod conn;
+mod ops;
+mod rate;
+pub mod relay;
 pub mod store;
+pub mod tls;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use config::RelayConfig;
+pub use relay::{Relay, RelayError, RelayHandle};

@@ -1,3 +1,59 @@
-//! The `hush-server` binary.
+//! The `hush-server` binary: parses settings, starts the relay on the sled store, prints the
+//! relay address as the first line of stdout, logs to stderr, and exits 0 after a graceful
+//! shutdown on SIGINT or SIGTERM.
 
-fn main() {}
+use std::io::Write;
+
+use anyhow::Context;
+use clap::Parser;
+use hush_server::config::Cli;
+use hush_server::store::sled_store::SledStore;
+use hush_server::Relay;
+use tracing_subscriber::EnvFilter;
+
+/// Installs the SIGINT and SIGTERM handlers now (before the address is printed, so that a
+/// signal sent right after cannot kill the process) and returns a future that resolves on
+/// either.
+#[cfg(unix)]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+    })
+}
+
+#[cfg(not(unix))]
+fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
+    Ok(async {
+        let _ = tokio::signal::ctrl_c().await;
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            EnvFilter::try_from_env("HUSH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let config = Cli::parse().into_config()?;
+    // The embedded default store. It creates the data directory (mode 0700) if needed.
+    let store = SledStore::open_async(config.data_dir.clone())
+        .await
+        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    let relay = Relay::bind(config, store)?;
+    let shutdown = shutdown_signal()?;
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", relay.address())?;
+    out.flush()?;
+    drop(out);
+    tracing::info!(addr = %relay.local_addr(), "relay listening");
+    relay.run(shutdown).await?;
+    Ok(())
+}

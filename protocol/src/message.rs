@@ -1,0 +1,493 @@
+//! Requests (client → relay), and responses and pushes (relay → client).
+//!
+//! A client frame is `request_id: u32` then a [`Request`]. A relay frame is a [`ServerFrame`]:
+//! a response to one request id (a [`Reply`] or an [`ErrorCode`]), or a [`Push`] with no id.
+//! Each message is a tag byte followed by its fields in a fixed order; see `docs/protocol.md`.
+//! Signed requests put their 64-byte signature last, and sign everything before it
+//! ([`Request::signed_part`]).
+//!
+//! What it does not do: frame (see `frame.rs`), check signatures or enforce relay policy.
+
+use crate::auth::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::error::ErrorCode;
+use crate::frame::{begin_frame, end_frame};
+use crate::ids::{EnvelopeId, RecipientId, SendCapability, SenderId};
+use crate::limits::{MAX_ENVELOPE_LEN, MAX_FRAME_LEN};
+
+/// An Ed25519 public key, as sent on the wire.
+pub type PublicKeyBytes = [u8; PUBLIC_KEY_LEN];
+/// An Ed25519 signature, as sent on the wire.
+pub type SignatureBytes = [u8; SIGNATURE_LEN];
+
+/// What a client asks of the relay.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub enum Request {
+    /// Creates a queue. Signed by `recipient_key` (proof of possession).
+    CreateQueue {
+        /// The key that will authorise recipient operations.
+        recipient_key: PublicKeyBytes,
+        /// The initial send capability; the relay keeps only its SHA-256.
+        send_cap: SendCapability,
+        /// Signature over the signing input.
+        signature: SignatureBytes,
+    },
+    /// Appends an envelope to a queue. Authorised by the send capability.
+    Send {
+        /// The queue, by its sender id.
+        sender_id: SenderId,
+        /// The current send capability.
+        send_cap: SendCapability,
+        /// Requested lifetime in seconds; the relay caps it at its maximum.
+        ttl_secs: u32,
+        /// If present, atomically replaces the queue's send capability.
+        new_send_cap: Option<SendCapability>,
+        /// Opaque ciphertext. Relays accept at most [`MAX_ENVELOPE_LEN`] bytes (or their lower
+        /// configured limit) and answer `TooLarge` above it.
+        body: Vec<u8>,
+    },
+    /// Deletes a still-pending envelope on behalf of its sender.
+    Retract {
+        /// The queue, by its sender id.
+        sender_id: SenderId,
+        /// The current send capability.
+        send_cap: SendCapability,
+        /// The id the relay returned for the envelope.
+        envelope_id: EnvelopeId,
+    },
+    /// Starts pushing the queue's pending and new envelopes on this connection. Signed.
+    Subscribe {
+        /// The queue, by its recipient id.
+        recipient_id: RecipientId,
+        /// Signature over the signing input.
+        signature: SignatureBytes,
+    },
+    /// Deletes a delivered envelope. Allowed only on a queue subscribed on this connection,
+    /// which the signed subscribe already authorised.
+    Ack {
+        /// The queue, by its recipient id.
+        recipient_id: RecipientId,
+        /// The envelope to delete.
+        envelope_id: EnvelopeId,
+    },
+    /// Replaces the queue's send capability. Signed.
+    Resecure {
+        /// The queue, by its recipient id.
+        recipient_id: RecipientId,
+        /// The new capability; the relay keeps only its SHA-256.
+        new_send_cap: SendCapability,
+        /// Signature over the signing input.
+        signature: SignatureBytes,
+    },
+    /// Deletes the queue and all its envelopes. Signed.
+    DeleteQueue {
+        /// The queue, by its recipient id.
+        recipient_id: RecipientId,
+        /// Signature over the signing input.
+        signature: SignatureBytes,
+    },
+    /// Does nothing; answered with [`Reply::Pong`].
+    Ping,
+}
+
+/// A successful answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Reply {
+    /// The queue exists now.
+    Created {
+        /// The id for recipient operations.
+        recipient_id: RecipientId,
+        /// The id for sends.
+        sender_id: SenderId,
+    },
+    /// The envelope is durable.
+    Sent {
+        /// The relay-assigned id, for retract.
+        envelope_id: EnvelopeId,
+    },
+    /// The retract was authorised; `was_pending` says whether the envelope was still queued.
+    Retracted {
+        /// Whether the envelope was still queued (and is now gone).
+        was_pending: bool,
+    },
+    /// Subscribe, ack, re-secure and delete succeeded.
+    Done,
+    /// Answer to [`Request::Ping`].
+    Pong,
+}
+
+/// Something the relay sends without being asked.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Push {
+    /// A pending envelope of a subscribed queue; they arrive in send order.
+    Envelope {
+        /// The subscribed queue.
+        recipient_id: RecipientId,
+        /// The envelope's id, for ack.
+        envelope_id: EnvelopeId,
+        /// Unix seconds at which the relay will drop it unread.
+        expires_at: u64,
+        /// Opaque ciphertext.
+        body: Vec<u8>,
+    },
+    /// A subscribed queue was deleted; no more envelopes will come.
+    QueueGone {
+        /// The queue that went.
+        recipient_id: RecipientId,
+    },
+}
+
+/// A relay → client frame.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ServerFrame {
+    /// The answer to the request with this id.
+    Response {
+        /// The request id the client chose.
+        request_id: u32,
+        /// The outcome.
+        result: Result<Reply, ErrorCode>,
+    },
+    /// A push.
+    Push(Push),
+}
+
+mod tag {
+    pub(super) const CREATE: u8 = 0x01;
+    pub(super) const SEND: u8 = 0x02;
+    pub(super) const RETRACT: u8 = 0x03;
+    pub(super) const SUBSCRIBE: u8 = 0x04;
+    pub(super) const ACK: u8 = 0x05;
+    pub(super) const RESECURE: u8 = 0x06;
+    pub(super) const DELETE: u8 = 0x07;
+    pub(super) const PING: u8 = 0x08;
+
+    pub(super) const FRAME_REPLY: u8 = 0x01;
+    pub(super) const FRAME_ERROR: u8 = 0x02;
+    pub(super) const FRAME_PUSH: u8 = 0x03;
+
+    pub(super) const CREATED: u8 = 0x01;
+    pub(super) const SENT: u8 = 0x02;
+    pub(super) const RETRACTED: u8 = 0x03;
+    pub(super) const DONE: u8 = 0x04;
+    pub(super) const PONG: u8 = 0x05;
+
+    pub(super) const PUSH_ENVELOPE: u8 = 0x01;
+    pub(super) const PUSH_GONE: u8 = 0x02;
+}
+
+fn cap(r: &mut Reader<'_>) -> Result<SendCapability, DecodeError> {
+    Ok(SendCapability::from_bytes(r.array()?))
+}
+
+impl Request {
+    /// A short name for logs and metrics; never includes field values.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Request::CreateQueue { .. } => "create",
+            Request::Send { .. } => "send",
+            Request::Retract { .. } => "retract",
+            Request::Subscribe { .. } => "subscribe",
+            Request::Ack { .. } => "ack",
+            Request::Resecure { .. } => "resecure",
+            Request::DeleteQueue { .. } => "delete",
+            Request::Ping => "ping",
+        }
+    }
+
+    /// The signature a signed request carries, if it is one.
+    pub fn signature(&self) -> Option<&SignatureBytes> {
+        match self {
+            Request::CreateQueue { signature, .. }
+            | Request::Subscribe { signature, .. }
+            | Request::Resecure { signature, .. }
+            | Request::DeleteQueue { signature, .. } => Some(signature),
+            _ => None,
+        }
+    }
+
+    /// Mutable access to the signature, for the signer to fill in.
+    pub fn signature_mut(&mut self) -> Option<&mut SignatureBytes> {
+        match self {
+            Request::CreateQueue { signature, .. }
+            | Request::Subscribe { signature, .. }
+            | Request::Resecure { signature, .. }
+            | Request::DeleteQueue { signature, .. } => Some(signature),
+            _ => None,
+        }
+    }
+
+    /// The encoded request without its trailing signature: what the signature covers.
+    pub fn signed_part(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(128);
+        self.encode_body(&mut Writer { buf: &mut out }, false);
+        out
+    }
+
+    /// Appends a whole client frame (length prefix, request id, request) to `out`.
+    pub fn encode_frame(&self, request_id: u32, out: &mut Vec<u8>) {
+        let at = begin_frame(out);
+        let mut w = Writer { buf: out };
+        w.u32(request_id);
+        self.encode_body(&mut w, true);
+        end_frame(out, at);
+    }
+
+    fn encode_body(&self, w: &mut Writer<'_>, with_sig: bool) {
+        match self {
+            Request::CreateQueue {
+                recipient_key,
+                send_cap,
+                ..
+            } => {
+                w.u8(tag::CREATE);
+                w.raw(recipient_key);
+                w.raw(send_cap.as_bytes());
+            }
+            Request::Send {
+                sender_id,
+                send_cap,
+                ttl_secs,
+                new_send_cap,
+                body,
+            } => {
+                w.u8(tag::SEND);
+                w.raw(sender_id.as_bytes());
+                w.raw(send_cap.as_bytes());
+                w.u32(*ttl_secs);
+                w.bool(new_send_cap.is_some());
+                if let Some(c) = new_send_cap {
+                    w.raw(c.as_bytes());
+                }
+                w.bytes(body);
+            }
+            Request::Retract {
+                sender_id,
+                send_cap,
+                envelope_id,
+            } => {
+                w.u8(tag::RETRACT);
+                w.raw(sender_id.as_bytes());
+                w.raw(send_cap.as_bytes());
+                w.raw(envelope_id.as_bytes());
+            }
+            Request::Subscribe { recipient_id, .. } => {
+                w.u8(tag::SUBSCRIBE);
+                w.raw(recipient_id.as_bytes());
+            }
+            Request::Ack {
+                recipient_id,
+                envelope_id,
+            } => {
+                w.u8(tag::ACK);
+                w.raw(recipient_id.as_bytes());
+                w.raw(envelope_id.as_bytes());
+            }
+            Request::Resecure {
+                recipient_id,
+                new_send_cap,
+                ..
+            } => {
+                w.u8(tag::RESECURE);
+                w.raw(recipient_id.as_bytes());
+                w.raw(new_send_cap.as_bytes());
+            }
+            Request::DeleteQueue { recipient_id, .. } => {
+                w.u8(tag::DELETE);
+                w.raw(recipient_id.as_bytes());
+            }
+            Request::Ping => w.u8(tag::PING),
+        }
+        if with_sig {
+            if let Some(sig) = self.signature() {
+                w.raw(sig);
+            }
+        }
+    }
+
+    /// Decodes a client frame body into its request id and request.
+    ///
+    /// On failure after the id was read, the id is returned with the error so the relay can
+    /// answer it with [`ErrorCode::Malformed`].
+    pub fn decode_frame(body: &[u8]) -> Result<(u32, Request), (Option<u32>, DecodeError)> {
+        let mut r = Reader::new(body);
+        let id = r.u32().map_err(|e| (None, e))?;
+        let req = Self::decode_body(&mut r)
+            .and_then(|req| r.finish().map(|()| req))
+            .map_err(|e| (Some(id), e))?;
+        Ok((id, req))
+    }
+
+    fn decode_body(r: &mut Reader<'_>) -> Result<Request, DecodeError> {
+        let t = r.u8()?;
+        Ok(match t {
+            tag::CREATE => Request::CreateQueue {
+                recipient_key: r.array()?,
+                send_cap: cap(r)?,
+                signature: r.array()?,
+            },
+            tag::SEND => Request::Send {
+                sender_id: SenderId(r.array()?),
+                send_cap: cap(r)?,
+                ttl_secs: r.u32()?,
+                new_send_cap: if r.bool()? { Some(cap(r)?) } else { None },
+                // Bounded by the frame; the relay answers TooLarge above its envelope limit.
+                body: r.bytes(MAX_FRAME_LEN)?,
+            },
+            tag::RETRACT => Request::Retract {
+                sender_id: SenderId(r.array()?),
+                send_cap: cap(r)?,
+                envelope_id: EnvelopeId(r.array()?),
+            },
+            tag::SUBSCRIBE => Request::Subscribe {
+                recipient_id: RecipientId(r.array()?),
+                signature: r.array()?,
+            },
+            tag::ACK => Request::Ack {
+                recipient_id: RecipientId(r.array()?),
+                envelope_id: EnvelopeId(r.array()?),
+            },
+            tag::RESECURE => Request::Resecure {
+                recipient_id: RecipientId(r.array()?),
+                new_send_cap: cap(r)?,
+                signature: r.array()?,
+            },
+            tag::DELETE => Request::DeleteQueue {
+                recipient_id: RecipientId(r.array()?),
+                signature: r.array()?,
+            },
+            tag::PING => Request::Ping,
+            other => return Err(DecodeError::UnknownTag(other)),
+        })
+    }
+}
+
+impl ServerFrame {
+    /// Appends the whole frame (length prefix and body) to `out`.
+    pub fn encode_frame(&self, out: &mut Vec<u8>) {
+        let at = begin_frame(out);
+        let mut w = Writer { buf: out };
+        match self {
+            ServerFrame::Response {
+                request_id,
+                result: Ok(reply),
+            } => {
+                w.u8(tag::FRAME_REPLY);
+                w.u32(*request_id);
+                encode_reply(reply, &mut w);
+            }
+            ServerFrame::Response {
+                request_id,
+                result: Err(code),
+            } => {
+                w.u8(tag::FRAME_ERROR);
+                w.u32(*request_id);
+                w.u16(code.to_u16());
+            }
+            ServerFrame::Push(push) => {
+                w.u8(tag::FRAME_PUSH);
+                encode_push(push, &mut w);
+            }
+        }
+        end_frame(out, at);
+    }
+
+    /// Decodes a relay frame body.
+    pub fn decode(body: &[u8]) -> Result<ServerFrame, DecodeError> {
+        let mut r = Reader::new(body);
+        let frame = match r.u8()? {
+            tag::FRAME_REPLY => ServerFrame::Response {
+                request_id: r.u32()?,
+                result: Ok(decode_reply(&mut r)?),
+            },
+            tag::FRAME_ERROR => ServerFrame::Response {
+                request_id: r.u32()?,
+                result: Err(ErrorCode::from_u16(r.u16()?).ok_or(DecodeError::InvalidValue)?),
+            },
+            tag::FRAME_PUSH => ServerFrame::Push(decode_push(&mut r)?),
+            other => return Err(DecodeError::UnknownTag(other)),
+        };
+        r.finish()?;
+        Ok(frame)
+    }
+}
+
+fn encode_reply(reply: &Reply, w: &mut Writer<'_>) {
+    match reply {
+        Reply::Created {
+            recipient_id,
+            sender_id,
+        } => {
+            w.u8(tag::CREATED);
+            w.raw(recipient_id.as_bytes());
+            w.raw(sender_id.as_bytes());
+        }
+        Reply::Sent { envelope_id } => {
+            w.u8(tag::SENT);
+            w.raw(envelope_id.as_bytes());
+        }
+        Reply::Retracted { was_pending } => {
+            w.u8(tag::RETRACTED);
+            w.bool(*was_pending);
+        }
+        Reply::Done => w.u8(tag::DONE),
+        Reply::Pong => w.u8(tag::PONG),
+    }
+}
+
+fn decode_reply(r: &mut Reader<'_>) -> Result<Reply, DecodeError> {
+    Ok(match r.u8()? {
+        tag::CREATED => Reply::Created {
+            recipient_id: RecipientId(r.array()?),
+            sender_id: SenderId(r.array()?),
+        },
+        tag::SENT => Reply::Sent {
+            envelope_id: EnvelopeId(r.array()?),
+        },
+        tag::RETRACTED => Reply::Retracted {
+            was_pending: r.bool()?,
+        },
+        tag::DONE => Reply::Done,
+        tag::PONG => Reply::Pong,
+        other => return Err(DecodeError::UnknownTag(other)),
+    })
+}
+
+fn encode_push(push: &Push, w: &mut Writer<'_>) {
+    match push {
+        Push::Envelope {
+            recipient_id,
+            envelope_id,
+            expires_at,
+            body,
+        } => {
+            w.u8(tag::PUSH_ENVELOPE);
+            w.raw(recipient_id.as_bytes());
+            w.raw(envelope_id.as_bytes());
+            w.u64(*expires_at);
+            w.bytes(body);
+        }
+        Push::QueueGone { recipient_id } => {
+            w.u8(tag::PUSH_GONE);
+            w.raw(recipient_id.as_bytes());
+        }
+    }
+}
+
+fn decode_push(r: &mut Reader<'_>) -> Result<Push, DecodeError> {
+    Ok(match r.u8()? {
+        tag::PUSH_ENVELOPE => Push::Envelope {
+            recipient_id: RecipientId(r.array()?),
+            envelope_id: EnvelopeId(r.array()?),
+            expires_at: r.u64()?,
+            body: r.bytes(MAX_ENVELOPE_LEN)?,
+        },
+        tag::PUSH_GONE => Push::QueueGone {
+            recipient_id: RecipientId(r.array()?),
+        },
+        other => return Err(DecodeError::UnknownTag(other)),
+    })
+}

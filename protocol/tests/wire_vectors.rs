@@ -1,0 +1,197 @@
+//! Known-answer vectors that freeze the `hush/1` wire format.
+//!
+//! `tests/vectors/wire.json` holds the exact bytes of one frame of every kind. A change to the
+//! encoding fails this test; a deliberate change is a new protocol version (a new ALPN value)
+//! and new vectors, written with `HUSH_WRITE_VECTORS=1 cargo test -p hush-protocol`.
+
+use hush_protocol::auth::signing_input;
+use hush_protocol::{
+    EnvelopeId, ErrorCode, Push, RecipientId, Reply, Request, SendCapability, SenderId, ServerFrame,
+};
+
+const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/wire.json");
+
+fn cap(b: u8) -> SendCapability {
+    SendCapability::from_bytes([b; 32])
+}
+
+fn requests() -> Vec<(&'static str, u32, Request)> {
+    vec![
+        (
+            "create_queue",
+            1,
+            Request::CreateQueue {
+                recipient_key: [0x11; 32],
+                send_cap: cap(0x22),
+                signature: [0x33; 64],
+            },
+        ),
+        (
+            "send",
+            2,
+            Request::Send {
+                sender_id: SenderId([0x44; 16]),
+                send_cap: cap(0x22),
+                ttl_secs: 3600,
+                new_send_cap: None,
+                body: b"ct".to_vec(),
+            },
+        ),
+        (
+            "send_replacing_cap",
+            3,
+            Request::Send {
+                sender_id: SenderId([0x44; 16]),
+                send_cap: cap(0x22),
+                ttl_secs: 0,
+                new_send_cap: Some(cap(0x55)),
+                body: vec![],
+            },
+        ),
+        (
+            "retract",
+            4,
+            Request::Retract {
+                sender_id: SenderId([0x44; 16]),
+                send_cap: cap(0x22),
+                envelope_id: EnvelopeId([0x66; 16]),
+            },
+        ),
+        (
+            "subscribe",
+            5,
+            Request::Subscribe {
+                recipient_id: RecipientId([0x77; 16]),
+                signature: [0x33; 64],
+            },
+        ),
+        (
+            "ack",
+            6,
+            Request::Ack {
+                recipient_id: RecipientId([0x77; 16]),
+                envelope_id: EnvelopeId([0x66; 16]),
+            },
+        ),
+        (
+            "resecure",
+            7,
+            Request::Resecure {
+                recipient_id: RecipientId([0x77; 16]),
+                new_send_cap: cap(0x55),
+                signature: [0x33; 64],
+            },
+        ),
+        (
+            "delete_queue",
+            8,
+            Request::DeleteQueue {
+                recipient_id: RecipientId([0x77; 16]),
+                signature: [0x33; 64],
+            },
+        ),
+        ("ping", 9, Request::Ping),
+    ]
+}
+
+fn server_frames() -> Vec<(&'static str, ServerFrame)> {
+    let resp = |id, r| ServerFrame::Response {
+        request_id: id,
+        result: r,
+    };
+    vec![
+        (
+            "created",
+            resp(
+                1,
+                Ok(Reply::Created {
+                    recipient_id: RecipientId([0x77; 16]),
+                    sender_id: SenderId([0x44; 16]),
+                }),
+            ),
+        ),
+        (
+            "sent",
+            resp(
+                2,
+                Ok(Reply::Sent {
+                    envelope_id: EnvelopeId([0x66; 16]),
+                }),
+            ),
+        ),
+        (
+            "retracted",
+            resp(4, Ok(Reply::Retracted { was_pending: true })),
+        ),
+        ("done", resp(5, Ok(Reply::Done))),
+        ("pong", resp(9, Ok(Reply::Pong))),
+        ("error_queue_full", resp(2, Err(ErrorCode::QueueFull))),
+        (
+            "push_envelope",
+            ServerFrame::Push(Push::Envelope {
+                recipient_id: RecipientId([0x77; 16]),
+                envelope_id: EnvelopeId([0x66; 16]),
+                expires_at: 1_800_003_600,
+                body: b"ct".to_vec(),
+            }),
+        ),
+        (
+            "push_queue_gone",
+            ServerFrame::Push(Push::QueueGone {
+                recipient_id: RecipientId([0x77; 16]),
+            }),
+        ),
+    ]
+}
+
+fn current() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (name, id, req) in requests() {
+        let mut wire = Vec::new();
+        req.encode_frame(id, &mut wire);
+        out.push((format!("request/{name}"), hex::encode(wire)));
+    }
+    for (name, frame) in server_frames() {
+        let mut wire = Vec::new();
+        frame.encode_frame(&mut wire);
+        out.push((format!("server/{name}"), hex::encode(wire)));
+    }
+    let subscribe = &requests()[4].2;
+    let input = signing_input(&[0xAB; 32], 5, &subscribe.signed_part());
+    out.push(("signing_input/subscribe".to_owned(), hex::encode(input)));
+    out
+}
+
+#[test]
+fn encodings_match_the_frozen_vectors() {
+    let now = current();
+    if std::env::var_os("HUSH_WRITE_VECTORS").is_some() {
+        let map: serde_json::Map<String, serde_json::Value> = now
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone().into()))
+            .collect();
+        std::fs::write(PATH, serde_json::to_string_pretty(&map).unwrap() + "\n").unwrap();
+    }
+    let text = std::fs::read_to_string(PATH).expect("vectors file");
+    let frozen: serde_json::Map<String, serde_json::Value> = serde_json::from_str(&text).unwrap();
+    assert_eq!(frozen.len(), now.len(), "vector set changed");
+    for (name, hex) in now {
+        assert_eq!(frozen[&name].as_str(), Some(hex.as_str()), "{name}");
+    }
+}
+
+#[test]
+fn hand_checked_vectors() {
+    // Ping, request id 9: length 5, id 9, tag 0x08.
+    let mut wire = Vec::new();
+    Request::Ping.encode_frame(9, &mut wire);
+    assert_eq!(wire, [0, 0, 0, 5, 0, 0, 0, 9, 0x08]);
+    // Error QueueFull (4) for request 2: length 7, frame tag 0x02, id 2, code 4.
+    let mut wire = Vec::new();
+    ServerFrame::Response {
+        request_id: 2,
+        result: Err(ErrorCode::QueueFull),
+    }
+    .encode_frame(&mut wire);
+    assert_eq!(wire, [0, 0, 0, 7, 0x02, 0, 0, 0, 2, 0, 4]);
+}

@@ -1,0 +1,412 @@
+//! A protocol-level hush client: one QUIC connection to one relay, pinned to its certificate.
+//!
+//! [`RelayClient`] speaks `hush/1` directly: typed calls for every request, pipelining (calls
+//! may run concurrently; each waits for its own request id), and a stream of pushes. It is what
+//! the end-to-end tests and the benchmark drive, and what the client library builds on.
+//!
+//! What it does not do: reconnect, encrypt envelopes or remember queues.
+
+mod pin;
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use ed25519_dalek::{Signer, SigningKey};
+use hush_protocol::auth::{signing_input, ALPN, EXPORTER_LABEL, EXPORTER_LEN};
+use hush_protocol::{
+    EnvelopeId, ErrorCode, Fingerprint, FrameDecoder, Push, RecipientId, RelayAddress, Reply,
+    Request, SendCapability, SenderId, ServerFrame,
+};
+use tokio::sync::{mpsc, oneshot};
+
+pub use pin::PinnedCertVerifier;
+
+/// Interval of QUIC keep-alives, well under the relay's idle timeout.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+/// Why a client call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// The relay answered with an error code.
+    #[error("relay refused the request: {0}")]
+    Relay(ErrorCode),
+    /// The relay refused the connection (it is at its connection or handshake limit).
+    #[error("relay refused the connection (busy); retry later")]
+    Refused,
+    /// The connection closed; `code` is the relay's reason when it gave one.
+    #[error("connection closed{}", .code.map(|c| format!(": {c}")).unwrap_or_default())]
+    Closed {
+        /// The relay's close code, if it closed with one.
+        code: Option<ErrorCode>,
+    },
+    /// Could not connect (address, TLS, certificate pin or ALPN mismatch).
+    #[error("cannot connect to relay: {0}")]
+    Connect(String),
+    /// The relay sent something that does not decode.
+    #[error("relay sent an invalid frame")]
+    Protocol,
+}
+
+fn closed_error(e: &quinn::ConnectionError) -> ClientError {
+    match e {
+        quinn::ConnectionError::ApplicationClosed(c) => ClientError::Closed {
+            code: u16::try_from(c.error_code.into_inner())
+                .ok()
+                .and_then(ErrorCode::from_u16),
+        },
+        quinn::ConnectionError::ConnectionClosed(c)
+            if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
+        {
+            ClientError::Refused
+        }
+        _ => ClientError::Closed { code: None },
+    }
+}
+
+type Waiters = Arc<Mutex<HashMap<u32, oneshot::Sender<Result<Reply, ErrorCode>>>>>;
+
+/// A connection to one relay.
+pub struct RelayClient {
+    conn: quinn::Connection,
+    _endpoint: quinn::Endpoint,
+    send: tokio::sync::Mutex<quinn::SendStream>,
+    waiters: Waiters,
+    pushes: tokio::sync::Mutex<mpsc::UnboundedReceiver<Push>>,
+    next_id: AtomicU32,
+    exporter: [u8; EXPORTER_LEN],
+}
+
+impl std::fmt::Debug for RelayClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayClient")
+            .field("remote", &self.conn.remote_address())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A client endpoint whose connections pin `fingerprint` and offer ALPN `hush/1`.
+pub fn client_config(fingerprint: Fingerprint) -> Result<quinn::ClientConfig, ClientError> {
+    client_config_with_alpn(fingerprint, ALPN)
+}
+
+/// As [`client_config`] with another ALPN value (to test version mismatches).
+pub fn client_config_with_alpn(
+    fingerprint: Fingerprint,
+    alpn: &[u8],
+) -> Result<quinn::ClientConfig, ClientError> {
+    let provider = crate::tls::provider();
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| ClientError::Connect(e.to_string()))?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(PinnedCertVerifier::new(fingerprint, provider)))
+        .with_no_client_auth();
+    tls.alpn_protocols = vec![alpn.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+        .map_err(|e| ClientError::Connect(e.to_string()))?;
+    let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport.keep_alive_interval(Some(KEEP_ALIVE));
+    cfg.transport_config(Arc::new(transport));
+    Ok(cfg)
+}
+
+impl RelayClient {
+    /// Connects to a `hush://` address, resolving its host.
+    pub async fn connect(addr: &RelayAddress) -> Result<Self, ClientError> {
+        let sock = tokio::net::lookup_host(addr.host_port())
+            .await
+            .map_err(|e| ClientError::Connect(e.to_string()))?
+            .next()
+            .ok_or_else(|| ClientError::Connect(format!("{} did not resolve", addr.host)))?;
+        Self::connect_with(sock, &addr.host, client_config(addr.fingerprint)?).await
+    }
+
+    /// Connects to `sock` with an explicit client configuration; `host` is the TLS server name.
+    pub async fn connect_with(
+        sock: SocketAddr,
+        host: &str,
+        config: quinn::ClientConfig,
+    ) -> Result<Self, ClientError> {
+        let local: SocketAddr = if sock.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            ([0u16; 8], 0).into()
+        };
+        let endpoint =
+            quinn::Endpoint::client(local).map_err(|e| ClientError::Connect(e.to_string()))?;
+        let connecting = endpoint
+            .connect_with(config, sock, host)
+            .map_err(|e| ClientError::Connect(e.to_string()))?;
+        let conn = connecting.await.map_err(|e| match closed_error(&e) {
+            ClientError::Closed { code: None } => ClientError::Connect(e.to_string()),
+            other => other,
+        })?;
+        let mut exporter = [0u8; EXPORTER_LEN];
+        conn.export_keying_material(&mut exporter, EXPORTER_LABEL, b"")
+            .map_err(|_| ClientError::Connect("TLS exporter unavailable".into()))?;
+        let (send, recv) = conn.open_bi().await.map_err(|e| closed_error(&e))?;
+        let waiters: Waiters = Arc::default();
+        let (push_tx, push_rx) = mpsc::unbounded_channel();
+        tokio::spawn(read_loop(recv, waiters.clone(), push_tx));
+        Ok(Self {
+            conn,
+            _endpoint: endpoint,
+            send: tokio::sync::Mutex::new(send),
+            waiters,
+            pushes: tokio::sync::Mutex::new(push_rx),
+            next_id: AtomicU32::new(1),
+            exporter,
+        })
+    }
+
+    /// This connection's TLS exporter value, which recipient signatures bind to.
+    pub fn exporter(&self) -> [u8; EXPORTER_LEN] {
+        self.exporter
+    }
+
+    /// Reserves a fresh request id.
+    pub fn next_request_id(&self) -> u32 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Fills in `req`'s signature for request id `id` on this connection.
+    pub fn sign(&self, key: &SigningKey, id: u32, req: &mut Request) {
+        let msg = signing_input(&self.exporter, id, &req.signed_part());
+        let sig = key.sign(&msg).to_bytes();
+        if let Some(slot) = req.signature_mut() {
+            *slot = sig;
+        }
+    }
+
+    /// Sends a request under a fresh id and waits for its answer.
+    pub async fn call(&self, req: Request) -> Result<Reply, ClientError> {
+        self.call_with_id(self.next_request_id(), req).await
+    }
+
+    /// Signs `req` with `key` under a fresh id, sends it and waits for its answer.
+    pub async fn call_signed(
+        &self,
+        key: &SigningKey,
+        mut req: Request,
+    ) -> Result<Reply, ClientError> {
+        let id = self.next_request_id();
+        self.sign(key, id, &mut req);
+        self.call_with_id(id, req).await
+    }
+
+    /// Sends a request under the given id and waits for its answer.
+    pub async fn call_with_id(&self, id: u32, req: Request) -> Result<Reply, ClientError> {
+        let (tx, rx) = oneshot::channel();
+        self.waiters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id, tx);
+        let mut frame = Vec::new();
+        req.encode_frame(id, &mut frame);
+        self.write(&frame).await?;
+        match rx.await {
+            Ok(Ok(reply)) => Ok(reply),
+            Ok(Err(code)) => Err(ClientError::Relay(code)),
+            Err(_) => Err(self.close_reason()),
+        }
+    }
+
+    /// Writes raw bytes to the request stream (tests use it to send malformed frames).
+    pub async fn write(&self, bytes: &[u8]) -> Result<(), ClientError> {
+        self.send
+            .lock()
+            .await
+            .write_all(bytes)
+            .await
+            .map_err(|_| self.close_reason())
+    }
+
+    fn close_reason(&self) -> ClientError {
+        match self.conn.close_reason() {
+            Some(e) => closed_error(&e),
+            None => ClientError::Closed { code: None },
+        }
+    }
+
+    /// Waits for the connection to close and says why.
+    pub async fn closed(&self) -> ClientError {
+        closed_error(&self.conn.closed().await)
+    }
+
+    /// The next push, or `None` once the connection is gone.
+    pub async fn next_push(&self) -> Option<Push> {
+        self.pushes.lock().await.recv().await
+    }
+
+    /// Closes the connection.
+    pub fn close(&self) {
+        self.conn.close(0u32.into(), b"");
+    }
+
+    /// Creates a queue owned by `key`, sendable with `cap`.
+    pub async fn create_queue(
+        &self,
+        key: &SigningKey,
+        cap: &SendCapability,
+    ) -> Result<(RecipientId, SenderId), ClientError> {
+        let req = Request::CreateQueue {
+            recipient_key: key.verifying_key().to_bytes(),
+            send_cap: cap.clone(),
+            signature: [0; 64],
+        };
+        match self.call_signed(key, req).await? {
+            Reply::Created {
+                recipient_id,
+                sender_id,
+            } => Ok((recipient_id, sender_id)),
+            _ => Err(ClientError::Protocol),
+        }
+    }
+
+    /// Sends an envelope; with `new_cap`, atomically replaces the queue's send capability.
+    pub async fn send(
+        &self,
+        sender_id: SenderId,
+        cap: &SendCapability,
+        ttl_secs: u32,
+        new_cap: Option<&SendCapability>,
+        body: Vec<u8>,
+    ) -> Result<EnvelopeId, ClientError> {
+        let req = Request::Send {
+            sender_id,
+            send_cap: cap.clone(),
+            ttl_secs,
+            new_send_cap: new_cap.cloned(),
+            body,
+        };
+        match self.call(req).await? {
+            Reply::Sent { envelope_id } => Ok(envelope_id),
+            _ => Err(ClientError::Protocol),
+        }
+    }
+
+    /// Retracts an envelope; returns whether it was still pending.
+    pub async fn retract(
+        &self,
+        sender_id: SenderId,
+        cap: &SendCapability,
+        envelope_id: EnvelopeId,
+    ) -> Result<bool, ClientError> {
+        let req = Request::Retract {
+            sender_id,
+            send_cap: cap.clone(),
+            envelope_id,
+        };
+        match self.call(req).await? {
+            Reply::Retracted { was_pending } => Ok(was_pending),
+            _ => Err(ClientError::Protocol),
+        }
+    }
+
+    /// Subscribes to a queue; its envelopes then arrive through [`RelayClient::next_push`].
+    pub async fn subscribe(
+        &self,
+        key: &SigningKey,
+        recipient_id: RecipientId,
+    ) -> Result<(), ClientError> {
+        let req = Request::Subscribe {
+            recipient_id,
+            signature: [0; 64],
+        };
+        self.call_signed(key, req).await.map(drop)
+    }
+
+    /// Acknowledges (deletes) a delivered envelope.
+    pub async fn ack(
+        &self,
+        recipient_id: RecipientId,
+        envelope_id: EnvelopeId,
+    ) -> Result<(), ClientError> {
+        let req = Request::Ack {
+            recipient_id,
+            envelope_id,
+        };
+        self.call(req).await.map(drop)
+    }
+
+    /// Replaces a queue's send capability.
+    pub async fn resecure(
+        &self,
+        key: &SigningKey,
+        recipient_id: RecipientId,
+        new_cap: &SendCapability,
+    ) -> Result<(), ClientError> {
+        let req = Request::Resecure {
+            recipient_id,
+            new_send_cap: new_cap.clone(),
+            signature: [0; 64],
+        };
+        self.call_signed(key, req).await.map(drop)
+    }
+
+    /// Deletes a queue and everything in it.
+    pub async fn delete_queue(
+        &self,
+        key: &SigningKey,
+        recipient_id: RecipientId,
+    ) -> Result<(), ClientError> {
+        let req = Request::DeleteQueue {
+            recipient_id,
+            signature: [0; 64],
+        };
+        self.call_signed(key, req).await.map(drop)
+    }
+}
+
+impl Drop for RelayClient {
+    fn drop(&mut self) {
+        self.conn.close(0u32.into(), b"");
+    }
+}
+
+/// Routes responses to their waiting calls and pushes to the push channel.
+async fn read_loop(
+    mut recv: quinn::RecvStream,
+    waiters: Waiters,
+    pushes: mpsc::UnboundedSender<Push>,
+) {
+    let mut decoder = FrameDecoder::default();
+    while let Ok(Some(chunk)) = recv.read_chunk(64 * 1024, true).await {
+        decoder.feed(&chunk.bytes);
+        loop {
+            let frame = match decoder.pop() {
+                Ok(Some(body)) => ServerFrame::decode(body),
+                Ok(None) => break,
+                Err(_) => return,
+            };
+            match frame {
+                Ok(ServerFrame::Response { request_id, result }) => {
+                    let waiter = waiters
+                        .lock()
+                        .unwrap_or_else(PoisonError::into_inner)
+                        .remove(&request_id);
+                    if let Some(w) = waiter {
+                        let _ = w.send(result);
+                    }
+                }
+                Ok(ServerFrame::Push(p)) => {
+                    // Never waits: a response queued behind pushes must not wait for the
+                    // application to drain them. The relay's queue quotas bound this buffer.
+                    if pushes.send(p).is_err() {
+                        return;
+                    }
+                }
+                Ok(_) | Err(_) => return,
+            }
+        }
+    }
+    waiters
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clear();
+}

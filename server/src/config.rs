@@ -1,0 +1,358 @@
+//! Relay settings: [`RelayConfig`], and how the binary assembles it.
+//!
+//! Precedence, highest first: command-line flags, `HUSH_*` environment variables, the TOML file
+//! named by `--config` (or `HUSH_CONFIG`), then the defaults in `hush_protocol::limits`.
+//! Durations are written as in `humantime` (`7d`, `90s`, `1h 30m`).
+//!
+//! What it does not do: validate that the listen address is free or the data directory
+//! writable; binding and opening the store report those.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use clap::Parser;
+use hush_protocol::limits as l;
+use serde::Deserialize;
+
+/// Default listen address.
+pub const DEFAULT_LISTEN: &str = "0.0.0.0:4433";
+/// Default data directory.
+pub const DEFAULT_DATA_DIR: &str = "./hush-data";
+/// Default interval between expiry sweeps.
+pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
+/// Default QUIC idle timeout: a connection silent this long is closed.
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Everything a running relay needs to know.
+#[derive(Clone, Debug)]
+pub struct RelayConfig {
+    /// UDP address to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the certificate, key and store.
+    pub data_dir: PathBuf,
+    /// `HOST:PORT` to print in the relay address when listening on an unspecified address.
+    pub public_addr: Option<String>,
+    /// PEM certificate chain to use instead of the generated self-signed one.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// Longest envelope lifetime; requested TTLs are capped at it.
+    pub max_ttl: Duration,
+    /// Queues with no send, subscribe or ack for this long are deleted.
+    pub queue_idle: Duration,
+    /// How often the expiry sweep runs.
+    pub sweep_interval: Duration,
+    /// Largest envelope body accepted (at most `MAX_ENVELOPE_LEN`).
+    pub max_envelope_len: usize,
+    /// Most envelopes pending in one queue.
+    pub queue_max_messages: u32,
+    /// Most body bytes pending in one queue.
+    pub queue_max_bytes: u64,
+    /// Most concurrent connections.
+    pub max_connections: usize,
+    /// Most TLS handshakes in progress at once.
+    pub max_handshakes: usize,
+    /// Sustained requests per second per connection.
+    pub requests_per_sec: u32,
+    /// Requests a connection may send in a burst above the sustained rate.
+    pub request_burst: u32,
+    /// Most queues one connection may create.
+    pub max_queues_per_connection: u32,
+    /// Most subscriptions one connection may hold.
+    pub max_subscriptions_per_connection: u32,
+    /// QUIC idle timeout.
+    pub idle_timeout: Duration,
+}
+
+impl Default for RelayConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([0, 0, 0, 0], 4433)),
+            data_dir: PathBuf::from(DEFAULT_DATA_DIR),
+            public_addr: None,
+            tls_cert: None,
+            tls_key: None,
+            max_ttl: Duration::from_secs(l::DEFAULT_MAX_TTL_SECS),
+            queue_idle: Duration::from_secs(l::DEFAULT_QUEUE_IDLE_SECS),
+            sweep_interval: DEFAULT_SWEEP_INTERVAL,
+            max_envelope_len: l::MAX_ENVELOPE_LEN,
+            queue_max_messages: l::DEFAULT_QUEUE_MAX_MESSAGES,
+            queue_max_bytes: l::DEFAULT_QUEUE_MAX_BYTES,
+            max_connections: l::DEFAULT_MAX_CONNECTIONS,
+            max_handshakes: l::DEFAULT_MAX_HANDSHAKES,
+            requests_per_sec: l::DEFAULT_REQUESTS_PER_SEC,
+            request_burst: l::DEFAULT_REQUEST_BURST,
+            max_queues_per_connection: l::DEFAULT_MAX_QUEUES_PER_CONNECTION,
+            max_subscriptions_per_connection: l::DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
+        }
+    }
+}
+
+impl RelayConfig {
+    /// A relay on `127.0.0.1:0` keeping its certificate in `data_dir`: for tests.
+    pub fn loopback(data_dir: &Path) -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            data_dir: data_dir.to_owned(),
+            ..Self::default()
+        }
+    }
+}
+
+/// Why the settings could not be assembled.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The TOML file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML file is not valid, or names an unknown setting.
+    #[error("invalid config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// What the parser said.
+        message: String,
+    },
+    /// A setting has an unusable value.
+    #[error("invalid setting {name}: {message}")]
+    Invalid {
+        /// The setting.
+        name: &'static str,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+}
+
+/// Command-line flags; each also reads its `HUSH_*` environment variable.
+#[derive(Parser, Debug, Default)]
+#[command(name = "hush-server", version, about = "The hush relay")]
+pub struct Cli {
+    /// UDP address to listen on [default: 0.0.0.0:4433]
+    #[arg(long, env = "HUSH_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Data directory [default: ./hush-data]
+    #[arg(long = "data", env = "HUSH_DATA")]
+    pub data: Option<PathBuf>,
+    /// Optional TOML settings file
+    #[arg(long = "config", env = "HUSH_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// HOST:PORT to print when listening on an unspecified address
+    #[arg(long, env = "HUSH_PUBLIC_ADDR")]
+    pub public_addr: Option<String>,
+    #[command(flatten)]
+    #[allow(missing_docs)]
+    pub settings: Settings,
+}
+
+/// Settings shared by flags, environment and the TOML file (all optional; unset = default).
+#[derive(clap::Args, Deserialize, Debug, Default, Clone)]
+#[serde(deny_unknown_fields)]
+pub struct Settings {
+    /// UDP address to listen on (TOML only; the flag is --listen)
+    #[arg(skip)]
+    pub listen: Option<SocketAddr>,
+    /// Data directory (TOML only; the flag is --data)
+    #[arg(skip)]
+    pub data: Option<PathBuf>,
+    /// HOST:PORT to print (TOML only; the flag is --public-addr)
+    #[arg(skip)]
+    pub public_addr: Option<String>,
+    /// PEM certificate chain to serve instead of the generated one
+    #[arg(long, env = "HUSH_TLS_CERT")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key for --tls-cert
+    #[arg(long, env = "HUSH_TLS_KEY")]
+    pub tls_key: Option<PathBuf>,
+    /// Longest envelope lifetime [default: 7d]
+    #[arg(long, env = "HUSH_MAX_TTL")]
+    pub max_ttl: Option<String>,
+    /// Delete queues idle this long [default: 30d]
+    #[arg(long, env = "HUSH_QUEUE_IDLE")]
+    pub queue_idle: Option<String>,
+    /// Interval between expiry sweeps [default: 60s]
+    #[arg(long, env = "HUSH_SWEEP_INTERVAL")]
+    pub sweep_interval: Option<String>,
+    /// Largest envelope in bytes [default and maximum: 65536]
+    #[arg(long, env = "HUSH_MAX_ENVELOPE_BYTES")]
+    pub max_envelope_bytes: Option<usize>,
+    /// Most pending envelopes per queue [default: 10000]
+    #[arg(long, env = "HUSH_QUEUE_MAX_MESSAGES")]
+    pub queue_max_messages: Option<u32>,
+    /// Most pending bytes per queue [default: 67108864]
+    #[arg(long, env = "HUSH_QUEUE_MAX_BYTES")]
+    pub queue_max_bytes: Option<u64>,
+    /// Most concurrent connections [default: 20000]
+    #[arg(long, env = "HUSH_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Most concurrent TLS handshakes [default: 256]
+    #[arg(long, env = "HUSH_MAX_HANDSHAKES")]
+    pub max_handshakes: Option<usize>,
+    /// Sustained requests per second per connection [default: 2000]
+    #[arg(long, env = "HUSH_REQUESTS_PER_SEC")]
+    pub requests_per_sec: Option<u32>,
+    /// Request burst per connection [default: 4000]
+    #[arg(long, env = "HUSH_REQUEST_BURST")]
+    pub request_burst: Option<u32>,
+    /// Most queues created per connection [default: 1000]
+    #[arg(long, env = "HUSH_MAX_QUEUES_PER_CONNECTION")]
+    pub max_queues_per_connection: Option<u32>,
+    /// Most subscriptions per connection [default: 1000]
+    #[arg(long, env = "HUSH_MAX_SUBSCRIPTIONS_PER_CONNECTION")]
+    pub max_subscriptions_per_connection: Option<u32>,
+    /// QUIC idle timeout [default: 60s]
+    #[arg(long, env = "HUSH_IDLE_TIMEOUT")]
+    pub idle_timeout: Option<String>,
+}
+
+fn duration(
+    name: &'static str,
+    v: Option<String>,
+    default: Duration,
+) -> Result<Duration, ConfigError> {
+    match v {
+        None => Ok(default),
+        Some(s) => humantime::parse_duration(&s).map_err(|e| ConfigError::Invalid {
+            name,
+            message: format!("{e}; write a duration such as 90s, 1h or 7d"),
+        }),
+    }
+}
+
+impl Cli {
+    /// Merges flags and environment (already in `self`) over the TOML file and the defaults.
+    pub fn into_config(self) -> Result<RelayConfig, ConfigError> {
+        let file = match &self.config {
+            Some(path) => read_file(path)?,
+            None => Settings::default(),
+        };
+        let s = self.settings;
+        let d = RelayConfig::default();
+        let max_envelope_len = s
+            .max_envelope_bytes
+            .or(file.max_envelope_bytes)
+            .unwrap_or(d.max_envelope_len);
+        if max_envelope_len > l::MAX_ENVELOPE_LEN {
+            return Err(ConfigError::Invalid {
+                name: "max-envelope-bytes",
+                message: format!("at most {} (the protocol maximum)", l::MAX_ENVELOPE_LEN),
+            });
+        }
+        Ok(RelayConfig {
+            listen: self.listen.or(file.listen).unwrap_or(d.listen),
+            data_dir: self.data.or(file.data).unwrap_or(d.data_dir),
+            public_addr: self.public_addr.or(file.public_addr),
+            tls_cert: s.tls_cert.or(file.tls_cert),
+            tls_key: s.tls_key.or(file.tls_key),
+            max_ttl: duration("max-ttl", s.max_ttl.or(file.max_ttl), d.max_ttl)?,
+            queue_idle: duration("queue-idle", s.queue_idle.or(file.queue_idle), d.queue_idle)?,
+            sweep_interval: duration(
+                "sweep-interval",
+                s.sweep_interval.or(file.sweep_interval),
+                d.sweep_interval,
+            )?,
+            max_envelope_len,
+            queue_max_messages: s
+                .queue_max_messages
+                .or(file.queue_max_messages)
+                .unwrap_or(d.queue_max_messages),
+            queue_max_bytes: s
+                .queue_max_bytes
+                .or(file.queue_max_bytes)
+                .unwrap_or(d.queue_max_bytes),
+            max_connections: s
+                .max_connections
+                .or(file.max_connections)
+                .unwrap_or(d.max_connections),
+            max_handshakes: s
+                .max_handshakes
+                .or(file.max_handshakes)
+                .unwrap_or(d.max_handshakes),
+            requests_per_sec: s
+                .requests_per_sec
+                .or(file.requests_per_sec)
+                .unwrap_or(d.requests_per_sec),
+            request_burst: s
+                .request_burst
+                .or(file.request_burst)
+                .unwrap_or(d.request_burst),
+            max_queues_per_connection: s
+                .max_queues_per_connection
+                .or(file.max_queues_per_connection)
+                .unwrap_or(d.max_queues_per_connection),
+            max_subscriptions_per_connection: s
+                .max_subscriptions_per_connection
+                .or(file.max_subscriptions_per_connection)
+                .unwrap_or(d.max_subscriptions_per_connection),
+            idle_timeout: duration(
+                "idle-timeout",
+                s.idle_timeout.or(file.idle_timeout),
+                d.idle_timeout,
+            )?,
+        })
+    }
+}
+
+fn read_file(path: &Path) -> Result<Settings, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_owned(),
+        source,
+    })?;
+    toml::from_str(&text).map_err(|e| ConfigError::Parse {
+        path: path.to_owned(),
+        message: e.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_override_file_and_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hush.toml");
+        std::fs::write(
+            &file,
+            "listen = \"127.0.0.1:5000\"\nmax_ttl = \"1d\"\nqueue_max_messages = 7\n",
+        )
+        .unwrap();
+        let cli = Cli::try_parse_from([
+            "hush-server",
+            "--config",
+            file.to_str().unwrap(),
+            "--queue-max-messages",
+            "9",
+        ])
+        .unwrap();
+        let c = cli.into_config().unwrap();
+        assert_eq!(c.listen, "127.0.0.1:5000".parse().unwrap());
+        assert_eq!(c.max_ttl, Duration::from_secs(86_400));
+        assert_eq!(c.queue_max_messages, 9);
+        assert_eq!(c.queue_max_bytes, l::DEFAULT_QUEUE_MAX_BYTES);
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hush.toml");
+        std::fs::write(&file, "no_such_setting = 1\n").unwrap();
+        let cli = Cli::try_parse_from(["hush-server", "--config", file.to_str().unwrap()]).unwrap();
+        assert!(matches!(cli.into_config(), Err(ConfigError::Parse { .. })));
+        let cli = Cli::try_parse_from(["hush-server", "--max-ttl", "soon"]).unwrap();
+        assert!(matches!(
+            cli.into_config(),
+            Err(ConfigError::Invalid {
+                name: "max-ttl",
+                ..
+            })
+        ));
+    }
+}

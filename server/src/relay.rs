@@ -1,0 +1,346 @@
+//! The relay: a QUIC endpoint, its accept loop, the expiry sweep and graceful shutdown.
+//!
+//! [`Relay::bind`] loads (or makes) the TLS identity and binds the UDP socket; [`Relay::run`]
+//! serves until a shutdown future resolves (the mini-redis `run(listener, shutdown)` shape);
+//! [`Relay::spawn`] runs it on a task and returns a [`RelayHandle`], which tests use to start
+//! relays on port 0. Connection and handshake caps refuse new connections at the QUIC level
+//! (`CONNECTION_REFUSED`) and leave everyone else served.
+//!
+//! What it does not do: parse flags (`config.rs`) or speak the request protocol (`conn.rs`).
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hush_protocol::limits::{
+    CONNECTION_RECEIVE_WINDOW, CONNECTION_SEND_WINDOW, MAX_BIDI_STREAMS, STREAM_RECEIVE_WINDOW,
+};
+use hush_protocol::{Fingerprint, RelayAddress};
+use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::task::JoinSet;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::RelayConfig;
+use crate::ops::Shared;
+use crate::store::{QueueStore, StoreError, SweepStats};
+use crate::tls;
+
+/// How long shutdown waits for connections to finish their in-flight requests.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
+/// Why the relay could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum RelayError {
+    /// The TLS identity could not be loaded or made.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
+    /// The UDP socket could not be bound.
+    #[error("cannot listen on {addr}: {source}; is another relay running there?")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The store failed to flush on shutdown.
+    #[error("store flush failed on shutdown: {0}")]
+    Store(#[from] StoreError),
+    /// The relay task panicked or was cancelled.
+    #[error("relay task failed: {0}")]
+    Task(String),
+}
+
+/// A bound relay, ready to [`Relay::run`].
+pub struct Relay<S> {
+    endpoint: quinn::Endpoint,
+    shared: Arc<Shared<S>>,
+    address: RelayAddress,
+}
+
+impl<S> std::fmt::Debug for Relay<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+fn transport(config: &RelayConfig) -> quinn::TransportConfig {
+    let mut t = quinn::TransportConfig::default();
+    t.max_concurrent_bidi_streams(MAX_BIDI_STREAMS.into())
+        .max_concurrent_uni_streams(0u32.into())
+        .receive_window(CONNECTION_RECEIVE_WINDOW.into())
+        .stream_receive_window(STREAM_RECEIVE_WINDOW.into())
+        .send_window(CONNECTION_SEND_WINDOW)
+        .datagram_receive_buffer_size(None)
+        .max_idle_timeout(quinn::IdleTimeout::try_from(config.idle_timeout).ok());
+    t
+}
+
+/// The machine's host name, for the printed address when listening on every interface.
+fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// The host and port clients should use, given what was bound.
+fn public_host_port(config: &RelayConfig, bound: SocketAddr) -> (String, u16) {
+    if !bound.ip().is_unspecified() {
+        return (bound.ip().to_string(), bound.port());
+    }
+    if let Some(p) = &config.public_addr {
+        if let Some((h, port)) = p.rsplit_once(':') {
+            if let Ok(port) = port.parse() {
+                return (h.trim_matches(['[', ']']).to_owned(), port);
+            }
+        }
+        return (p.clone(), bound.port());
+    }
+    (hostname(), bound.port())
+}
+
+impl<S: QueueStore> Relay<S> {
+    /// Binds a relay on the system clock. Must be called inside a tokio runtime.
+    pub fn bind(config: RelayConfig, store: S) -> Result<Self, RelayError> {
+        Self::bind_with_clock(config, store, Arc::new(SystemClock))
+    }
+
+    /// Binds a relay that reads time from `clock`.
+    pub fn bind_with_clock(
+        config: RelayConfig,
+        store: S,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, RelayError> {
+        let names = vec!["localhost".to_owned(), hostname()];
+        let identity = match (&config.tls_cert, &config.tls_key) {
+            (Some(c), Some(k)) => tls::load_pem(c, k)?,
+            _ => tls::load_or_generate(&config.data_dir, &names)?,
+        };
+        let fingerprint = identity.fingerprint;
+        let crypto =
+            quinn::crypto::rustls::QuicServerConfig::try_from(tls::server_crypto(identity)?)
+                .map_err(|e| tls::TlsError::Rustls(e.to_string()))?;
+        let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+        server.transport_config(Arc::new(transport(&config)));
+        let endpoint =
+            quinn::Endpoint::server(server, config.listen).map_err(|source| RelayError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        let bound = endpoint.local_addr().map_err(|source| RelayError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+        let (host, port) = public_host_port(&config, bound);
+        let address = RelayAddress {
+            host,
+            port,
+            fingerprint,
+        };
+        let shared = Arc::new(Shared {
+            store,
+            clock,
+            config,
+        });
+        Ok(Self {
+            endpoint,
+            shared,
+            address,
+        })
+    }
+
+    /// The address to give clients: `hush://HOST:PORT#FINGERPRINT`.
+    pub fn address(&self) -> &RelayAddress {
+        &self.address
+    }
+
+    /// The socket actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.endpoint
+            .local_addr()
+            .unwrap_or_else(|_| self.shared.config.listen)
+    }
+
+    /// The pinned certificate fingerprint.
+    pub fn fingerprint(&self) -> Fingerprint {
+        self.address.fingerprint
+    }
+
+    /// Serves until `shutdown` resolves, then stops accepting, lets every connection finish its
+    /// in-flight request and flush its answers, flushes the store and returns.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), RelayError> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let cfg = &self.shared.config;
+        let conn_slots = Arc::new(Semaphore::new(cfg.max_connections));
+        let handshake_slots = Arc::new(Semaphore::new(cfg.max_handshakes));
+        let mut conns = JoinSet::new();
+        let sweeper = tokio::spawn(sweep_loop(self.shared.clone(), stop_rx.clone()));
+        tokio::pin!(shutdown);
+        loop {
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                incoming = self.endpoint.accept() => {
+                    let Some(incoming) = incoming else { break };
+                    let Ok(conn_permit) = conn_slots.clone().try_acquire_owned() else {
+                        tracing::info!("refusing connection: connection limit reached");
+                        incoming.refuse();
+                        continue;
+                    };
+                    let Ok(hs_permit) = handshake_slots.clone().try_acquire_owned() else {
+                        tracing::info!("refusing connection: handshake limit reached");
+                        incoming.refuse();
+                        continue;
+                    };
+                    let shared = self.shared.clone();
+                    let stop = stop_rx.clone();
+                    conns.spawn(async move {
+                        let Ok(connecting) = incoming.accept() else { return };
+                        let conn = match connecting.await {
+                            Ok(c) => c,
+                            Err(e) => {
+                                tracing::debug!(error = %e, "handshake failed");
+                                return;
+                            }
+                        };
+                        drop(hs_permit);
+                        tracing::debug!("connection established");
+                        crate::conn::serve(shared, conn, stop).await;
+                        tracing::debug!("connection ended");
+                        drop(conn_permit);
+                    });
+                }
+            }
+        }
+        tracing::info!(connections = conns.len(), "shutting down");
+        self.endpoint.set_server_config(None);
+        let _ = stop_tx.send(true);
+        let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+            while conns.join_next().await.is_some() {}
+        })
+        .await;
+        if drained.is_err() {
+            tracing::warn!(connections = conns.len(), "closing connections still busy");
+            conns.abort_all();
+        }
+        let _ = sweeper.await;
+        self.shared.store.flush().await?;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+        tracing::info!("stopped");
+        Ok(())
+    }
+
+    /// Runs the relay on a new task; the handle stops it.
+    pub fn spawn(self) -> RelayHandle<S> {
+        let (tx, rx) = oneshot::channel::<()>();
+        let address = self.address.clone();
+        let local_addr = self.local_addr();
+        let shared = self.shared.clone();
+        let task = tokio::spawn(self.run(async move {
+            let _ = rx.await;
+        }));
+        RelayHandle {
+            address,
+            local_addr,
+            shared,
+            stop: Some(tx),
+            task,
+        }
+    }
+}
+
+/// Resolves once `rx` reads `true` (or its sender is gone).
+pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
+    loop {
+        let stop = *rx.borrow_and_update();
+        if stop || rx.changed().await.is_err() {
+            return;
+        }
+    }
+}
+
+async fn sweep_loop<S: QueueStore>(shared: Arc<Shared<S>>, mut stop: watch::Receiver<bool>) {
+    let mut tick = tokio::time::interval(shared.config.sweep_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = crate::relay::stopped(&mut stop) => return,
+            _ = tick.tick() => {
+                let _ = sweep(&shared).await;
+            }
+        }
+    }
+}
+
+async fn sweep<S: QueueStore>(shared: &Shared<S>) -> Result<SweepStats, StoreError> {
+    let now = shared.clock.now_secs();
+    let r = shared
+        .store
+        .sweep(now, shared.config.queue_idle.as_secs())
+        .await;
+    match &r {
+        Ok(s) if s.expired_envelopes > 0 || s.idle_queues > 0 => tracing::info!(
+            expired_envelopes = s.expired_envelopes,
+            idle_queues = s.idle_queues,
+            "sweep"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::warn!(error = %e, "sweep failed"),
+    }
+    r
+}
+
+/// A relay running on a task.
+pub struct RelayHandle<S> {
+    address: RelayAddress,
+    local_addr: SocketAddr,
+    shared: Arc<Shared<S>>,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<Result<(), RelayError>>,
+}
+
+impl<S> std::fmt::Debug for RelayHandle<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RelayHandle")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<S: QueueStore> RelayHandle<S> {
+    /// The relay's `hush://` address.
+    pub fn address(&self) -> &RelayAddress {
+        &self.address
+    }
+
+    /// The bound socket.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// The store the relay serves from.
+    pub fn store(&self) -> &S {
+        &self.shared.store
+    }
+
+    /// Runs one expiry sweep now, at the relay clock's current time.
+    pub async fn sweep_now(&self) -> Result<SweepStats, StoreError> {
+        sweep(&self.shared).await
+    }
+
+    /// Stops the relay gracefully and waits until it has.
+    pub async fn shutdown(mut self) -> Result<(), RelayError> {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+        let task = &mut self.task;
+        let r = task.await.map_err(|e| RelayError::Task(e.to_string()))?;
+        r
+    }
+}
