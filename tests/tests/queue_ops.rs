@@ -1,9 +1,9 @@
 //! Queue operations end to end: create, send, subscribe, in-order push, ack, retract,
 //! re-secure, the one-shot invitation capability, and delete.
 
+use hush_client::net::ClientError;
 use hush_protocol::ErrorCode;
 use hush_protocol::Push;
-use hush_server::client::ClientError;
 use hush_tests::{cap, envelope, key, push, TestRelay};
 
 #[tokio::test]
