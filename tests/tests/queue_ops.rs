@@ -4,7 +4,7 @@
 use hush_client::net::ClientError;
 use hush_protocol::ErrorCode;
 use hush_protocol::Push;
-use hush_tests::{cap, envelope, key, push, TestRelay};
+use hush_tests::{any_push, cap, drained, envelope, key, push, TestRelay};
 
 #[tokio::test]
 async fn envelopes_are_pushed_in_order_and_ack_deletes_them() {
@@ -194,4 +194,31 @@ async fn many_clients_exchange_concurrently() {
         t.await.unwrap();
     }
     std::sync::Arc::into_inner(relay).unwrap().stop().await;
+}
+
+#[tokio::test]
+async fn drained_follows_the_backlog_once_even_when_empty() {
+    let relay = TestRelay::start(|_| {});
+    let (alice, bob) = (relay.client().await, relay.client().await);
+    let (k, c) = (key(), cap());
+    let (rid, sid) = alice.create_queue(&k, &c).await.unwrap();
+    // More than one push batch is waiting.
+    let mut sent = Vec::new();
+    for i in 0..40u8 {
+        sent.push(bob.send(sid, &c, 60, None, vec![i; 4]).await.unwrap());
+    }
+    alice.subscribe(&k, rid).await.unwrap();
+    assert_eq!(drained(&alice, rid).await, sent);
+    // Later envelopes follow as usual, with no second Drained.
+    let late = bob.send(sid, &c, 60, None, b"late".to_vec()).await.unwrap();
+    match any_push(&alice).await {
+        Push::Envelope { envelope_id, .. } => assert_eq!(envelope_id, late),
+        other => panic!("expected the late envelope, got {other:?}"),
+    }
+    // An empty queue drains at once.
+    let (k2, c2) = (key(), cap());
+    let (rid2, _) = alice.create_queue(&k2, &c2).await.unwrap();
+    alice.subscribe(&k2, rid2).await.unwrap();
+    assert!(drained(&alice, rid2).await.is_empty());
+    relay.stop().await;
 }

@@ -253,6 +253,7 @@ impl Client {
             }
             return Err(e);
         }
+        inner.yield_inbox.notify_one();
         Ok(id)
     }
 
@@ -270,6 +271,8 @@ impl Client {
         let shown = c.conv()?.display(id, now_secs())?;
         let conv = c.conv()?;
         super::driver::apply_local(&inner.store, name, conv, shown.effects)?;
+        // A read timer may have started: the event task recomputes its next wake-up.
+        inner.yield_inbox.notify_one();
         Ok(shown.body)
     }
 

@@ -92,6 +92,7 @@ impl Client {
         }
         drop(inbox);
         events.extend(inner.tick().await?);
+        inner.broadcast(events.clone());
         events.retain(|e| contact.is_none() || e.contact() == contact);
         Ok(events)
     }

@@ -85,7 +85,8 @@ pub(crate) struct Inner {
     pub(crate) pool: RelayPool,
     pub(crate) state: tokio::sync::Mutex<State>,
     pub(crate) inbox: tokio::sync::Mutex<Inbox>,
-    /// Asks the background task to let go of the inbox for a `receive` call.
+    /// Asks the background task to let go of the inbox (for a `receive` call) and to recompute
+    /// its next wake-up (after an action that may have set a new expiry).
     pub(crate) yield_inbox: Notify,
     pub(crate) listeners: Mutex<Vec<mpsc::UnboundedSender<ClientEvent>>>,
 }
@@ -224,7 +225,8 @@ impl Client {
     /// A stream of events (new messages, expiries, contacts joining, burns...) as they happen,
     /// driven by a background task that subscribes to every queue, processes pushes and applies
     /// expiries on time. While it runs, [`Client::receive`] still works: the task steps aside
-    /// for it, and the events that call processes are returned by it, not sent here.
+    /// for it. Every event goes to the stream, including those a `receive` call processed
+    /// (which that call also returns).
     pub fn subscribe_events(&self) -> mpsc::UnboundedReceiver<ClientEvent> {
         let (tx, rx) = mpsc::unbounded_channel();
         self.inner
