@@ -105,3 +105,39 @@ async fn a_forged_first_message_is_reported_and_the_invitation_still_works() {
     );
     assert!(carol.contacts().await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_reconnect_and_resubscribe_after_a_relay_restart() {
+    let relay = sled_relay();
+    let (alice, bob, _ha, _hb) = pair(relay.address(), relay.address()).await;
+    let mut stream = bob.subscribe_events();
+    alice.send_text("bob", "before", None, false).await.unwrap();
+    message_from_stream(&mut stream, "before").await;
+
+    // The relay goes away and comes back on the same port, data directory and certificate.
+    let listen = relay.handle.local_addr();
+    let TestRelay { handle, dir } = relay;
+    handle.shutdown().await.unwrap();
+    let relay = sled_relay_in(dir, Some(listen));
+
+    // Alice's pool reconnects for the send; Bob's event task resubscribes on its own.
+    alice.send_text("bob", "after", None, false).await.unwrap();
+    message_from_stream(&mut stream, "after").await;
+    drop(relay);
+}
+
+async fn message_from_stream(
+    stream: &mut tokio::sync::mpsc::UnboundedReceiver<ClientEvent>,
+    text: &str,
+) {
+    loop {
+        let ev = tokio::time::timeout(DEADLINE, stream.recv())
+            .await
+            .expect("no event before the deadline")
+            .expect("stream ended");
+        if let ClientEvent::Message { message, .. } = ev {
+            assert_eq!(message.body.unwrap().as_str(), text);
+            return;
+        }
+    }
+}
