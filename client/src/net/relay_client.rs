@@ -1,16 +1,14 @@
-//! A protocol-level hush client: one QUIC connection to one relay, pinned to its certificate.
+//! One QUIC connection to one relay, pinned to its certificate.
 //!
 //! [`RelayClient`] speaks `hush/1` directly: typed calls for every request, pipelining (calls
 //! may run concurrently; each waits for its own request id), and a stream of pushes. It is what
-//! the end-to-end tests and the benchmark drive, and what the client library builds on.
+//! the end-to-end tests and the benchmark drive, and what [`super::RelayPool`] builds on.
 //!
-//! What it does not do: reconnect, encrypt envelopes or remember queues.
-
-mod pin;
+//! What it does not do: reconnect (the pool does), encrypt envelopes or remember queues.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -22,12 +20,12 @@ use hush_protocol::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-pub use pin::PinnedCertVerifier;
+use super::pin::PinnedCertVerifier;
 
 /// Interval of QUIC keep-alives, well under the relay's idle timeout.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// Why a client call failed.
+/// Why a call on one relay connection failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
@@ -78,6 +76,9 @@ pub struct RelayClient {
     pushes: tokio::sync::Mutex<mpsc::UnboundedReceiver<Push>>,
     next_id: AtomicU32,
     exporter: [u8; EXPORTER_LEN],
+    /// Set when the relay's stream ended: no answer or push can come any more, even if the
+    /// connection has not finished closing.
+    reader_done: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for RelayClient {
@@ -98,7 +99,7 @@ pub fn client_config_with_alpn(
     fingerprint: Fingerprint,
     alpn: &[u8],
 ) -> Result<quinn::ClientConfig, ClientError> {
-    let provider = crate::tls::provider();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| ClientError::Connect(e.to_string()))?
@@ -152,7 +153,13 @@ impl RelayClient {
         let (send, recv) = conn.open_bi().await.map_err(|e| closed_error(&e))?;
         let waiters: Waiters = Arc::default();
         let (push_tx, push_rx) = mpsc::unbounded_channel();
-        tokio::spawn(read_loop(recv, waiters.clone(), push_tx));
+        let reader_done = Arc::new(AtomicBool::new(false));
+        tokio::spawn(read_loop(
+            recv,
+            waiters.clone(),
+            push_tx,
+            reader_done.clone(),
+        ));
         Ok(Self {
             conn,
             _endpoint: endpoint,
@@ -161,6 +168,7 @@ impl RelayClient {
             pushes: tokio::sync::Mutex::new(push_rx),
             next_id: AtomicU32::new(1),
             exporter,
+            reader_done,
         })
     }
 
@@ -231,6 +239,12 @@ impl RelayClient {
             Some(e) => closed_error(&e),
             None => ClientError::Closed { code: None },
         }
+    }
+
+    /// Whether the connection has closed (for any reason), or the relay ended its stream so
+    /// that nothing more can arrive on it.
+    pub fn is_closed(&self) -> bool {
+        self.reader_done.load(Ordering::Acquire) || self.conn.close_reason().is_some()
     }
 
     /// Waits for the connection to close and says why.
@@ -371,9 +385,25 @@ impl Drop for RelayClient {
 
 /// Routes responses to their waiting calls and pushes to the push channel.
 async fn read_loop(
-    mut recv: quinn::RecvStream,
+    recv: quinn::RecvStream,
     waiters: Waiters,
     pushes: mpsc::UnboundedSender<Push>,
+    done: Arc<AtomicBool>,
+) {
+    read_frames(recv, &waiters, &pushes).await;
+    // Marked before the waiters and the push channel go, so that whoever sees them go also
+    // sees the connection as closed.
+    done.store(true, Ordering::Release);
+    waiters
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clear();
+}
+
+async fn read_frames(
+    mut recv: quinn::RecvStream,
+    waiters: &Waiters,
+    pushes: &mpsc::UnboundedSender<Push>,
 ) {
     let mut decoder = FrameDecoder::default();
     while let Ok(Some(chunk)) = recv.read_chunk(64 * 1024, true).await {
@@ -405,8 +435,4 @@ async fn read_loop(
             }
         }
     }
-    waiters
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clear();
 }
