@@ -45,14 +45,15 @@ async fn timers_sync_and_expire_by_each_rule() {
     expired(&bob, "alice", id).await;
     assert!(bob.display("alice", id).await.is_err());
 
-    // A per-message override changes the conversation's timer on both sides.
+    // A per-message override applies to that message only: the conversation keeps its timer.
     alice
         .send_text("bob", "ten", Some(Duration::from_secs(10)), false)
         .await
         .unwrap();
     let got = message_from(&bob, "alice").await;
     assert_eq!(got.timer, Some(Duration::from_secs(10)));
-    assert_eq!(bob.contacts().await[0].timer, Some(Duration::from_secs(10)));
+    assert_eq!(bob.contacts().await[0].timer, Some(Duration::from_secs(1)));
+    assert_eq!(alice.contacts().await[0].timer, Some(Duration::from_secs(1)));
     assert!(bob.next_deadline().await.is_some());
 }
 

@@ -217,9 +217,9 @@ impl Client {
         Ok(())
     }
 
-    /// Sends a text to `name` and returns its id. With `timer_override`, the conversation's
-    /// disappearing timer is first set to it (on both sides) if it differs; `view_once` makes
-    /// the contact's copy vanish after its first display.
+    /// Sends a text to `name` and returns its id. With `timer_override`, this one message
+    /// carries that disappearing timer instead of the conversation's (which stays as it is);
+    /// `view_once` makes the contact's copy vanish after its first display.
     pub async fn send_text(
         &self,
         name: &str,
@@ -233,16 +233,14 @@ impl Client {
         c.conv()?;
         inner.reach(c).await?;
         let mut events = Vec::new();
-        if let Some(timer) = timer_override.map(|d| d.as_secs().max(1)) {
-            if c.conv()?.timer() != Some(timer) {
-                let effects = c.conv()?.set_timer(Some(timer), inner.now())?;
-                inner.apply(name, c, effects, &mut events).await?;
-            }
-        }
         let before = c.conv()?.clone();
-        let (id, effects) = c
-            .conv()?
-            .compose_text(text, view_once, inner.now(), &mut OsRng)?;
+        let conv = c.conv()?;
+        let timer = match timer_override {
+            Some(d) => Some(d.as_secs().max(1)),
+            None => conv.timer(),
+        };
+        let (id, effects) =
+            conv.compose_text_with_timer(text, timer, view_once, inner.now(), &mut OsRng)?;
         if let Err(e) = inner.apply(name, c, effects, &mut events).await {
             // Take the message back: it never left.
             if c.conv.is_some() {

@@ -115,7 +115,25 @@ impl Conversation {
         now: u64,
         rng: &mut R,
     ) -> Result<(MessageId, Vec<Effect>), ConversationError> {
+        let timer = self.meta.timer;
+        self.compose_text_with_timer(body, timer, view_once, now, rng)
+    }
+
+    /// Like [`Conversation::compose_text`], but this one message carries `timer` (seconds, or
+    /// `None` for no timer) instead of the conversation's timer. The conversation's timer is
+    /// left as it is, on both sides.
+    pub fn compose_text_with_timer<R: RngCore + CryptoRng>(
+        &mut self,
+        body: impl Into<String>,
+        timer: Option<u64>,
+        view_once: bool,
+        now: u64,
+        rng: &mut R,
+    ) -> Result<(MessageId, Vec<Effect>), ConversationError> {
         self.ensure_active()?;
+        if !timer_in_range(timer) {
+            return Err(ConversationError::TimerOutOfRange);
+        }
         let body = MessageBody::new(body);
         if body.len() > MAX_TEXT_LEN {
             return Err(ConversationError::BodyTooLong {
@@ -124,7 +142,6 @@ impl Conversation {
             });
         }
         let id = MessageId::random(rng);
-        let timer = self.meta.timer;
         let record = MessageRecord {
             id,
             direction: Direction::Sent,

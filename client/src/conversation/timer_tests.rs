@@ -162,3 +162,27 @@ fn timers_out_of_range_are_refused_without_change() {
     assert_eq!((a.timer(), a.meta().timer_set_at), (None, 0));
     assert_eq!(b.meta(), &ConversationMeta::new(TTL));
 }
+
+#[test]
+fn a_per_message_timer_applies_to_that_message_only() {
+    let (mut a, mut b) = pair();
+    let (id, fx) = a
+        .compose_text_with_timer("brief", Some(30), false, T0, &mut rng())
+        .unwrap();
+    // The conversation keeps no timer; only this message carries one, on both sides.
+    assert_eq!(a.timer(), None);
+    assert_eq!(a.next_deadline(), Some(T0 + 30));
+    assert_eq!(shown(&deliver(&fx, &mut b, T0 + 1)), vec![id]);
+    assert_eq!(b.timer(), None);
+    b.display(id, T0 + 2).unwrap();
+    assert_eq!(b.next_deadline(), Some(T0 + 32));
+    assert!(b.tick(T0 + 32).contains(&Effect::DeleteMessage(id)));
+    // A later message without an override has no timer at all.
+    let (later, _) = send_text(&mut a, "stays", false, T0 + 3);
+    assert_eq!(a.message(&later).map(|m| m.timer), Some(None));
+    // Out-of-range timers are refused and change nothing.
+    assert_eq!(
+        a.compose_text_with_timer("x", Some(0), false, T0, &mut rng()),
+        Err(ConversationError::TimerOutOfRange)
+    );
+}
