@@ -53,7 +53,10 @@ async fn timers_sync_and_expire_by_each_rule() {
     let got = message_from(&bob, "alice").await;
     assert_eq!(got.timer, Some(Duration::from_secs(10)));
     assert_eq!(bob.contacts().await[0].timer, Some(Duration::from_secs(1)));
-    assert_eq!(alice.contacts().await[0].timer, Some(Duration::from_secs(1)));
+    assert_eq!(
+        alice.contacts().await[0].timer,
+        Some(Duration::from_secs(1))
+    );
     assert!(bob.next_deadline().await.is_some());
 }
 

@@ -34,14 +34,22 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
     })
 }
 
+/// `HUSH_LOG` (default `info`), except that sled never logs below `warn`: its debug and trace
+/// output prints database keys and values, which hold queue ids, key material and sealed bodies.
+fn log_filter() -> EnvFilter {
+    let filter = EnvFilter::try_from_env("HUSH_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    match "sled=warn".parse() {
+        Ok(directive) => filter.add_directive(directive),
+        Err(_) => filter,
+    }
+}
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .with_env_filter(
-            EnvFilter::try_from_env("HUSH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(log_filter())
         .init();
     let config = Cli::parse().into_config()?;
     // The embedded default store. It creates the data directory (mode 0700) if needed.

@@ -19,6 +19,11 @@ struct Relay {
 
 /// Starts the binary and reads the address from its first stdout line.
 fn spawn(args: &[&str], env: &[(&str, &str)]) -> Relay {
+    spawn_with_stderr(args, env, Stdio::null())
+}
+
+/// Like [`spawn`], with the relay's log (stderr) going to `stderr`.
+fn spawn_with_stderr(args: &[&str], env: &[(&str, &str)], stderr: Stdio) -> Relay {
     let bin = bin_path("hush-server");
     assert!(
         bin.exists(),
@@ -28,7 +33,7 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> Relay {
     let mut cmd = Command::new(bin);
     cmd.args(args)
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .stdin(Stdio::null());
     for (k, v) in env {
         cmd.env(k, v);
@@ -121,4 +126,68 @@ async fn flags_override_environment_and_public_addr_names_the_host() {
     assert_eq!(relay.address.port, 7777);
     assert!(dir.path().join(hush_server::tls::CERT_FILE).exists());
     assert!(stop(relay, Signal::Term).await.success());
+}
+
+#[tokio::test]
+async fn logs_hold_no_bodies_capabilities_keys_or_queue_ids() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let log_path = dir.path().join("relay.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    // The most verbose level the relay and its libraries have.
+    let relay = spawn_with_stderr(
+        &["--listen", "127.0.0.1:0", "--data", data.to_str().unwrap()],
+        &[("HUSH_LOG", "trace")],
+        log.into(),
+    );
+    let client = RelayClient::connect(&relay.address).await.unwrap();
+    let (k, c) = (key(), cap());
+    let (rid, sid) = client.create_queue(&k, &c).await.unwrap();
+    let body = b"log-canary: the merger closes on friday".to_vec();
+    let sent = client.send(sid, &c, 600, None, body.clone()).await.unwrap();
+    client.subscribe(&k, rid).await.unwrap();
+    let (id, got) = envelope(&client).await;
+    assert_eq!((id, &got), (sent, &body));
+    client.ack(rid, id).await.unwrap();
+    // A refused request is logged too: it must not echo what it was given.
+    let wrong = cap();
+    assert!(client
+        .send(sid, &wrong, 600, None, body.clone())
+        .await
+        .is_err());
+    client.delete_queue(&k, rid).await.unwrap();
+    drop(client);
+    assert!(stop(relay, Signal::Term).await.success());
+
+    let log = std::fs::read(&log_path).unwrap();
+    assert!(!log.is_empty(), "the relay logged nothing at trace level");
+    let text = String::from_utf8_lossy(&log).to_lowercase();
+    let hex = |b: &[u8]| hex_lower(b);
+    let secrets: Vec<(&str, Vec<u8>)> = vec![
+        ("body", body.clone()),
+        ("capability", c.as_bytes().to_vec()),
+        ("wrong capability", wrong.as_bytes().to_vec()),
+        ("recipient key", k.verifying_key().to_bytes().to_vec()),
+        ("recipient id", rid.as_bytes().to_vec()),
+        ("sender id", sid.as_bytes().to_vec()),
+        ("envelope id", sent.as_bytes().to_vec()),
+    ];
+    for (what, bytes) in &secrets {
+        assert!(
+            !log.windows(bytes.len()).any(|w| w == bytes.as_slice()),
+            "raw {what} in the log"
+        );
+        assert!(!text.contains(&hex(bytes)), "hex {what} in the log");
+        // Debug formatting of a byte array: "[1, 2, 3".
+        let debug = format!("{:?}", &bytes[..8]);
+        assert!(
+            !text.contains(debug.trim_end_matches(']')),
+            "debug-printed {what} in the log"
+        );
+    }
+    assert!(!text.contains("log-canary"), "body text in the log");
+}
+
+fn hex_lower(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
