@@ -4,6 +4,7 @@
 //! `hush-client` library. What it does not do: any cryptography or protocol work of its own.
 
 mod args;
+mod chat;
 mod home;
 
 use std::process::ExitCode;
