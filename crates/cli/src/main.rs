@@ -6,6 +6,9 @@
 mod args;
 mod chat;
 mod home;
+mod output;
+mod passphrase;
+mod qr;
 
 use std::process::ExitCode;
 
@@ -14,6 +17,7 @@ use clap::Parser;
 use args::{Cli, Command};
 
 fn main() -> ExitCode {
+    disable_core_dumps();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -45,5 +49,16 @@ fn command_name(command: &Command) -> &'static str {
         Command::Burn { .. } => "burn",
         Command::Block { .. } => "block",
         Command::Chat { .. } => "chat",
+    }
+}
+
+/// Keeps secrets out of core files: the soft and hard core size limits become 0.
+fn disable_core_dumps() {
+    let none = rustix::process::Rlimit {
+        current: Some(0),
+        maximum: Some(0),
+    };
+    if let Err(err) = rustix::process::setrlimit(rustix::process::Resource::Core, none) {
+        eprintln!("hush: warning: cannot disable core dumps ({err}); a crash could write secrets to disk");
     }
 }
