@@ -18,4 +18,12 @@
 
 pub mod conversation;
 pub mod crypto;
+pub mod net;
+
+mod client;
+
+pub use client::{
+    Client, ClientError, ClientEvent, ClientOptions, ContactStatus, ContactView, MessageView,
+    PendingView, RELAY_TTL_SECS,
+};
 pub mod store;

@@ -138,6 +138,13 @@ pub enum Push {
         /// The queue that went.
         recipient_id: RecipientId,
     },
+    /// Every envelope that was pending when the subscription started has now been pushed (sent
+    /// once per subscription, after that backlog). A client uses it to tell "nothing more is
+    /// waiting" from "the network is slow"; envelopes sent later still follow as usual.
+    Drained {
+        /// The subscribed queue.
+        recipient_id: RecipientId,
+    },
 }
 
 /// A relay → client frame.
@@ -177,6 +184,7 @@ mod tag {
 
     pub(super) const PUSH_ENVELOPE: u8 = 0x01;
     pub(super) const PUSH_GONE: u8 = 0x02;
+    pub(super) const PUSH_DRAINED: u8 = 0x03;
 }
 
 fn cap(r: &mut Reader<'_>) -> Result<SendCapability, DecodeError> {
@@ -474,6 +482,10 @@ fn encode_push(push: &Push, w: &mut Writer<'_>) {
             w.u8(tag::PUSH_GONE);
             w.raw(recipient_id.as_bytes());
         }
+        Push::Drained { recipient_id } => {
+            w.u8(tag::PUSH_DRAINED);
+            w.raw(recipient_id.as_bytes());
+        }
     }
 }
 
@@ -486,6 +498,9 @@ fn decode_push(r: &mut Reader<'_>) -> Result<Push, DecodeError> {
             body: r.bytes(MAX_ENVELOPE_LEN)?,
         },
         tag::PUSH_GONE => Push::QueueGone {
+            recipient_id: RecipientId(r.array()?),
+        },
+        tag::PUSH_DRAINED => Push::Drained {
             recipient_id: RecipientId(r.array()?),
         },
         other => return Err(DecodeError::UnknownTag(other)),

@@ -152,6 +152,9 @@ fn server_frames_round_trip() {
         ServerFrame::Push(Push::QueueGone {
             recipient_id: RecipientId([1; 16]),
         }),
+        ServerFrame::Push(Push::Drained {
+            recipient_id: RecipientId([2; 16]),
+        }),
     ];
     let mut wire = Vec::new();
     for f in &all {

@@ -224,12 +224,14 @@ async fn write_loop(mut send: quinn::SendStream, mut rx: mpsc::Receiver<Queued>)
     let _ = send.stopped().await;
 }
 
-/// Pushes a queue's pending envelopes in order, then new ones as they arrive.
+/// Pushes a queue's pending envelopes in order, then `Drained` once, then new envelopes as they
+/// arrive.
 async fn push_loop<S: QueueStore>(shared: Arc<Shared<S>>, rid: RecipientId, out: Outgoing) {
     // Watch before the first read, so that no append between the two is missed.
     let mut wake = shared.store.watch(rid);
     let mut next_seq = 0u64;
     let mut woken = false;
+    let mut drained = false;
     loop {
         let now = shared.clock.now_secs();
         let batch = match shared.store.pending(rid, next_seq, PUSH_BATCH, now).await {
@@ -264,6 +266,15 @@ async fn push_loop<S: QueueStore>(shared: Arc<Shared<S>>, rid: RecipientId, out:
         if full {
             woken = false;
             continue;
+        }
+        if !drained {
+            // The backlog that was pending at subscribe time has been pushed.
+            drained = true;
+            let mut frame = Vec::with_capacity(32);
+            ServerFrame::Push(Push::Drained { recipient_id: rid }).encode_frame(&mut frame);
+            if out.send(frame).await.is_err() {
+                return;
+            }
         }
         if !wake.changed().await {
             return;

@@ -4,12 +4,10 @@
 //! behind the [`store::QueueStore`] trait, authorises senders by capability and recipients by
 //! channel-bound Ed25519 signatures, pushes envelopes to subscribers in order, expires what is
 //! old and enforces every limit with a typed error. [`Relay::bind`] starts a relay in-process
-//! (tests bind port 0); [`client::RelayClient`] is a protocol-level client that pins the relay's
-//! certificate.
+//! (tests bind port 0). The client side of the protocol lives in `hush_client::net`.
 //!
 //! What it does not do: see plaintext, know who talks to whom, or federate with other relays.
 
-pub mod client;
 pub mod clock;
 pub mod config;
 mod conn;

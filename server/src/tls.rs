@@ -3,7 +3,7 @@
 //!
 //! The relay address carries [`fingerprint`] of the end-entity certificate, which clients pin.
 //!
-//! What it does not do: verify certificates (clients do, in `client::pin`), or rotate them.
+//! What it does not do: verify certificates (clients do, in `hush_client::net`), or rotate them.
 
 use std::fs;
 use std::io::Write;

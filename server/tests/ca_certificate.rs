@@ -1,7 +1,7 @@
 //! A relay serving an operator-supplied, CA-issued certificate chain: clients pin the leaf.
 
+use hush_client::net::RelayClient;
 use hush_protocol::{Reply, Request};
-use hush_server::client::RelayClient;
 use hush_server::store::memory::MemoryStore;
 use hush_server::{Relay, RelayConfig};
 use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
+use hush_client::net::RelayClient;
 use hush_protocol::{Push, SendCapability};
-use hush_server::client::RelayClient;
 use hush_server::store::memory::MemoryStore;
 use hush_server::store::QueueStore;
 use hush_server::{ManualClock, Relay, RelayConfig, RelayHandle};
@@ -96,12 +96,43 @@ pub fn cap() -> SendCapability {
     SendCapability::from_bytes(b)
 }
 
-/// The next push, failing the test if none arrives before [`DEADLINE`].
+/// The next push other than [`Push::Drained`], failing the test if none arrives before
+/// [`DEADLINE`]. (`Drained` marks the end of a subscription's backlog; [`drained`] awaits it.)
 pub async fn push(client: &RelayClient) -> Push {
+    loop {
+        match any_push(client).await {
+            Push::Drained { .. } => continue,
+            other => return other,
+        }
+    }
+}
+
+/// The next push of any kind, failing the test if none arrives before [`DEADLINE`].
+pub async fn any_push(client: &RelayClient) -> Push {
     tokio::time::timeout(DEADLINE, client.next_push())
         .await
         .expect("no push before the deadline")
         .expect("connection closed while waiting for a push")
+}
+
+/// Awaits the `Drained` push of the subscription to `rid`, returning the envelope ids pushed
+/// before it.
+pub async fn drained(
+    client: &RelayClient,
+    rid: hush_protocol::RecipientId,
+) -> Vec<hush_protocol::EnvelopeId> {
+    let mut ids = Vec::new();
+    loop {
+        match any_push(client).await {
+            Push::Drained { recipient_id } if recipient_id == rid => return ids,
+            Push::Envelope {
+                recipient_id,
+                envelope_id,
+                ..
+            } if recipient_id == rid => ids.push(envelope_id),
+            _ => {}
+        }
+    }
 }
 
 /// The body of the next push, which must be an envelope, and its id.

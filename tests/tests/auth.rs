@@ -1,8 +1,8 @@
 //! Authorisation failures: wrong capability, wrong signature, a signature replayed on another
 //! connection, a wrong certificate pin and a wrong protocol version.
 
+use hush_client::net::{client_config, client_config_with_alpn, ClientError, RelayClient};
 use hush_protocol::{ErrorCode, Fingerprint, Request};
-use hush_server::client::{client_config, client_config_with_alpn, ClientError, RelayClient};
 use hush_tests::{cap, key, TestRelay};
 
 #[tokio::test]

@@ -7,8 +7,8 @@
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
+use hush_client::net::RelayClient;
 use hush_protocol::{RelayAddress, Reply, Request};
-use hush_server::client::RelayClient;
 use hush_tests::{bin_path, cap, envelope, key, DEADLINE};
 use rustix::process::{kill_process, Pid, Signal};
 

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
+use hush_client::net::ClientError;
 use hush_protocol::{ErrorCode, Push};
-use hush_server::client::ClientError;
 use hush_tests::{cap, key, push, TestRelay, START_SECS};
 
 #[tokio::test]

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
+use hush_client::net::{ClientError, RelayClient};
 use hush_protocol::limits::{MAX_ENVELOPE_LEN, MAX_FRAME_LEN};
 use hush_protocol::{ErrorCode, Reply, Request};
-use hush_server::client::{ClientError, RelayClient};
 use hush_tests::{cap, envelope, key, TestRelay, DEADLINE};
 
 const FULL: Result<hush_protocol::EnvelopeId, ClientError> =

@@ -1,13 +1,13 @@
 //! Queue operations end to end: create, send, subscribe, in-order push, ack, retract,
 //! re-secure, the one-shot invitation capability, and delete.
 
+use hush_client::net::ClientError;
 use hush_protocol::ErrorCode;
 use hush_protocol::Push;
-use hush_server::client::ClientError;
 use hush_server::store::sled_store::SledStore;
 use hush_server::store::QueueStore;
 use hush_server::ManualClock;
-use hush_tests::{cap, envelope, key, push, TestRelay, START_SECS};
+use hush_tests::{any_push, cap, drained, envelope, key, push, TestRelay, START_SECS};
 
 #[tokio::test]
 async fn envelopes_are_pushed_in_order_and_ack_deletes_them() {
@@ -211,4 +211,31 @@ async fn many_clients_on_the_sled_store() {
     let store = SledStore::open(dir.path()).unwrap();
     let relay = TestRelay::start_on(store, dir, ManualClock::at_secs(START_SECS), |_| {});
     many_clients_exchange_concurrently(relay).await;
+}
+
+#[tokio::test]
+async fn drained_follows_the_backlog_once_even_when_empty() {
+    let relay = TestRelay::start(|_| {});
+    let (alice, bob) = (relay.client().await, relay.client().await);
+    let (k, c) = (key(), cap());
+    let (rid, sid) = alice.create_queue(&k, &c).await.unwrap();
+    // More than one push batch is waiting.
+    let mut sent = Vec::new();
+    for i in 0..40u8 {
+        sent.push(bob.send(sid, &c, 60, None, vec![i; 4]).await.unwrap());
+    }
+    alice.subscribe(&k, rid).await.unwrap();
+    assert_eq!(drained(&alice, rid).await, sent);
+    // Later envelopes follow as usual, with no second Drained.
+    let late = bob.send(sid, &c, 60, None, b"late".to_vec()).await.unwrap();
+    match any_push(&alice).await {
+        Push::Envelope { envelope_id, .. } => assert_eq!(envelope_id, late),
+        other => panic!("expected the late envelope, got {other:?}"),
+    }
+    // An empty queue drains at once.
+    let (k2, c2) = (key(), cap());
+    let (rid2, _) = alice.create_queue(&k2, &c2).await.unwrap();
+    alice.subscribe(&k2, rid2).await.unwrap();
+    assert!(drained(&alice, rid2).await.is_empty());
+    relay.stop().await;
 }

@@ -4,7 +4,7 @@
 use ed25519_dalek::Signer;
 use hush_protocol::auth::{signing_input, EXPORTER_LABEL};
 use hush_protocol::Request;
-use hush_server::client::client_config;
+use hush_client::net::client_config;
 use hush_tests::{cap, envelope, key, TestRelay};
 
 #[tokio::test]

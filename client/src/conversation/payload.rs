@@ -52,6 +52,23 @@ impl MessageId {
     pub const fn as_bytes(&self) -> &[u8; MESSAGE_ID_LEN] {
         &self.0
     }
+
+    /// Lowercase hex spelling, as front ends show it.
+    pub fn to_hex(&self) -> String {
+        self.0.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Parses [`MessageId::to_hex`]'s spelling (either case); `None` if it is not one.
+    pub fn from_hex(s: &str) -> Option<MessageId> {
+        if s.len() != MESSAGE_ID_LEN * 2 || !s.is_ascii() {
+            return None;
+        }
+        let mut out = [0u8; MESSAGE_ID_LEN];
+        for (i, byte) in out.iter_mut().enumerate() {
+            *byte = u8::from_str_radix(s.get(2 * i..2 * i + 2)?, 16).ok()?;
+        }
+        Some(MessageId(out))
+    }
 }
 
 impl fmt::Debug for MessageId {

@@ -1,12 +1,10 @@
-//! A protocol-level hush client: one QUIC connection to one relay, pinned to its certificate.
+//! One QUIC connection to one relay, pinned to its certificate.
 //!
 //! [`RelayClient`] speaks `hush/1` directly: typed calls for every request, pipelining (calls
 //! may run concurrently; each waits for its own request id), and a stream of pushes. It is what
-//! the end-to-end tests and the benchmark drive, and what the client library builds on.
+//! the end-to-end tests and the benchmark drive, and what [`super::RelayPool`] builds on.
 //!
-//! What it does not do: reconnect, encrypt envelopes or remember queues.
-
-mod pin;
+//! What it does not do: reconnect (the pool does), encrypt envelopes or remember queues.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -22,12 +20,12 @@ use hush_protocol::{
 };
 use tokio::sync::{mpsc, oneshot};
 
-pub use pin::PinnedCertVerifier;
+use super::pin::PinnedCertVerifier;
 
 /// Interval of QUIC keep-alives, well under the relay's idle timeout.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
-/// Why a client call failed.
+/// Why a call on one relay connection failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
@@ -98,7 +96,7 @@ pub fn client_config_with_alpn(
     fingerprint: Fingerprint,
     alpn: &[u8],
 ) -> Result<quinn::ClientConfig, ClientError> {
-    let provider = crate::tls::provider();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| ClientError::Connect(e.to_string()))?
@@ -231,6 +229,11 @@ impl RelayClient {
             Some(e) => closed_error(&e),
             None => ClientError::Closed { code: None },
         }
+    }
+
+    /// Whether the connection has closed (for any reason).
+    pub fn is_closed(&self) -> bool {
+        self.conn.close_reason().is_some()
     }
 
     /// Waits for the connection to close and says why.

@@ -1,0 +1,125 @@
+//! What can go wrong in a `Client` call, said so that the user knows what to do next.
+
+use hush_protocol::{ErrorCode, RelayAddress};
+
+use crate::conversation::ConversationError;
+use crate::crypto::{HandshakeError, InvitationError};
+use crate::net::NetError;
+use crate::store::StoreError;
+
+/// Why a [`crate::Client`] call failed. A failed call leaves the local state consistent: what
+/// was stored stays stored.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ClientError {
+    /// No contact has that name.
+    #[error("no contact named {name:?}; `contacts` lists them, and an invitation adds one")]
+    UnknownContact {
+        /// The name asked for.
+        name: String,
+    },
+    /// The name is already used by a contact or a pending invitation.
+    #[error(
+        "the name {name:?} is already taken by a contact or a pending invitation; choose another"
+    )]
+    NameTaken {
+        /// The name.
+        name: String,
+    },
+    /// The name is empty or too long.
+    #[error("a contact name must be 1 to 256 bytes long")]
+    InvalidName,
+    /// The invitation does not parse or verify.
+    #[error("invalid invitation: {0}. Ask for a new one")]
+    InvalidInvitation(#[from] InvitationError),
+    /// The invitation was already used (its one-time send capability was replaced) or its queue
+    /// is gone.
+    #[error("this invitation was already used or has expired; ask for a new one")]
+    InvitationUsed,
+    /// The handshake could not be completed.
+    #[error(transparent)]
+    Handshake(#[from] HandshakeError),
+    /// A relay could not be reached. Nothing was lost: the local state is as before the call.
+    #[error(
+        "cannot reach the relay {relay}; nothing was lost. Check the network (or ask the relay's \
+         operator) and try again"
+    )]
+    Unreachable {
+        /// The relay.
+        relay: RelayAddress,
+    },
+    /// A relay refused the request.
+    #[error("the relay {relay} refused the request ({code}); try again later")]
+    Relay {
+        /// The relay.
+        relay: RelayAddress,
+        /// Its answer.
+        code: ErrorCode,
+    },
+    /// A relay answered something this client does not understand.
+    #[error("the relay {relay} sent an invalid answer; it may run an incompatible version")]
+    RelayProtocol {
+        /// The relay.
+        relay: RelayAddress,
+    },
+    /// The contact's queue is gone: the contact blocked us, burned the conversation, or its
+    /// relay dropped the queue.
+    #[error("the contact's queue is gone (they blocked you or burned the conversation); a new invitation is needed")]
+    ContactGone,
+    /// The conversation was burned (by either side).
+    #[error("this conversation was burned; exchange a new invitation to talk again")]
+    Burned,
+    /// The conversation refused the operation (blocked, unknown message, timer out of range...).
+    #[error(transparent)]
+    Conversation(ConversationError),
+    /// The message could not be encrypted.
+    #[error("cannot encrypt the message: {0}")]
+    Encrypt(#[from] crate::crypto::EncryptError),
+    /// The passphrase does not unlock this home.
+    #[error("wrong passphrase; try again")]
+    WrongPassphrase,
+    /// There is no hush home here yet.
+    #[error("no hush home at {home}; run `hush init` first")]
+    NotInitialised {
+        /// The directory.
+        home: std::path::PathBuf,
+    },
+    /// The home holds records this client cannot read.
+    #[error("the local store is damaged ({what}); restore it from a backup or start a new home")]
+    Corrupt {
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// The local store failed.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+impl From<StoreError> for ClientError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::WrongPassphrase => ClientError::WrongPassphrase,
+            StoreError::NotInitialised { home } => ClientError::NotInitialised { home },
+            other => ClientError::Store(other),
+        }
+    }
+}
+
+impl From<ConversationError> for ClientError {
+    fn from(e: ConversationError) -> Self {
+        match e {
+            ConversationError::Burned => ClientError::Burned,
+            other => ClientError::Conversation(other),
+        }
+    }
+}
+
+impl From<NetError> for ClientError {
+    fn from(e: NetError) -> Self {
+        match e {
+            NetError::Unreachable { relay } => ClientError::Unreachable { relay },
+            NetError::Refused { relay, code } => ClientError::Relay { relay, code },
+            NetError::Protocol { relay } => ClientError::RelayProtocol { relay },
+        }
+    }
+}

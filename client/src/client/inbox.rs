@@ -1,0 +1,416 @@
+//! Receiving: subscribing to every queue we own, processing pushed envelopes, and the
+//! background task behind the event stream.
+//!
+//! An envelope on a pending invitation's queue is a handshake first message: it completes the
+//! invitation and creates the contact. An envelope on a contact's queue is a ratchet message:
+//! it is decrypted and fed to the conversation. Either way the results are stored durably
+//! first and the envelope is acked after; duplicates and undecryptable envelopes are acked and
+//! dropped, and an envelope that fails authentication is reported as
+//! [`ClientEvent::Tampered`]. The relay's `Drained` push tells a one-shot `receive` when what
+//! was waiting has all been processed.
+//!
+//! What it does not do: send (see `driver`), or keep an envelope it could not store: it is not
+//! acked, so the relay delivers it again.
+
+use std::collections::HashSet;
+use std::sync::{Arc, PoisonError};
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use hush_protocol::{EnvelopeId, Push, RecipientId, RelayAddress};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+use super::records::{ContactRecord, Link, PeerQueue};
+use super::view::ClientEvent;
+use super::{now_secs, Client, ClientError, Contact, Inbox, Inner, RELAY_TTL_SECS};
+use crate::conversation::{Conversation, ConversationError, Payload, Status};
+use crate::crypto::{self, message_kind, DecryptError, InvitationSecrets, MessageKind};
+use crate::net::{NetError, PoolEvent};
+use crate::store::StoreKey;
+
+/// Longest a `receive` waits for the relays to finish pushing what was pending.
+pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long the event task waits before trying an unreachable relay again.
+pub(crate) const RESUBSCRIBE_DELAY: Duration = Duration::from_secs(5);
+/// Longest the event task sleeps without re-checking its subscriptions.
+pub(crate) const IDLE_RECHECK: Duration = Duration::from_secs(60);
+
+impl Client {
+    /// Processes what is waiting on every queue we own, on every relay, and returns what
+    /// happened (optionally only events about `contact`; the rest is still processed and
+    /// stored).
+    ///
+    /// Returns once every relay has pushed what was pending. With `wait`, if that produced no
+    /// event, it then waits up to `wait` for something new. Fails with
+    /// [`ClientError::Unreachable`] only if no relay could be reached; otherwise an unreachable
+    /// relay is reported as [`ClientEvent::RelayUnreachable`].
+    pub async fn receive(
+        &self,
+        contact: Option<&str>,
+        wait: Option<Duration>,
+    ) -> Result<Vec<ClientEvent>, ClientError> {
+        let inner = &self.inner;
+        inner.yield_inbox.notify_one();
+        let mut inbox = inner.inbox.lock().await;
+        let mut waiting = HashSet::new();
+        let mut events = inner.tick().await?;
+        let (reached, failed) = inner
+            .ensure_subscribed(&mut inbox, &mut waiting, &mut events)
+            .await;
+        if reached == 0 {
+            if let Some(relay) = failed {
+                return Err(ClientError::Unreachable { relay });
+            }
+        }
+        let start = Instant::now();
+        let drain_deadline = start + DRAIN_TIMEOUT;
+        let wait_deadline = wait.map(|w| start + w);
+        loop {
+            let deadline = if !waiting.is_empty() {
+                drain_deadline
+            } else if events.iter().any(|e| counts(e, contact)) {
+                break;
+            } else if let Some(d) = wait_deadline {
+                d
+            } else {
+                break;
+            };
+            match tokio::time::timeout_at(deadline, inbox.rx.recv()).await {
+                Ok(Some(ev)) => {
+                    let lost = inner
+                        .handle_pool_event(&mut inbox, ev, &mut waiting, &mut events)
+                        .await;
+                    if lost {
+                        inner
+                            .ensure_subscribed(&mut inbox, &mut waiting, &mut events)
+                            .await;
+                    }
+                }
+                Ok(None) | Err(_) => break,
+            }
+        }
+        drop(inbox);
+        events.extend(inner.tick().await?);
+        inner.broadcast(events.clone());
+        events.retain(|e| contact.is_none() || e.contact() == contact);
+        Ok(events)
+    }
+}
+
+/// Whether an event ends a waiting `receive`.
+fn counts(e: &ClientEvent, contact: Option<&str>) -> bool {
+    !matches!(e, ClientEvent::RelayUnreachable { .. })
+        && (contact.is_none() || e.contact() == contact)
+}
+
+impl Inner {
+    /// Subscribes every queue we own that is not subscribed on its relay's current connection.
+    /// Newly subscribed queues go into `waiting` until their `Drained` push. Returns how many
+    /// relays answered and one that did not.
+    pub(crate) async fn ensure_subscribed(
+        &self,
+        inbox: &mut Inbox,
+        waiting: &mut HashSet<RecipientId>,
+        events: &mut Vec<ClientEvent>,
+    ) -> (usize, Option<RelayAddress>) {
+        let mut targets: Vec<(RelayAddress, RecipientId, SigningKey)> = Vec::new();
+        {
+            let st = self.state.lock().await;
+            for c in st.contacts.values() {
+                let active = c
+                    .conv
+                    .as_ref()
+                    .is_some_and(|v| v.status() == Status::Active);
+                if let (ContactRecord::Live(link), true) = (&c.record, active) {
+                    let o = &link.own;
+                    targets.push((o.relay.clone(), o.recipient_id, o.key.clone()));
+                }
+            }
+            for p in st.pending.values() {
+                let o = &p.own;
+                targets.push((o.relay.clone(), o.recipient_id, o.key.clone()));
+            }
+        }
+        let mut relays: Vec<RelayAddress> = targets.iter().map(|t| t.0.clone()).collect();
+        relays.sort_by_key(ToString::to_string);
+        relays.dedup();
+        let (mut reached, mut failed) = (0, None);
+        for relay in relays {
+            let conn = match self.pool.connection(&relay).await {
+                Ok(c) => c,
+                Err(_) => {
+                    events.push(ClientEvent::RelayUnreachable {
+                        relay: relay.clone(),
+                    });
+                    failed = Some(relay);
+                    continue;
+                }
+            };
+            reached += 1;
+            for (_, rid, key) in targets.iter().filter(|t| t.0 == relay) {
+                if inbox.subs.get(rid) == Some(&(relay.clone(), conn.generation())) {
+                    continue;
+                }
+                match conn.client().subscribe(key, *rid).await {
+                    Ok(()) => {
+                        inbox.subs.insert(*rid, (relay.clone(), conn.generation()));
+                        waiting.insert(*rid);
+                    }
+                    Err(e) => {
+                        let e = NetError::from_client(&relay, e);
+                        tracing::debug!(error = %e, "subscribe failed");
+                    }
+                }
+            }
+        }
+        (reached, failed)
+    }
+
+    /// Handles one pool event. Returns whether a connection was lost (subscriptions to renew).
+    pub(crate) async fn handle_pool_event(
+        &self,
+        inbox: &mut Inbox,
+        ev: PoolEvent,
+        waiting: &mut HashSet<RecipientId>,
+        events: &mut Vec<ClientEvent>,
+    ) -> bool {
+        match ev {
+            PoolEvent::Push {
+                relay,
+                generation,
+                push,
+            } => match push {
+                Push::Envelope {
+                    recipient_id,
+                    envelope_id,
+                    body,
+                    ..
+                } => {
+                    let handled = self.handle_envelope(recipient_id, &body, events).await;
+                    match handled {
+                        Ok(()) => {
+                            self.ack(&relay, generation, recipient_id, envelope_id)
+                                .await
+                        }
+                        Err(e) => tracing::warn!(error = %e, "envelope kept for redelivery"),
+                    }
+                    false
+                }
+                Push::Drained { recipient_id } => {
+                    waiting.remove(&recipient_id);
+                    false
+                }
+                Push::QueueGone { recipient_id } => {
+                    waiting.remove(&recipient_id);
+                    inbox.subs.remove(&recipient_id);
+                    false
+                }
+                _ => false,
+            },
+            PoolEvent::Lost { relay, generation } => {
+                let gone: Vec<RecipientId> = inbox
+                    .subs
+                    .iter()
+                    .filter(|(_, (r, g))| *r == relay && *g == generation)
+                    .map(|(rid, _)| *rid)
+                    .collect();
+                for rid in &gone {
+                    inbox.subs.remove(rid);
+                    waiting.remove(rid);
+                }
+                !gone.is_empty()
+            }
+        }
+    }
+
+    /// Acks an envelope on the connection that delivered it, if that one is still up (if not,
+    /// the relay delivers it again and the copy is dropped as a duplicate).
+    async fn ack(&self, relay: &RelayAddress, generation: u64, rid: RecipientId, id: EnvelopeId) {
+        if let Some(conn) = self.pool.current(relay).await {
+            if conn.generation() == generation {
+                if let Err(e) = conn.client().ack(rid, id).await {
+                    tracing::debug!(error = %e, "ack failed; the envelope will come again");
+                }
+            }
+        }
+    }
+
+    /// Processes one envelope. `Ok` means: done with it (stored, or dropped on purpose), ack it.
+    async fn handle_envelope(
+        &self,
+        rid: RecipientId,
+        body: &[u8],
+        events: &mut Vec<ClientEvent>,
+    ) -> Result<(), ClientError> {
+        let now = now_secs();
+        let mut st = self.state.lock().await;
+        if let Some(pending) = st.pending.get(&rid) {
+            if message_kind(body) != Some(MessageKind::Handshake) {
+                return Ok(());
+            }
+            let secrets = InvitationSecrets::from_bytes(&pending.secrets).map_err(|_| {
+                ClientError::Corrupt {
+                    what: "invitation secrets are unreadable",
+                }
+            })?;
+            let Ok((session, peer, plaintext)) =
+                crypto::respond(&self.identity, &secrets, body, now)
+            else {
+                events.push(ClientEvent::Tampered { contact: None });
+                return Ok(());
+            };
+            let Ok(Payload::Introduce {
+                relay,
+                sender_id,
+                send_cap,
+            }) = Payload::decode(&plaintext)
+            else {
+                events.push(ClientEvent::Tampered { contact: None });
+                return Ok(());
+            };
+            let Some(pending) = st.pending.remove(&rid) else {
+                return Ok(());
+            };
+            let name = pending.name.clone();
+            let contact = Contact {
+                record: ContactRecord::Live(Box::new(Link {
+                    verified: false,
+                    peer,
+                    own: pending.own,
+                    to_peer: PeerQueue {
+                        relay,
+                        sender_id,
+                        send_cap,
+                    },
+                })),
+                session: Some(session),
+                conv: Some(Conversation::new(RELAY_TTL_SECS)?),
+            };
+            self.persist_contact(&name, &contact)?;
+            // The secrets are used: shred them.
+            self.store
+                .delete(&StoreKey::Invitation(rid.as_bytes().to_vec()))?;
+            st.contacts.insert(name.clone(), contact);
+            events.push(ClientEvent::ContactJoined { contact: name });
+            return Ok(());
+        }
+        let found = st.contacts.iter_mut().find(|(_, c)| match &c.record {
+            ContactRecord::Live(link) => link.own.recipient_id == rid,
+            ContactRecord::Burned => false,
+        });
+        let Some((name, c)) = found else {
+            return Ok(());
+        };
+        let name = name.clone();
+        if message_kind(body) != Some(MessageKind::Ratchet) {
+            // A handshake first message again (redelivered), or garbage.
+            return Ok(());
+        }
+        let Some(session) = c.session.as_mut() else {
+            return Ok(());
+        };
+        let plaintext = match session.decrypt(body, now) {
+            Ok(p) => zeroize::Zeroizing::new(p),
+            Err(DecryptError::Duplicate | DecryptError::TooFarAhead) => return Ok(()),
+            Err(_) => {
+                events.push(ClientEvent::Tampered {
+                    contact: Some(name),
+                });
+                return Ok(());
+            }
+        };
+        let Ok(payload) = Payload::decode(&plaintext) else {
+            self.save_session(&name, c)?;
+            events.push(ClientEvent::Tampered {
+                contact: Some(name),
+            });
+            return Ok(());
+        };
+        let Some(conv) = c.conv.as_mut() else {
+            return Ok(());
+        };
+        let effects = match conv.receive(payload, now) {
+            Ok(e) => e,
+            Err(ConversationError::Burned) => return Ok(()),
+            Err(_) => {
+                self.save_session(&name, c)?;
+                events.push(ClientEvent::Tampered {
+                    contact: Some(name),
+                });
+                return Ok(());
+            }
+        };
+        // Messages first, then the session: a crash in between redelivers a copy that the
+        // conversation drops as seen, rather than losing a message the session already used.
+        self.apply(&name, c, effects, events).await?;
+        self.save_session(&name, c)?;
+        Ok(())
+    }
+
+    /// Sends events to every listener, forgetting those that went away. Returns whether any
+    /// listener is left.
+    fn broadcast(&self, events: Vec<ClientEvent>) -> bool {
+        let mut listeners = self
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        for ev in events {
+            listeners.retain(|l| l.send(ev.clone()).is_ok());
+        }
+        listeners.retain(|l| !l.is_closed());
+        !listeners.is_empty()
+    }
+}
+
+/// The background task behind [`Client::subscribe_events`]: keeps every queue subscribed,
+/// processes pushes as they come, and applies expiries on time.
+pub(crate) async fn run_events(inner: Arc<Inner>, mut stop: watch::Receiver<bool>) {
+    let mut waiting = HashSet::new();
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let mut inbox = tokio::select! {
+            guard = inner.inbox.lock() => guard,
+            _ = stop.changed() => return,
+        };
+        let mut events = Vec::new();
+        let (_, failed) = inner
+            .ensure_subscribed(&mut inbox, &mut waiting, &mut events)
+            .await;
+        let now = now_secs();
+        let mut wake = Instant::now() + IDLE_RECHECK;
+        if failed.is_some() {
+            wake = wake.min(Instant::now() + RESUBSCRIBE_DELAY);
+        }
+        if let Some(deadline) = inner.next_deadline().await {
+            let after = Duration::from_secs(deadline.saturating_sub(now));
+            wake = wake.min(Instant::now() + after);
+        }
+        let mut yielded = false;
+        tokio::select! {
+            ev = inbox.rx.recv() => match ev {
+                Some(ev) => {
+                    inner.handle_pool_event(&mut inbox, ev, &mut waiting, &mut events).await;
+                }
+                None => return,
+            },
+            _ = inner.yield_inbox.notified() => yielded = true,
+            _ = tokio::time::sleep_until(wake) => {}
+            _ = stop.changed() => return,
+        }
+        drop(inbox);
+        match inner.tick().await {
+            Ok(expired) => events.extend(expired),
+            Err(e) => tracing::warn!(error = %e, "applying expiries failed"),
+        }
+        if !inner.broadcast(events) {
+            return;
+        }
+        if yielded {
+            // Let the `receive` that asked take the inbox (the lock is first-come, first-served).
+            tokio::task::yield_now().await;
+        }
+    }
+}

@@ -1,0 +1,324 @@
+//! The `Client`: the async API every front end uses. It drives the sans-IO cores (crypto,
+//! conversation) with the local store, the relay pool and the system clock.
+//!
+//! What it does: keeps one in-memory [`State`] (contacts with their ratchet sessions and
+//! conversations, pending invitations) mirrored in the [`LocalStore`], carries out the
+//! conversation's effects in order, processes envelopes (store durably, then ack), and runs an
+//! optional background task that turns relay pushes and timer expiries into [`ClientEvent`]s.
+//! The design and its decisions are in `docs/client.md`.
+//!
+//! What it does not do: cryptography or conversation rules of its own (the cores decide), or
+//! print anything. It reads the clock here and only here, and passes `now` into the cores.
+
+mod actions;
+mod driver;
+mod error;
+mod inbox;
+mod records;
+mod view;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use hush_protocol::limits::DEFAULT_MAX_TTL_SECS;
+use hush_protocol::{RecipientId, RelayAddress};
+use tokio::sync::{mpsc, watch, Notify};
+use tokio::task::JoinHandle;
+
+use crate::conversation::{Conversation, ConversationMeta, MessageRecord};
+use crate::crypto::{Identity, Session};
+use crate::net::{PoolEvent, RelayPool, RetryPolicy};
+use crate::store::{KeySource, LocalStore, Namespace, Setting, StoreKey};
+
+pub use error::ClientError;
+pub use view::{ClientEvent, ContactStatus, ContactView, MessageView, PendingView};
+
+use records::{ContactRecord, PendingRecord};
+
+/// The relay TTL assumed for the hard expiry of unread messages: the protocol's default maximum
+/// envelope lifetime.
+pub const RELAY_TTL_SECS: u64 = DEFAULT_MAX_TTL_SECS;
+
+/// How the client talks to relays. The defaults suit interactive use.
+#[derive(Clone, Copy, Debug, Default)]
+#[non_exhaustive]
+pub struct ClientOptions {
+    /// Reconnection attempts and delays.
+    pub retry: RetryPolicy,
+}
+
+impl ClientOptions {
+    /// Options with this retry policy.
+    pub fn with_retry(retry: RetryPolicy) -> ClientOptions {
+        ClientOptions { retry }
+    }
+}
+
+/// One contact in memory: the record, and (unless burned) its session and conversation.
+pub(crate) struct Contact {
+    pub(crate) record: ContactRecord,
+    pub(crate) session: Option<Session>,
+    pub(crate) conv: Option<Conversation>,
+}
+
+/// Everything the client knows, mirrored in the store.
+#[derive(Default)]
+pub(crate) struct State {
+    pub(crate) contacts: BTreeMap<String, Contact>,
+    /// Pending invitations by the recipient id of their queue.
+    pub(crate) pending: HashMap<RecipientId, PendingRecord>,
+}
+
+/// Where the pool's pushes are read, and which queue is subscribed on which connection.
+pub(crate) struct Inbox {
+    pub(crate) rx: mpsc::UnboundedReceiver<PoolEvent>,
+    pub(crate) subs: HashMap<RecipientId, (RelayAddress, u64)>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) store: LocalStore,
+    pub(crate) identity: Identity,
+    pub(crate) own_name: String,
+    pub(crate) relay: RelayAddress,
+    pub(crate) pool: RelayPool,
+    pub(crate) state: tokio::sync::Mutex<State>,
+    pub(crate) inbox: tokio::sync::Mutex<Inbox>,
+    /// Asks the background task to let go of the inbox (for a `receive` call) and to recompute
+    /// its next wake-up (after an action that may have set a new expiry).
+    pub(crate) yield_inbox: Notify,
+    pub(crate) listeners: Mutex<Vec<mpsc::UnboundedSender<ClientEvent>>>,
+}
+
+/// A hush installation: its identity, contacts and conversations, and its relay connections.
+///
+/// Every method is `async` and takes `&self`; calls are serialised internally. Drop it (or
+/// better, `close` it) before opening the same home again.
+pub struct Client {
+    inner: Arc<Inner>,
+    stop: watch::Sender<bool>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("home", &self.inner.store.home())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The system clock as unix seconds: the only clock the client reads.
+pub(crate) fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+fn corrupt(what: &'static str) -> ClientError {
+    ClientError::Corrupt { what }
+}
+
+impl Client {
+    /// Creates a new home in `home`: a fresh identity, the user's `name` and `relay` (where
+    /// invitations' queues live), locked by `key`.
+    pub async fn init(
+        home: &Path,
+        name: &str,
+        relay: RelayAddress,
+        key: KeySource,
+    ) -> Result<Client, ClientError> {
+        Client::init_with(home, name, relay, key, ClientOptions::default()).await
+    }
+
+    /// As [`Client::init`], with options.
+    pub async fn init_with(
+        home: &Path,
+        name: &str,
+        relay: RelayAddress,
+        key: KeySource,
+        options: ClientOptions,
+    ) -> Result<Client, ClientError> {
+        let store = LocalStore::create(home, key)?;
+        let identity = Identity::generate(&mut rand::rngs::OsRng);
+        store.put(&StoreKey::Identity, &identity.to_bytes())?;
+        store.put(&StoreKey::Setting(Setting::OwnName), name.as_bytes())?;
+        store.put(
+            &StoreKey::Setting(Setting::RelayAddress),
+            relay.to_string().as_bytes(),
+        )?;
+        Client::start(store, options)
+    }
+
+    /// Opens the home in `home` with `key`. A wrong passphrase is
+    /// [`ClientError::WrongPassphrase`]; a directory without a home is
+    /// [`ClientError::NotInitialised`].
+    pub async fn open(home: &Path, key: KeySource) -> Result<Client, ClientError> {
+        Client::open_with(home, key, ClientOptions::default()).await
+    }
+
+    /// As [`Client::open`], with options.
+    pub async fn open_with(
+        home: &Path,
+        key: KeySource,
+        options: ClientOptions,
+    ) -> Result<Client, ClientError> {
+        let store = LocalStore::open(home, key)?;
+        Client::start(store, options)
+    }
+
+    fn start(store: LocalStore, options: ClientOptions) -> Result<Client, ClientError> {
+        let identity = store
+            .get(&StoreKey::Identity)?
+            .ok_or_else(|| corrupt("the identity is missing"))?;
+        let identity =
+            Identity::from_bytes(&identity).map_err(|_| corrupt("the identity is unreadable"))?;
+        let own_name = store
+            .get(&StoreKey::Setting(Setting::OwnName))?
+            .and_then(|b| String::from_utf8(b.to_vec()).ok())
+            .ok_or_else(|| corrupt("the own name is missing"))?;
+        let relay = store
+            .get(&StoreKey::Setting(Setting::RelayAddress))?
+            .and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok())
+            .ok_or_else(|| corrupt("the relay address is missing"))?;
+        let state = load_state(&store)?;
+        let (pool, rx) = RelayPool::new(options.retry);
+        let inner = Arc::new(Inner {
+            store,
+            identity,
+            own_name,
+            relay,
+            pool,
+            state: tokio::sync::Mutex::new(state),
+            inbox: tokio::sync::Mutex::new(Inbox {
+                rx,
+                subs: HashMap::new(),
+            }),
+            yield_inbox: Notify::new(),
+            listeners: Mutex::new(Vec::new()),
+        });
+        let (stop, _) = watch::channel(false);
+        Ok(Client {
+            inner,
+            stop,
+            task: Mutex::new(None),
+        })
+    }
+
+    /// The name this installation shows.
+    pub fn name(&self) -> &str {
+        &self.inner.own_name
+    }
+
+    /// The relay this installation receives on.
+    pub fn relay(&self) -> &RelayAddress {
+        &self.inner.relay
+    }
+
+    /// The home directory.
+    pub fn home(&self) -> &Path {
+        self.inner.store.home()
+    }
+
+    /// A stream of events (new messages, expiries, contacts joining, burns...) as they happen,
+    /// driven by a background task that subscribes to every queue, processes pushes and applies
+    /// expiries on time. While it runs, [`Client::receive`] still works: the task steps aside
+    /// for it. Every event goes to the stream, including those a `receive` call processed
+    /// (which that call also returns).
+    pub fn subscribe_events(&self) -> mpsc::UnboundedReceiver<ClientEvent> {
+        let (tx, rx) = mpsc::unbounded_channel();
+        self.inner
+            .listeners
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(tx);
+        let mut task = self.task.lock().unwrap_or_else(PoisonError::into_inner);
+        if task.is_none() {
+            let inner = self.inner.clone();
+            *task = Some(tokio::spawn(inbox::run_events(
+                inner,
+                self.stop.subscribe(),
+            )));
+        }
+        rx
+    }
+
+    /// Stops the background task and closes every relay connection, then releases the home.
+    pub async fn close(self) {
+        let _ = self.stop.send(true);
+        let task = self
+            .task
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .take();
+        if let Some(task) = task {
+            let _ = task.await;
+        }
+        self.inner.pool.close_all();
+        let _ = self.inner.store.flush();
+    }
+}
+
+impl Drop for Client {
+    fn drop(&mut self) {
+        let _ = self.stop.send(true);
+        self.inner.pool.close_all();
+    }
+}
+
+/// Loads contacts, sessions, conversations and pending invitations, and expires what lapsed
+/// while the client was not running.
+fn load_state(store: &LocalStore) -> Result<State, ClientError> {
+    let now = now_secs();
+    let mut state = State::default();
+    for (key, value) in store.list(Namespace::Contact, None)? {
+        let StoreKey::Contact(name) = key else {
+            continue;
+        };
+        let record =
+            ContactRecord::decode(&value).map_err(|_| corrupt("a contact is unreadable"))?;
+        let mut contact = Contact {
+            record,
+            session: None,
+            conv: None,
+        };
+        if matches!(contact.record, ContactRecord::Live(_)) {
+            let session = store
+                .get(&StoreKey::Session(name.clone()))?
+                .ok_or_else(|| corrupt("a ratchet session is missing"))?;
+            contact.session = Some(
+                Session::from_bytes(&session).map_err(|_| corrupt("a session is unreadable"))?,
+            );
+            let meta = match store.get(&StoreKey::ConversationMeta(name.clone()))? {
+                Some(m) => ConversationMeta::decode(&m)
+                    .map_err(|_| corrupt("a conversation is unreadable"))?,
+                None => ConversationMeta::new(RELAY_TTL_SECS),
+            };
+            let mut records = Vec::new();
+            for (_, value) in store.list(Namespace::Message, Some(&name))? {
+                records.push(
+                    MessageRecord::decode(&value)
+                        .map_err(|_| corrupt("a message is unreadable"))?,
+                );
+            }
+            let mut conv = Conversation::restore(meta, records);
+            let effects = conv.tick(now);
+            driver::apply_local(store, &name, &conv, effects)?;
+            contact.conv = Some(conv);
+        }
+        state.contacts.insert(name, contact);
+    }
+    for (_, value) in store.list(Namespace::Invitation, None)? {
+        let pending =
+            PendingRecord::decode(&value).map_err(|_| corrupt("an invitation is unreadable"))?;
+        state.pending.insert(pending.own.recipient_id, pending);
+    }
+    Ok(state)
+}
+
+/// A timer in seconds as a `Duration`.
+pub(crate) fn secs(timer: Option<u64>) -> Option<Duration> {
+    timer.map(Duration::from_secs)
+}

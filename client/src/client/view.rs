@@ -1,0 +1,178 @@
+//! What the `Client` hands to front ends: events, messages and contacts as plain values.
+//!
+//! What it does not do: format anything for a terminal. Message bodies are
+//! [`MessageBody`]s, zeroized on drop, whose `Debug` shows only their length.
+
+use std::time::Duration;
+
+use hush_protocol::RelayAddress;
+
+use crate::conversation::{Direction, MessageBody, MessageId, MessageRecord};
+
+/// Something that happened, for the user interface.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ClientEvent {
+    /// Someone answered one of our invitations: a new contact.
+    ContactJoined {
+        /// The name given to the invitation.
+        contact: String,
+    },
+    /// A new message from a contact. View-once messages come without their body: call
+    /// [`crate::Client::display`] to reveal it (once).
+    Message {
+        /// The contact.
+        contact: String,
+        /// The message.
+        message: MessageView,
+    },
+    /// A message reached its expiry and is gone.
+    Expired {
+        /// The contact.
+        contact: String,
+        /// The message.
+        id: MessageId,
+    },
+    /// The conversation's disappearing timer changed.
+    TimerChanged {
+        /// The contact.
+        contact: String,
+        /// The new timer, or `None` for off.
+        timer: Option<Duration>,
+        /// Whether the contact changed it.
+        by_contact: bool,
+    },
+    /// A message was unsent and is gone.
+    Unsent {
+        /// The contact.
+        contact: String,
+        /// The message.
+        id: MessageId,
+        /// Whether the contact unsent it.
+        by_contact: bool,
+    },
+    /// The conversation was burned: history, keys and queues are gone.
+    Burned {
+        /// The contact.
+        contact: String,
+        /// Whether the contact burned it.
+        by_contact: bool,
+    },
+    /// We blocked the contact.
+    Blocked {
+        /// The contact.
+        contact: String,
+    },
+    /// An envelope on one of our queues failed authentication after it decrypted structurally
+    /// (a forged or altered first message, or an authenticated payload that does not decode).
+    /// It was dropped; if it keeps happening, check the contact's safety number.
+    Tampered {
+        /// The contact, if the queue belongs to one (`None` for a pending invitation).
+        contact: Option<String>,
+    },
+    /// A relay could not be reached; the client keeps retrying. Nothing was lost.
+    RelayUnreachable {
+        /// The relay.
+        relay: RelayAddress,
+    },
+}
+
+impl ClientEvent {
+    /// The contact the event is about, if any.
+    pub fn contact(&self) -> Option<&str> {
+        match self {
+            ClientEvent::ContactJoined { contact }
+            | ClientEvent::Message { contact, .. }
+            | ClientEvent::Expired { contact, .. }
+            | ClientEvent::TimerChanged { contact, .. }
+            | ClientEvent::Unsent { contact, .. }
+            | ClientEvent::Burned { contact, .. }
+            | ClientEvent::Blocked { contact } => Some(contact),
+            ClientEvent::Tampered { contact } => contact.as_deref(),
+            ClientEvent::RelayUnreachable { .. } => None,
+        }
+    }
+}
+
+/// One message as a front end shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageView {
+    /// Its id (for display and unsend); [`MessageId::to_hex`] spells it.
+    pub id: MessageId,
+    /// Whether we sent it.
+    pub outgoing: bool,
+    /// When it was sent (unix seconds; the sender's clock for received messages).
+    pub sent_at: u64,
+    /// When we received it (unix seconds), or sent it.
+    pub received_at: u64,
+    /// Its disappearing timer.
+    pub timer: Option<Duration>,
+    /// Whether it is view-once.
+    pub view_once: bool,
+    /// When it was first displayed (received messages).
+    pub displayed_at: Option<u64>,
+    /// When it will be gone (unix seconds), if it expires.
+    pub expires_at: Option<u64>,
+    /// The text; `None` for a view-once message (until [`crate::Client::display`]) and for the
+    /// stub we keep of a view-once message we sent.
+    pub body: Option<MessageBody>,
+}
+
+impl MessageView {
+    pub(crate) fn from_record(r: &MessageRecord, relay_ttl: u64) -> MessageView {
+        let outgoing = r.direction == Direction::Sent;
+        MessageView {
+            id: r.id,
+            outgoing,
+            sent_at: r.sent_at,
+            received_at: r.received_at,
+            timer: r.timer.map(Duration::from_secs),
+            view_once: r.view_once,
+            displayed_at: r.displayed_at,
+            expires_at: r.expires_at(relay_ttl),
+            body: if r.view_once && !outgoing {
+                None
+            } else {
+                r.body.clone()
+            },
+        }
+    }
+}
+
+/// Where a contact stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ContactStatus {
+    /// We can talk.
+    Active,
+    /// We blocked them.
+    Blocked,
+    /// The conversation was burned; a new invitation is needed.
+    Burned,
+}
+
+/// A contact as `contacts` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactView {
+    /// The local name.
+    pub name: String,
+    /// Where it stands.
+    pub status: ContactStatus,
+    /// Whether we marked its safety number verified.
+    pub verified: bool,
+    /// The conversation's disappearing timer.
+    pub timer: Option<Duration>,
+    /// The relay the contact receives on (`None` once burned).
+    pub relay: Option<RelayAddress>,
+    /// How many messages the conversation holds.
+    pub messages: usize,
+}
+
+/// A pending invitation as `pending_invitations` lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingView {
+    /// The name the contact will get.
+    pub name: String,
+    /// The relay holding its queue.
+    pub relay: RelayAddress,
+}

@@ -1,0 +1,69 @@
+//! Why a pooled relay operation failed, in terms a user can act on.
+
+use hush_protocol::{ErrorCode, RelayAddress};
+
+use super::relay_client::ClientError;
+
+/// Why an operation on a relay failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum NetError {
+    /// The relay could not be reached after every retry. Nothing was sent or deleted by the
+    /// failed operation, and nothing stored locally was lost.
+    #[error(
+        "cannot reach the relay {relay}; nothing was lost. Check the network (or ask the relay's \
+         operator) and try again"
+    )]
+    Unreachable {
+        /// The relay.
+        relay: RelayAddress,
+    },
+    /// The relay answered with an error code.
+    #[error("the relay {relay} refused the request: {code}")]
+    Refused {
+        /// The relay.
+        relay: RelayAddress,
+        /// Its answer.
+        code: ErrorCode,
+    },
+    /// The relay sent something this client does not understand.
+    #[error("the relay {relay} sent an invalid answer; it may run an incompatible version")]
+    Protocol {
+        /// The relay.
+        relay: RelayAddress,
+    },
+}
+
+impl NetError {
+    /// Classifies a connection-level error on `relay`.
+    pub(crate) fn from_client(relay: &RelayAddress, e: ClientError) -> NetError {
+        match e {
+            ClientError::Relay(code) => NetError::Refused {
+                relay: relay.clone(),
+                code,
+            },
+            ClientError::Protocol => NetError::Protocol {
+                relay: relay.clone(),
+            },
+            _ => NetError::Unreachable {
+                relay: relay.clone(),
+            },
+        }
+    }
+
+    /// Whether retrying on a fresh connection may help.
+    pub(crate) fn is_transient(e: &ClientError) -> bool {
+        matches!(
+            e,
+            ClientError::Closed { .. } | ClientError::Connect(_) | ClientError::Refused
+        )
+    }
+
+    /// The relay's error code, if it refused.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            NetError::Refused { code, .. } => Some(*code),
+            _ => None,
+        }
+    }
+}

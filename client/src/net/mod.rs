@@ -1,0 +1,27 @@
+//! The client library's relay connections: QUIC with TLS 1.3, each pinned to the certificate
+//! fingerprint in its `hush://` address.
+//!
+//! What it does: [`RelayClient`] is one connection to one relay speaking `hush/1` (typed calls
+//! for every request and a stream of pushes). [`RelayPool`] keeps one connection per relay,
+//! keyed by [`RelayAddress`], reconnects with exponential back-off and jitter
+//! ([`RetryPolicy`]), merges every connection's pushes into one stream of [`PoolEvent`]s, and
+//! reports a relay that stays out of reach as [`NetError::Unreachable`], naming it.
+//!
+//! What it does not do: encrypt or decrypt (envelopes are opaque bytes here), remember which
+//! queues exist (the `Client` does), or trust any certificate other than the pinned one.
+
+mod backoff;
+mod error;
+mod pin;
+mod pool;
+mod relay_client;
+
+pub use backoff::{
+    Backoff, RetryPolicy, DEFAULT_ATTEMPTS, DEFAULT_BASE_DELAY, DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_DELAY,
+};
+pub use error::NetError;
+pub use hush_protocol::RelayAddress;
+pub use pin::PinnedCertVerifier;
+pub use pool::{Connection, PoolEvent, RelayPool};
+pub use relay_client::{client_config, client_config_with_alpn, ClientError, RelayClient};
