@@ -5,16 +5,20 @@
 
 mod args;
 mod chat;
+mod commands;
+mod events;
 mod home;
 mod output;
 mod passphrase;
 mod qr;
+mod session;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use args::{Cli, Command};
+use output::Output;
 
 fn main() -> ExitCode {
     disable_core_dumps();
@@ -29,27 +33,53 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let _home = home::resolve(cli.global.home.as_deref(), &|k| std::env::var(k).ok())?;
-    let name = command_name(&cli.command);
-    anyhow::bail!("`hush {name}` is not available in this build yet; nothing was changed")
+    let home = home::resolve(cli.global.home.as_deref(), &|k| std::env::var(k).ok())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(dispatch(cli.command, &home, cli.global.json))
 }
 
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Init { .. } => "init",
-        Command::Invite { .. } => "invite",
-        Command::Accept { .. } => "accept",
-        Command::Send { .. } => "send",
-        Command::Read { .. } => "read",
-        Command::History { .. } => "history",
-        Command::Contacts => "contacts",
-        Command::Verify { .. } => "verify",
-        Command::Timer { .. } => "timer",
-        Command::Unsend { .. } => "unsend",
-        Command::Burn { .. } => "burn",
-        Command::Block { .. } => "block",
-        Command::Chat { .. } => "chat",
+async fn dispatch(command: Command, home: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let mut out = Output::stdout(json);
+    if let Command::Init {
+        name,
+        relay,
+        passphrase,
+    } = &command
+    {
+        return commands::init(home, name, relay, *passphrase, &mut out).await;
     }
+    let client = session::open(home).await?;
+    let result = match &command {
+        Command::Init { .. } => Ok(()),
+        Command::Invite { as_name } => commands::invite(&client, as_name, &mut out).await,
+        Command::Accept {
+            invitation,
+            as_name,
+        } => commands::accept(&client, invitation, as_name, &mut out).await,
+        Command::Send {
+            name,
+            text,
+            timer,
+            view_once,
+        } => commands::send(&client, name, text.clone(), *timer, *view_once, &mut out).await,
+        Command::Read { name, wait } => {
+            commands::read(&client, name.as_deref(), *wait, &mut out).await
+        }
+        Command::History { name } => commands::history(&client, name, &mut out).await,
+        Command::Contacts => commands::contacts(&client, &mut out).await,
+        Command::Verify { name, mark } => commands::verify(&client, name, *mark, &mut out).await,
+        Command::Timer { name, setting } => {
+            commands::timer(&client, name, *setting, &mut out).await
+        }
+        Command::Unsend { name, msg_id } => commands::unsend(&client, name, msg_id, &mut out).await,
+        Command::Burn { name, yes } => commands::burn(&client, name, *yes, &mut out).await,
+        Command::Block { name } => commands::block(&client, name, &mut out).await,
+        Command::Chat { name } => chat::run(&client, name).await,
+    };
+    client.close().await;
+    result
 }
 
 /// Keeps secrets out of core files: the soft and hard core size limits become 0.
@@ -59,6 +89,8 @@ fn disable_core_dumps() {
         maximum: Some(0),
     };
     if let Err(err) = rustix::process::setrlimit(rustix::process::Resource::Core, none) {
-        eprintln!("hush: warning: cannot disable core dumps ({err}); a crash could write secrets to disk");
+        eprintln!(
+            "hush: warning: cannot disable core dumps ({err}); a crash could write secrets to disk"
+        );
     }
 }

@@ -204,7 +204,10 @@ fn message_text(m: &MessageOut, now: u64) -> String {
         "out" => format!("you -> {}", m.contact),
         _ => m.contact.clone(),
     };
-    let text = m.text.as_deref().unwrap_or("(view-once message, already shown)");
+    let text = m
+        .text
+        .as_deref()
+        .unwrap_or("(view-once message, already shown)");
     let mut flags = String::new();
     if m.view_once {
         flags.push_str(" [view once]");
@@ -215,11 +218,7 @@ fn message_text(m: &MessageOut, now: u64) -> String {
             countdown(at.saturating_sub(now))
         ));
     }
-    format!(
-        "{}  {}  {who}: {text}{flags}",
-        m.id,
-        time_text(m.sent_at)
-    )
+    format!("{}  {}  {who}: {text}{flags}", m.id, time_text(m.sent_at))
 }
 
 /// Writes records as text or JSON lines.
@@ -255,11 +254,6 @@ impl<W: Write> Output<W> {
         }
         self.out.flush()?;
         Ok(())
-    }
-
-    /// Whether the output is JSON.
-    pub(crate) fn is_json(&self) -> bool {
-        self.json
     }
 
     /// The writer, for tests.

@@ -12,8 +12,8 @@ use qrcode::{EcLevel, QrCode};
 
 /// `data` as a QR code drawn in half blocks, light modules in the foreground colour so that it
 /// scans on the usual light-on-dark terminal. `None` if it is too long for a QR code.
-pub(crate) fn render(data: &str) -> Option<String> {
-    let code = QrCode::with_error_correction_level(data.as_bytes(), EcLevel::L).ok()?;
+pub(crate) fn render(data: &[u8]) -> Option<String> {
+    let code = QrCode::with_error_correction_level(data, EcLevel::L).ok()?;
     Some(
         code.render::<Dense1x2>()
             .dark_color(Dense1x2::Light)
@@ -24,7 +24,7 @@ pub(crate) fn render(data: &str) -> Option<String> {
 }
 
 /// Prints `data` as a QR code on stderr when stderr is a terminal, under `caption`.
-pub(crate) fn print_on_terminal(caption: &str, data: &str) {
+pub(crate) fn print_on_terminal(caption: &str, data: &[u8]) {
     let stderr = io::stderr();
     if !stderr.is_terminal() {
         return;
@@ -33,7 +33,10 @@ pub(crate) fn print_on_terminal(caption: &str, data: &str) {
     // Best effort: the code is a convenience beside the text, which is printed regardless.
     let _ = match render(data) {
         Some(code) => writeln!(err, "{caption}\n{code}"),
-        None => writeln!(err, "({caption}: too long for a QR code; copy the text instead)"),
+        None => writeln!(
+            err,
+            "({caption}: too long for a QR code; copy the text instead)"
+        ),
     };
 }
 
@@ -43,19 +46,21 @@ mod tests {
 
     #[test]
     fn renders_square_half_block_codes() {
-        let code = render("123456 789012 345678").unwrap();
+        let code = render(b"123456 789012 345678").unwrap();
         let rows: Vec<&str> = code.lines().collect();
         let width = rows[0].chars().count();
         assert!(width >= 21 + 8, "{width}");
         assert!(rows.iter().all(|r| r.chars().count() == width));
         // Two modules per character row.
         assert_eq!(rows.len(), width.div_ceil(2));
-        assert!(code.chars().all(|c| " \n\u{2580}\u{2584}\u{2588}".contains(c)));
+        assert!(code
+            .chars()
+            .all(|c| " \n\u{2580}\u{2584}\u{2588}".contains(c)));
     }
 
     #[test]
     fn an_invitation_sized_string_fits() {
-        assert!(render(&"A".repeat(2_000)).is_some());
-        assert!(render(&"A".repeat(10_000)).is_none());
+        assert!(render("A".repeat(2_000).as_bytes()).is_some());
+        assert!(render("A".repeat(10_000).as_bytes()).is_none());
     }
 }

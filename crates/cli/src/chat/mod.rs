@@ -6,7 +6,10 @@
 //!
 //! What it does not do: any protocol work; the event loop drives the client library.
 
+mod app;
 pub(crate) mod command;
 pub(crate) mod model;
 pub(crate) mod terminal;
 pub(crate) mod view;
+
+pub(crate) use app::run;

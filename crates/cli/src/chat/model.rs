@@ -159,11 +159,6 @@ impl ChatModel {
         })
     }
 
-    /// The earliest expiry among the shown messages, for the event loop's next wake-up.
-    pub(crate) fn next_expiry(&self) -> Option<u64> {
-        self.messages().filter_map(|m| m.expires_at).min()
-    }
-
     /// The full id of the one sent message whose id starts with `prefix`.
     pub(crate) fn resolve_sent_id(&self, prefix: &str) -> Result<String, String> {
         if prefix.len() < 4 {
@@ -287,13 +282,11 @@ mod tests {
         model.add_message(message("aaaa0001", Direction::Sent, Some(130)));
         model.add_message(message("aaaa0002", Direction::Received, Some(160)));
         model.add_message(message("aaaa0003", Direction::Received, None));
-        assert_eq!(model.next_expiry(), Some(130));
         assert_eq!(model.expire(129), 0);
         assert_eq!(model.expire(130), 1);
         let left: Vec<_> = model.messages().map(|m| m.id.as_str()).collect();
         assert_eq!(left, ["aaaa0002", "aaaa0003"]);
         assert_eq!(model.expire(10_000), 1);
-        assert_eq!(model.next_expiry(), None);
     }
 
     #[test]
