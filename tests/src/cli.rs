@@ -62,9 +62,14 @@ impl RelayProcess {
 
     /// Starts a relay on an existing data directory (for restarts).
     pub fn start_in(data: tempfile::TempDir, extra: &[&str]) -> Self {
+        Self::start_at(data, "127.0.0.1:0", extra)
+    }
+
+    /// Starts a relay on an existing data directory, listening on `listen`.
+    pub fn start_at(data: tempfile::TempDir, listen: &str, extra: &[&str]) -> Self {
         let mut cmd = Command::new(built("hush-server"));
         cmd.arg("--listen")
-            .arg("127.0.0.1:0")
+            .arg(listen)
             .arg("--data")
             .arg(data.path())
             .args(extra)
@@ -89,6 +94,19 @@ impl RelayProcess {
             data,
             _stdout: stdout,
         }
+    }
+
+    /// The `HOST:PORT` it listens on.
+    pub fn listen_addr(&self) -> String {
+        let rest = self.address.trim_start_matches("hush://");
+        rest.split('#').next().unwrap_or(rest).to_owned()
+    }
+
+    /// Stops the relay and starts it again on the same port and data directory.
+    pub fn restart(self) -> Self {
+        let listen = self.listen_addr();
+        let data = self.stop();
+        Self::start_at(data, &listen, &[])
     }
 
     /// Stops the relay and hands back its data directory.
@@ -315,5 +333,49 @@ pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
                 .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
                 .unwrap_or(false)
         })
+        .collect()
+}
+
+/// Makes `inviter` and `joiner` contacts: `inviter` invites, `joiner` accepts, and `inviter`
+/// receives until the contact has joined. They call each other `joiner_name` and
+/// `inviter_name`.
+pub fn introduce(inviter: &HushHome, joiner_name: &str, joiner: &HushHome, inviter_name: &str) {
+    let invitation = inviter.hush(&["invite", "--as", joiner_name]).ok();
+    let token = invitation.out().to_owned();
+    assert!(token.starts_with("hush://invite/"), "{token}");
+    assert_eq!(token.lines().count(), 1, "only the invitation on stdout");
+    joiner.hush(&["accept", &token, "--as", inviter_name]).ok();
+    poll_until("the invitation to be answered", || {
+        let run = inviter.hush(&["read", "--json"]).ok();
+        run.json_lines()
+            .iter()
+            .any(|l| l["type"] == "notice" && l["contact"] == joiner_name)
+            .then_some(())
+    });
+}
+
+/// Runs `read --json` on `home` until a message with `text` arrives; returns its JSON.
+#[track_caller]
+pub fn read_until_text(home: &HushHome, text: &str) -> serde_json::Value {
+    poll_until(&format!("a message {text:?}"), || {
+        let run = home.hush(&["read", "--json"]).ok();
+        run.json_lines()
+            .into_iter()
+            .find(|l| l["type"] == "message" && l["text"] == text)
+    })
+}
+
+/// The JSON lines of `history NAME --json`.
+#[track_caller]
+pub fn history(home: &HushHome, contact: &str) -> Vec<serde_json::Value> {
+    home.hush(&["history", contact, "--json"]).ok().json_lines()
+}
+
+/// The texts still stored for `contact`.
+#[track_caller]
+pub fn history_texts(home: &HushHome, contact: &str) -> Vec<String> {
+    history(home, contact)
+        .iter()
+        .filter_map(|l| l["text"].as_str().map(str::to_owned))
         .collect()
 }

@@ -173,9 +173,9 @@ impl Record {
                 verified,
             } => {
                 let state = if *verified {
-                    "marked verified"
+                    "marked verified".to_owned()
                 } else {
-                    "not verified yet: compare it with the contact in person, then run `hush verify NAME --mark`"
+                    format!("not verified yet: compare it with {contact} in person, then run `hush verify {contact} --mark`")
                 };
                 format!("{safety_number}\n{contact}: {state}")
             }
