@@ -219,6 +219,11 @@ impl HushHome {
         self.env.push((key.into(), value.into()));
     }
 
+    /// Stops setting an environment variable for later commands.
+    pub fn unset_env(&mut self, key: &str) {
+        self.env.retain(|(k, _)| k != key);
+    }
+
     /// Runs `hush --home HOME ARGS...` with stdin empty.
     pub fn hush(&self, args: &[&str]) -> Run {
         self.hush_with_stdin(args, None)

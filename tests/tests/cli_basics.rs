@@ -11,7 +11,11 @@ fn help_and_version_succeed() {
         "init", "invite", "accept", "send", "read", "history", "contacts", "verify", "timer",
         "unsend", "burn", "block", "chat",
     ] {
-        assert!(help.stdout.contains(command), "{command} in {}", help.stdout);
+        assert!(
+            help.stdout.contains(command),
+            "{command} in {}",
+            help.stdout
+        );
     }
     let version = home.hush(&["--version"]).ok();
     assert!(version.out().starts_with("hush "), "{}", version.stdout);

@@ -43,7 +43,10 @@ fn the_sender_copy_expires_at_send_plus_t_and_the_recipient_copy_at_read_plus_t(
     let got = read_until_text(&bob, "expiring");
     let sent_at = got["sent_at"].as_u64().unwrap();
     let expires_at = got["expires_at"].as_u64().unwrap();
-    assert!(before_read >= sent_at + 3, "the sender's copy went at send + T");
+    assert!(
+        before_read >= sent_at + 3,
+        "the sender's copy went at send + T"
+    );
     assert!(
         expires_at >= before_read + 3,
         "the recipient's copy expires at first display + T: {got}"
@@ -64,10 +67,7 @@ fn the_conversation_timer_is_set_for_both_sides() {
             .into_iter()
             .find(|l| l["type"] == "notice")
     });
-    assert!(
-        notice["text"].as_str().unwrap().contains("1h"),
-        "{notice}"
-    );
+    assert!(notice["text"].as_str().unwrap().contains("1h"), "{notice}");
     let contacts = bob.hush(&["contacts", "--json"]).ok().json_lines();
     assert_eq!(contacts[0]["timer"], 3600);
     // New messages carry it.
@@ -128,7 +128,9 @@ fn unsend_after_delivery_deletes_the_recipient_copy() {
         bob.hush(&["read"]).ok();
         (!history_texts(&bob, "alice").contains(&"regret".to_owned())).then_some(())
     });
-    assert!(history(&bob, "alice").iter().all(|m| m["id"] != id.as_str()));
+    assert!(history(&bob, "alice")
+        .iter()
+        .all(|m| m["id"] != id.as_str()));
 }
 
 #[test]
@@ -145,7 +147,10 @@ fn burn_needs_yes_off_a_terminal_and_destroys_both_sides() {
     alice.hush(&["burn", "bob", "--yes"]).ok();
     alice.hush(&["history", "bob"]).fails();
     let contacts = alice.hush(&["contacts", "--json"]).ok().json_lines();
-    assert!(contacts.iter().all(|c| c["status"] != "active"), "{contacts:?}");
+    assert!(
+        contacts.iter().all(|c| c["status"] != "active"),
+        "{contacts:?}"
+    );
 
     poll_until("the burn to reach bob", || {
         let run = bob.hush(&["read", "--json"]).ok();

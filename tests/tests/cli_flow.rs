@@ -107,7 +107,9 @@ fn mistakes_fail_with_one_line_and_a_non_zero_status() {
         .fails();
     assert!(bad_relay.stderr.contains("hush://"), "{}", bad_relay.stderr);
 
-    let twice = alice.hush(&["init", "--name", "alice", "--relay", &relay.address]).fails();
+    let twice = alice
+        .hush(&["init", "--name", "alice", "--relay", &relay.address])
+        .fails();
     assert!(twice.stderr.contains("already"), "{}", twice.stderr);
 
     alice.hush(&["unsend", "bob", "xyz"]).fails();

@@ -2,9 +2,9 @@
 //! still answered, and other recipients still receive.
 
 use ed25519_dalek::Signer;
+use hush_client::net::client_config;
 use hush_protocol::auth::{signing_input, EXPORTER_LABEL};
 use hush_protocol::Request;
-use hush_client::net::client_config;
 use hush_tests::{cap, envelope, key, TestRelay};
 
 #[tokio::test]

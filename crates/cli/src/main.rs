@@ -50,7 +50,12 @@ async fn dispatch(command: Command, home: &std::path::Path, json: bool) -> anyho
     {
         return commands::init(home, name, relay, *passphrase, &mut out).await;
     }
-    let client = session::open(home).await?;
+    let patience = if matches!(command, Command::Chat { .. }) {
+        session::Patience::Interactive
+    } else {
+        session::Patience::OneShot
+    };
+    let client = session::open(home, patience).await?;
     let result = match &command {
         Command::Init { .. } => Ok(()),
         Command::Invite { as_name } => commands::invite(&client, as_name, &mut out).await,

@@ -9,8 +9,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Result};
 use hush_client::conversation::MessageId;
+use hush_client::net::RetryPolicy;
 use hush_client::store::{KeyKind, KeySource, LocalStore, Passphrase, StoreError};
-use hush_client::{Client, ContactStatus, ContactView, MessageView};
+use hush_client::{Client, ClientOptions, ContactStatus, ContactView, MessageView};
 
 use crate::output::{ContactOut, MessageOut};
 use crate::passphrase;
@@ -23,8 +24,24 @@ pub(crate) fn now_secs() -> u64 {
         .unwrap_or(0)
 }
 
+/// Connection attempts per relay operation for a one-shot command.
+const ONE_SHOT_ATTEMPTS: u32 = 2;
+
+/// How long one connection attempt of a one-shot command may take.
+const ONE_SHOT_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// How patient the client is with relays: a one-shot command reports an unreachable relay after
+/// a few seconds; the chat keeps the library's interactive defaults.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Patience {
+    /// Give up soon, so that a script learns of the problem.
+    OneShot,
+    /// Keep trying, as an interactive session should.
+    Interactive,
+}
+
 /// Opens the home in `home`, reading the passphrase if its store has one.
-pub(crate) async fn open(home: &Path) -> Result<Client> {
+pub(crate) async fn open(home: &Path, patience: Patience) -> Result<Client> {
     let kind = match LocalStore::key_kind(home) {
         Ok(kind) => kind,
         Err(StoreError::NotInitialised { .. }) => bail!(not_initialised(home)),
@@ -34,10 +51,19 @@ pub(crate) async fn open(home: &Path) -> Result<Client> {
         KeyKind::Passphrase => key_from_passphrase(false)?,
         _ => KeySource::KeyFile,
     };
-    Client::open(home, key).await.map_err(|err| match err {
-        hush_client::ClientError::NotInitialised { .. } => anyhow!(not_initialised(home)),
-        other => other.into(),
-    })
+    let options = match patience {
+        Patience::OneShot => ClientOptions::with_retry(RetryPolicy::new(
+            ONE_SHOT_ATTEMPTS,
+            ONE_SHOT_CONNECT_TIMEOUT,
+        )),
+        Patience::Interactive => ClientOptions::default(),
+    };
+    Client::open_with(home, key, options)
+        .await
+        .map_err(|err| match err {
+            hush_client::ClientError::NotInitialised { .. } => anyhow!(not_initialised(home)),
+            other => other.into(),
+        })
 }
 
 fn not_initialised(home: &Path) -> String {
