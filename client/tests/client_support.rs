@@ -34,9 +34,20 @@ pub fn relay() -> TestRelay {
 }
 
 pub fn sled_relay() -> TestRelay<SledStore> {
-    let dir = tempfile::tempdir().unwrap();
+    sled_relay_in(tempfile::tempdir().unwrap(), None)
+}
+
+/// A sled relay on `dir` (its certificate and queues), listening on `listen` or a fresh port.
+pub fn sled_relay_in(
+    dir: tempfile::TempDir,
+    listen: Option<std::net::SocketAddr>,
+) -> TestRelay<SledStore> {
     let store = SledStore::open(&dir.path().join("queues")).unwrap();
-    let relay = Relay::bind(RelayConfig::loopback(dir.path()), store).unwrap();
+    let mut config = RelayConfig::loopback(dir.path());
+    if let Some(addr) = listen {
+        config.listen = addr;
+    }
+    let relay = Relay::bind(config, store).unwrap();
     TestRelay {
         handle: relay.spawn(),
         dir,

@@ -157,9 +157,15 @@ impl Inner {
                         inbox.subs.insert(*rid, (relay.clone(), conn.generation()));
                         waiting.insert(*rid);
                     }
+                    Err(e) if NetError::is_transient(&e) => {
+                        // The connection died under us: drop it, and let the caller retry.
+                        self.pool.forget(&conn).await;
+                        failed = Some(relay.clone());
+                        break;
+                    }
                     Err(e) => {
                         let e = NetError::from_client(&relay, e);
-                        tracing::debug!(error = %e, "subscribe failed");
+                        tracing::debug!(error = %e, "subscribe refused");
                     }
                 }
             }

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -76,6 +76,9 @@ pub struct RelayClient {
     pushes: tokio::sync::Mutex<mpsc::UnboundedReceiver<Push>>,
     next_id: AtomicU32,
     exporter: [u8; EXPORTER_LEN],
+    /// Set when the relay's stream ended: no answer or push can come any more, even if the
+    /// connection has not finished closing.
+    reader_done: Arc<AtomicBool>,
 }
 
 impl std::fmt::Debug for RelayClient {
@@ -150,7 +153,13 @@ impl RelayClient {
         let (send, recv) = conn.open_bi().await.map_err(|e| closed_error(&e))?;
         let waiters: Waiters = Arc::default();
         let (push_tx, push_rx) = mpsc::unbounded_channel();
-        tokio::spawn(read_loop(recv, waiters.clone(), push_tx));
+        let reader_done = Arc::new(AtomicBool::new(false));
+        tokio::spawn(read_loop(
+            recv,
+            waiters.clone(),
+            push_tx,
+            reader_done.clone(),
+        ));
         Ok(Self {
             conn,
             _endpoint: endpoint,
@@ -159,6 +168,7 @@ impl RelayClient {
             pushes: tokio::sync::Mutex::new(push_rx),
             next_id: AtomicU32::new(1),
             exporter,
+            reader_done,
         })
     }
 
@@ -231,9 +241,10 @@ impl RelayClient {
         }
     }
 
-    /// Whether the connection has closed (for any reason).
+    /// Whether the connection has closed (for any reason), or the relay ended its stream so
+    /// that nothing more can arrive on it.
     pub fn is_closed(&self) -> bool {
-        self.conn.close_reason().is_some()
+        self.reader_done.load(Ordering::Acquire) || self.conn.close_reason().is_some()
     }
 
     /// Waits for the connection to close and says why.
@@ -374,9 +385,25 @@ impl Drop for RelayClient {
 
 /// Routes responses to their waiting calls and pushes to the push channel.
 async fn read_loop(
-    mut recv: quinn::RecvStream,
+    recv: quinn::RecvStream,
     waiters: Waiters,
     pushes: mpsc::UnboundedSender<Push>,
+    done: Arc<AtomicBool>,
+) {
+    read_frames(recv, &waiters, &pushes).await;
+    // Marked before the waiters and the push channel go, so that whoever sees them go also
+    // sees the connection as closed.
+    done.store(true, Ordering::Release);
+    waiters
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .clear();
+}
+
+async fn read_frames(
+    mut recv: quinn::RecvStream,
+    waiters: &Waiters,
+    pushes: &mpsc::UnboundedSender<Push>,
 ) {
     let mut decoder = FrameDecoder::default();
     while let Ok(Some(chunk)) = recv.read_chunk(64 * 1024, true).await {
@@ -408,8 +435,4 @@ async fn read_loop(
             }
         }
     }
-    waiters
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .clear();
 }
