@@ -2,6 +2,18 @@
 //!
 //! What it does: parses the command line, resolves the home directory, and drives the
 //! `hush-client` library. What it does not do: any cryptography or protocol work of its own.
+//!
+//! Decisions:
+//! - Showing a received message is its display: `read`, `history` and `chat` reveal what they
+//!   print, so its read timer starts then (and a view-once message is consumed). Nothing is ever
+//!   printed without starting its timer.
+//! - One-shot commands try an unreachable relay twice, 3 s each, then fail naming the relay;
+//!   `chat` keeps the library's patient reconnection defaults.
+//! - In `chat`, a view-once message stays on the (alternate) screen until the chat ends; it is
+//!   already gone from the store when it appears.
+//! - Errors go to stderr as one line, also with `--json`; the exit status is 1 (2 for a
+//!   malformed command line).
+//! - The process forbids core dumps before anything else, so secrets never reach a core file.
 
 mod args;
 mod chat;
