@@ -6,11 +6,14 @@
 //!
 //! What it does not do: draw (see `view.rs`) or interpret typed lines (see `command.rs`).
 
+use std::io::{self, IsTerminal};
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use crossterm::event::Event as TermEvent;
 use hush_client::{Client, ClientEvent, MessageView};
+use ratatui::backend::Backend;
+use ratatui::Terminal;
 use tokio::sync::mpsc;
 
 use super::command::Action;
@@ -24,29 +27,42 @@ use crate::session::{self, now_secs, timer_secs};
 /// How often the countdowns are redrawn.
 const TICK: Duration = Duration::from_secs(1);
 
-/// Runs `hush chat NAME` until the user quits.
+/// Runs `hush chat NAME` on the terminal until the user quits.
 pub(crate) async fn run(client: &Client, name: &str) -> Result<()> {
+    if !io::stdin().is_terminal() || !io::stdout().is_terminal() {
+        bail!("`hush chat` needs a terminal; in scripts use `hush send` and `hush read`");
+    }
+    session::contact(client, name).await?;
+    let mut terminal = ChatTerminal::enter()?;
+    let keys = spawn_key_reader();
+    let result = run_on(client, name, &mut terminal.terminal, keys).await;
+    drop(terminal);
+    result
+}
+
+/// The event loop on any ratatui backend, with terminal events from `keys`.
+pub(crate) async fn run_on<B: Backend>(
+    client: &Client,
+    name: &str,
+    terminal: &mut Terminal<B>,
+    mut keys: mpsc::UnboundedReceiver<TermEvent>,
+) -> Result<()> {
     let contact = session::contact(client, name).await?;
     let mut model = ChatModel::new(name);
     model.timer = timer_secs(contact.timer);
     model.verified = contact.verified;
     let mut events = client.subscribe_events();
     load_history(client, name, &mut model).await?;
-    let mut terminal = ChatTerminal::enter()?;
-    let mut keys = spawn_key_reader();
     let mut tick = tokio::time::interval(TICK);
+    let mut events_open = true;
     loop {
         let now = now_secs();
         model.expire(now);
-        terminal
-            .terminal
-            .draw(|frame| view::render(frame, &model, now))?;
+        terminal.draw(|frame| view::render(frame, &model, now))?;
         tokio::select! {
             key = keys.recv() => {
-                let Some(TermEvent::Key(key)) = key else {
-                    if key.is_none() { break; }
-                    continue;
-                };
+                let Some(key) = key else { break };
+                let TermEvent::Key(key) = key else { continue };
                 if let KeyOutcome::Act(action) = model.on_key(key) {
                     if action == Action::Quit {
                         break;
@@ -54,14 +70,16 @@ pub(crate) async fn run(client: &Client, name: &str) -> Result<()> {
                     act(client, name, &mut model, action).await;
                 }
             }
-            event = events.recv() => match event {
+            event = events.recv(), if events_open => match event {
                 Some(event) => on_event(client, name, &mut model, event).await,
-                None => model.status("the connection to the client stopped; /quit and start the chat again"),
+                None => {
+                    events_open = false;
+                    model.status("incoming messages stopped; /quit and start the chat again");
+                }
             },
             _ = tick.tick() => {}
         }
     }
-    drop(terminal);
     Ok(())
 }
 

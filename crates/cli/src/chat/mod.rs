@@ -7,6 +7,8 @@
 //! What it does not do: any protocol work; the event loop drives the client library.
 
 mod app;
+#[cfg(test)]
+mod app_tests;
 pub(crate) mod command;
 pub(crate) mod model;
 pub(crate) mod terminal;
