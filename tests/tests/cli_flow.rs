@@ -129,3 +129,68 @@ fn users_on_two_relays_talk_both_ways() {
     bob.hush(&["send", "alice", "from relay b"]).ok();
     read_until_text(&alice, "from relay b");
 }
+
+#[test]
+fn chat_needs_a_terminal_and_pending_invitations_are_listed() {
+    let relay = RelayProcess::start();
+    let (alice, bob) = (HushHome::new(), HushHome::new());
+    alice.init("alice", &relay.address);
+    bob.init("bob", &relay.address);
+    alice.hush(&["invite", "--as", "bob"]).ok();
+    let contacts = alice.hush(&["contacts", "--json"]).ok().json_lines();
+    assert_eq!(contacts.len(), 1);
+    assert_eq!(contacts[0]["name"], "bob");
+    assert_eq!(contacts[0]["status"], "pending");
+    let taken = alice.hush(&["invite", "--as", "bob"]).fails();
+    assert!(taken.stderr.contains("taken"), "{}", taken.stderr);
+    let chat = alice.hush(&["chat", "bob"]).fails();
+    assert!(chat.stderr.contains("needs a terminal"), "{}", chat.stderr);
+}
+
+#[test]
+fn hush_home_is_used_without_the_flag() {
+    let relay = RelayProcess::start();
+    let home = HushHome::new();
+    home.init("alice", &relay.address);
+    let mut cmd = std::process::Command::new(hush_tests::cli::built("hush"));
+    cmd.arg("contacts")
+        .arg("--json")
+        .env("HUSH_HOME", home.path())
+        .env_remove("HUSH_PASSPHRASE");
+    hush_tests::cli::run_with_deadline(cmd, None).ok();
+    let mut cmd = std::process::Command::new(hush_tests::cli::built("hush"));
+    cmd.arg("contacts")
+        .env("HUSH_HOME", home.path().join("elsewhere"));
+    let run = hush_tests::cli::run_with_deadline(cmd, None).fails();
+    assert!(run.stderr.contains("hush init"), "{}", run.stderr);
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn core_dumps_are_disabled_for_the_process() {
+    let relay = RelayProcess::start();
+    let home = HushHome::new();
+    home.init("alice", &relay.address);
+    let mut child = std::process::Command::new(hush_tests::cli::built("hush"))
+        .arg("--home")
+        .arg(home.path())
+        .args(["read", "--wait", "20s"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let limits = format!("/proc/{}/limits", child.id());
+    let line = hush_tests::cli::poll_until("the core limit to be set", || {
+        let text = std::fs::read_to_string(&limits).ok()?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("Max core file size"))?
+            .to_owned();
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(4) == Some(&"0") && fields.get(5) == Some(&"0")).then_some(line)
+    });
+    assert!(line.contains('0'));
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
