@@ -194,3 +194,22 @@ fn core_dumps_are_disabled_for_the_process() {
     child.kill().unwrap();
     child.wait().unwrap();
 }
+
+#[test]
+fn read_wait_returns_when_a_message_arrives() {
+    let relay = RelayProcess::start();
+    let (alice, bob) = (HushHome::new(), HushHome::new());
+    alice.init("alice", &relay.address);
+    bob.init("bob", &relay.address);
+    introduce(&alice, "bob", &bob, "alice");
+    std::thread::scope(|scope| {
+        let waiting = scope.spawn(|| bob.hush(&["read", "alice", "--wait", "15s", "--json"]));
+        alice.hush(&["send", "bob", "worth the wait"]).ok();
+        let run = waiting.join().unwrap().ok();
+        let lines = run.json_lines();
+        assert!(
+            lines.iter().any(|l| l["text"] == "worth the wait"),
+            "{lines:?}"
+        );
+    });
+}
