@@ -23,7 +23,7 @@ pub mod net;
 mod client;
 
 pub use client::{
-    Client, ClientError, ClientEvent, ClientOptions, ContactStatus, ContactView, MessageView,
-    PendingView, RELAY_TTL_SECS,
+    Client, ClientError, ClientEvent, ClientOptions, Clock, ContactStatus, ContactView,
+    MessageView, PendingView, RELAY_TTL_SECS,
 };
 pub mod store;

@@ -6,7 +6,7 @@ mod client_support;
 use std::time::Duration;
 
 use client_support::*;
-use hush_client::{ClientError, ClientEvent, ContactStatus};
+use hush_client::{ClientError, ClientEvent, Clock, ContactStatus};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timers_sync_and_expire_by_each_rule() {
@@ -174,4 +174,45 @@ async fn block_deletes_the_queue_the_contact_sends_to() {
         bob.send_text("alice", "x", None, false).await,
         Err(ClientError::Conversation(_))
     ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unread_message_hard_expires_and_lapses_while_closed() {
+    let relay = relay();
+    let clock = Clock::system();
+    let (alice, bob, _ha, hb) = pair_clocked(relay.address(), relay.address(), clock.clone()).await;
+    alice
+        .set_timer("bob", Some(Duration::from_secs(60)))
+        .await
+        .unwrap();
+    let unread = alice
+        .send_text("bob", "never read", None, false)
+        .await
+        .unwrap();
+    let read = alice.send_text("bob", "read", None, false).await.unwrap();
+    until(
+        &bob,
+        |e| matches!(e, ClientEvent::Message { message, .. } if message.id == read),
+    )
+    .await;
+    bob.display("alice", read).await.unwrap();
+
+    // The sender's copies are gone after the timer; the reader's read copy too.
+    clock.advance(Duration::from_secs(61));
+    alice.tick().await.unwrap();
+    assert!(alice.history("bob").await.unwrap().is_empty());
+    let expired_now = bob.tick().await.unwrap();
+    assert!(expired_now.contains(&ClientEvent::Expired {
+        contact: "alice".into(),
+        id: read
+    }));
+    // The unread one lives until the relay's TTL (7 days) has passed since it arrived...
+    clock.advance(Duration::from_secs(6 * 86_400));
+    assert!(bob.tick().await.unwrap().is_empty());
+    assert_eq!(bob.history("alice").await.unwrap()[0].id, unread);
+    // ...and lapses while the client is closed: reopening applies it.
+    bob.close().await;
+    clock.advance(Duration::from_secs(86_400));
+    let bob = reopen_clocked(&hb.path().join("home"), clock).await;
+    assert!(bob.history("alice").await.unwrap().is_empty());
 }

@@ -8,7 +8,7 @@ use std::time::Duration;
 use hush_client::conversation::MessageId;
 use hush_client::net::RetryPolicy;
 use hush_client::store::KeySource;
-use hush_client::{Client, ClientEvent, ClientOptions, MessageView};
+use hush_client::{Client, ClientEvent, ClientOptions, Clock, MessageView};
 use hush_protocol::RelayAddress;
 use hush_server::store::memory::MemoryStore;
 use hush_server::store::sled_store::SledStore;
@@ -69,13 +69,22 @@ pub fn options() -> ClientOptions {
 }
 
 pub async fn init(home: &Path, name: &str, relay: RelayAddress) -> Client {
-    Client::init_with(home, name, relay, KeySource::KeyFile, options())
+    init_clocked(home, name, relay, Clock::system()).await
+}
+
+pub async fn init_clocked(home: &Path, name: &str, relay: RelayAddress, clock: Clock) -> Client {
+    let options = options().with_clock(clock);
+    Client::init_with(home, name, relay, KeySource::KeyFile, options)
         .await
         .unwrap()
 }
 
 pub async fn reopen(home: &Path) -> Client {
-    Client::open_with(home, KeySource::KeyFile, options())
+    reopen_clocked(home, Clock::system()).await
+}
+
+pub async fn reopen_clocked(home: &Path, clock: Clock) -> Client {
+    Client::open_with(home, KeySource::KeyFile, options().with_clock(clock))
         .await
         .unwrap()
 }
@@ -86,9 +95,18 @@ pub async fn pair(
     alice_relay: RelayAddress,
     bob_relay: RelayAddress,
 ) -> (Client, Client, tempfile::TempDir, tempfile::TempDir) {
+    pair_clocked(alice_relay, bob_relay, Clock::system()).await
+}
+
+/// As [`pair`], both clients reading `clock`.
+pub async fn pair_clocked(
+    alice_relay: RelayAddress,
+    bob_relay: RelayAddress,
+    clock: Clock,
+) -> (Client, Client, tempfile::TempDir, tempfile::TempDir) {
     let (ha, hb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let alice = init(&ha.path().join("home"), "alice", alice_relay).await;
-    let bob = init(&hb.path().join("home"), "bob", bob_relay).await;
+    let alice = init_clocked(&ha.path().join("home"), "alice", alice_relay, clock.clone()).await;
+    let bob = init_clocked(&hb.path().join("home"), "bob", bob_relay, clock).await;
     let token = alice.invite("bob").await.unwrap();
     bob.accept(&token, "alice").await.unwrap();
     let events = until(&alice, |e| matches!(e, ClientEvent::ContactJoined { .. })).await;

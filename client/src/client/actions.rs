@@ -16,7 +16,7 @@ use rand::RngCore;
 
 use super::records::{ContactRecord, Link, OwnQueue, PeerQueue, PendingRecord};
 use super::view::{ClientEvent, ContactStatus, ContactView, MessageView, PendingView};
-use super::{now_secs, secs, Client, ClientError, Contact, Inner, State, RELAY_TTL_SECS};
+use super::{secs, Client, ClientError, Contact, Inner, State, RELAY_TTL_SECS};
 use crate::conversation::{Conversation, MessageBody, MessageId, Payload, Status};
 use crate::crypto::{self, Invitation, SafetyNumber};
 use crate::net::NetError;
@@ -235,14 +235,14 @@ impl Client {
         let mut events = Vec::new();
         if let Some(timer) = timer_override.map(|d| d.as_secs().max(1)) {
             if c.conv()?.timer() != Some(timer) {
-                let effects = c.conv()?.set_timer(Some(timer), now_secs())?;
+                let effects = c.conv()?.set_timer(Some(timer), inner.now())?;
                 inner.apply(name, c, effects, &mut events).await?;
             }
         }
         let before = c.conv()?.clone();
         let (id, effects) = c
             .conv()?
-            .compose_text(text, view_once, now_secs(), &mut OsRng)?;
+            .compose_text(text, view_once, inner.now(), &mut OsRng)?;
         if let Err(e) = inner.apply(name, c, effects, &mut events).await {
             // Take the message back: it never left.
             if c.conv.is_some() {
@@ -268,7 +268,7 @@ impl Client {
         let inner = &self.inner;
         let mut st = inner.state.lock().await;
         let c = st.contact(name)?;
-        let shown = c.conv()?.display(id, now_secs())?;
+        let shown = c.conv()?.display(id, inner.now())?;
         let conv = c.conv()?;
         super::driver::apply_local(&inner.store, name, conv, shown.effects)?;
         // A read timer may have started: the event task recomputes its next wake-up.
@@ -283,7 +283,7 @@ impl Client {
         let mut st = inner.state.lock().await;
         let c = st.contact(name)?;
         let conv = c.conv()?;
-        let effects = conv.tick(now_secs());
+        let effects = conv.tick(inner.now());
         super::driver::apply_local(&inner.store, name, conv, effects)?;
         let ttl = conv.meta().relay_ttl;
         Ok(conv
@@ -353,7 +353,7 @@ impl Client {
         inner.reach(c).await?;
         let effects = c
             .conv()?
-            .set_timer(timer.map(|d| d.as_secs().max(1)), now_secs())?;
+            .set_timer(timer.map(|d| d.as_secs().max(1)), inner.now())?;
         inner.apply(name, c, effects, &mut Vec::new()).await
     }
 
@@ -365,7 +365,7 @@ impl Client {
         let c = st.contact(name)?;
         c.conv()?;
         inner.reach(c).await?;
-        let effects = c.conv()?.unsend(id, now_secs())?;
+        let effects = c.conv()?.unsend(id, inner.now())?;
         inner.apply(name, c, effects, &mut Vec::new()).await
     }
 
@@ -433,7 +433,7 @@ impl Inner {
 
     /// Applies due expiries in every conversation.
     pub(crate) async fn tick(&self) -> Result<Vec<ClientEvent>, ClientError> {
-        let now = now_secs();
+        let now = self.now();
         let mut st = self.state.lock().await;
         let mut events = Vec::new();
         for (name, c) in st.contacts.iter_mut() {

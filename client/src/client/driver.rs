@@ -14,7 +14,7 @@ use rand::rngs::OsRng;
 
 use super::records::ContactRecord;
 use super::view::{ClientEvent, MessageView};
-use super::{now_secs, secs, ClientError, Contact, Inner};
+use super::{secs, ClientError, Contact, Inner};
 use crate::conversation::{Conversation, Effect, Event, Payload};
 use crate::net::NetError;
 use crate::store::{LocalStore, StoreKey};
@@ -91,7 +91,7 @@ pub(crate) fn to_event(name: &str, conv: Option<&Conversation>, ev: Event) -> Cl
                     id,
                     outgoing: false,
                     sent_at,
-                    received_at: now_secs(),
+                    received_at: sent_at,
                     timer: secs(timer),
                     view_once,
                     displayed_at: None,

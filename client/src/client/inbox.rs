@@ -23,7 +23,7 @@ use tokio::time::Instant;
 
 use super::records::{ContactRecord, Link, PeerQueue};
 use super::view::ClientEvent;
-use super::{now_secs, Client, ClientError, Contact, Inbox, Inner, RELAY_TTL_SECS};
+use super::{Client, ClientError, Contact, Inbox, Inner, RELAY_TTL_SECS};
 use crate::conversation::{Conversation, ConversationError, Payload, Status};
 use crate::crypto::{self, message_kind, DecryptError, InvitationSecrets, MessageKind};
 use crate::net::{NetError, PoolEvent};
@@ -249,7 +249,7 @@ impl Inner {
         body: &[u8],
         events: &mut Vec<ClientEvent>,
     ) -> Result<(), ClientError> {
-        let now = now_secs();
+        let now = self.now();
         let mut st = self.state.lock().await;
         if let Some(pending) = st.pending.get(&rid) {
             if message_kind(body) != Some(MessageKind::Handshake) {
@@ -385,7 +385,7 @@ pub(crate) async fn run_events(inner: Arc<Inner>, mut stop: watch::Receiver<bool
         let (_, failed) = inner
             .ensure_subscribed(&mut inbox, &mut waiting, &mut events)
             .await;
-        let now = now_secs();
+        let now = inner.now();
         let mut wake = Instant::now() + IDLE_RECHECK;
         if failed.is_some() {
             wake = wake.min(Instant::now() + RESUBSCRIBE_DELAY);

@@ -11,6 +11,7 @@
 //! print anything. It reads the clock here and only here, and passes `now` into the cores.
 
 mod actions;
+mod clock;
 mod driver;
 mod error;
 mod inbox;
@@ -20,7 +21,7 @@ mod view;
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use hush_protocol::limits::DEFAULT_MAX_TTL_SECS;
 use hush_protocol::{RecipientId, RelayAddress};
@@ -32,6 +33,7 @@ use crate::crypto::{Identity, Session};
 use crate::net::{PoolEvent, RelayPool, RetryPolicy};
 use crate::store::{KeySource, LocalStore, Namespace, Setting, StoreKey};
 
+pub use clock::Clock;
 pub use error::ClientError;
 pub use view::{ClientEvent, ContactStatus, ContactView, MessageView, PendingView};
 
@@ -41,18 +43,29 @@ use records::{ContactRecord, PendingRecord};
 /// envelope lifetime.
 pub const RELAY_TTL_SECS: u64 = DEFAULT_MAX_TTL_SECS;
 
-/// How the client talks to relays. The defaults suit interactive use.
-#[derive(Clone, Copy, Debug, Default)]
+/// How the client talks to relays and tells the time. The defaults suit interactive use.
+#[derive(Clone, Debug, Default)]
 #[non_exhaustive]
 pub struct ClientOptions {
     /// Reconnection attempts and delays.
     pub retry: RetryPolicy,
+    /// The clock (the system clock unless a test moves it).
+    pub clock: Clock,
 }
 
 impl ClientOptions {
     /// Options with this retry policy.
     pub fn with_retry(retry: RetryPolicy) -> ClientOptions {
-        ClientOptions { retry }
+        ClientOptions {
+            retry,
+            clock: Clock::system(),
+        }
+    }
+
+    /// The same options with another clock.
+    pub fn with_clock(mut self, clock: Clock) -> ClientOptions {
+        self.clock = clock;
+        self
     }
 }
 
@@ -78,6 +91,7 @@ pub(crate) struct Inbox {
 }
 
 pub(crate) struct Inner {
+    pub(crate) clock: Clock,
     pub(crate) store: LocalStore,
     pub(crate) identity: Identity,
     pub(crate) own_name: String,
@@ -109,16 +123,15 @@ impl std::fmt::Debug for Client {
     }
 }
 
-/// The system clock as unix seconds: the only clock the client reads.
-pub(crate) fn now_secs() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 fn corrupt(what: &'static str) -> ClientError {
     ClientError::Corrupt { what }
+}
+
+impl Inner {
+    /// Now, in unix seconds: the only clock reading the client makes.
+    pub(crate) fn now(&self) -> u64 {
+        self.clock.now_secs()
+    }
 }
 
 impl Client {
@@ -183,9 +196,10 @@ impl Client {
             .get(&StoreKey::Setting(Setting::RelayAddress))?
             .and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok())
             .ok_or_else(|| corrupt("the relay address is missing"))?;
-        let state = load_state(&store)?;
+        let state = load_state(&store, options.clock.now_secs())?;
         let (pool, rx) = RelayPool::new(options.retry);
         let inner = Arc::new(Inner {
+            clock: options.clock,
             store,
             identity,
             own_name,
@@ -270,8 +284,7 @@ impl Drop for Client {
 
 /// Loads contacts, sessions, conversations and pending invitations, and expires what lapsed
 /// while the client was not running.
-fn load_state(store: &LocalStore) -> Result<State, ClientError> {
-    let now = now_secs();
+fn load_state(store: &LocalStore, now: u64) -> Result<State, ClientError> {
     let mut state = State::default();
     for (key, value) in store.list(Namespace::Contact, None)? {
         let StoreKey::Contact(name) = key else {
