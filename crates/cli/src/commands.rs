@@ -151,7 +151,10 @@ pub(crate) async fn read(
     for event in events {
         match event {
             ClientEvent::Message { contact, message } => {
-                let body = client.display(&contact, message.id).await?;
+                // A message erased later in the same batch (unsend, burn) is no longer there.
+                let Ok(body) = client.display(&contact, message.id).await else {
+                    continue;
+                };
                 let text = body.map(|b| b.as_str().to_owned());
                 let view = session::find_message(client, &contact, message.id)
                     .await
