@@ -152,8 +152,16 @@ pub(crate) async fn read(
         match event {
             ClientEvent::Message { contact, message } => {
                 // A message erased later in the same batch (unsend, burn) is no longer there.
-                let Ok(body) = client.display(&contact, message.id).await else {
-                    continue;
+                let body = match client.display(&contact, message.id).await {
+                    Ok(body) => body,
+                    Err(_)
+                        if session::find_message(client, &contact, message.id)
+                            .await
+                            .is_none() =>
+                    {
+                        continue;
+                    }
+                    Err(err) => return Err(err.into()),
                 };
                 let text = body.map(|b| b.as_str().to_owned());
                 let view = session::find_message(client, &contact, message.id)
