@@ -1,5 +1,6 @@
 //! The chat's event loop against a real relay and a real contact: pushed messages appear with
-//! a countdown and vanish at expiry, typed lines are sent, and `/quit` ends the loop.
+//! a countdown and vanish at expiry, typed lines are sent, `/unsend` and `/burn` reach the
+//! contact, and `/quit` ends the loop.
 
 use std::io;
 use std::sync::{Arc, Mutex};
@@ -161,19 +162,68 @@ async fn pushed_messages_show_count_down_and_vanish_and_typed_lines_are_sent() {
         backend
             .wait_for("the sent message", |s| s.contains("you: typed by alice"))
             .await;
+        let got = bob.receive(Some("alice"), Some(DEADLINE)).await.unwrap();
+        let text = got.iter().find_map(|e| match e {
+            ClientEvent::Message { message, .. } => {
+                message.body.as_ref().map(|b| b.as_str().to_owned())
+            }
+            _ => None,
+        });
+        assert_eq!(text.as_deref(), Some("typed by alice"));
+
+        let screen = backend.screen();
+        let line = screen
+            .lines()
+            .find(|l| l.contains("you: typed by alice"))
+            .unwrap();
+        type_line(&keys, &format!("/unsend {}", &line[..8]));
+        backend
+            .wait_for("the unsend", |s| {
+                s.contains("you unsent") && !s.contains("you: typed by alice")
+            })
+            .await;
+        type_line(&keys, "/burn");
+        backend
+            .wait_for("the burn confirmation", |s| s.contains("type yes"))
+            .await;
+        type_line(&keys, "yes");
+        backend
+            .wait_for("the burn", |s| s.contains("you burned the conversation"))
+            .await;
         type_line(&keys, "/quit");
     };
     let (result, ()) = tokio::join!(chat, script);
     result.unwrap();
 
-    let got = bob.receive(Some("alice"), Some(DEADLINE)).await.unwrap();
-    let text = got.iter().find_map(|e| match e {
-        ClientEvent::Message { message, .. } => {
-            message.body.as_ref().map(|b| b.as_str().to_owned())
-        }
-        _ => None,
-    });
-    assert_eq!(text.as_deref(), Some("typed by alice"));
+    let mut events = Vec::new();
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    while !events
+        .iter()
+        .any(|e| matches!(e, ClientEvent::Burned { .. }))
+        && tokio::time::Instant::now() < deadline
+    {
+        events.extend(bob.receive(Some("alice"), Some(DEADLINE)).await.unwrap());
+    }
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            ClientEvent::Unsent {
+                by_contact: true,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
+    assert!(
+        events.iter().any(|e| matches!(
+            e,
+            ClientEvent::Burned {
+                by_contact: true,
+                ..
+            }
+        )),
+        "{events:?}"
+    );
     alice.close().await;
     bob.close().await;
     relay.stop().await;
