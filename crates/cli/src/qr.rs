@@ -31,13 +31,24 @@ pub(crate) fn print_on_terminal(caption: &str, data: &[u8]) {
     }
     let mut err = stderr.lock();
     // Best effort: the code is a convenience beside the text, which is printed regardless.
+    let columns = crossterm::terminal::size().map_or(u16::MAX, |(cols, _)| cols);
     let _ = match render(data) {
-        Some(code) => writeln!(err, "{caption}\n{code}"),
-        None => writeln!(
+        Some(code) if fits(&code, columns) => writeln!(err, "{caption}\n{code}"),
+        Some(code) => writeln!(
             err,
-            "({caption}: too long for a QR code; copy the text instead)"
+            "({caption} the QR code needs a terminal {} columns wide; widen it or copy the text instead)",
+            width(&code)
         ),
+        None => writeln!(err, "({caption} too long for a QR code; copy the text instead)"),
     };
+}
+
+fn width(code: &str) -> usize {
+    code.lines().next().map_or(0, |l| l.chars().count())
+}
+
+fn fits(code: &str, columns: u16) -> bool {
+    width(code) <= usize::from(columns)
 }
 
 #[cfg(test)]
@@ -56,6 +67,8 @@ mod tests {
         assert!(code
             .chars()
             .all(|c| " \n\u{2580}\u{2584}\u{2588}".contains(c)));
+        assert!(fits(&code, 200));
+        assert!(!fits(&code, 20));
     }
 
     #[test]
