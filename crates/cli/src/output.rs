@@ -204,10 +204,11 @@ fn message_text(m: &MessageOut, now: u64) -> String {
         "out" => format!("you -> {}", m.contact),
         _ => m.contact.clone(),
     };
-    let text = m
-        .text
-        .as_deref()
-        .unwrap_or("(view-once message, already shown)");
+    let text = m.text.as_deref().unwrap_or(if m.direction == "out" {
+        "(view-once message; its text is not kept on the sender's side)"
+    } else {
+        "(view-once message, already shown)"
+    });
     let mut flags = String::new();
     if m.view_once {
         flags.push_str(" [view once]");
