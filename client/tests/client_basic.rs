@@ -41,6 +41,18 @@ async fn invite_accept_and_messages_both_ways() {
 
     // Nothing pending: receive returns without waiting and without events.
     assert!(bob.receive(None, None).await.unwrap().is_empty());
+    // A filter narrows what is returned, not what is processed: the message is stored.
+    alice
+        .send_text("bob", "filtered", None, false)
+        .await
+        .unwrap();
+    let end = std::time::Instant::now() + DEADLINE;
+    while bob.history("alice").await.unwrap().len() < 3 {
+        let events = bob.receive(Some("someone else"), None).await.unwrap();
+        assert!(events.is_empty(), "{events:?}");
+        assert!(std::time::Instant::now() < end, "the message never arrived");
+        tokio::task::yield_now().await;
+    }
     assert!(matches!(
         alice.send_text("carol", "x", None, false).await,
         Err(ClientError::UnknownContact { .. })

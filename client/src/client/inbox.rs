@@ -41,8 +41,9 @@ impl Client {
     /// happened (optionally only events about `contact`; the rest is still processed and
     /// stored).
     ///
-    /// Returns once every relay has pushed what was pending. With `wait`, if that produced no
-    /// event, it then waits up to `wait` for something new. Fails with
+    /// Returns once every relay has pushed what was pending (for queues already subscribed by
+    /// this client: what has arrived so far). With `wait`, if that produced no event, it then
+    /// waits up to `wait` for something new. Fails with
     /// [`ClientError::Unreachable`] only if no relay could be reached; otherwise an unreachable
     /// relay is reported as [`ClientEvent::RelayUnreachable`].
     pub async fn receive(
@@ -67,6 +68,18 @@ impl Client {
         let drain_deadline = start + DRAIN_TIMEOUT;
         let wait_deadline = wait.map(|w| start + w);
         loop {
+            // First whatever has already arrived (pushes since the last call, on connections
+            // subscribed before it), without waiting.
+            while let Ok(ev) = inbox.rx.try_recv() {
+                let lost = inner
+                    .handle_pool_event(&mut inbox, ev, &mut waiting, &mut events)
+                    .await;
+                if lost {
+                    inner
+                        .ensure_subscribed(&mut inbox, &mut waiting, &mut events)
+                        .await;
+                }
+            }
             let deadline = if !waiting.is_empty() {
                 drain_deadline
             } else if events.iter().any(|e| counts(e, contact)) {
