@@ -2,17 +2,38 @@
 //!
 //! What it does: parses the command line, resolves the home directory, and drives the
 //! `hush-client` library. What it does not do: any cryptography or protocol work of its own.
+//!
+//! Decisions:
+//! - Showing a received message is its display: `read`, `history` and `chat` reveal what they
+//!   print, so its read timer starts then (and a view-once message is consumed). Nothing is ever
+//!   printed without starting its timer.
+//! - One-shot commands try an unreachable relay twice, 3 s each, then fail naming the relay;
+//!   `chat` keeps the library's patient reconnection defaults.
+//! - In `chat`, a view-once message stays on the (alternate) screen until the chat ends; it is
+//!   already gone from the store when it appears.
+//! - Errors go to stderr as one line, also with `--json`; the exit status is 1 (2 for a
+//!   malformed command line).
+//! - The process forbids core dumps before anything else, so secrets never reach a core file.
 
 mod args;
+mod chat;
+mod commands;
+mod events;
 mod home;
+mod output;
+mod passphrase;
+mod qr;
+mod session;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
 use args::{Cli, Command};
+use output::Output;
 
 fn main() -> ExitCode {
+    disable_core_dumps();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -24,25 +45,69 @@ fn main() -> ExitCode {
 }
 
 fn run(cli: Cli) -> anyhow::Result<()> {
-    let _home = home::resolve(cli.global.home.as_deref(), &|k| std::env::var(k).ok())?;
-    let name = command_name(&cli.command);
-    anyhow::bail!("`hush {name}` is not available in this build yet; nothing was changed")
+    let home = home::resolve(cli.global.home.as_deref(), &|k| std::env::var(k).ok())?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(dispatch(cli.command, &home, cli.global.json))
 }
 
-fn command_name(command: &Command) -> &'static str {
-    match command {
-        Command::Init { .. } => "init",
-        Command::Invite { .. } => "invite",
-        Command::Accept { .. } => "accept",
-        Command::Send { .. } => "send",
-        Command::Read { .. } => "read",
-        Command::History { .. } => "history",
-        Command::Contacts => "contacts",
-        Command::Verify { .. } => "verify",
-        Command::Timer { .. } => "timer",
-        Command::Unsend { .. } => "unsend",
-        Command::Burn { .. } => "burn",
-        Command::Block { .. } => "block",
-        Command::Chat { .. } => "chat",
+async fn dispatch(command: Command, home: &std::path::Path, json: bool) -> anyhow::Result<()> {
+    let mut out = Output::stdout(json);
+    if let Command::Init {
+        name,
+        relay,
+        passphrase,
+    } = &command
+    {
+        return commands::init(home, name, relay, *passphrase, &mut out).await;
+    }
+    let patience = if matches!(command, Command::Chat { .. }) {
+        session::Patience::Interactive
+    } else {
+        session::Patience::OneShot
+    };
+    let client = session::open(home, patience).await?;
+    let result = match &command {
+        Command::Init { .. } => Ok(()),
+        Command::Invite { as_name } => commands::invite(&client, as_name, &mut out).await,
+        Command::Accept {
+            invitation,
+            as_name,
+        } => commands::accept(&client, invitation, as_name, &mut out).await,
+        Command::Send {
+            name,
+            text,
+            timer,
+            view_once,
+        } => commands::send(&client, name, text.clone(), *timer, *view_once, &mut out).await,
+        Command::Read { name, wait } => {
+            commands::read(&client, name.as_deref(), *wait, &mut out).await
+        }
+        Command::History { name } => commands::history(&client, name, &mut out).await,
+        Command::Contacts => commands::contacts(&client, &mut out).await,
+        Command::Verify { name, mark } => commands::verify(&client, name, *mark, &mut out).await,
+        Command::Timer { name, setting } => {
+            commands::timer(&client, name, *setting, &mut out).await
+        }
+        Command::Unsend { name, msg_id } => commands::unsend(&client, name, msg_id, &mut out).await,
+        Command::Burn { name, yes } => commands::burn(&client, name, *yes, &mut out).await,
+        Command::Block { name } => commands::block(&client, name, &mut out).await,
+        Command::Chat { name } => chat::run(&client, name).await,
+    };
+    client.close().await;
+    result
+}
+
+/// Keeps secrets out of core files: the soft and hard core size limits become 0.
+fn disable_core_dumps() {
+    let none = rustix::process::Rlimit {
+        current: Some(0),
+        maximum: Some(0),
+    };
+    if let Err(err) = rustix::process::setrlimit(rustix::process::Resource::Core, none) {
+        eprintln!(
+            "hush: warning: cannot disable core dumps ({err}); a crash could write secrets to disk"
+        );
     }
 }

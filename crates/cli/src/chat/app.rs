@@ -1,0 +1,256 @@
+//! The chat's event loop: key presses, the client's event stream, and a one-second tick for the
+//! countdowns, all feeding the view model, which is redrawn after each.
+//!
+//! Showing a received message counts as its display: its read timer starts (and a view-once
+//! message is deleted from the store) as it appears on screen.
+//!
+//! What it does not do: draw (see `view.rs`) or interpret typed lines (see `command.rs`).
+
+use std::io::{self, IsTerminal};
+use std::time::Duration;
+
+use anyhow::{bail, Result};
+use crossterm::event::Event as TermEvent;
+use hush_client::{Client, ClientEvent, MessageView};
+use ratatui::backend::Backend;
+use ratatui::Terminal;
+use tokio::sync::mpsc;
+
+use super::command::Action;
+use super::model::{ChatMessage, ChatModel, Direction, KeyOutcome};
+use super::terminal::ChatTerminal;
+use super::view;
+use crate::args::TimerSetting;
+use crate::events::describe;
+use crate::session::{self, now_secs, timer_secs};
+
+/// How often the countdowns are redrawn.
+const TICK: Duration = Duration::from_secs(1);
+
+/// Runs `hush chat NAME` on the terminal until the user quits.
+pub(crate) async fn run(client: &Client, name: &str) -> Result<()> {
+    if !io::stdin().is_terminal() || !io::stdout().is_terminal() {
+        bail!("`hush chat` needs a terminal; in scripts use `hush send` and `hush read`");
+    }
+    session::contact(client, name).await?;
+    let mut terminal = ChatTerminal::enter()?;
+    let keys = spawn_key_reader();
+    let result = run_on(client, name, &mut terminal.terminal, keys).await;
+    drop(terminal);
+    result
+}
+
+/// The event loop on any ratatui backend, with terminal events from `keys`.
+pub(crate) async fn run_on<B: Backend>(
+    client: &Client,
+    name: &str,
+    terminal: &mut Terminal<B>,
+    mut keys: mpsc::UnboundedReceiver<TermEvent>,
+) -> Result<()> {
+    let contact = session::contact(client, name).await?;
+    let mut model = ChatModel::new(name);
+    model.timer = timer_secs(contact.timer);
+    model.verified = contact.verified;
+    let mut events = client.subscribe_events();
+    load_history(client, name, &mut model).await?;
+    let mut tick = tokio::time::interval(TICK);
+    let mut events_open = true;
+    loop {
+        let now = now_secs();
+        model.expire(now);
+        terminal.draw(|frame| view::render(frame, &model, now))?;
+        tokio::select! {
+            key = keys.recv() => {
+                let Some(key) = key else { break };
+                let TermEvent::Key(key) = key else { continue };
+                if let KeyOutcome::Act(action) = model.on_key(key) {
+                    if action == Action::Quit {
+                        break;
+                    }
+                    act(client, name, &mut model, action).await;
+                }
+            }
+            event = events.recv(), if events_open => match event {
+                Some(event) => on_event(client, name, &mut model, event).await,
+                None => {
+                    events_open = false;
+                    model.status("incoming messages stopped; /quit and start the chat again");
+                }
+            },
+            _ = tick.tick() => {}
+        }
+    }
+    Ok(())
+}
+
+/// Reads terminal events on a thread of its own (crossterm's reader blocks).
+fn spawn_key_reader() -> mpsc::UnboundedReceiver<TermEvent> {
+    let (tx, rx) = mpsc::unbounded_channel();
+    std::thread::spawn(move || {
+        while let Ok(event) = crossterm::event::read() {
+            if tx.send(event).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+async fn load_history(client: &Client, name: &str, model: &mut ChatModel) -> Result<()> {
+    for view in client.history(name).await? {
+        let mut text = view.body.as_ref().map(|b| b.as_str().to_owned());
+        let mut shown = view.clone();
+        if !view.outgoing && view.displayed_at.is_none() {
+            text = client
+                .display(name, view.id)
+                .await?
+                .map(|b| b.as_str().to_owned());
+            if let Some(now) = session::find_message(client, name, view.id).await {
+                shown = now;
+            }
+        }
+        model.add_message(chat_message(&shown, text));
+    }
+    Ok(())
+}
+
+fn chat_message(view: &MessageView, text: Option<String>) -> ChatMessage {
+    let text = text.unwrap_or_else(|| {
+        if view.view_once {
+            "(view-once message)".into()
+        } else {
+            String::new()
+        }
+    });
+    ChatMessage {
+        id: view.id.to_hex(),
+        direction: if view.outgoing {
+            Direction::Sent
+        } else {
+            Direction::Received
+        },
+        text,
+        sent_at: view.sent_at,
+        expires_at: view.expires_at,
+        view_once: view.view_once,
+    }
+}
+
+/// Carries out what the user asked; failures become status lines.
+async fn act(client: &Client, name: &str, model: &mut ChatModel, action: Action) {
+    if let Err(err) = try_act(client, name, model, action).await {
+        model.status(format!("{err:#}"));
+    }
+}
+
+async fn try_act(client: &Client, name: &str, model: &mut ChatModel, action: Action) -> Result<()> {
+    match action {
+        Action::Send(text) => {
+            let id = client.send_text(name, &text, None, false).await?;
+            let view = session::find_message(client, name, id).await;
+            let mut message = ChatMessage {
+                id: id.to_hex(),
+                direction: Direction::Sent,
+                text: text.clone(),
+                sent_at: now_secs(),
+                expires_at: None,
+                view_once: false,
+            };
+            if let Some(view) = view {
+                message = chat_message(&view, Some(text));
+            }
+            model.add_message(message);
+        }
+        Action::Timer(setting) => {
+            let timer = match setting {
+                TimerSetting::After(d) => Some(d),
+                TimerSetting::Off => None,
+            };
+            client.set_timer(name, timer).await?;
+            model.timer = timer_secs(timer);
+            model.status(match timer {
+                Some(_) => format!(
+                    "you set the disappearing timer to {} for both sides",
+                    view::timer_label(model.timer)
+                ),
+                None => "you turned the disappearing timer off for both sides".into(),
+            });
+        }
+        Action::Unsend(prefix) => {
+            let hex = model.resolve_sent_id(&prefix).map_err(anyhow::Error::msg)?;
+            let id = session::parse_message_id(&hex)?;
+            client.unsend(name, id).await?;
+            model.remove_message(&hex);
+            model.status(format!(
+                "you unsent {}; it is gone on both sides",
+                &hex[..8]
+            ));
+        }
+        Action::Burn => {
+            client.burn(name).await?;
+            model.clear_messages();
+            model.closed = true;
+            model.status("you burned the conversation on both sides; /quit to leave");
+        }
+        Action::Verify => {
+            let number = client.safety_number(name).await?;
+            model.status(format!(
+                "safety number with {name}: {} (compare it with {name}; `hush verify {name} --mark` records it)",
+                number.digits()
+            ));
+        }
+        Action::Quit => {}
+    }
+    Ok(())
+}
+
+async fn on_event(client: &Client, name: &str, model: &mut ChatModel, event: ClientEvent) {
+    match &event {
+        ClientEvent::Message { contact, message } if contact == name => {
+            match client.display(name, message.id).await {
+                Ok(body) => {
+                    let text = body.map(|b| b.as_str().to_owned());
+                    let view = session::find_message(client, name, message.id)
+                        .await
+                        .unwrap_or_else(|| message.clone());
+                    model.add_message(chat_message(&view, text));
+                }
+                Err(err) => model.status(format!("cannot show a new message: {err}")),
+            }
+            return;
+        }
+        ClientEvent::Message { contact, .. } => {
+            model.status(format!("new message from {contact} (hush chat {contact})"));
+            return;
+        }
+        ClientEvent::RelayUnreachable { relay } => {
+            model.status(format!(
+                "cannot reach the relay {relay}; retrying. Nothing was lost"
+            ));
+            return;
+        }
+        _ => {}
+    }
+    if event.contact() != Some(name) {
+        return;
+    }
+    match &event {
+        ClientEvent::Expired { id, .. } => {
+            model.remove_message(&id.to_hex());
+            return;
+        }
+        ClientEvent::Unsent { id, .. } => {
+            model.remove_message(&id.to_hex());
+        }
+        ClientEvent::TimerChanged { timer, .. } => model.timer = timer_secs(*timer),
+        ClientEvent::Burned { .. } => {
+            model.clear_messages();
+            model.closed = true;
+        }
+        ClientEvent::Blocked { .. } => model.closed = true,
+        _ => {}
+    }
+    if let Some((_, text)) = describe(&event) {
+        model.status(text);
+    }
+}

@@ -1,0 +1,349 @@
+//! One function per one-shot command: open the home, call the client, print the result.
+//!
+//! What it does not do: the interactive chat (see `chat/`), or any protocol work.
+
+use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail, Context, Result};
+use hush_client::store::KeySource;
+use hush_client::{Client, ClientEvent};
+use hush_protocol::RelayAddress;
+
+use crate::args::TimerSetting;
+use crate::events::event_notice;
+use crate::output::{Output, Record};
+use crate::qr;
+use crate::session::{self, contact, message_out, now_secs, timer_secs};
+
+/// The most bytes `send` reads from stdin.
+const MAX_STDIN_TEXT: u64 = 64 * 1024;
+
+/// `hush init`.
+pub(crate) async fn init(
+    home: &Path,
+    name: &str,
+    relay: &str,
+    passphrase: bool,
+    out: &mut Output<io::Stdout>,
+) -> Result<()> {
+    let address: RelayAddress = relay.parse().map_err(|e| {
+        anyhow!("invalid relay address {relay:?} ({e}); use hush://HOST:PORT#FINGERPRINT as hush-server prints it")
+    })?;
+    let key = if passphrase {
+        session::key_from_passphrase(true)?
+    } else {
+        KeySource::KeyFile
+    };
+    let client = Client::init(home, name, address, key).await?;
+    let record = Record::Initialized {
+        name: client.name().to_owned(),
+        home: home.display().to_string(),
+        relay: client.relay().to_string(),
+        passphrase,
+    };
+    client.close().await;
+    out.emit(&record, now_secs())
+}
+
+/// `hush invite`.
+pub(crate) async fn invite(
+    client: &Client,
+    as_name: &str,
+    out: &mut Output<io::Stdout>,
+) -> Result<()> {
+    let invitation = client.invite(as_name).await?;
+    out.emit(
+        &Record::Invitation {
+            invitation: invitation.clone(),
+            contact: as_name.to_owned(),
+        },
+        now_secs(),
+    )?;
+    qr::print_on_terminal(
+        &format!("invitation for {as_name} (one use; send it over a channel you trust):"),
+        invitation.as_bytes(),
+    );
+    Ok(())
+}
+
+/// `hush accept`.
+pub(crate) async fn accept(
+    client: &Client,
+    invitation: &str,
+    as_name: &str,
+    out: &mut Output<io::Stdout>,
+) -> Result<()> {
+    client.accept(invitation.trim(), as_name).await?;
+    out.emit(
+        &Record::Accepted {
+            contact: as_name.to_owned(),
+        },
+        now_secs(),
+    )
+}
+
+/// `hush send`.
+pub(crate) async fn send(
+    client: &Client,
+    name: &str,
+    text: Option<String>,
+    timer: Option<Duration>,
+    view_once: bool,
+    out: &mut Output<io::Stdout>,
+) -> Result<()> {
+    let text = match text {
+        Some(text) => text,
+        None => read_stdin_text()?,
+    };
+    if text.is_empty() {
+        bail!("the message is empty; give TEXT or pipe it on stdin");
+    }
+    let id = client.send_text(name, &text, timer, view_once).await?;
+    let expires_at = session::find_message(client, name, id)
+        .await
+        .and_then(|m| m.expires_at);
+    out.emit(
+        &Record::Sent {
+            id: id.to_hex(),
+            contact: name.to_owned(),
+            expires_at,
+        },
+        now_secs(),
+    )
+}
+
+fn read_stdin_text() -> Result<String> {
+    let stdin = io::stdin();
+    if stdin.is_terminal() {
+        eprintln!("type the message, then Ctrl-D on a new line:");
+    }
+    let mut text = String::new();
+    stdin
+        .lock()
+        .take(MAX_STDIN_TEXT + 1)
+        .read_to_string(&mut text)
+        .context("cannot read the message from stdin (it must be UTF-8 text)")?;
+    if text.len() as u64 > MAX_STDIN_TEXT {
+        bail!("the message on stdin is longer than {MAX_STDIN_TEXT} bytes; shorten it");
+    }
+    if text.ends_with('\n') {
+        text.pop();
+        if text.ends_with('\r') {
+            text.pop();
+        }
+    }
+    Ok(text)
+}
+
+/// `hush read`: receives, reveals (starting read timers) and prints.
+pub(crate) async fn read(
+    client: &Client,
+    name: Option<&str>,
+    wait: Option<Duration>,
+    out: &mut Output<io::Stdout>,
+) -> Result<()> {
+    if let Some(name) = name {
+        contact(client, name).await?;
+    }
+    let events = client.receive(name, wait).await?;
+    for event in events {
+        match event {
+            ClientEvent::Message { contact, message } => {
+                // A message erased later in the same batch (unsend, burn) is no longer there.
+                let body = match client.display(&contact, message.id).await {
+                    Ok(body) => body,
+                    Err(_)
+                        if session::find_message(client, &contact, message.id)
+                            .await
+                            .is_none() =>
+                    {
+                        continue;
+                    }
+                    Err(err) => return Err(err.into()),
+                };
+                let text = body.map(|b| b.as_str().to_owned());
+                let view = session::find_message(client, &contact, message.id)
+                    .await
+                    .unwrap_or(message);
+                out.emit(
+                    &Record::Message(message_out(&contact, &view, text)),
+                    now_secs(),
+                )?;
+            }
+            ClientEvent::RelayUnreachable { relay } => {
+                eprintln!(
+                    "hush: warning: cannot reach the relay {relay}; nothing was lost, its messages stay queued there. Try again later"
+                );
+            }
+            other => {
+                if let Some(record) = event_notice(&other) {
+                    out.emit(&record, now_secs())?;
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+/// `hush history`: what is stored, both directions. Showing a received message counts as its
+/// display, so its read timer starts (and a view-once message is consumed).
+pub(crate) async fn history(
+    client: &Client,
+    name: &str,
+    out: &mut Output<io::Stdout>,
+) -> Result<()> {
+    for view in client.history(name).await? {
+        let mut text = None;
+        let mut shown = view.clone();
+        if !view.outgoing && view.displayed_at.is_none() {
+            text = client
+                .display(name, view.id)
+                .await?
+                .map(|b| b.as_str().to_owned());
+            if let Some(now) = session::find_message(client, name, view.id).await {
+                shown = now;
+            }
+        }
+        out.emit(
+            &Record::Message(message_out(name, &shown, text)),
+            now_secs(),
+        )?;
+    }
+    Ok(())
+}
+
+/// `hush contacts`, with invitations not yet answered listed as `pending`.
+pub(crate) async fn contacts(client: &Client, out: &mut Output<io::Stdout>) -> Result<()> {
+    let now = now_secs();
+    for view in client.contacts().await {
+        out.emit(&Record::Contact(session::contact_out(&view)), now)?;
+    }
+    for pending in client.pending_invitations().await {
+        out.emit(
+            &Record::Contact(crate::output::ContactOut {
+                name: pending.name,
+                verified: false,
+                timer: None,
+                status: "pending".into(),
+            }),
+            now,
+        )?;
+    }
+    Ok(())
+}
+
+/// `hush verify`.
+pub(crate) async fn verify(
+    client: &Client,
+    name: &str,
+    mark: bool,
+    out: &mut Output<io::Stdout>,
+) -> Result<()> {
+    let number = client.safety_number(name).await?;
+    if mark {
+        client.mark_verified(name).await?;
+    }
+    let verified = contact(client, name).await?.verified;
+    out.emit(
+        &Record::SafetyNumber {
+            contact: name.to_owned(),
+            safety_number: number.digits(),
+            verified,
+        },
+        now_secs(),
+    )?;
+    qr::print_on_terminal(
+        &format!("safety number with {name} (scan each other's code to compare):"),
+        &number.qr_payload(),
+    );
+    Ok(())
+}
+
+/// `hush timer`.
+pub(crate) async fn timer(
+    client: &Client,
+    name: &str,
+    setting: TimerSetting,
+    out: &mut Output<io::Stdout>,
+) -> Result<()> {
+    let timer = match setting {
+        TimerSetting::After(d) if d.is_zero() => {
+            bail!("a timer must be longer than 0s; use `hush timer {name} off` to turn it off")
+        }
+        TimerSetting::After(d) => Some(d),
+        TimerSetting::Off => None,
+    };
+    client.set_timer(name, timer).await?;
+    out.emit(
+        &Record::Timer {
+            contact: name.to_owned(),
+            timer: timer_secs(timer),
+        },
+        now_secs(),
+    )
+}
+
+/// `hush unsend`.
+pub(crate) async fn unsend(
+    client: &Client,
+    name: &str,
+    id: &str,
+    out: &mut Output<io::Stdout>,
+) -> Result<()> {
+    let id = session::parse_message_id(id)?;
+    client.unsend(name, id).await?;
+    out.emit(
+        &Record::Unsent {
+            contact: name.to_owned(),
+            id: id.to_hex(),
+        },
+        now_secs(),
+    )
+}
+
+/// `hush burn`, which asks first on a terminal unless `yes`.
+pub(crate) async fn burn(
+    client: &Client,
+    name: &str,
+    yes: bool,
+    out: &mut Output<io::Stdout>,
+) -> Result<()> {
+    contact(client, name).await?;
+    if !yes && !confirm_burn(name)? {
+        bail!("burn cancelled; nothing was deleted");
+    }
+    client.burn(name).await?;
+    out.emit(
+        &Record::Burned {
+            contact: name.to_owned(),
+        },
+        now_secs(),
+    )
+}
+
+fn confirm_burn(name: &str) -> Result<bool> {
+    let stdin = io::stdin();
+    if !stdin.is_terminal() {
+        bail!("refusing to burn without confirmation: stdin is not a terminal. Add --yes to burn the conversation with {name} on both sides");
+    }
+    eprint!(
+        "Burn the whole conversation with {name} on BOTH sides? This cannot be undone. Type yes: "
+    );
+    io::stderr().flush()?;
+    let mut answer = String::new();
+    stdin.lock().read_line(&mut answer)?;
+    Ok(answer.trim().eq_ignore_ascii_case("yes"))
+}
+
+/// `hush block`.
+pub(crate) async fn block(client: &Client, name: &str, out: &mut Output<io::Stdout>) -> Result<()> {
+    client.block(name).await?;
+    out.emit(
+        &Record::Blocked {
+            contact: name.to_owned(),
+        },
+        now_secs(),
+    )
+}

@@ -1,0 +1,354 @@
+//! What the commands print: each result as a line of text, or with `--json` as one JSON object
+//! per line with a `"type"` field.
+//!
+//! Text is for people; JSON is the stable interface for scripts. Times are unix seconds in JSON
+//! and RFC 3339 (UTC) in text.
+//!
+//! What it does not do: print to stderr (see `qr.rs` for the codes shown on a terminal) or
+//! decide what a command does.
+
+use std::io::{self, Write};
+use std::time::{Duration, UNIX_EPOCH};
+
+use serde::Serialize;
+
+use crate::chat::view::{countdown, timer_label};
+
+/// A message as `read` and `history` print it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct MessageOut {
+    /// The message id (hex).
+    pub(crate) id: String,
+    /// The contact's local name.
+    pub(crate) contact: String,
+    /// `in` for received, `out` for sent.
+    pub(crate) direction: &'static str,
+    /// When it was sent (unix seconds).
+    pub(crate) sent_at: u64,
+    /// Its text; `null` when it is no longer available (a view-once message already shown).
+    pub(crate) text: Option<String>,
+    /// When it disappears (unix seconds), if it has a timer.
+    pub(crate) expires_at: Option<u64>,
+    /// Whether it is deleted right after its first display.
+    pub(crate) view_once: bool,
+}
+
+/// A contact as `contacts` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct ContactOut {
+    /// The local name.
+    pub(crate) name: String,
+    /// Whether the safety number was verified.
+    pub(crate) verified: bool,
+    /// The conversation's disappearing timer, in seconds.
+    pub(crate) timer: Option<u64>,
+    /// `active`, `pending`, `blocked` or `burned`.
+    pub(crate) status: String,
+}
+
+/// One result line.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub(crate) enum Record {
+    /// `init` created a home.
+    Initialized {
+        /// The display name.
+        name: String,
+        /// The home directory.
+        home: String,
+        /// The relay address.
+        relay: String,
+        /// Whether the store is protected by a passphrase.
+        passphrase: bool,
+    },
+    /// `invite` made an invitation.
+    Invitation {
+        /// The `hush://invite/...` string.
+        invitation: String,
+        /// The local name of whoever accepts it.
+        contact: String,
+    },
+    /// `accept` created a contact.
+    Accepted {
+        /// The new contact's local name.
+        contact: String,
+    },
+    /// `send` sent a message.
+    Sent {
+        /// The message id (hex).
+        id: String,
+        /// The contact.
+        contact: String,
+        /// When our copy disappears (unix seconds), if it has a timer.
+        expires_at: Option<u64>,
+    },
+    /// A message shown by `read` or `history`.
+    Message(MessageOut),
+    /// A contact listed by `contacts`.
+    Contact(ContactOut),
+    /// Something that happened in a conversation while receiving (timer change, unsend, burn).
+    Notice {
+        /// The contact.
+        contact: String,
+        /// What happened, in words.
+        text: String,
+    },
+    /// `verify` showed a safety number.
+    SafetyNumber {
+        /// The contact.
+        contact: String,
+        /// The safety number as digits, in groups.
+        safety_number: String,
+        /// Whether the contact is (now) marked verified.
+        verified: bool,
+    },
+    /// `timer` set the conversation's timer.
+    Timer {
+        /// The contact.
+        contact: String,
+        /// The timer in seconds, or `null` for off.
+        timer: Option<u64>,
+    },
+    /// `unsend` deleted a message on both sides.
+    Unsent {
+        /// The contact.
+        contact: String,
+        /// The message id.
+        id: String,
+    },
+    /// `burn` destroyed a conversation.
+    Burned {
+        /// The former contact.
+        contact: String,
+    },
+    /// `block` blocked a contact.
+    Blocked {
+        /// The contact.
+        contact: String,
+    },
+}
+
+/// A unix time as RFC 3339 in UTC, to the second.
+pub(crate) fn time_text(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(unix)).to_string()
+}
+
+impl Record {
+    /// The record as text for a person, relative to `now` (unix seconds) for countdowns.
+    pub(crate) fn text(&self, now: u64) -> String {
+        match self {
+            Record::Initialized {
+                name,
+                home,
+                relay,
+                passphrase,
+            } => {
+                let key = if *passphrase {
+                    "a passphrase"
+                } else {
+                    "a key file (device.key, mode 0600)"
+                };
+                format!("created {name}'s identity in {home}, protected by {key}; relay {relay}")
+            }
+            Record::Invitation { invitation, .. } => invitation.clone(),
+            Record::Accepted { contact } => format!(
+                "added {contact}; they see you once they next receive (hush read). Compare safety numbers with: hush verify {contact}"
+            ),
+            Record::Sent { id, .. } => id.clone(),
+            Record::Message(m) => message_text(m, now),
+            Record::Contact(c) => {
+                let verified = if c.verified { "verified" } else { "not verified" };
+                format!(
+                    "{}\t{}\ttimer {}\t{}",
+                    c.name,
+                    c.status,
+                    timer_label(c.timer),
+                    verified
+                )
+            }
+            Record::Notice { contact, text } => format!("{contact}: {text}"),
+            Record::SafetyNumber {
+                contact,
+                safety_number,
+                verified,
+            } => {
+                let state = if *verified {
+                    "marked verified".to_owned()
+                } else {
+                    format!("not verified yet: compare it with {contact} in person, then run `hush verify {contact} --mark`")
+                };
+                format!("{safety_number}\n{contact}: {state}")
+            }
+            Record::Timer { contact, timer } => match timer {
+                Some(_) => format!(
+                    "timer for {contact} set to {}, for both sides",
+                    timer_label(*timer)
+                ),
+                None => format!("timer for {contact} turned off, for both sides"),
+            },
+            Record::Unsent { contact, id } => {
+                format!("unsent {id}: deleted here and on {contact}'s side")
+            }
+            Record::Burned { contact } => format!(
+                "burned the conversation with {contact} on both sides; a new invitation is needed to talk again"
+            ),
+            Record::Blocked { contact } => {
+                format!("blocked {contact}: their messages can no longer reach you")
+            }
+        }
+    }
+}
+
+fn message_text(m: &MessageOut, now: u64) -> String {
+    let who = match m.direction {
+        "out" => format!("you -> {}", m.contact),
+        _ => m.contact.clone(),
+    };
+    let text = m.text.as_deref().unwrap_or(if m.direction == "out" {
+        "(view-once message; its text is not kept on the sender's side)"
+    } else {
+        "(view-once message, already shown)"
+    });
+    let mut flags = String::new();
+    if m.view_once {
+        flags.push_str(" [view once]");
+    }
+    if let Some(at) = m.expires_at {
+        flags.push_str(&format!(
+            " [expires in {}]",
+            countdown(at.saturating_sub(now))
+        ));
+    }
+    format!("{}  {}  {who}: {text}{flags}", m.id, time_text(m.sent_at))
+}
+
+/// Writes records as text or JSON lines.
+pub(crate) struct Output<W: Write> {
+    out: W,
+    json: bool,
+}
+
+impl Output<io::Stdout> {
+    /// Records on stdout.
+    pub(crate) fn stdout(json: bool) -> Self {
+        Self {
+            out: io::stdout(),
+            json,
+        }
+    }
+}
+
+impl<W: Write> Output<W> {
+    /// Records on `out`.
+    #[cfg(test)]
+    pub(crate) fn new(out: W, json: bool) -> Self {
+        Self { out, json }
+    }
+
+    /// Prints one record, at time `now` (unix seconds).
+    pub(crate) fn emit(&mut self, record: &Record, now: u64) -> anyhow::Result<()> {
+        if self.json {
+            serde_json::to_writer(&mut self.out, record)?;
+            self.out.write_all(b"\n")?;
+        } else {
+            writeln!(self.out, "{}", record.text(now))?;
+        }
+        self.out.flush()?;
+        Ok(())
+    }
+
+    /// The writer, for tests.
+    #[cfg(test)]
+    pub(crate) fn into_inner(self) -> W {
+        self.out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message() -> MessageOut {
+        MessageOut {
+            id: "00112233445566778899aabbccddeeff".into(),
+            contact: "bob".into(),
+            direction: "in",
+            sent_at: 1_800_000_000,
+            text: Some("the code is 4711".into()),
+            expires_at: Some(1_800_000_300),
+            view_once: false,
+        }
+    }
+
+    fn lines(records: &[Record], json: bool) -> Vec<String> {
+        let mut out = Output::new(Vec::new(), json);
+        for r in records {
+            out.emit(r, 1_800_000_000).unwrap();
+        }
+        String::from_utf8(out.into_inner())
+            .unwrap()
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn json_is_one_tagged_object_per_line() {
+        let records = [
+            Record::Message(message()),
+            Record::Sent {
+                id: "ab".into(),
+                contact: "bob".into(),
+                expires_at: None,
+            },
+            Record::Timer {
+                contact: "bob".into(),
+                timer: None,
+            },
+        ];
+        let out = lines(&records, true);
+        assert_eq!(out.len(), 3);
+        let first: serde_json::Value = serde_json::from_str(&out[0]).unwrap();
+        assert_eq!(first["type"], "message");
+        assert_eq!(first["id"], "00112233445566778899aabbccddeeff");
+        assert_eq!(first["contact"], "bob");
+        assert_eq!(first["direction"], "in");
+        assert_eq!(first["sent_at"], 1_800_000_000u64);
+        assert_eq!(first["text"], "the code is 4711");
+        assert_eq!(first["expires_at"], 1_800_000_300u64);
+        let second: serde_json::Value = serde_json::from_str(&out[1]).unwrap();
+        assert_eq!(second["type"], "sent");
+        assert!(second["expires_at"].is_null());
+        let third: serde_json::Value = serde_json::from_str(&out[2]).unwrap();
+        assert_eq!(third["type"], "timer");
+        assert!(third["timer"].is_null());
+    }
+
+    #[test]
+    fn text_shows_id_contact_time_text_and_expiry() {
+        let out = lines(&[Record::Message(message())], false);
+        assert_eq!(
+            out,
+            ["00112233445566778899aabbccddeeff  2027-01-15T08:00:00Z  bob: the code is 4711 [expires in 5m00s]"]
+        );
+    }
+
+    #[test]
+    fn send_and_invite_print_only_the_value() {
+        let out = lines(
+            &[
+                Record::Sent {
+                    id: "abcd".into(),
+                    contact: "bob".into(),
+                    expires_at: Some(5),
+                },
+                Record::Invitation {
+                    invitation: "hush://invite/xyz".into(),
+                    contact: "bob".into(),
+                },
+            ],
+            false,
+        );
+        assert_eq!(out, ["abcd", "hush://invite/xyz"]);
+    }
+}
