@@ -147,20 +147,21 @@ async fn pushed_messages_show_count_down_and_vanish_and_typed_lines_are_sent() {
                     .any(|left| s.contains(&format!("bob ({left} left): pushed to alice")))
             })
             .await;
-        backend
-            .wait_for("the timer change from bob", |s| s.contains("timer 3s"))
-            .await;
+        // The 3 s timer was that message's own: the conversation keeps no timer.
+        assert!(backend.screen().contains("timer off"));
         backend
             .wait_for("the message to expire", |s| !s.contains("pushed to alice"))
             .await;
 
-        type_line(&keys, "/timer off");
+        type_line(&keys, "/timer 1h");
         backend
-            .wait_for("the timer to go off", |s| s.contains("timer off"))
+            .wait_for("the new timer", |s| s.contains("timer 1h"))
             .await;
         type_line(&keys, "typed by alice");
         backend
-            .wait_for("the sent message", |s| s.contains("you: typed by alice"))
+            .wait_for("the sent message with its countdown", |s| {
+                s.contains("you (59m") && s.contains("left): typed by alice")
+            })
             .await;
         let got = bob.receive(Some("alice"), Some(DEADLINE)).await.unwrap();
         let text = got.iter().find_map(|e| match e {
@@ -174,12 +175,12 @@ async fn pushed_messages_show_count_down_and_vanish_and_typed_lines_are_sent() {
         let screen = backend.screen();
         let line = screen
             .lines()
-            .find(|l| l.contains("you: typed by alice"))
+            .find(|l| l.contains("typed by alice"))
             .unwrap();
         type_line(&keys, &format!("/unsend {}", &line[..8]));
         backend
             .wait_for("the unsend", |s| {
-                s.contains("you unsent") && !s.contains("you: typed by alice")
+                s.contains("you unsent") && !s.contains("typed by alice")
             })
             .await;
         type_line(&keys, "/burn");
