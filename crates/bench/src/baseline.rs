@@ -89,7 +89,19 @@ pub(crate) fn bind_forwarder(
     let crypto =
         quinn::crypto::rustls::QuicServerConfig::try_from(hush_server::tls::server_crypto(id)?)?;
     let config = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    let endpoint = quinn::Endpoint::server(config, SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    // The same socket buffers as the relay's, so the comparison is about what runs above the
+    // socket; everything else is quinn's default.
+    let socket = std::net::UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+    let size = hush_server::relay::UDP_SOCKET_BUFFER;
+    let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&socket, size);
+    let _ = rustix::net::sockopt::set_socket_send_buffer_size(&socket, size);
+    let runtime = quinn::default_runtime().context("no async runtime")?;
+    let endpoint = quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(config),
+        socket,
+        runtime,
+    )?;
     Ok((endpoint, fp))
 }
 

@@ -256,6 +256,7 @@ async fn relay(mut a: RelayArgs) -> anyhow::Result<ExitCode> {
         target.pid,
     )
     .await?;
+    log(&format!("hush: {}", hush_report.summary()));
     peers.iter().for_each(|p| p.close());
     drop(peers);
     target.stop().await.context("stopping the relay")?;
@@ -281,6 +282,7 @@ async fn relay(mut a: RelayArgs) -> anyhow::Result<ExitCode> {
             Some(fwd.pid()),
         )
         .await?;
+        log(&format!("baseline: {}", r.summary()));
         peers.iter().for_each(|p| p.close());
         drop(peers);
         fwd.stop().await.context("stopping the forwarder")?;

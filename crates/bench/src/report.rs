@@ -67,6 +67,22 @@ impl SideReport {
         })
     }
 
+    /// One line for progress output.
+    pub(crate) fn summary(&self) -> String {
+        let l = &self.load;
+        format!(
+            "{} delivered in {:.1} s ({:.0}/s), p99 {}, lost {}, duplicated {}, errors {}/{}",
+            l.delivered,
+            l.elapsed.as_secs_f64(),
+            l.per_sec,
+            ms(l.latency_us[2]),
+            l.lost,
+            l.duplicated,
+            l.send_errors,
+            l.confirm_errors
+        )
+    }
+
     fn column(&self) -> Vec<String> {
         let l = &self.load;
         vec![

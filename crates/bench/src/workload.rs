@@ -26,6 +26,8 @@ pub(crate) const HEADER_LEN: usize = 16;
 const SHARDS: usize = 16;
 /// Longest latency the histogram records, in microseconds (larger values are clamped).
 const MAX_LATENCY_US: u64 = 120_000_000;
+/// A send or ack not answered within this long counts as failed, so no run can hang.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// One connected benchmark client.
 pub(crate) trait Peer: Send + Sync + 'static {
@@ -306,9 +308,9 @@ async fn send_loop<P: Peer>(
         let size = p.size;
         inflight.spawn(async move {
             let body = encode_body(size, i as u32, seq, shared.now_ns());
-            match peer.send(dest, body).await {
-                Ok(()) => shared.ledger.confirm(i as u32, seq),
-                Err(_) => {
+            match tokio::time::timeout(REQUEST_TIMEOUT, peer.send(dest, body)).await {
+                Ok(Ok(())) => shared.ledger.confirm(i as u32, seq),
+                _ => {
                     shared.send_errors.fetch_add(1, Ordering::Relaxed);
                 }
             }
@@ -350,7 +352,8 @@ async fn receive_loop<P: Peer>(
         }
         let (peer, shared) = (peer.clone(), shared.clone());
         acks.spawn(async move {
-            if peer.confirm(token).await.is_err() {
+            let r = tokio::time::timeout(REQUEST_TIMEOUT, peer.confirm(token)).await;
+            if !matches!(r, Ok(Ok(()))) {
                 shared.confirm_errors.fetch_add(1, Ordering::Relaxed);
             }
         });
