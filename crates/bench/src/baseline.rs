@@ -20,7 +20,7 @@ use anyhow::{bail, Context};
 use hush_protocol::Fingerprint;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::net::{client_config, connect_with_backoff};
+use crate::net::{client_config, client_endpoints, connect_with_backoff};
 use crate::target::ServerProcess;
 use crate::workload::{storm, Peer, StormStats};
 
@@ -272,11 +272,11 @@ pub(crate) struct BasePeer {
 
 impl BasePeer {
     async fn connect(
+        endpoint: quinn::Endpoint,
         sock: SocketAddr,
         config: quinn::ClientConfig,
         index: u32,
     ) -> anyhow::Result<Self> {
-        let endpoint = quinn::Endpoint::client(SocketAddr::from(([0, 0, 0, 0], 0)))?;
         let conn = endpoint.connect_with(config, sock, "localhost")?.await?;
         let (mut send, recv) = conn.open_bi().await?;
         send.write_all(&frame(&[&index.to_le_bytes()])).await?;
@@ -359,16 +359,19 @@ impl Peer for BasePeer {
 pub(crate) async fn setup(
     fwd: &Forwarder,
     n: usize,
+    endpoints: usize,
     connect_timeout: Duration,
 ) -> anyhow::Result<(Vec<Arc<BasePeer>>, StormStats)> {
     let (sock, fp) = fwd.sock_and_fp()?;
+    let endpoints = client_endpoints(endpoints.min(n))?;
     let config = client_config(fp)?;
     let deadline = Instant::now() + connect_timeout;
     let (peers, stats) = storm(n, |i| {
         let config = config.clone();
+        let endpoint = endpoints[i % endpoints.len()].clone();
         async move {
             connect_with_backoff(deadline, || {
-                BasePeer::connect(sock, config.clone(), i as u32)
+                BasePeer::connect(endpoint.clone(), sock, config.clone(), i as u32)
             })
             .await
         }

@@ -15,7 +15,7 @@ use hush_protocol::{EnvelopeId, Push, RecipientId, SendCapability, SenderId};
 use rand::RngCore;
 use tokio::task::JoinSet;
 
-use crate::net::{client_config, connect_hush, RelayClient};
+use crate::net::{client_config, client_endpoints, connect_hush, RelayClient};
 use crate::target::HushTarget;
 use crate::workload::{storm, Peer, StormStats};
 
@@ -71,15 +71,18 @@ impl HushPeer {
 pub(crate) async fn setup(
     target: &HushTarget,
     n: usize,
+    endpoints: usize,
     connect_timeout: Duration,
 ) -> anyhow::Result<(Vec<Arc<HushPeer>>, StormStats)> {
     let config = client_config(target.address.fingerprint)?;
+    let endpoints = client_endpoints(endpoints.min(n))?;
     let deadline = Instant::now() + connect_timeout;
     let sock = target.sock;
     let host = Arc::new(target.address.host.clone());
-    let (clients, stats) = storm(n, |_| {
+    let (clients, stats) = storm(n, |i| {
         let (config, host) = (config.clone(), host.clone());
-        async move { connect_hush(sock, &host, config, deadline).await }
+        let endpoint = endpoints[i % endpoints.len()].clone();
+        async move { connect_hush(endpoint, sock, &host, config, deadline).await }
     })
     .await?;
     let mut set = JoinSet::new();

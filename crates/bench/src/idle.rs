@@ -29,7 +29,8 @@ pub(crate) async fn run(a: IdleArgs) -> anyhow::Result<ExitCode> {
     if !a.target.json {
         eprintln!("idle: connecting {n} clients");
     }
-    let (peers, storm) = hush::setup(&target, n, a.target.connect_timeout).await?;
+    let (peers, storm) =
+        hush::setup(&target, n, a.target.endpoints, a.target.connect_timeout).await?;
     tokio::time::sleep(SETTLE).await;
     let after = pid.and_then(rss_bytes);
     let hold_until = Instant::now() + a.hold;

@@ -83,6 +83,9 @@ struct TargetArgs {
     /// How long the connection storm may take before the run fails
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     connect_timeout: Duration,
+    /// Client UDP endpoints the connections are spread over
+    #[arg(long, default_value_t = 8)]
+    endpoints: usize,
     /// Print one JSON object instead of the table
     #[arg(long)]
     json: bool,
@@ -243,7 +246,8 @@ async fn relay(mut a: RelayArgs) -> anyhow::Result<ExitCode> {
 
     log(&format!("hush: starting the relay, connecting {n} clients"));
     let target = start_target(&a.target, a.quick).await?;
-    let (peers, storm) = hush::setup(&target, n, a.target.connect_timeout).await?;
+    let (peers, storm) =
+        hush::setup(&target, n, a.target.endpoints, a.target.connect_timeout).await?;
     log(&format!(
         "hush: {n} connected in {:.2} s; sending",
         storm.elapsed.as_secs_f64()
@@ -272,7 +276,8 @@ async fn relay(mut a: RelayArgs) -> anyhow::Result<ExitCode> {
         } else {
             baseline::Forwarder::spawn().await?
         };
-        let (peers, storm) = baseline::setup(&fwd, n, a.target.connect_timeout).await?;
+        let (peers, storm) =
+            baseline::setup(&fwd, n, a.target.endpoints, a.target.connect_timeout).await?;
         log("baseline: sending");
         let r = measure(
             "raw quinn forwarder".into(),

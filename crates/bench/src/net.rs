@@ -62,15 +62,36 @@ where
     }
 }
 
-/// Connects one hush client to `sock`, pinning `config`'s fingerprint.
+/// `count` client endpoints on loopback, each with the relay's socket buffer sizes; the
+/// benchmark spreads its connections over them.
+pub(crate) fn client_endpoints(count: usize) -> anyhow::Result<Vec<quinn::Endpoint>> {
+    let runtime = quinn::default_runtime().ok_or_else(|| anyhow::anyhow!("no async runtime"))?;
+    (0..count.max(1))
+        .map(|_| {
+            let socket = std::net::UdpSocket::bind(SocketAddr::from(([127, 0, 0, 1], 0)))?;
+            let size = hush_server::relay::UDP_SOCKET_BUFFER;
+            let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&socket, size);
+            let _ = rustix::net::sockopt::set_socket_send_buffer_size(&socket, size);
+            Ok(quinn::Endpoint::new(
+                quinn::EndpointConfig::default(),
+                None,
+                socket,
+                runtime.clone(),
+            )?)
+        })
+        .collect()
+}
+
+/// Connects one hush client to `sock` through `endpoint`, pinning `config`'s fingerprint.
 pub(crate) async fn connect_hush(
+    endpoint: quinn::Endpoint,
     sock: SocketAddr,
     host: &str,
     config: quinn::ClientConfig,
     deadline: Instant,
 ) -> anyhow::Result<(RelayClient, ConnectStats)> {
     connect_with_backoff(deadline, || {
-        RelayClient::connect_with(sock, host, config.clone())
+        RelayClient::connect_on(&endpoint, sock, host, config.clone())
     })
     .await
 }
