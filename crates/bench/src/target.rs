@@ -108,6 +108,17 @@ impl ServerProcess {
     }
 }
 
+impl Drop for ServerProcess {
+    /// A server left running (the benchmark failed before [`ServerProcess::stop`]) is killed,
+    /// so no run leaves a process behind.
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
 /// Where the `hush-server` binary is: `explicit`, or next to this executable.
 pub(crate) fn server_binary(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     if let Some(p) = explicit {
