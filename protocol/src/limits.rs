@@ -46,6 +46,9 @@ pub const DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION: u32 = 1_000;
 /// stops pulling envelopes from the store.
 pub const CONNECTION_OUTGOING_FRAMES: usize = 64;
 
+/// Bytes the relay buffers for one connection's writer (room for a few maximal frames).
+pub const CONNECTION_OUTGOING_BYTES: usize = 4 * MAX_FRAME_LEN;
+
 /// Envelopes a subscription fetches from the store in one batch.
 pub const PUSH_BATCH: usize = 32;
 

@@ -11,9 +11,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hush_protocol::auth::{EXPORTER_LABEL, EXPORTER_LEN};
-use hush_protocol::limits::{CONNECTION_OUTGOING_FRAMES, PUSH_BATCH};
+use hush_protocol::limits::{CONNECTION_OUTGOING_BYTES, CONNECTION_OUTGOING_FRAMES, PUSH_BATCH};
 use hush_protocol::{ErrorCode, FrameDecoder, Push, RecipientId, Request, ServerFrame};
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::ops::{ConnAuth, Effect, Shared};
@@ -28,6 +28,31 @@ const READ_CHUNK: usize = 64 * 1024;
 
 /// Largest batch of frames the writer coalesces into one write.
 const WRITE_BATCH: usize = 64 * 1024;
+
+/// A frame waiting for the writer, holding its share of the byte budget.
+type Queued = (Vec<u8>, OwnedSemaphorePermit);
+
+/// The sending half of a connection's bounded outgoing queue: at most
+/// `CONNECTION_OUTGOING_FRAMES` frames and `CONNECTION_OUTGOING_BYTES` bytes wait at once.
+#[derive(Clone)]
+struct Outgoing {
+    tx: mpsc::Sender<Queued>,
+    budget: Arc<Semaphore>,
+}
+
+impl Outgoing {
+    /// Queues a frame, waiting while the queue is full. Fails once the writer is gone.
+    async fn send(&self, frame: Vec<u8>) -> Result<(), ()> {
+        let cost = u32::try_from(frame.len().min(CONNECTION_OUTGOING_BYTES)).unwrap_or(u32::MAX);
+        let permit = self
+            .budget
+            .clone()
+            .acquire_many_owned(cost)
+            .await
+            .map_err(drop)?;
+        self.tx.send((frame, permit)).await.map_err(drop)
+    }
+}
 
 /// Serves one established connection until the client leaves or the relay shuts down.
 pub(crate) async fn serve<S: QueueStore>(
@@ -51,7 +76,11 @@ pub(crate) async fn serve<S: QueueStore>(
         }
     };
     let Ok((send, recv)) = stream else { return };
-    let (out_tx, out_rx) = mpsc::channel::<Vec<u8>>(CONNECTION_OUTGOING_FRAMES);
+    let (out_tx, out_rx) = mpsc::channel(CONNECTION_OUTGOING_FRAMES);
+    let out_tx = Outgoing {
+        tx: out_tx,
+        budget: Arc::new(Semaphore::new(CONNECTION_OUTGOING_BYTES)),
+    };
     let writer = tokio::spawn(write_loop(send, out_rx));
     let auth = ConnAuth {
         exporter,
@@ -80,7 +109,7 @@ async fn read_loop<S: QueueStore>(
     shared: &Arc<Shared<S>>,
     mut auth: ConnAuth,
     mut recv: quinn::RecvStream,
-    out: &mpsc::Sender<Vec<u8>>,
+    out: &Outgoing,
     shutdown: &mut watch::Receiver<bool>,
 ) -> Outcome {
     let mut decoder = FrameDecoder::default();
@@ -126,7 +155,7 @@ async fn drain_frames<S: QueueStore>(
     auth: &mut ConnAuth,
     decoder: &mut FrameDecoder,
     limiter: &mut RateLimiter,
-    out: &mpsc::Sender<Vec<u8>>,
+    out: &Outgoing,
     subs: &mut JoinSet<()>,
 ) -> Result<(), ErrorCode> {
     loop {
@@ -169,31 +198,34 @@ async fn drain_frames<S: QueueStore>(
 }
 
 /// Writes queued frames to the stream, coalescing what is ready into one write.
-async fn write_loop(mut send: quinn::SendStream, mut rx: mpsc::Receiver<Vec<u8>>) {
+async fn write_loop(mut send: quinn::SendStream, mut rx: mpsc::Receiver<Queued>) {
     let mut buf = Vec::new();
-    while let Some(first) = rx.recv().await {
+    let mut permits = Vec::new();
+    while let Some((first, permit)) = rx.recv().await {
         buf.clear();
         buf.extend_from_slice(&first);
+        permits.push(permit);
         while buf.len() < WRITE_BATCH {
             match rx.try_recv() {
-                Ok(f) => buf.extend_from_slice(&f),
+                Ok((f, p)) => {
+                    buf.extend_from_slice(&f);
+                    permits.push(p);
+                }
                 Err(_) => break,
             }
         }
         if send.write_all(&buf).await.is_err() {
             return;
         }
+        // The bytes are with QUIC now (bounded by its send window): release their budget.
+        permits.clear();
     }
     let _ = send.finish();
     let _ = send.stopped().await;
 }
 
 /// Pushes a queue's pending envelopes in order, then new ones as they arrive.
-async fn push_loop<S: QueueStore>(
-    shared: Arc<Shared<S>>,
-    rid: RecipientId,
-    out: mpsc::Sender<Vec<u8>>,
-) {
+async fn push_loop<S: QueueStore>(shared: Arc<Shared<S>>, rid: RecipientId, out: Outgoing) {
     // Watch before the first read, so that no append between the two is missed.
     let mut wake = shared.store.watch(rid);
     let mut next_seq = 0u64;

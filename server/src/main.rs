@@ -38,6 +38,7 @@ fn shutdown_signal() -> anyhow::Result<impl std::future::Future<Output = ()>> {
 async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(
             EnvFilter::try_from_env("HUSH_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
@@ -47,6 +48,7 @@ async fn main() -> anyhow::Result<()> {
     let store = SledStore::open_async(config.data_dir.clone())
         .await
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    let settings = config.clone();
     let relay = Relay::bind(config, store)?;
     let shutdown = shutdown_signal()?;
     let mut out = std::io::stdout().lock();
@@ -54,6 +56,16 @@ async fn main() -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
     tracing::info!(addr = %relay.local_addr(), "relay listening");
+    tracing::info!(
+        max_ttl = ?settings.max_ttl,
+        queue_idle = ?settings.queue_idle,
+        max_envelope_bytes = settings.max_envelope_len,
+        queue_max_messages = settings.queue_max_messages,
+        queue_max_bytes = settings.queue_max_bytes,
+        max_connections = settings.max_connections,
+        requests_per_sec = settings.requests_per_sec,
+        "limits"
+    );
     relay.run(shutdown).await?;
     Ok(())
 }

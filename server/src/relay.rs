@@ -367,3 +367,30 @@ impl<S: QueueStore> RelayHandle<S> {
         r
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn printed_host_follows_the_listen_address_then_public_addr_then_hostname() {
+        let mut c = RelayConfig::default();
+        let bound: SocketAddr = "10.0.0.5:4433".parse().unwrap();
+        assert_eq!(public_host_port(&c, bound), ("10.0.0.5".to_owned(), 4433));
+        let any: SocketAddr = "0.0.0.0:4433".parse().unwrap();
+        let (host, port) = public_host_port(&c, any);
+        assert!(!host.is_empty() && port == 4433);
+        c.public_addr = Some("relay.example:7777".into());
+        assert_eq!(
+            public_host_port(&c, any),
+            ("relay.example".to_owned(), 7777)
+        );
+        c.public_addr = Some("[2001:db8::1]:5".into());
+        assert_eq!(public_host_port(&c, any), ("2001:db8::1".to_owned(), 5));
+        c.public_addr = Some("relay.example".into());
+        assert_eq!(
+            public_host_port(&c, any),
+            ("relay.example".to_owned(), 4433)
+        );
+    }
+}

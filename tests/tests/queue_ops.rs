@@ -4,7 +4,10 @@
 use hush_protocol::ErrorCode;
 use hush_protocol::Push;
 use hush_server::client::ClientError;
-use hush_tests::{cap, envelope, key, push, TestRelay};
+use hush_server::store::sled_store::SledStore;
+use hush_server::store::QueueStore;
+use hush_server::ManualClock;
+use hush_tests::{cap, envelope, key, push, TestRelay, START_SECS};
 
 #[tokio::test]
 async fn envelopes_are_pushed_in_order_and_ack_deletes_them() {
@@ -164,11 +167,11 @@ async fn pipelined_requests_are_answered_by_id() {
     relay.stop().await;
 }
 
-#[tokio::test]
-async fn many_clients_exchange_concurrently() {
+/// Pairs of clients exchange envelopes at once; every recipient gets its own, in order.
+async fn many_clients_exchange_concurrently<S: QueueStore>(relay: TestRelay<S>) {
     const CLIENTS: usize = 40;
     const MESSAGES: u32 = 25;
-    let relay = std::sync::Arc::new(TestRelay::start(|_| {}));
+    let relay = std::sync::Arc::new(relay);
     let mut tasks = Vec::new();
     for _ in 0..CLIENTS {
         let relay = relay.clone();
@@ -193,5 +196,19 @@ async fn many_clients_exchange_concurrently() {
     for t in tasks {
         t.await.unwrap();
     }
-    std::sync::Arc::into_inner(relay).unwrap().stop().await;
+    let relay = std::sync::Arc::into_inner(relay).unwrap();
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn many_clients_on_the_memory_store() {
+    many_clients_exchange_concurrently(TestRelay::start(|_| {})).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_clients_on_the_sled_store() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let store = SledStore::open(dir.path()).unwrap();
+    let relay = TestRelay::start_on(store, dir, ManualClock::at_secs(START_SECS), |_| {});
+    many_clients_exchange_concurrently(relay).await;
 }
