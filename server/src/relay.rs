@@ -79,6 +79,30 @@ fn transport(config: &RelayConfig) -> quinn::TransportConfig {
     t
 }
 
+/// Receive and send buffer requested for the relay's UDP socket. The kernel caps it at
+/// `net.core.rmem_max` / `wmem_max`. With the 208 KiB default, a burst from a thousand clients
+/// overflows the receive buffer, and the dropped packets cost QUIC retransmission timeouts.
+pub const UDP_SOCKET_BUFFER: usize = 8 * 1024 * 1024;
+
+/// Binds the UDP socket with [`UDP_SOCKET_BUFFER`] and makes the QUIC endpoint on it.
+fn bind_endpoint(
+    server: quinn::ServerConfig,
+    addr: SocketAddr,
+) -> std::io::Result<quinn::Endpoint> {
+    let socket = std::net::UdpSocket::bind(addr)?;
+    // Best effort: a smaller buffer still works, only with more loss under bursts.
+    let _ = rustix::net::sockopt::set_socket_recv_buffer_size(&socket, UDP_SOCKET_BUFFER);
+    let _ = rustix::net::sockopt::set_socket_send_buffer_size(&socket, UDP_SOCKET_BUFFER);
+    let runtime =
+        quinn::default_runtime().ok_or_else(|| std::io::Error::other("no async runtime found"))?;
+    quinn::Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(server),
+        socket,
+        runtime,
+    )
+}
+
 /// The machine's host name, for the printed address when listening on every interface.
 fn hostname() -> String {
     ["/proc/sys/kernel/hostname", "/etc/hostname"]
@@ -128,11 +152,10 @@ impl<S: QueueStore> Relay<S> {
                 .map_err(|e| tls::TlsError::Rustls(e.to_string()))?;
         let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
         server.transport_config(Arc::new(transport(&config)));
-        let endpoint =
-            quinn::Endpoint::server(server, config.listen).map_err(|source| RelayError::Bind {
-                addr: config.listen,
-                source,
-            })?;
+        let endpoint = bind_endpoint(server, config.listen).map_err(|source| RelayError::Bind {
+            addr: config.listen,
+            source,
+        })?;
         let bound = endpoint.local_addr().map_err(|source| RelayError::Bind {
             addr: config.listen,
             source,

@@ -140,6 +140,17 @@ impl RelayClient {
         };
         let endpoint =
             quinn::Endpoint::client(local).map_err(|e| ClientError::Connect(e.to_string()))?;
+        Self::connect_on(&endpoint, sock, host, config).await
+    }
+
+    /// As [`RelayClient::connect_with`], through an existing client endpoint, so that many
+    /// connections can share one UDP socket (the load generator holds thousands).
+    pub async fn connect_on(
+        endpoint: &quinn::Endpoint,
+        sock: SocketAddr,
+        host: &str,
+        config: quinn::ClientConfig,
+    ) -> Result<Self, ClientError> {
         let connecting = endpoint
             .connect_with(config, sock, host)
             .map_err(|e| ClientError::Connect(e.to_string()))?;
@@ -162,7 +173,7 @@ impl RelayClient {
         ));
         Ok(Self {
             conn,
-            _endpoint: endpoint,
+            _endpoint: endpoint.clone(),
             send: tokio::sync::Mutex::new(send),
             waiters,
             pushes: tokio::sync::Mutex::new(push_rx),

@@ -162,8 +162,10 @@ impl QueueStore for SledStore {
         now: u64,
     ) -> Result<RecipientId, StoreError> {
         let r = self
-            .inner
-            .append(&sender, &cap_hash, envelope, new_cap_hash, quota, now)?;
+            .blocking(move |inner| {
+                inner.append(&sender, &cap_hash, envelope, new_cap_hash, quota, now)
+            })
+            .await?;
         self.inner.commit.durable().await?;
         self.inner.wakes.wake(&r);
         Ok(r)
@@ -189,7 +191,8 @@ impl QueueStore for SledStore {
         limit: usize,
         now: u64,
     ) -> Result<Vec<StoredEnvelope>, StoreError> {
-        self.inner.pending(&recipient, from_seq, limit, now)
+        self.blocking(move |inner| inner.pending(&recipient, from_seq, limit, now))
+            .await
     }
 
     async fn ack(
@@ -198,7 +201,10 @@ impl QueueStore for SledStore {
         envelope: EnvelopeId,
         now: u64,
     ) -> Result<bool, StoreError> {
-        let Some(head) = self.inner.ack(&recipient, &envelope, now)? else {
+        let head = self
+            .blocking(move |inner| inner.ack(&recipient, &envelope, now))
+            .await?;
+        let Some(head) = head else {
             return Ok(false);
         };
         self.inner.commit.durable().await?;
