@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use rand::Rng;
 
-pub(crate) use hush_server::client::{client_config, RelayClient};
+pub(crate) use hush_client::net::{client_config, RelayClient};
 
 /// First back-off after a refused or failed connection attempt.
 const BACKOFF_START: Duration = Duration::from_millis(20);
