@@ -4,6 +4,8 @@
 //! controls, fresh keys and capabilities, and awaiting a push with a deadline instead of
 //! sleeping. The tests themselves live in `tests/`.
 
+pub mod fuzzing;
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
