@@ -244,9 +244,14 @@ fn join_messages(messages: &[&[u8]]) -> Vec<u8> {
 /// must leave the session unchanged, a success must yield a plaintext the peer sent, and no
 /// plaintext may come out twice. The first byte moves the clock up to 255 hours ahead.
 pub fn ratchet(data: &[u8]) {
+    ratchet_opened(data);
+}
+
+/// [`ratchet`], returning how many messages decrypted.
+pub fn ratchet_opened(data: &[u8]) -> usize {
     let fx = fixture();
     let Some((&hours, rest)) = data.split_first() else {
-        return;
+        return 0;
     };
     let now = T0 + u64::from(hours) * 3600;
     let mut session = Session::from_bytes(&fx.inviter_session).expect("fixture session");
@@ -269,6 +274,7 @@ pub fn ratchet(data: &[u8]) {
             ),
         }
     }
+    opened.len()
 }
 
 /// The conversation's payload, message record and metadata decoders: no panic, and what
@@ -581,6 +587,11 @@ impl World {
 /// Checks that every message is shown at most once, only to its recipient, with the body its
 /// sender wrote, never after its unsend arrived, and that no forged envelope is ever accepted.
 pub fn interaction(data: &[u8]) {
+    interaction_shown(data);
+}
+
+/// [`interaction`], returning how many messages were shown, on both sides together.
+pub fn interaction_shown(data: &[u8]) -> usize {
     let (seed, script) = data.split_at(data.len().min(8));
     let mut seed_bytes = [0u8; 8];
     seed_bytes[..seed.len()].copy_from_slice(seed);
@@ -653,6 +664,7 @@ pub fn interaction(data: &[u8]) {
             }
         }
     }
+    w.shown[0].len() + w.shown[1].len()
 }
 
 /// Valid inputs for every target: real frames, a real invitation, real first messages and

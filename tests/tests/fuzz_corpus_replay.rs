@@ -9,7 +9,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use hush_tests::fuzzing::{run, seed_corpus, TARGETS};
+use hush_tests::fuzzing::{self, run, seed_corpus, TARGETS};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -92,6 +92,24 @@ fn seed_inputs_pass() {
             run(target, &data);
         }
     }
+}
+
+/// The oracles are not vacuous: the seed inputs really decrypt and really show messages.
+#[test]
+fn seed_inputs_reach_the_checks() {
+    let seeds = seed_corpus();
+    let inputs = |name: &str| {
+        seeds
+            .iter()
+            .find(|(t, _)| *t == name)
+            .map(|(_, i)| i.clone())
+            .expect("target in the seed corpus")
+    };
+    assert_eq!(fuzzing::ratchet_opened(&inputs("ratchet")[0]), 4);
+    assert_eq!(fuzzing::ratchet_opened(&inputs("ratchet")[1]), 3);
+    let scripted = inputs("interaction");
+    let plain = scripted.last().expect("the plain exchange");
+    assert!(fuzzing::interaction_shown(plain) >= 2);
 }
 
 /// Rewrites `fuzz/corpus/<target>/seed-<n>` from the generator.
