@@ -5,6 +5,7 @@
 //! sleeping. The tests themselves live in `tests/`.
 
 pub mod cli;
+pub mod fuzzing;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

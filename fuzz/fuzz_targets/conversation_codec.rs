@@ -1,0 +1,10 @@
+//! Conversation payloads, message records and conversation metadata.
+//!
+//! The check is `hush_tests::fuzzing::conversation_codec`; `tests/fuzz_corpus_replay.rs` replays the corpus
+//! through the same function.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| hush_tests::fuzzing::conversation_codec(data));

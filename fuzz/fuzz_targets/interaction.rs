@@ -1,0 +1,10 @@
+//! Two clients through a whole conversation, scripted by the input.
+//!
+//! The check is `hush_tests::fuzzing::interaction`; `tests/fuzz_corpus_replay.rs` replays the corpus
+//! through the same function.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| hush_tests::fuzzing::interaction(data));

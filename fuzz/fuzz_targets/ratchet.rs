@@ -1,0 +1,10 @@
+//! Ratchet messages (headers and bodies) fed to an established session.
+//!
+//! The check is `hush_tests::fuzzing::ratchet`; `tests/fuzz_corpus_replay.rs` replays the corpus
+//! through the same function.
+
+#![no_main]
+
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| hush_tests::fuzzing::ratchet(data));
