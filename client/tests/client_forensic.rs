@@ -7,6 +7,7 @@ mod client_support;
 use std::time::Duration;
 
 use client_support::*;
+use hush_client::store::{KeySource, LocalStore, Namespace, StoreKey};
 use hush_client::ClientEvent;
 
 async fn next(events: &mut tokio::sync::mpsc::UnboundedReceiver<ClientEvent>) -> ClientEvent {
@@ -61,6 +62,84 @@ async fn expired_unsent_and_burned_texts_leave_no_trace() {
             assert!(
                 !dir_contains(dir, text.as_bytes()),
                 "{text} found under {}",
+                dir.display()
+            );
+        }
+    }
+}
+
+/// The records an attacker holding the home's key file can still open for `contact`: its
+/// ratchet session and its messages.
+fn readable_state(home: &std::path::Path, contact: &str) -> (Option<Vec<u8>>, usize) {
+    let store = LocalStore::open(home, KeySource::KeyFile).unwrap();
+    let session = store
+        .get(&StoreKey::Session(contact.to_owned()))
+        .unwrap()
+        .map(|b| b.to_vec());
+    let messages = store.list(Namespace::Message, Some(contact)).unwrap().len();
+    (session, messages)
+}
+
+/// Whether any 32-byte window of `secret` occurs in a file under `dir`.
+fn any_window_under(dir: &std::path::Path, secret: &[u8]) -> bool {
+    let windows: std::collections::HashSet<&[u8]> = secret.windows(32).collect();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(path) = stack.pop() {
+        if path.is_dir() {
+            stack.extend(
+                std::fs::read_dir(&path)
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.path()),
+            );
+        } else if let Ok(bytes) = std::fs::read(&path) {
+            if bytes.windows(32).any(|w| windows.contains(w)) {
+                return true;
+            }
+        }
+    }
+    false
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn burn_leaves_no_ratchet_state_even_for_the_key_file_holder() {
+    let relay = sled_relay();
+    let (alice, bob, ha, hb) = pair(relay.address(), relay.address()).await;
+    alice
+        .send_text("bob", "before the burn", None, false)
+        .await
+        .unwrap();
+    message_from(&bob, "alice").await;
+    bob.send_text("alice", "reply", None, false).await.unwrap();
+    message_from(&alice, "bob").await;
+    alice.close().await;
+    bob.close().await;
+
+    // With the key file, both ratchet states and the messages are readable before the burn:
+    // the check below can fail.
+    let (home_a, home_b) = (ha.path().join("home"), hb.path().join("home"));
+    let (alice_session, alice_msgs) = readable_state(&home_a, "bob");
+    let (bob_session, bob_msgs) = readable_state(&home_b, "alice");
+    let (alice_session, bob_session) = (alice_session.unwrap(), bob_session.unwrap());
+    assert!(alice_msgs > 0 && bob_msgs > 0);
+
+    let alice = reopen(&home_a).await;
+    let bob = reopen(&home_b).await;
+    bob.burn("alice").await.unwrap();
+    until(&alice, |e| matches!(e, ClientEvent::Burned { .. })).await;
+    alice.close().await;
+    bob.close().await;
+    relay.handle.shutdown().await.unwrap();
+
+    // After it, the holder of the key file finds neither the sessions (root, chain, header and
+    // skipped message keys) nor any message, and no raw piece of either session is on disk.
+    assert_eq!(readable_state(&home_a, "bob"), (None, 0));
+    assert_eq!(readable_state(&home_b, "alice"), (None, 0));
+    for dir in [ha.path(), hb.path(), relay.dir.path()] {
+        for session in [&alice_session, &bob_session] {
+            assert!(
+                !any_window_under(dir, session),
+                "session bytes under {}",
                 dir.display()
             );
         }
