@@ -71,14 +71,9 @@ impl Client {
             // First whatever has already arrived (pushes since the last call, on connections
             // subscribed before it), without waiting.
             while let Ok(ev) = inbox.rx.try_recv() {
-                let lost = inner
-                    .handle_pool_event(&mut inbox, ev, &mut waiting, &mut events)
+                inner
+                    .handle_and_renew(&mut inbox, ev, &mut waiting, &mut events)
                     .await;
-                if lost {
-                    inner
-                        .ensure_subscribed(&mut inbox, &mut waiting, &mut events)
-                        .await;
-                }
             }
             let deadline = if !waiting.is_empty() {
                 drain_deadline
@@ -91,14 +86,9 @@ impl Client {
             };
             match tokio::time::timeout_at(deadline, inbox.rx.recv()).await {
                 Ok(Some(ev)) => {
-                    let lost = inner
-                        .handle_pool_event(&mut inbox, ev, &mut waiting, &mut events)
+                    inner
+                        .handle_and_renew(&mut inbox, ev, &mut waiting, &mut events)
                         .await;
-                    if lost {
-                        inner
-                            .ensure_subscribed(&mut inbox, &mut waiting, &mut events)
-                            .await;
-                    }
                 }
                 Ok(None) | Err(_) => break,
             }
@@ -184,6 +174,19 @@ impl Inner {
             }
         }
         (reached, failed)
+    }
+
+    /// Handles one pool event and, if it reports a lost connection, renews the subscriptions.
+    async fn handle_and_renew(
+        &self,
+        inbox: &mut Inbox,
+        ev: PoolEvent,
+        waiting: &mut HashSet<RecipientId>,
+        events: &mut Vec<ClientEvent>,
+    ) {
+        if self.handle_pool_event(inbox, ev, waiting, events).await {
+            self.ensure_subscribed(inbox, waiting, events).await;
+        }
     }
 
     /// Handles one pool event. Returns whether a connection was lost (subscriptions to renew).

@@ -195,17 +195,7 @@ pub(crate) async fn history(
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
     for view in client.history(name).await? {
-        let mut text = None;
-        let mut shown = view.clone();
-        if !view.outgoing && view.displayed_at.is_none() {
-            text = client
-                .display(name, view.id)
-                .await?
-                .map(|b| b.as_str().to_owned());
-            if let Some(now) = session::find_message(client, name, view.id).await {
-                shown = now;
-            }
-        }
+        let (shown, text) = session::reveal(client, name, view).await?;
         out.emit(
             &Record::Message(message_out(name, &shown, text)),
             now_secs(),

@@ -111,6 +111,25 @@ pub(crate) fn message_out(contact: &str, view: &MessageView, text: Option<String
     }
 }
 
+/// Reveals `view` if it is an unread incoming message (which starts its read timer, and
+/// consumes it if view-once). Returns the view as it now stands and the text shown, if any.
+pub(crate) async fn reveal(
+    client: &Client,
+    contact: &str,
+    view: MessageView,
+) -> Result<(MessageView, Option<String>)> {
+    if view.outgoing || view.displayed_at.is_some() {
+        let text = view.body.as_ref().map(|b| b.as_str().to_owned());
+        return Ok((view, text));
+    }
+    let text = client
+        .display(contact, view.id)
+        .await?
+        .map(|b| b.as_str().to_owned());
+    let now = find_message(client, contact, view.id).await.unwrap_or(view);
+    Ok((now, text))
+}
+
 /// The stored view of message `id`, if it is still stored.
 pub(crate) async fn find_message(
     client: &Client,

@@ -98,17 +98,7 @@ fn spawn_key_reader() -> mpsc::UnboundedReceiver<TermEvent> {
 
 async fn load_history(client: &Client, name: &str, model: &mut ChatModel) -> Result<()> {
     for view in client.history(name).await? {
-        let mut text = view.body.as_ref().map(|b| b.as_str().to_owned());
-        let mut shown = view.clone();
-        if !view.outgoing && view.displayed_at.is_none() {
-            text = client
-                .display(name, view.id)
-                .await?
-                .map(|b| b.as_str().to_owned());
-            if let Some(now) = session::find_message(client, name, view.id).await {
-                shown = now;
-            }
-        }
+        let (shown, text) = session::reveal(client, name, view).await?;
         model.add_message(chat_message(&shown, text));
     }
     Ok(())
