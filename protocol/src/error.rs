@@ -42,11 +42,26 @@ pub enum ErrorCode {
     /// The relay is shutting down; reconnect later.
     #[error("relay shutting down; reconnect later")]
     ShuttingDown = 11,
+    /// The relay has no room for the blob (its blob budget or its disk is full). Nothing was
+    /// stored; retry later or use another relay.
+    #[error("the relay has no space left for this file; retry later")]
+    NoSpace = 12,
+    /// No blob has that id, or the capability does not match: it was deleted, retracted or
+    /// has expired. The two are not distinguished, so a guesser learns nothing.
+    #[error("no such file on the relay; it expired or was deleted")]
+    NoBlob = 13,
+    /// A blob write did not start where the stored data ends. Ask for the blob's status and
+    /// resume from its `committed` length.
+    #[error("file upload out of step with the relay; resume from the relay's length")]
+    BlobOffset = 14,
+    /// The blob cannot be read yet: its upload has not finished.
+    #[error("the file upload has not finished yet")]
+    BlobIncomplete = 15,
 }
 
 impl ErrorCode {
     /// Every code, in wire order.
-    pub const ALL: [ErrorCode; 11] = [
+    pub const ALL: [ErrorCode; 15] = [
         ErrorCode::Malformed,
         ErrorCode::Auth,
         ErrorCode::NoQueue,
@@ -58,6 +73,10 @@ impl ErrorCode {
         ErrorCode::NotSubscribed,
         ErrorCode::Storage,
         ErrorCode::ShuttingDown,
+        ErrorCode::NoSpace,
+        ErrorCode::NoBlob,
+        ErrorCode::BlobOffset,
+        ErrorCode::BlobIncomplete,
     ];
 
     /// The wire value.

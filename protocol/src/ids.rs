@@ -72,6 +72,41 @@ id_type!(
     EnvelopeId
 );
 
+id_type!(
+    /// The id the relay assigns to a blob (an uploaded file's ciphertext) when it is created.
+    BlobId
+);
+
+/// Length in bytes of a blob capability.
+pub const BLOB_CAP_LEN: usize = 32;
+
+/// 32 random bytes that authorise one kind of access to one blob: the *write* capability
+/// (upload, status, retract) stays with the uploader; the *read* capability (status, download,
+/// delete after download) travels to the recipient inside an end-to-end encrypted message.
+///
+/// The relay stores only hashes of the two, and compares them in constant time. Like
+/// [`SendCapability`], it has no `Debug` that prints its bytes.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct BlobCapability(pub [u8; BLOB_CAP_LEN]);
+
+impl BlobCapability {
+    /// Builds the capability from its raw bytes.
+    pub const fn from_bytes(bytes: [u8; BLOB_CAP_LEN]) -> Self {
+        Self(bytes)
+    }
+
+    /// The raw bytes of the capability.
+    pub const fn as_bytes(&self) -> &[u8; BLOB_CAP_LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for BlobCapability {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("BlobCapability(..)")
+    }
+}
+
 /// 32 random bytes that authorise sending to one queue.
 ///
 /// The relay stores only a hash of it. It is a secret: it has no `Debug` that prints its bytes,

@@ -29,5 +29,5 @@ pub use address::{AddressError, Fingerprint, RelayAddress};
 pub use codec::DecodeError;
 pub use error::ErrorCode;
 pub use frame::{FrameDecoder, FrameError};
-pub use ids::{EnvelopeId, RecipientId, SendCapability, SenderId};
+pub use ids::{BlobCapability, BlobId, EnvelopeId, RecipientId, SendCapability, SenderId};
 pub use message::{Push, Reply, Request, ServerFrame};

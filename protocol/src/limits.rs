@@ -63,3 +63,13 @@ pub const CONNECTION_SEND_WINDOW: u64 = 1024 * 1024;
 
 /// Bidirectional streams a client may open at once: the one request stream.
 pub const MAX_BIDI_STREAMS: u32 = 1;
+
+/// Largest piece of blob data in one `BlobWrite` request or one `BlobData` reply. It fits in a
+/// frame with room for the request's other fields.
+pub const MAX_BLOB_CHUNK: usize = 64 * 1024;
+
+/// Default blob lifetime on a relay: 48 hours. Relays may configure another.
+pub const DEFAULT_BLOB_TTL_SECS: u64 = 48 * 60 * 60;
+
+/// Default largest blob a relay accepts: 1 GiB. Relays may configure another.
+pub const DEFAULT_BLOB_MAX_BYTES: u64 = 1024 * 1024 * 1024;

@@ -12,8 +12,8 @@ use crate::auth::{PUBLIC_KEY_LEN, SIGNATURE_LEN};
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::error::ErrorCode;
 use crate::frame::{begin_frame, end_frame};
-use crate::ids::{EnvelopeId, RecipientId, SendCapability, SenderId};
-use crate::limits::{MAX_ENVELOPE_LEN, MAX_FRAME_LEN};
+use crate::ids::{BlobCapability, BlobId, EnvelopeId, RecipientId, SendCapability, SenderId};
+use crate::limits::{MAX_BLOB_CHUNK, MAX_ENVELOPE_LEN, MAX_FRAME_LEN};
 
 /// An Ed25519 public key, as sent on the wire.
 pub type PublicKeyBytes = [u8; PUBLIC_KEY_LEN];
@@ -89,6 +89,60 @@ pub enum Request {
     },
     /// Does nothing; answered with [`Reply::Pong`].
     Ping,
+    /// Reserves a blob of `total_len` bytes, answered with [`Reply::BlobCreated`]. The relay
+    /// keeps only hashes of the two capabilities; it answers `TooLarge` above its blob cap and
+    /// `NoSpace` when it cannot hold the blob.
+    BlobCreate {
+        /// Authorises writes, status and retract; kept by the uploader.
+        write_cap: BlobCapability,
+        /// Authorises status, reads and delete; given to the recipient.
+        read_cap: BlobCapability,
+        /// Exact size of the blob once uploaded.
+        total_len: u64,
+        /// Requested lifetime in seconds; the relay caps it at its blob TTL.
+        ttl_secs: u32,
+    },
+    /// Appends data to a blob, answered with [`Reply::BlobWritten`]. `offset` must equal the
+    /// blob's committed length (else `BlobOffset`); the data must not go past `total_len`.
+    BlobWrite {
+        /// The blob.
+        blob_id: BlobId,
+        /// Its write capability.
+        write_cap: BlobCapability,
+        /// Where the data goes: the current committed length.
+        offset: u64,
+        /// At most [`MAX_BLOB_CHUNK`] bytes.
+        data: Vec<u8>,
+    },
+    /// Asks how much of a blob is stored, answered with [`Reply::BlobStatus`]. Either
+    /// capability works. Used to resume an interrupted upload or download.
+    BlobStatus {
+        /// The blob.
+        blob_id: BlobId,
+        /// Its write or read capability.
+        cap: BlobCapability,
+    },
+    /// Reads a complete blob, answered with [`Reply::BlobData`] (`BlobIncomplete` before the
+    /// upload finished).
+    BlobRead {
+        /// The blob.
+        blob_id: BlobId,
+        /// Its read capability.
+        read_cap: BlobCapability,
+        /// First byte to read.
+        offset: u64,
+        /// Most bytes to return; at most [`MAX_BLOB_CHUNK`].
+        len: u32,
+    },
+    /// Deletes a blob (and shreds its key), answered with [`Reply::Done`]. With the write
+    /// capability it is the sender's retract; with the read capability, the recipient's
+    /// acknowledgement that the download is done.
+    BlobDelete {
+        /// The blob.
+        blob_id: BlobId,
+        /// Its write or read capability.
+        cap: BlobCapability,
+    },
 }
 
 /// A successful answer.
@@ -116,6 +170,32 @@ pub enum Reply {
     Done,
     /// Answer to [`Request::Ping`].
     Pong,
+    /// The blob is reserved.
+    BlobCreated {
+        /// The relay-assigned id.
+        blob_id: BlobId,
+        /// Unix seconds at which the relay deletes the blob, downloaded or not.
+        expires_at: u64,
+    },
+    /// The data is stored; `committed` is the blob's stored length now.
+    BlobWritten {
+        /// Bytes stored so far.
+        committed: u64,
+    },
+    /// How far a blob's upload got.
+    BlobStatus {
+        /// The size declared at creation.
+        total_len: u64,
+        /// Bytes stored so far; the upload is complete when it equals `total_len`.
+        committed: u64,
+        /// Unix seconds at which the relay deletes the blob.
+        expires_at: u64,
+    },
+    /// Blob bytes from the requested offset; shorter than asked only at the blob's end.
+    BlobData {
+        /// The bytes.
+        data: Vec<u8>,
+    },
 }
 
 /// Something the relay sends without being asked.
@@ -171,6 +251,11 @@ mod tag {
     pub(super) const RESECURE: u8 = 0x06;
     pub(super) const DELETE: u8 = 0x07;
     pub(super) const PING: u8 = 0x08;
+    pub(super) const BLOB_CREATE: u8 = 0x09;
+    pub(super) const BLOB_WRITE: u8 = 0x0A;
+    pub(super) const BLOB_STATUS: u8 = 0x0B;
+    pub(super) const BLOB_READ: u8 = 0x0C;
+    pub(super) const BLOB_DELETE: u8 = 0x0D;
 
     pub(super) const FRAME_REPLY: u8 = 0x01;
     pub(super) const FRAME_ERROR: u8 = 0x02;
@@ -181,6 +266,10 @@ mod tag {
     pub(super) const RETRACTED: u8 = 0x03;
     pub(super) const DONE: u8 = 0x04;
     pub(super) const PONG: u8 = 0x05;
+    pub(super) const BLOB_CREATED: u8 = 0x06;
+    pub(super) const BLOB_WRITTEN: u8 = 0x07;
+    pub(super) const BLOB_STATUS_REPLY: u8 = 0x08;
+    pub(super) const BLOB_DATA: u8 = 0x09;
 
     pub(super) const PUSH_ENVELOPE: u8 = 0x01;
     pub(super) const PUSH_GONE: u8 = 0x02;
@@ -189,6 +278,10 @@ mod tag {
 
 fn cap(r: &mut Reader<'_>) -> Result<SendCapability, DecodeError> {
     Ok(SendCapability::from_bytes(r.array()?))
+}
+
+fn blob_cap(r: &mut Reader<'_>) -> Result<BlobCapability, DecodeError> {
+    Ok(BlobCapability::from_bytes(r.array()?))
 }
 
 impl Request {
@@ -203,6 +296,11 @@ impl Request {
             Request::Resecure { .. } => "resecure",
             Request::DeleteQueue { .. } => "delete",
             Request::Ping => "ping",
+            Request::BlobCreate { .. } => "blob_create",
+            Request::BlobWrite { .. } => "blob_write",
+            Request::BlobStatus { .. } => "blob_status",
+            Request::BlobRead { .. } => "blob_read",
+            Request::BlobDelete { .. } => "blob_delete",
         }
     }
 
@@ -308,6 +406,52 @@ impl Request {
                 w.raw(recipient_id.as_bytes());
             }
             Request::Ping => w.u8(tag::PING),
+            Request::BlobCreate {
+                write_cap,
+                read_cap,
+                total_len,
+                ttl_secs,
+            } => {
+                w.u8(tag::BLOB_CREATE);
+                w.raw(write_cap.as_bytes());
+                w.raw(read_cap.as_bytes());
+                w.u64(*total_len);
+                w.u32(*ttl_secs);
+            }
+            Request::BlobWrite {
+                blob_id,
+                write_cap,
+                offset,
+                data,
+            } => {
+                w.u8(tag::BLOB_WRITE);
+                w.raw(blob_id.as_bytes());
+                w.raw(write_cap.as_bytes());
+                w.u64(*offset);
+                w.bytes(data);
+            }
+            Request::BlobStatus { blob_id, cap } => {
+                w.u8(tag::BLOB_STATUS);
+                w.raw(blob_id.as_bytes());
+                w.raw(cap.as_bytes());
+            }
+            Request::BlobRead {
+                blob_id,
+                read_cap,
+                offset,
+                len,
+            } => {
+                w.u8(tag::BLOB_READ);
+                w.raw(blob_id.as_bytes());
+                w.raw(read_cap.as_bytes());
+                w.u64(*offset);
+                w.u32(*len);
+            }
+            Request::BlobDelete { blob_id, cap } => {
+                w.u8(tag::BLOB_DELETE);
+                w.raw(blob_id.as_bytes());
+                w.raw(cap.as_bytes());
+            }
         }
         if with_sig {
             if let Some(sig) = self.signature() {
@@ -368,6 +512,32 @@ impl Request {
                 signature: r.array()?,
             },
             tag::PING => Request::Ping,
+            tag::BLOB_CREATE => Request::BlobCreate {
+                write_cap: blob_cap(r)?,
+                read_cap: blob_cap(r)?,
+                total_len: r.u64()?,
+                ttl_secs: r.u32()?,
+            },
+            tag::BLOB_WRITE => Request::BlobWrite {
+                blob_id: BlobId(r.array()?),
+                write_cap: blob_cap(r)?,
+                offset: r.u64()?,
+                data: r.bytes(MAX_BLOB_CHUNK)?,
+            },
+            tag::BLOB_STATUS => Request::BlobStatus {
+                blob_id: BlobId(r.array()?),
+                cap: blob_cap(r)?,
+            },
+            tag::BLOB_READ => Request::BlobRead {
+                blob_id: BlobId(r.array()?),
+                read_cap: blob_cap(r)?,
+                offset: r.u64()?,
+                len: r.u32()?,
+            },
+            tag::BLOB_DELETE => Request::BlobDelete {
+                blob_id: BlobId(r.array()?),
+                cap: blob_cap(r)?,
+            },
             other => return Err(DecodeError::UnknownTag(other)),
         })
     }
@@ -443,6 +613,32 @@ fn encode_reply(reply: &Reply, w: &mut Writer<'_>) {
         }
         Reply::Done => w.u8(tag::DONE),
         Reply::Pong => w.u8(tag::PONG),
+        Reply::BlobCreated {
+            blob_id,
+            expires_at,
+        } => {
+            w.u8(tag::BLOB_CREATED);
+            w.raw(blob_id.as_bytes());
+            w.u64(*expires_at);
+        }
+        Reply::BlobWritten { committed } => {
+            w.u8(tag::BLOB_WRITTEN);
+            w.u64(*committed);
+        }
+        Reply::BlobStatus {
+            total_len,
+            committed,
+            expires_at,
+        } => {
+            w.u8(tag::BLOB_STATUS_REPLY);
+            w.u64(*total_len);
+            w.u64(*committed);
+            w.u64(*expires_at);
+        }
+        Reply::BlobData { data } => {
+            w.u8(tag::BLOB_DATA);
+            w.bytes(data);
+        }
     }
 }
 
@@ -460,6 +656,21 @@ fn decode_reply(r: &mut Reader<'_>) -> Result<Reply, DecodeError> {
         },
         tag::DONE => Reply::Done,
         tag::PONG => Reply::Pong,
+        tag::BLOB_CREATED => Reply::BlobCreated {
+            blob_id: BlobId(r.array()?),
+            expires_at: r.u64()?,
+        },
+        tag::BLOB_WRITTEN => Reply::BlobWritten {
+            committed: r.u64()?,
+        },
+        tag::BLOB_STATUS_REPLY => Reply::BlobStatus {
+            total_len: r.u64()?,
+            committed: r.u64()?,
+            expires_at: r.u64()?,
+        },
+        tag::BLOB_DATA => Reply::BlobData {
+            data: r.bytes(MAX_BLOB_CHUNK)?,
+        },
         other => return Err(DecodeError::UnknownTag(other)),
     })
 }

@@ -6,7 +6,8 @@
 
 use hush_protocol::auth::signing_input;
 use hush_protocol::{
-    EnvelopeId, ErrorCode, Push, RecipientId, Reply, Request, SendCapability, SenderId, ServerFrame,
+    BlobCapability, BlobId, EnvelopeId, ErrorCode, Push, RecipientId, Reply, Request,
+    SendCapability, SenderId, ServerFrame,
 };
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/wire.json");
@@ -91,6 +92,52 @@ fn requests() -> Vec<(&'static str, u32, Request)> {
             },
         ),
         ("ping", 9, Request::Ping),
+        (
+            "blob_create",
+            10,
+            Request::BlobCreate {
+                write_cap: BlobCapability::from_bytes([0x88; 32]),
+                read_cap: BlobCapability::from_bytes([0x99; 32]),
+                total_len: 200 * 1024 * 1024,
+                ttl_secs: 172_800,
+            },
+        ),
+        (
+            "blob_write",
+            11,
+            Request::BlobWrite {
+                blob_id: BlobId([0xBB; 16]),
+                write_cap: BlobCapability::from_bytes([0x88; 32]),
+                offset: 65_536,
+                data: b"chunk".to_vec(),
+            },
+        ),
+        (
+            "blob_status",
+            12,
+            Request::BlobStatus {
+                blob_id: BlobId([0xBB; 16]),
+                cap: BlobCapability::from_bytes([0x99; 32]),
+            },
+        ),
+        (
+            "blob_read",
+            13,
+            Request::BlobRead {
+                blob_id: BlobId([0xBB; 16]),
+                read_cap: BlobCapability::from_bytes([0x99; 32]),
+                offset: 131_072,
+                len: 65_536,
+            },
+        ),
+        (
+            "blob_delete",
+            14,
+            Request::BlobDelete {
+                blob_id: BlobId([0xBB; 16]),
+                cap: BlobCapability::from_bytes([0x88; 32]),
+            },
+        ),
     ]
 }
 
@@ -126,6 +173,41 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
         ("done", resp(5, Ok(Reply::Done))),
         ("pong", resp(9, Ok(Reply::Pong))),
         ("error_queue_full", resp(2, Err(ErrorCode::QueueFull))),
+        (
+            "blob_created",
+            resp(
+                10,
+                Ok(Reply::BlobCreated {
+                    blob_id: BlobId([0xBB; 16]),
+                    expires_at: 1_800_172_800,
+                }),
+            ),
+        ),
+        (
+            "blob_written",
+            resp(11, Ok(Reply::BlobWritten { committed: 131_072 })),
+        ),
+        (
+            "blob_status",
+            resp(
+                12,
+                Ok(Reply::BlobStatus {
+                    total_len: 200 * 1024 * 1024,
+                    committed: 131_072,
+                    expires_at: 1_800_172_800,
+                }),
+            ),
+        ),
+        (
+            "blob_data",
+            resp(
+                13,
+                Ok(Reply::BlobData {
+                    data: b"chunk".to_vec(),
+                }),
+            ),
+        ),
+        ("error_no_blob", resp(14, Err(ErrorCode::NoBlob))),
         (
             "push_envelope",
             ServerFrame::Push(Push::Envelope {
