@@ -6,6 +6,7 @@
 
 pub mod cli;
 pub mod fuzzing;
+pub mod server_process;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
