@@ -6,7 +6,7 @@
 
 pub mod cli;
 pub mod fuzzing;
-pub mod server_process;
+pub mod hostile;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -21,7 +21,7 @@ use hush_client::net::{RelayClient, RetryPolicy};
 use hush_client::store::KeySource;
 use hush_client::{Client, ClientEvent, ClientOptions};
 use hush_protocol::{EnvelopeId, Push, RecipientId, SendCapability, SenderId};
-use hush_tests::server_process::ServerProcess;
+use hush_tests::hostile::process::ServerProcess;
 use hush_tests::{any_push, cap, key, DEADLINE};
 use tokio::sync::Notify;
 use tokio::time::Instant;

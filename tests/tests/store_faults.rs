@@ -13,12 +13,8 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use ed25519_dalek::{Signer, SigningKey};
-use hush_client::net::{client_config, ClientError};
-use hush_protocol::auth::{signing_input, EXPORTER_LABEL};
-use hush_protocol::{
-    EnvelopeId, ErrorCode, FrameDecoder, Push, RecipientId, Reply, Request, SenderId, ServerFrame,
-};
+use hush_client::net::ClientError;
+use hush_protocol::{EnvelopeId, ErrorCode, RecipientId, Reply, Request, SenderId};
 use hush_server::store::memory::MemoryStore;
 use hush_server::store::sled_store::SledStore;
 use hush_server::store::{
@@ -26,7 +22,8 @@ use hush_server::store::{
     Wakeup,
 };
 use hush_server::ManualClock;
-use hush_tests::{cap, drained, envelope, key, TestRelay, DEADLINE, START_SECS};
+use hush_tests::hostile::raw::StalledReader;
+use hush_tests::{cap, drained, envelope, key, TestRelay, START_SECS};
 
 /// Envelopes waiting before the disk fails: 8 MiB, far more than the relay's outgoing queue and
 /// the QUIC windows hold, so most are read from the store while it is failing.
@@ -176,106 +173,6 @@ fn numbered(n: u32) -> Vec<u8> {
     b
 }
 
-/// A connection that subscribes to `rid`, reads until the subscribe is answered, and then
-/// reads nothing until the test says so.
-struct StalledReader {
-    _endpoint: quinn::Endpoint,
-    conn: quinn::Connection,
-    _send: quinn::SendStream,
-    recv: quinn::RecvStream,
-    decoder: FrameDecoder,
-    /// Bodies received so far, in order.
-    bodies: Vec<Vec<u8>>,
-}
-
-impl StalledReader {
-    async fn subscribe<S: QueueStore>(
-        relay: &TestRelay<S>,
-        k: &SigningKey,
-        rid: RecipientId,
-    ) -> Self {
-        let addr = relay.handle.address();
-        let endpoint = quinn::Endpoint::client(([127, 0, 0, 1], 0).into()).unwrap();
-        let conn = endpoint
-            .connect_with(
-                client_config(addr.fingerprint).unwrap(),
-                relay.handle.local_addr(),
-                &addr.host,
-            )
-            .unwrap()
-            .await
-            .unwrap();
-        let mut exporter = [0u8; 32];
-        conn.export_keying_material(&mut exporter, EXPORTER_LABEL, b"")
-            .unwrap();
-        let (mut send, recv) = conn.open_bi().await.unwrap();
-        let mut req = Request::Subscribe {
-            recipient_id: rid,
-            signature: [0; 64],
-        };
-        let sig = k.sign(&signing_input(&exporter, 1, &req.signed_part()));
-        if let Some(s) = req.signature_mut() {
-            *s = sig.to_bytes();
-        }
-        let mut frame = Vec::new();
-        req.encode_frame(1, &mut frame);
-        send.write_all(&frame).await.unwrap();
-        let mut reader = Self {
-            _endpoint: endpoint,
-            conn,
-            _send: send,
-            recv,
-            decoder: FrameDecoder::default(),
-            bodies: Vec::new(),
-        };
-        let answer = reader.read_until_answer().await;
-        assert_eq!(answer, Ok(Reply::Done), "subscribe answered");
-        reader
-    }
-
-    /// Reads frames until the answer to request 1, keeping the pushed bodies.
-    async fn read_until_answer(&mut self) -> Result<Reply, ErrorCode> {
-        loop {
-            while let Some(body) = self.decoder.pop().expect("framing") {
-                match ServerFrame::decode(body).expect("frame") {
-                    ServerFrame::Response {
-                        request_id: 1,
-                        result,
-                    } => return result,
-                    ServerFrame::Push(Push::Envelope { body, .. }) => self.bodies.push(body),
-                    _ => {}
-                }
-            }
-            self.read_chunk().await;
-        }
-    }
-
-    /// Reads until `n` bodies have arrived in all.
-    async fn read_bodies(&mut self, n: usize) {
-        while self.bodies.len() < n {
-            while let Some(body) = self.decoder.pop().expect("framing") {
-                if let ServerFrame::Push(Push::Envelope { body, .. }) =
-                    ServerFrame::decode(body).expect("frame")
-                {
-                    self.bodies.push(body);
-                }
-            }
-            if self.bodies.len() < n {
-                self.read_chunk().await;
-            }
-        }
-    }
-
-    async fn read_chunk(&mut self) {
-        let chunk = tokio::time::timeout(DEADLINE, self.recv.read_chunk(64 * 1024, true))
-            .await
-            .expect("a frame before the deadline")
-            .expect("stream open")
-            .expect("stream not finished");
-        self.decoder.feed(&chunk.bytes);
-    }
-}
-
 /// The whole scenario, on any store.
 async fn a_failing_disk_refuses_writes_and_recovers<S: QueueStore>(inner: S) {
     let store = FaultyStore::new(inner);
@@ -299,7 +196,8 @@ async fn a_failing_disk_refuses_writes_and_recovers<S: QueueStore>(inner: S) {
         .unwrap();
     owner.subscribe(&k, other_rid).await.unwrap();
     assert_eq!(drained(&owner, other_rid).await, vec![retractable]);
-    let mut stalled = StalledReader::subscribe(&relay, &k, rid).await;
+    let mut stalled =
+        StalledReader::subscribe(relay.handle.address(), relay.handle.local_addr(), &k, rid).await;
     let stalled_before = stalled.bodies.len();
 
     store.set_failing(true);
@@ -329,7 +227,7 @@ async fn a_failing_disk_refuses_writes_and_recovers<S: QueueStore>(inner: S) {
         assert_eq!(body, &numbered(n), "backlog in order");
     }
     assert_eq!(stalled.bodies.len(), BACKLOG as usize);
-    stalled.conn.close(0u32.into(), b"");
+    stalled.close();
 
     store.set_failing(false);
     // The same clients carry on: the ack and the send that failed now succeed.
