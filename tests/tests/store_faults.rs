@@ -6,15 +6,19 @@
 //! switch is on, fails every mutating call with [`StoreError::Backend`] before touching the
 //! store, as an I/O error or a full disk would. It wraps the in-memory store and the sled store.
 //!
-//! A real full filesystem (sled on a tiny tmpfs) needs a mount, which needs privileges a test
-//! must not assume; it is not covered here.
+//! A real full disk: the relay binary on a 16 MiB tmpfs. This needs the right to mount; where
+//! mounting fails (no root, no CAP_SYS_ADMIN) those tests print why and pass without running.
+//! They show that a full disk is refused with `Storage`, and that a restart once there is room
+//! again loses nothing acknowledged. Recovery in place, without a restart, does not work yet:
+//! after ENOSPC sled 0.34 either keeps returning the error or blocks its flush for good (an
+//! ignored test shows it).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use hush_client::net::ClientError;
-use hush_protocol::{EnvelopeId, ErrorCode, RecipientId, Reply, Request, SenderId};
+use hush_client::net::{ClientError, RelayClient};
+use hush_protocol::{EnvelopeId, ErrorCode, RecipientId, Reply, Request, SendCapability, SenderId};
 use hush_server::store::memory::MemoryStore;
 use hush_server::store::sled_store::SledStore;
 use hush_server::store::{
@@ -22,8 +26,9 @@ use hush_server::store::{
     Wakeup,
 };
 use hush_server::ManualClock;
+use hush_tests::hostile::process::ServerProcess;
 use hush_tests::hostile::raw::StalledReader;
-use hush_tests::{cap, drained, envelope, key, TestRelay, START_SECS};
+use hush_tests::{cap, drained, envelope, key, TestRelay, DEADLINE, START_SECS};
 
 /// Envelopes waiting before the disk fails: 8 MiB, far more than the relay's outgoing queue and
 /// the QUIC windows hold, so most are read from the store while it is failing.
@@ -263,4 +268,159 @@ async fn a_failing_disk_under_the_sled_store() {
 
 fn open_sled(path: &Path) -> SledStore {
     SledStore::open(path).expect("open sled store")
+}
+
+/// A tmpfs mounted for one test, unmounted (lazily, so even while busy) on drop.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    /// Mounts a tmpfs of `size` bytes, or says why it cannot.
+    fn mount(size: u64) -> Result<Self, String> {
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir.path())
+            .stderr(std::process::Stdio::piped())
+            .output()
+            .map_err(|e| format!("cannot run mount: {e}"))?;
+        if !out.status.success() {
+            return Err(String::from_utf8_lossy(&out.stderr).trim().to_owned());
+        }
+        Ok(Self { dir })
+    }
+
+    fn path(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// Fills the disk under a relay process: sends 32 KiB envelopes until one is refused, which must
+/// be a typed `Storage` error. Returns the acknowledged envelopes, in order.
+async fn fill_until_refused(
+    sender: &RelayClient,
+    sid: SenderId,
+    c: &SendCapability,
+) -> Vec<(EnvelopeId, Vec<u8>)> {
+    let mut sent = Vec::new();
+    // Far more than 16 MiB if it were all accepted.
+    for n in 0..1024u32 {
+        let mut body = vec![0x77; 32 * 1024];
+        body[..4].copy_from_slice(&n.to_be_bytes());
+        let answer = tokio::time::timeout(DEADLINE, sender.send(sid, c, 600, None, body.clone()))
+            .await
+            .expect("a send on a full disk is answered");
+        match answer {
+            Ok(id) => sent.push((id, body)),
+            Err(e) => {
+                assert_eq!(e, STORAGE, "a full disk is a storage error");
+                return sent;
+            }
+        }
+    }
+    panic!("the disk never filled up");
+}
+
+/// A relay process on a 16 MiB tmpfs holding 2 MiB of ballast, or why there is none.
+struct FullDiskSetup {
+    relay: ServerProcess,
+    disk: SmallDisk,
+    ballast: std::path::PathBuf,
+}
+
+fn full_disk_setup() -> Option<FullDiskSetup> {
+    let disk = match SmallDisk::mount(16 * 1024 * 1024) {
+        Ok(d) => d,
+        Err(why) => {
+            eprintln!("skipped: a full disk needs a tmpfs mount, which failed here: {why}");
+            return None;
+        }
+    };
+    // Ballast to delete later, so that the full disk gets room again.
+    let ballast = disk.path().join("ballast");
+    std::fs::write(&ballast, vec![0u8; 2 * 1024 * 1024]).unwrap();
+    let relay = ServerProcess::start(&disk.path().join("relay"), "127.0.0.1:0", &[]);
+    Some(FullDiskSetup {
+        relay,
+        disk,
+        ballast,
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_refuses_sends_and_a_restart_with_room_loses_nothing() {
+    let Some(FullDiskSetup {
+        relay,
+        disk,
+        ballast,
+    }) = full_disk_setup()
+    else {
+        return;
+    };
+    let (owner, sender) = (relay.client().await, relay.client().await);
+    let (k, c) = (key(), cap());
+    let (rid, sid) = owner.create_queue(&k, &c).await.unwrap();
+    let sent = fill_until_refused(&sender, sid, &c).await;
+    eprintln!("full disk: {} sends acknowledged, then refused", sent.len());
+    assert!(!sent.is_empty());
+    // The relay is up and answers.
+    assert_eq!(sender.call(Request::Ping).await, Ok(Reply::Pong));
+
+    // Room again, and a restart (the store does not recover from a full disk in place; see
+    // `a_full_disk_recovers_in_place`).
+    std::fs::remove_file(&ballast).unwrap();
+    let listen = relay.listen_addr();
+    relay.sigkill();
+    drop((owner, sender));
+    let relay = ServerProcess::start(&disk.path().join("relay"), &listen, &[]);
+    let client = relay.client().await;
+    client.subscribe(&k, rid).await.unwrap();
+    let mut got = Vec::new();
+    while got.len() < sent.len() {
+        got.push(envelope(&client).await);
+    }
+    assert_eq!(got, sent, "everything acknowledged, in order");
+    // The refused send was not stored: the next envelope is a new one.
+    let after = client
+        .send(sid, &c, 600, None, b"after".to_vec())
+        .await
+        .expect("a send once the disk has room");
+    assert_eq!(envelope(&client).await, (after, b"after".to_vec()));
+    drop(relay);
+    drop(disk);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "known: after ENOSPC, sled 0.34 either keeps returning the error or blocks its \
+            flush forever, so the relay needs a restart once the disk has room"]
+async fn a_full_disk_recovers_in_place() {
+    let Some(FullDiskSetup {
+        relay,
+        disk,
+        ballast,
+    }) = full_disk_setup()
+    else {
+        return;
+    };
+    let sender = relay.client().await;
+    let (k, c) = (key(), cap());
+    let (_, sid) = sender.create_queue(&k, &c).await.unwrap();
+    fill_until_refused(&sender, sid, &c).await;
+    std::fs::remove_file(&ballast).unwrap();
+    let answer = tokio::time::timeout(DEADLINE, sender.send(sid, &c, 600, None, b"x".to_vec()))
+        .await
+        .expect("a send once the disk has room is answered");
+    assert!(answer.is_ok(), "a send once the disk has room: {answer:?}");
+    drop(relay);
+    drop(disk);
 }
