@@ -13,6 +13,7 @@
 //! Needs the relay binary built first (`cargo build -p hush-server --bin hush-server`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -223,6 +224,21 @@ async fn check_after_restart(relay: &ServerProcess, queues: &[Queue], led: &Ledg
         .filter(|id| !led.ack_sent.contains(id) && !delivered.contains(id))
         .count();
     assert_eq!(lost, 0, "acknowledged sends lost in the kill");
+    // Sends and acks that were in flight at the kill may have taken effect or not.
+    let stored_unanswered = delivered
+        .iter()
+        .filter(|id| !led.sent.contains_key(id))
+        .count();
+    let unanswered_acks_done = led
+        .ack_sent
+        .iter()
+        .filter(|id| !led.acked.contains(id) && !delivered.contains(id))
+        .count();
+    eprintln!(
+        "after the restart: {} delivered; {stored_unanswered} stored sends and \
+         {unanswered_acks_done} done acks had no answer before the kill",
+        delivered.len()
+    );
     // The restarted relay takes new sends on the old queues.
     let q = &queues[0];
     let id = reader
@@ -318,19 +334,24 @@ async fn each_acknowledged_message_is_shown_once_after_sigkill() {
 
     // Texts Alice's `send_text` returned for (acknowledged), and those it failed for.
     let (mut acked, mut failed) = (Vec::new(), Vec::new());
+    // Sends that began before a kill and returned after it: these went through the retry.
+    let mut spanning = 0;
     for (round, kill_after) in CLIENT_KILL_AFTER.into_iter().enumerate() {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let a = alice.clone();
+        let (a, killed) = (alice.clone(), Arc::new(AtomicBool::new(false)));
+        let killed_seen = killed.clone();
         let sender = tokio::spawn(async move {
             for n in 0..CLIENT_MESSAGES {
                 let text = format!("round {round} message {n}");
+                let before = killed_seen.load(Ordering::SeqCst);
                 let ok = a.send_text("bob", &text, None, false).await.is_ok();
-                let _ = tx.send((text, ok));
+                let across = !before && killed_seen.load(Ordering::SeqCst);
+                let _ = tx.send((text, ok, across));
             }
         });
         let mut ok_so_far = 0;
         while ok_so_far < kill_after {
-            let (text, ok) = tokio::time::timeout(DEADLINE, rx.recv())
+            let (text, ok, _) = tokio::time::timeout(DEADLINE, rx.recv())
                 .await
                 .expect("Alice kept sending")
                 .expect("Alice's sender ended early");
@@ -338,12 +359,14 @@ async fn each_acknowledged_message_is_shown_once_after_sigkill() {
             (if ok { &mut acked } else { &mut failed }).push(text);
         }
         relay.sigkill();
+        killed.store(true, Ordering::SeqCst);
         relay = ServerProcess::start(data.path(), &listen, CLIENT_RELAY_FLAGS);
         tokio::time::timeout(DEADLINE, sender)
             .await
             .expect("Alice's sends finished after the restart")
             .expect("sender task");
-        while let Ok((text, ok)) = rx.try_recv() {
+        while let Ok((text, ok, across)) = rx.try_recv() {
+            spanning += usize::from(across);
             (if ok { &mut acked } else { &mut failed }).push(text);
         }
     }
@@ -355,7 +378,7 @@ async fn each_acknowledged_message_is_shown_once_after_sigkill() {
         .expect("last send");
     let events = receive_until(&bob, |e| message_text(e).as_deref() == Some("the end")).await;
     eprintln!(
-        "{} messages acknowledged, {} failed, {} events",
+        "{} messages acknowledged, {} failed, {spanning} sent across a kill, {} events",
         acked.len(),
         failed.len(),
         events.len()
