@@ -417,7 +417,13 @@ async fn a_full_disk_refuses_sends_and_a_restart_with_room_loses_nothing() {
     let sent = fill_until_refused(&sender, sid, &c).await;
     eprintln!("full disk: {} sends acknowledged, then refused", sent.len());
     assert!(!sent.is_empty());
-    // The relay is up and answers.
+    // While the disk stays full, every send is refused the same way, and the relay answers.
+    for _ in 0..3 {
+        let again = tokio::time::timeout(DEADLINE, sender.send(sid, &c, 600, None, vec![1; 1024]))
+            .await
+            .expect("a send on a full disk is answered");
+        assert_eq!(again, Err(STORAGE));
+    }
     assert_eq!(sender.call(Request::Ping).await, Ok(Reply::Pong));
 
     // Room again, and a restart (the store does not recover from a full disk in place; see
