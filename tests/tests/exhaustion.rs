@@ -309,10 +309,11 @@ fn numbered(n: u32) -> Vec<u8> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn stalled_readers_of_a_full_queue_do_not_grow_relay_memory() {
+async fn stalled_readers_of_a_filling_queue_do_not_grow_relay_memory() {
     // A 16 MiB queue quota: 512 envelopes of 32 KiB.
     const QUOTA: u32 = 512;
-    const STALLED: usize = 12;
+    // Readers stalled before the queue fills, and as many after.
+    const STALLED: usize = 6;
     let data = tempfile::tempdir().unwrap();
     let relay = ServerProcess::start(
         data.path(),
@@ -324,6 +325,12 @@ async fn stalled_readers_of_a_full_queue_do_not_grow_relay_memory() {
     let (owner, sender) = (relay.client().await, relay.client().await);
     let (k, c) = (key(), cap());
     let (rid, sid) = owner.create_queue(&k, &c).await.unwrap();
+    // Readers that subscribe and never read: were pushes buffered without bound, each would
+    // cost the relay the whole 16 MiB backlog.
+    let mut stalled = Vec::new();
+    for _ in 0..STALLED {
+        stalled.push(StalledReader::subscribe(&relay.address, relay.socket_addr(), &k, rid).await);
+    }
     let mut n = 0;
     let full = loop {
         match sender.send(sid, &c, 600, None, numbered(n)).await {
@@ -336,20 +343,17 @@ async fn stalled_readers_of_a_full_queue_do_not_grow_relay_memory() {
         assert!(n <= QUOTA, "the queue took more than its quota");
     };
     assert_eq!((n, full), (QUOTA, ClientError::Relay(ErrorCode::QueueFull)));
+    // Store cache for 16 MiB plus 6 bounded readers; unbounded: 6 x 16 MiB more.
     check_memory(
-        "queue filled to its quota",
+        "16 MiB queue filled while 6 readers stall",
         &relay,
         before,
         GROWTH_LIMIT_MIB,
     );
 
-    // Readers that subscribe and never read: were pushes buffered without bound, each would
-    // cost the relay the whole 16 MiB backlog.
     let filled = relay.memory();
-    let mut stalled = Vec::new();
     for _ in 0..STALLED {
-        let reader = StalledReader::subscribe(&relay.address, relay.socket_addr(), &k, rid).await;
-        stalled.push(reader);
+        stalled.push(StalledReader::subscribe(&relay.address, relay.socket_addr(), &k, rid).await);
         bystander.round_trip().await;
     }
     assert_eq!(
@@ -359,9 +363,16 @@ async fn stalled_readers_of_a_full_queue_do_not_grow_relay_memory() {
     for _ in 0..4 {
         bystander.round_trip().await;
     }
-    check_memory("12 stalled readers of a 16 MiB queue", &relay, filled, 96);
+    // Unbounded: 6 x 16 MiB = 96 MiB; the limit is half of that.
+    check_memory(
+        "6 more stalled readers of the full queue",
+        &relay,
+        filled,
+        48,
+    );
 
-    // Nothing was lost: a stalled reader that reads again gets the whole backlog in order.
+    // Nothing was lost: a reader stalled since before the queue filled gets the whole backlog,
+    // in order, once it reads again.
     let mut first = stalled.swap_remove(0);
     for r in &stalled {
         r.close();
@@ -370,6 +381,7 @@ async fn stalled_readers_of_a_full_queue_do_not_grow_relay_memory() {
     for (i, body) in (0..QUOTA).zip(&first.bodies) {
         assert_eq!(body, &numbered(i));
     }
+    assert_eq!(first.bodies.len(), QUOTA as usize);
     bystander.round_trip().await;
 }
 
