@@ -126,6 +126,17 @@ async fn oversized_frames_close_the_connection_without_allocating_the_claim() {
         bystander.round_trip().await;
     }
     check_memory("oversized frames", &relay, before, GROWTH_LIMIT_MIB);
+    // Even an allocation never touched (so not resident) would show in the virtual size.
+    let after = relay.memory();
+    eprintln!(
+        "relay virtual size, oversized frames: peak {:.1} MiB before, {:.1} MiB after",
+        mib(before.vm_peak_kib),
+        mib(after.vm_peak_kib)
+    );
+    assert!(
+        after.vm_peak_kib < before.vm_peak_kib + 1024 * 1024,
+        "the relay reserved a gigabyte or more for a claimed frame"
+    );
 }
 
 /// Writes a ping on a raw request stream and reads until its answer.

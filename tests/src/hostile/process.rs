@@ -135,6 +135,8 @@ pub struct Memory {
     pub rss_kib: u64,
     /// The highest resident set size so far (`VmHWM`).
     pub hwm_kib: u64,
+    /// The largest virtual size so far (`VmPeak`): address space reserved, touched or not.
+    pub vm_peak_kib: u64,
 }
 
 impl Memory {
@@ -148,6 +150,7 @@ impl Memory {
         Some(Memory {
             rss_kib: field("VmRSS:")?,
             hwm_kib: field("VmHWM:")?,
+            vm_peak_kib: field("VmPeak:")?,
         })
     }
 }
