@@ -124,7 +124,7 @@ impl StalledReader {
     }
 }
 
-/// A UDP relay in front of the relay that forwards what clients send and drops every answer:
+/// A UDP forwarder in front of the relay that passes on what clients send and drops every answer:
 /// a client's handshake starts on the relay and can never finish.
 pub struct HandshakeHole {
     addr: SocketAddr,
