@@ -305,7 +305,12 @@ impl User {
                 .collect();
             stored.sort();
             want.sort();
-            assert_eq!(stored, want, "{}'s history of {contact}", self.client.name());
+            assert_eq!(
+                stored,
+                want,
+                "{}'s history of {contact}",
+                self.client.name()
+            );
         }
     }
 }
@@ -319,17 +324,19 @@ fn shown(events: &[ClientEvent]) -> Vec<(String, String)> {
     events
         .iter()
         .filter_map(|e| match e {
-            ClientEvent::Message { contact, message } => Some((
-                contact.clone(),
-                message.body.as_ref()?.as_str().to_owned(),
-            )),
+            ClientEvent::Message { contact, message } => {
+                Some((contact.clone(), message.body.as_ref()?.as_str().to_owned()))
+            }
             _ => None,
         })
         .collect()
 }
 
 fn borrowed(pairs: &[(String, String)]) -> Vec<(&str, &str)> {
-    pairs.iter().map(|(c, t)| (c.as_str(), t.as_str())).collect()
+    pairs
+        .iter()
+        .map(|(c, t)| (c.as_str(), t.as_str()))
+        .collect()
 }
 
 fn tampered_count(events: &[ClientEvent]) -> usize {

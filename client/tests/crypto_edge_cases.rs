@@ -48,7 +48,12 @@ fn low_order_x25519() -> Vec<[u8; 32]> {
     points.extend(high);
     // Each really is of low order: its agreement with any secret is all zeros.
     for p in &points {
-        assert_eq!(forge::raw_dh(&[0x77; 32], p), [0u8; 32], "{}", hex::encode(p));
+        assert_eq!(
+            forge::raw_dh(&[0x77; 32], p),
+            [0u8; 32],
+            "{}",
+            hex::encode(p)
+        );
     }
     points
 }
@@ -108,7 +113,10 @@ fn low_order_points_in_a_validly_signed_invitation_are_refused() {
     let (bytes, key) = invitation_bytes(1);
     let mut control = bytes.clone();
     resign(&mut control, &key);
-    assert!(Invitation::parse(&token(&control)).is_ok(), "re-signing works");
+    assert!(
+        Invitation::parse(&token(&control)).is_ok(),
+        "re-signing works"
+    );
     let at = inviter_at(&bytes);
     for point in low_order_x25519() {
         // As the one-time prekey, and as the inviter's X25519 identity key.
@@ -445,7 +453,10 @@ fn the_skip_cap_applies_to_the_previous_chain_length_at_a_dh_step() {
     // Once the last message of the old chain arrives (exactly MAX_SKIP ahead), the new chain
     // is within reach again.
     let last = old.last().unwrap();
-    assert_eq!(p.b.decrypt(last, NOW).unwrap(), (MAX_SKIP + 1).to_be_bytes());
+    assert_eq!(
+        p.b.decrypt(last, NOW).unwrap(),
+        (MAX_SKIP + 1).to_be_bytes()
+    );
     assert_eq!(p.b.decrypt(&new, NOW).unwrap(), b"new chain");
     assert_eq!(p.b.decrypt(&old[0], NOW).unwrap(), 1u64.to_be_bytes());
 }

@@ -286,8 +286,8 @@ pub(crate) fn first_message(
     let joiner_pub = joiner.public().to_bytes();
     let inviter_x: Key = inv.inviter[32..].try_into().unwrap();
 
-    let encoded = ml_kem::Encoded::<EncapsulationKey<MlKem768Params>>::try_from(&inv.kem_ek[..])
-        .unwrap();
+    let encoded =
+        ml_kem::Encoded::<EncapsulationKey<MlKem768Params>>::try_from(&inv.kem_ek[..]).unwrap();
     let (ct, ss) = EncapsulationKey::<MlKem768Params>::from_bytes(&encoded)
         .encapsulate(rng)
         .unwrap();
