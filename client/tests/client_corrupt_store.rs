@@ -84,7 +84,7 @@ async fn open(home: &Path) -> Result<(), ClientError> {
     let task = tokio::spawn(async move {
         Client::open_with(&home, KeySource::KeyFile, options())
             .await
-            .map(|c| drop(c))
+            .map(drop)
     });
     match task.await {
         Ok(result) => result,

@@ -95,16 +95,11 @@ fn now_secs() -> u64 {
 }
 
 impl QueueStore for EvilStore {
-    fn create_queue(
-        &self,
-        queue: QueueRecord,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        async move {
-            let (sender, rid) = (queue.sender_id, queue.recipient_id);
-            self.inner.create_queue(queue).await?;
-            self.script.lock().unwrap().senders.insert(sender, rid);
-            Ok(())
-        }
+    async fn create_queue(&self, queue: QueueRecord) -> Result<(), StoreError> {
+        let (sender, rid) = (queue.sender_id, queue.recipient_id);
+        self.inner.create_queue(queue).await?;
+        self.script.lock().unwrap().senders.insert(sender, rid);
+        Ok(())
     }
 
     fn queue(
@@ -114,7 +109,7 @@ impl QueueStore for EvilStore {
         self.inner.queue(recipient)
     }
 
-    fn send(
+    async fn send(
         &self,
         sender: SenderId,
         cap_hash: CapHash,
@@ -122,29 +117,27 @@ impl QueueStore for EvilStore {
         new_cap_hash: Option<CapHash>,
         quota: Quota,
         now: u64,
-    ) -> impl Future<Output = Result<RecipientId, StoreError>> + Send {
-        async move {
-            let captured = {
-                let s = self.script.lock().unwrap();
-                s.senders.get(&sender).copied().filter(|_| s.capture)
-            };
-            let Some(rid) = captured else {
-                return self
-                    .inner
-                    .send(sender, cap_hash, envelope, new_cap_hash, quota, now)
-                    .await;
-            };
-            // Answer the sender as an honest relay would, but keep the envelope.
-            if let Some(new) = new_cap_hash {
-                self.inner.set_send_cap(rid, new).await?;
-            }
-            self.script
-                .lock()
-                .unwrap()
-                .captured
-                .push((rid, envelope.body));
-            Ok(rid)
+    ) -> Result<RecipientId, StoreError> {
+        let captured = {
+            let s = self.script.lock().unwrap();
+            s.senders.get(&sender).copied().filter(|_| s.capture)
+        };
+        let Some(rid) = captured else {
+            return self
+                .inner
+                .send(sender, cap_hash, envelope, new_cap_hash, quota, now)
+                .await;
+        };
+        // Answer the sender as an honest relay would, but keep the envelope.
+        if let Some(new) = new_cap_hash {
+            self.inner.set_send_cap(rid, new).await?;
         }
+        self.script
+            .lock()
+            .unwrap()
+            .captured
+            .push((rid, envelope.body));
+        Ok(rid)
     }
 
     fn retract(

@@ -7,6 +7,9 @@ use std::path::PathBuf;
 
 use hush_tests::cli::{files_under, introduce, read_until_text, HushHome, RelayProcess};
 
+/// A damage: its name, what the error must say, and how to do it.
+type Case = (&'static str, &'static str, fn(&HushHome));
+
 fn snapshot(home: &HushHome) -> BTreeMap<PathBuf, Vec<u8>> {
     files_under(home.path())
         .into_iter()
@@ -28,7 +31,7 @@ fn a_damaged_home_is_a_one_line_error_and_is_left_as_it_was() {
     read_until_text(&bob, "kept");
     let pristine = snapshot(&bob);
 
-    let cases: [(&str, &str, fn(&HushHome)); 3] = [
+    let cases: [Case; 3] = [
         ("key vault cut short", "damaged", |h| {
             // The 128-byte header and a bit of the first slot are left.
             std::fs::File::options()

@@ -133,20 +133,18 @@ impl QueueStore for KillOnAck {
         self.inner.pending(recipient, from_seq, limit, now)
     }
 
-    fn ack(
+    async fn ack(
         &self,
         recipient: RecipientId,
         envelope: EnvelopeId,
         now: u64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        async move {
-            if !self.on_ack(true) {
-                return Ok(false);
-            }
-            let applied = self.inner.ack(recipient, envelope, now).await;
-            self.on_ack(false);
-            applied
+    ) -> Result<bool, StoreError> {
+        if !self.on_ack(true) {
+            return Ok(false);
         }
+        let applied = self.inner.ack(recipient, envelope, now).await;
+        self.on_ack(false);
+        applied
     }
 
     fn set_send_cap(
