@@ -268,8 +268,14 @@ impl Inner {
         let now = self.now();
         let mut st = self.state.lock().await;
         if let Some(pending) = st.pending.get(&rid) {
-            if message_kind(body) != Some(MessageKind::Handshake) {
-                return Ok(());
+            match message_kind(body) {
+                Some(MessageKind::Handshake) => {}
+                None => {
+                    // Not a hush message at all: damaged or forged on the way.
+                    events.push(ClientEvent::Tampered { contact: None });
+                    return Ok(());
+                }
+                Some(_) => return Ok(()),
             }
             let secrets = InvitationSecrets::from_bytes(&pending.secrets).map_err(|_| {
                 ClientError::Corrupt {
@@ -325,9 +331,17 @@ impl Inner {
             return Ok(());
         };
         let name = name.clone();
-        if message_kind(body) != Some(MessageKind::Ratchet) {
-            // A handshake first message again (redelivered), or garbage.
-            return Ok(());
+        match message_kind(body) {
+            Some(MessageKind::Ratchet) => {}
+            None => {
+                // Not a hush message at all: damaged or forged on the way.
+                events.push(ClientEvent::Tampered {
+                    contact: Some(name),
+                });
+                return Ok(());
+            }
+            // A handshake first message again (redelivered).
+            Some(_) => return Ok(()),
         }
         let Some(session) = c.session.as_mut() else {
             return Ok(());

@@ -63,9 +63,10 @@ pub enum ClientEvent {
         /// The contact.
         contact: String,
     },
-    /// An envelope on one of our queues failed authentication after it decrypted structurally
-    /// (a forged or altered first message, or an authenticated payload that does not decode).
-    /// It was dropped; if it keeps happening, check the contact's safety number.
+    /// An envelope on one of our queues is not an authentic message for that queue: it failed
+    /// authentication (altered, forged, or moved from another queue), is not a hush message at
+    /// all, or is an authenticated payload that does not decode. It was dropped; if it keeps
+    /// happening, check the contact's safety number.
     Tampered {
         /// The contact, if the queue belongs to one (`None` for a pending invitation).
         contact: Option<String>,

@@ -40,7 +40,10 @@ pub enum StoreError {
         path: PathBuf,
     },
     /// The key file exists but cannot be used (bad permissions, wrong size, wrong key).
-    #[error("cannot use the store's key file: {0}")]
+    #[error(
+        "cannot use the store's key file: {0}. It must be this home's own device.key (restore \
+         it from backup if it was replaced)"
+    )]
     KeyFile(#[source] VaultError),
     /// The passphrase key-derivation costs are outside the supported range.
     #[error("invalid passphrase key-derivation settings: {0}")]

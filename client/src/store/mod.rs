@@ -119,8 +119,22 @@ impl LocalStore {
         if !home.db_dir().is_dir() {
             return Err(StoreError::corrupt("database directory is missing"));
         }
-        let db = open_db(&home)?;
-        let index = recovery::reconcile(&db, &vault)?;
+        // sled discards whatever follows a damaged log entry, in place, when it opens: keep the
+        // bytes, so that a store found damaged is put back as it was.
+        let copy = recovery::DbCopy::take(&home.db_dir())?;
+        let opened = open_db(&home).and_then(|db| {
+            let index = recovery::reconcile(&db, &vault)?;
+            Ok((db, index))
+        });
+        let (db, index) = match opened {
+            Ok(opened) => opened,
+            Err(e @ (StoreError::Corrupt { .. } | StoreError::Database(_))) => {
+                // sled has closed its files: `db` was dropped when reconcile failed.
+                copy.put_back()?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
         home.tighten_permissions()?;
         Ok(LocalStore {
             home,

@@ -11,9 +11,18 @@
 //! a slot that fails authentication, two records sharing a slot) cannot come from a crash, and
 //! opening fails with [`StoreError::Corrupt`] without changing anything.
 //!
+//! A crash leaves at most [`MAX_CRASH_ORPHANS`] keys without a record. More means that records
+//! vanished from sled: sled treats a damaged log entry as a torn write and, on open, discards
+//! everything written after it. Shredding those keys would make the loss permanent, so opening
+//! fails with [`StoreError::Corrupt`] instead, and [`DbCopy`] puts sled's files back as they
+//! were: a store found damaged is left exactly as it was found.
+//!
 //! What it does not do: repair damaged sled files (sled's own recovery runs before this).
 
 use std::collections::HashSet;
+use std::fs;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use hush_vault::{SlotId, Vault, VaultError};
 use zeroize::Zeroizing;
@@ -21,6 +30,10 @@ use zeroize::Zeroizing;
 use super::key::{IndexKey, INDEX_KEY_LEN, INDEX_RECORD};
 use super::record::{decode_body, RawRecord};
 use super::StoreError;
+
+/// Most keys without a record that an interrupted operation can leave: the new key of a put
+/// cut short, and one more whose shred failed on an I/O error before it.
+pub(crate) const MAX_CRASH_ORPHANS: usize = 2;
 
 /// Loads the index key, checks every record, drops crash leftovers, and syncs what it changed.
 pub(crate) fn reconcile(db: &sled::Db, vault: &Vault) -> Result<IndexKey, StoreError> {
@@ -53,6 +66,9 @@ pub(crate) fn reconcile(db: &sled::Db, vault: &Vault) -> Result<IndexKey, StoreE
         .into_iter()
         .filter(|slot| !referenced.contains(&slot.index()))
         .collect();
+    if orphans.len() > MAX_CRASH_ORPHANS {
+        return Err(StoreError::corrupt("records are missing from the database"));
+    }
     for &slot in &orphans {
         vault.shred_deferred(slot)?;
     }
@@ -80,4 +96,55 @@ fn load_index(db: &sled::Db, vault: &Vault) -> Result<(IndexKey, SlotId), StoreE
     }
     bytes.copy_from_slice(&plain);
     Ok((IndexKey::new(bytes), raw.slot))
+}
+
+/// The bytes of every file of sled's directory, taken before sled opens it.
+pub(crate) struct DbCopy {
+    dir: PathBuf,
+    files: Vec<(PathBuf, Vec<u8>)>,
+}
+
+impl DbCopy {
+    /// Reads every file under `dir`.
+    pub(crate) fn take(dir: &Path) -> io::Result<DbCopy> {
+        let mut files = Vec::new();
+        let mut stack = vec![dir.to_path_buf()];
+        while let Some(d) = stack.pop() {
+            for entry in fs::read_dir(&d)? {
+                let entry = entry?;
+                let kind = entry.file_type()?;
+                if kind.is_dir() {
+                    stack.push(entry.path());
+                } else if kind.is_file() {
+                    files.push((entry.path(), fs::read(entry.path())?));
+                }
+            }
+        }
+        Ok(DbCopy {
+            dir: dir.to_path_buf(),
+            files,
+        })
+    }
+
+    /// Puts the directory back as it was taken: files sled created since are removed, and every
+    /// file taken is rewritten with its old bytes. Call it only once sled has closed the files.
+    pub(crate) fn put_back(&self) -> io::Result<()> {
+        let mut stack = vec![self.dir.clone()];
+        while let Some(d) = stack.pop() {
+            for entry in fs::read_dir(&d)? {
+                let entry = entry?;
+                let path = entry.path();
+                if entry.file_type()?.is_dir() {
+                    stack.push(path);
+                } else if !self.files.iter().any(|(p, _)| *p == path) {
+                    fs::remove_file(&path)?;
+                }
+            }
+        }
+        for (path, bytes) in &self.files {
+            fs::write(path, bytes)?;
+            fs::File::open(path)?.sync_all()?;
+        }
+        Ok(())
+    }
 }

@@ -93,7 +93,7 @@ pub(crate) enum Command {
         #[arg(long)]
         view_once: bool,
     },
-    /// Receive pending messages and print them.
+    /// Receive pending messages and print them, after any received earlier but never shown.
     Read {
         /// Only this contact.
         name: Option<String>,

@@ -147,6 +147,7 @@ pub(crate) async fn read(
     if let Some(name) = name {
         contact(client, name).await?;
     }
+    show_unread(client, name, out).await?;
     let events = client.receive(name, wait).await?;
     for event in events {
         match event {
@@ -182,6 +183,42 @@ pub(crate) async fn read(
                     out.emit(&record, now_secs())?;
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// Shows the messages already received but never shown (of `name`, or of every contact): a
+/// `read` killed after storing them and before printing them, or `hush chat` open on another
+/// contact when they came. They are unread, so `read` shows them first.
+async fn show_unread(
+    client: &Client,
+    name: Option<&str>,
+    out: &mut Output<io::Stdout>,
+) -> Result<()> {
+    let contacts: Vec<String> = match name {
+        Some(name) => vec![name.to_owned()],
+        None => client
+            .contacts()
+            .await
+            .into_iter()
+            .map(|c| c.name)
+            .collect(),
+    };
+    for contact in contacts {
+        // A burned contact has no history left.
+        let Ok(history) = client.history(&contact).await else {
+            continue;
+        };
+        for view in history {
+            if view.outgoing || view.displayed_at.is_some() {
+                continue;
+            }
+            let (shown, text) = session::reveal(client, &contact, view).await?;
+            out.emit(
+                &Record::Message(message_out(&contact, &shown, text)),
+                now_secs(),
+            )?;
         }
     }
     Ok(())
