@@ -15,6 +15,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use hush_protocol::limits::MAX_BLOB_CHUNK;
@@ -55,7 +56,13 @@ pub(super) struct Blob {
     pub(super) wrapped_key: [u8; WRAPPED_KEY_LEN],
     pub(super) path: PathBuf,
     pub(super) file: File,
+    /// Held while writing, checkpointing or deleting.
     pub(super) progress: Mutex<Progress>,
+    /// The committed length as of the last finished write, readable without waiting for a
+    /// write or checkpoint in progress (status requests run on the async workers).
+    pub(super) published: AtomicU64,
+    /// Set once the blob is deleted, readable without the lock.
+    pub(super) gone: AtomicBool,
 }
 
 impl std::fmt::Debug for Blob {
@@ -78,6 +85,22 @@ pub(super) enum Access {
 }
 
 impl Blob {
+    /// The committed length as of the last finished write, or `None` once deleted.
+    pub(super) fn committed(&self) -> Option<u64> {
+        if self.gone.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(self.published.load(Ordering::Acquire))
+    }
+
+    /// Marks the blob deleted; returns its committed length. Waits for a write in progress.
+    pub(super) fn mark_deleted(&self) -> u64 {
+        let mut p = self.progress();
+        p.deleted = true;
+        self.gone.store(true, Ordering::Release);
+        p.committed
+    }
+
     /// Locks the progress record.
     pub(super) fn progress(&self) -> MutexGuard<'_, Progress> {
         self.progress.lock().unwrap_or_else(PoisonError::into_inner)
@@ -140,6 +163,7 @@ impl Blob {
                 return Err(e);
             }
         }
+        self.published.store(p.committed, Ordering::Release);
         Ok(p.committed)
     }
 
@@ -159,14 +183,10 @@ impl Blob {
 
     /// Up to `len` bytes of the complete blob from `offset`.
     pub(super) fn read(&self, offset: u64, len: u32) -> Result<Vec<u8>, BlobError> {
-        {
-            let p = self.progress();
-            if p.deleted {
-                return Err(BlobError::NotFound);
-            }
-            if p.committed < self.total_len {
-                return Err(BlobError::Incomplete);
-            }
+        match self.committed() {
+            None => return Err(BlobError::NotFound),
+            Some(c) if c < self.total_len => return Err(BlobError::Incomplete),
+            Some(_) => {}
         }
         if len as usize > MAX_BLOB_CHUNK {
             return Err(BlobError::Malformed("read longer than the chunk limit"));

@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hush_protocol::BlobId;
@@ -178,6 +178,8 @@ impl Inner {
                     seq: 0,
                     deleted: false,
                 }),
+                published: AtomicU64::new(0),
+                gone: AtomicBool::new(false),
             };
             blob.header(0, 0).write_to(&blob.file)?;
             blob.file.sync_all()?;
@@ -249,11 +251,7 @@ impl Inner {
 
     /// Shreds the key of a blob already out of the index, then removes its file.
     fn destroy(&self, blob: &Blob) -> Result<(), BlobError> {
-        let committed = {
-            let mut p = blob.progress();
-            p.deleted = true;
-            p.committed
-        };
+        let committed = blob.mark_deleted();
         let _ = self
             .written
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {

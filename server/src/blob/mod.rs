@@ -141,13 +141,10 @@ impl BlobStore {
         let blob = self
             .inner
             .find(&id, &cap_hash(cap), entry::Access::Either, now)?;
-        let p = blob.progress();
-        if p.deleted {
-            return Err(BlobError::NotFound);
-        }
+        let committed = blob.committed().ok_or(BlobError::NotFound)?;
         Ok(Status {
             total_len: blob.total_len,
-            committed: p.committed,
+            committed,
             expires_at: blob.expires_at,
         })
     }

@@ -15,7 +15,7 @@ use std::collections::HashSet;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Mutex;
 
 use hush_protocol::BlobId;
@@ -149,6 +149,8 @@ fn load(
             seq,
             deleted: false,
         }),
+        published: AtomicU64::new(committed),
+        gone: AtomicBool::new(false),
     };
     if committed != h.committed {
         blob.header(seq, committed).write_to(&blob.file)?;
