@@ -3,11 +3,12 @@
 //!
 //! Durability rule: a write lands in the page cache and is acknowledged without an fsync. The
 //! blob is *checkpointed* (its data fdatasync'd, then the header recording the new committed
-//! length written and fdatasync'd) when at least [`CHECKPOINT_BYTES`] were written since the
-//! last checkpoint, when the upload completes (before the final write is answered), and on
-//! graceful shutdown. After a crash the relay truncates each blob to the committed length its
-//! header records, so `BlobStatus.committed` reports only durable bytes and the uploader
-//! resumes from there. A complete blob is always durable.
+//! length written and fdatasync'd) when the upload completes (before the final write is
+//! answered), on graceful shutdown, and in the background (`checkpoint.rs`) each time
+//! [`CHECKPOINT_BYTES`] more were written, so that an upload never waits for a sync in the
+//! middle. After a crash the relay truncates each blob to the committed length its header
+//! records, so `BlobStatus.committed` reports only durable bytes and the uploader resumes from
+//! there. A complete blob is always durable.
 //!
 //! What it does not do: check capabilities or expiry (the index does, before calling here), or
 //! create and delete files.
@@ -42,6 +43,17 @@ pub(super) struct Progress {
     pub(super) seq: u64,
     /// Set once the blob is deleted: later writes find it gone.
     pub(super) deleted: bool,
+    /// Set while a background checkpoint is queued or running.
+    pub(super) checkpointing: bool,
+}
+
+/// What a successful append asks of its caller.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) struct Appended {
+    /// The committed length after the append.
+    pub(super) committed: u64,
+    /// Whether a background checkpoint is now due.
+    pub(super) checkpoint_due: bool,
 }
 
 /// One blob: immutable metadata, its key, its open file and its progress.
@@ -133,10 +145,11 @@ impl Blob {
         }
     }
 
-    /// Appends `data` at `offset` (which must be the committed length); returns the committed
-    /// length after it. Checkpoints when the rule above says so; if that fails, the write is
-    /// undone (the uploader sends it again).
-    pub(super) fn append(&self, offset: u64, mut data: Vec<u8>) -> Result<u64, BlobError> {
+    /// Appends `data` at `offset` (which must be the committed length). The final write of the
+    /// upload checkpoints before returning; if that fails, the write is undone (the uploader
+    /// sends it again). Otherwise, past [`CHECKPOINT_BYTES`] since the last checkpoint, the
+    /// answer asks for a background checkpoint.
+    pub(super) fn append(&self, offset: u64, mut data: Vec<u8>) -> Result<Appended, BlobError> {
         let mut p = self.progress();
         if p.deleted {
             return Err(BlobError::NotFound);
@@ -151,20 +164,27 @@ impl Blob {
             return Err(BlobError::TooLarge);
         }
         if data.is_empty() {
-            return Ok(p.committed);
+            return Ok(Appended {
+                committed: p.committed,
+                checkpoint_due: false,
+            });
         }
         self.key.apply(offset, &mut data)?;
         self.file.write_all_at(&data, HEADER_LEN + offset)?;
         p.committed += len;
-        let due = p.committed == self.total_len || p.committed - p.durable >= CHECKPOINT_BYTES;
-        if due {
+        if p.committed == self.total_len {
             if let Err(e) = self.checkpoint(&mut p) {
                 p.committed -= len;
                 return Err(e);
             }
         }
+        let checkpoint_due = !p.checkpointing && p.committed - p.durable >= CHECKPOINT_BYTES;
+        p.checkpointing |= checkpoint_due;
         self.published.store(p.committed, Ordering::Release);
-        Ok(p.committed)
+        Ok(Appended {
+            committed: p.committed,
+            checkpoint_due,
+        })
     }
 
     /// Makes everything written durable: data first, then the header that records it.

@@ -26,6 +26,7 @@ use hush_vault::Vault;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
+use super::checkpoint::Checkpointer;
 use super::cipher::DataKey;
 use super::entry::{Access, Blob, Progress};
 use super::header::HEADER_LEN;
@@ -47,6 +48,8 @@ pub(super) struct Inner {
     pub(super) index: Mutex<Index>,
     /// Sum of the committed lengths of the blobs in the index.
     pub(super) written: AtomicU64,
+    /// Runs the periodic checkpoints off the request path.
+    pub(super) checkpointer: Checkpointer,
 }
 
 /// What a create answers.
@@ -177,6 +180,7 @@ impl Inner {
                     durable: 0,
                     seq: 0,
                     deleted: false,
+                    checkpointing: false,
                 }),
                 published: AtomicU64::new(0),
                 gone: AtomicBool::new(false),
@@ -224,9 +228,12 @@ impl Inner {
     ) -> Result<u64, BlobError> {
         let blob = self.find(id, cap, Access::Write, now)?;
         let len = data.len() as u64;
-        let committed = blob.append(offset, data)?;
+        let appended = blob.append(offset, data)?;
         self.written.fetch_add(len, Ordering::Relaxed);
-        Ok(committed)
+        if appended.checkpoint_due {
+            self.checkpointer.request(blob);
+        }
+        Ok(appended.committed)
     }
 
     /// Removes blob `id`, authorised by either capability.
