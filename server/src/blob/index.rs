@@ -174,7 +174,6 @@ impl Inner {
                 key,
                 wrapped_key,
                 path: path.clone(),
-                file,
                 progress: Mutex::new(Progress {
                     committed: 0,
                     durable: 0,
@@ -185,8 +184,8 @@ impl Inner {
                 published: AtomicU64::new(0),
                 gone: AtomicBool::new(false),
             };
-            blob.header(0, 0).write_to(&blob.file)?;
-            blob.file.sync_all()?;
+            blob.header(0, 0).write_to(&file)?;
+            file.sync_all()?;
             sync_dir(&self.dir)?;
             self.vault.sync()?;
             Ok(blob)
