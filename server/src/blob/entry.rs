@@ -1,4 +1,4 @@
-//! [`Blob`]: one blob's open file, its metadata and how far its upload got; the append, the
+//! [`Blob`]: one blob's metadata, key, file path and how far its upload got; the append, the
 //! range read and the durability checkpoint.
 //!
 //! Durability rule: a write lands in the page cache and is acknowledged without an fsync. The
@@ -56,7 +56,7 @@ pub(super) struct Appended {
     pub(super) checkpoint_due: bool,
 }
 
-/// One blob: immutable metadata, its key, its open file and its progress.
+/// One blob: immutable metadata, its key, where its file is and its progress.
 pub(super) struct Blob {
     pub(super) id: BlobId,
     pub(super) write_hash: CapHash,
@@ -164,7 +164,14 @@ impl Blob {
     /// upload checkpoints before returning; if that fails, the write is undone (the uploader
     /// sends it again). Otherwise, past [`CHECKPOINT_BYTES`] since the last checkpoint, the
     /// answer asks for a background checkpoint.
-    pub(super) fn append(&self, offset: u64, mut data: Vec<u8>) -> Result<Appended, BlobError> {
+    /// `written` (the store's total) grows by what was appended, under the blob's lock, so a
+    /// concurrent delete subtracts exactly what it removes.
+    pub(super) fn append(
+        &self,
+        offset: u64,
+        mut data: Vec<u8>,
+        written: &AtomicU64,
+    ) -> Result<Appended, BlobError> {
         let mut p = self.progress();
         if p.deleted {
             return Err(BlobError::NotFound);
@@ -197,6 +204,7 @@ impl Blob {
         let checkpoint_due = !p.checkpointing && p.committed - p.durable >= CHECKPOINT_BYTES;
         p.checkpointing |= checkpoint_due;
         self.published.store(p.committed, Ordering::Release);
+        written.fetch_add(len, Ordering::Relaxed);
         Ok(Appended {
             committed: p.committed,
             checkpoint_due,

@@ -226,9 +226,7 @@ impl Inner {
         now: u64,
     ) -> Result<u64, BlobError> {
         let blob = self.find(id, cap, Access::Write, now)?;
-        let len = data.len() as u64;
-        let appended = blob.append(offset, data)?;
-        self.written.fetch_add(len, Ordering::Relaxed);
+        let appended = blob.append(offset, data, &self.written)?;
         if appended.checkpoint_due {
             self.checkpointer.request(blob);
         }
