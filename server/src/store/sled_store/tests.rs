@@ -91,7 +91,7 @@ async fn reopen_keeps_envelopes_order_and_seqs() {
     let last = s.pending(rid(1), 0, 100, 2).await.unwrap().pop().unwrap();
     assert_eq!(last.id, eid(6));
     assert!(last.seq > before[3].seq);
-    assert_eq!(s.inner.vault.slots_in_use(), 5);
+    assert_eq!(s.inner.core.vault.slots_in_use(), 5);
 }
 
 #[tokio::test]
@@ -105,6 +105,7 @@ async fn crash_leftovers_are_dropped_on_open() {
         let lost = s.pending(rid(1), 0, 10, 1).await.unwrap()[1].seq;
         let v = s
             .inner
+            .core
             .db
             .get(envelope_key(&rid(1), lost))
             .unwrap()
@@ -112,15 +113,19 @@ async fn crash_leftovers_are_dropped_on_open() {
         let (head, _) = EnvelopeHead::decode(&v).unwrap();
         // As if the crash hit after the record reached disk but before its key did, and after
         // a key reached disk but before its record did.
-        s.inner.vault.shred(SlotId::from_index(head.slot)).unwrap();
-        s.inner.vault.allocate().unwrap();
-        s.inner.vault.sync().unwrap();
+        s.inner
+            .core
+            .vault
+            .shred(SlotId::from_index(head.slot))
+            .unwrap();
+        s.inner.core.vault.allocate().unwrap();
+        s.inner.core.vault.sync().unwrap();
     }
     let s = SledStore::open(dir.path()).unwrap();
     let pending = s.pending(rid(1), 0, 10, 1).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].body, b"kept");
-    assert_eq!(s.inner.vault.slots_in_use(), 1);
+    assert_eq!(s.inner.core.vault.slots_in_use(), 1);
     // The queue's counters were fixed: a two-message quota has room for exactly one more.
     let two = Quota {
         max_messages: 2,
@@ -167,7 +172,13 @@ async fn forensic_check(removal: Removal) {
         send(&s, 1, 1, &body, 100).await;
         send(&s, 2, 2, b"still pending", FAR).await;
         let seq = s.pending(rid(1), 0, 10, 1).await.unwrap()[0].seq;
-        let value = s.inner.db.get(envelope_key(&rid(1), seq)).unwrap().unwrap();
+        let value = s
+            .inner
+            .core
+            .db
+            .get(envelope_key(&rid(1), seq))
+            .unwrap()
+            .unwrap();
         match removal {
             Removal::Ack => assert!(s.ack(rid(1), eid(1), 2).await.unwrap()),
             Removal::Retract => assert!(s.retract(sid(1), cap(1), eid(1)).await.unwrap()),
