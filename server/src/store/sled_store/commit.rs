@@ -21,6 +21,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use hush_vault::Vault;
 use tokio::sync::oneshot;
@@ -185,8 +186,14 @@ fn flush_loop(shared: &Shared, db: &sled::Db, files: &mut SledFiles, vault: &Vau
             (std::mem::take(&mut pending.waiters), pending.shutdown)
         };
         // A panic inside sled must not kill the flusher: later writers would wait forever.
+        let started = Instant::now();
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| flush_once(db, files, vault)))
             .unwrap_or_else(|_| Err("database flush panicked".into()));
+        tracing::trace!(
+            waiters = batch.len(),
+            us = started.elapsed().as_micros(),
+            "group commit"
+        );
         shared.flushes.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = &result {
             let writes: usize = batch.iter().map(|w| w.covers).sum();

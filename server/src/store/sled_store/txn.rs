@@ -25,9 +25,14 @@ pub(super) struct Txn<'a> {
 impl<'a> Txn<'a> {
     /// Nothing staged yet.
     pub(super) fn new(db: &'a sled::Db) -> Txn<'a> {
+        Self::with_capacity(db, 0)
+    }
+
+    /// Nothing staged yet, with room for `keys` writes without growing.
+    pub(super) fn with_capacity(db: &'a sled::Db, keys: usize) -> Txn<'a> {
         Txn {
             db,
-            writes: HashMap::new(),
+            writes: HashMap::with_capacity(keys),
         }
     }
 

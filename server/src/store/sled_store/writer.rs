@@ -20,6 +20,7 @@
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use hush_protocol::{EnvelopeId, RecipientId};
 use hush_vault::SlotId;
@@ -30,6 +31,9 @@ use super::ops::SendOp;
 use super::txn::Txn;
 use super::{backend, Core};
 use crate::store::{StoreError, WakeRegistry};
+
+/// Keys one send or ack writes at most: three for the envelope, one for its queue.
+const KEYS_PER_OP: usize = 4;
 
 /// Where a send's result goes: the queue's recipient id once durable.
 pub(super) type SendDone = oneshot::Sender<Result<RecipientId, StoreError>>;
@@ -127,7 +131,13 @@ fn write_loop(shared: &Shared, core: &Core, commit: &Committer, wakes: &WakeRegi
         if !ops.is_empty() {
             // A panic inside sled must not kill the writer: later callers would wait forever.
             // The callers of a round that panicked see their result channel closed.
+            let (count, started) = (ops.len(), Instant::now());
             let round = std::panic::catch_unwind(AssertUnwindSafe(|| run_round(core, ops)));
+            tracing::trace!(
+                ops = count,
+                us = started.elapsed().as_micros(),
+                "writer round"
+            );
             match round {
                 Ok(round) => {
                     let covers = round.outcomes.len();
@@ -162,7 +172,7 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
     let mut removed: Vec<(usize, u64)> = Vec::new();
     let applied = {
         let _stripes = core.all_stripes();
-        let mut txn = Txn::new(&core.db);
+        let mut txn = Txn::with_capacity(&core.db, ops.len() * KEYS_PER_OP);
         for op in ops {
             let i = outcomes.len();
             match op {
