@@ -157,6 +157,8 @@ pub trait QueueStore: Send + Sync + 'static {
         now: u64,
     ) -> impl Future<Output = impl Future<Output = Result<RecipientId, StoreError>> + Send + 'static>
            + Send {
+        // The outer future yields the inner one on purpose: that is the two-step contract.
+        #[allow(clippy::async_yields_async)]
         async move {
             let sent = self
                 .send(sender, cap_hash, envelope, new_cap_hash, quota, now)
