@@ -170,7 +170,7 @@ impl SledStore {
 }
 
 fn writer_gone() -> StoreError {
-    StoreError::Backend("store is shutting down".into())
+    StoreError::Backend("the store's writer stopped (shutting down, or it failed)".into())
 }
 
 impl QueueStore for SledStore {
