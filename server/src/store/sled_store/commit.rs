@@ -208,20 +208,27 @@ fn flush_loop(shared: &Shared, db: &sled::Db, files: &mut SledFiles, vault: &Vau
     }
 }
 
-/// Flushes sled, then fdatasyncs sled's files and the vault (in parallel).
+/// Flushes sled and fdatasyncs sled's files, while another thread fdatasyncs the vault.
 ///
 /// On Linux sled 0.34 makes its log stable with `sync_file_range`, which neither flushes the
 /// drive's volatile cache nor persists the file's size, and it writes oversized nodes to blob
 /// files without syncing them; so after sled's own flush the store fdatasyncs those files
-/// itself, to survive power loss and not just a process crash. (Crash consistency does not
-/// depend on the order of the two sides: a record whose key did not reach disk, or a key whose
-/// record did not, is dropped on the next open by `recovery`; neither was acknowledged.)
+/// itself, to survive power loss and not just a process crash. The vault sync runs alongside
+/// all of that: every waiter of this flush wrote its vault slots before it registered.
+/// (Crash consistency does not depend on the order of the two sides: a record whose key did not
+/// reach disk, or a key whose record did not, is dropped on the next open by `recovery`; neither
+/// was acknowledged.)
 fn flush_once(db: &sled::Db, files: &mut SledFiles, vault: &Vault) -> Result<(), String> {
-    db.flush()
-        .map_err(|e| format!("database flush failed: {e}"))?;
     std::thread::scope(|scope| {
         let helper = std::thread::Builder::new().spawn_scoped(scope, || vault.sync());
-        let files_synced = files.sync();
+        let db_synced = db
+            .flush()
+            .map_err(|e| format!("database flush failed: {e}"))
+            .and_then(|_| {
+                files
+                    .sync()
+                    .map_err(|e| format!("database sync failed: {e}"))
+            });
         let vault_synced = match helper {
             Ok(handle) => handle
                 .join()
@@ -229,7 +236,7 @@ fn flush_once(db: &sled::Db, files: &mut SledFiles, vault: &Vault) -> Result<(),
             // No thread to spare: sync in line.
             Err(_) => vault.sync(),
         };
-        files_synced.map_err(|e| format!("database sync failed: {e}"))?;
+        db_synced?;
         vault_synced.map_err(|e| format!("key vault sync failed: {e}"))
     })
 }
