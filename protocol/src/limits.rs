@@ -49,6 +49,13 @@ pub const CONNECTION_OUTGOING_FRAMES: usize = 64;
 /// Bytes the relay buffers for one connection's writer (room for a few maximal frames).
 pub const CONNECTION_OUTGOING_BYTES: usize = 4 * MAX_FRAME_LEN;
 
+/// Sends and acks the relay works on at once for one connection (each waits for a group commit);
+/// while that many are in flight the relay reads no further requests from the connection.
+pub const CONNECTION_PIPELINED_REQUESTS: usize = 32;
+
+/// Body bytes of the sends the relay works on at once for one connection.
+pub const CONNECTION_PIPELINED_BYTES: usize = 4 * MAX_FRAME_LEN;
+
 /// Envelopes a subscription fetches from the store in one batch.
 pub const PUSH_BATCH: usize = 32;
 

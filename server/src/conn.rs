@@ -1,9 +1,15 @@
 //! One client connection: its request stream, its bounded outgoing queue and its pushes.
 //!
-//! The client opens one bidirectional stream. A reader decodes request frames and answers them
-//! in order; a writer drains a bounded channel of encoded frames onto the stream. Each
-//! subscription is a small task that pulls envelopes from the store only when the channel has
-//! room, so a slow reader makes the relay wait, never buffer without bound.
+//! The client opens one bidirectional stream. A reader decodes request frames; sends and acks
+//! go into the connection's pipeline (`pipeline.rs`) and are answered as each becomes durable,
+//! every other request is handled alone, in request order, once those in flight are answered.
+//! A writer drains a bounded channel of encoded frames onto the stream. Each subscription is a
+//! small task that pulls envelopes from the store only when the channel has room, so a slow
+//! reader makes the relay wait, never buffer without bound.
+//!
+//! Every request counts against the connection's request rate, except blob chunks
+//! (`BlobWrite`, `BlobRead`), which QUIC flow control, in-order handling and the blob size cap
+//! bound instead.
 //!
 //! What it does not do: accept connections or enforce connection-count limits (`relay.rs`).
 
@@ -12,11 +18,12 @@ use std::time::Duration;
 
 use hush_protocol::auth::{EXPORTER_LABEL, EXPORTER_LEN};
 use hush_protocol::limits::{CONNECTION_OUTGOING_BYTES, CONNECTION_OUTGOING_FRAMES, PUSH_BATCH};
-use hush_protocol::{ErrorCode, FrameDecoder, Push, RecipientId, Request, ServerFrame};
+use hush_protocol::{ErrorCode, FrameDecoder, Push, RecipientId, Reply, Request, ServerFrame};
 use tokio::sync::{mpsc, watch, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::ops::{ConnAuth, Effect, Shared};
+use crate::pipeline::{Pipeline, SendRequest};
 use crate::rate::RateLimiter;
 use crate::store::QueueStore;
 
@@ -35,7 +42,7 @@ type Queued = (Vec<u8>, OwnedSemaphorePermit);
 /// The sending half of a connection's bounded outgoing queue: at most
 /// `CONNECTION_OUTGOING_FRAMES` frames and `CONNECTION_OUTGOING_BYTES` bytes wait at once.
 #[derive(Clone)]
-struct Outgoing {
+pub(crate) struct Outgoing {
     tx: mpsc::Sender<Queued>,
     budget: Arc<Semaphore>,
 }
@@ -51,6 +58,17 @@ impl Outgoing {
             .await
             .map_err(drop)?;
         self.tx.send((frame, permit)).await.map_err(drop)
+    }
+
+    /// Queues the response to request `request_id`. Fails once the writer is gone.
+    pub(crate) async fn respond(
+        &self,
+        request_id: u32,
+        result: Result<Reply, ErrorCode>,
+    ) -> Result<(), ()> {
+        let mut frame = Vec::with_capacity(64);
+        ServerFrame::Response { request_id, result }.encode_frame(&mut frame);
+        self.send(frame).await
     }
 }
 
@@ -119,6 +137,7 @@ async fn read_loop<S: QueueStore>(
         shared.clock.now_millis(),
     );
     let mut subs = JoinSet::new();
+    let mut pipeline = Pipeline::new();
     let outcome = loop {
         let chunk = tokio::select! {
             biased;
@@ -130,33 +149,45 @@ async fn read_loop<S: QueueStore>(
             Ok(None) | Err(_) => break Outcome::ClientLeft,
         };
         decoder.feed(&chunk.bytes);
-        if let Err(code) = drain_frames(
-            shared,
-            &mut auth,
-            &mut decoder,
-            &mut limiter,
-            out,
-            &mut subs,
-        )
-        .await
-        {
+        let mut conn = ConnState {
+            auth: &mut auth,
+            limiter: &mut limiter,
+            pipeline: &mut pipeline,
+            subs: &mut subs,
+        };
+        if let Err(code) = drain_frames(shared, &mut conn, &mut decoder, out).await {
             break Outcome::Close(code);
         }
     };
+    // Requests in flight are answered (briefly) before the connection closes.
+    pipeline.close().await;
     subs.abort_all();
     // Wait until the aborted tasks are gone, so nothing holds the store after the connection.
     while subs.join_next().await.is_some() {}
     outcome
 }
 
-/// Answers every complete frame in the decoder. An error closes the connection.
+/// What one connection's reader keeps between chunks.
+struct ConnState<'a> {
+    auth: &'a mut ConnAuth,
+    limiter: &'a mut RateLimiter,
+    pipeline: &'a mut Pipeline,
+    subs: &'a mut JoinSet<()>,
+}
+
+/// Whether a request is exempt from the request-rate limit: blob chunks, which QUIC flow control,
+/// in-order handling and the blob size cap bound (a 150 MB/s transfer is ~2,300 chunks/s).
+fn rate_exempt(req: &Request) -> bool {
+    matches!(req, Request::BlobWrite { .. } | Request::BlobRead { .. })
+}
+
+/// Handles every complete frame in the decoder: sends and acks are started in the pipeline and
+/// answered when durable, the rest are answered here in order. An error closes the connection.
 async fn drain_frames<S: QueueStore>(
     shared: &Arc<Shared<S>>,
-    auth: &mut ConnAuth,
+    conn: &mut ConnState<'_>,
     decoder: &mut FrameDecoder,
-    limiter: &mut RateLimiter,
     out: &Outgoing,
-    subs: &mut JoinSet<()>,
 ) -> Result<(), ErrorCode> {
     loop {
         let decoded = match decoder.pop() {
@@ -169,16 +200,12 @@ async fn drain_frames<S: QueueStore>(
         };
         let (request_id, result) = match decoded {
             Ok((id, req)) => {
-                if limiter.allow(shared.clock.now_millis()) {
-                    let kind = req.kind();
-                    let (result, effect) = shared.handle(auth, id, req).await;
-                    if let Effect::Subscribe(rid) = effect {
-                        subs.spawn(push_loop(shared.clone(), rid, out.clone()));
+                if rate_exempt(&req) || conn.limiter.allow(shared.clock.now_millis()) {
+                    match dispatch(shared, conn, id, req, out).await {
+                        Some(result) => (id, result),
+                        // Started in the pipeline, which answers it.
+                        None => continue,
                     }
-                    if let Err(code) = result {
-                        tracing::debug!(op = kind, ?code, "request refused");
-                    }
-                    (id, result)
                 } else {
                     (id, Err(ErrorCode::RateLimited))
                 }
@@ -189,10 +216,60 @@ async fn drain_frames<S: QueueStore>(
             }
             Err((None, _)) => return Err(ErrorCode::Malformed),
         };
-        let mut frame = Vec::with_capacity(64);
-        ServerFrame::Response { request_id, result }.encode_frame(&mut frame);
-        if out.send(frame).await.is_err() {
+        if out.respond(request_id, result).await.is_err() {
             return Err(ErrorCode::Malformed);
+        }
+    }
+}
+
+/// Starts a send or an ack in the pipeline (and returns `None`), or handles any other request
+/// alone once everything in flight is answered (and returns its result).
+async fn dispatch<S: QueueStore>(
+    shared: &Arc<Shared<S>>,
+    conn: &mut ConnState<'_>,
+    id: u32,
+    req: Request,
+    out: &Outgoing,
+) -> Option<Result<Reply, ErrorCode>> {
+    match req {
+        Request::Send {
+            sender_id,
+            send_cap,
+            ttl_secs,
+            new_send_cap,
+            body,
+        } => {
+            let send = SendRequest {
+                sender_id,
+                send_cap,
+                ttl_secs,
+                new_send_cap,
+                body,
+            };
+            conn.pipeline.send(shared, id, send, out).await;
+            None
+        }
+        Request::Ack {
+            recipient_id,
+            envelope_id,
+        } => {
+            let auth = &*conn.auth;
+            conn.pipeline
+                .ack(shared, auth, id, recipient_id, envelope_id, out)
+                .await;
+            None
+        }
+        req => {
+            conn.pipeline.settle().await;
+            let kind = req.kind();
+            let (result, effect) = shared.handle(conn.auth, id, req).await;
+            if let Effect::Subscribe(rid) = effect {
+                conn.subs.spawn(push_loop(shared.clone(), rid, out.clone()));
+            }
+            if let Err(code) = result {
+                tracing::debug!(op = kind, ?code, "request refused");
+            }
+            Some(result)
         }
     }
 }

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 mod conn;
 mod ops;
+mod pipeline;
 mod rate;
 pub mod relay;
 pub mod store;

@@ -10,6 +10,8 @@
 //! What it does not do: read or write the network, or push envelopes (`conn.rs` does both).
 
 use std::collections::HashSet;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -114,9 +116,12 @@ impl<S: QueueStore> Shared<S> {
                 body,
             } => {
                 let r = self
-                    .send(sender_id, &send_cap, ttl_secs, new_send_cap.as_ref(), body)
+                    .start_send(sender_id, &send_cap, ttl_secs, new_send_cap.as_ref(), body)
                     .await;
-                return (r, effect);
+                return match r {
+                    Ok(sent) => (sent.await, effect),
+                    Err(e) => (Err(e), effect),
+                };
             }
             blob @ (Request::BlobCreate { .. }
             | Request::BlobWrite { .. }
@@ -239,14 +244,16 @@ impl<S: QueueStore> Shared<S> {
         Err(ErrorCode::Storage)
     }
 
-    async fn send(
+    /// Checks a send and starts it; resolves once it has its place in the queue's order (see
+    /// [`QueueStore::start_send`]), to a future that resolves to the reply once it is durable.
+    pub(crate) async fn start_send(
         &self,
         sender: SenderId,
         cap: &SendCapability,
         ttl_secs: u32,
         new_cap: Option<&SendCapability>,
         body: Vec<u8>,
-    ) -> Result<Reply, ErrorCode> {
+    ) -> Result<impl Future<Output = Result<Reply, ErrorCode>> + Send + 'static, ErrorCode> {
         if body.len() > self.config.max_envelope_len {
             return Err(ErrorCode::TooLarge);
         }
@@ -263,8 +270,9 @@ impl<S: QueueStore> Shared<S> {
             body,
             expires_at: now.saturating_add(ttl),
         };
-        self.store
-            .send(
+        let sent = self
+            .store
+            .start_send(
                 sender,
                 cap_hash(cap),
                 envelope,
@@ -272,9 +280,14 @@ impl<S: QueueStore> Shared<S> {
                 self.quota(),
                 now,
             )
-            .await
-            .map_err(store_err)?;
-        Ok(Reply::Sent { envelope_id })
+            .await;
+        // Boxed to the store future's declared `'static` bound: its type names `&self`'s lifetime.
+        let sent: Pin<Box<dyn Future<Output = Result<RecipientId, StoreError>> + Send>> =
+            Box::pin(sent);
+        Ok(async move {
+            sent.await.map_err(store_err)?;
+            Ok(Reply::Sent { envelope_id })
+        })
     }
 
     async fn subscribe(
@@ -303,13 +316,29 @@ impl<S: QueueStore> Shared<S> {
         rid: RecipientId,
         envelope: EnvelopeId,
     ) -> Result<Reply, ErrorCode> {
-        if !auth.subscriptions.contains(&rid) {
-            return Err(ErrorCode::NotSubscribed);
-        }
+        may_ack(auth, rid)?;
+        self.ack_subscribed(rid, envelope).await
+    }
+
+    /// Acks for a connection that [`may_ack`] allowed.
+    pub(crate) async fn ack_subscribed(
+        &self,
+        rid: RecipientId,
+        envelope: EnvelopeId,
+    ) -> Result<Reply, ErrorCode> {
         self.store
             .ack(rid, envelope, self.clock.now_secs())
             .await
             .map(|_| Reply::Done)
             .map_err(store_err)
+    }
+}
+
+/// Whether this connection may ack on queue `rid`: only after a signed subscribe to it.
+pub(crate) fn may_ack(auth: &ConnAuth, rid: RecipientId) -> Result<(), ErrorCode> {
+    if auth.subscriptions.contains(&rid) {
+        Ok(())
+    } else {
+        Err(ErrorCode::NotSubscribed)
     }
 }

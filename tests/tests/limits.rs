@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use hush_client::net::{ClientError, RelayClient};
 use hush_protocol::limits::{MAX_ENVELOPE_LEN, MAX_FRAME_LEN};
-use hush_protocol::{ErrorCode, Reply, Request};
+use hush_protocol::{BlobCapability, BlobId, ErrorCode, Reply, Request};
 use hush_tests::{cap, envelope, key, TestRelay, DEADLINE};
 
 const FULL: Result<hush_protocol::EnvelopeId, ClientError> =
@@ -86,6 +86,51 @@ async fn the_request_rate_is_limited_per_connection() {
     assert_eq!(
         greedy.call(Request::Ping).await,
         Err(ClientError::Relay(ErrorCode::RateLimited))
+    );
+    relay.stop().await;
+}
+
+#[tokio::test]
+async fn blob_chunks_do_not_count_against_the_request_rate() {
+    let relay = TestRelay::start(|c| {
+        c.requests_per_sec = 1;
+        c.request_burst = 2;
+    });
+    let client = relay.client().await;
+    let chunk = |i: u8| {
+        if i % 2 == 0 {
+            Request::BlobWrite {
+                blob_id: BlobId::from_bytes([i; 16]),
+                write_cap: BlobCapability::from_bytes([i; 32]),
+                offset: 0,
+                data: vec![i; 1024],
+            }
+        } else {
+            Request::BlobRead {
+                blob_id: BlobId::from_bytes([i; 16]),
+                read_cap: BlobCapability::from_bytes([i; 32]),
+                offset: 0,
+                len: 1024,
+            }
+        }
+    };
+    // Far more chunk requests than the burst allows: none is refused for the rate (these blobs
+    // do not exist, so each gets some other answer).
+    for i in 0..20u8 {
+        assert_ne!(
+            client.call(chunk(i)).await,
+            Err(ClientError::Relay(ErrorCode::RateLimited))
+        );
+    }
+    // They took no tokens: the whole burst is still there for other requests.
+    let results = pings(&client, 3).await;
+    assert_eq!(
+        results,
+        vec![
+            Ok(Reply::Pong),
+            Ok(Reply::Pong),
+            Err(ClientError::Relay(ErrorCode::RateLimited))
+        ]
     );
     relay.stop().await;
 }

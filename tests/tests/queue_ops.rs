@@ -2,8 +2,8 @@
 //! re-secure, the one-shot invitation capability, and delete.
 
 use hush_client::net::ClientError;
-use hush_protocol::ErrorCode;
-use hush_protocol::Push;
+use hush_protocol::limits::CONNECTION_PIPELINED_REQUESTS;
+use hush_protocol::{ErrorCode, Push, Reply, Request};
 use hush_server::store::sled_store::SledStore;
 use hush_server::store::QueueStore;
 use hush_server::ManualClock;
@@ -211,6 +211,40 @@ async fn many_clients_on_the_sled_store() {
     let store = SledStore::open(dir.path()).unwrap();
     let relay = TestRelay::start_on(store, dir, ManualClock::at_secs(START_SECS), |_| {});
     many_clients_exchange_concurrently(relay).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sends_in_flight_on_one_connection_keep_request_order() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let store = SledStore::open(dir.path()).unwrap();
+    let relay = TestRelay::start_on(store, dir, ManualClock::at_secs(START_SECS), |_| {});
+    let (alice, bob) = (relay.client().await, relay.client().await);
+    let (k, c) = (key(), cap());
+    let (rid, sid) = alice.create_queue(&k, &c).await.unwrap();
+    // Written in one go, several times what the relay works on at once for one connection, so
+    // many of them wait for durability together.
+    let n = 3 * CONNECTION_PIPELINED_REQUESTS as u16;
+    let mut frames = Vec::new();
+    for i in 0..n {
+        let send = Request::Send {
+            sender_id: sid,
+            send_cap: c.clone(),
+            ttl_secs: 60,
+            new_send_cap: None,
+            body: i.to_be_bytes().to_vec(),
+        };
+        send.encode_frame(bob.next_request_id(), &mut frames);
+    }
+    bob.write(&frames).await.unwrap();
+    // A ping is answered only after every send before it has taken effect.
+    assert_eq!(bob.call(Request::Ping).await, Ok(Reply::Pong));
+    alice.subscribe(&k, rid).await.unwrap();
+    for i in 0..n {
+        assert_eq!(envelope(&alice).await.1, i.to_be_bytes().to_vec());
+    }
+    // All of them were in the backlog when the subscription started.
+    assert!(matches!(any_push(&alice).await, Push::Drained { .. }));
+    relay.stop().await;
 }
 
 #[tokio::test]

@@ -140,6 +140,33 @@ pub trait QueueStore: Send + Sync + 'static {
         now: u64,
     ) -> impl Future<Output = Result<RecipientId, StoreError>> + Send;
 
+    /// Starts a [`QueueStore::send`] and resolves once the send has its place in the queue's
+    /// order, to a future that resolves as `send` does. A send started after that (by the same
+    /// caller, to the same queue) gets a later seq. The relay uses this to keep many sends of one
+    /// connection waiting for durability at once, in request order.
+    ///
+    /// The default runs the whole send in the outer future. A store that applies writes in the
+    /// order they were submitted overrides it to return as soon as the send is submitted.
+    fn start_send(
+        &self,
+        sender: SenderId,
+        cap_hash: CapHash,
+        envelope: NewEnvelope,
+        new_cap_hash: Option<CapHash>,
+        quota: Quota,
+        now: u64,
+    ) -> impl Future<Output = impl Future<Output = Result<RecipientId, StoreError>> + Send + 'static>
+           + Send {
+        // The outer future yields the inner one on purpose: that is the two-step contract.
+        #[allow(clippy::async_yields_async)]
+        async move {
+            let sent = self
+                .send(sender, cap_hash, envelope, new_cap_hash, quota, now)
+                .await;
+            std::future::ready(sent)
+        }
+    }
+
     /// Removes a pending envelope on behalf of its sender, after checking `cap_hash` as
     /// [`QueueStore::send`] does. Returns whether the envelope was still pending.
     fn retract(

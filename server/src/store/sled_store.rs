@@ -2,19 +2,21 @@
 //!
 //! Layout: one sled tree holds queues, the sender-id index, envelopes keyed by (recipient id,
 //! seq) so they iterate in order, an envelope-id index and an expiry index (see `codec`). Every
-//! change to a queue is one sled `Batch`, applied atomically under that queue's lock stripe, so
-//! the capability check, quota check, append and optional capability swap of a send are one
-//! step.
+//! change to a queue is part of one sled `Batch`, applied atomically under that queue's lock
+//! stripe, so the capability check, quota check, append and optional capability swap of a send
+//! are one step. Sends and acks go through one writer thread (`writer`), which applies all that
+//! are queued as one batch holding every stripe; other changes apply their own batch.
 //!
 //! Bodies at rest: each envelope body is sealed under its own key from a [`Vault`] in the data
 //! directory (device key from the 0600 `device.key` beside it). Ack, retract, expiry and queue
 //! deletion shred the key's slot, so what sled's log may still hold can no longer be read.
 //!
 //! Durability: mutations return once a group commit (one sled flush, then one vault fdatasync,
-//! shared by every concurrent writer; see `commit`) has covered them. Runtime: the per-request
-//! work touches only memory and the page cache and runs on the caller's task; sweeps and queue
-//! deletion, which may scan many records, run under `spawn_blocking`; flushing runs on a
-//! dedicated thread. [`SledStore::open`] blocks and needs no runtime.
+//! shared by every concurrent writer; see `commit`) has covered them. Runtime: sends and acks
+//! run on the writer thread and flushing on a dedicated thread; other per-request work touches
+//! only memory and the page cache and runs on the caller's task; reading pending envelopes,
+//! sweeps and queue deletion, which may scan many records, run under `spawn_blocking`.
+//! [`SledStore::open`] blocks and needs no runtime.
 //!
 //! What it does not do: decide TTLs or quotas (passed in), authorise recipients (done before a
 //! store call), or count expired-but-unswept envelopes out of the quota (the sweep removes them).
@@ -25,8 +27,11 @@ mod ops;
 mod recovery;
 #[cfg(test)]
 mod tests;
+mod txn;
+mod writer;
 
 use std::fs::DirBuilder;
+use std::future::Future;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -35,6 +40,8 @@ use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 use hush_vault::{DeviceKey, Vault, VaultOptions};
 
 use self::commit::{GroupCommit, SledFiles};
+use self::ops::SendOp;
+use self::writer::{Op, Writer};
 use super::{
     CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError, StoredEnvelope, SweepStats,
     WakeRegistry, Wakeup,
@@ -61,12 +68,19 @@ pub struct SledStore {
     inner: Arc<Inner>,
 }
 
-/// Fields drop in order: the flusher thread is stopped (with a final flush) first.
+/// Fields drop in order: the writer finishes what is queued and stops first, then the flusher
+/// thread (with a final flush).
 struct Inner {
+    writer: Writer,
     commit: GroupCommit,
+    core: Arc<Core>,
+    wakes: WakeRegistry,
+}
+
+/// The database, the vault and the locks, shared with the writer thread.
+struct Core {
     db: sled::Db,
     vault: Arc<Vault>,
-    wakes: WakeRegistry,
     stripes: Box<[Mutex<()>]>,
     create_lock: Mutex<()>,
 }
@@ -110,14 +124,20 @@ impl SledStore {
         recovery::reconcile(&db, &vault)?;
         let files = SledFiles::open(&dir.join(DB_DIR)).map_err(backend)?;
         let commit = GroupCommit::start(db.clone(), files, Arc::clone(&vault))?;
+        let core = Arc::new(Core {
+            db,
+            vault,
+            stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
+            create_lock: Mutex::new(()),
+        });
+        let wakes = WakeRegistry::default();
+        let writer = Writer::start(Arc::clone(&core), commit.committer(), wakes.clone())?;
         Ok(SledStore {
             inner: Arc::new(Inner {
+                writer,
                 commit,
-                db,
-                vault,
-                wakes: WakeRegistry::default(),
-                stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
-                create_lock: Mutex::new(()),
+                core,
+                wakes,
             }),
         })
     }
@@ -130,24 +150,39 @@ impl SledStore {
     /// Runs blocking store work off the async executor.
     async fn blocking<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+        f: impl FnOnce(&Core) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || f(&inner))
+        let core = Arc::clone(&self.inner.core);
+        tokio::task::spawn_blocking(move || f(&core))
             .await
             .map_err(backend)?
     }
+
+    /// Queues a send with the writer now; the future resolves once it is durable.
+    fn submit_send(
+        &self,
+        op: SendOp,
+    ) -> impl Future<Output = Result<RecipientId, StoreError>> + Send + 'static {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        self.inner.writer.submit(Op::Send(op, done));
+        async move { rx.await.unwrap_or_else(|_| Err(writer_gone())) }
+    }
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Backend("the store's writer stopped (shutting down, or it failed)".into())
 }
 
 impl QueueStore for SledStore {
     async fn create_queue(&self, queue: QueueRecord) -> Result<(), StoreError> {
-        self.inner.create(&queue)?;
+        self.inner.core.create(&queue)?;
         self.inner.commit.durable().await
     }
 
     async fn queue(&self, recipient: RecipientId) -> Result<Option<QueueRecord>, StoreError> {
         Ok(self
             .inner
+            .core
             .get_queue(&recipient)?
             .map(|q| q.record(recipient)))
     }
@@ -161,14 +196,37 @@ impl QueueStore for SledStore {
         quota: Quota,
         now: u64,
     ) -> Result<RecipientId, StoreError> {
-        let r = self
-            .blocking(move |inner| {
-                inner.append(&sender, &cap_hash, envelope, new_cap_hash, quota, now)
-            })
-            .await?;
-        self.inner.commit.durable().await?;
-        self.inner.wakes.wake(&r);
-        Ok(r)
+        self.submit_send(SendOp {
+            sender,
+            cap_hash,
+            envelope,
+            new_cap_hash,
+            quota,
+            now,
+        })
+        .await
+    }
+
+    /// Queues the send with the writer at once: sends submitted later are staged after it.
+    fn start_send(
+        &self,
+        sender: SenderId,
+        cap_hash: CapHash,
+        envelope: NewEnvelope,
+        new_cap_hash: Option<CapHash>,
+        quota: Quota,
+        now: u64,
+    ) -> impl Future<Output = impl Future<Output = Result<RecipientId, StoreError>> + Send + 'static>
+           + Send {
+        let durable = self.submit_send(SendOp {
+            sender,
+            cap_hash,
+            envelope,
+            new_cap_hash,
+            quota,
+            now,
+        });
+        std::future::ready(durable)
     }
 
     async fn retract(
@@ -177,7 +235,7 @@ impl QueueStore for SledStore {
         cap_hash: CapHash,
         envelope: EnvelopeId,
     ) -> Result<bool, StoreError> {
-        let removed = self.inner.retract(&sender, &cap_hash, &envelope)?;
+        let removed = self.inner.core.retract(&sender, &cap_hash, &envelope)?;
         if removed {
             self.inner.commit.durable().await?;
         }
@@ -191,7 +249,7 @@ impl QueueStore for SledStore {
         limit: usize,
         now: u64,
     ) -> Result<Vec<StoredEnvelope>, StoreError> {
-        self.blocking(move |inner| inner.pending(&recipient, from_seq, limit, now))
+        self.blocking(move |core| core.pending(&recipient, from_seq, limit, now))
             .await
     }
 
@@ -201,15 +259,14 @@ impl QueueStore for SledStore {
         envelope: EnvelopeId,
         now: u64,
     ) -> Result<bool, StoreError> {
-        let head = self
-            .blocking(move |inner| inner.ack(&recipient, &envelope, now))
-            .await?;
-        let Some(head) = head else {
-            return Ok(false);
-        };
-        self.inner.commit.durable().await?;
-        // An expired envelope was no longer pending, though it is gone now all the same.
-        Ok(head.expires_at > now)
+        let (done, rx) = tokio::sync::oneshot::channel();
+        self.inner.writer.submit(Op::Ack {
+            recipient,
+            envelope,
+            now,
+            done,
+        });
+        rx.await.unwrap_or_else(|_| Err(writer_gone()))
     }
 
     async fn set_send_cap(
@@ -218,19 +275,21 @@ impl QueueStore for SledStore {
         new_cap_hash: CapHash,
     ) -> Result<(), StoreError> {
         self.inner
+            .core
             .update_queue(&recipient, |q| q.send_cap_hash = new_cap_hash)?;
         self.inner.commit.durable().await
     }
 
     async fn touch(&self, recipient: RecipientId, now: u64) -> Result<(), StoreError> {
         self.inner
+            .core
             .update_queue(&recipient, |q| q.last_active = now)?;
         self.inner.commit.durable().await
     }
 
     async fn delete_queue(&self, recipient: RecipientId) -> Result<bool, StoreError> {
         let existed = self
-            .blocking(move |inner| inner.delete_queue_if(&recipient, |_| true))
+            .blocking(move |core| core.delete_queue_if(&recipient, |_| true))
             .await?;
         if existed {
             self.inner.commit.durable().await?;
@@ -241,7 +300,7 @@ impl QueueStore for SledStore {
 
     async fn sweep(&self, now: u64, idle_after: u64) -> Result<SweepStats, StoreError> {
         let (stats, deleted) = self
-            .blocking(move |inner| inner.sweep(now, idle_after))
+            .blocking(move |core| core.sweep(now, idle_after))
             .await?;
         self.inner.commit.durable().await?;
         for r in &deleted {

@@ -1,10 +1,12 @@
 //! Group commit: one flush of sled and the key vault makes many writers' changes durable.
 //!
 //! A writer applies its change (to sled's memory and the vault file's page cache), then calls
-//! [`GroupCommit::durable`], which registers it as waiting and returns a future. A dedicated
-//! thread takes every waiter registered since its last flush, runs one sled flush and one
-//! `fdatasync` of the vault, and then releases all of them with the result. Writers that arrive
-//! during a flush go into the next one, so under load each flush covers many writes.
+//! [`GroupCommit::durable`], which registers it as waiting and returns a future, or registers a
+//! callback with [`Committer::after_durable`] (the store's writer thread does, once per batch of
+//! sends and acks). A dedicated thread takes every waiter registered since its last flush, runs
+//! one sled flush and one `fdatasync` of the vault, and then releases all of them with the
+//! result. Writers that arrive during a flush go into the next one, so under load each flush
+//! covers many writes.
 //!
 //! What it does not do: order writes (sled and the vault do that), or retry a failed flush; a
 //! failure is reported to every waiter of that flush as [`StoreError::Backend`].
@@ -19,13 +21,24 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
 use hush_vault::Vault;
 use tokio::sync::oneshot;
 
 use crate::store::StoreError;
 
-type Waiter = oneshot::Sender<Result<(), String>>;
+/// What a flush tells its waiters: `Ok` once durable, or why the flush failed.
+pub(super) type FlushResult = Result<(), String>;
+
+/// Called with the result of the first flush that started after it was registered.
+pub(super) type AfterDurable = Box<dyn FnOnce(FlushResult) + Send>;
+
+/// A registered waiter and how many writes it stands for (for tests and metrics).
+struct Waiter {
+    covers: usize,
+    done: AfterDurable,
+}
 
 /// sled 0.34's log file inside its directory.
 const SLED_LOG_FILE: &str = "db";
@@ -79,17 +92,26 @@ impl GroupCommit {
         })
     }
 
+    /// A handle that registers waiters from another thread.
+    pub(super) fn committer(&self) -> Committer {
+        Committer {
+            shared: Arc::clone(&self.shared),
+        }
+    }
+
     /// Resolves once everything written before this call is durable.
     ///
     /// The waiter is registered now, not when the future is first polled, so the caller must
     /// call this after its write.
     pub(super) fn durable(&self) -> impl Future<Output = Result<(), StoreError>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
-        {
-            let mut pending = self.shared.lock();
-            pending.waiters.push(tx);
-        }
-        self.shared.wake.notify_one();
+        self.committer().after_durable(
+            1,
+            Box::new(move |result| {
+                // A writer that stopped waiting (its request was cancelled) is not an error.
+                let _ = tx.send(result);
+            }),
+        );
         async move {
             match rx.await {
                 Ok(Ok(())) => Ok(()),
@@ -113,10 +135,25 @@ impl GroupCommit {
             .unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// How many writers wait for the next flush.
+    /// How many writes wait for the next flush.
     #[cfg(test)]
     pub(super) fn waiting(&self) -> usize {
-        self.shared.lock().waiters.len()
+        self.shared.lock().waiters.iter().map(|w| w.covers).sum()
+    }
+}
+
+/// Registers waiters with a [`GroupCommit`]'s flusher.
+pub(super) struct Committer {
+    shared: Arc<Shared>,
+}
+
+impl Committer {
+    /// Calls `done` (on the flusher thread) with the result of the first flush that starts
+    /// after this call; so call it after the write. `covers` is how many writes it stands for.
+    /// `done` must be quick: the flusher waits for it.
+    pub(super) fn after_durable(&self, covers: usize, done: AfterDurable) {
+        self.shared.lock().waiters.push(Waiter { covers, done });
+        self.shared.wake.notify_one();
     }
 }
 
@@ -149,15 +186,21 @@ fn flush_loop(shared: &Shared, db: &sled::Db, files: &mut SledFiles, vault: &Vau
             (std::mem::take(&mut pending.waiters), pending.shutdown)
         };
         // A panic inside sled must not kill the flusher: later writers would wait forever.
+        let started = Instant::now();
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| flush_once(db, files, vault)))
             .unwrap_or_else(|_| Err("database flush panicked".into()));
+        tracing::trace!(
+            waiters = batch.len(),
+            us = started.elapsed().as_micros(),
+            "group commit"
+        );
         shared.flushes.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = &result {
-            tracing::error!(error = %e, waiters = batch.len(), "store flush failed");
+            let writes: usize = batch.iter().map(|w| w.covers).sum();
+            tracing::error!(error = %e, writes, "store flush failed");
         }
         for waiter in batch {
-            // A writer that stopped waiting (its request was cancelled) is not an error.
-            let _ = waiter.send(result.clone());
+            (waiter.done)(result.clone());
         }
         if shutdown && shared.lock().waiters.is_empty() {
             return;
@@ -165,20 +208,27 @@ fn flush_loop(shared: &Shared, db: &sled::Db, files: &mut SledFiles, vault: &Vau
     }
 }
 
-/// Flushes sled, then fdatasyncs sled's files and the vault (in parallel).
+/// Flushes sled and fdatasyncs sled's files, while another thread fdatasyncs the vault.
 ///
 /// On Linux sled 0.34 makes its log stable with `sync_file_range`, which neither flushes the
 /// drive's volatile cache nor persists the file's size, and it writes oversized nodes to blob
 /// files without syncing them; so after sled's own flush the store fdatasyncs those files
-/// itself, to survive power loss and not just a process crash. (Crash consistency does not
-/// depend on the order of the two sides: a record whose key did not reach disk, or a key whose
-/// record did not, is dropped on the next open by `recovery`; neither was acknowledged.)
+/// itself, to survive power loss and not just a process crash. The vault sync runs alongside
+/// all of that: every waiter of this flush wrote its vault slots before it registered.
+/// (Crash consistency does not depend on the order of the two sides: a record whose key did not
+/// reach disk, or a key whose record did not, is dropped on the next open by `recovery`; neither
+/// was acknowledged.)
 fn flush_once(db: &sled::Db, files: &mut SledFiles, vault: &Vault) -> Result<(), String> {
-    db.flush()
-        .map_err(|e| format!("database flush failed: {e}"))?;
     std::thread::scope(|scope| {
         let helper = std::thread::Builder::new().spawn_scoped(scope, || vault.sync());
-        let files_synced = files.sync();
+        let db_synced = db
+            .flush()
+            .map_err(|e| format!("database flush failed: {e}"))
+            .and_then(|_| {
+                files
+                    .sync()
+                    .map_err(|e| format!("database sync failed: {e}"))
+            });
         let vault_synced = match helper {
             Ok(handle) => handle
                 .join()
@@ -186,7 +236,7 @@ fn flush_once(db: &sled::Db, files: &mut SledFiles, vault: &Vault) -> Result<(),
             // No thread to spare: sync in line.
             Err(_) => vault.sync(),
         };
-        files_synced.map_err(|e| format!("database sync failed: {e}"))?;
+        db_synced?;
         vault_synced.map_err(|e| format!("key vault sync failed: {e}"))
     })
 }

@@ -1,8 +1,10 @@
-//! The synchronous operations behind [`super::SledStore`]: each takes the queue's lock stripe,
-//! reads, checks, and applies one atomic sled `Batch`, shredding the keys of removed envelopes.
+//! The synchronous operations behind [`super::SledStore`]. Each takes the lock stripe of the
+//! queue it changes, reads, checks, and stages its changes in a [`Txn`] that is applied as one
+//! atomic sled `Batch`; keys of removed envelopes are shredded once that batch is applied.
+//! Sends and acks only stage (`stage_*`): the writer applies many of them in one batch.
 //!
-//! What it does not do: wait for durability or wake watchers; the async layer does both after
-//! an operation returns.
+//! What it does not do: wait for durability or wake watchers; the async layer and the writer do
+//! both after an operation returns.
 
 use std::sync::MutexGuard;
 
@@ -14,16 +16,39 @@ use super::codec::{
     envelope_prefix, expiry_key, queue_key, sender_key, EnvelopeHead, QueueValue, EXPIRY_PREFIX,
     QUEUE_PREFIX,
 };
-use super::{backend, lock, Inner, LOCK_STRIPES};
+use super::txn::Txn;
+use super::{backend, lock, Core, LOCK_STRIPES};
 use crate::store::{
     cap_matches, CapHash, NewEnvelope, QueueRecord, Quota, StoreError, StoredEnvelope, SweepStats,
 };
 
-impl Inner {
+/// A send as the writer receives it.
+pub(super) struct SendOp {
+    pub(super) sender: SenderId,
+    pub(super) cap_hash: CapHash,
+    pub(super) envelope: NewEnvelope,
+    pub(super) new_cap_hash: Option<CapHash>,
+    pub(super) quota: Quota,
+    pub(super) now: u64,
+}
+
+fn queue_in(txn: &Txn<'_>, r: &RecipientId) -> Result<Option<QueueValue>, StoreError> {
+    match txn.get(&queue_key(r))? {
+        Some(v) => Ok(Some(QueueValue::decode(&v)?)),
+        None => Ok(None),
+    }
+}
+
+impl Core {
     fn stripe(&self, r: &RecipientId) -> MutexGuard<'_, ()> {
         let b = r.as_bytes();
         let h = usize::from(u16::from_le_bytes([b[0], b[1]]));
         lock(&self.stripes[h % LOCK_STRIPES])
+    }
+
+    /// Every lock stripe, in order: the writer holds them all while it stages and applies.
+    pub(super) fn all_stripes(&self) -> Vec<MutexGuard<'_, ()>> {
+        self.stripes.iter().map(lock).collect()
     }
 
     pub(super) fn get_queue(&self, r: &RecipientId) -> Result<Option<QueueValue>, StoreError> {
@@ -35,12 +60,12 @@ impl Inner {
 
     /// The queue `sender` names, if `cap_hash` authorises it. Call with the queue's stripe held.
     fn authorised_queue(
-        &self,
+        txn: &Txn<'_>,
         r: &RecipientId,
         sender: &SenderId,
         cap_hash: &CapHash,
     ) -> Result<QueueValue, StoreError> {
-        let q = self.get_queue(r)?.ok_or(StoreError::Auth)?;
+        let q = queue_in(txn, r)?.ok_or(StoreError::Auth)?;
         let cap_ok = cap_matches(&q.send_cap_hash, cap_hash);
         if q.sender_id != *sender || !cap_ok {
             return Err(StoreError::Auth);
@@ -74,18 +99,25 @@ impl Inner {
         self.db.apply_batch(batch).map_err(backend)
     }
 
-    pub(super) fn append(
+    /// Checks a send (capability and quota, against what `txn` has staged) and stages its
+    /// append. Call with every stripe held. On success the envelope's key is in a fresh vault
+    /// slot, which the caller must shred if `txn` is not applied.
+    pub(super) fn stage_append(
         &self,
-        sender: &SenderId,
-        cap_hash: &CapHash,
-        env: NewEnvelope,
-        new_cap_hash: Option<CapHash>,
-        quota: Quota,
-        now: u64,
-    ) -> Result<RecipientId, StoreError> {
-        let r = self.recipient_of(sender)?;
-        let _queue = self.stripe(&r);
-        let mut q = self.authorised_queue(&r, sender, cap_hash)?;
+        txn: &mut Txn<'_>,
+        op: SendOp,
+    ) -> Result<(RecipientId, SlotId), StoreError> {
+        let SendOp {
+            sender,
+            cap_hash,
+            envelope: env,
+            new_cap_hash,
+            quota,
+            now,
+        } = op;
+        // Sender ids change only when a queue is created or deleted, never inside a `Txn`.
+        let r = self.recipient_of(&sender)?;
+        let mut q = Self::authorised_queue(txn, &r, &sender, &cap_hash)?;
         let len = env.body.len() as u64;
         if q.count >= u64::from(quota.max_messages) || q.bytes.saturating_add(len) > quota.max_bytes
         {
@@ -107,52 +139,49 @@ impl Inner {
         if let Some(new) = new_cap_hash {
             q.send_cap_hash = new;
         }
-        let mut batch = sled::Batch::default();
-        batch.insert(&envelope_key(&r, seq)[..], value);
-        batch.insert(&envelope_id_key(&r, &env.id)[..], &seq.to_be_bytes()[..]);
-        batch.insert(&expiry_key(env.expires_at, &r, seq)[..], &[][..]);
-        batch.insert(&queue_key(&r)[..], &q.encode()[..]);
-        if let Err(e) = self.db.apply_batch(batch) {
-            // Nothing refers to the key: shred it now (or on the next open if this fails too).
-            let _ = self.vault.shred_deferred(slot);
-            return Err(backend(e));
-        }
-        Ok(r)
+        txn.insert(&envelope_key(&r, seq), value);
+        txn.insert(&envelope_id_key(&r, &env.id), &seq.to_be_bytes()[..]);
+        txn.insert(&expiry_key(env.expires_at, &r, seq), &[][..]);
+        txn.insert(&queue_key(&r), &q.encode()[..]);
+        Ok((r, slot))
     }
 
-    /// Removes the envelopes at `seqs` from queue `r` (whose value is `q`) and shreds their keys.
-    /// Call with the queue's stripe held. Returns the heads of the envelopes that were there.
-    fn remove_envelopes(
-        &self,
+    /// Stages the removal of the envelopes at `seqs` from queue `r` (whose value is `q`). Call
+    /// with the queue's stripe held. Returns the heads of the envelopes that were there; their
+    /// keys are to be shredded once `txn` is applied.
+    fn stage_remove(
+        txn: &mut Txn<'_>,
         r: &RecipientId,
         q: &mut QueueValue,
         seqs: &[u64],
     ) -> Result<Vec<EnvelopeHead>, StoreError> {
-        let mut batch = sled::Batch::default();
         let mut removed = Vec::with_capacity(seqs.len());
         for &seq in seqs {
-            let Some(v) = self.db.get(envelope_key(r, seq)).map_err(backend)? else {
+            let Some(v) = txn.get(&envelope_key(r, seq))? else {
                 continue;
             };
             let (head, sealed) = EnvelopeHead::decode(&v)?;
             let body_len = sealed.len().saturating_sub(SEAL_OVERHEAD) as u64;
             q.count = q.count.saturating_sub(1);
             q.bytes = q.bytes.saturating_sub(body_len);
-            batch.remove(&envelope_key(r, seq)[..]);
-            batch.remove(&envelope_id_key(r, &head.id)[..]);
-            batch.remove(&expiry_key(head.expires_at, r, seq)[..]);
+            txn.remove(&envelope_key(r, seq));
+            txn.remove(&envelope_id_key(r, &head.id));
+            txn.remove(&expiry_key(head.expires_at, r, seq));
             removed.push(head);
         }
-        if removed.is_empty() {
-            return Ok(removed);
+        if !removed.is_empty() {
+            txn.insert(&queue_key(r), &q.encode()[..]);
         }
-        batch.insert(&queue_key(r)[..], &q.encode()[..]);
-        self.db.apply_batch(batch).map_err(backend)?;
-        self.shred(removed.iter().map(|h| h.slot))?;
         Ok(removed)
     }
 
-    fn shred(&self, slots: impl IntoIterator<Item = u64>) -> Result<(), StoreError> {
+    /// Applies `txn`, then shreds the keys of the envelopes it removed.
+    fn apply_and_shred(&self, txn: Txn<'_>, removed: &[EnvelopeHead]) -> Result<(), StoreError> {
+        txn.apply()?;
+        self.shred(removed.iter().map(|h| h.slot))
+    }
+
+    pub(super) fn shred(&self, slots: impl IntoIterator<Item = u64>) -> Result<(), StoreError> {
         for slot in slots {
             self.vault
                 .shred_deferred(SlotId::from_index(slot))
@@ -161,18 +190,18 @@ impl Inner {
         Ok(())
     }
 
-    /// Removes envelope `id` from queue `r`. Returns its head if it was there.
-    fn remove_by_id(
-        &self,
+    /// Stages the removal of envelope `id` from queue `r`. Returns its head if it was there.
+    fn stage_remove_by_id(
+        txn: &mut Txn<'_>,
         r: &RecipientId,
         q: &mut QueueValue,
         id: &EnvelopeId,
     ) -> Result<Option<EnvelopeHead>, StoreError> {
-        let Some(v) = self.db.get(envelope_id_key(r, id)).map_err(backend)? else {
+        let Some(v) = txn.get(&envelope_id_key(r, id))? else {
             return Ok(None);
         };
         let seq = decode_seq(&v)?;
-        Ok(self.remove_envelopes(r, q, &[seq])?.pop())
+        Ok(Self::stage_remove(txn, r, q, &[seq])?.pop())
     }
 
     pub(super) fn retract(
@@ -183,24 +212,27 @@ impl Inner {
     ) -> Result<bool, StoreError> {
         let r = self.recipient_of(sender)?;
         let _queue = self.stripe(&r);
-        let mut q = self.authorised_queue(&r, sender, cap_hash)?;
-        Ok(self.remove_by_id(&r, &mut q, id)?.is_some())
+        let mut txn = Txn::new(&self.db);
+        let mut q = Self::authorised_queue(&txn, &r, sender, cap_hash)?;
+        let removed = Self::stage_remove_by_id(&mut txn, &r, &mut q, id)?;
+        self.apply_and_shred(txn, removed.as_slice())?;
+        Ok(removed.is_some())
     }
 
-    /// Removes envelope `id` from queue `r` for its recipient. Returns its head if it was there
-    /// (expired or not).
-    pub(super) fn ack(
-        &self,
+    /// Stages the removal of envelope `id` from queue `r` for its recipient. Call with every
+    /// stripe held. Returns its head if it was there (expired or not); its key is to be
+    /// shredded once `txn` is applied.
+    pub(super) fn stage_ack(
+        txn: &mut Txn<'_>,
         r: &RecipientId,
         id: &EnvelopeId,
         now: u64,
     ) -> Result<Option<EnvelopeHead>, StoreError> {
-        let _queue = self.stripe(r);
-        let Some(mut q) = self.get_queue(r)? else {
+        let Some(mut q) = queue_in(txn, r)? else {
             return Ok(None);
         };
         q.last_active = now;
-        self.remove_by_id(r, &mut q, id)
+        Self::stage_remove_by_id(txn, r, &mut q, id)
     }
 
     /// Applies `change` to queue `r`'s record. [`StoreError::Auth`] if there is no such queue.
@@ -301,10 +333,12 @@ impl Inner {
         }
         for (r, group) in group_by_queue(expired) {
             let _queue = self.stripe(&r);
-            let Some(mut q) = self.get_queue(&r)? else {
+            let mut txn = Txn::new(&self.db);
+            let Some(mut q) = queue_in(&txn, &r)? else {
                 continue;
             };
-            let removed = self.remove_envelopes(&r, &mut q, &group)?;
+            let removed = Self::stage_remove(&mut txn, &r, &mut q, &group)?;
+            self.apply_and_shred(txn, &removed)?;
             stats.expired_envelopes += removed.len() as u64;
         }
         let cutoff = now.saturating_sub(idle_after);

@@ -91,7 +91,7 @@ async fn reopen_keeps_envelopes_order_and_seqs() {
     let last = s.pending(rid(1), 0, 100, 2).await.unwrap().pop().unwrap();
     assert_eq!(last.id, eid(6));
     assert!(last.seq > before[3].seq);
-    assert_eq!(s.inner.vault.slots_in_use(), 5);
+    assert_eq!(s.inner.core.vault.slots_in_use(), 5);
 }
 
 #[tokio::test]
@@ -105,6 +105,7 @@ async fn crash_leftovers_are_dropped_on_open() {
         let lost = s.pending(rid(1), 0, 10, 1).await.unwrap()[1].seq;
         let v = s
             .inner
+            .core
             .db
             .get(envelope_key(&rid(1), lost))
             .unwrap()
@@ -112,15 +113,19 @@ async fn crash_leftovers_are_dropped_on_open() {
         let (head, _) = EnvelopeHead::decode(&v).unwrap();
         // As if the crash hit after the record reached disk but before its key did, and after
         // a key reached disk but before its record did.
-        s.inner.vault.shred(SlotId::from_index(head.slot)).unwrap();
-        s.inner.vault.allocate().unwrap();
-        s.inner.vault.sync().unwrap();
+        s.inner
+            .core
+            .vault
+            .shred(SlotId::from_index(head.slot))
+            .unwrap();
+        s.inner.core.vault.allocate().unwrap();
+        s.inner.core.vault.sync().unwrap();
     }
     let s = SledStore::open(dir.path()).unwrap();
     let pending = s.pending(rid(1), 0, 10, 1).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].body, b"kept");
-    assert_eq!(s.inner.vault.slots_in_use(), 1);
+    assert_eq!(s.inner.core.vault.slots_in_use(), 1);
     // The queue's counters were fixed: a two-message quota has room for exactly one more.
     let two = Quota {
         max_messages: 2,
@@ -167,7 +172,13 @@ async fn forensic_check(removal: Removal) {
         send(&s, 1, 1, &body, 100).await;
         send(&s, 2, 2, b"still pending", FAR).await;
         let seq = s.pending(rid(1), 0, 10, 1).await.unwrap()[0].seq;
-        let value = s.inner.db.get(envelope_key(&rid(1), seq)).unwrap().unwrap();
+        let value = s
+            .inner
+            .core
+            .db
+            .get(envelope_key(&rid(1), seq))
+            .unwrap()
+            .unwrap();
         match removal {
             Removal::Ack => assert!(s.ack(rid(1), eid(1), 2).await.unwrap()),
             Removal::Retract => assert!(s.retract(sid(1), cap(1), eid(1)).await.unwrap()),
@@ -360,4 +371,79 @@ async fn large_envelopes_survive_reopen() {
     for (k, e) in (0..12).zip(&pending) {
         assert_eq!((e.id, &e.body), (eid(k), &body(k)));
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_sends_and_acks_keep_quotas_and_remove_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    create(&s, 1).await;
+    let quota = Quota {
+        max_messages: 5,
+        max_bytes: 1 << 20,
+    };
+    // Held back from the flush, the sends pile up and the writer stages many in one round; the
+    // quota must still count each one staged before it.
+    let paused = s.inner.commit.pause();
+    let sends: Vec<_> = (0..12u16)
+        .map(|i| {
+            let s = s.clone();
+            tokio::spawn(async move {
+                let env = NewEnvelope {
+                    id: eid(i),
+                    body: vec![1; 10],
+                    expires_at: FAR,
+                };
+                s.send(sid(1), cap(1), env, None, quota, 1).await
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + DEADLINE;
+    while s.inner.commit.waiting() < 12 {
+        assert!(Instant::now() < deadline, "sends never reached the flush");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(paused);
+    let mut accepted = Vec::new();
+    for (i, t) in sends.into_iter().enumerate() {
+        match t.await.unwrap() {
+            Ok(r) => {
+                assert_eq!(r, rid(1));
+                accepted.push(eid(i as u16));
+            }
+            Err(e) => assert!(matches!(e, StoreError::QueueFull), "{e:?}"),
+        }
+    }
+    assert_eq!(accepted.len(), 5);
+    // The same envelope acked many times at once is removed once.
+    let paused = s.inner.commit.pause();
+    let acks: Vec<_> = (0..8)
+        .map(|_| {
+            let (s, id) = (s.clone(), accepted[0]);
+            tokio::spawn(async move { s.ack(rid(1), id, 2).await })
+        })
+        .collect();
+    while s.inner.commit.waiting() < 8 {
+        assert!(Instant::now() < deadline, "acks never reached the flush");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    // Nothing is answered before the flush that makes the removal durable.
+    assert!(acks.iter().all(|t| !t.is_finished()));
+    drop(paused);
+    let mut removed = 0;
+    for t in acks {
+        if t.await.unwrap().unwrap() {
+            removed += 1;
+        }
+    }
+    assert_eq!(removed, 1);
+    // The rest stay, in submission order (not necessarily spawn order), with increasing seqs.
+    let pending = s.pending(rid(1), 0, 100, 1).await.unwrap();
+    assert!(pending.windows(2).all(|w| w[0].seq < w[1].seq));
+    let mut left: Vec<EnvelopeId> = pending.iter().map(|e| e.id).collect();
+    left.sort_unstable();
+    let mut expected = accepted[1..].to_vec();
+    expected.sort_unstable();
+    assert_eq!(left, expected);
+    assert_eq!(s.inner.core.vault.slots_in_use(), 4);
 }

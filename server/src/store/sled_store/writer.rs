@@ -1,0 +1,264 @@
+//! The writer: one thread that applies the sends and acks of every connection as one sled batch
+//! per round, so that one group commit makes them all durable.
+//!
+//! sled 0.34 applies batches one at a time under a process-wide lock, and each send or ack used
+//! to be its own batch. Here callers queue their operation ([`Writer::submit`]) and wait. The
+//! writer takes everything queued, holds every lock stripe, stages the operations in queue order
+//! in one [`Txn`] (each sees what the ones before it staged, so capability and quota checks stay
+//! atomic with the append), applies it as one batch, shreds the keys of acked envelopes, and
+//! hands the round to the group commit. When that flush is done, the flusher wakes the queues
+//! that got envelopes and releases every caller with its result. While a flush runs, the writer
+//! already stages the next round.
+//!
+//! Order: operations are staged in the order they were submitted, so a send submitted after
+//! another to the same queue gets a later seq.
+//!
+//! What it does not do: flush (`commit`), or run other mutations (create, retract, re-secure,
+//! touch, delete, sweep), which stay on their callers' threads under one stripe and wait for
+//! the same group commit.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::JoinHandle;
+use std::time::Instant;
+
+use hush_protocol::{EnvelopeId, RecipientId};
+use hush_vault::SlotId;
+use tokio::sync::oneshot;
+
+use super::commit::{Committer, FlushResult};
+use super::ops::SendOp;
+use super::txn::Txn;
+use super::{backend, Core};
+use crate::store::{StoreError, WakeRegistry};
+
+/// Keys one send or ack writes at most: three for the envelope, one for its queue.
+const KEYS_PER_OP: usize = 4;
+
+/// Where a send's result goes: the queue's recipient id once durable.
+pub(super) type SendDone = oneshot::Sender<Result<RecipientId, StoreError>>;
+/// Where an ack's result goes: whether the envelope was still pending, once durable.
+pub(super) type AckDone = oneshot::Sender<Result<bool, StoreError>>;
+
+/// One operation for the writer.
+pub(super) enum Op {
+    /// Append an envelope (see `QueueStore::send`).
+    Send(SendOp, SendDone),
+    /// Remove an envelope for its recipient (see `QueueStore::ack`).
+    Ack {
+        recipient: RecipientId,
+        envelope: EnvelopeId,
+        now: u64,
+        done: AckDone,
+    },
+}
+
+#[derive(Default)]
+struct Queued {
+    ops: Vec<Op>,
+    shutdown: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    queued: Mutex<Queued>,
+    wake: Condvar,
+}
+
+impl Shared {
+    fn lock(&self) -> MutexGuard<'_, Queued> {
+        self.queued.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+/// The writer thread and its queue of operations.
+pub(super) struct Writer {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Writer {
+    /// Starts the writer thread.
+    pub(super) fn start(
+        core: Arc<Core>,
+        commit: Committer,
+        wakes: WakeRegistry,
+    ) -> Result<Writer, StoreError> {
+        let shared = Arc::new(Shared::default());
+        let for_thread = Arc::clone(&shared);
+        let thread = std::thread::Builder::new()
+            .name("hush-store-write".into())
+            .spawn(move || write_loop(&for_thread, &core, &commit, &wakes))
+            .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
+        Ok(Writer {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `op`; it is staged after every operation submitted before this call returns.
+    pub(super) fn submit(&self, op: Op) {
+        self.shared.lock().ops.push(op);
+        self.shared.wake.notify_one();
+    }
+}
+
+impl Drop for Writer {
+    /// Finishes what is queued, then stops the thread.
+    fn drop(&mut self) {
+        self.shared.lock().shutdown = true;
+        self.shared.wake.notify_one();
+        if let Some(thread) = self.thread.take() {
+            if thread.join().is_err() {
+                tracing::error!("store writer thread panicked");
+            }
+        }
+    }
+}
+
+fn write_loop(shared: &Shared, core: &Core, commit: &Committer, wakes: &WakeRegistry) {
+    loop {
+        let (ops, shutdown) = {
+            let mut queued = shared.lock();
+            while queued.ops.is_empty() && !queued.shutdown {
+                queued = shared
+                    .wake
+                    .wait(queued)
+                    .unwrap_or_else(PoisonError::into_inner);
+            }
+            (std::mem::take(&mut queued.ops), queued.shutdown)
+        };
+        if !ops.is_empty() {
+            // A panic inside sled must not kill the writer: later callers would wait forever.
+            // The callers of a round that panicked see their result channel closed.
+            let (count, started) = (ops.len(), Instant::now());
+            let round = std::panic::catch_unwind(AssertUnwindSafe(|| run_round(core, ops)));
+            tracing::trace!(
+                ops = count,
+                us = started.elapsed().as_micros(),
+                "writer round"
+            );
+            match round {
+                Ok(round) => {
+                    let covers = round.outcomes.len();
+                    let wakes = wakes.clone();
+                    commit.after_durable(covers, Box::new(move |r| round.finish(r, &wakes)));
+                }
+                Err(_) => tracing::error!("store writer round panicked"),
+            }
+        }
+        if shutdown && shared.lock().ops.is_empty() {
+            return;
+        }
+    }
+}
+
+/// What one operation of a round came to, before the flush.
+enum Outcome {
+    Sent(SendDone, Result<RecipientId, StoreError>),
+    Acked(AckDone, Result<bool, StoreError>),
+}
+
+/// A round applied to sled, waiting for its flush.
+struct Round {
+    outcomes: Vec<Outcome>,
+}
+
+/// Stages `ops` in order, applies them as one batch and shreds the keys of removed envelopes.
+fn run_round(core: &Core, ops: Vec<Op>) -> Round {
+    let mut outcomes = Vec::with_capacity(ops.len());
+    // The slot of each staged send, and of each envelope an ack removed, by outcome index.
+    let mut allocated: Vec<(usize, SlotId)> = Vec::new();
+    let mut removed: Vec<(usize, u64)> = Vec::new();
+    let applied = {
+        let _stripes = core.all_stripes();
+        let mut txn = Txn::with_capacity(&core.db, ops.len() * KEYS_PER_OP);
+        for op in ops {
+            let i = outcomes.len();
+            match op {
+                Op::Send(send, done) => {
+                    let r = core.stage_append(&mut txn, send).map(|(r, slot)| {
+                        allocated.push((i, slot));
+                        r
+                    });
+                    outcomes.push(Outcome::Sent(done, r));
+                }
+                Op::Ack {
+                    recipient,
+                    envelope,
+                    now,
+                    done,
+                } => {
+                    let r = Core::stage_ack(&mut txn, &recipient, &envelope, now).map(|head| {
+                        head.is_some_and(|h| {
+                            removed.push((i, h.slot));
+                            // An expired envelope was no longer pending, though it is gone now.
+                            h.expires_at > now
+                        })
+                    });
+                    outcomes.push(Outcome::Acked(done, r));
+                }
+            }
+        }
+        txn.apply()
+    };
+    match applied {
+        Ok(()) => {
+            for (i, slot) in removed {
+                if core.shred([slot]).is_err() {
+                    // The envelope is gone from the database but its key is not: the ack fails.
+                    outcomes[i].fail("key vault write failed");
+                }
+            }
+        }
+        Err(e) => {
+            let msg = match e {
+                StoreError::Backend(msg) => msg,
+                other => other.to_string(),
+            };
+            for (i, slot) in allocated {
+                // Nothing refers to the key: shred it now (or on the next open if this fails).
+                let _ = core.vault.shred_deferred(slot);
+                outcomes[i].fail(&msg);
+            }
+            for (i, _) in removed {
+                outcomes[i].fail(&msg);
+            }
+        }
+    }
+    Round { outcomes }
+}
+
+impl Outcome {
+    /// Turns a success into a storage failure.
+    fn fail(&mut self, msg: &str) {
+        match self {
+            Outcome::Sent(_, r @ Ok(_)) => *r = Err(backend(msg)),
+            Outcome::Acked(_, r @ Ok(_)) => *r = Err(backend(msg)),
+            _ => {}
+        }
+    }
+}
+
+impl Round {
+    /// Called by the flusher: wakes the queues that got envelopes and releases every caller.
+    fn finish(self, flushed: FlushResult, wakes: &WakeRegistry) {
+        for mut outcome in self.outcomes {
+            if let Err(e) = &flushed {
+                outcome.fail(e);
+            }
+            // A caller that stopped waiting (its request was cancelled) is not an error.
+            match outcome {
+                Outcome::Sent(done, r) => {
+                    if let Ok(rid) = &r {
+                        wakes.wake(rid);
+                    }
+                    let _ = done.send(r);
+                }
+                Outcome::Acked(done, r) => {
+                    let _ = done.send(r);
+                }
+            }
+        }
+    }
+}
