@@ -30,6 +30,12 @@ use crate::store::QueueStore;
 /// How long a closing connection waits for the client to receive what was written.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// First pause before a subscription reads its queue again after a store read failed.
+const READ_RETRY_MIN: Duration = Duration::from_millis(20);
+
+/// Longest pause between a subscription's reads while the store keeps failing.
+const READ_RETRY_MAX: Duration = Duration::from_secs(2);
+
 /// Largest chunk read from the request stream at once.
 const READ_CHUNK: usize = 64 * 1024;
 
@@ -309,13 +315,22 @@ async fn push_loop<S: QueueStore>(shared: Arc<Shared<S>>, rid: RecipientId, out:
     let mut next_seq = 0u64;
     let mut woken = false;
     let mut drained = false;
+    let mut retry = READ_RETRY_MIN;
     loop {
         let now = shared.clock.now_secs();
         let batch = match shared.store.pending(rid, next_seq, PUSH_BATCH, now).await {
-            Ok(b) => b,
+            Ok(b) => {
+                retry = READ_RETRY_MIN;
+                b
+            }
             Err(e) => {
-                tracing::warn!(error = %e, "reading pending envelopes failed");
-                Vec::new()
+                // Not an empty batch: the envelopes are still there. Read again after a pause
+                // (longer each time the store keeps failing) instead of waiting for the next
+                // send, and do not report the backlog drained.
+                tracing::warn!(error = %e, "reading pending envelopes failed; retrying");
+                tokio::time::sleep(retry).await;
+                retry = (retry * 2).min(READ_RETRY_MAX);
+                continue;
             }
         };
         if batch.is_empty() && woken && !queue_exists(&shared, rid).await {
