@@ -139,6 +139,10 @@ fn write_loop(shared: &Shared, core: &Core, commit: &Committer, wakes: &WakeRegi
                 "writer round"
             );
             match round {
+                // A round where everything failed wrote nothing to wait for: answer it now.
+                // (On a full disk sled's flush can block for good; refusals must not wait on
+                // it.)
+                Ok(round) if round.all_failed() => round.finish(Ok(()), wakes),
                 Ok(round) => {
                     let covers = round.outcomes.len();
                     let wakes = wakes.clone();
@@ -241,6 +245,14 @@ impl Outcome {
 }
 
 impl Round {
+    /// Whether every operation of the round already failed, so nothing of it needs a flush.
+    fn all_failed(&self) -> bool {
+        self.outcomes.iter().all(|o| match o {
+            Outcome::Sent(_, r) => r.is_err(),
+            Outcome::Acked(_, r) => r.is_err(),
+        })
+    }
+
     /// Called by the flusher: wakes the queues that got envelopes and releases every caller.
     fn finish(self, flushed: FlushResult, wakes: &WakeRegistry) {
         for mut outcome in self.outcomes {
