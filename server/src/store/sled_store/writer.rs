@@ -139,10 +139,10 @@ fn write_loop(shared: &Shared, core: &Core, commit: &Committer, wakes: &WakeRegi
                 "writer round"
             );
             match round {
-                // A round where everything failed wrote nothing to wait for: answer it now.
+                // A round whose batch sled refused wrote nothing to wait for: answer it now.
                 // (On a full disk sled's flush can block for good; refusals must not wait on
                 // it.)
-                Ok(round) if round.all_failed() => round.finish(Ok(()), wakes),
+                Ok(round) if round.refused => round.finish(Ok(()), wakes),
                 Ok(round) => {
                     let covers = round.outcomes.len();
                     let wakes = wakes.clone();
@@ -166,6 +166,8 @@ enum Outcome {
 /// A round applied to sled, waiting for its flush.
 struct Round {
     outcomes: Vec<Outcome>,
+    /// sled refused the batch: nothing of the round was written, every operation failed.
+    refused: bool,
 }
 
 /// Stages `ops` in order, applies them as one batch and shreds the keys of removed envelopes.
@@ -206,6 +208,7 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
         }
         txn.apply()
     };
+    let refused = applied.is_err();
     match applied {
         Ok(()) => {
             for (i, slot) in removed {
@@ -230,7 +233,7 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
             }
         }
     }
-    Round { outcomes }
+    Round { outcomes, refused }
 }
 
 impl Outcome {
@@ -245,14 +248,6 @@ impl Outcome {
 }
 
 impl Round {
-    /// Whether every operation of the round already failed, so nothing of it needs a flush.
-    fn all_failed(&self) -> bool {
-        self.outcomes.iter().all(|o| match o {
-            Outcome::Sent(_, r) => r.is_err(),
-            Outcome::Acked(_, r) => r.is_err(),
-        })
-    }
-
     /// Called by the flusher: wakes the queues that got envelopes and releases every caller.
     fn finish(self, flushed: FlushResult, wakes: &WakeRegistry) {
         for mut outcome in self.outcomes {
