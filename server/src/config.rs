@@ -15,6 +15,8 @@ use clap::Parser;
 use hush_protocol::limits as l;
 use serde::Deserialize;
 
+use crate::blob::{BlobLimits, MAX_BLOB_BYTES};
+
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:4433";
 /// Default data directory.
@@ -23,6 +25,9 @@ pub const DEFAULT_DATA_DIR: &str = "./hush-data";
 pub const DEFAULT_SWEEP_INTERVAL: Duration = Duration::from_secs(60);
 /// Default QUIC idle timeout: a connection silent this long is closed.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default total of blob bytes the relay holds at once: 8 GiB, room for eight files of the
+/// default maximum size. The free disk space is checked as well, whatever the budget.
+pub const DEFAULT_BLOB_BUDGET_BYTES: u64 = 8 * 1024 * 1024 * 1024;
 
 /// Everything a running relay needs to know.
 #[derive(Clone, Debug)]
@@ -63,6 +68,12 @@ pub struct RelayConfig {
     pub max_subscriptions_per_connection: u32,
     /// QUIC idle timeout.
     pub idle_timeout: Duration,
+    /// Longest blob lifetime; requested TTLs are capped at it.
+    pub blob_ttl: Duration,
+    /// Largest blob accepted (at most `blob::MAX_BLOB_BYTES`).
+    pub blob_max_bytes: u64,
+    /// Most bytes all blobs together may hold.
+    pub blob_budget_bytes: u64,
 }
 
 impl Default for RelayConfig {
@@ -86,11 +97,23 @@ impl Default for RelayConfig {
             max_queues_per_connection: l::DEFAULT_MAX_QUEUES_PER_CONNECTION,
             max_subscriptions_per_connection: l::DEFAULT_MAX_SUBSCRIPTIONS_PER_CONNECTION,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
+            blob_ttl: Duration::from_secs(l::DEFAULT_BLOB_TTL_SECS),
+            blob_max_bytes: l::DEFAULT_BLOB_MAX_BYTES,
+            blob_budget_bytes: DEFAULT_BLOB_BUDGET_BYTES,
         }
     }
 }
 
 impl RelayConfig {
+    /// The limits the blob store enforces.
+    pub fn blob_limits(&self) -> BlobLimits {
+        BlobLimits {
+            max_bytes: self.blob_max_bytes,
+            budget_bytes: self.blob_budget_bytes,
+            max_ttl_secs: self.blob_ttl.as_secs(),
+        }
+    }
+
     /// A relay on `127.0.0.1:0` keeping its certificate in `data_dir`: for tests.
     pub fn loopback(data_dir: &Path) -> Self {
         Self {
@@ -210,6 +233,15 @@ pub struct Settings {
     /// QUIC idle timeout [default: 60s]
     #[arg(long, env = "HUSH_IDLE_TIMEOUT")]
     pub idle_timeout: Option<String>,
+    /// Longest blob (file transfer) lifetime [default: 48h]
+    #[arg(long, env = "HUSH_BLOB_TTL")]
+    pub blob_ttl: Option<String>,
+    /// Largest blob in bytes [default: 1073741824]
+    #[arg(long, env = "HUSH_BLOB_MAX_BYTES")]
+    pub blob_max_bytes: Option<u64>,
+    /// Most bytes all blobs together may hold [default: 8589934592]
+    #[arg(long, env = "HUSH_BLOB_BUDGET_BYTES")]
+    pub blob_budget_bytes: Option<u64>,
 }
 
 fn duration(
@@ -243,6 +275,23 @@ impl Cli {
             return Err(ConfigError::Invalid {
                 name: "max-envelope-bytes",
                 message: format!("at most {} (the protocol maximum)", l::MAX_ENVELOPE_LEN),
+            });
+        }
+        let blob_max_bytes = s
+            .blob_max_bytes
+            .or(file.blob_max_bytes)
+            .unwrap_or(d.blob_max_bytes);
+        if blob_max_bytes > MAX_BLOB_BYTES {
+            return Err(ConfigError::Invalid {
+                name: "blob-max-bytes",
+                message: format!("at most {MAX_BLOB_BYTES} (128 GiB)"),
+            });
+        }
+        let blob_ttl = duration("blob-ttl", s.blob_ttl.or(file.blob_ttl), d.blob_ttl)?;
+        if blob_ttl.as_secs() == 0 {
+            return Err(ConfigError::Invalid {
+                name: "blob-ttl",
+                message: "must be at least one second, such as 48h".into(),
             });
         }
         Ok(RelayConfig {
@@ -296,6 +345,12 @@ impl Cli {
                 s.idle_timeout.or(file.idle_timeout),
                 d.idle_timeout,
             )?,
+            blob_ttl,
+            blob_max_bytes,
+            blob_budget_bytes: s
+                .blob_budget_bytes
+                .or(file.blob_budget_bytes)
+                .unwrap_or(d.blob_budget_bytes),
         })
     }
 }
@@ -337,6 +392,44 @@ mod tests {
         assert_eq!(c.max_ttl, Duration::from_secs(86_400));
         assert_eq!(c.queue_max_messages, 9);
         assert_eq!(c.queue_max_bytes, l::DEFAULT_QUEUE_MAX_BYTES);
+        assert_eq!(c.blob_ttl, Duration::from_secs(l::DEFAULT_BLOB_TTL_SECS));
+        assert_eq!(c.blob_max_bytes, l::DEFAULT_BLOB_MAX_BYTES);
+        assert_eq!(c.blob_budget_bytes, DEFAULT_BLOB_BUDGET_BYTES);
+    }
+
+    #[test]
+    fn blob_settings_follow_the_same_precedence() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hush.toml");
+        std::fs::write(
+            &file,
+            "blob_ttl = \"2h\"\nblob_max_bytes = 5000\nblob_budget_bytes = 90000\n",
+        )
+        .unwrap();
+        let path = file.to_str().unwrap();
+        let cli = Cli::try_parse_from(["hush-server", "--config", path, "--blob-ttl", "1h"]);
+        let c = cli.unwrap().into_config().unwrap();
+        assert_eq!(c.blob_ttl, Duration::from_secs(3600));
+        assert_eq!(c.blob_max_bytes, 5000);
+        assert_eq!(c.blob_budget_bytes, 90000);
+        assert_eq!(c.blob_limits().max_ttl_secs, 3600);
+        let too_big = (MAX_BLOB_BYTES + 1).to_string();
+        let cli = Cli::try_parse_from(["hush-server", "--blob-max-bytes", &too_big]).unwrap();
+        assert!(matches!(
+            cli.into_config(),
+            Err(ConfigError::Invalid {
+                name: "blob-max-bytes",
+                ..
+            })
+        ));
+        let cli = Cli::try_parse_from(["hush-server", "--blob-ttl", "0s"]).unwrap();
+        assert!(matches!(
+            cli.into_config(),
+            Err(ConfigError::Invalid {
+                name: "blob-ttl",
+                ..
+            })
+        ));
     }
 
     #[test]

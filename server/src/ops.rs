@@ -18,6 +18,7 @@ use hush_protocol::{EnvelopeId, ErrorCode, RecipientId, Reply, Request, SendCapa
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::blob::BlobStore;
 use crate::clock::Clock;
 use crate::config::RelayConfig;
 use crate::store::{CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError};
@@ -25,6 +26,7 @@ use crate::store::{CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreEr
 /// State every connection of one relay shares.
 pub(crate) struct Shared<S> {
     pub(crate) store: S,
+    pub(crate) blobs: BlobStore,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: RelayConfig,
 }
@@ -101,7 +103,8 @@ impl<S: QueueStore> Shared<S> {
         req: Request,
     ) -> (Result<Reply, ErrorCode>, Effect) {
         let mut effect = Effect::None;
-        // Send moves its body into the store without a copy; the rest are read by reference.
+        // Send and the blob requests move their bytes on without a copy; the rest are read by
+        // reference.
         let req = match req {
             Request::Send {
                 sender_id,
@@ -114,6 +117,13 @@ impl<S: QueueStore> Shared<S> {
                     .send(sender_id, &send_cap, ttl_secs, new_send_cap.as_ref(), body)
                     .await;
                 return (r, effect);
+            }
+            blob @ (Request::BlobCreate { .. }
+            | Request::BlobWrite { .. }
+            | Request::BlobStatus { .. }
+            | Request::BlobRead { .. }
+            | Request::BlobDelete { .. }) => {
+                return (self.blobs.handle(blob, self.clock.now_secs()).await, effect);
             }
             other => other,
         };

@@ -20,6 +20,7 @@ use hush_protocol::{Fingerprint, RelayAddress};
 use tokio::sync::{oneshot, watch, Semaphore};
 use tokio::task::JoinSet;
 
+use crate::blob::{BlobError, BlobStore};
 use crate::clock::{Clock, SystemClock};
 use crate::config::RelayConfig;
 use crate::ops::Shared;
@@ -47,6 +48,9 @@ pub enum RelayError {
     /// The store failed to flush on shutdown.
     #[error("store flush failed on shutdown: {0}")]
     Store(#[from] StoreError),
+    /// The blob directory could not be opened, or not flushed on shutdown.
+    #[error("blob storage in the data directory failed: {0}")]
+    Blob(#[from] BlobError),
     /// The relay task panicked or was cancelled.
     #[error("relay task failed: {0}")]
     Task(String),
@@ -160,6 +164,7 @@ impl<S: QueueStore> Relay<S> {
             addr: config.listen,
             source,
         })?;
+        let blobs = BlobStore::open(&config.data_dir, config.blob_limits())?;
         let (host, port) = public_host_port(&config, bound);
         let address = RelayAddress {
             host,
@@ -168,6 +173,7 @@ impl<S: QueueStore> Relay<S> {
         };
         let shared = Arc::new(Shared {
             store,
+            blobs,
             clock,
             config,
         });
@@ -254,6 +260,7 @@ impl<S: QueueStore> Relay<S> {
         }
         let _ = sweeper.await;
         self.shared.store.flush().await?;
+        self.shared.blobs.flush().await?;
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
         tracing::info!("stopped");
         Ok(())
@@ -303,6 +310,11 @@ async fn sweep_loop<S: QueueStore>(shared: Arc<Shared<S>>, mut stop: watch::Rece
 
 async fn sweep<S: QueueStore>(shared: &Shared<S>) -> Result<SweepStats, StoreError> {
     let now = shared.clock.now_secs();
+    match shared.blobs.sweep(now).await {
+        Ok(0) => {}
+        Ok(n) => tracing::info!(expired_blobs = n, "sweep"),
+        Err(e) => tracing::warn!(error = %e, "blob sweep failed"),
+    }
     let r = shared
         .store
         .sweep(now, shared.config.queue_idle.as_secs())
@@ -352,7 +364,12 @@ impl<S: QueueStore> RelayHandle<S> {
         &self.shared.store
     }
 
-    /// Runs one expiry sweep now, at the relay clock's current time.
+    /// The relay's blob storage.
+    pub fn blobs(&self) -> &BlobStore {
+        &self.shared.blobs
+    }
+
+    /// Runs one expiry sweep (queues and blobs) now, at the relay clock's current time.
     pub async fn sweep_now(&self) -> Result<SweepStats, StoreError> {
         sweep(&self.shared).await
     }

@@ -11,6 +11,7 @@
 //! queues exist (the `Client` does), or trust any certificate other than the pinned one.
 
 mod backoff;
+mod blob_calls;
 mod error;
 mod pin;
 mod pool;
@@ -20,6 +21,7 @@ pub use backoff::{
     Backoff, RetryPolicy, DEFAULT_ATTEMPTS, DEFAULT_BASE_DELAY, DEFAULT_CONNECT_TIMEOUT,
     DEFAULT_MAX_DELAY,
 };
+pub use blob_calls::BlobStatus;
 pub use error::NetError;
 pub use hush_protocol::RelayAddress;
 pub use pin::PinnedCertVerifier;

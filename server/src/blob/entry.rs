@@ -1,0 +1,184 @@
+//! [`Blob`]: one blob's open file, its metadata and how far its upload got; the append, the
+//! range read and the durability checkpoint.
+//!
+//! Durability rule: a write lands in the page cache and is acknowledged without an fsync. The
+//! blob is *checkpointed* (its data fdatasync'd, then the header recording the new committed
+//! length written and fdatasync'd) when at least [`CHECKPOINT_BYTES`] were written since the
+//! last checkpoint, when the upload completes (before the final write is answered), and on
+//! graceful shutdown. After a crash the relay truncates each blob to the committed length its
+//! header records, so `BlobStatus.committed` reports only durable bytes and the uploader
+//! resumes from there. A complete blob is always durable.
+//!
+//! What it does not do: check capabilities or expiry (the index does, before calling here), or
+//! create and delete files.
+
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+use std::path::PathBuf;
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use hush_protocol::limits::MAX_BLOB_CHUNK;
+use hush_protocol::BlobId;
+use hush_vault::SlotId;
+use subtle::ConstantTimeEq;
+
+use super::cipher::{DataKey, WRAPPED_KEY_LEN};
+use super::header::{Header, HEADER_LEN};
+use super::{BlobError, CapHash};
+
+/// Bytes written to a blob between two checkpoints, at most (8 MiB): an interrupted upload
+/// loses at most this much, and a fast upload pays two fdatasyncs per this much.
+pub const CHECKPOINT_BYTES: u64 = 8 * 1024 * 1024;
+
+/// How far a blob's upload got.
+#[derive(Debug)]
+pub(super) struct Progress {
+    /// Bytes written (in the page cache at least).
+    pub(super) committed: u64,
+    /// Bytes the header on disk records as durable.
+    pub(super) durable: u64,
+    /// Sequence number of the last header written.
+    pub(super) seq: u64,
+    /// Set once the blob is deleted: later writes find it gone.
+    pub(super) deleted: bool,
+}
+
+/// One blob: immutable metadata, its key, its open file and its progress.
+pub(super) struct Blob {
+    pub(super) id: BlobId,
+    pub(super) write_hash: CapHash,
+    pub(super) read_hash: CapHash,
+    pub(super) total_len: u64,
+    pub(super) expires_at: u64,
+    pub(super) slot: SlotId,
+    pub(super) key: DataKey,
+    pub(super) wrapped_key: [u8; WRAPPED_KEY_LEN],
+    pub(super) path: PathBuf,
+    pub(super) file: File,
+    pub(super) progress: Mutex<Progress>,
+}
+
+impl std::fmt::Debug for Blob {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Blob")
+            .field("total_len", &self.total_len)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Which capability a request presented.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Access {
+    /// Only the write capability will do.
+    Write,
+    /// Only the read capability will do.
+    Read,
+    /// Either capability.
+    Either,
+}
+
+impl Blob {
+    /// Locks the progress record.
+    pub(super) fn progress(&self) -> MutexGuard<'_, Progress> {
+        self.progress.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Whether `presented` is the capability `access` requires, compared in constant time.
+    pub(super) fn authorises(&self, presented: &CapHash, access: Access) -> bool {
+        let w = self.write_hash.ct_eq(presented);
+        let r = self.read_hash.ct_eq(presented);
+        let ok = match access {
+            Access::Write => w,
+            Access::Read => r,
+            Access::Either => w | r,
+        };
+        ok.into()
+    }
+
+    /// The header recording `committed` under sequence number `seq`.
+    pub(super) fn header(&self, seq: u64, committed: u64) -> Header {
+        Header {
+            seq,
+            id: self.id,
+            write_hash: self.write_hash,
+            read_hash: self.read_hash,
+            total_len: self.total_len,
+            committed,
+            expires_at: self.expires_at,
+            slot: self.slot.index(),
+            wrapped_key: self.wrapped_key,
+        }
+    }
+
+    /// Appends `data` at `offset` (which must be the committed length); returns the committed
+    /// length after it. Checkpoints when the rule above says so; if that fails, the write is
+    /// undone (the uploader sends it again).
+    pub(super) fn append(&self, offset: u64, mut data: Vec<u8>) -> Result<u64, BlobError> {
+        let mut p = self.progress();
+        if p.deleted {
+            return Err(BlobError::NotFound);
+        }
+        if offset != p.committed {
+            return Err(BlobError::Offset {
+                committed: p.committed,
+            });
+        }
+        let len = data.len() as u64;
+        if data.len() > MAX_BLOB_CHUNK || len > self.total_len - p.committed {
+            return Err(BlobError::TooLarge);
+        }
+        if data.is_empty() {
+            return Ok(p.committed);
+        }
+        self.key.apply(offset, &mut data)?;
+        self.file.write_all_at(&data, HEADER_LEN + offset)?;
+        p.committed += len;
+        let due = p.committed == self.total_len || p.committed - p.durable >= CHECKPOINT_BYTES;
+        if due {
+            if let Err(e) = self.checkpoint(&mut p) {
+                p.committed -= len;
+                return Err(e);
+            }
+        }
+        Ok(p.committed)
+    }
+
+    /// Makes everything written durable: data first, then the header that records it.
+    pub(super) fn checkpoint(&self, p: &mut Progress) -> Result<(), BlobError> {
+        if p.durable == p.committed || p.deleted {
+            return Ok(());
+        }
+        self.file.sync_data()?;
+        let seq = p.seq + 1;
+        self.header(seq, p.committed).write_to(&self.file)?;
+        self.file.sync_data()?;
+        p.seq = seq;
+        p.durable = p.committed;
+        Ok(())
+    }
+
+    /// Up to `len` bytes of the complete blob from `offset`.
+    pub(super) fn read(&self, offset: u64, len: u32) -> Result<Vec<u8>, BlobError> {
+        {
+            let p = self.progress();
+            if p.deleted {
+                return Err(BlobError::NotFound);
+            }
+            if p.committed < self.total_len {
+                return Err(BlobError::Incomplete);
+            }
+        }
+        if len as usize > MAX_BLOB_CHUNK {
+            return Err(BlobError::Malformed("read longer than the chunk limit"));
+        }
+        if offset > self.total_len {
+            return Err(BlobError::Malformed("read starts past the blob's end"));
+        }
+        let n = u64::from(len).min(self.total_len - offset);
+        // n <= MAX_BLOB_CHUNK, checked above.
+        let mut buf = vec![0u8; n as usize];
+        self.file.read_exact_at(&mut buf, HEADER_LEN + offset)?;
+        self.key.apply(offset, &mut buf)?;
+        Ok(buf)
+    }
+}
