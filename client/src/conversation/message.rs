@@ -133,10 +133,10 @@ impl MessageRecord {
         } else {
             None
         };
-        let file = if r.remaining() > 0 && r.bool()? {
-            Some(Box::new(FileRef::decode_record(&mut r)?))
-        } else {
-            None
+        let file = match r.remaining() {
+            0 => None,
+            _ if r.u8()? == 1 => Some(Box::new(FileRef::decode_record(&mut r)?)),
+            _ => return Err(DecodeError::TrailingBytes),
         };
         r.finish()?;
         Ok(Self {

@@ -28,6 +28,8 @@ mod action_tests;
 #[cfg(test)]
 mod codec_tests;
 #[cfg(test)]
+mod file_tests;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod test_support;
