@@ -22,8 +22,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::transfer::{
-    ensure_files_dir, owe_deletion, remove_if_there, staged_path, Interrupt, TransferProgress,
-    IN_FLIGHT, MAX_STALLS,
+    ensure_files_dir, io_error, owe_deletion, remove_if_there, staged_path, Interrupt,
+    TransferProgress, IN_FLIGHT, MAX_STALLS,
 };
 use super::upload::ProgressFn;
 use super::{driver, Client, ClientError, Inner};
@@ -33,13 +33,6 @@ use crate::files::{ChunkCipher, Layout};
 
 /// Size of the buffer the plaintext is written through.
 const WRITE_BUFFER: usize = 256 * 1024;
-
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ClientError + '_ {
-    move |source| ClientError::FileIo {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 /// Where a file suggested as `name` goes when the user asks for `to`: inside `to` if it is a
 /// directory, else `to` itself. Fails if that file exists.
@@ -89,10 +82,14 @@ impl Client {
         let staged = staged_path(&home, &contact, id);
         inner.fetch_blob(&file, &layout, &staged, progress).await?;
         let opened = {
-            let (file, staged, dest) = (file.clone(), staged.clone(), dest.clone());
-            tokio::task::spawn_blocking(move || decrypt_into(&file, layout, &staged, &dest))
-                .await
-                .unwrap_or(Err(ClientError::FileTampered))
+            let (f, from, to) = (file.clone(), staged.clone(), dest.clone());
+            let task = tokio::task::spawn_blocking(move || decrypt_into(&f, layout, &from, &to));
+            task.await.unwrap_or_else(|e| {
+                Err(ClientError::FileIo {
+                    path: dest.clone(),
+                    source: io::Error::other(e.to_string()),
+                })
+            })
         };
         if let Err(e) = opened {
             if matches!(e, ClientError::FileTampered) {

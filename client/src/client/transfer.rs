@@ -179,6 +179,14 @@ pub(crate) fn owe_deletion(
     Ok(())
 }
 
+/// Turns an I/O error on `path` into the client's error that names it.
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ClientError + '_ {
+    move |source| ClientError::FileIo {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
 /// The directory of staged downloads.
 pub(crate) fn files_dir(home: &Path) -> PathBuf {
     home.join(FILES_DIR)
@@ -227,10 +235,7 @@ pub(crate) fn forget_file(
     let cap = file.write_cap.as_ref().unwrap_or(&file.read_cap);
     owe_deletion(store, &file.relay, file.blob_id, cap)?;
     let staged = staged_path(store.home(), contact, record.id);
-    remove_if_there(&staged).map_err(|source| ClientError::FileIo {
-        path: staged,
-        source,
-    })
+    remove_if_there(&staged).map_err(io_error(&staged))
 }
 
 /// [`forget_file`] for message `id` of `contact`, as stored.

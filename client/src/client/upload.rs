@@ -23,8 +23,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use super::transfer::{
-    classify, owe_deletion, upload_key, Interrupt, TransferProgress, UploadRecord, IN_FLIGHT,
-    MAX_STALLS,
+    classify, io_error, owe_deletion, upload_key, Interrupt, TransferProgress, UploadRecord,
+    IN_FLIGHT, MAX_STALLS,
 };
 use super::{Client, ClientError, Inner};
 use crate::conversation::{FileRef, MessageId, Status, FILE_DIGEST_LEN};
@@ -34,13 +34,6 @@ use crate::net::NetError;
 
 /// A progress callback: called with the bytes moved so far.
 pub type ProgressFn<'a> = &'a (dyn Fn(TransferProgress) + Send + Sync);
-
-fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ClientError + '_ {
-    move |source| ClientError::FileIo {
-        path: path.to_path_buf(),
-        source,
-    }
-}
 
 fn random_cap() -> BlobCapability {
     let mut b = [0u8; BLOB_CAP_LEN];
