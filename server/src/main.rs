@@ -72,6 +72,9 @@ async fn main() -> anyhow::Result<()> {
         queue_max_bytes = settings.queue_max_bytes,
         max_connections = settings.max_connections,
         requests_per_sec = settings.requests_per_sec,
+        blob_ttl = ?settings.blob_ttl,
+        blob_max_bytes = settings.blob_max_bytes,
+        blob_budget_bytes = settings.blob_budget_bytes,
         "limits"
     );
     relay.run(shutdown).await?;

@@ -9,6 +9,7 @@ use std::process::{Child, Command, Stdio};
 
 use hush_client::net::RelayClient;
 use hush_protocol::{RelayAddress, Reply, Request};
+use hush_tests::blobs::blob_caps;
 use hush_tests::{bin_path, cap, envelope, key, DEADLINE};
 use rustix::process::{kill_process, Pid, Signal};
 
@@ -156,6 +157,17 @@ async fn logs_hold_no_bodies_capabilities_keys_or_queue_ids() {
         .await
         .is_err());
     client.delete_queue(&k, rid).await.unwrap();
+    // A blob: created, written, refused a write with the wrong capability, read and deleted.
+    let blob = b"log-canary: the blob of the merger contract".to_vec();
+    let (w, r) = blob_caps();
+    let (bid, _) = client
+        .blob_create(&w, &r, blob.len() as u64, 600)
+        .await
+        .unwrap();
+    assert!(client.blob_write(bid, &r, 0, blob.clone()).await.is_err());
+    client.blob_write(bid, &w, 0, blob.clone()).await.unwrap();
+    assert_eq!(client.blob_read(bid, &r, 0, 1000).await.unwrap(), blob);
+    client.blob_delete(bid, &r).await.unwrap();
     drop(client);
     assert!(stop(relay, Signal::Term).await.success());
 
@@ -171,6 +183,10 @@ async fn logs_hold_no_bodies_capabilities_keys_or_queue_ids() {
         ("recipient id", rid.as_bytes().to_vec()),
         ("sender id", sid.as_bytes().to_vec()),
         ("envelope id", sent.as_bytes().to_vec()),
+        ("blob", blob),
+        ("blob write capability", w.as_bytes().to_vec()),
+        ("blob read capability", r.as_bytes().to_vec()),
+        ("blob id", bid.as_bytes().to_vec()),
     ];
     for (what, bytes) in &secrets {
         assert!(

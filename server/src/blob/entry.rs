@@ -3,11 +3,12 @@
 //!
 //! Durability rule: a write lands in the page cache and is acknowledged without an fsync. The
 //! blob is *checkpointed* (its data fdatasync'd, then the header recording the new committed
-//! length written and fdatasync'd) when at least [`CHECKPOINT_BYTES`] were written since the
-//! last checkpoint, when the upload completes (before the final write is answered), and on
-//! graceful shutdown. After a crash the relay truncates each blob to the committed length its
-//! header records, so `BlobStatus.committed` reports only durable bytes and the uploader
-//! resumes from there. A complete blob is always durable.
+//! length written and fdatasync'd) when the upload completes (before the final write is
+//! answered), on graceful shutdown, and in the background (`checkpoint.rs`) each time
+//! [`CHECKPOINT_BYTES`] more were written, so that an upload never waits for a sync in the
+//! middle. After a crash the relay truncates each blob to the committed length its header
+//! records, so `BlobStatus.committed` reports only durable bytes and the uploader resumes from
+//! there. A complete blob is always durable.
 //!
 //! What it does not do: check capabilities or expiry (the index does, before calling here), or
 //! create and delete files.
@@ -15,6 +16,7 @@
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use hush_protocol::limits::MAX_BLOB_CHUNK;
@@ -41,6 +43,17 @@ pub(super) struct Progress {
     pub(super) seq: u64,
     /// Set once the blob is deleted: later writes find it gone.
     pub(super) deleted: bool,
+    /// Set while a background checkpoint is queued or running.
+    pub(super) checkpointing: bool,
+}
+
+/// What a successful append asks of its caller.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) struct Appended {
+    /// The committed length after the append.
+    pub(super) committed: u64,
+    /// Whether a background checkpoint is now due.
+    pub(super) checkpoint_due: bool,
 }
 
 /// One blob: immutable metadata, its key, its open file and its progress.
@@ -55,7 +68,13 @@ pub(super) struct Blob {
     pub(super) wrapped_key: [u8; WRAPPED_KEY_LEN],
     pub(super) path: PathBuf,
     pub(super) file: File,
+    /// Held while writing, checkpointing or deleting.
     pub(super) progress: Mutex<Progress>,
+    /// The committed length as of the last finished write, readable without waiting for a
+    /// write or checkpoint in progress (status requests run on the async workers).
+    pub(super) published: AtomicU64,
+    /// Set once the blob is deleted, readable without the lock.
+    pub(super) gone: AtomicBool,
 }
 
 impl std::fmt::Debug for Blob {
@@ -78,6 +97,22 @@ pub(super) enum Access {
 }
 
 impl Blob {
+    /// The committed length as of the last finished write, or `None` once deleted.
+    pub(super) fn committed(&self) -> Option<u64> {
+        if self.gone.load(Ordering::Acquire) {
+            return None;
+        }
+        Some(self.published.load(Ordering::Acquire))
+    }
+
+    /// Marks the blob deleted; returns its committed length. Waits for a write in progress.
+    pub(super) fn mark_deleted(&self) -> u64 {
+        let mut p = self.progress();
+        p.deleted = true;
+        self.gone.store(true, Ordering::Release);
+        p.committed
+    }
+
     /// Locks the progress record.
     pub(super) fn progress(&self) -> MutexGuard<'_, Progress> {
         self.progress.lock().unwrap_or_else(PoisonError::into_inner)
@@ -110,10 +145,11 @@ impl Blob {
         }
     }
 
-    /// Appends `data` at `offset` (which must be the committed length); returns the committed
-    /// length after it. Checkpoints when the rule above says so; if that fails, the write is
-    /// undone (the uploader sends it again).
-    pub(super) fn append(&self, offset: u64, mut data: Vec<u8>) -> Result<u64, BlobError> {
+    /// Appends `data` at `offset` (which must be the committed length). The final write of the
+    /// upload checkpoints before returning; if that fails, the write is undone (the uploader
+    /// sends it again). Otherwise, past [`CHECKPOINT_BYTES`] since the last checkpoint, the
+    /// answer asks for a background checkpoint.
+    pub(super) fn append(&self, offset: u64, mut data: Vec<u8>) -> Result<Appended, BlobError> {
         let mut p = self.progress();
         if p.deleted {
             return Err(BlobError::NotFound);
@@ -128,19 +164,27 @@ impl Blob {
             return Err(BlobError::TooLarge);
         }
         if data.is_empty() {
-            return Ok(p.committed);
+            return Ok(Appended {
+                committed: p.committed,
+                checkpoint_due: false,
+            });
         }
         self.key.apply(offset, &mut data)?;
         self.file.write_all_at(&data, HEADER_LEN + offset)?;
         p.committed += len;
-        let due = p.committed == self.total_len || p.committed - p.durable >= CHECKPOINT_BYTES;
-        if due {
+        if p.committed == self.total_len {
             if let Err(e) = self.checkpoint(&mut p) {
                 p.committed -= len;
                 return Err(e);
             }
         }
-        Ok(p.committed)
+        let checkpoint_due = !p.checkpointing && p.committed - p.durable >= CHECKPOINT_BYTES;
+        p.checkpointing |= checkpoint_due;
+        self.published.store(p.committed, Ordering::Release);
+        Ok(Appended {
+            committed: p.committed,
+            checkpoint_due,
+        })
     }
 
     /// Makes everything written durable: data first, then the header that records it.
@@ -159,14 +203,10 @@ impl Blob {
 
     /// Up to `len` bytes of the complete blob from `offset`.
     pub(super) fn read(&self, offset: u64, len: u32) -> Result<Vec<u8>, BlobError> {
-        {
-            let p = self.progress();
-            if p.deleted {
-                return Err(BlobError::NotFound);
-            }
-            if p.committed < self.total_len {
-                return Err(BlobError::Incomplete);
-            }
+        match self.committed() {
+            None => return Err(BlobError::NotFound),
+            Some(c) if c < self.total_len => return Err(BlobError::Incomplete),
+            Some(_) => {}
         }
         if len as usize > MAX_BLOB_CHUNK {
             return Err(BlobError::Malformed("read longer than the chunk limit"));

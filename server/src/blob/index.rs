@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use hush_protocol::BlobId;
@@ -26,6 +26,7 @@ use hush_vault::Vault;
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
+use super::checkpoint::Checkpointer;
 use super::cipher::DataKey;
 use super::entry::{Access, Blob, Progress};
 use super::header::HEADER_LEN;
@@ -47,6 +48,8 @@ pub(super) struct Inner {
     pub(super) index: Mutex<Index>,
     /// Sum of the committed lengths of the blobs in the index.
     pub(super) written: AtomicU64,
+    /// Runs the periodic checkpoints off the request path.
+    pub(super) checkpointer: Checkpointer,
 }
 
 /// What a create answers.
@@ -177,7 +180,10 @@ impl Inner {
                     durable: 0,
                     seq: 0,
                     deleted: false,
+                    checkpointing: false,
                 }),
+                published: AtomicU64::new(0),
+                gone: AtomicBool::new(false),
             };
             blob.header(0, 0).write_to(&blob.file)?;
             blob.file.sync_all()?;
@@ -222,9 +228,12 @@ impl Inner {
     ) -> Result<u64, BlobError> {
         let blob = self.find(id, cap, Access::Write, now)?;
         let len = data.len() as u64;
-        let committed = blob.append(offset, data)?;
+        let appended = blob.append(offset, data)?;
         self.written.fetch_add(len, Ordering::Relaxed);
-        Ok(committed)
+        if appended.checkpoint_due {
+            self.checkpointer.request(blob);
+        }
+        Ok(appended.committed)
     }
 
     /// Removes blob `id`, authorised by either capability.
@@ -249,11 +258,7 @@ impl Inner {
 
     /// Shreds the key of a blob already out of the index, then removes its file.
     fn destroy(&self, blob: &Blob) -> Result<(), BlobError> {
-        let committed = {
-            let mut p = blob.progress();
-            p.deleted = true;
-            p.committed
-        };
+        let committed = blob.mark_deleted();
         let _ = self
             .written
             .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |w| {

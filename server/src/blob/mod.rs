@@ -8,7 +8,7 @@
 //! in the data directory decrypts to its bytes afterwards. Only SHA-256 hashes of the two
 //! capabilities are kept, and compared in constant time. Creation reserves the blob's size
 //! against a budget (see `index`); writes are append-only and acknowledged without an fsync
-//! per chunk, under the durability rule in `entry`; a restart keeps complete and partial blobs
+//! per chunk, under the durability rule in `entry` (periodic checkpoints in `checkpoint`); a restart keeps complete and partial blobs
 //! (see `recovery`). Reads return only the range asked for, and nothing ever holds a whole
 //! blob in memory. Every operation that touches the disk runs on tokio's blocking pool.
 //!
@@ -17,6 +17,7 @@
 //! data directory: relays on the in-memory queue store keep blobs on disk too, in the data
 //! directory that already holds their certificate.
 
+mod checkpoint;
 mod cipher;
 mod entry;
 mod error;
@@ -141,13 +142,10 @@ impl BlobStore {
         let blob = self
             .inner
             .find(&id, &cap_hash(cap), entry::Access::Either, now)?;
-        let p = blob.progress();
-        if p.deleted {
-            return Err(BlobError::NotFound);
-        }
+        let committed = blob.committed().ok_or(BlobError::NotFound)?;
         Ok(Status {
             total_len: blob.total_len,
-            committed: p.committed,
+            committed,
             expires_at: blob.expires_at,
         })
     }

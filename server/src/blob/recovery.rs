@@ -15,12 +15,13 @@ use std::collections::HashSet;
 use std::fs::{DirBuilder, File, OpenOptions};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::Path;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64};
 use std::sync::Mutex;
 
 use hush_protocol::BlobId;
 use hush_vault::{DeviceKey, SlotId, Vault, VaultOptions};
 
+use super::checkpoint::Checkpointer;
 use super::cipher::DataKey;
 use super::entry::{Blob, Progress};
 use super::header::{self, HEADER_LEN};
@@ -105,6 +106,7 @@ pub(super) fn open(data_dir: &Path, limits: BlobLimits) -> Result<Inner, BlobErr
         limits,
         index: Mutex::new(index),
         written: AtomicU64::new(written),
+        checkpointer: Checkpointer::start()?,
     })
 }
 
@@ -148,7 +150,10 @@ fn load(
             durable: committed,
             seq,
             deleted: false,
+            checkpointing: false,
         }),
+        published: AtomicU64::new(committed),
+        gone: AtomicBool::new(false),
     };
     if committed != h.committed {
         blob.header(seq, committed).write_to(&blob.file)?;

@@ -280,16 +280,25 @@ async fn a_crash_keeps_what_was_checkpointed_and_the_upload_resumes_from_there()
         st.committed, 0,
         "nothing of the small upload was checkpointed"
     );
-    let st = s.status(big, &w, NOW).unwrap();
+    let small_file = dir.path().join(BLOB_DIR).join(file_name(&small));
     assert_eq!(
-        st.committed, CHECKPOINT_BYTES,
-        "the big one kept its checkpoint"
+        std::fs::metadata(&small_file).unwrap().len(),
+        HEADER_LEN,
+        "its undurable bytes were cut off"
+    );
+    // The background checkpoint asked for at 8 MiB covered at least that much (the store
+    // waits for queued checkpoints when it is dropped), but not the last, unsynced writes.
+    let st = s.status(big, &w, NOW).unwrap();
+    assert!(
+        st.committed >= CHECKPOINT_BYTES && st.committed <= (total - MAX_BLOB_CHUNK) as u64,
+        "the big one kept its checkpoint: {}",
+        st.committed
     );
     let file = dir.path().join(BLOB_DIR).join(file_name(&big));
     assert_eq!(
         std::fs::metadata(&file).unwrap().len(),
-        HEADER_LEN + CHECKPOINT_BYTES,
-        "the undurable tail was cut off"
+        HEADER_LEN + st.committed,
+        "the file matches the recorded length"
     );
     upload(&s, big, &w, &data, st.committed as usize).await;
     assert_eq!(download(&s, big, &r, total).await, data);
