@@ -224,13 +224,21 @@ impl Inner {
             match window.next().await {
                 None => break,
                 Some((len, Ok(data))) if data.len() == len => {
-                    out.write_all(&data).map_err(fatal_io)?;
+                    if let Err(e) = out.write_all(&data) {
+                        window.drain().await;
+                        return Err(fatal_io(e));
+                    }
                     done += len as u64;
                     progress(TransferProgress { done, total });
                 }
-                Some((_, Ok(_))) => return Err(Interrupt::Fatal(ClientError::FileTampered)),
+                Some((_, Ok(_))) => {
+                    window.drain().await;
+                    return Err(Interrupt::Fatal(ClientError::FileTampered));
+                }
                 Some((_, Err(e))) => {
-                    drop(window);
+                    // Let the requests already made finish: one dropped halfway would close
+                    // the connection.
+                    window.drain().await;
                     out.flush().map_err(fatal_io)?;
                     return Err(self.interrupt(&conn, e).await);
                 }

@@ -333,7 +333,13 @@ impl Inner {
         let mut next = start;
         loop {
             while window.len() < IN_FLIGHT && next < layout.chunks() {
-                let buf = read(src, next)?;
+                let buf = match read(src, next) {
+                    Ok(buf) => buf,
+                    Err(e) => {
+                        window.drain().await;
+                        return Err(e);
+                    }
+                };
                 hasher.update(&buf);
                 let after = (next + 1, hasher.clone());
                 let write =
@@ -349,7 +355,9 @@ impl Inner {
                     progress(TransferProgress { done: c, total });
                 }
                 Some((_, Err(e))) => {
-                    drop(window);
+                    // Let the requests already made finish: one dropped halfway would close
+                    // the connection.
+                    window.drain().await;
                     return Err(self.interrupt(&conn, e).await);
                 }
             }

@@ -54,6 +54,12 @@ impl<'a, T> Window<'a, T> {
         poll_fn(|cx| self.poll_front(cx)).await
     }
 
+    /// Waits for every request still in the window, dropping their results, so that none is
+    /// cut off halfway.
+    pub(crate) async fn drain(&mut self) {
+        while self.next().await.is_some() {}
+    }
+
     fn poll_front(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         for slot in self.slots.iter_mut() {
             if let Slot::Running(fut) = slot {
