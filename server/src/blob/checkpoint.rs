@@ -89,16 +89,17 @@ fn checkpoint_in_background(blob: &Blob) -> Result<(), BlobError> {
 fn sync_and_record(blob: &Blob) -> Result<(), BlobError> {
     // Every byte below `target` was written before this point, so the sync below covers it.
     let target = blob.published.load(Ordering::Acquire);
-    blob.file.sync_data()?;
+    let file = blob.open()?;
+    file.sync_data()?;
     let mut p = blob.progress();
     if p.deleted || target <= p.durable {
         return Ok(());
     }
     let seq = p.seq + 1;
-    blob.header(seq, target).write_to(&blob.file)?;
+    blob.header(seq, target).write_to(&file)?;
     p.seq = seq;
     drop(p);
-    blob.file.sync_data()?;
+    file.sync_data()?;
     let mut p = blob.progress();
     p.durable = p.durable.max(target);
     Ok(())

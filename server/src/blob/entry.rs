@@ -1,4 +1,4 @@
-//! [`Blob`]: one blob's open file, its metadata and how far its upload got; the append, the
+//! [`Blob`]: one blob's metadata, key, file path and how far its upload got; the append, the
 //! range read and the durability checkpoint.
 //!
 //! Durability rule: a write lands in the page cache and is acknowledged without an fsync. The
@@ -13,7 +13,7 @@
 //! What it does not do: check capabilities or expiry (the index does, before calling here), or
 //! create and delete files.
 
-use std::fs::File;
+use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -56,7 +56,7 @@ pub(super) struct Appended {
     pub(super) checkpoint_due: bool,
 }
 
-/// One blob: immutable metadata, its key, its open file and its progress.
+/// One blob: immutable metadata, its key, where its file is and its progress.
 pub(super) struct Blob {
     pub(super) id: BlobId,
     pub(super) write_hash: CapHash,
@@ -66,8 +66,9 @@ pub(super) struct Blob {
     pub(super) slot: SlotId,
     pub(super) key: DataKey,
     pub(super) wrapped_key: [u8; WRAPPED_KEY_LEN],
+    /// The blob's file. It is opened for each operation rather than held open, so that the
+    /// number of blobs is not bounded by the process's file descriptor limit.
     pub(super) path: PathBuf,
-    pub(super) file: File,
     /// Held while writing, checkpointing or deleting.
     pub(super) progress: Mutex<Progress>,
     /// The committed length as of the last finished write, readable without waiting for a
@@ -113,6 +114,20 @@ impl Blob {
         p.committed
     }
 
+    /// Opens the blob's file for reading and writing. A file already removed means the blob
+    /// was deleted meanwhile.
+    pub(super) fn open(&self) -> Result<File, BlobError> {
+        self.open_with(OpenOptions::new().read(true).write(true))
+    }
+
+    fn open_with(&self, options: &OpenOptions) -> Result<File, BlobError> {
+        match options.open(&self.path) {
+            Ok(f) => Ok(f),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(BlobError::NotFound),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Locks the progress record.
     pub(super) fn progress(&self) -> MutexGuard<'_, Progress> {
         self.progress.lock().unwrap_or_else(PoisonError::into_inner)
@@ -149,7 +164,14 @@ impl Blob {
     /// upload checkpoints before returning; if that fails, the write is undone (the uploader
     /// sends it again). Otherwise, past [`CHECKPOINT_BYTES`] since the last checkpoint, the
     /// answer asks for a background checkpoint.
-    pub(super) fn append(&self, offset: u64, mut data: Vec<u8>) -> Result<Appended, BlobError> {
+    /// `written` (the store's total) grows by what was appended, under the blob's lock, so a
+    /// concurrent delete subtracts exactly what it removes.
+    pub(super) fn append(
+        &self,
+        offset: u64,
+        mut data: Vec<u8>,
+        written: &AtomicU64,
+    ) -> Result<Appended, BlobError> {
         let mut p = self.progress();
         if p.deleted {
             return Err(BlobError::NotFound);
@@ -170,10 +192,11 @@ impl Blob {
             });
         }
         self.key.apply(offset, &mut data)?;
-        self.file.write_all_at(&data, HEADER_LEN + offset)?;
+        let file = self.open()?;
+        file.write_all_at(&data, HEADER_LEN + offset)?;
         p.committed += len;
         if p.committed == self.total_len {
-            if let Err(e) = self.checkpoint(&mut p) {
+            if let Err(e) = self.checkpoint_with(&file, &mut p) {
                 p.committed -= len;
                 return Err(e);
             }
@@ -181,6 +204,7 @@ impl Blob {
         let checkpoint_due = !p.checkpointing && p.committed - p.durable >= CHECKPOINT_BYTES;
         p.checkpointing |= checkpoint_due;
         self.published.store(p.committed, Ordering::Release);
+        written.fetch_add(len, Ordering::Relaxed);
         Ok(Appended {
             committed: p.committed,
             checkpoint_due,
@@ -192,10 +216,18 @@ impl Blob {
         if p.durable == p.committed || p.deleted {
             return Ok(());
         }
-        self.file.sync_data()?;
+        self.checkpoint_with(&self.open()?, p)
+    }
+
+    /// [`Blob::checkpoint`] through a file already open.
+    fn checkpoint_with(&self, file: &File, p: &mut Progress) -> Result<(), BlobError> {
+        if p.durable == p.committed || p.deleted {
+            return Ok(());
+        }
+        file.sync_data()?;
         let seq = p.seq + 1;
-        self.header(seq, p.committed).write_to(&self.file)?;
-        self.file.sync_data()?;
+        self.header(seq, p.committed).write_to(file)?;
+        file.sync_data()?;
         p.seq = seq;
         p.durable = p.committed;
         Ok(())
@@ -217,7 +249,8 @@ impl Blob {
         let n = u64::from(len).min(self.total_len - offset);
         // n <= MAX_BLOB_CHUNK, checked above.
         let mut buf = vec![0u8; n as usize];
-        self.file.read_exact_at(&mut buf, HEADER_LEN + offset)?;
+        let file = self.open_with(OpenOptions::new().read(true))?;
+        file.read_exact_at(&mut buf, HEADER_LEN + offset)?;
         self.key.apply(offset, &mut buf)?;
         Ok(buf)
     }

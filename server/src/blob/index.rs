@@ -174,7 +174,6 @@ impl Inner {
                 key,
                 wrapped_key,
                 path: path.clone(),
-                file,
                 progress: Mutex::new(Progress {
                     committed: 0,
                     durable: 0,
@@ -185,8 +184,8 @@ impl Inner {
                 published: AtomicU64::new(0),
                 gone: AtomicBool::new(false),
             };
-            blob.header(0, 0).write_to(&blob.file)?;
-            blob.file.sync_all()?;
+            blob.header(0, 0).write_to(&file)?;
+            file.sync_all()?;
             sync_dir(&self.dir)?;
             self.vault.sync()?;
             Ok(blob)
@@ -227,9 +226,7 @@ impl Inner {
         now: u64,
     ) -> Result<u64, BlobError> {
         let blob = self.find(id, cap, Access::Write, now)?;
-        let len = data.len() as u64;
-        let appended = blob.append(offset, data)?;
-        self.written.fetch_add(len, Ordering::Relaxed);
+        let appended = blob.append(offset, data, &self.written)?;
         if appended.checkpoint_due {
             self.checkpointer.request(blob);
         }

@@ -46,8 +46,9 @@ pub const VAULT_FILE: &str = "keys.vault";
 /// The device key file that unlocks the vault, in the data directory (shared with the queue
 /// store's vault).
 pub const KEY_FILE: &str = "device.key";
-/// Most blobs held at once (1 Mi): one vault slot and one file each.
-pub const MAX_STORED_BLOBS: u64 = 1 << 20;
+/// Most blobs held at once (65,536): one vault slot, one file and a few hundred bytes of
+/// memory each.
+pub const MAX_STORED_BLOBS: u64 = 1 << 16;
 /// Largest blob any configuration may allow (128 GiB), well inside the at-rest keystream's
 /// 256 GiB.
 pub const MAX_BLOB_BYTES: u64 = 1 << 37;

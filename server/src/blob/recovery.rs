@@ -144,7 +144,6 @@ fn load(
         key,
         wrapped_key: h.wrapped_key,
         path: path.to_owned(),
-        file,
         progress: Mutex::new(Progress {
             committed,
             durable: committed,
@@ -156,8 +155,8 @@ fn load(
         gone: AtomicBool::new(false),
     };
     if committed != h.committed {
-        blob.header(seq, committed).write_to(&blob.file)?;
-        blob.file.sync_data()?;
+        blob.header(seq, committed).write_to(&file)?;
+        file.sync_data()?;
     }
     Ok((blob, was_cut))
 }

@@ -2,6 +2,7 @@
 //! the durability rule across a simulated crash, start-up reconciliation and the forensic
 //! check that a deleted blob leaves nothing decryptable behind.
 
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use hush_protocol::limits::MAX_BLOB_CHUNK;
@@ -108,8 +109,13 @@ async fn round_trip_in_chunks_and_ranges() {
     assert_eq!(mid, data[70_000..70_005]);
     let end = s.read(c.id, &r, data.len() as u64, 100, NOW).await.unwrap();
     assert!(end.is_empty());
-    // The bytes at rest are not the bytes uploaded.
-    let raw = std::fs::read(dir.path().join(BLOB_DIR).join(file_name(&c.id))).unwrap();
+    // The bytes at rest are not the bytes uploaded, and only the relay's user may read them.
+    let path = dir.path().join(BLOB_DIR).join(file_name(&c.id));
+    let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(&path), 0o600);
+    assert_eq!(mode(&dir.path().join(BLOB_DIR)), 0o700);
+    assert_eq!(mode(&dir.path().join(BLOB_DIR).join(VAULT_FILE)), 0o600);
+    let raw = std::fs::read(&path).unwrap();
     assert_eq!(raw.len() as u64, HEADER_LEN + data.len() as u64);
     assert!(!holds_a_piece_of(&raw, &data));
     s.delete(c.id, &r, NOW).await.unwrap();
@@ -119,6 +125,11 @@ async fn round_trip_in_chunks_and_ranges() {
         Err(BlobError::NotFound)
     ));
     assert_eq!(s.reserved_bytes(), 0);
+    // An empty blob is complete from the start.
+    let empty = s.create(&w, &r, 0, 0, NOW).await.unwrap();
+    let st = s.status(empty.id, &r, NOW).unwrap();
+    assert_eq!((st.total_len, st.committed), (0, 0));
+    assert!(s.read(empty.id, &r, 0, 10, NOW).await.unwrap().is_empty());
 }
 
 #[tokio::test]
