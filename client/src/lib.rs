@@ -3,7 +3,8 @@
 //! What it does: [`crypto`] holds the end-to-end cryptography of a conversation (identities,
 //! signed one-time invitations, the PQ-hybrid X3DH handshake, the header-encrypted double
 //! ratchet with padded payloads, and safety numbers). [`conversation`] is the per-contact state
-//! machine for disappearing timers, view-once, unsend, burn and block. [`store`] is the local
+//! machine for disappearing timers, view-once, unsend, burn and block. [`files`] holds the
+//! chunked AEAD that encrypts files for transfer. [`store`] is the local
 //! encrypted store whose deletions are final (crypto-shredding). [`net`] holds the relay
 //! connections (certificate pinning, a pool with reconnection). [`Client`] ties them together:
 //! the async API and event stream every front end uses (see `docs/client.md`).
@@ -21,12 +22,13 @@
 
 pub mod conversation;
 pub mod crypto;
+pub mod files;
 pub mod net;
 
 mod client;
 
 pub use client::{
-    Client, ClientError, ClientEvent, ClientOptions, Clock, ContactStatus, ContactView,
-    MessageView, PendingView, RELAY_TTL_SECS,
+    Client, ClientError, ClientEvent, ClientOptions, Clock, ContactStatus, ContactView, FileView,
+    MessageView, PendingView, ProgressFn, TransferProgress, RELAY_TTL_SECS,
 };
 pub mod store;

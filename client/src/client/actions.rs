@@ -58,13 +58,13 @@ impl State {
         Ok(())
     }
 
-    fn contact(&mut self, name: &str) -> Result<&mut Contact, ClientError> {
+    pub(super) fn contact(&mut self, name: &str) -> Result<&mut Contact, ClientError> {
         self.contacts.get_mut(name).ok_or_else(|| unknown(name))
     }
 }
 
 impl Contact {
-    fn conv(&mut self) -> Result<&mut Conversation, ClientError> {
+    pub(super) fn conv(&mut self) -> Result<&mut Conversation, ClientError> {
         self.conv.as_mut().ok_or(ClientError::Burned)
     }
 
@@ -101,7 +101,7 @@ impl Inner {
     }
 
     /// Makes sure the contact's relay answers before anything changes.
-    async fn reach(&self, c: &Contact) -> Result<(), ClientError> {
+    pub(super) async fn reach(&self, c: &Contact) -> Result<(), ClientError> {
         let relay = &c.link()?.to_peer.relay;
         self.pool.connection(relay).await?;
         Ok(())
@@ -364,7 +364,11 @@ impl Client {
         c.conv()?;
         inner.reach(c).await?;
         let effects = c.conv()?.unsend(id, inner.now())?;
-        inner.apply(name, c, effects, &mut Vec::new()).await
+        inner.apply(name, c, effects, &mut Vec::new()).await?;
+        drop(st);
+        // A file message's blob is retracted too.
+        inner.run_blob_deletions().await;
+        Ok(())
     }
 
     /// Burns the conversation with `name` on both sides: history, ratchet state and keys, and
@@ -376,7 +380,11 @@ impl Client {
         c.conv()?;
         inner.reach(c).await?;
         let effects = c.conv()?.burn()?;
-        inner.apply(name, c, effects, &mut Vec::new()).await
+        inner.apply(name, c, effects, &mut Vec::new()).await?;
+        drop(st);
+        // The blobs of file messages are retracted too.
+        inner.run_blob_deletions().await;
+        Ok(())
     }
 
     /// Blocks `name`: deletes the queue it sends to. History stays until it expires.
@@ -390,7 +398,9 @@ impl Client {
 
     /// Applies every expiry that is due now, returning what expired.
     pub async fn tick(&self) -> Result<Vec<ClientEvent>, ClientError> {
-        self.inner.tick().await
+        let events = self.inner.tick().await?;
+        self.inner.run_blob_deletions().await;
+        Ok(events)
     }
 
     /// When the next message expires, if any: when to call [`Client::tick`] again.

@@ -31,6 +31,7 @@ pub(crate) fn apply_local(
         match effect {
             Effect::SaveMessage(id) => save_message(store, name, conv, id)?,
             Effect::DeleteMessage(id) => {
+                super::transfer::forget_stored(store, name, id)?;
                 store.delete(&StoreKey::Message(name.to_owned(), id))?;
             }
             Effect::SaveMeta => save_meta(store, name, conv)?,
@@ -97,6 +98,7 @@ pub(crate) fn to_event(name: &str, conv: Option<&Conversation>, ev: Event) -> Cl
                     displayed_at: None,
                     expires_at: None,
                     body,
+                    file: None,
                 },
             };
             ClientEvent::Message { contact, message }
@@ -145,8 +147,8 @@ impl Inner {
             match effect {
                 Effect::SendPayload(payload) => {
                     let envelope_id = self.send_payload(name, c, &payload).await?;
-                    if let (Payload::Text { id, .. }, Some(conv)) = (&payload, c.conv.as_mut()) {
-                        queue.extend(conv.mark_sent(*id, envelope_id));
+                    if let (Some(id), Some(conv)) = (payload.message_id(), c.conv.as_mut()) {
+                        queue.extend(conv.mark_sent(id, envelope_id));
                     }
                 }
                 Effect::Retract { envelope_id } => {
@@ -168,6 +170,7 @@ impl Inner {
                 }
                 Effect::DeleteOwnQueue => self.delete_own_queue(c).await,
                 Effect::EraseConversation => {
+                    super::transfer::forget_all(&self.store, name)?;
                     self.store.erase_contact(name)?;
                     self.store.put(
                         &StoreKey::Contact(name.to_owned()),

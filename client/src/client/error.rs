@@ -93,6 +93,58 @@ pub enum ClientError {
     /// The local store failed.
     #[error(transparent)]
     Store(StoreError),
+    /// The file is larger than the relay (or a file message) accepts. Nothing was uploaded.
+    #[error(
+        "the file is {size} bytes, more than the relay accepts{}; nothing was uploaded. Send a \
+         smaller file (split or compress it)",
+        .max.map(|m| format!(" ({m} bytes at most)")).unwrap_or_default()
+    )]
+    FileTooLarge {
+        /// The file's size.
+        size: u64,
+        /// The most bytes allowed, when known.
+        max: Option<u64>,
+    },
+    /// The relay has no room for the file now. Nothing was uploaded.
+    #[error(
+        "the relay {relay} has no room for this file right now; nothing was uploaded. Try again \
+         later, or ask the relay's operator"
+    )]
+    RelayFull {
+        /// The relay.
+        relay: RelayAddress,
+    },
+    /// The blob is gone from the relay: it expired, or the sender retracted it.
+    #[error("the file expired on the relay; ask the sender to send it again")]
+    FileExpired,
+    /// A chunk or the digest did not match: the file was altered on the way or on the relay.
+    #[error("the file was tampered with or corrupted; nothing was written")]
+    FileTampered,
+    /// The transfer stopped before the end (relay out of reach, connection cut). What was
+    /// moved is kept.
+    #[error("transfer interrupted; run the same command again to resume")]
+    TransferInterrupted {
+        /// The relay.
+        relay: RelayAddress,
+    },
+    /// The destination exists already; hush never overwrites a file.
+    #[error(
+        "{} already exists; hush does not overwrite files. Choose another destination (--to), \
+         or move the existing file away",
+        .path.display()
+    )]
+    FileExists {
+        /// The destination.
+        path: std::path::PathBuf,
+    },
+    /// A file could not be read or written.
+    #[error("cannot use {}: {source}", .path.display())]
+    FileIo {
+        /// The file.
+        path: std::path::PathBuf,
+        /// What the system said.
+        source: std::io::Error,
+    },
 }
 
 impl From<StoreError> for ClientError {

@@ -95,6 +95,7 @@ impl Client {
         }
         drop(inbox);
         events.extend(inner.tick().await?);
+        inner.run_blob_deletions().await;
         inner.broadcast(events.clone());
         events.retain(|e| contact.is_none() || e.contact() == contact);
         Ok(events)
@@ -440,6 +441,12 @@ pub(crate) async fn run_events(inner: Arc<Inner>, mut stop: watch::Receiver<bool
         match inner.tick().await {
             Ok(expired) => events.extend(expired),
             Err(e) => tracing::warn!(error = %e, "applying expiries failed"),
+        }
+        if !events.is_empty() {
+            // Expired, unsent or burned file messages may owe their blobs a deletion; a relay
+            // out of reach must not hold up the events.
+            let inner = inner.clone();
+            tokio::spawn(async move { inner.run_blob_deletions().await });
         }
         if !inner.broadcast(events) {
             return;

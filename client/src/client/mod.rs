@@ -12,10 +12,13 @@
 
 mod actions;
 mod clock;
+mod download;
 mod driver;
 mod error;
 mod inbox;
 mod records;
+mod transfer;
+mod upload;
 mod view;
 
 use std::collections::{BTreeMap, HashMap};
@@ -35,7 +38,9 @@ use crate::store::{KeySource, LocalStore, Namespace, Setting, StoreKey};
 
 pub use clock::Clock;
 pub use error::ClientError;
-pub use view::{ClientEvent, ContactStatus, ContactView, MessageView, PendingView};
+pub use transfer::TransferProgress;
+pub use upload::ProgressFn;
+pub use view::{ClientEvent, ContactStatus, ContactView, FileView, MessageView, PendingView};
 
 use records::{ContactRecord, PendingRecord};
 

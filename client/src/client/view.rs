@@ -114,9 +114,22 @@ pub struct MessageView {
     pub displayed_at: Option<u64>,
     /// When it will be gone (unix seconds), if it expires.
     pub expires_at: Option<u64>,
-    /// The text; `None` for a view-once message (until [`crate::Client::display`]) and for the
-    /// stub we keep of a view-once message we sent.
+    /// The text; `None` for a view-once message (until [`crate::Client::display`]), for the
+    /// stub we keep of a view-once message we sent, and for a file.
     pub body: Option<MessageBody>,
+    /// The file, for a file message ([`crate::Client::save_file`] saves it).
+    pub file: Option<FileView>,
+}
+
+/// A file message's file as a front end shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileView {
+    /// The name the sender suggested, sanitised: one safe path component.
+    pub name: String,
+    /// The size in bytes.
+    pub size: u64,
+    /// When the relay deletes the file (unix seconds), downloaded or not.
+    pub expires_at: u64,
 }
 
 impl MessageView {
@@ -136,6 +149,11 @@ impl MessageView {
             } else {
                 r.body.clone()
             },
+            file: r.file.as_ref().map(|f| FileView {
+                name: f.name.clone(),
+                size: f.size,
+                expires_at: f.expires_at,
+            }),
         }
     }
 }

@@ -297,6 +297,7 @@ fn a_full_conversation_deletes_its_oldest_message_first() {
             envelope_id: None,
             displayed_at: None,
             body: Some(MessageBody::new("old")),
+            file: None,
         }
     });
     let mut b = Conversation::restore(ConversationMeta::new(TTL), records);

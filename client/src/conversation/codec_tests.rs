@@ -53,6 +53,7 @@ fn record() -> MessageRecord {
         envelope_id: Some(EnvelopeId::from_bytes([8; 16])),
         displayed_at: Some(11),
         body: Some(MessageBody::new("kept")),
+        file: None,
     }
 }
 
@@ -124,7 +125,7 @@ fn unknown_versions_and_tags_are_rejected() {
     let mut bytes = Payload::Burn.encode();
     bytes[0] = 2;
     assert_eq!(Payload::decode(&bytes), Err(DecodeError::UnknownVersion(2)));
-    for tag in [0, TAG_FILE_RESERVED, 0xFF] {
+    for tag in [0, 7, 0xFF] {
         assert_eq!(
             Payload::decode(&[1, tag]),
             Err(DecodeError::UnknownTag(tag))

@@ -35,6 +35,12 @@ pub enum ConversationError {
     /// Only messages we sent can be unsent.
     #[error("only messages you sent can be unsent")]
     NotOwnMessage,
+    /// The message is a text, not a file.
+    #[error("this message is not a file; only file messages can be saved")]
+    NotAFile,
+    /// The file is one we sent; only received files are saved.
+    #[error("this is a file you sent; only files you received can be saved")]
+    OwnFile,
     /// A payload's fields are outside their limits (a decoded payload never is).
     #[error("the message is malformed")]
     InvalidPayload,

@@ -89,7 +89,7 @@ impl Conversation {
     }
 
     /// Fails unless messages may be sent.
-    fn ensure_active(&self) -> Result<(), ConversationError> {
+    pub(super) fn ensure_active(&self) -> Result<(), ConversationError> {
         match self.meta.status {
             Status::Active => Ok(()),
             Status::Blocked => Err(ConversationError::Blocked),
@@ -152,6 +152,7 @@ impl Conversation {
             envelope_id: None,
             displayed_at: None,
             body: (!view_once).then(|| body.clone()),
+            file: None,
         };
         let mut effects = self.insert_record(record);
         effects.push(Effect::SaveMessage(id));
@@ -217,7 +218,8 @@ impl Conversation {
         let body = record.body.clone();
         let mut effects = Vec::new();
         if record.direction == Direction::Received {
-            if record.view_once {
+            // A view-once file is consumed by saving it (`file_saved`), not by showing it.
+            if record.view_once && record.file.is_none() {
                 self.messages.remove(&id);
                 effects.push(Effect::DeleteMessage(id));
             } else if record.displayed_at.is_none() {

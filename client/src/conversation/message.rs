@@ -13,6 +13,7 @@
 //! What it does not do: decide what happens on expiry (the conversation does) or store anything.
 
 use super::codec::{DecodeError, Reader, Writer};
+use super::file::FileRef;
 use super::limits::MAX_TEXT_LEN;
 use super::payload::{read_timer, MessageBody, MessageId};
 use hush_protocol::ids::EnvelopeId;
@@ -45,8 +46,10 @@ pub struct MessageRecord {
     pub envelope_id: Option<EnvelopeId>,
     /// When it was first displayed (received messages only).
     pub displayed_at: Option<u64>,
-    /// The text. `None` for the stub a sender keeps of a view-once message.
+    /// The text. `None` for the stub a sender keeps of a view-once message, and for a file.
     pub body: Option<MessageBody>,
+    /// The file, for a file message.
+    pub file: Option<Box<FileRef>>,
 }
 
 impl MessageRecord {
@@ -98,6 +101,11 @@ impl MessageRecord {
                 w.var_bytes(b.as_str().as_bytes());
             }
         }
+        // Absent for a text, so that records written before files existed still decode.
+        if let Some(file) = &self.file {
+            w.u8(1);
+            file.encode_record(&mut w);
+        }
         w.finish()
     }
 
@@ -125,6 +133,11 @@ impl MessageRecord {
         } else {
             None
         };
+        let file = match r.remaining() {
+            0 => None,
+            _ if r.u8()? == 1 => Some(Box::new(FileRef::decode_record(&mut r)?)),
+            _ => return Err(DecodeError::TrailingBytes),
+        };
         r.finish()?;
         Ok(Self {
             id,
@@ -136,6 +149,7 @@ impl MessageRecord {
             envelope_id,
             displayed_at,
             body,
+            file,
         })
     }
 }

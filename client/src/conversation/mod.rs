@@ -11,9 +11,11 @@
 //! `now`, unix seconds in a `u64`, and randomness as an RNG argument, so that every rule can be
 //! tested on virtual time.
 
-mod codec;
+pub(crate) mod codec;
 mod effect;
 mod error;
+mod file;
+mod file_actions;
 pub mod limits;
 mod machine;
 mod message;
@@ -26,6 +28,8 @@ mod action_tests;
 #[cfg(test)]
 mod codec_tests;
 #[cfg(test)]
+mod file_tests;
+#[cfg(test)]
 mod sim;
 #[cfg(test)]
 mod test_support;
@@ -35,10 +39,11 @@ mod timer_tests;
 pub use codec::DecodeError;
 pub use effect::{Effect, Event};
 pub use error::ConversationError;
+pub use file::{FileRef, FILE_DIGEST_LEN};
 pub use machine::{Conversation, Displayed};
 pub use message::{hard_expiry, Direction, MessageRecord};
 pub use meta::{ConversationMeta, SeenEntry, Status};
 pub use payload::{
-    MessageBody, MessageId, Payload, MESSAGE_ID_LEN, TAG_BURN, TAG_FILE_RESERVED, TAG_INTRODUCE,
+    MessageBody, MessageId, Payload, MESSAGE_ID_LEN, TAG_BURN, TAG_FILE, TAG_INTRODUCE,
     TAG_SET_TIMER, TAG_TEXT, TAG_UNSEND,
 };

@@ -16,6 +16,7 @@ use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::codec::{DecodeError, Reader, Writer};
+use super::file::FileRef;
 use super::limits::{timer_in_range, MAX_RELAY_ADDRESS_LEN, MAX_TEXT_LEN};
 
 /// Length in bytes of a [`MessageId`].
@@ -31,8 +32,8 @@ pub const TAG_UNSEND: u8 = 3;
 pub const TAG_BURN: u8 = 4;
 /// Kind tag of [`Payload::Introduce`].
 pub const TAG_INTRODUCE: u8 = 5;
-/// Kind tag reserved for a future file payload; this build rejects it as unknown.
-pub const TAG_FILE_RESERVED: u8 = 6;
+/// Kind tag of [`Payload::File`].
+pub const TAG_FILE: u8 = 6;
 
 /// A message's identity: 16 random bytes chosen by its sender.
 ///
@@ -144,6 +145,20 @@ pub enum Payload {
     },
     /// The sender destroyed the conversation; the recipient erases it too.
     Burn,
+    /// A file: where its encrypted blob is and how to open it. Timers, view-once and unsend
+    /// apply as to a text.
+    File {
+        /// The message id, random, chosen by the sender.
+        id: MessageId,
+        /// When the sender sent it (unix seconds, the sender's clock).
+        sent_at: u64,
+        /// The disappearing timer that applies to this message, in seconds.
+        timer: Option<u64>,
+        /// Deleted by the recipient right after it is saved.
+        view_once: bool,
+        /// The uploaded file (never with a write capability).
+        file: Box<FileRef>,
+    },
     /// The joiner's reply queue, carried in the handshake's first message.
     Introduce {
         /// The relay that holds the joiner's queue.
@@ -182,6 +197,22 @@ impl PartialEq for Payload {
                     set_at: s2,
                 },
             ) => timer == t2 && set_at == s2,
+            (
+                File {
+                    id,
+                    sent_at,
+                    timer,
+                    view_once,
+                    file,
+                },
+                File {
+                    id: i2,
+                    sent_at: s2,
+                    timer: t2,
+                    view_once: v2,
+                    file: f2,
+                },
+            ) => id == i2 && sent_at == s2 && timer == t2 && view_once == v2 && file == f2,
             (Unsend { id }, Unsend { id: i2 }) => id == i2,
             (Burn, Burn) => true,
             (
@@ -216,13 +247,14 @@ impl Payload {
             Payload::Unsend { .. } => TAG_UNSEND,
             Payload::Burn => TAG_BURN,
             Payload::Introduce { .. } => TAG_INTRODUCE,
+            Payload::File { .. } => TAG_FILE,
         }
     }
 
-    /// The id of the message this payload carries, for a text.
+    /// The id of the message this payload carries, for a text or a file.
     pub fn message_id(&self) -> Option<MessageId> {
         match self {
-            Payload::Text { id, .. } => Some(*id),
+            Payload::Text { id, .. } | Payload::File { id, .. } => Some(*id),
             _ => None,
         }
     }
@@ -249,6 +281,19 @@ impl Payload {
             Payload::SetTimer { timer, set_at } => {
                 w.opt_u64(*timer);
                 w.u64(*set_at);
+            }
+            Payload::File {
+                id,
+                sent_at,
+                timer,
+                view_once,
+                file,
+            } => {
+                w.bytes(id.as_bytes());
+                w.u64(*sent_at);
+                w.opt_u64(*timer);
+                w.bool(*view_once);
+                file.encode_payload(&mut w);
             }
             Payload::Unsend { id } => w.bytes(id.as_bytes()),
             Payload::Burn => {}
@@ -284,6 +329,13 @@ impl Payload {
                 id: MessageId(r.array()?),
             },
             TAG_BURN => Payload::Burn,
+            TAG_FILE => Payload::File {
+                id: MessageId(r.array()?),
+                sent_at: r.u64()?,
+                timer: read_timer(&mut r)?,
+                view_once: r.bool()?,
+                file: Box::new(FileRef::decode_payload(&mut r)?),
+            },
             TAG_INTRODUCE => {
                 let relay = r
                     .string(MAX_RELAY_ADDRESS_LEN)?

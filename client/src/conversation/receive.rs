@@ -52,8 +52,35 @@ impl Conversation {
                     envelope_id: None,
                     displayed_at: None,
                     body: Some(body),
+                    file: None,
                 };
-                self.receive_text(record, now)
+                self.receive_message(record, now)
+            }
+            Payload::File {
+                id,
+                sent_at,
+                timer,
+                view_once,
+                mut file,
+            } => {
+                if !timer_in_range(timer) || file.layout().is_err() {
+                    return Err(ConversationError::InvalidPayload);
+                }
+                // Only our own record of a file we sent holds a write capability.
+                file.write_cap = None;
+                let record = MessageRecord {
+                    id,
+                    direction: Direction::Received,
+                    sent_at,
+                    received_at: now,
+                    timer,
+                    view_once,
+                    envelope_id: None,
+                    displayed_at: None,
+                    body: None,
+                    file: Some(file),
+                };
+                self.receive_message(record, now)
             }
             Payload::SetTimer { timer, set_at } => {
                 if !timer_in_range(timer) {
@@ -78,8 +105,9 @@ impl Conversation {
         Ok(effects)
     }
 
-    /// A text: shown once, unless it is a duplicate, was unsent, or has already expired.
-    fn receive_text(&mut self, record: MessageRecord, now: u64) -> Vec<Effect> {
+    /// A text or a file: shown once, unless it is a duplicate, was unsent, or has already
+    /// expired.
+    fn receive_message(&mut self, record: MessageRecord, now: u64) -> Vec<Effect> {
         let id = record.id;
         let until = self.retention_until(now);
         if self.meta.seen.contains_key(&id) {

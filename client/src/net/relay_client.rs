@@ -49,6 +49,17 @@ pub enum ClientError {
     Protocol,
 }
 
+/// Closes the connection when dropped while still holding it.
+struct CloseIfDropped<'a>(Option<&'a quinn::Connection>);
+
+impl Drop for CloseIfDropped<'_> {
+    fn drop(&mut self) {
+        if let Some(conn) = self.0 {
+            conn.close(0u32.into(), b"request cancelled");
+        }
+    }
+}
+
 fn closed_error(e: &quinn::ConnectionError) -> ClientError {
     match e {
         quinn::ConnectionError::ApplicationClosed(c) => ClientError::Closed {
@@ -236,13 +247,17 @@ impl RelayClient {
     }
 
     /// Writes raw bytes to the request stream (tests use it to send malformed frames).
+    ///
+    /// A call dropped while its frame is half written (a cancelled transfer) would leave the
+    /// stream out of step with the relay's framing; the connection is then closed, so later
+    /// calls fail at once (and the pool reconnects) instead of waiting for an answer that
+    /// cannot come.
     pub async fn write(&self, bytes: &[u8]) -> Result<(), ClientError> {
-        self.send
-            .lock()
-            .await
-            .write_all(bytes)
-            .await
-            .map_err(|_| self.close_reason())
+        let mut send = self.send.lock().await;
+        let mut half_written = CloseIfDropped(Some(&self.conn));
+        let written = send.write_all(bytes).await;
+        half_written.0 = None;
+        written.map_err(|_| self.close_reason())
     }
 
     fn close_reason(&self) -> ClientError {

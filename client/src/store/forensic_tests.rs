@@ -60,6 +60,7 @@ fn canary_message() -> MessageRecord {
         envelope_id: None,
         displayed_at: Some(1_700_000_002),
         body: Some(MessageBody::new(CANARY)),
+        file: None,
     }
 }
 

@@ -16,7 +16,7 @@ use hmac::{Hmac, Mac};
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use super::limits::{MAX_INVITATION_ID_LEN, MAX_NAME_LEN};
+use super::limits::{MAX_INVITATION_ID_LEN, MAX_NAME_LEN, MAX_TRANSFER_ID_LEN};
 use super::StoreError;
 use crate::conversation::{MessageId, MESSAGE_ID_LEN};
 
@@ -47,11 +47,13 @@ pub enum Namespace {
     Message,
     /// Pending invitations (their secrets), by id.
     Invitation,
+    /// File transfers in progress and blob deletions still owed to a relay, by id.
+    Transfer,
 }
 
 impl Namespace {
     /// Every namespace.
-    pub const ALL: [Namespace; 7] = [
+    pub const ALL: [Namespace; 8] = [
         Namespace::Identity,
         Namespace::Setting,
         Namespace::Contact,
@@ -59,6 +61,7 @@ impl Namespace {
         Namespace::ConversationMeta,
         Namespace::Message,
         Namespace::Invitation,
+        Namespace::Transfer,
     ];
 
     /// The first byte of every sled key in this namespace (0 is the index record).
@@ -71,6 +74,7 @@ impl Namespace {
             Namespace::ConversationMeta => 5,
             Namespace::Message => 6,
             Namespace::Invitation => 7,
+            Namespace::Transfer => 8,
         }
     }
 
@@ -133,6 +137,8 @@ pub enum StoreKey {
     Message(String, MessageId),
     /// A pending invitation, by id.
     Invitation(Vec<u8>),
+    /// A file transfer or an owed blob deletion, by id.
+    Transfer(Vec<u8>),
 }
 
 impl fmt::Debug for StoreKey {
@@ -153,6 +159,7 @@ impl StoreKey {
             StoreKey::ConversationMeta(_) => Namespace::ConversationMeta,
             StoreKey::Message(..) => Namespace::Message,
             StoreKey::Invitation(_) => Namespace::Invitation,
+            StoreKey::Transfer(_) => Namespace::Transfer,
         }
     }
 
@@ -180,6 +187,14 @@ impl StoreKey {
                 });
             }
         }
+        if let StoreKey::Transfer(id) = self {
+            if id.is_empty() || id.len() > MAX_TRANSFER_ID_LEN {
+                return Err(StoreError::InvalidKey {
+                    what: "a transfer id",
+                    max: MAX_TRANSFER_ID_LEN,
+                });
+            }
+        }
         Ok(())
     }
 
@@ -196,7 +211,7 @@ impl StoreKey {
                 out.extend_from_slice(id.as_bytes());
                 out.extend_from_slice(n.as_bytes());
             }
-            StoreKey::Invitation(id) => out.extend_from_slice(id),
+            StoreKey::Invitation(id) | StoreKey::Transfer(id) => out.extend_from_slice(id),
         }
         out
     }
@@ -224,6 +239,7 @@ impl StoreKey {
                 StoreKey::Message(name(&rest[MESSAGE_ID_LEN..])?, MessageId(id))
             }
             Namespace::Invitation => StoreKey::Invitation(rest.to_vec()),
+            Namespace::Transfer => StoreKey::Transfer(rest.to_vec()),
         };
         key.validate().ok()?;
         Some(key)
@@ -289,6 +305,7 @@ impl IndexKey {
                 out
             }
             StoreKey::Invitation(id) => self.single(ns, b"invitation", id),
+            StoreKey::Transfer(id) => self.single(ns, b"transfer", id),
         }
     }
 
@@ -343,6 +360,7 @@ mod tests {
             StoreKey::ConversationMeta("bob".into()),
             StoreKey::Message("bob".into(), MessageId([3; MESSAGE_ID_LEN])),
             StoreKey::Invitation(vec![1, 2, 3]),
+            StoreKey::Transfer(vec![4, 5]),
         ];
         for key in keys {
             assert_eq!(StoreKey::decode(&key.encode()), Some(key));
@@ -356,6 +374,7 @@ mod tests {
             &[4, 0xff],
             &[6, 1, 2],
             &[7],
+            &[8],
             &[42, 1],
         ] {
             assert_eq!(StoreKey::decode(bad), None, "{bad:?}");

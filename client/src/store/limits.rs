@@ -7,6 +7,8 @@
 pub const MAX_NAME_LEN: usize = 256;
 /// Longest pending-invitation id, in bytes.
 pub const MAX_INVITATION_ID_LEN: usize = 64;
+/// Longest file-transfer id, in bytes.
+pub const MAX_TRANSFER_ID_LEN: usize = 64;
 /// Largest value one record may hold, in bytes (a ratchet state with its full set of skipped
 /// keys is far below this).
 pub const MAX_VALUE_LEN: usize = 4 << 20;

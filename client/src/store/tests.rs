@@ -43,6 +43,7 @@ fn message(id: u8, text: &str) -> MessageRecord {
         envelope_id: None,
         displayed_at: None,
         body: Some(MessageBody::new(text)),
+        file: None,
     }
 }
 

@@ -13,6 +13,7 @@
 //! anywhere but loopback, or encrypt bodies (the relay sees opaque bytes either way).
 
 mod baseline;
+mod file;
 mod hush;
 mod idle;
 mod net;
@@ -56,6 +57,8 @@ enum Command {
     Relay(RelayArgs),
     /// Hold N idle subscribed connections and report relay RSS per connection
     Idle(IdleArgs),
+    /// Send and save one file through a relay: MB/s each way, client and relay peak RSS
+    File(file::FileArgs),
     /// Run the baseline's raw quinn forwarder (started by `relay`; prints "ADDR FINGERPRINT")
     #[command(hide = true)]
     Forwarder {
@@ -151,6 +154,7 @@ fn main() -> ExitCode {
         match cli.command {
             Command::Relay(a) => relay(a).await,
             Command::Idle(a) => idle::run(a).await,
+            Command::File(a) => file::run(a).await,
             Command::Forwarder { dir } => forwarder(dir).await,
         }
     });

@@ -80,12 +80,17 @@ pub(crate) enum Command {
         #[arg(long = "as", value_name = "NAME")]
         as_name: String,
     },
-    /// Send a message (TEXT is read from stdin when omitted).
+    /// Send a message (TEXT is read from stdin when omitted), or a file with --file.
     Send {
         /// The contact.
         name: String,
         /// The message text.
+        #[arg(conflicts_with = "file")]
         text: Option<String>,
+        /// Send this file instead of a text (encrypted, uploaded to your relay; run the same
+        /// command again to resume an interrupted upload).
+        #[arg(long, value_name = "PATH")]
+        file: Option<PathBuf>,
         /// Disappearing timer for this message.
         #[arg(long, value_parser = parse_duration)]
         timer: Option<Duration>,
@@ -100,6 +105,15 @@ pub(crate) enum Command {
         /// Wait this long for new messages.
         #[arg(long, value_parser = parse_duration)]
         wait: Option<Duration>,
+    },
+    /// Save a received file: download, check and decrypt it (resumes an interrupted download).
+    Save {
+        /// The message id that `hush read` printed.
+        msg_id: String,
+        /// Where to write it: a new file, or a directory [default: the current directory, with
+        /// the sender's file name]. An existing file is never overwritten.
+        #[arg(long, value_name = "PATH")]
+        to: Option<PathBuf>,
     },
     /// Show what is still stored for a contact, both directions.
     History {
@@ -168,7 +182,9 @@ mod tests {
                 text,
                 timer,
                 view_once,
+                file,
             } => {
+                assert_eq!(file, None);
                 assert_eq!(name, "bob");
                 assert_eq!(text.as_deref(), Some("hi"));
                 assert_eq!(timer, Some(Duration::from_secs(300)));
@@ -184,6 +200,22 @@ mod tests {
                 setting: TimerSetting::Off,
                 ..
             }
+        ));
+    }
+
+    #[test]
+    fn parses_file_sending_and_saving() {
+        let cli =
+            Cli::try_parse_from(["hush", "send", "bob", "--file", "r.pdf", "--view-once"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Send { text: None, file: Some(ref f), view_once: true, .. } if f == &PathBuf::from("r.pdf")
+        ));
+        assert!(Cli::try_parse_from(["hush", "send", "bob", "hi", "--file", "r.pdf"]).is_err());
+        let cli = Cli::try_parse_from(["hush", "save", "ab12", "--to", "/tmp/out"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Save { ref msg_id, to: Some(ref to) } if msg_id == "ab12" && to == &PathBuf::from("/tmp/out")
         ));
     }
 

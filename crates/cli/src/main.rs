@@ -19,9 +19,11 @@ mod args;
 mod chat;
 mod commands;
 mod events;
+mod files;
 mod home;
 mod output;
 mod passphrase;
+mod progress;
 mod qr;
 mod session;
 
@@ -77,10 +79,19 @@ async fn dispatch(command: Command, home: &std::path::Path, json: bool) -> anyho
         } => commands::accept(&client, invitation, as_name, &mut out).await,
         Command::Send {
             name,
+            file: Some(path),
+            timer,
+            view_once,
+            ..
+        } => files::send(&client, name, path, *timer, *view_once, &mut out).await,
+        Command::Send {
+            name,
             text,
             timer,
             view_once,
+            file: None,
         } => commands::send(&client, name, text.clone(), *timer, *view_once, &mut out).await,
+        Command::Save { msg_id, to } => files::save(&client, msg_id, to.as_deref(), &mut out).await,
         Command::Read { name, wait } => {
             commands::read(&client, name.as_deref(), *wait, &mut out).await
         }

@@ -31,6 +31,20 @@ pub(crate) struct MessageOut {
     pub(crate) expires_at: Option<u64>,
     /// Whether it is deleted right after its first display.
     pub(crate) view_once: bool,
+    /// The file, for a file message (absent for a text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) file: Option<FileOut>,
+}
+
+/// The file of a file message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct FileOut {
+    /// The sender's file name, sanitised.
+    pub(crate) name: String,
+    /// Its size in bytes.
+    pub(crate) size: u64,
+    /// When the relay deletes it, downloaded or not (unix seconds).
+    pub(crate) relay_expires_at: u64,
 }
 
 /// A contact as `contacts` prints it.
@@ -126,6 +140,30 @@ pub(crate) enum Record {
         /// The contact.
         contact: String,
     },
+    /// `save` wrote a received file.
+    Saved {
+        /// The message id.
+        id: String,
+        /// Where the file was written.
+        path: String,
+        /// Its size in bytes.
+        size: u64,
+    },
+}
+
+/// A size in bytes as a person reads it: `512 B`, `1.5 KiB`, `200.0 MiB`.
+pub(crate) fn size_text(bytes: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if bytes < 1024 {
+        return format!("{bytes} B");
+    }
+    let mut value = bytes as f64 / 1024.0;
+    let mut unit = 0;
+    while value >= 1024.0 && unit + 1 < UNITS.len() {
+        value /= 1024.0;
+        unit += 1;
+    }
+    format!("{value:.1} {}", UNITS[unit])
 }
 
 /// A unix time as RFC 3339 in UTC, to the second.
@@ -195,6 +233,9 @@ impl Record {
             Record::Blocked { contact } => {
                 format!("blocked {contact}: their messages can no longer reach you")
             }
+            Record::Saved { path, size, .. } => {
+                format!("saved {path} ({})", size_text(*size))
+            }
         }
     }
 }
@@ -204,11 +245,27 @@ fn message_text(m: &MessageOut, now: u64) -> String {
         "out" => format!("you -> {}", m.contact),
         _ => m.contact.clone(),
     };
-    let text = m.text.as_deref().unwrap_or(if m.direction == "out" {
-        "(view-once message; its text is not kept on the sender's side)"
-    } else {
-        "(view-once message, already shown)"
-    });
+    let file_line;
+    let text = match &m.file {
+        Some(f) => {
+            file_line = if m.direction == "out" {
+                format!("[file] {} ({})", f.name, size_text(f.size))
+            } else {
+                format!(
+                    "[file] {} ({}); hush save {} to save it",
+                    f.name,
+                    size_text(f.size),
+                    m.id
+                )
+            };
+            file_line.as_str()
+        }
+        None => m.text.as_deref().unwrap_or(if m.direction == "out" {
+            "(view-once message; its text is not kept on the sender's side)"
+        } else {
+            "(view-once message, already shown)"
+        }),
+    };
     let mut flags = String::new();
     if m.view_once {
         flags.push_str(" [view once]");
@@ -277,6 +334,7 @@ mod tests {
             text: Some("the code is 4711".into()),
             expires_at: Some(1_800_000_300),
             view_once: false,
+            file: None,
         }
     }
 
@@ -331,6 +389,32 @@ mod tests {
             out,
             ["00112233445566778899aabbccddeeff  2027-01-15T08:00:00Z  bob: the code is 4711 [expires in 5m00s]"]
         );
+    }
+
+    #[test]
+    fn a_file_message_says_how_to_save_it_and_json_carries_the_file() {
+        let mut m = message();
+        m.text = None;
+        m.file = Some(FileOut {
+            name: "report.pdf".into(),
+            size: 3 * 1024 * 1024 / 2,
+            relay_expires_at: 1_800_100_000,
+        });
+        let text = lines(&[Record::Message(m.clone())], false);
+        assert_eq!(
+            text,
+            ["00112233445566778899aabbccddeeff  2027-01-15T08:00:00Z  bob: [file] report.pdf (1.5 MiB); hush save 00112233445566778899aabbccddeeff to save it [expires in 5m00s]"]
+        );
+        let json: serde_json::Value =
+            serde_json::from_str(&lines(&[Record::Message(m)], true)[0]).unwrap();
+        assert_eq!(json["file"]["name"], "report.pdf");
+        assert_eq!(json["file"]["size"], 1_572_864u64);
+        let plain: serde_json::Value =
+            serde_json::from_str(&lines(&[Record::Message(message())], true)[0]).unwrap();
+        assert!(plain.get("file").is_none());
+        assert_eq!(size_text(0), "0 B");
+        assert_eq!(size_text(1023), "1023 B");
+        assert_eq!(size_text(200 * 1024 * 1024), "200.0 MiB");
     }
 
     #[test]

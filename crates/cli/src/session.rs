@@ -13,7 +13,7 @@ use hush_client::net::RetryPolicy;
 use hush_client::store::{KeyKind, KeySource, LocalStore, Passphrase, StoreError};
 use hush_client::{Client, ClientOptions, ContactStatus, ContactView, MessageView};
 
-use crate::output::{ContactOut, MessageOut};
+use crate::output::{ContactOut, FileOut, MessageOut};
 use crate::passphrase;
 
 /// The wall clock as unix seconds, for countdowns in what is printed.
@@ -108,6 +108,11 @@ pub(crate) fn message_out(contact: &str, view: &MessageView, text: Option<String
         text: text.or_else(|| view.body.as_ref().map(|b| b.as_str().to_owned())),
         expires_at: view.expires_at,
         view_once: view.view_once,
+        file: view.file.as_ref().map(|f| FileOut {
+            name: f.name.clone(),
+            size: f.size,
+            relay_expires_at: f.expires_at,
+        }),
     }
 }
 

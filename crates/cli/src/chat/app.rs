@@ -106,7 +106,19 @@ async fn load_history(client: &Client, name: &str, model: &mut ChatModel) -> Res
 
 fn chat_message(view: &MessageView, text: Option<String>) -> ChatMessage {
     let text = text.unwrap_or_else(|| {
-        if view.view_once {
+        if let Some(f) = &view.file {
+            let size = crate::output::size_text(f.size);
+            if view.outgoing {
+                format!("[file] {} ({size})", f.name)
+            } else {
+                // The chat has no /save: saving happens outside it.
+                format!(
+                    "[file] {} ({size}); save it outside the chat with: hush save {}",
+                    f.name,
+                    view.id.to_hex()
+                )
+            }
+        } else if view.view_once {
             "(view-once message)".into()
         } else {
             String::new()

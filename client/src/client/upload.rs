@@ -1,0 +1,440 @@
+//! Sending a file: encrypt it chunk by chunk as it is read from disk, upload the chunks to a
+//! blob on our own relay with [`IN_FLIGHT`] writes in flight, then send the file message.
+//!
+//! The upload is resumable. Its state (blob, capabilities, file key, source size and time) is
+//! a record in the encrypted store, written before the first byte leaves. Running the same send
+//! again (same contact, same path, file unchanged) asks the relay how much it holds and goes on
+//! from there; a connection cut or a relay restart during the upload is retried the same way.
+//! The ciphertext digest of what the relay already holds is recomputed from the source, so the
+//! whole file is never in memory and never stored in plaintext.
+//!
+//! What it does not do: download (see `download`), or keep the source: the sender's copy is
+//! the file it sent from.
+
+use std::fs::{File, Metadata};
+use std::io::{self, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, UNIX_EPOCH};
+
+use hush_protocol::ids::{BlobCapability, BLOB_CAP_LEN};
+use hush_protocol::ErrorCode;
+use rand::rngs::OsRng;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+
+use super::transfer::{
+    classify, io_error, owe_deletion, upload_key, Interrupt, TransferProgress, UploadRecord,
+    IN_FLIGHT, MAX_STALLS,
+};
+use super::{Client, ClientError, Inner};
+use crate::conversation::{FileRef, MessageId, Status, FILE_DIGEST_LEN};
+use crate::files::window::Window;
+use crate::files::{sanitise_name, ChunkCipher, FileKey, Layout, NoncePrefix};
+use crate::net::NetError;
+
+/// A progress callback: called with the bytes moved so far.
+pub type ProgressFn<'a> = &'a (dyn Fn(TransferProgress) + Send + Sync);
+
+fn random_cap() -> BlobCapability {
+    let mut b = [0u8; BLOB_CAP_LEN];
+    OsRng.fill_bytes(&mut b);
+    BlobCapability::from_bytes(b)
+}
+
+fn mtime(meta: &Metadata) -> (u64, u32) {
+    meta.modified()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or((0, 0), |d| (d.as_secs(), d.subsec_nanos()))
+}
+
+/// The source file, opened, with what identifies its version.
+struct Source {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    mtime: (u64, u32),
+}
+
+impl Source {
+    fn open(path: &Path) -> Result<Source, ClientError> {
+        let path = std::fs::canonicalize(path).map_err(io_error(path))?;
+        let file = File::open(&path).map_err(io_error(&path))?;
+        let meta = file.metadata().map_err(io_error(&path))?;
+        if !meta.is_file() {
+            let e = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
+            return Err(ClientError::FileIo { path, source: e });
+        }
+        Ok(Source {
+            size: meta.len(),
+            mtime: mtime(&meta),
+            path,
+            file,
+        })
+    }
+
+    /// Reads plaintext chunk `index` (the file position must be at its start).
+    fn read_chunk(&mut self, layout: &Layout, index: u64) -> Result<Vec<u8>, ClientError> {
+        let mut buf = vec![0u8; layout.plain_len_of(index)];
+        self.file
+            .read_exact(&mut buf)
+            .map_err(io_error(&self.path))?;
+        Ok(buf)
+    }
+}
+
+impl Client {
+    /// Sends the file at `path` to `name` and returns the message id. The file is encrypted
+    /// under a fresh key as it is read, uploaded to our relay, and announced to the contact
+    /// by a file message that carries the key. `timer_override` and `view_once` are as for
+    /// [`Client::send_text`] (a view-once file is deleted once the contact saves it).
+    ///
+    /// If the upload is cut off it fails with [`ClientError::TransferInterrupted`]; calling
+    /// again with the same contact and path resumes it. `progress` is called as chunks land.
+    pub async fn send_file(
+        &self,
+        name: &str,
+        path: &Path,
+        timer_override: Option<Duration>,
+        view_once: bool,
+        progress: ProgressFn<'_>,
+    ) -> Result<MessageId, ClientError> {
+        let inner = &self.inner;
+        let timer = {
+            let mut st = inner.state.lock().await;
+            let conv = st.contact(name)?.conv()?;
+            match conv.status() {
+                Status::Active => {}
+                Status::Blocked => {
+                    return Err(crate::conversation::ConversationError::Blocked.into())
+                }
+                Status::Burned => return Err(ClientError::Burned),
+            }
+            match timer_override {
+                Some(d) => Some(d.as_secs().max(1)),
+                None => conv.timer(),
+            }
+        };
+        let mut src = Source::open(path)?;
+        let layout = Layout::standard(src.size).map_err(|_| ClientError::FileTooLarge {
+            size: src.size,
+            max: None,
+        })?;
+        let key = upload_key(name, &src.path);
+        let mut fresh_tries = 0;
+        let (up, digest) = loop {
+            let up = match inner.resumable_upload(&key, &src)? {
+                Some(up) => up,
+                None => inner.start_upload(&key, &src, &layout).await?,
+            };
+            let cipher = ChunkCipher::new(&up.key, up.prefix, layout);
+            match inner.push_blob(&up, &cipher, &mut src, progress).await? {
+                Some(digest) => break (up, digest),
+                // The blob is gone (expired or lost by the relay): start over, once.
+                None if fresh_tries == 0 => {
+                    fresh_tries += 1;
+                    inner.store.delete(&key)?;
+                }
+                None => return Err(ClientError::FileExpired),
+            }
+        };
+        let file_name = src
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file = FileRef {
+            relay: up.relay.clone(),
+            blob_id: up.blob_id,
+            read_cap: up.read_cap.clone(),
+            key: up.key.clone(),
+            nonce_prefix: up.prefix,
+            digest,
+            size: src.size,
+            chunk: layout.chunk(),
+            name: sanitise_name(&file_name),
+            expires_at: up.expires_at,
+            write_cap: Some(up.write_cap.clone()),
+        };
+        let id = inner
+            .send_file_message(name, file, timer, view_once)
+            .await?;
+        // The message is out: the upload is done. (Had it failed, the record would let the
+        // next run send it without uploading again.)
+        inner.store.delete(&key)?;
+        Ok(id)
+    }
+}
+
+impl Inner {
+    /// The stored upload of this source, if it is for this very version of the file; a stale
+    /// one is dropped and its blob owed a deletion.
+    fn resumable_upload(
+        &self,
+        key: &crate::store::StoreKey,
+        src: &Source,
+    ) -> Result<Option<UploadRecord>, ClientError> {
+        let Some(bytes) = self.store.get(key)? else {
+            return Ok(None);
+        };
+        match UploadRecord::decode(&bytes) {
+            Ok(up) if up.size == src.size && up.mtime == src.mtime && up.relay == self.relay => {
+                Ok(Some(up))
+            }
+            Ok(stale) => {
+                owe_deletion(&self.store, &stale.relay, stale.blob_id, &stale.write_cap)?;
+                self.store.delete(key)?;
+                Ok(None)
+            }
+            Err(_) => {
+                self.store.delete(key)?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Reserves a blob for the file on our relay and records the upload before any data moves.
+    async fn start_upload(
+        &self,
+        key: &crate::store::StoreKey,
+        src: &Source,
+        layout: &Layout,
+    ) -> Result<UploadRecord, ClientError> {
+        let (write_cap, read_cap) = (random_cap(), random_cap());
+        let total = layout.cipher_len();
+        let created = self
+            .pool
+            .run(&self.relay, |conn| {
+                let (w, r) = (write_cap.clone(), read_cap.clone());
+                async move { conn.client().blob_create(&w, &r, total, 0).await }
+            })
+            .await;
+        let (blob_id, expires_at) = match created {
+            Ok(v) => v,
+            Err(NetError::Refused {
+                code: ErrorCode::TooLarge,
+                ..
+            }) => {
+                return Err(ClientError::FileTooLarge {
+                    size: src.size,
+                    max: None,
+                })
+            }
+            Err(NetError::Refused {
+                code: ErrorCode::NoSpace,
+                relay,
+            }) => return Err(ClientError::RelayFull { relay }),
+            Err(e) => return Err(e.into()),
+        };
+        let up = UploadRecord {
+            relay: self.relay.clone(),
+            blob_id,
+            write_cap,
+            read_cap,
+            key: FileKey::random(&mut OsRng),
+            prefix: NoncePrefix::random(&mut OsRng),
+            size: src.size,
+            mtime: src.mtime,
+            expires_at,
+            path: src.path.to_string_lossy().into_owned(),
+        };
+        self.store.put(key, &up.encode())?;
+        Ok(up)
+    }
+
+    /// Uploads what the relay does not hold yet, retrying after cuts. Returns the digest of
+    /// the whole ciphertext, or `None` if the blob is gone from the relay.
+    async fn push_blob(
+        &self,
+        up: &UploadRecord,
+        cipher: &ChunkCipher,
+        src: &mut Source,
+        progress: ProgressFn<'_>,
+    ) -> Result<Option<[u8; FILE_DIGEST_LEN]>, ClientError> {
+        let mut hashed = Hashed::new();
+        let mut stalls = 0;
+        let mut best = 0;
+        loop {
+            let outcome = self
+                .push_attempt(up, cipher, src, progress, &mut hashed)
+                .await;
+            let pause = match outcome {
+                Ok(()) => return Ok(Some(hashed.hasher.finalize().into())),
+                Err(Interrupt::Gone) => return Ok(None),
+                Err(Interrupt::Fatal(e)) => return Err(e),
+                Err(Interrupt::Retry { pause, .. }) => pause,
+            };
+            if hashed.chunks > best {
+                best = hashed.chunks;
+                stalls = 0;
+            } else {
+                stalls += 1;
+            }
+            if stalls >= MAX_STALLS {
+                return Err(self.interrupted(&up.relay));
+            }
+            if let Some(pause) = pause {
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+
+    /// One pass: asks where the blob stands, brings the digest up to that point, then writes
+    /// the rest. `hashed` always covers exactly the chunks the relay confirmed.
+    async fn push_attempt(
+        &self,
+        up: &UploadRecord,
+        cipher: &ChunkCipher,
+        src: &mut Source,
+        progress: ProgressFn<'_>,
+        hashed: &mut Hashed,
+    ) -> Result<(), Interrupt> {
+        let layout = *cipher.layout();
+        let total = layout.cipher_len();
+        let conn = self
+            .pool
+            .connection(&up.relay)
+            .await
+            .map_err(|_| Interrupt::Fatal(self.interrupted(&up.relay)))?;
+        let client = conn.client();
+        let status = match client.blob_status(up.blob_id, &up.write_cap).await {
+            Ok(s) => s,
+            Err(e) => return Err(self.interrupt(&conn, e).await),
+        };
+        let start = match layout.chunk_at(status.committed) {
+            Some(i) if status.total_len == total => i,
+            _ => return Err(Interrupt::Gone),
+        };
+        let read = |src: &mut Source, i| -> Result<Vec<u8>, Interrupt> {
+            let mut buf = src.read_chunk(&layout, i).map_err(Interrupt::Fatal)?;
+            cipher
+                .seal(i, &mut buf)
+                .map_err(|_| Interrupt::Fatal(ClientError::FileTampered))?;
+            Ok(buf)
+        };
+        // The relay may hold more than we saw confirmed (answers lost in a cut), or less (it
+        // restarted and dropped what was not yet durable): re-encrypt from the source to match.
+        if hashed.chunks > start {
+            *hashed = Hashed::new();
+        }
+        src.file
+            .seek(SeekFrom::Start(layout.plain_offset(hashed.chunks)))
+            .map_err(|e| Interrupt::Fatal(io_error(&src.path)(e)))?;
+        for i in hashed.chunks..start {
+            hashed.hasher.update(read(src, i)?);
+            hashed.chunks = i + 1;
+        }
+        progress(TransferProgress {
+            done: status.committed,
+            total,
+        });
+        let mut hasher = hashed.hasher.clone();
+        let mut window = Window::new();
+        let mut next = start;
+        loop {
+            while window.len() < IN_FLIGHT && next < layout.chunks() {
+                let buf = match read(src, next) {
+                    Ok(buf) => buf,
+                    Err(e) => {
+                        window.drain().await;
+                        return Err(e);
+                    }
+                };
+                hasher.update(&buf);
+                let after = (next + 1, hasher.clone());
+                let write =
+                    client.blob_write(up.blob_id, &up.write_cap, layout.cipher_offset(next), buf);
+                window.push(async move { (after, write.await) }).await;
+                next += 1;
+            }
+            match window.next().await {
+                None => return Ok(()),
+                Some(((chunks, state), Ok(c))) => {
+                    hashed.chunks = chunks;
+                    hashed.hasher = state;
+                    progress(TransferProgress { done: c, total });
+                }
+                Some((_, Err(e))) => {
+                    // Let the requests already made finish: one dropped halfway would close
+                    // the connection.
+                    window.drain().await;
+                    return Err(self.interrupt(&conn, e).await);
+                }
+            }
+        }
+    }
+}
+
+/// The digest of the chunks the relay confirmed so far.
+struct Hashed {
+    chunks: u64,
+    hasher: Sha256,
+}
+
+impl Hashed {
+    fn new() -> Hashed {
+        Hashed {
+            chunks: 0,
+            hasher: Sha256::new(),
+        }
+    }
+}
+
+impl Inner {
+    /// What a failed relay call in a transfer means, forgetting a dead connection.
+    pub(crate) async fn interrupt(
+        &self,
+        conn: &crate::net::Connection,
+        e: crate::net::ClientError,
+    ) -> Interrupt {
+        let i = classify(conn.relay(), e);
+        if matches!(
+            i,
+            Interrupt::Retry {
+                reconnect: true,
+                ..
+            }
+        ) {
+            self.pool.forget(conn).await;
+        }
+        i
+    }
+
+    /// The error of a transfer cut off from `relay`.
+    pub(crate) fn interrupted(&self, relay: &hush_protocol::RelayAddress) -> ClientError {
+        ClientError::TransferInterrupted {
+            relay: relay.clone(),
+        }
+    }
+}
+
+impl Inner {
+    /// Composes the file message for an uploaded file and sends it, as `send_text` sends a
+    /// text: a message whose envelope could not be sent is taken back.
+    async fn send_file_message(
+        &self,
+        name: &str,
+        file: FileRef,
+        timer: Option<u64>,
+        view_once: bool,
+    ) -> Result<MessageId, ClientError> {
+        let mut st = self.state.lock().await;
+        let c = st.contact(name)?;
+        c.conv()?;
+        self.reach(c).await?;
+        let before = c.conv()?.clone();
+        let (id, effects) =
+            c.conv()?
+                .compose_file_with_timer(file, timer, view_once, self.now(), &mut OsRng)?;
+        if let Err(e) = self.apply(name, c, effects, &mut Vec::new()).await {
+            if c.conv.is_some() {
+                c.conv = Some(before);
+                self.store
+                    .delete(&crate::store::StoreKey::Message(name.to_owned(), id))?;
+            }
+            return Err(e);
+        }
+        self.yield_inbox.notify_one();
+        Ok(id)
+    }
+}

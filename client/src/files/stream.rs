@@ -1,0 +1,266 @@
+//! The chunked AEAD that encrypts a file: STREAM (Hoang, Reyhanitabar, Rogaway and Vizár,
+//! "Online Authenticated-Encryption and its Nonce-Reuse Misuse-Resistance", 2015) over
+//! XChaCha20-Poly1305.
+//!
+//! Each file gets a fresh random 32-byte [`FileKey`] and a random 19-byte [`NoncePrefix`]. The
+//! plaintext is cut into chunks of `chunk` bytes (the last one may be shorter, or empty for an
+//! empty file), and chunk `i` is sealed under the 24-byte nonce
+//! `prefix (19) || i (u32, big-endian) || last (1 byte: 1 for the final chunk, else 0)`.
+//! A chunk therefore opens only at its own position and with its own "last" flag, which makes
+//! reordering, swapping (within a file, or from another file under another key), truncation at
+//! a chunk boundary, dropping the final chunk and appending after it all fail to decrypt.
+//!
+//! With the default chunk of [`PLAIN_CHUNK`] bytes, one sealed chunk is exactly
+//! [`CIPHER_CHUNK`] = `MAX_BLOB_CHUNK` bytes: one relay write, one relay read.
+//!
+//! What it does not do: read or write files, hash the ciphertext (the transfer code keeps a
+//! SHA-256 of it, carried in the file message), or choose keys (the caller passes an RNG).
+
+use std::fmt;
+
+use chacha20poly1305::aead::{AeadInPlace, KeyInit};
+use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
+use hush_protocol::limits::MAX_BLOB_CHUNK;
+use rand_core::{CryptoRng, RngCore};
+use zeroize::{Zeroize, ZeroizeOnDrop};
+
+use super::error::FileError;
+
+/// Length of a [`FileKey`].
+pub const FILE_KEY_LEN: usize = 32;
+/// Length of a [`NoncePrefix`].
+pub const NONCE_PREFIX_LEN: usize = 19;
+/// Poly1305 tag added to every chunk.
+pub const TAG_LEN: usize = 16;
+/// One sealed chunk: exactly one relay write.
+pub const CIPHER_CHUNK: usize = MAX_BLOB_CHUNK;
+/// Plaintext bytes per chunk, so that a sealed chunk is [`CIPHER_CHUNK`] bytes.
+pub const PLAIN_CHUNK: usize = CIPHER_CHUNK - TAG_LEN;
+/// Most chunks in one file: the counter is 32 bits.
+pub const MAX_CHUNKS: u64 = u32::MAX as u64;
+
+/// The key of one file. Zeroized on drop; never printed.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub struct FileKey([u8; FILE_KEY_LEN]);
+
+impl FileKey {
+    /// A fresh random key.
+    pub fn random<R: RngCore + CryptoRng>(rng: &mut R) -> FileKey {
+        let mut k = [0u8; FILE_KEY_LEN];
+        rng.fill_bytes(&mut k);
+        FileKey(k)
+    }
+
+    /// Wraps stored or received bytes.
+    pub fn from_bytes(bytes: [u8; FILE_KEY_LEN]) -> FileKey {
+        FileKey(bytes)
+    }
+
+    /// The raw key, to store it in an encrypted record or a file message.
+    pub fn as_bytes(&self) -> &[u8; FILE_KEY_LEN] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for FileKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("FileKey(..)")
+    }
+}
+
+/// The random start of every chunk nonce of one file. Not secret.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct NoncePrefix(pub [u8; NONCE_PREFIX_LEN]);
+
+impl NoncePrefix {
+    /// A fresh random prefix.
+    pub fn random<R: RngCore + CryptoRng>(rng: &mut R) -> NoncePrefix {
+        let mut p = [0u8; NONCE_PREFIX_LEN];
+        rng.fill_bytes(&mut p);
+        NoncePrefix(p)
+    }
+}
+
+/// How a file of `plain_len` bytes is cut into chunks of `chunk` bytes.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub struct Layout {
+    plain_len: u64,
+    chunk: u32,
+    chunks: u64,
+}
+
+impl Layout {
+    /// The layout of `plain_len` bytes in chunks of `chunk` plaintext bytes. Fails if the chunk
+    /// is empty or its sealed form would not fit one relay read, or if the file needs more
+    /// than [`MAX_CHUNKS`] chunks.
+    pub fn new(plain_len: u64, chunk: u32) -> Result<Layout, FileError> {
+        if chunk == 0 || chunk as usize > PLAIN_CHUNK {
+            return Err(FileError::InvalidChunkSize { chunk });
+        }
+        let chunks = plain_len.div_ceil(u64::from(chunk)).max(1);
+        if chunks > MAX_CHUNKS {
+            return Err(FileError::TooLarge {
+                size: plain_len,
+                max: MAX_CHUNKS.saturating_mul(u64::from(chunk)),
+            });
+        }
+        Ok(Layout {
+            plain_len,
+            chunk,
+            chunks,
+        })
+    }
+
+    /// The layout with the default chunk, [`PLAIN_CHUNK`].
+    pub fn standard(plain_len: u64) -> Result<Layout, FileError> {
+        Layout::new(plain_len, PLAIN_CHUNK as u32)
+    }
+
+    /// The plaintext size.
+    pub fn plain_len(&self) -> u64 {
+        self.plain_len
+    }
+
+    /// Plaintext bytes per chunk (the last chunk may be shorter).
+    pub fn chunk(&self) -> u32 {
+        self.chunk
+    }
+
+    /// How many chunks (at least one, even for an empty file).
+    pub fn chunks(&self) -> u64 {
+        self.chunks
+    }
+
+    /// Sealed bytes per full chunk.
+    pub fn cipher_chunk(&self) -> u64 {
+        u64::from(self.chunk) + TAG_LEN as u64
+    }
+
+    /// The size of the whole ciphertext.
+    pub fn cipher_len(&self) -> u64 {
+        self.plain_len + self.chunks * TAG_LEN as u64
+    }
+
+    /// Plaintext bytes in chunk `index`.
+    pub fn plain_len_of(&self, index: u64) -> usize {
+        let start = index.saturating_mul(u64::from(self.chunk));
+        let len = self
+            .plain_len
+            .saturating_sub(start)
+            .min(u64::from(self.chunk));
+        // At most `chunk`, a u32.
+        usize::try_from(len).unwrap_or(0)
+    }
+
+    /// Sealed bytes in chunk `index`.
+    pub fn cipher_len_of(&self, index: u64) -> usize {
+        self.plain_len_of(index) + TAG_LEN
+    }
+
+    /// Where chunk `index` starts in the ciphertext.
+    pub fn cipher_offset(&self, index: u64) -> u64 {
+        index.saturating_mul(self.cipher_chunk())
+    }
+
+    /// Where chunk `index` starts in the plaintext.
+    pub fn plain_offset(&self, index: u64) -> u64 {
+        index.saturating_mul(u64::from(self.chunk))
+    }
+
+    /// The chunk that starts at ciphertext offset `offset` ([`Layout::chunks`] at the end of
+    /// the ciphertext), or `None` if no chunk boundary is there.
+    pub fn chunk_at(&self, offset: u64) -> Option<u64> {
+        if offset == self.cipher_len() {
+            return Some(self.chunks);
+        }
+        let index = offset / self.cipher_chunk();
+        (offset % self.cipher_chunk() == 0 && index < self.chunks).then_some(index)
+    }
+}
+
+/// Seals and opens the chunks of one file.
+pub struct ChunkCipher {
+    aead: XChaCha20Poly1305,
+    prefix: NoncePrefix,
+    layout: Layout,
+}
+
+impl fmt::Debug for ChunkCipher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ChunkCipher")
+            .field("layout", &self.layout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl ChunkCipher {
+    /// The cipher of the file with this key, prefix and layout.
+    pub fn new(key: &FileKey, prefix: NoncePrefix, layout: Layout) -> ChunkCipher {
+        ChunkCipher {
+            aead: XChaCha20Poly1305::new(Key::from_slice(key.as_bytes())),
+            prefix,
+            layout,
+        }
+    }
+
+    /// The layout.
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    fn nonce(&self, index: u64, last: bool) -> Result<XNonce, FileError> {
+        let counter = u32::try_from(index).map_err(|_| FileError::Tampered)?;
+        let mut n = [0u8; 24];
+        n[..NONCE_PREFIX_LEN].copy_from_slice(&self.prefix.0);
+        n[NONCE_PREFIX_LEN..NONCE_PREFIX_LEN + 4].copy_from_slice(&counter.to_be_bytes());
+        n[23] = u8::from(last);
+        Ok(XNonce::from(n))
+    }
+
+    /// Seals chunk `index` in place: `buf` holds its plaintext (exactly
+    /// [`Layout::plain_len_of`] bytes) and gets the tag appended.
+    pub fn seal(&self, index: u64, buf: &mut Vec<u8>) -> Result<(), FileError> {
+        if index >= self.layout.chunks || buf.len() != self.layout.plain_len_of(index) {
+            return Err(FileError::ChunkMismatch);
+        }
+        let last = index + 1 == self.layout.chunks;
+        let nonce = self.nonce(index, last)?;
+        self.aead
+            .encrypt_in_place(&nonce, b"", buf)
+            .map_err(|_| FileError::ChunkMismatch)
+    }
+
+    /// Opens chunk `index` in place: `buf` holds its sealed bytes and keeps the plaintext.
+    /// Any change to the chunk, its position or its "last" flag is [`FileError::Tampered`].
+    pub fn open(&self, index: u64, buf: &mut Vec<u8>) -> Result<(), FileError> {
+        self.open_as(index, index + 1 == self.layout.chunks, buf)
+    }
+
+    /// Opens `buf` as chunk `index`, final or not; the layout is not consulted.
+    fn open_as(&self, index: u64, last: bool, buf: &mut Vec<u8>) -> Result<(), FileError> {
+        let nonce = self.nonce(index, last)?;
+        self.aead
+            .decrypt_in_place(&nonce, b"", buf)
+            .map_err(|_| FileError::Tampered)
+    }
+
+    /// Opens a whole ciphertext of unknown length, as STREAM defines decryption: pieces of one
+    /// sealed chunk each, the final piece opened as the last chunk. Used by the tests to check
+    /// the construction on its own, without the size the file message carries.
+    #[cfg(test)]
+    pub(crate) fn open_stream(&self, ciphertext: &[u8]) -> Result<Vec<u8>, FileError> {
+        let step = usize::try_from(self.layout.cipher_chunk()).map_err(|_| FileError::Tampered)?;
+        let pieces: Vec<&[u8]> = if ciphertext.is_empty() {
+            vec![ciphertext]
+        } else {
+            ciphertext.chunks(step).collect()
+        };
+        let mut out = Vec::new();
+        for (i, piece) in pieces.iter().enumerate() {
+            let mut buf = piece.to_vec();
+            self.open_as(i as u64, i + 1 == pieces.len(), &mut buf)?;
+            out.extend_from_slice(&buf);
+        }
+        Ok(out)
+    }
+}

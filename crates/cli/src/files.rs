@@ -1,0 +1,75 @@
+//! `hush send --file` and `hush save`: file transfer from the command line.
+//!
+//! What it does: sends a file (with a progress bar on a terminal) and prints the message id;
+//! saves a received file to the current directory under its sanitised name, or where `--to`
+//! says, refusing to overwrite. An interrupted transfer fails with the library's "run the same
+//! command again to resume" error and exit status 1.
+//!
+//! What it does not do: list files (`hush read` and `hush history` show file messages).
+
+use std::io;
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::Result;
+use hush_client::Client;
+
+use crate::output::{Output, Record};
+use crate::progress::Bar;
+use crate::session::{self, now_secs};
+
+/// `hush send NAME --file PATH`.
+pub(crate) async fn send(
+    client: &Client,
+    name: &str,
+    path: &Path,
+    timer: Option<Duration>,
+    view_once: bool,
+    out: &mut Output<io::Stdout>,
+) -> Result<()> {
+    session::contact(client, name).await?;
+    let label = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let bar = Bar::new(&format!("sending {label}"));
+    let sent = client
+        .send_file(name, path, timer, view_once, &|p| bar.update(p))
+        .await;
+    bar.finish();
+    let id = sent?;
+    let expires_at = session::find_message(client, name, id)
+        .await
+        .and_then(|m| m.expires_at);
+    out.emit(
+        &Record::Sent {
+            id: id.to_hex(),
+            contact: name.to_owned(),
+            expires_at,
+        },
+        now_secs(),
+    )
+}
+
+/// `hush save MSG_ID [--to PATH]`.
+pub(crate) async fn save(
+    client: &Client,
+    msg_id: &str,
+    to: Option<&Path>,
+    out: &mut Output<io::Stdout>,
+) -> Result<()> {
+    let id = session::parse_message_id(msg_id)?;
+    let to = to.unwrap_or(Path::new("."));
+    let bar = Bar::new("saving");
+    let saved = client.save_file(id, to, &|p| bar.update(p)).await;
+    bar.finish();
+    let path = saved?;
+    let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    out.emit(
+        &Record::Saved {
+            id: id.to_hex(),
+            path: path.display().to_string(),
+            size,
+        },
+        now_secs(),
+    )
+}
