@@ -722,3 +722,33 @@ async fn forged_and_misdirected_first_messages_create_no_contact() {
         .assert_shown_exactly(&[("alice", "hello carol")])
         .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_that_drops_more_than_the_skip_cap_is_reported_not_silent() {
+    let (relay, evil) = evil_relay();
+    let mut alice = User::new("alice", &relay).await;
+    let mut bob = User::new("bob", &relay).await;
+    connect(&mut alice, "bob", &bob, "alice").await;
+    alice.send("bob", "before").await;
+    bob.message("alice", "before").await;
+
+    // The relay swallows one more message than the receiver keeps skipped keys for.
+    evil.capture(true);
+    for i in 0..=1_000 {
+        alice.send("bob", &format!("lost {i}")).await;
+    }
+    assert_eq!(evil.take().len(), 1_001);
+    evil.capture(false);
+    alice.send("bob", "after").await;
+
+    // Bob is told, instead of waiting for a message that can never be read.
+    let events = bob
+        .until(|e| matches!(e, ClientEvent::OutOfStep { contact } if contact == "alice"))
+        .await;
+    assert!(
+        !shown(&events).iter().any(|(_, t)| t == "after"),
+        "a message past the skip cap cannot be shown"
+    );
+    assert_eq!(tampered_count(&bob.seen), 0, "this is loss, not tampering");
+    bob.assert_shown_exactly(&[("alice", "before")]).await;
+}

@@ -349,7 +349,11 @@ impl Inner {
         };
         let plaintext = match session.decrypt(body, now) {
             Ok(p) => zeroize::Zeroizing::new(p),
-            Err(DecryptError::Duplicate | DecryptError::TooFarAhead) => return Ok(()),
+            Err(DecryptError::Duplicate) => return Ok(()),
+            Err(DecryptError::TooFarAhead) => {
+                events.push(ClientEvent::OutOfStep { contact: name });
+                return Ok(());
+            }
             Err(_) => {
                 events.push(ClientEvent::Tampered {
                     contact: Some(name),

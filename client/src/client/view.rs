@@ -71,6 +71,14 @@ pub enum ClientEvent {
         /// The contact, if the queue belongs to one (`None` for a pending invitation).
         contact: Option<String>,
     },
+    /// A message from the contact is further ahead in its chain than this device keeps keys
+    /// for: more of the contact's messages were lost on the way (dropped by a relay) than the
+    /// skipped-key cap allows. It was dropped, and so will the contact's later messages be:
+    /// this conversation cannot be read any more. Burn it and send a new invitation.
+    OutOfStep {
+        /// The contact.
+        contact: String,
+    },
     /// A relay could not be reached; the client keeps retrying. Nothing was lost.
     RelayUnreachable {
         /// The relay.
@@ -88,7 +96,8 @@ impl ClientEvent {
             | ClientEvent::TimerChanged { contact, .. }
             | ClientEvent::Unsent { contact, .. }
             | ClientEvent::Burned { contact, .. }
-            | ClientEvent::Blocked { contact } => Some(contact),
+            | ClientEvent::Blocked { contact }
+            | ClientEvent::OutOfStep { contact } => Some(contact),
             ClientEvent::Tampered { contact } => contact.as_deref(),
             ClientEvent::RelayUnreachable { .. } => None,
         }

@@ -58,6 +58,10 @@ pub(crate) fn describe(event: &ClientEvent) -> Option<(String, String)> {
             contact.clone().unwrap_or_else(|| "(invitation)".into()),
             "a message failed authentication and was dropped; if this repeats, compare safety numbers".into(),
         ),
+        ClientEvent::OutOfStep { contact } => (
+            contact.clone(),
+            format!("a message from {contact} came after more lost messages than hush can skip; {contact}'s messages can no longer be read here. Burn the conversation (hush burn {contact}) and send a new invitation"),
+        ),
         _ => return None,
     };
     Some((contact, text))
