@@ -13,7 +13,8 @@
 //! What it does not do: upload (see `upload`) or keep plaintext anywhere but the destination.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufWriter, Read, Write};
+use std::io::{self, BufWriter, Write};
+use std::os::unix::fs::FileExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -80,10 +81,11 @@ impl Client {
         let home = inner.store.home().to_path_buf();
         ensure_files_dir(&home).map_err(io_error(&home))?;
         let staged = staged_path(&home, &contact, id);
-        inner.fetch_blob(&file, &layout, &staged, progress).await?;
+        let fetched = inner.fetch_blob(&file, &layout, &staged, progress).await?;
         let opened = {
             let (f, from, to) = (file.clone(), staged.clone(), dest.clone());
-            let task = tokio::task::spawn_blocking(move || decrypt_into(&f, layout, &from, &to));
+            let task =
+                tokio::task::spawn_blocking(move || decrypt_into(&f, layout, &from, &to, fetched));
             task.await.unwrap_or_else(|e| {
                 Err(ClientError::FileIo {
                     path: dest.clone(),
@@ -126,14 +128,16 @@ impl Inner {
         Err(ConversationError::UnknownMessage.into())
     }
 
-    /// Makes `staged` hold the whole ciphertext, downloading what is missing.
+    /// Makes `staged` hold the whole ciphertext, downloading what is missing. Returns the
+    /// SHA-256 of the staged ciphertext if it was computed on the way (a download that ran to
+    /// its end), or `None` if the blob was already staged.
     async fn fetch_blob(
         &self,
         file: &FileRef,
         layout: &Layout,
         staged: &Path,
         progress: ProgressFn<'_>,
-    ) -> Result<(), ClientError> {
+    ) -> Result<Option<[u8; 32]>, ClientError> {
         let total = layout.cipher_len();
         let mut stalls = 0;
         let mut best = 0;
@@ -141,13 +145,16 @@ impl Inner {
             let have = fs::metadata(staged).map_or(0, |m| m.len());
             if have == total {
                 progress(TransferProgress { done: total, total });
-                return Ok(());
+                return Ok(None);
             }
             if self.now() >= file.expires_at {
                 return Err(ClientError::FileExpired);
             }
             let pause = match self.fetch_attempt(file, layout, staged, progress).await {
-                Ok(()) => continue,
+                Ok(digest) => {
+                    progress(TransferProgress { done: total, total });
+                    return Ok(Some(digest));
+                }
                 Err(Interrupt::Gone) => return Err(ClientError::FileExpired),
                 Err(Interrupt::Fatal(e)) => return Err(e),
                 Err(Interrupt::Retry { pause, .. }) => pause,
@@ -168,14 +175,16 @@ impl Inner {
         }
     }
 
-    /// One pass: checks the blob, then appends the missing chunks to the staged file.
+    /// One pass: checks the blob, then appends the missing chunks to the staged file. Returns
+    /// the SHA-256 of the whole staged ciphertext: the prefix already staged is hashed again
+    /// from the file, each new chunk as it is appended, in order.
     async fn fetch_attempt(
         &self,
         file: &FileRef,
         layout: &Layout,
         staged: &Path,
         progress: ProgressFn<'_>,
-    ) -> Result<(), Interrupt> {
+    ) -> Result<[u8; 32], Interrupt> {
         let total = layout.cipher_len();
         let fatal_io = |e| Interrupt::Fatal(io_error(staged)(e));
         let conn = self
@@ -202,12 +211,15 @@ impl Inner {
         let start = have / layout.cipher_chunk();
         let out = OpenOptions::new()
             .create(true)
+            .read(true)
             .write(true)
             .truncate(false)
             .mode(0o600)
             .open(staged)
             .map_err(fatal_io)?;
         out.set_len(layout.cipher_offset(start)).map_err(fatal_io)?;
+        let mut hasher = Sha256::new();
+        hash_prefix(&out, layout.cipher_offset(start), &mut hasher).map_err(fatal_io)?;
         let mut out = BufWriter::with_capacity(WRITE_BUFFER, out);
         io::Seek::seek(&mut out, io::SeekFrom::End(0)).map_err(fatal_io)?;
         let mut window = Window::new();
@@ -228,6 +240,7 @@ impl Inner {
                         window.drain().await;
                         return Err(fatal_io(e));
                     }
+                    hasher.update(&data);
                     done += len as u64;
                     progress(TransferProgress { done, total });
                 }
@@ -246,18 +259,50 @@ impl Inner {
         }
         let out = out.into_inner().map_err(|e| fatal_io(e.into_error()))?;
         out.sync_all().map_err(fatal_io)?;
-        Ok(())
+        Ok(hasher.finalize().into())
     }
 }
 
-/// Opens every chunk of the staged ciphertext into a temporary file beside `dest`, checks the
-/// digest, and links the result into place. On any error the temporary file is removed.
+/// Feeds the first `len` bytes of `file` to `hasher`.
+fn hash_prefix(file: &File, len: u64, hasher: &mut Sha256) -> io::Result<()> {
+    let mut buf = vec![0u8; WRITE_BUFFER];
+    let mut at = 0u64;
+    while at < len {
+        let n = usize::try_from(len - at).map_or(buf.len(), |r| r.min(buf.len()));
+        file.read_exact_at(&mut buf[..n], at)?;
+        hasher.update(&buf[..n]);
+        at += n as u64;
+    }
+    Ok(())
+}
+
+/// Checks the staged ciphertext (its length and digest) and only then opens every chunk into
+/// a temporary file beside `dest` and links the result into place. `fetched` is the digest of
+/// the staged bytes if the download computed it, else it is computed here. On any error the
+/// temporary file is removed; a wrong length or digest fails before it is created.
 fn decrypt_into(
     file: &FileRef,
     layout: Layout,
     staged: &Path,
     dest: &Path,
+    fetched: Option<[u8; 32]>,
 ) -> Result<(), ClientError> {
+    let input = File::open(staged).map_err(io_error(staged))?;
+    let len = input.metadata().map_err(io_error(staged))?.len();
+    if len != layout.cipher_len() {
+        return Err(ClientError::FileTampered);
+    }
+    let digest = match fetched {
+        Some(d) => d,
+        None => {
+            let mut hasher = Sha256::new();
+            hash_prefix(&input, len, &mut hasher).map_err(io_error(staged))?;
+            hasher.finalize().into()
+        }
+    };
+    if digest != file.digest {
+        return Err(ClientError::FileTampered);
+    }
     let dir = match dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -269,46 +314,68 @@ fn decrypt_into(
         .mode(0o600)
         .open(&tmp)
         .map_err(io_error(&tmp))?;
-    let result = decrypt_stream(file, layout, staged, out, &tmp).and_then(|()| place(&tmp, dest));
+    let result =
+        decrypt_stream(file, layout, staged, &input, out, &tmp).and_then(|()| place(&tmp, dest));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
     result
 }
 
+/// How many threads open chunks at once.
+const DECRYPT_THREADS: u64 = 2;
+
+/// Opens every chunk of `input` (already checked: its length and digest) into `out`, the
+/// chunks split into [`DECRYPT_THREADS`] contiguous ranges opened side by side, each chunk
+/// written at its own plaintext offset, then syncs `out`.
 fn decrypt_stream(
     file: &FileRef,
     layout: Layout,
     staged: &Path,
+    input: &File,
     out: File,
     tmp: &Path,
 ) -> Result<(), ClientError> {
     let cipher = ChunkCipher::new(&file.key, file.nonce_prefix, layout);
-    let mut input = File::open(staged).map_err(io_error(staged))?;
-    let mut out = BufWriter::with_capacity(WRITE_BUFFER, out);
-    let mut hasher = Sha256::new();
-    for i in 0..layout.chunks() {
-        let mut buf = vec![0u8; layout.cipher_len_of(i)];
-        input
-            .read_exact(&mut buf)
-            .map_err(|_| ClientError::FileTampered)?;
-        hasher.update(&buf);
-        cipher
-            .open(i, &mut buf)
-            .map_err(|_| ClientError::FileTampered)?;
-        out.write_all(&buf).map_err(io_error(tmp))?;
+    let chunks = layout.chunks();
+    let per = chunks.div_ceil(DECRYPT_THREADS).max(1);
+    let open_range = |from: u64, to: u64| -> Result<(), ClientError> {
+        let mut buf = Vec::with_capacity(layout.cipher_chunk() as usize);
+        for i in from..to {
+            buf.resize(layout.cipher_len_of(i), 0);
+            input
+                .read_exact_at(&mut buf, layout.cipher_offset(i))
+                .map_err(io_error(staged))?;
+            cipher
+                .open(i, &mut buf)
+                .map_err(|_| ClientError::FileTampered)?;
+            out.write_all_at(&buf, layout.plain_offset(i))
+                .map_err(io_error(tmp))?;
+        }
+        Ok(())
+    };
+    let results: Vec<Result<(), ClientError>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (1..DECRYPT_THREADS)
+            .map(|t| {
+                let (from, to) = ((t * per).min(chunks), ((t + 1) * per).min(chunks));
+                let open_range = &open_range;
+                s.spawn(move || open_range(from, to))
+            })
+            .collect();
+        let mut results = vec![open_range(0, per.min(chunks))];
+        for h in handles {
+            results.push(h.join().unwrap_or_else(|_| {
+                Err(ClientError::FileIo {
+                    path: tmp.to_path_buf(),
+                    source: io::Error::other("a decryption thread panicked"),
+                })
+            }));
+        }
+        results
+    });
+    for r in results {
+        r?;
     }
-    let mut extra = [0u8; 1];
-    if input.read(&mut extra).map_err(io_error(staged))? != 0 {
-        return Err(ClientError::FileTampered);
-    }
-    let digest: [u8; 32] = hasher.finalize().into();
-    if digest != file.digest {
-        return Err(ClientError::FileTampered);
-    }
-    let out = out
-        .into_inner()
-        .map_err(|e| io_error(tmp)(e.into_error()))?;
     out.sync_all().map_err(io_error(tmp))
 }
 
