@@ -3,10 +3,11 @@
 //!
 //! The ciphertext is staged in `<home>/files/` (see `transfer`), [`IN_FLIGHT`] reads at a
 //! time. A download that is cut off keeps what it staged, and the next `save_file` goes on from
-//! there. Once the whole blob is staged, one pass hashes it (the digest the message carries),
-//! opens every chunk and writes the plaintext to a temporary file beside the destination; the
-//! temporary file is linked into place only if every chunk and the digest matched, and is
-//! removed on any error. The destination is never overwritten. After a successful save the
+//! there. The ciphertext is hashed as it is staged (the digest the message carries); once the
+//! whole blob is staged its length and digest are checked before any plaintext is written.
+//! Then every chunk is opened, on two threads, into a temporary file beside the destination;
+//! the temporary file is linked into place only if every chunk opened, and is removed on any
+//! error. The destination is never overwritten. After a successful save the
 //! blob is deleted on the relay with the read capability ("download done"), and a view-once
 //! file is deleted here too.
 //!
