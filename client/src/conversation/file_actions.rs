@@ -14,7 +14,6 @@ use rand_core::{CryptoRng, RngCore};
 use super::effect::Effect;
 use super::error::ConversationError;
 use super::file::FileRef;
-use super::limits::timer_in_range;
 use super::machine::Conversation;
 use super::message::{Direction, MessageRecord};
 use super::meta::Status;
@@ -33,35 +32,22 @@ impl Conversation {
         now: u64,
         rng: &mut R,
     ) -> Result<(MessageId, Vec<Effect>), ConversationError> {
-        self.ensure_active()?;
-        if !timer_in_range(timer) {
-            return Err(ConversationError::TimerOutOfRange);
-        }
+        self.check_compose(timer)?;
         let id = MessageId::random(rng);
         let mut sent = file.clone();
         sent.write_cap = None;
         let record = MessageRecord {
-            id,
-            direction: Direction::Sent,
-            sent_at: now,
-            received_at: now,
-            timer,
-            view_once,
-            envelope_id: None,
-            displayed_at: None,
-            body: None,
             file: Some(Box::new(file)),
+            ..MessageRecord::sent(id, now, timer, view_once)
         };
-        let mut effects = self.insert_record(record);
-        effects.push(Effect::SaveMessage(id));
-        effects.push(Effect::SendPayload(Payload::File {
+        let payload = Payload::File {
             id,
             sent_at: now,
             timer,
             view_once,
             file: Box::new(sent),
-        }));
-        Ok((id, effects))
+        };
+        Ok((id, self.record_sent(record, payload)))
     }
 
     /// The received file message `id`, if it is there and has not expired.

@@ -130,10 +130,7 @@ impl Conversation {
         now: u64,
         rng: &mut R,
     ) -> Result<(MessageId, Vec<Effect>), ConversationError> {
-        self.ensure_active()?;
-        if !timer_in_range(timer) {
-            return Err(ConversationError::TimerOutOfRange);
-        }
+        self.check_compose(timer)?;
         let body = MessageBody::new(body);
         if body.len() > MAX_TEXT_LEN {
             return Err(ConversationError::BodyTooLong {
@@ -143,27 +140,36 @@ impl Conversation {
         }
         let id = MessageId::random(rng);
         let record = MessageRecord {
-            id,
-            direction: Direction::Sent,
-            sent_at: now,
-            received_at: now,
-            timer,
-            view_once,
-            envelope_id: None,
-            displayed_at: None,
             body: (!view_once).then(|| body.clone()),
-            file: None,
+            ..MessageRecord::sent(id, now, timer, view_once)
         };
-        let mut effects = self.insert_record(record);
-        effects.push(Effect::SaveMessage(id));
-        effects.push(Effect::SendPayload(Payload::Text {
+        let payload = Payload::Text {
             id,
             sent_at: now,
             timer,
             view_once,
             body,
-        }));
-        Ok((id, effects))
+        };
+        Ok((id, self.record_sent(record, payload)))
+    }
+
+    /// Checks that a message carrying `timer` may be composed now.
+    pub(super) fn check_compose(&self, timer: Option<u64>) -> Result<(), ConversationError> {
+        self.ensure_active()?;
+        if !timer_in_range(timer) {
+            return Err(ConversationError::TimerOutOfRange);
+        }
+        Ok(())
+    }
+
+    /// Stores the record of a message we send and returns the effects: save it, then send
+    /// `payload`.
+    pub(super) fn record_sent(&mut self, record: MessageRecord, payload: Payload) -> Vec<Effect> {
+        let id = record.id;
+        let mut effects = self.insert_record(record);
+        effects.push(Effect::SaveMessage(id));
+        effects.push(Effect::SendPayload(payload));
+        effects
     }
 
     /// Stores a record, first evicting the oldest message if the conversation is full.

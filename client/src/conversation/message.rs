@@ -53,6 +53,22 @@ pub struct MessageRecord {
 }
 
 impl MessageRecord {
+    /// The record of a message we send now, without its text or file yet.
+    pub(super) fn sent(id: MessageId, now: u64, timer: Option<u64>, view_once: bool) -> Self {
+        MessageRecord {
+            id,
+            direction: Direction::Sent,
+            sent_at: now,
+            received_at: now,
+            timer,
+            view_once,
+            envelope_id: None,
+            displayed_at: None,
+            body: None,
+            file: None,
+        }
+    }
+
     /// The moment (unix seconds) at which this message must be gone, if it ever must.
     ///
     /// A received view-once message that has been displayed is already gone; it never reaches
