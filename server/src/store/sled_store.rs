@@ -1,11 +1,14 @@
 //! [`SledStore`]: the embedded default [`QueueStore`], on sled, with bodies sealed at rest.
 //!
-//! Layout: one sled tree holds queues, the sender-id index, envelopes keyed by (recipient id,
-//! seq) so they iterate in order, an envelope-id index and an expiry index (see `codec`). Every
-//! change to a queue is part of one sled `Batch`, applied atomically under that queue's lock
-//! stripe, so the capability check, quota check, append and optional capability swap of a send
-//! are one step. Sends and acks go through one writer thread (`writer`), which applies all that
-//! are queued as one batch holding every stripe; other changes apply their own batch.
+//! Layout: one sled tree holds queue records, the sender-id index, and envelopes keyed by
+//! (recipient id, seq) so they iterate in order (see `codec`). An in-memory index (`mem`),
+//! rebuilt from sled on open, holds every queue's record and counters and every envelope's id,
+//! seq, expiry and key slot, so a send writes one key (its envelope) and an ack removes one, and
+//! neither reads sled. Every change to a queue is part of one sled `Batch`, applied atomically
+//! under that queue's lock stripe (which also guards its part of the index), so the capability
+//! check, quota check, append and optional capability swap of a send are one step. Sends and
+//! acks go through one writer thread (`writer`), which applies all that are queued as one batch
+//! holding every stripe; other changes apply their own batch.
 //!
 //! Bodies at rest: each envelope body is sealed under its own key from a [`Vault`] in the data
 //! directory (device key from the 0600 `device.key` beside it). Ack, retract, expiry and queue
@@ -23,23 +26,25 @@
 
 mod codec;
 mod commit;
+mod mem;
 mod ops;
 mod recovery;
 #[cfg(test)]
 mod tests;
-mod txn;
 mod writer;
 
+use std::collections::HashMap;
 use std::fs::DirBuilder;
 use std::future::Future;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
 
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 use hush_vault::{DeviceKey, Vault, VaultOptions};
 
 use self::commit::{GroupCommit, SledFiles};
+use self::mem::Stripe;
 use self::ops::SendOp;
 use self::writer::{Op, Writer};
 use super::{
@@ -77,15 +82,17 @@ struct Inner {
     wakes: WakeRegistry,
 }
 
-/// The database, the vault and the locks, shared with the writer thread.
+/// The database, the vault and the in-memory index, shared with the writer thread.
 struct Core {
     db: sled::Db,
     vault: Arc<Vault>,
-    stripes: Box<[Mutex<()>]>,
-    create_lock: Mutex<()>,
+    /// The index of the queues that hash onto each stripe; its lock is the queue's lock.
+    stripes: Box<[Mutex<Stripe>]>,
+    /// Sender id → recipient id. Taken before any stripe; written only by create and delete.
+    senders: RwLock<HashMap<SenderId, RecipientId>>,
 }
 
-fn lock(m: &Mutex<()>) -> MutexGuard<'_, ()> {
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
@@ -127,9 +134,12 @@ impl SledStore {
         let core = Arc::new(Core {
             db,
             vault,
-            stripes: (0..LOCK_STRIPES).map(|_| Mutex::new(())).collect(),
-            create_lock: Mutex::new(()),
+            stripes: (0..LOCK_STRIPES)
+                .map(|_| Mutex::new(Stripe::default()))
+                .collect(),
+            senders: RwLock::default(),
         });
+        core.load_all()?;
         let wakes = WakeRegistry::default();
         let writer = Writer::start(Arc::clone(&core), commit.committer(), wakes.clone())?;
         Ok(SledStore {
@@ -180,11 +190,7 @@ impl QueueStore for SledStore {
     }
 
     async fn queue(&self, recipient: RecipientId) -> Result<Option<QueueRecord>, StoreError> {
-        Ok(self
-            .inner
-            .core
-            .get_queue(&recipient)?
-            .map(|q| q.record(recipient)))
+        Ok(self.inner.core.get_queue(&recipient))
     }
 
     async fn send(

@@ -7,11 +7,13 @@
 //! | `q`  | recipient id                          | [`QueueValue`]                         |
 //! | `s`  | sender id                             | recipient id                           |
 //! | `e`  | recipient id, seq (BE)                | [`EnvelopeHead`], then the sealed body |
-//! | `i`  | recipient id, envelope id             | seq (BE)                               |
-//! | `x`  | expires_at (BE), recipient id, seq    | empty                                  |
+//!
+//! A queue record's `next_seq` is a limit: every seq handed out is below it (see `mem`). Its
+//! `count` and `bytes` are informative only; they are recounted on open.
 //!
 //! Big-endian integers make sled's byte order the numeric order, so a queue's envelopes iterate
-//! in seq order and the expiry index in time order. What it does not do: encrypt (the body is
+//! in seq order. Versions before the in-memory index also kept an envelope-id index (`i`) and an
+//! expiry index (`x`); they are dropped on open ([`LEGACY_PREFIXES`]). What it does not do: encrypt (the body is
 //! sealed by the caller) or touch sled.
 
 use hush_protocol::ids::ID_LEN;
@@ -23,8 +25,9 @@ use crate::store::{CapHash, QueueRecord, StoreError};
 const QUEUE: u8 = b'q';
 const SENDER: u8 = b's';
 const ENVELOPE: u8 = b'e';
-const ENVELOPE_ID: u8 = b'i';
-const EXPIRY: u8 = b'x';
+
+/// Key prefixes of the indexes older versions kept in sled.
+pub(super) const LEGACY_PREFIXES: [[u8; 1]; 2] = [[b'i'], [b'x']];
 
 /// Domain label in the associated data of every sealed body.
 const BODY_AAD_LABEL: &[u8; 16] = b"hush-relay env 1";
@@ -83,46 +86,6 @@ pub(super) fn envelope_key_seq(key: &[u8]) -> Result<u64, StoreError> {
         return Err(corrupt("envelope key"));
     }
     Ok(u64_at(key, 1 + ID_LEN))
-}
-
-/// Key of the envelope id → seq index.
-pub(super) fn envelope_id_key(r: &RecipientId, id: &EnvelopeId) -> [u8; 1 + 2 * ID_LEN] {
-    let mut k = [ENVELOPE_ID; 1 + 2 * ID_LEN];
-    k[1..1 + ID_LEN].copy_from_slice(r.as_bytes());
-    k[1 + ID_LEN..].copy_from_slice(id.as_bytes());
-    k
-}
-
-/// Decodes a seq stored in the envelope id index.
-pub(super) fn decode_seq(value: &[u8]) -> Result<u64, StoreError> {
-    if value.len() != 8 {
-        return Err(corrupt("envelope index"));
-    }
-    Ok(u64_at(value, 0))
-}
-
-/// Key of the expiry index.
-pub(super) fn expiry_key(expires_at: u64, r: &RecipientId, seq: u64) -> [u8; 1 + 8 + ID_LEN + 8] {
-    let mut k = [EXPIRY; 1 + 8 + ID_LEN + 8];
-    k[1..9].copy_from_slice(&expires_at.to_be_bytes());
-    k[9..9 + ID_LEN].copy_from_slice(r.as_bytes());
-    k[9 + ID_LEN..].copy_from_slice(&seq.to_be_bytes());
-    k
-}
-
-/// The prefix of the expiry index.
-pub(super) const EXPIRY_PREFIX: [u8; 1] = [EXPIRY];
-
-/// Splits an expiry key into (expires_at, recipient, seq).
-pub(super) fn decode_expiry_key(key: &[u8]) -> Result<(u64, RecipientId, u64), StoreError> {
-    if key.len() != 1 + 8 + ID_LEN + 8 {
-        return Err(corrupt("expiry key"));
-    }
-    Ok((
-        u64_at(key, 1),
-        RecipientId::from_bytes(id_at(key, 9)),
-        u64_at(key, 9 + ID_LEN),
-    ))
 }
 
 /// Associated data that binds a sealed body to its queue, position and envelope id.
@@ -266,12 +229,10 @@ mod tests {
     }
 
     #[test]
-    fn envelope_keys_sort_by_seq_and_expiry_keys_by_time() {
+    fn envelope_keys_sort_by_seq() {
         let r = RecipientId::from_bytes([9; ID_LEN]);
         assert!(envelope_key(&r, 255) < envelope_key(&r, 256));
-        assert!(expiry_key(255, &r, 9) < expiry_key(256, &r, 1));
         assert_eq!(envelope_key_seq(&envelope_key(&r, 77)).unwrap(), 77);
-        assert_eq!(decode_expiry_key(&expiry_key(5, &r, 6)).unwrap(), (5, r, 6));
         let head = EnvelopeHead {
             id: EnvelopeId::from_bytes([7; ID_LEN]),
             expires_at: 8,

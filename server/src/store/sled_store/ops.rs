@@ -1,22 +1,24 @@
 //! The synchronous operations behind [`super::SledStore`]. Each takes the lock stripe of the
-//! queue it changes, reads, checks, and stages its changes in a [`Txn`] that is applied as one
-//! atomic sled `Batch`; keys of removed envelopes are shredded once that batch is applied.
-//! Sends and acks only stage (`stage_*`): the writer applies many of them in one batch.
+//! queue it changes, checks against the in-memory index (`mem`), stages its writes in one sled
+//! `Batch`, applies it, and only then changes the index; keys of removed envelopes are shredded
+//! once the batch is applied. Sends and acks only stage (`stage_*`, which change the index as
+//! they stage): the writer applies many of them in one batch, and rebuilds the index of the
+//! queues it touched from sled if that batch is refused.
 //!
 //! What it does not do: wait for durability or wake watchers; the async layer and the writer do
 //! both after an operation returns.
 
-use std::sync::MutexGuard;
+use std::collections::HashMap;
+use std::sync::{MutexGuard, PoisonError, RwLockReadGuard};
 
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
-use hush_vault::{SlotId, SEAL_OVERHEAD};
+use hush_vault::SlotId;
 
 use super::codec::{
-    body_aad, decode_expiry_key, decode_seq, envelope_id_key, envelope_key, envelope_key_seq,
-    envelope_prefix, expiry_key, queue_key, sender_key, EnvelopeHead, QueueValue, EXPIRY_PREFIX,
-    QUEUE_PREFIX,
+    body_aad, envelope_key, envelope_key_seq, envelope_prefix, queue_key, sender_key, EnvelopeHead,
+    QueueValue, QUEUE_PREFIX,
 };
-use super::txn::Txn;
+use super::mem::{load_queue, EnvelopeMeta, QueueMem, Stripe};
 use super::{backend, lock, Core, LOCK_STRIPES};
 use crate::store::{
     cap_matches, CapHash, NewEnvelope, QueueRecord, Quota, StoreError, StoredEnvelope, SweepStats,
@@ -32,79 +34,86 @@ pub(super) struct SendOp {
     pub(super) now: u64,
 }
 
-fn queue_in(txn: &Txn<'_>, r: &RecipientId) -> Result<Option<QueueValue>, StoreError> {
-    match txn.get(&queue_key(r))? {
-        Some(v) => Ok(Some(QueueValue::decode(&v)?)),
-        None => Ok(None),
+/// Which stripe queue `r` hashes onto.
+pub(super) fn stripe_of(r: &RecipientId) -> usize {
+    let b = r.as_bytes();
+    usize::from(u16::from_le_bytes([b[0], b[1]])) % LOCK_STRIPES
+}
+
+/// Queue `r`'s index entry, if `sender` and `cap_hash` authorise a send to it.
+fn authorised<'s>(
+    stripe: &'s mut Stripe,
+    r: &RecipientId,
+    sender: &SenderId,
+    cap_hash: &CapHash,
+) -> Result<&'s mut QueueMem, StoreError> {
+    let q = stripe.queues.get_mut(r).ok_or(StoreError::Auth)?;
+    let cap_ok = cap_matches(&q.value.send_cap_hash, cap_hash);
+    if q.value.sender_id != *sender || !cap_ok {
+        return Err(StoreError::Auth);
     }
+    Ok(q)
+}
+
+/// Stages the removal of envelope `id` of queue `r` and takes it out of the index.
+fn stage_remove(
+    stripe: &mut Stripe,
+    batch: &mut sled::Batch,
+    r: &RecipientId,
+    id: &EnvelopeId,
+) -> Option<EnvelopeMeta> {
+    let meta = stripe.remove_envelope(r, id)?;
+    batch.remove(&envelope_key(r, meta.seq)[..]);
+    Some(meta)
 }
 
 impl Core {
-    fn stripe(&self, r: &RecipientId) -> MutexGuard<'_, ()> {
-        let b = r.as_bytes();
-        let h = usize::from(u16::from_le_bytes([b[0], b[1]]));
-        lock(&self.stripes[h % LOCK_STRIPES])
+    fn stripe(&self, r: &RecipientId) -> MutexGuard<'_, Stripe> {
+        lock(&self.stripes[stripe_of(r)])
     }
 
     /// Every lock stripe, in order: the writer holds them all while it stages and applies.
-    pub(super) fn all_stripes(&self) -> Vec<MutexGuard<'_, ()>> {
+    pub(super) fn all_stripes(&self) -> Vec<MutexGuard<'_, Stripe>> {
         self.stripes.iter().map(lock).collect()
     }
 
-    pub(super) fn get_queue(&self, r: &RecipientId) -> Result<Option<QueueValue>, StoreError> {
-        match self.db.get(queue_key(r)).map_err(backend)? {
-            Some(v) => Ok(Some(QueueValue::decode(&v)?)),
-            None => Ok(None),
-        }
+    /// The sender id → recipient id index, for reading.
+    pub(super) fn senders(&self) -> RwLockReadGuard<'_, HashMap<SenderId, RecipientId>> {
+        self.senders.read().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// The queue `sender` names, if `cap_hash` authorises it. Call with the queue's stripe held.
-    fn authorised_queue(
-        txn: &Txn<'_>,
-        r: &RecipientId,
-        sender: &SenderId,
-        cap_hash: &CapHash,
-    ) -> Result<QueueValue, StoreError> {
-        let q = queue_in(txn, r)?.ok_or(StoreError::Auth)?;
-        let cap_ok = cap_matches(&q.send_cap_hash, cap_hash);
-        if q.sender_id != *sender || !cap_ok {
-            return Err(StoreError::Auth);
-        }
-        Ok(q)
-    }
-
-    fn recipient_of(&self, sender: &SenderId) -> Result<RecipientId, StoreError> {
-        let v = self
-            .db
-            .get(sender_key(sender))
-            .map_err(backend)?
-            .ok_or(StoreError::Auth)?;
-        let bytes = v.as_ref().try_into().map_err(backend)?;
-        Ok(RecipientId::from_bytes(bytes))
+    pub(super) fn get_queue(&self, r: &RecipientId) -> Option<QueueRecord> {
+        self.stripe(r).queues.get(r).map(|q| q.value.record(*r))
     }
 
     pub(super) fn create(&self, rec: &QueueRecord) -> Result<(), StoreError> {
-        let _create = lock(&self.create_lock);
-        let _queue = self.stripe(&rec.recipient_id);
-        let qk = queue_key(&rec.recipient_id);
-        let sk = sender_key(&rec.sender_id);
-        if self.db.contains_key(qk).map_err(backend)?
-            || self.db.contains_key(sk).map_err(backend)?
-        {
+        let mut senders = self.senders.write().unwrap_or_else(PoisonError::into_inner);
+        let mut stripe = self.stripe(&rec.recipient_id);
+        if stripe.queues.contains_key(&rec.recipient_id) || senders.contains_key(&rec.sender_id) {
             return Err(StoreError::Exists);
         }
+        let mut q = QueueMem::new(QueueValue::new(rec));
         let mut batch = sled::Batch::default();
-        batch.insert(&qk[..], &QueueValue::new(rec).encode()[..]);
-        batch.insert(&sk[..], &rec.recipient_id.as_bytes()[..]);
-        self.db.apply_batch(batch).map_err(backend)
+        batch.insert(&queue_key(&rec.recipient_id)[..], q.encode());
+        batch.insert(
+            &sender_key(&rec.sender_id)[..],
+            &rec.recipient_id.as_bytes()[..],
+        );
+        self.db.apply_batch(batch).map_err(backend)?;
+        senders.insert(rec.sender_id, rec.recipient_id);
+        stripe.insert_queue(rec.recipient_id, q);
+        Ok(())
     }
 
-    /// Checks a send (capability and quota, against what `txn` has staged) and stages its
-    /// append. Call with every stripe held. On success the envelope's key is in a fresh vault
-    /// slot, which the caller must shred if `txn` is not applied.
+    /// Checks a send (capability and quota) and stages its append, changing the index. Call
+    /// with every stripe held (`stripes`, in order) and the sender index read (`senders`). On
+    /// success the envelope's key is in a fresh vault slot, which the caller must shred if
+    /// `batch` is not applied (and rebuild the queue's index).
     pub(super) fn stage_append(
         &self,
-        txn: &mut Txn<'_>,
+        stripes: &mut [MutexGuard<'_, Stripe>],
+        senders: &HashMap<SenderId, RecipientId>,
+        batch: &mut sled::Batch,
         op: SendOp,
     ) -> Result<(RecipientId, SlotId), StoreError> {
         let SendOp {
@@ -115,16 +124,26 @@ impl Core {
             quota,
             now,
         } = op;
-        // Sender ids change only when a queue is created or deleted, never inside a `Txn`.
-        let r = self.recipient_of(&sender)?;
-        let mut q = Self::authorised_queue(txn, &r, &sender, &cap_hash)?;
+        let r = *senders.get(&sender).ok_or(StoreError::Auth)?;
+        let stripe: &mut Stripe = &mut stripes[stripe_of(&r)];
+        let q = authorised(stripe, &r, &sender, &cap_hash)?;
         let len = env.body.len() as u64;
-        if q.count >= u64::from(quota.max_messages) || q.bytes.saturating_add(len) > quota.max_bytes
+        if q.value.count >= u64::from(quota.max_messages)
+            || q.value.bytes.saturating_add(len) > quota.max_bytes
         {
             return Err(StoreError::QueueFull);
         }
-        let seq = q.next_seq;
+        // Nothing changes before the key has its slot: a failure here leaves no trace.
         let (slot, key) = self.vault.allocate().map_err(backend)?;
+        let (seq, mut write) = q.take_seq();
+        write |= q.touch(now);
+        if let Some(new) = new_cap_hash {
+            q.value.send_cap_hash = new;
+            write = true;
+        }
+        if write {
+            batch.insert(&queue_key(&r)[..], q.encode());
+        }
         let head = EnvelopeHead {
             id: env.id,
             expires_at: env.expires_at,
@@ -132,53 +151,53 @@ impl Core {
         };
         let mut value = head.encode_for(env.body.len());
         key.seal_into(&body_aad(&r, seq, &env.id), &env.body, &mut value);
-        q.next_seq += 1;
-        q.count += 1;
-        q.bytes += len;
-        q.last_active = now;
-        if let Some(new) = new_cap_hash {
-            q.send_cap_hash = new;
-        }
-        txn.insert(&envelope_key(&r, seq), value);
-        txn.insert(&envelope_id_key(&r, &env.id), &seq.to_be_bytes()[..]);
-        txn.insert(&expiry_key(env.expires_at, &r, seq), &[][..]);
-        txn.insert(&queue_key(&r), &q.encode()[..]);
+        batch.insert(&envelope_key(&r, seq)[..], value);
+        let meta = EnvelopeMeta {
+            seq,
+            expires_at: env.expires_at,
+            slot: slot.index(),
+            body_len: len,
+        };
+        stripe.add_envelope(&r, env.id, meta);
         Ok((r, slot))
     }
 
-    /// Stages the removal of the envelopes at `seqs` from queue `r` (whose value is `q`). Call
-    /// with the queue's stripe held. Returns the heads of the envelopes that were there; their
-    /// keys are to be shredded once `txn` is applied.
-    fn stage_remove(
-        txn: &mut Txn<'_>,
+    /// Stages the removal of envelope `id` from queue `r` for its recipient, changing the
+    /// index. Call with every stripe held. Returns what it was if it was there (expired or
+    /// not); its key is to be shredded once `batch` is applied.
+    pub(super) fn stage_ack(
+        stripes: &mut [MutexGuard<'_, Stripe>],
+        batch: &mut sled::Batch,
         r: &RecipientId,
-        q: &mut QueueValue,
-        seqs: &[u64],
-    ) -> Result<Vec<EnvelopeHead>, StoreError> {
-        let mut removed = Vec::with_capacity(seqs.len());
-        for &seq in seqs {
-            let Some(v) = txn.get(&envelope_key(r, seq))? else {
-                continue;
-            };
-            let (head, sealed) = EnvelopeHead::decode(&v)?;
-            let body_len = sealed.len().saturating_sub(SEAL_OVERHEAD) as u64;
-            q.count = q.count.saturating_sub(1);
-            q.bytes = q.bytes.saturating_sub(body_len);
-            txn.remove(&envelope_key(r, seq));
-            txn.remove(&envelope_id_key(r, &head.id));
-            txn.remove(&expiry_key(head.expires_at, r, seq));
-            removed.push(head);
+        id: &EnvelopeId,
+        now: u64,
+    ) -> Option<EnvelopeMeta> {
+        let stripe: &mut Stripe = &mut stripes[stripe_of(r)];
+        let q = stripe.queues.get_mut(r)?;
+        if q.touch(now) {
+            batch.insert(&queue_key(r)[..], q.encode());
         }
-        if !removed.is_empty() {
-            txn.insert(&queue_key(r), &q.encode()[..]);
-        }
-        Ok(removed)
+        stage_remove(stripe, batch, r, id)
     }
 
-    /// Applies `txn`, then shreds the keys of the envelopes it removed.
-    fn apply_and_shred(&self, txn: Txn<'_>, removed: &[EnvelopeHead]) -> Result<(), StoreError> {
-        txn.apply()?;
-        self.shred(removed.iter().map(|h| h.slot))
+    /// Rebuilds the index of queue `r` from sled, after a batch that changed it was refused.
+    /// Call with its stripe held.
+    pub(super) fn reload(&self, stripe: &mut Stripe, r: &RecipientId) {
+        let loaded = self
+            .db
+            .get(queue_key(r))
+            .map_err(backend)
+            .and_then(|v| v.map(|v| load_queue(&self.db, r, &v)).transpose());
+        match loaded {
+            Ok(Some(q)) => stripe.insert_queue(*r, q),
+            Ok(None) => {
+                stripe.remove_queue(r);
+            }
+            Err(e) => {
+                // Left as staged; the next open rebuilds it from what sled holds.
+                tracing::error!(error = %e, "cannot reload a queue after a refused write");
+            }
+        }
     }
 
     pub(super) fn shred(&self, slots: impl IntoIterator<Item = u64>) -> Result<(), StoreError> {
@@ -190,18 +209,32 @@ impl Core {
         Ok(())
     }
 
-    /// Stages the removal of envelope `id` from queue `r`. Returns its head if it was there.
-    fn stage_remove_by_id(
-        txn: &mut Txn<'_>,
+    /// Applies `batch`; on success removes `ids` of queue `r` from the index and shreds their
+    /// keys. Call with the queue's stripe held. Returns how many envelopes it removed.
+    fn remove_envelopes(
+        &self,
+        stripe: &mut Stripe,
         r: &RecipientId,
-        q: &mut QueueValue,
-        id: &EnvelopeId,
-    ) -> Result<Option<EnvelopeHead>, StoreError> {
-        let Some(v) = txn.get(&envelope_id_key(r, id))? else {
-            return Ok(None);
-        };
-        let seq = decode_seq(&v)?;
-        Ok(Self::stage_remove(txn, r, q, &[seq])?.pop())
+        ids: &[EnvelopeId],
+        mut batch: sled::Batch,
+    ) -> Result<usize, StoreError> {
+        let mut found = Vec::with_capacity(ids.len());
+        if let Some(q) = stripe.queues.get(r) {
+            for id in ids {
+                if let Some(meta) = q.envelopes.get(id) {
+                    batch.remove(&envelope_key(r, meta.seq)[..]);
+                    found.push(*id);
+                }
+            }
+        }
+        self.db.apply_batch(batch).map_err(backend)?;
+        let slots: Vec<u64> = found
+            .iter()
+            .filter_map(|id| stripe.remove_envelope(r, id))
+            .map(|m| m.slot)
+            .collect();
+        self.shred(slots)?;
+        Ok(found.len())
     }
 
     pub(super) fn retract(
@@ -210,44 +243,30 @@ impl Core {
         cap_hash: &CapHash,
         id: &EnvelopeId,
     ) -> Result<bool, StoreError> {
-        let r = self.recipient_of(sender)?;
-        let _queue = self.stripe(&r);
-        let mut txn = Txn::new(&self.db);
-        let mut q = Self::authorised_queue(&txn, &r, sender, cap_hash)?;
-        let removed = Self::stage_remove_by_id(&mut txn, &r, &mut q, id)?;
-        self.apply_and_shred(txn, removed.as_slice())?;
-        Ok(removed.is_some())
+        let r = *self.senders().get(sender).ok_or(StoreError::Auth)?;
+        let mut stripe = self.stripe(&r);
+        authorised(&mut stripe, &r, sender, cap_hash)?;
+        let removed = self.remove_envelopes(&mut stripe, &r, &[*id], sled::Batch::default())?;
+        Ok(removed > 0)
     }
 
-    /// Stages the removal of envelope `id` from queue `r` for its recipient. Call with every
-    /// stripe held. Returns its head if it was there (expired or not); its key is to be
-    /// shredded once `txn` is applied.
-    pub(super) fn stage_ack(
-        txn: &mut Txn<'_>,
-        r: &RecipientId,
-        id: &EnvelopeId,
-        now: u64,
-    ) -> Result<Option<EnvelopeHead>, StoreError> {
-        let Some(mut q) = queue_in(txn, r)? else {
-            return Ok(None);
-        };
-        q.last_active = now;
-        Self::stage_remove_by_id(txn, r, &mut q, id)
-    }
-
-    /// Applies `change` to queue `r`'s record. [`StoreError::Auth`] if there is no such queue.
+    /// Applies `change` to queue `r`'s record and stores it. [`StoreError::Auth`] if there is
+    /// no such queue.
     pub(super) fn update_queue(
         &self,
         r: &RecipientId,
         change: impl FnOnce(&mut QueueValue),
     ) -> Result<(), StoreError> {
-        let _queue = self.stripe(r);
-        let mut q = self.get_queue(r)?.ok_or(StoreError::Auth)?;
-        change(&mut q);
-        self.db
-            .insert(&queue_key(r)[..], &q.encode()[..])
-            .map(|_| ())
-            .map_err(backend)
+        let mut stripe = self.stripe(r);
+        let q = stripe.queues.get_mut(r).ok_or(StoreError::Auth)?;
+        let before = q.value.clone();
+        change(&mut q.value);
+        let stored = self.db.insert(&queue_key(r)[..], q.encode());
+        if let Err(e) = stored {
+            q.value = before;
+            return Err(backend(e));
+        }
+        Ok(())
     }
 
     pub(super) fn pending(
@@ -294,24 +313,32 @@ impl Core {
         r: &RecipientId,
         doomed: impl FnOnce(&QueueValue) -> bool,
     ) -> Result<bool, StoreError> {
-        let _queue = self.stripe(r);
-        let Some(q) = self.get_queue(r)?.filter(|q| doomed(q)) else {
+        let mut senders = self.senders.write().unwrap_or_else(PoisonError::into_inner);
+        let mut stripe = self.stripe(r);
+        let Some(sender) = stripe
+            .queues
+            .get(r)
+            .filter(|q| doomed(&q.value))
+            .map(|q| q.value.sender_id)
+        else {
             return Ok(false);
         };
         let mut batch = sled::Batch::default();
         let mut slots = Vec::new();
+        // Everything sled holds under the queue, whether or not the index knows it.
         for item in self.db.scan_prefix(envelope_prefix(r)) {
             let (k, v) = item.map_err(backend)?;
-            let seq = envelope_key_seq(&k)?;
             let (head, _) = EnvelopeHead::decode(&v)?;
             batch.remove(k);
-            batch.remove(&envelope_id_key(r, &head.id)[..]);
-            batch.remove(&expiry_key(head.expires_at, r, seq)[..]);
             slots.push(head.slot);
         }
         batch.remove(&queue_key(r)[..]);
-        batch.remove(&sender_key(&q.sender_id)[..]);
+        batch.remove(&sender_key(&sender)[..]);
         self.db.apply_batch(batch).map_err(backend)?;
+        stripe.remove_queue(r);
+        senders.remove(&sender);
+        drop(stripe);
+        drop(senders);
         self.shred(slots)?;
         Ok(true)
     }
@@ -323,34 +350,22 @@ impl Core {
         idle_after: u64,
     ) -> Result<(SweepStats, Vec<RecipientId>), StoreError> {
         let mut stats = SweepStats::default();
-        let mut expired = Vec::new();
-        for item in self.db.scan_prefix(EXPIRY_PREFIX).keys() {
-            let (expires_at, r, seq) = decode_expiry_key(&item.map_err(backend)?)?;
-            if expires_at > now {
-                break;
-            }
-            expired.push((r, seq));
-        }
-        for (r, group) in group_by_queue(expired) {
-            let _queue = self.stripe(&r);
-            let mut txn = Txn::new(&self.db);
-            let Some(mut q) = queue_in(&txn, &r)? else {
-                continue;
-            };
-            let removed = Self::stage_remove(&mut txn, &r, &mut q, &group)?;
-            self.apply_and_shred(txn, &removed)?;
-            stats.expired_envelopes += removed.len() as u64;
-        }
         let cutoff = now.saturating_sub(idle_after);
         let mut idle = Vec::new();
-        for item in self.db.scan_prefix(QUEUE_PREFIX) {
-            let (k, v) = item.map_err(backend)?;
-            if QueueValue::decode(&v)?.last_active < cutoff {
-                let bytes = k.get(1..).and_then(|b| b.try_into().ok());
-                idle.push(RecipientId::from_bytes(
-                    bytes.ok_or_else(|| backend("bad queue key"))?,
-                ));
+        for stripe in self.stripes.iter() {
+            let mut stripe = lock(stripe);
+            for (r, ids) in stripe.expired(now) {
+                let removed =
+                    self.remove_envelopes(&mut stripe, &r, &ids, sled::Batch::default())?;
+                stats.expired_envelopes += removed as u64;
             }
+            idle.extend(
+                stripe
+                    .queues
+                    .iter()
+                    .filter(|(_, q)| q.value.last_active < cutoff)
+                    .map(|(r, _)| *r),
+            );
         }
         let mut deleted = Vec::new();
         for r in idle {
@@ -362,17 +377,31 @@ impl Core {
         }
         Ok((stats, deleted))
     }
-}
 
-/// Groups (queue, seq) pairs by queue, keeping each queue's seqs together.
-fn group_by_queue(mut items: Vec<(RecipientId, u64)>) -> Vec<(RecipientId, Vec<u64>)> {
-    items.sort_unstable();
-    let mut out: Vec<(RecipientId, Vec<u64>)> = Vec::new();
-    for (r, seq) in items {
-        match out.last_mut() {
-            Some((last, seqs)) if *last == r => seqs.push(seq),
-            _ => out.push((r, vec![seq])),
+    /// Forgets the whole index and builds it again from sled.
+    pub(super) fn rebuild_index(&self) -> Result<(), StoreError> {
+        let mut senders = self.senders.write().unwrap_or_else(PoisonError::into_inner);
+        let mut stripes = self.all_stripes();
+        senders.clear();
+        for stripe in stripes.iter_mut() {
+            **stripe = Stripe::default();
         }
+        drop(stripes);
+        drop(senders);
+        self.load_all()
     }
-    out
+
+    /// Builds the whole index from sled (on open, after `recovery`).
+    pub(super) fn load_all(&self) -> Result<(), StoreError> {
+        let mut senders = self.senders.write().unwrap_or_else(PoisonError::into_inner);
+        for item in self.db.scan_prefix(QUEUE_PREFIX) {
+            let (k, v) = item.map_err(backend)?;
+            let bytes = k.get(1..).and_then(|b| b.try_into().ok());
+            let r = RecipientId::from_bytes(bytes.ok_or_else(|| backend("bad queue key"))?);
+            let q = load_queue(&self.db, &r, &v)?;
+            senders.insert(q.value.sender_id, r);
+            self.stripe(&r).insert_queue(r, q);
+        }
+        Ok(())
+    }
 }

@@ -447,3 +447,67 @@ async fn concurrent_sends_and_acks_keep_quotas_and_remove_once() {
     assert_eq!(left, expected);
     assert_eq!(s.inner.core.vault.slots_in_use(), 4);
 }
+
+#[tokio::test]
+async fn a_seq_is_never_handed_out_twice_across_restarts_even_once_the_queue_is_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut last_seq = 0;
+    for round in 0..3u16 {
+        let s = SledStore::open(dir.path()).unwrap();
+        if round == 0 {
+            create(&s, 1).await;
+        }
+        for k in 0..3 {
+            send(&s, 1, round * 10 + k, b"x", FAR).await;
+        }
+        let pending = s.pending(rid(1), 0, 100, 1).await.unwrap();
+        assert_eq!(pending.len(), 3);
+        for e in &pending {
+            assert!(e.seq > last_seq, "seq {} after {last_seq}", e.seq);
+            last_seq = e.seq;
+            assert!(s.ack(rid(1), e.id, 1).await.unwrap());
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_index_is_rebuilt_on_open_and_old_on_disk_indexes_are_dropped() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let s = SledStore::open(dir.path()).unwrap();
+        create(&s, 1).await;
+        create(&s, 2).await;
+        send(&s, 1, 1, b"soon", 5).await;
+        send(&s, 1, 2, b"later", FAR).await;
+        send(&s, 2, 3, b"other", FAR).await;
+        // What versions with on-disk indexes left behind.
+        s.inner.core.db.insert(b"i-old-index", &b"x"[..]).unwrap();
+        s.inner.core.db.insert(b"x-old-expiry", &b""[..]).unwrap();
+        s.flush().await.unwrap();
+    }
+    let s = SledStore::open(dir.path()).unwrap();
+    assert!(s.inner.core.db.scan_prefix(b"i").next().is_none());
+    assert!(s.inner.core.db.scan_prefix(b"x").next().is_none());
+    // Sends, quotas, acks and expiry work from the rebuilt index.
+    let two = Quota {
+        max_messages: 2,
+        ..ROOMY
+    };
+    let env = NewEnvelope {
+        id: eid(4),
+        body: b"y".to_vec(),
+        expires_at: FAR,
+    };
+    let full = s.send(sid(1), cap(1), env, None, two, 1).await;
+    assert!(matches!(full, Err(StoreError::QueueFull)));
+    assert!(s.ack(rid(2), eid(3), 1).await.unwrap());
+    assert!(!s.ack(rid(2), eid(3), 1).await.unwrap());
+    let stats = s.sweep(10, FAR).await.unwrap();
+    assert_eq!(stats.expired_envelopes, 1);
+    let pending = s.pending(rid(1), 0, 100, 10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].body, b"later");
+    assert_eq!(s.inner.core.vault.slots_in_use(), 1);
+    let rec = s.queue(rid(1)).await.unwrap().unwrap();
+    assert_eq!((rec.sender_id, rec.send_cap_hash), (sid(1), cap(1)));
+}

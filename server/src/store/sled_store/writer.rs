@@ -4,8 +4,8 @@
 //! sled 0.34 applies batches one at a time under a process-wide lock, and each send or ack used
 //! to be its own batch. Here callers queue their operation ([`Writer::submit`]) and wait. The
 //! writer takes everything queued, holds every lock stripe, stages the operations in queue order
-//! in one [`Txn`] (each sees what the ones before it staged, so capability and quota checks stay
-//! atomic with the append), applies it as one batch, shreds the keys of acked envelopes, and
+//! in one sled `Batch`, changing the in-memory index as it goes (so each sees what the ones
+//! before it staged, and capability and quota checks stay atomic with the append), applies it, shreds the keys of acked envelopes, and
 //! hands the round to the group commit. When that flush is done, the flusher wakes the queues
 //! that got envelopes and releases every caller with its result. While a flush runs, the writer
 //! already stages the next round.
@@ -17,6 +17,7 @@
 //! touch, delete, sweep), which stay on their callers' threads under one stripe and wait for
 //! the same group commit.
 
+use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
 use std::thread::JoinHandle;
@@ -27,13 +28,9 @@ use hush_vault::SlotId;
 use tokio::sync::oneshot;
 
 use super::commit::{Committer, FlushResult};
-use super::ops::SendOp;
-use super::txn::Txn;
+use super::ops::{stripe_of, SendOp};
 use super::{backend, Core};
 use crate::store::{StoreError, WakeRegistry};
-
-/// Keys one send or ack writes at most: three for the envelope, one for its queue.
-const KEYS_PER_OP: usize = 4;
 
 /// Where a send's result goes: the queue's recipient id once durable.
 pub(super) type SendDone = oneshot::Sender<Result<RecipientId, StoreError>>;
@@ -148,7 +145,13 @@ fn write_loop(shared: &Shared, core: &Core, commit: &Committer, wakes: &WakeRegi
                     let wakes = wakes.clone();
                     commit.after_durable(covers, Box::new(move |r| round.finish(r, &wakes)));
                 }
-                Err(_) => tracing::error!("store writer round panicked"),
+                Err(_) => {
+                    // The index may hold half of the round: rebuild it from what sled holds.
+                    tracing::error!("store writer round panicked");
+                    if let Err(e) = core.rebuild_index() {
+                        tracing::error!(error = %e, "cannot rebuild the store's index");
+                    }
+                }
             }
         }
         if shutdown && shared.lock().ops.is_empty() {
@@ -171,46 +174,52 @@ struct Round {
 }
 
 /// Stages `ops` in order, applies them as one batch and shreds the keys of removed envelopes.
+/// If sled refuses the batch, the index of every queue the round touched is rebuilt from sled.
 fn run_round(core: &Core, ops: Vec<Op>) -> Round {
     let mut outcomes = Vec::with_capacity(ops.len());
     // The slot of each staged send, and of each envelope an ack removed, by outcome index.
     let mut allocated: Vec<(usize, SlotId)> = Vec::new();
     let mut removed: Vec<(usize, u64)> = Vec::new();
-    let applied = {
-        let _stripes = core.all_stripes();
-        let mut txn = Txn::with_capacity(&core.db, ops.len() * KEYS_PER_OP);
-        for op in ops {
-            let i = outcomes.len();
-            match op {
-                Op::Send(send, done) => {
-                    let r = core.stage_append(&mut txn, send).map(|(r, slot)| {
+    let mut touched: HashSet<RecipientId> = HashSet::new();
+    let senders = core.senders();
+    let mut stripes = core.all_stripes();
+    let mut batch = sled::Batch::default();
+    for op in ops {
+        let i = outcomes.len();
+        match op {
+            Op::Send(send, done) => {
+                let r = core
+                    .stage_append(&mut stripes, &senders, &mut batch, send)
+                    .map(|(r, slot)| {
                         allocated.push((i, slot));
+                        touched.insert(r);
                         r
                     });
-                    outcomes.push(Outcome::Sent(done, r));
-                }
-                Op::Ack {
-                    recipient,
-                    envelope,
-                    now,
-                    done,
-                } => {
-                    let r = Core::stage_ack(&mut txn, &recipient, &envelope, now).map(|head| {
-                        head.is_some_and(|h| {
-                            removed.push((i, h.slot));
-                            // An expired envelope was no longer pending, though it is gone now.
-                            h.expires_at > now
-                        })
-                    });
-                    outcomes.push(Outcome::Acked(done, r));
-                }
+                outcomes.push(Outcome::Sent(done, r));
+            }
+            Op::Ack {
+                recipient,
+                envelope,
+                now,
+                done,
+            } => {
+                touched.insert(recipient);
+                let meta = Core::stage_ack(&mut stripes, &mut batch, &recipient, &envelope, now);
+                let r = meta.is_some_and(|m| {
+                    removed.push((i, m.slot));
+                    // An expired envelope was no longer pending, though it is gone now.
+                    m.expires_at > now
+                });
+                outcomes.push(Outcome::Acked(done, Ok(r)));
             }
         }
-        txn.apply()
-    };
+    }
+    let applied = core.db.apply_batch(batch).map_err(backend);
     let refused = applied.is_err();
     match applied {
         Ok(()) => {
+            drop(stripes);
+            drop(senders);
             for (i, slot) in removed {
                 if core.shred([slot]).is_err() {
                     // The envelope is gone from the database but its key is not: the ack fails.
@@ -219,6 +228,11 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
             }
         }
         Err(e) => {
+            for r in &touched {
+                core.reload(&mut stripes[stripe_of(r)], r);
+            }
+            drop(stripes);
+            drop(senders);
             let msg = match e {
                 StoreError::Backend(msg) => msg,
                 other => other.to_string(),
