@@ -17,8 +17,9 @@
 //! Durability: mutations return once a group commit (one sled flush, then one vault fdatasync,
 //! shared by every concurrent writer; see `commit`) has covered them. Runtime: sends and acks
 //! run on the writer thread and flushing on a dedicated thread; other per-request work touches
-//! only memory and the page cache and runs on the caller's task; reading pending envelopes,
-//! sweeps and queue deletion, which may scan many records, run under `spawn_blocking`.
+//! only memory and the page cache and runs on the caller's task, as does the first
+//! `INLINE_READ_BYTES` of a read of pending envelopes; the rest of such a read, sweeps and queue
+//! deletion, which may scan many records, run under `spawn_blocking`.
 //! [`SledStore::open`] blocks and needs no runtime.
 //!
 //! What it does not do: decide TTLs or quotas (passed in), authorise recipients (done before a
@@ -62,6 +63,9 @@ const DB_DIR: &str = "db";
 const VAULT_FILE: &str = "keys.vault";
 /// The device key file that unlocks the vault.
 const KEY_FILE: &str = "device.key";
+/// Body bytes a read of pending envelopes reads on the caller's task before it moves to a
+/// blocking thread.
+const INLINE_READ_BYTES: usize = 128 * 1024;
 
 fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
@@ -255,8 +259,24 @@ impl QueueStore for SledStore {
         limit: usize,
         now: u64,
     ) -> Result<Vec<StoredEnvelope>, StoreError> {
-        self.blocking(move |core| core.pending(&recipient, from_seq, limit, now))
-            .await
+        // Most reads are a few small, recently written envelopes still in sled's cache: read
+        // them here, which costs less than a hop to a blocking thread. Past a small budget of
+        // body bytes, the rest is read on a blocking thread.
+        let core = &self.inner.core;
+        let mut out = core.pending(&recipient, from_seq, limit, now, INLINE_READ_BYTES)?;
+        let Some(last) = out.last() else {
+            return Ok(out);
+        };
+        let read_bytes: usize = out.iter().map(|e| e.body.len()).sum();
+        if out.len() == limit || read_bytes < INLINE_READ_BYTES {
+            return Ok(out);
+        }
+        let (next, left) = (last.seq + 1, limit - out.len());
+        let rest = self
+            .blocking(move |core| core.pending(&recipient, next, left, now, usize::MAX))
+            .await?;
+        out.extend(rest);
+        Ok(out)
     }
 
     async fn ack(

@@ -269,17 +269,21 @@ impl Core {
         Ok(())
     }
 
+    /// Up to `limit` pending envelopes of queue `r` from `from_seq` on, in order; it stops
+    /// early once the bodies read reach `max_bytes`.
     pub(super) fn pending(
         &self,
         r: &RecipientId,
         from_seq: u64,
         limit: usize,
         now: u64,
+        max_bytes: usize,
     ) -> Result<Vec<StoredEnvelope>, StoreError> {
         let mut out = Vec::new();
+        let mut bytes = 0usize;
         let range = envelope_key(r, from_seq)..=envelope_key(r, u64::MAX);
         for item in self.db.range(range) {
-            if out.len() >= limit {
+            if out.len() >= limit || bytes >= max_bytes {
                 break;
             }
             let (k, v) = item.map_err(backend)?;
@@ -293,12 +297,15 @@ impl Core {
                 .get(SlotId::from_index(head.slot))
                 .and_then(|key| key.open(&body_aad(r, seq, &head.id), sealed));
             match body {
-                Ok(body) => out.push(StoredEnvelope {
-                    seq,
-                    id: head.id,
-                    body,
-                    expires_at: head.expires_at,
-                }),
+                Ok(body) => {
+                    bytes += body.len();
+                    out.push(StoredEnvelope {
+                        seq,
+                        id: head.id,
+                        body,
+                        expires_at: head.expires_at,
+                    });
+                }
                 // Acked or retracted (and its key shredded) since the scan read it.
                 Err(_) if !self.db.contains_key(&k).map_err(backend)? => {}
                 Err(e) => return Err(backend(format!("envelope key unusable: {e}"))),
