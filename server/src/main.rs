@@ -11,6 +11,9 @@ use hush_server::store::sled_store::SledStore;
 use hush_server::Relay;
 use tracing_subscriber::EnvFilter;
 
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Installs the SIGINT and SIGTERM handlers now (before the address is printed, so that a
 /// signal sent right after cannot kill the process) and returns a future that resolves on
 /// either.
