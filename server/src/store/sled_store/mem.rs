@@ -54,14 +54,12 @@ pub(super) struct QueueMem {
 impl QueueMem {
     /// A new, empty queue; [`QueueMem::encode`] gives the record to store with it.
     pub(super) fn new(value: QueueValue) -> QueueMem {
-        let mut q = QueueMem {
-            seq_limit: value.next_seq,
+        QueueMem {
+            seq_limit: value.next_seq + SEQ_BLOCK,
             stored_active: value.last_active,
             value,
             envelopes: HashMap::new(),
-        };
-        q.seq_limit = q.value.next_seq + SEQ_BLOCK;
-        q
+        }
     }
 
     /// The record to store: the live values, with the seq limit in place of the next seq.
