@@ -231,6 +231,11 @@ impl HushHome {
 
     /// Runs `hush --home HOME ARGS...` with `stdin` as its input (not a terminal).
     pub fn hush_with_stdin(&self, args: &[&str], stdin: Option<&str>) -> Run {
+        run_with_deadline(self.command(args), stdin)
+    }
+
+    /// `hush --home HOME ARGS...` with this home's environment, for the caller to run.
+    pub fn command(&self, args: &[&str]) -> Command {
         let mut cmd = Command::new(built("hush"));
         cmd.arg("--home").arg(self.path()).args(args);
         for key in SCRUBBED_ENV {
@@ -239,7 +244,7 @@ impl HushHome {
         for (k, v) in &self.env {
             cmd.env(k, v);
         }
-        run_with_deadline(cmd, stdin)
+        cmd
     }
 
     /// `hush init --name NAME --relay RELAY`, which must succeed.

@@ -9,7 +9,7 @@
 use std::io::{self, IsTerminal};
 use std::time::Duration;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Context, Result};
 use crossterm::event::Event as TermEvent;
 use hush_client::{Client, ClientEvent, MessageView};
 use ratatui::backend::Backend;
@@ -33,11 +33,32 @@ pub(crate) async fn run(client: &Client, name: &str) -> Result<()> {
         bail!("`hush chat` needs a terminal; in scripts use `hush send` and `hush read`");
     }
     session::contact(client, name).await?;
+    // Handled before the terminal changes, so that a signal can never leave it in raw mode.
+    let stop = stop_signal()?;
     let mut terminal = ChatTerminal::enter()?;
     let keys = spawn_key_reader();
-    let result = run_on(client, name, &mut terminal.terminal, keys).await;
+    let result = tokio::select! {
+        result = run_on(client, name, &mut terminal.terminal, keys) => result,
+        signal = stop => Err(anyhow!("`hush chat` stopped by {signal}")),
+    };
     drop(terminal);
     result
+}
+
+/// Resolves to the name of the first SIGTERM, SIGHUP or SIGINT (raw mode turns Ctrl-C into a
+/// key, so SIGINT comes only from `kill`). The handlers are installed when this returns.
+fn stop_signal() -> Result<impl std::future::Future<Output = &'static str>> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut hup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let mut int = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => "SIGTERM",
+            _ = hup.recv() => "SIGHUP",
+            _ = int.recv() => "SIGINT",
+        }
+    })
 }
 
 /// The event loop on any ratatui backend, with terminal events from `keys`.
