@@ -35,7 +35,7 @@ use serde_json::json;
 use crate::procfs::Sampler;
 use crate::report::SideReport;
 
-// The same allocator as the relay, so the load generator leaves it as much of the machine as it can.
+// The relay's allocator, so the load generator leaves the relay as much of the machine as it can.
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use crate::target::HushTarget;

@@ -13,8 +13,9 @@
 //!
 //! Big-endian integers make sled's byte order the numeric order, so a queue's envelopes iterate
 //! in seq order. Versions before the in-memory index also kept an envelope-id index (`i`) and an
-//! expiry index (`x`); they are dropped on open ([`LEGACY_PREFIXES`]). What it does not do: encrypt (the body is
-//! sealed by the caller) or touch sled.
+//! expiry index (`x`); they are dropped on open ([`LEGACY_PREFIXES`]).
+//!
+//! What it does not do: encrypt (the body is sealed by the caller) or touch sled.
 
 use hush_protocol::ids::ID_LEN;
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};

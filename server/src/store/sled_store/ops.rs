@@ -209,15 +209,15 @@ impl Core {
         Ok(())
     }
 
-    /// Applies `batch`; on success removes `ids` of queue `r` from the index and shreds their
+    /// Removes envelopes `ids` of queue `r` in one batch, then from the index, and shreds their
     /// keys. Call with the queue's stripe held. Returns how many envelopes it removed.
     fn remove_envelopes(
         &self,
         stripe: &mut Stripe,
         r: &RecipientId,
         ids: &[EnvelopeId],
-        mut batch: sled::Batch,
     ) -> Result<usize, StoreError> {
+        let mut batch = sled::Batch::default();
         let mut found = Vec::with_capacity(ids.len());
         if let Some(q) = stripe.queues.get(r) {
             for id in ids {
@@ -246,7 +246,7 @@ impl Core {
         let r = *self.senders().get(sender).ok_or(StoreError::Auth)?;
         let mut stripe = self.stripe(&r);
         authorised(&mut stripe, &r, sender, cap_hash)?;
-        let removed = self.remove_envelopes(&mut stripe, &r, &[*id], sled::Batch::default())?;
+        let removed = self.remove_envelopes(&mut stripe, &r, &[*id])?;
         Ok(removed > 0)
     }
 
@@ -362,8 +362,7 @@ impl Core {
         for stripe in self.stripes.iter() {
             let mut stripe = lock(stripe);
             for (r, ids) in stripe.expired(now) {
-                let removed =
-                    self.remove_envelopes(&mut stripe, &r, &ids, sled::Batch::default())?;
+                let removed = self.remove_envelopes(&mut stripe, &r, &ids)?;
                 stats.expired_envelopes += removed as u64;
             }
             idle.extend(

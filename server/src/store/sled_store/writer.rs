@@ -5,8 +5,8 @@
 //! to be its own batch. Here callers queue their operation ([`Writer::submit`]) and wait. The
 //! writer takes everything queued, holds every lock stripe, stages the operations in queue order
 //! in one sled `Batch`, changing the in-memory index as it goes (so each sees what the ones
-//! before it staged, and capability and quota checks stay atomic with the append), applies it, shreds the keys of acked envelopes, and
-//! hands the round to the group commit. When that flush is done, the flusher wakes the queues
+//! before it staged, and capability and quota checks stay atomic with the append), applies it,
+//! shreds the keys of acked envelopes, and hands the round to the group commit. When that flush is done, the flusher wakes the queues
 //! that got envelopes and releases every caller with its result. While a flush runs, the writer
 //! already stages the next round.
 //!
@@ -214,7 +214,7 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
             }
         }
     }
-    let applied = core.db.apply_batch(batch).map_err(backend);
+    let applied = core.db.apply_batch(batch);
     let refused = applied.is_err();
     match applied {
         Ok(()) => {
@@ -233,10 +233,7 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
             }
             drop(stripes);
             drop(senders);
-            let msg = match e {
-                StoreError::Backend(msg) => msg,
-                other => other.to_string(),
-            };
+            let msg = e.to_string();
             for (i, slot) in allocated {
                 // Nothing refers to the key: shred it now (or on the next open if this fails).
                 let _ = core.vault.shred_deferred(slot);
