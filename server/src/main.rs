@@ -1,6 +1,7 @@
 //! The `hush-server` binary: parses settings, starts the relay on the sled store, prints the
 //! relay address as the first line of stdout, logs to stderr, and exits 0 after a graceful
-//! shutdown on SIGINT or SIGTERM.
+//! shutdown on SIGINT or SIGTERM. It hardens itself first: no core files, and not dumpable, so
+//! other processes of its user cannot read the vault key from its memory.
 
 use std::io::Write;
 
@@ -49,11 +50,15 @@ fn log_filter() -> EnvFilter {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
+    let gaps = hush_vault::process::harden();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_env_filter(log_filter())
         .init();
+    for gap in gaps {
+        tracing::warn!("{gap}; a crash or another process could read the vault key");
+    }
     let config = Cli::parse().into_config()?;
     // The embedded default store. It creates the data directory (mode 0700) if needed.
     let store = SledStore::open_async(config.data_dir.clone())

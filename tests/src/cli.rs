@@ -96,6 +96,11 @@ impl RelayProcess {
         }
     }
 
+    /// Its process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The `HOST:PORT` it listens on.
     pub fn listen_addr(&self) -> String {
         let rest = self.address.trim_start_matches("hush://");

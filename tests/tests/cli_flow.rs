@@ -167,35 +167,6 @@ fn hush_home_is_used_without_the_flag() {
 
 #[cfg(target_os = "linux")]
 #[test]
-fn core_dumps_are_disabled_for_the_process() {
-    let relay = RelayProcess::start();
-    let home = HushHome::new();
-    home.init("alice", &relay.address);
-    let mut child = std::process::Command::new(hush_tests::cli::built("hush"))
-        .arg("--home")
-        .arg(home.path())
-        .args(["read", "--wait", "20s"])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .unwrap();
-    let limits = format!("/proc/{}/limits", child.id());
-    let line = hush_tests::cli::poll_until("the core limit to be set", || {
-        let text = std::fs::read_to_string(&limits).ok()?;
-        let line = text
-            .lines()
-            .find(|l| l.starts_with("Max core file size"))?
-            .to_owned();
-        let fields: Vec<&str> = line.split_whitespace().collect();
-        (fields.get(4) == Some(&"0") && fields.get(5) == Some(&"0")).then_some(line)
-    });
-    assert!(line.contains('0'));
-    child.kill().unwrap();
-    child.wait().unwrap();
-}
-
-#[test]
 fn read_wait_returns_when_a_message_arrives() {
     let relay = RelayProcess::start();
     let (alice, bob) = (HushHome::new(), HushHome::new());

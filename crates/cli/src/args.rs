@@ -84,7 +84,9 @@ pub(crate) enum Command {
     Send {
         /// The contact.
         name: String,
-        /// The message text.
+        /// The message text [default: read from stdin]. Text given here is visible to other
+        /// local users (in `ps` and /proc) while hush runs, and stays in the shell history:
+        /// prefer stdin for anything confidential.
         #[arg(conflicts_with = "file")]
         text: Option<String>,
         /// Send this file instead of a text (encrypted, uploaded to your relay; run the same

@@ -13,7 +13,9 @@
 //!   already gone from the store when it appears.
 //! - Errors go to stderr as one line, also with `--json`; the exit status is 1 (2 for a
 //!   malformed command line).
-//! - The process forbids core dumps before anything else, so secrets never reach a core file.
+//! - The process hardens itself before anything else (no core files, not dumpable, so other
+//!   processes of the same user cannot read its memory), and takes `HUSH_PASSPHRASE` out of
+//!   its environment before any thread starts.
 
 mod args;
 mod chat;
@@ -35,7 +37,10 @@ use args::{Cli, Command};
 use output::Output;
 
 fn main() -> ExitCode {
-    disable_core_dumps();
+    for gap in hush_vault::process::harden() {
+        eprintln!("hush: warning: {gap}; a crash or another process could read secrets");
+    }
+    passphrase::take_from_env();
     let cli = Cli::parse();
     match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -108,17 +113,4 @@ async fn dispatch(command: Command, home: &std::path::Path, json: bool) -> anyho
     };
     client.close().await;
     result
-}
-
-/// Keeps secrets out of core files: the soft and hard core size limits become 0.
-fn disable_core_dumps() {
-    let none = rustix::process::Rlimit {
-        current: Some(0),
-        maximum: Some(0),
-    };
-    if let Err(err) = rustix::process::setrlimit(rustix::process::Resource::Core, none) {
-        eprintln!(
-            "hush: warning: cannot disable core dumps ({err}); a crash could write secrets to disk"
-        );
-    }
 }

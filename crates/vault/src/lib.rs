@@ -23,6 +23,7 @@
 mod device_key;
 mod error;
 mod header;
+pub mod process;
 mod record;
 mod vault;
 
