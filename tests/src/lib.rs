@@ -4,6 +4,7 @@
 //! controls, fresh keys and capabilities, and awaiting a push with a deadline instead of
 //! sleeping. The tests themselves live in `tests/`.
 
+pub mod attacker;
 pub mod blobs;
 pub mod cli;
 pub mod fuzzing;

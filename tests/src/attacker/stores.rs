@@ -1,0 +1,240 @@
+//! Opening a seized store's vault and sled database directly, and decrypting every live record
+//! with every key the vault still holds.
+//!
+//! Two layouts, read from the formats' own code rather than through it:
+//! - a client home (`client/src/store/record.rs`): every sled value is `version (1) ‖ slot (u64
+//!   BE) ‖ sealed`, sealed with associated data `"hush-client store v1" ‖ slot ‖ sled key`;
+//! - a relay's queue store (`server/src/store/sled_store/codec.rs`): an envelope's key is `'e' ‖
+//!   recipient id ‖ seq (u64 BE)` and its value `envelope id ‖ expires_at ‖ slot ‖ sealed`,
+//!   sealed with associated data `"hush-relay env 1" ‖ recipient id ‖ seq ‖ envelope id`; the
+//!   queue and sender records are not sealed.
+//!
+//! What it does not do: repair, remove or rewrite anything (it works on a copy), or read sled's
+//! log for values that are no longer live.
+
+use std::collections::BTreeSet;
+use std::fs;
+use std::path::Path;
+
+use hush_vault::{DeviceKey, KdfParams, RecordKey, SlotId, Vault, VaultOptions, MAX_SLOTS};
+
+/// How a seized store's vault is unlocked.
+pub(super) enum Unlock<'a> {
+    /// The `device.key` file in the store's directory.
+    KeyFile,
+    /// A passphrase (Argon2id costs come from the vault header).
+    Passphrase(&'a str),
+}
+
+/// Which format the records follow.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Layout {
+    /// A client home.
+    Client,
+    /// A relay's queue store.
+    Relay,
+}
+
+/// One live sled entry, as the attacker sees it.
+pub(super) struct Entry {
+    /// What the entry is: its tree, namespace and key, in hex.
+    pub(super) label: String,
+    /// The sled key.
+    pub(super) key: Vec<u8>,
+    /// The raw value.
+    pub(super) value: Vec<u8>,
+    /// Whether the format seals this value.
+    pub(super) sealed: bool,
+    /// The slot the value's header names, if it has one.
+    pub(super) named_slot: Option<u64>,
+    /// Every plaintext some vault key opened, with that key's slot.
+    pub(super) opened: Vec<(u64, Vec<u8>)>,
+}
+
+/// What one store gives up.
+pub(super) struct StoreImage {
+    /// Every live sled entry.
+    pub(super) entries: Vec<Entry>,
+    /// Every occupied vault slot.
+    pub(super) occupied: Vec<u64>,
+}
+
+impl StoreImage {
+    /// Occupied slots whose key opens no live record, and whether a live record names them.
+    pub(super) fn orphans(&self) -> Vec<(u64, bool)> {
+        let opening: BTreeSet<u64> = self
+            .entries
+            .iter()
+            .flat_map(|e| e.opened.iter().map(|(slot, _)| *slot))
+            .collect();
+        let named: BTreeSet<u64> = self.entries.iter().filter_map(|e| e.named_slot).collect();
+        self.occupied
+            .iter()
+            .filter(|s| !opening.contains(s))
+            .map(|&s| (s, named.contains(&s)))
+            .collect()
+    }
+}
+
+/// Opens the store in `dir` (a copy) and decrypts every live record with every key.
+pub(super) fn read_store(dir: &Path, layout: Layout, unlock: Unlock<'_>) -> StoreImage {
+    let vault = open_vault(dir, unlock);
+    let occupied: Vec<u64> = vault.occupied_slots().iter().map(|s| s.index()).collect();
+    let keys: Vec<(u64, RecordKey)> = occupied
+        .iter()
+        .map(|&i| {
+            let key = vault.get(SlotId::from_index(i)).unwrap_or_else(|e| {
+                panic!(
+                    "slot {i} of {} is occupied but does not open: {e}",
+                    dir.display()
+                )
+            });
+            (i, key)
+        })
+        .collect();
+    let db_dir = dir.join("db");
+    assert!(
+        db_dir.is_dir(),
+        "no sled database at {} (the seized directory is not a whole store)",
+        db_dir.display()
+    );
+    let db = sled::Config::new()
+        .path(&db_dir)
+        .open()
+        .unwrap_or_else(|e| panic!("sled does not open {}: {e}", db_dir.display()));
+    let mut entries = Vec::new();
+    for name in db.tree_names() {
+        let tree = db
+            .open_tree(&name)
+            .unwrap_or_else(|e| panic!("sled tree does not open: {e}"));
+        for item in tree.iter() {
+            let (k, v) = item.unwrap_or_else(|e| panic!("sled iteration failed: {e}"));
+            entries.push(entry(layout, &name, &k, &v, &keys));
+        }
+    }
+    StoreImage { entries, occupied }
+}
+
+fn open_vault(dir: &Path, unlock: Unlock<'_>) -> Vault {
+    let path = dir.join("keys.vault");
+    // Vault::open would create a missing or empty vault: check first.
+    let len = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+    assert!(len > 0, "no key vault at {}", path.display());
+    let options = VaultOptions {
+        max_slots: MAX_SLOTS,
+    };
+    let opened = match unlock {
+        Unlock::KeyFile => {
+            let key_file = dir.join("device.key");
+            // load_or_create_key_file creates a missing file: check first.
+            assert!(
+                key_file.is_file(),
+                "no key file at {} (seize a passphrase home with Seizure::home_with_passphrase)",
+                key_file.display()
+            );
+            let key = DeviceKey::load_or_create_key_file(&key_file)
+                .unwrap_or_else(|e| panic!("key file {} unusable: {e}", key_file.display()));
+            Vault::open(&path, &key, options)
+        }
+        Unlock::Passphrase(p) => {
+            Vault::open_with_passphrase(&path, p.as_bytes(), KdfParams::RECOMMENDED, options)
+        }
+    };
+    opened.unwrap_or_else(|e| panic!("vault {} does not open: {e}", path.display()))
+}
+
+/// Label of the client store's associated data.
+const CLIENT_AAD_LABEL: &[u8] = b"hush-client store v1";
+/// Label of the relay's associated data.
+const RELAY_AAD_LABEL: &[u8] = b"hush-relay env 1";
+/// Length of a relay id.
+const ID_LEN: usize = 16;
+
+fn client_aad(slot: u64, key: &[u8]) -> Vec<u8> {
+    [CLIENT_AAD_LABEL, &slot.to_be_bytes(), key].concat()
+}
+
+fn entry(layout: Layout, tree: &[u8], k: &[u8], v: &[u8], keys: &[(u64, RecordKey)]) -> Entry {
+    let mut e = Entry {
+        label: label(layout, tree, k),
+        key: k.to_vec(),
+        value: v.to_vec(),
+        sealed: false,
+        named_slot: None,
+        opened: Vec::new(),
+    };
+    match layout {
+        Layout::Client => {
+            // Every client value is sealed; one that does not parse is still tried whole.
+            e.sealed = true;
+            let (named, sealed) = match v.split_first() {
+                Some((1, rest)) if rest.len() >= 8 => {
+                    let slot = u64::from_be_bytes(rest[..8].try_into().expect("8 bytes"));
+                    (Some(slot), &rest[8..])
+                }
+                _ => (None, v),
+            };
+            e.named_slot = named;
+            for (slot, key) in keys {
+                // The slot in the associated data is the one the header names; an attacker
+                // also tries the slot the key came from, in case the header was altered.
+                let aads = named
+                    .into_iter()
+                    .chain((named != Some(*slot)).then_some(*slot))
+                    .map(|s| client_aad(s, k));
+                if let Some(plain) = aads.into_iter().find_map(|aad| key.open(&aad, sealed).ok()) {
+                    e.opened.push((*slot, plain));
+                }
+            }
+        }
+        Layout::Relay => {
+            let is_envelope = k.first() == Some(&b'e') && k.len() == 1 + ID_LEN + 8;
+            if is_envelope && v.len() >= ID_LEN + 16 {
+                e.sealed = true;
+                let (id, rest) = v.split_at(ID_LEN);
+                e.named_slot = Some(u64::from_be_bytes(rest[8..16].try_into().expect("8")));
+                let aad = [RELAY_AAD_LABEL, &k[1..], id].concat();
+                for (slot, key) in keys {
+                    if let Ok(plain) = key.open(&aad, &rest[16..]) {
+                        e.opened.push((*slot, plain));
+                    }
+                }
+            }
+        }
+    }
+    e
+}
+
+/// What a record is, for reports: its tree (if not the default), namespace and key in hex.
+fn label(layout: Layout, tree: &[u8], k: &[u8]) -> String {
+    let kind = match (layout, k.first()) {
+        (_, None) => "empty key".to_owned(),
+        (Layout::Client, Some(&b)) => match b {
+            0 => "index key".to_owned(),
+            1 => "identity".to_owned(),
+            2 => "setting".to_owned(),
+            3 => "contact".to_owned(),
+            4 => "session".to_owned(),
+            5 => "conversation meta".to_owned(),
+            6 => "message".to_owned(),
+            7 => "invitation".to_owned(),
+            8 => "transfer".to_owned(),
+            other => format!("namespace {other}"),
+        },
+        (Layout::Relay, Some(b'q')) => "queue".to_owned(),
+        (Layout::Relay, Some(b's')) => "sender index".to_owned(),
+        (Layout::Relay, Some(b'e')) => "envelope".to_owned(),
+        (Layout::Relay, Some(&b)) => format!("kind {b:#04x}"),
+    };
+    let tree = if tree == b"__sled__default" {
+        String::new()
+    } else {
+        format!("tree {} ", String::from_utf8_lossy(tree))
+    };
+    format!("{tree}{kind} record {}", hex(k))
+}
+
+/// Lowercase hex.
+pub(super) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
