@@ -4,7 +4,6 @@
 //! What it does not do: retry or resume on its own; a test that wants a resume asks for the
 //! blob's status and passes the offset.
 
-use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use hush_client::net::{ClientError, RelayClient};
@@ -89,15 +88,11 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
 }
 
 /// The files under `dir` holding any 32-byte piece of `needle` that starts at a multiple of
-/// 32, so a surviving copy of any 63 consecutive bytes of it is found.
+/// 32, so a surviving copy of any 63 consecutive bytes of it is found. Panics if `dir` holds no
+/// readable file or a file could not be read (see [`crate::forensic::files_holding`]).
+#[track_caller]
 pub fn files_with_a_piece_of(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    let pieces: HashSet<&[u8]> = needle.chunks_exact(32).collect();
-    files_under(dir)
-        .into_iter()
-        .filter(|f| {
-            std::fs::read(f).is_ok_and(|bytes| bytes.windows(32).any(|w| pieces.contains(w)))
-        })
-        .collect()
+    crate::forensic::files_holding(dir, &crate::forensic::Pattern::pieces(needle, 32))
 }
 
 /// The blob files in a relay's data directory.

@@ -339,16 +339,11 @@ pub fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// The files under `dir` whose bytes contain `needle`.
+/// The files under `dir` whose bytes contain `needle`. Panics if `dir` holds no readable file
+/// or a file could not be read (see [`crate::forensic::files_holding`]).
+#[track_caller]
 pub fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    files_under(dir)
-        .into_iter()
-        .filter(|path| {
-            std::fs::read(path)
-                .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
-                .unwrap_or(false)
-        })
-        .collect()
+    crate::forensic::files_holding(dir, &crate::forensic::Pattern::bytes(needle))
 }
 
 /// Makes `inviter` and `joiner` contacts: `inviter` invites, `joiner` accepts, and `inviter`

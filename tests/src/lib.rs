@@ -1,14 +1,21 @@
 //! hush-tests: end-to-end tests that run real relays and real clients over loopback QUIC.
 //!
-//! This library holds the shared fixtures: a relay on `127.0.0.1:0` with a clock the test
-//! controls, fresh keys and capabilities, and awaiting a push with a deadline instead of
-//! sleeping. The tests themselves live in `tests/`.
+//! This library holds the shared fixtures: a relay on `127.0.0.1:0` (with a clock the test
+//! controls, or the wall clock for tests of whole clients), fresh keys and capabilities, and
+//! awaiting a push with a deadline instead of sleeping. [`clients`] drives whole `Client`s,
+//! [`intercept`] wraps a queue store with hooks, and [`forensic`] searches directories for
+//! bytes that must be gone. The tests themselves live in `tests/`; tests that need no relay
+//! stay in the crate they test.
 
 pub mod attacker;
 pub mod blobs;
 pub mod cli;
+pub mod clients;
 pub mod fuzzing;
 pub mod hostile;
+pub mod intercept;
+
+pub use hush_vault::forensic;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -16,6 +23,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use hush_client::net::RelayClient;
+use hush_protocol::RelayAddress;
 use hush_protocol::{Push, SendCapability};
 use hush_server::store::memory::MemoryStore;
 use hush_server::store::QueueStore;
@@ -29,12 +37,12 @@ pub const DEADLINE: Duration = Duration::from_secs(20);
 /// The time the test clock starts at (Unix seconds).
 pub const START_SECS: u64 = 1_800_000_000;
 
-/// A relay on loopback with a manual clock and its own data directory.
+/// A relay on loopback and its own data directory, reading a manual clock or the wall clock.
 pub struct TestRelay<S: QueueStore = MemoryStore> {
     /// The running relay.
     pub handle: RelayHandle<S>,
-    /// The clock the relay reads; advance it to expire things.
-    pub clock: ManualClock,
+    /// The clock the relay reads, unless it reads the wall clock.
+    clock: Option<ManualClock>,
     /// Holds the data directory until the test ends.
     pub dir: Arc<tempfile::TempDir>,
 }
@@ -65,9 +73,40 @@ impl<S: QueueStore> TestRelay<S> {
         let relay = Relay::bind_with_clock(config, store, Arc::new(clock.clone())).expect("bind");
         Self {
             handle: relay.spawn(),
-            clock,
+            clock: Some(clock),
             dir,
         }
+    }
+
+    /// A relay on `store` reading the wall clock, as a deployed relay does, keeping its
+    /// certificate in `dir`. Tests of whole clients use it: their clients read the wall clock
+    /// too.
+    pub fn wall_clock_on(
+        store: S,
+        dir: Arc<tempfile::TempDir>,
+        tune: impl FnOnce(&mut RelayConfig),
+    ) -> Self {
+        let mut config = RelayConfig::loopback(dir.path());
+        tune(&mut config);
+        let relay = Relay::bind(config, store).expect("bind");
+        Self {
+            handle: relay.spawn(),
+            clock: None,
+            dir,
+        }
+    }
+
+    /// The clock the relay reads; advance it to expire things. Panics for a relay on the wall
+    /// clock.
+    pub fn clock(&self) -> &ManualClock {
+        self.clock
+            .as_ref()
+            .expect("this relay reads the wall clock, not a manual one")
+    }
+
+    /// The address clients use: host, port and certificate fingerprint.
+    pub fn address(&self) -> RelayAddress {
+        self.handle.address().clone()
     }
 
     /// A new client connection to this relay.

@@ -14,7 +14,7 @@ use hush_server::ManualClock;
 use hush_tests::blobs::{
     blob_caps, blob_files, download, files_with_a_piece_of, random_bytes, upload,
 };
-use hush_tests::{cap, envelope, key, TestRelay, START_SECS};
+use hush_tests::{cap, envelope, forensic, key, TestRelay, START_SECS};
 use hush_vault::{DeviceKey, Vault, VaultOptions};
 
 fn refused(code: ErrorCode) -> ClientError {
@@ -195,7 +195,7 @@ async fn expired_blobs_are_refused_and_the_sweep_removes_their_files() {
     client.blob_write(short, &w, 0, vec![1; 4]).await.unwrap();
     let short_file = relay.data_dir().join(BLOB_DIR).join(file_name(&short));
     assert!(short_file.exists());
-    relay.clock.advance(Duration::from_secs(60));
+    relay.clock().advance(Duration::from_secs(60));
     assert_eq!(
         client.blob_status(short, &w).await,
         Err(refused(ErrorCode::NoBlob))
@@ -208,7 +208,7 @@ async fn expired_blobs_are_refused_and_the_sweep_removes_their_files() {
     assert!(!short_file.exists(), "the unfinished upload's file is gone");
     assert_eq!(blob_files(relay.data_dir()).len(), 2);
     assert_eq!(client.blob_status(capped, &r).await.unwrap().committed, 0);
-    relay.clock.advance(Duration::from_secs(3540));
+    relay.clock().advance(Duration::from_secs(3540));
     relay.handle.sweep_now().await.unwrap();
     assert!(blob_files(relay.data_dir()).is_empty());
     assert!(relay.handle.blobs().is_empty());
@@ -291,12 +291,18 @@ async fn a_deleted_blob_leaves_nothing_readable_in_the_data_directory() {
     );
     let gone_file = dir.path().join(BLOB_DIR).join(file_name(&gone));
     let at_rest = std::fs::read(&gone_file).unwrap()[HEADER_LEN as usize..].to_vec();
+    // The search does find the blob's bytes while they are there.
+    assert_eq!(
+        files_with_a_piece_of(dir.path(), &at_rest),
+        vec![gone_file.clone()]
+    );
     // The sender retracts it.
     client.blob_delete(gone, &w).await.unwrap();
     drop(client);
     relay.stop().await;
 
     assert!(!gone_file.exists());
+    forensic::assert_can_see(dir.path(), &forensic::Pattern::pieces(&secret, 32));
     assert_eq!(
         files_with_a_piece_of(dir.path(), &secret),
         Vec::<std::path::PathBuf>::new()

@@ -5,6 +5,7 @@
 use hush_tests::cli::{
     files_containing, history_texts, introduce, poll_until, read_until_text, HushHome, RelayProcess,
 };
+use hush_tests::forensic;
 
 #[test]
 fn queued_messages_and_homes_survive_a_relay_restart() {
@@ -126,12 +127,15 @@ fn no_plaintext_on_disk_after_expiry_unsend_and_burn() {
 
     for secret in [expiring, unsent, burned] {
         for dir in [alice.path(), bob.path(), relay.data.path()] {
+            // The search sees the secret under `dir` when it is there.
+            forensic::assert_can_see(dir, &forensic::Pattern::bytes(secret.as_bytes()));
             let found = files_containing(dir, secret.as_bytes());
             assert!(found.is_empty(), "{secret:?} readable in {found:?}");
         }
     }
     // The names are not stored in the clear either.
     for dir in [alice.path(), bob.path()] {
+        forensic::assert_can_see(dir, &forensic::Pattern::bytes(b"forensic-"));
         assert!(files_containing(dir, b"forensic-").is_empty());
     }
 }

@@ -223,6 +223,11 @@ fn a_200_mib_file_streams_both_ways_and_arrives_intact() {
     let dest = out.path().join("large.bin");
     assert_eq!(std::fs::metadata(&dest).unwrap().len(), 200 << 20);
     assert_eq!(hash_file(&dest), want);
+    // The search does find the plaintext where it is: in the saved file.
+    assert_eq!(
+        hush_tests::cli::files_containing(out.path(), b"HUSH-CLI-MARKER!"),
+        vec![dest.clone()]
+    );
     // Neither the sender's home nor the relay (whose copy went on download) holds the
     // plaintext; the recipient's home holds the ciphertext only (see client_files.rs).
     for dir in [alice.path(), relay.data.path()] {

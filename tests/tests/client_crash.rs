@@ -7,21 +7,16 @@
 //! nothing lost, nothing shown twice, and Bob's history holds each message once.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::io::Read;
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 use hush_server::store::memory::MemoryStore;
-use hush_server::store::{
-    CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError, StoredEnvelope, SweepStats,
-    Wakeup,
-};
 use hush_server::ManualClock;
 use hush_tests::cli::{built, history_texts, introduce, poll_until, HushHome};
+use hush_tests::intercept::{Call, Flow, Hooks, Intercept};
 use hush_tests::{TestRelay, DEADLINE, START_SECS};
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha20Rng;
@@ -41,11 +36,10 @@ struct Plan {
     killed: bool,
 }
 
-/// A [`MemoryStore`] whose ack handler kills the reader at a planned point.
-#[derive(Clone, Default)]
+/// Ack hooks that kill the reader at a planned point.
+#[derive(Default)]
 struct KillOnAck {
-    inner: MemoryStore,
-    plan: Arc<Mutex<Plan>>,
+    plan: Mutex<Plan>,
 }
 
 impl KillOnAck {
@@ -86,104 +80,19 @@ impl KillOnAck {
     }
 }
 
-impl QueueStore for KillOnAck {
-    fn create_queue(
-        &self,
-        queue: QueueRecord,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.inner.create_queue(queue)
-    }
-
-    fn queue(
-        &self,
-        recipient: RecipientId,
-    ) -> impl Future<Output = Result<Option<QueueRecord>, StoreError>> + Send {
-        self.inner.queue(recipient)
-    }
-
-    fn send(
-        &self,
-        sender: SenderId,
-        cap_hash: CapHash,
-        envelope: NewEnvelope,
-        new_cap_hash: Option<CapHash>,
-        quota: Quota,
-        now: u64,
-    ) -> impl Future<Output = Result<RecipientId, StoreError>> + Send {
-        self.inner
-            .send(sender, cap_hash, envelope, new_cap_hash, quota, now)
-    }
-
-    fn retract(
-        &self,
-        sender: SenderId,
-        cap_hash: CapHash,
-        envelope: EnvelopeId,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        self.inner.retract(sender, cap_hash, envelope)
-    }
-
-    fn pending(
-        &self,
-        recipient: RecipientId,
-        from_seq: u64,
-        limit: usize,
-        now: u64,
-    ) -> impl Future<Output = Result<Vec<StoredEnvelope>, StoreError>> + Send {
-        self.inner.pending(recipient, from_seq, limit, now)
-    }
-
-    async fn ack(
-        &self,
-        recipient: RecipientId,
-        envelope: EnvelopeId,
-        now: u64,
-    ) -> Result<bool, StoreError> {
-        if !self.on_ack(true) {
-            return Ok(false);
+impl Hooks<MemoryStore> for KillOnAck {
+    async fn before(&self, _: &MemoryStore, call: &Call) -> Flow {
+        match call {
+            // Not applied: the ack answers "not pending", as the store would for a lost one.
+            Call::Ack(..) if !self.on_ack(true) => Flow::Skip,
+            _ => Flow::Go,
         }
-        let applied = self.inner.ack(recipient, envelope, now).await;
-        self.on_ack(false);
-        applied
     }
 
-    fn set_send_cap(
-        &self,
-        recipient: RecipientId,
-        new_cap_hash: CapHash,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.inner.set_send_cap(recipient, new_cap_hash)
-    }
-
-    fn touch(
-        &self,
-        recipient: RecipientId,
-        now: u64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.inner.touch(recipient, now)
-    }
-
-    fn delete_queue(
-        &self,
-        recipient: RecipientId,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        self.inner.delete_queue(recipient)
-    }
-
-    fn sweep(
-        &self,
-        now: u64,
-        idle_after: u64,
-    ) -> impl Future<Output = Result<SweepStats, StoreError>> + Send {
-        self.inner.sweep(now, idle_after)
-    }
-
-    fn watch(&self, recipient: RecipientId) -> Wakeup {
-        self.inner.watch(recipient)
-    }
-
-    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.inner.flush()
+    async fn after(&self, _: &MemoryStore, call: &Call, _: bool) {
+        if let Call::Ack(..) = call {
+            self.on_ack(false);
+        }
     }
 }
 
@@ -235,7 +144,7 @@ fn message_texts(json_lines: &str) -> Vec<String> {
 #[test]
 fn a_reader_killed_between_storing_and_acking_shows_every_message_once() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let store = KillOnAck::default();
+    let store = Intercept::new(MemoryStore::new(), KillOnAck::default());
     let relay = {
         let _in_runtime = runtime.enter();
         TestRelay::start_on(
@@ -267,9 +176,9 @@ fn a_reader_killed_between_storing_and_acking_shows_every_message_once() {
         };
         let apply_first = round % 2 == 1;
         let child = spawn_read(&bob);
-        store.arm(child.id(), at, apply_first);
+        store.hooks().arm(child.id(), at, apply_first);
         let (killed, texts) = finish(child);
-        assert_eq!(killed, store.disarm(), "round {round}");
+        assert_eq!(killed, store.hooks().disarm(), "round {round}");
         // A killed reader may have shown, before receiving, what an earlier one stored.
         kills += usize::from(killed);
         printed.extend(texts);

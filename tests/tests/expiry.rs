@@ -21,7 +21,7 @@ async fn expired_envelopes_are_not_delivered_and_the_sweep_removes_them() {
         .send(sid, &c, 1000, None, b"long".to_vec())
         .await
         .unwrap();
-    relay.clock.advance(Duration::from_secs(10));
+    relay.clock().advance(Duration::from_secs(10));
     // The short one is expired (expires_at <= now) and never pushed.
     client.subscribe(&k, rid).await.unwrap();
     match push(&client).await {
@@ -35,7 +35,7 @@ async fn expired_envelopes_are_not_delivered_and_the_sweep_removes_them() {
     }
     let stats = relay.handle.sweep_now().await.unwrap();
     assert_eq!((stats.expired_envelopes, stats.idle_queues), (1, 0));
-    relay.clock.advance(Duration::from_secs(990));
+    relay.clock().advance(Duration::from_secs(990));
     let stats = relay.handle.sweep_now().await.unwrap();
     assert_eq!((stats.expired_envelopes, stats.idle_queues), (1, 0));
     relay.stop().await;
@@ -57,7 +57,7 @@ async fn ttls_are_capped_at_the_relay_maximum() {
             other => panic!("{other:?}"),
         }
     }
-    relay.clock.advance(Duration::from_secs(3600));
+    relay.clock().advance(Duration::from_secs(3600));
     let stats = relay.handle.sweep_now().await.unwrap();
     assert_eq!(stats.expired_envelopes, 3);
     relay.stop().await;
@@ -72,12 +72,12 @@ async fn idle_queues_are_removed_and_activity_keeps_them() {
     let (_, busy_sid) = client.create_queue(&k, &c).await.unwrap();
     let watcher = relay.client().await;
     watcher.subscribe(&k, idle).await.unwrap();
-    relay.clock.advance(Duration::from_secs(60));
+    relay.clock().advance(Duration::from_secs(60));
     client
         .send(busy_sid, &c, 1000, None, vec![1])
         .await
         .unwrap();
-    relay.clock.advance(Duration::from_secs(60));
+    relay.clock().advance(Duration::from_secs(60));
     let stats = relay.handle.sweep_now().await.unwrap();
     assert_eq!(stats.idle_queues, 1);
     assert_eq!(push(&watcher).await, Push::QueueGone { recipient_id: idle });

@@ -81,7 +81,7 @@ async fn the_request_rate_is_limited_per_connection() {
     assert_eq!((ok, limited), (5, 3));
     // Other connections are unaffected, and time refills the bucket.
     assert_eq!(other.call(Request::Ping).await, Ok(Reply::Pong));
-    relay.clock.advance(Duration::from_secs(1));
+    relay.clock().advance(Duration::from_secs(1));
     assert_eq!(greedy.call(Request::Ping).await, Ok(Reply::Pong));
     assert_eq!(
         greedy.call(Request::Ping).await,

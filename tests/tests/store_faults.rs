@@ -2,8 +2,8 @@
 //! acknowledged, the relay stays up and keeps reading, and once writes succeed again the same
 //! clients carry on with nothing acknowledged lost.
 //!
-//! The failing disk is a [`QueueStore`] wrapper that delegates to a real store and, while its
-//! switch is on, fails every mutating call with [`StoreError::Backend`] before touching the
+//! The failing disk is an `Intercept` wrapper around a real [`QueueStore`] whose hooks, while its
+//! switch is on, fail every mutating call with [`StoreError::Backend`] before touching the
 //! store, as an I/O error or a full disk would. It wraps the in-memory store and the sled store.
 //!
 //! A real full disk: the relay binary on a 16 MiB tmpfs. This needs the right to mount; where
@@ -21,16 +21,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use hush_client::net::{ClientError, RelayClient};
-use hush_protocol::{EnvelopeId, ErrorCode, RecipientId, Reply, Request, SendCapability, SenderId};
+use hush_protocol::{EnvelopeId, ErrorCode, Reply, Request, SendCapability, SenderId};
 use hush_server::store::memory::MemoryStore;
 use hush_server::store::sled_store::SledStore;
-use hush_server::store::{
-    CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError, StoredEnvelope, SweepStats,
-    Wakeup,
-};
+use hush_server::store::{QueueStore, StoreError};
 use hush_server::ManualClock;
 use hush_tests::hostile::process::ServerProcess;
 use hush_tests::hostile::raw::StalledReader;
+use hush_tests::intercept::{Call, Flow, Hooks, Intercept};
 use hush_tests::{cap, drained, envelope, key, TestRelay, DEADLINE, START_SECS};
 
 /// Envelopes waiting before the disk fails: 8 MiB, far more than the relay's outgoing queue and
@@ -39,150 +37,50 @@ const BACKLOG: u32 = 128;
 /// Size of each backlog envelope.
 const BACKLOG_BODY: usize = 64 * 1024;
 
-/// A store whose writes fail while its switch is on. Clones share the store and the switch.
-struct FaultyStore<S> {
-    inner: Arc<S>,
-    failing: Arc<AtomicBool>,
+/// A failing disk: while `failing` is on, every write fails before reaching the store.
+#[derive(Default)]
+struct Faults {
+    failing: AtomicBool,
     /// Reads (`pending`) that ran while writes were failing.
-    reads_while_failing: Arc<AtomicU64>,
+    reads_while_failing: AtomicU64,
     /// While on, reads of pending envelopes fail too.
-    failing_reads: Arc<AtomicBool>,
+    failing_reads: AtomicBool,
     /// Reads of pending envelopes that failed.
-    failed_reads: Arc<AtomicU64>,
+    failed_reads: AtomicU64,
 }
 
-impl<S> Clone for FaultyStore<S> {
-    fn clone(&self) -> Self {
-        Self {
-            inner: self.inner.clone(),
-            failing: self.failing.clone(),
-            reads_while_failing: self.reads_while_failing.clone(),
-            failing_reads: self.failing_reads.clone(),
-            failed_reads: self.failed_reads.clone(),
-        }
-    }
-}
-
-impl<S: QueueStore> FaultyStore<S> {
-    fn new(inner: S) -> Self {
-        Self {
-            inner: Arc::new(inner),
-            failing: Arc::default(),
-            reads_while_failing: Arc::default(),
-            failing_reads: Arc::default(),
-            failed_reads: Arc::default(),
-        }
-    }
-
+impl Faults {
     fn set_failing(&self, on: bool) {
         self.failing.store(on, Ordering::SeqCst);
     }
+}
 
-    fn check(&self) -> Result<(), StoreError> {
-        if self.failing.load(Ordering::SeqCst) {
-            Err(StoreError::Backend(
-                "injected: no space left on device".into(),
-            ))
-        } else {
-            Ok(())
+impl<S: QueueStore> Hooks<S> for Faults {
+    async fn before(&self, _: &S, call: &Call) -> Flow {
+        let failing = self.failing.load(Ordering::SeqCst);
+        if let Call::Pending(_) = call {
+            if self.failing_reads.load(Ordering::SeqCst) {
+                self.failed_reads.fetch_add(1, Ordering::SeqCst);
+                return Flow::Fail(StoreError::Backend("injected: read error".into()));
+            }
+            if failing {
+                self.reads_while_failing.fetch_add(1, Ordering::SeqCst);
+            }
         }
+        if failing && call.is_write() {
+            return Flow::Fail(StoreError::Backend(
+                "injected: no space left on device".into(),
+            ));
+        }
+        Flow::Go
     }
 }
 
-impl<S: QueueStore> QueueStore for FaultyStore<S> {
-    async fn create_queue(&self, queue: QueueRecord) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.create_queue(queue).await
-    }
+/// A store whose writes fail while its switch is on. Clones share the store and the switch.
+type FaultyStore<S> = Intercept<S, Faults>;
 
-    async fn queue(&self, recipient: RecipientId) -> Result<Option<QueueRecord>, StoreError> {
-        self.inner.queue(recipient).await
-    }
-
-    async fn send(
-        &self,
-        sender: SenderId,
-        cap_hash: CapHash,
-        envelope: NewEnvelope,
-        new_cap_hash: Option<CapHash>,
-        quota: Quota,
-        now: u64,
-    ) -> Result<RecipientId, StoreError> {
-        self.check()?;
-        self.inner
-            .send(sender, cap_hash, envelope, new_cap_hash, quota, now)
-            .await
-    }
-
-    async fn retract(
-        &self,
-        sender: SenderId,
-        cap_hash: CapHash,
-        envelope: EnvelopeId,
-    ) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.retract(sender, cap_hash, envelope).await
-    }
-
-    async fn pending(
-        &self,
-        recipient: RecipientId,
-        from_seq: u64,
-        limit: usize,
-        now: u64,
-    ) -> Result<Vec<StoredEnvelope>, StoreError> {
-        if self.failing_reads.load(Ordering::SeqCst) {
-            self.failed_reads.fetch_add(1, Ordering::SeqCst);
-            return Err(StoreError::Backend("injected: read error".into()));
-        }
-        if self.failing.load(Ordering::SeqCst) {
-            self.reads_while_failing.fetch_add(1, Ordering::SeqCst);
-        }
-        self.inner.pending(recipient, from_seq, limit, now).await
-    }
-
-    async fn ack(
-        &self,
-        recipient: RecipientId,
-        envelope: EnvelopeId,
-        now: u64,
-    ) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.ack(recipient, envelope, now).await
-    }
-
-    async fn set_send_cap(
-        &self,
-        recipient: RecipientId,
-        new_cap_hash: CapHash,
-    ) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.set_send_cap(recipient, new_cap_hash).await
-    }
-
-    async fn touch(&self, recipient: RecipientId, now: u64) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.touch(recipient, now).await
-    }
-
-    async fn delete_queue(&self, recipient: RecipientId) -> Result<bool, StoreError> {
-        self.check()?;
-        self.inner.delete_queue(recipient).await
-    }
-
-    async fn sweep(&self, now: u64, idle_after: u64) -> Result<SweepStats, StoreError> {
-        self.check()?;
-        self.inner.sweep(now, idle_after).await
-    }
-
-    fn watch(&self, recipient: RecipientId) -> Wakeup {
-        self.inner.watch(recipient)
-    }
-
-    async fn flush(&self) -> Result<(), StoreError> {
-        self.check()?;
-        self.inner.flush().await
-    }
+fn faulty<S: QueueStore>(inner: S) -> FaultyStore<S> {
+    Intercept::new(inner, Faults::default())
 }
 
 const STORAGE: ClientError = ClientError::Relay(ErrorCode::Storage);
@@ -195,7 +93,7 @@ fn numbered(n: u32) -> Vec<u8> {
 
 /// The whole scenario, on any store.
 async fn a_failing_disk_refuses_writes_and_recovers<S: QueueStore>(inner: S) {
-    let store = FaultyStore::new(inner);
+    let store = faulty(inner);
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let clock = ManualClock::at_secs(START_SECS);
     let relay = TestRelay::start_on(store.clone(), dir, clock, |_| {});
@@ -220,7 +118,7 @@ async fn a_failing_disk_refuses_writes_and_recovers<S: QueueStore>(inner: S) {
         StalledReader::subscribe(relay.handle.address(), relay.handle.local_addr(), &k, rid).await;
     let stalled_before = stalled.bodies.len();
 
-    store.set_failing(true);
+    store.hooks().set_failing(true);
     // Every write is refused with a typed error, and nothing is acknowledged.
     assert_eq!(
         sender.send(sid, &c, 600, None, b"lost".to_vec()).await,
@@ -240,7 +138,7 @@ async fn a_failing_disk_refuses_writes_and_recovers<S: QueueStore>(inner: S) {
     assert_eq!(other.call(Request::Ping).await, Ok(Reply::Pong));
     stalled.read_bodies(BACKLOG as usize).await;
     assert!(
-        store.reads_while_failing.load(Ordering::SeqCst) > 0,
+        store.hooks().reads_while_failing.load(Ordering::SeqCst) > 0,
         "the backlog ({stalled_before} pushed before the failure) was read while failing"
     );
     for (n, body) in (0..BACKLOG).zip(&stalled.bodies) {
@@ -249,7 +147,7 @@ async fn a_failing_disk_refuses_writes_and_recovers<S: QueueStore>(inner: S) {
     assert_eq!(stalled.bodies.len(), BACKLOG as usize);
     stalled.close();
 
-    store.set_failing(false);
+    store.hooks().set_failing(false);
     // The same clients carry on: the ack and the send that failed now succeed.
     owner.ack(other_rid, retractable).await.unwrap();
     let after = sender
@@ -283,7 +181,7 @@ async fn a_failing_disk_under_the_sled_store() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_envelope_whose_read_failed_is_pushed_once_reads_work() {
-    let store = FaultyStore::new(MemoryStore::new());
+    let store = faulty(MemoryStore::new());
     let dir = Arc::new(tempfile::tempdir().unwrap());
     let relay = TestRelay::start_on(store.clone(), dir, ManualClock::at_secs(START_SECS), |_| {});
     let (reader, sender) = (relay.client().await, relay.client().await);
@@ -291,18 +189,18 @@ async fn an_envelope_whose_read_failed_is_pushed_once_reads_work() {
     let (rid, sid) = reader.create_queue(&k, &c).await.unwrap();
     reader.subscribe(&k, rid).await.unwrap();
     assert!(drained(&reader, rid).await.is_empty());
-    store.failing_reads.store(true, Ordering::SeqCst);
+    store.hooks().failing_reads.store(true, Ordering::SeqCst);
     let id = sender
         .send(sid, &c, 600, None, b"x".to_vec())
         .await
         .unwrap();
     // Wait (with a deadline) until the subscription has tried and failed to read it.
     let deadline = tokio::time::Instant::now() + DEADLINE;
-    while store.failed_reads.load(Ordering::SeqCst) == 0 {
+    while store.hooks().failed_reads.load(Ordering::SeqCst) == 0 {
         assert!(tokio::time::Instant::now() < deadline, "no read was tried");
         tokio::task::yield_now().await;
     }
-    store.failing_reads.store(false, Ordering::SeqCst);
+    store.hooks().failing_reads.store(false, Ordering::SeqCst);
     // Reads work again: the envelope is pushed without another send.
     assert_eq!(envelope(&reader).await, (id, b"x".to_vec()));
     relay.stop().await;

@@ -1,12 +1,14 @@
 //! Forensic tests: what someone who copies the home directory (and its key file) can learn.
 //!
-//! They search every byte of every file for names, ids and plaintexts, and play an attacker who
-//! holds the device key: every key left in the vault is tried against every ciphertext.
+//! They search every byte of every file for names, ids and plaintexts (with the shared
+//! `hush_vault::forensic` search), and play an attacker who holds the device key: every key
+//! left in the vault is tried against every ciphertext.
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
+use hush_vault::forensic::{self, Pattern};
 use hush_vault::{DeviceKey, RecordKey, Vault, VaultOptions, SLOT_LEN};
 
 use super::record::{decode_body, RawRecord};
@@ -18,35 +20,10 @@ const NAME: &str = "Zanzibar-Quill-4471";
 const CANARY: &str = "CANARY: the safe code is 8836-ALPHA-TANGO";
 const ID: MessageId = MessageId(*b"msgid-canary-123");
 
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    for entry in fs::read_dir(dir).unwrap() {
-        let path = entry.unwrap().path();
-        if path.is_dir() {
-            out.extend(files_under(&path));
-        } else {
-            out.push(path);
-        }
-    }
-    out
-}
-
-/// The files under `dir` whose bytes contain `needle`.
-fn files_containing(dir: &Path, needle: &[u8]) -> Vec<PathBuf> {
-    files_under(dir)
-        .into_iter()
-        .filter(|f| {
-            fs::read(f)
-                .unwrap()
-                .windows(needle.len())
-                .any(|w| w == needle)
-        })
-        .collect()
-}
-
+/// Checks that no file under `home` holds `needle`, after showing that the search sees it there
+/// when it is.
 fn assert_nowhere(home: &Path, needle: &[u8]) {
-    let found = files_containing(home, needle);
-    assert!(found.is_empty(), "found in {found:?}");
+    forensic::assert_gone(home, &Pattern::bytes(needle));
 }
 
 fn canary_message() -> MessageRecord {
@@ -121,7 +98,7 @@ fn assert_unrecoverable(home: &Path, gone: &[StoreKey], needle: &[u8]) {
             let Ok(plain) = raw.open(key, &sled_key) else {
                 continue;
             };
-            assert!(!plain.windows(needle.len()).any(|w| w == needle));
+            assert!(!Pattern::bytes(needle).found_in(&plain));
             if let Ok((found, _)) = decode_body(&plain) {
                 assert!(!gone.contains(&found), "{found:?} is still readable");
             }

@@ -14,6 +14,9 @@
 //! Durability: [`Vault::allocate`] and [`Vault::shred_deferred`] write through to the file, and
 //! [`Vault::sync`] makes everything so far durable, so callers can group-commit many operations
 //! into one fdatasync. [`Vault::shred`] syncs by itself.
+//!
+//! For tests, the `testing` feature adds `forensic`: a byte search of a directory that shows
+//! what a copy of the disk still holds after a deletion.
 
 #![cfg_attr(
     not(test),
@@ -22,6 +25,8 @@
 
 mod device_key;
 mod error;
+#[cfg(any(test, feature = "testing"))]
+pub mod forensic;
 mod header;
 pub mod process;
 mod record;

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 
 use hush_protocol::limits::MAX_BLOB_CHUNK;
 use hush_protocol::{BlobCapability, BlobId};
+use hush_vault::forensic::{self, Pattern};
 use hush_vault::{DeviceKey, SlotId, Vault, VaultError, VaultOptions};
 use rand::RngCore;
 
@@ -78,13 +79,6 @@ fn files_under(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
-/// Whether `hay` contains any 32-byte piece of `needle` that starts at a multiple of 32, so
-/// any surviving copy of 63 or more consecutive bytes is found.
-fn holds_a_piece_of(hay: &[u8], needle: &[u8]) -> bool {
-    let pieces: std::collections::HashSet<&[u8]> = needle.chunks_exact(32).collect();
-    hay.windows(32).any(|w| pieces.contains(w))
-}
-
 #[tokio::test]
 async fn round_trip_in_chunks_and_ranges() {
     let dir = tempfile::tempdir().unwrap();
@@ -117,7 +111,7 @@ async fn round_trip_in_chunks_and_ranges() {
     assert_eq!(mode(&dir.path().join(BLOB_DIR).join(VAULT_FILE)), 0o600);
     let raw = std::fs::read(&path).unwrap();
     assert_eq!(raw.len() as u64, HEADER_LEN + data.len() as u64);
-    assert!(!holds_a_piece_of(&raw, &data));
+    assert!(!Pattern::pieces(&data, 32).found_in(&raw));
     s.delete(c.id, &r, NOW).await.unwrap();
     assert!(matches!(s.status(c.id, &w, NOW), Err(BlobError::NotFound)));
     assert!(matches!(
@@ -383,17 +377,21 @@ async fn a_deleted_blob_leaves_nothing_decryptable_even_with_the_key_file() {
         upload(&s, stays.id, &w, &kept, 0).await;
         let path = dir.path().join(BLOB_DIR).join(file_name(&gone.id));
         // What an attacker may have copied (or the disk may keep) before the delete.
-        let snapshot = std::fs::read(path).unwrap();
+        let snapshot = std::fs::read(&path).unwrap();
+        // The search does find the blob's bytes while they are there.
+        let before = Pattern::pieces(&snapshot[HEADER_LEN as usize..], 32);
+        assert!(forensic::files_holding(dir.path(), &before).contains(&path));
         let slot = s.inner.slot_of(&gone.id).unwrap();
         s.delete(gone.id, &r, NOW).await.unwrap();
         (gone.id, stays.id, snapshot, slot)
     };
     let at_rest = &snapshot[HEADER_LEN as usize..];
-    for file in files_under(dir.path()) {
-        let bytes = std::fs::read(&file).unwrap();
-        assert!(!holds_a_piece_of(&bytes, &secret), "plaintext in {file:?}");
-        assert!(!holds_a_piece_of(&bytes, at_rest), "ciphertext in {file:?}");
-    }
+    let plaintext = Pattern::pieces(&secret, 32);
+    forensic::assert_can_see(dir.path(), &plaintext);
+    let found = forensic::files_holding(dir.path(), &plaintext);
+    assert!(found.is_empty(), "plaintext in {found:?}");
+    let found = forensic::files_holding(dir.path(), &Pattern::pieces(at_rest, 32));
+    assert!(found.is_empty(), "ciphertext in {found:?}");
     // The attacker holds the device key file and the pre-delete copy of the blob file.
     let key = DeviceKey::load_or_create_key_file(&dir.path().join(KEY_FILE)).unwrap();
     let vault_path = dir.path().join(BLOB_DIR).join(VAULT_FILE);

@@ -1,8 +1,12 @@
-//! Shared fixtures for the `Client` tests: relays on 127.0.0.1 port 0, homes in temporary
-//! directories, and waiting on events with a deadline instead of sleeping.
-#![allow(dead_code, unreachable_pub, missing_docs)]
+//! Fixtures for tests of whole `Client`s against a real relay: relays on the wall clock (the
+//! clients read it too), homes in temporary directories, a contact pair, and waiting on
+//! events with a deadline instead of sleeping.
+//!
+//! What it does not do: drive the `hush` binary (that is [`crate::cli`]) or speak the relay
+//! protocol by hand (that is [`crate::hostile`]).
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 use hush_client::conversation::MessageId;
@@ -12,52 +16,32 @@ use hush_client::{Client, ClientEvent, ClientOptions, Clock, MessageView};
 use hush_protocol::RelayAddress;
 use hush_server::store::memory::MemoryStore;
 use hush_server::store::sled_store::SledStore;
-use hush_server::store::QueueStore;
-use hush_server::{Relay, RelayConfig, RelayHandle};
 
-/// The longest any test waits for something to happen.
-pub const DEADLINE: Duration = Duration::from_secs(20);
+pub use crate::forensic::{self, Pattern};
+pub use crate::{TestRelay, DEADLINE};
 
-/// A relay on loopback and its data directory.
-pub struct TestRelay<S: QueueStore = MemoryStore> {
-    pub handle: RelayHandle<S>,
-    pub dir: tempfile::TempDir,
-}
-
+/// A relay on a fresh in-memory store, reading the wall clock.
 pub fn relay() -> TestRelay {
-    let dir = tempfile::tempdir().unwrap();
-    let relay = Relay::bind(RelayConfig::loopback(dir.path()), MemoryStore::new()).unwrap();
-    TestRelay {
-        handle: relay.spawn(),
-        dir,
-    }
+    let dir = Arc::new(tempfile::tempdir().expect("tempdir"));
+    TestRelay::wall_clock_on(MemoryStore::new(), dir, |_| {})
 }
 
+/// A relay on a fresh sled store, reading the wall clock.
 pub fn sled_relay() -> TestRelay<SledStore> {
-    sled_relay_in(tempfile::tempdir().unwrap(), None)
+    sled_relay_in(Arc::new(tempfile::tempdir().expect("tempdir")), None)
 }
 
 /// A sled relay on `dir` (its certificate and queues), listening on `listen` or a fresh port.
 pub fn sled_relay_in(
-    dir: tempfile::TempDir,
+    dir: Arc<tempfile::TempDir>,
     listen: Option<std::net::SocketAddr>,
 ) -> TestRelay<SledStore> {
-    let store = SledStore::open(&dir.path().join("queues")).unwrap();
-    let mut config = RelayConfig::loopback(dir.path());
-    if let Some(addr) = listen {
-        config.listen = addr;
-    }
-    let relay = Relay::bind(config, store).unwrap();
-    TestRelay {
-        handle: relay.spawn(),
-        dir,
-    }
-}
-
-impl<S: QueueStore> TestRelay<S> {
-    pub fn address(&self) -> RelayAddress {
-        self.handle.address().clone()
-    }
+    let store = SledStore::open(&dir.path().join("queues")).expect("open the sled store");
+    TestRelay::wall_clock_on(store, dir, |config| {
+        if let Some(addr) = listen {
+            config.listen = addr;
+        }
+    })
 }
 
 /// Fails fast on unreachable relays: two attempts, short timeouts.
@@ -68,10 +52,12 @@ pub fn options() -> ClientOptions {
     )
 }
 
+/// A new home at `home` for `name`, its queue on `relay`, key in a key file.
 pub async fn init(home: &Path, name: &str, relay: RelayAddress) -> Client {
     init_clocked(home, name, relay, Clock::system()).await
 }
 
+/// As [`init`], the client reading `clock`.
 pub async fn init_clocked(home: &Path, name: &str, relay: RelayAddress, clock: Clock) -> Client {
     let options = options().with_clock(clock);
     Client::init_with(home, name, relay, KeySource::KeyFile, options)
@@ -79,10 +65,12 @@ pub async fn init_clocked(home: &Path, name: &str, relay: RelayAddress, clock: C
         .unwrap()
 }
 
+/// Opens the existing home at `home`.
 pub async fn reopen(home: &Path) -> Client {
     reopen_clocked(home, Clock::system()).await
 }
 
+/// As [`reopen`], the client reading `clock`.
 pub async fn reopen_clocked(home: &Path, clock: Clock) -> Client {
     Client::open_with(home, KeySource::KeyFile, options().with_clock(clock))
         .await
@@ -175,24 +163,4 @@ pub async fn expired(client: &Client, contact: &str, id: MessageId) {
             .min(Duration::from_millis(500));
         tokio::time::sleep(pause.max(Duration::from_millis(10))).await;
     }
-}
-
-/// Whether `needle` occurs anywhere in the files under `dir`.
-pub fn dir_contains(dir: &Path, needle: &[u8]) -> bool {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return false;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            if dir_contains(&path, needle) {
-                return true;
-            }
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            if bytes.windows(needle.len()).any(|w| w == needle) {
-                return true;
-            }
-        }
-    }
-    false
 }

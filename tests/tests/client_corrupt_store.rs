@@ -3,16 +3,14 @@
 //! what to do, never panics, changes none of the files it could not read, and the same home,
 //! restored from a copy, opens with its contacts and history intact.
 
-mod client_support;
-
 use std::collections::BTreeMap;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use client_support::*;
 use hush_client::store::{KeySource, StoreError};
 use hush_client::{Client, ClientError};
+use hush_tests::clients::*;
 use hush_vault::{VaultError, SLOT_LEN};
 
 /// Every file under a directory, by relative path.

@@ -1,11 +1,9 @@
 //! The vertical slice: init, invite, accept, and messages both ways over a real relay; also
 //! two relays, restart persistence, wrong passphrase, and an unreachable relay.
 
-mod client_support;
-
-use client_support::*;
 use hush_client::store::{KdfParams, KeySource, Passphrase};
 use hush_client::{Client, ClientError, ClientEvent, ContactStatus};
+use hush_tests::clients::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invite_accept_and_messages_both_ways() {

@@ -9,21 +9,15 @@
 //! once, under the right contact); tampering is reported as `ClientEvent::Tampered`; and the
 //! session keeps working afterwards, both ways.
 
-mod client_support;
-
 use std::collections::HashMap;
-use std::future::Future;
 use std::sync::{Arc, Mutex};
 
-use client_support::*;
 use hush_client::{Client, ClientEvent};
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 use hush_server::store::memory::MemoryStore;
-use hush_server::store::{
-    CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError, StoredEnvelope, SweepStats,
-    Wakeup,
-};
-use hush_server::{Relay, RelayConfig};
+use hush_server::store::{NewEnvelope, QueueStore, Quota};
+use hush_tests::clients::*;
+use hush_tests::intercept::{Call, Flow, Hooks, Intercept};
 
 /// What the relay has done behind the clients' backs.
 #[derive(Default)]
@@ -36,33 +30,85 @@ struct Script {
     captured: Vec<(RecipientId, Vec<u8>)>,
 }
 
-/// A [`MemoryStore`] run by a hostile operator.
-#[derive(Clone, Default)]
-struct EvilStore {
-    inner: MemoryStore,
-    script: Arc<Mutex<Script>>,
+/// A hostile operator: learns which queue each sender id names, and while capturing, answers
+/// sends as an honest relay would but keeps the envelopes.
+#[derive(Default)]
+struct Operator {
+    script: Mutex<Script>,
 }
 
-impl EvilStore {
-    fn capture(&self, on: bool) {
-        self.script.lock().unwrap().capture = on;
+impl Hooks<MemoryStore> for Operator {
+    async fn before(&self, store: &MemoryStore, call: &Call) -> Flow {
+        let Call::Send {
+            sender,
+            envelope,
+            new_cap_hash,
+        } = call
+        else {
+            return Flow::Go;
+        };
+        let captured = {
+            let s = self.script.lock().unwrap();
+            s.senders.get(sender).copied().filter(|_| s.capture)
+        };
+        let Some(rid) = captured else {
+            return Flow::Go;
+        };
+        // Answer the sender as an honest relay would, but keep the envelope.
+        if let Some(new) = new_cap_hash {
+            if let Err(e) = store.set_send_cap(rid, *new).await {
+                return Flow::Fail(e);
+            }
+        }
+        self.script
+            .lock()
+            .unwrap()
+            .captured
+            .push((rid, envelope.body.clone()));
+        Flow::Accept(rid)
     }
 
+    async fn after(&self, _: &MemoryStore, call: &Call, ok: bool) {
+        if let (Call::CreateQueue(queue), true) = (call, ok) {
+            let mut s = self.script.lock().unwrap();
+            s.senders.insert(queue.sender_id, queue.recipient_id);
+        }
+    }
+}
+
+/// A [`MemoryStore`] run by a hostile operator.
+type EvilStore = Intercept<MemoryStore, Operator>;
+
+/// What the test has the operator do.
+trait Evil {
+    /// Starts or stops capturing sends.
+    fn capture(&self, on: bool);
     /// Everything captured since the last call, in send order.
-    fn take(&self) -> Vec<(RecipientId, Vec<u8>)> {
-        std::mem::take(&mut self.script.lock().unwrap().captured)
+    fn take(&self) -> Vec<(RecipientId, Vec<u8>)>;
+    /// The one envelope captured since the last call.
+    fn take_one(&self) -> (RecipientId, Vec<u8>);
+    /// Queues `body` on `rid` as if someone had sent it, under a fresh envelope id.
+    async fn inject(&self, rid: RecipientId, body: Vec<u8>);
+}
+
+impl Evil for EvilStore {
+    fn capture(&self, on: bool) {
+        self.hooks().script.lock().unwrap().capture = on;
     }
 
-    /// The one envelope captured since the last call.
+    fn take(&self) -> Vec<(RecipientId, Vec<u8>)> {
+        std::mem::take(&mut self.hooks().script.lock().unwrap().captured)
+    }
+
     fn take_one(&self) -> (RecipientId, Vec<u8>) {
         let mut all = self.take();
         assert_eq!(all.len(), 1, "expected one captured envelope");
         all.remove(0)
     }
 
-    /// Queues `body` on `rid` as if someone had sent it, under a fresh envelope id.
     async fn inject(&self, rid: RecipientId, body: Vec<u8>) {
-        let queue = self.inner.queue(rid).await.unwrap().expect("queue exists");
+        let inner = self.store();
+        let queue = inner.queue(rid).await.unwrap().expect("queue exists");
         let now = now_secs();
         let envelope = NewEnvelope {
             id: EnvelopeId::from_bytes(rand::random()),
@@ -73,7 +119,7 @@ impl EvilStore {
             max_messages: 1 << 20,
             max_bytes: 1 << 30,
         };
-        self.inner
+        inner
             .send(
                 queue.sender_id,
                 queue.send_cap_hash,
@@ -94,132 +140,12 @@ fn now_secs() -> u64 {
         .as_secs()
 }
 
-impl QueueStore for EvilStore {
-    async fn create_queue(&self, queue: QueueRecord) -> Result<(), StoreError> {
-        let (sender, rid) = (queue.sender_id, queue.recipient_id);
-        self.inner.create_queue(queue).await?;
-        self.script.lock().unwrap().senders.insert(sender, rid);
-        Ok(())
-    }
-
-    fn queue(
-        &self,
-        recipient: RecipientId,
-    ) -> impl Future<Output = Result<Option<QueueRecord>, StoreError>> + Send {
-        self.inner.queue(recipient)
-    }
-
-    async fn send(
-        &self,
-        sender: SenderId,
-        cap_hash: CapHash,
-        envelope: NewEnvelope,
-        new_cap_hash: Option<CapHash>,
-        quota: Quota,
-        now: u64,
-    ) -> Result<RecipientId, StoreError> {
-        let captured = {
-            let s = self.script.lock().unwrap();
-            s.senders.get(&sender).copied().filter(|_| s.capture)
-        };
-        let Some(rid) = captured else {
-            return self
-                .inner
-                .send(sender, cap_hash, envelope, new_cap_hash, quota, now)
-                .await;
-        };
-        // Answer the sender as an honest relay would, but keep the envelope.
-        if let Some(new) = new_cap_hash {
-            self.inner.set_send_cap(rid, new).await?;
-        }
-        self.script
-            .lock()
-            .unwrap()
-            .captured
-            .push((rid, envelope.body));
-        Ok(rid)
-    }
-
-    fn retract(
-        &self,
-        sender: SenderId,
-        cap_hash: CapHash,
-        envelope: EnvelopeId,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        self.inner.retract(sender, cap_hash, envelope)
-    }
-
-    fn pending(
-        &self,
-        recipient: RecipientId,
-        from_seq: u64,
-        limit: usize,
-        now: u64,
-    ) -> impl Future<Output = Result<Vec<StoredEnvelope>, StoreError>> + Send {
-        self.inner.pending(recipient, from_seq, limit, now)
-    }
-
-    fn ack(
-        &self,
-        recipient: RecipientId,
-        envelope: EnvelopeId,
-        now: u64,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        self.inner.ack(recipient, envelope, now)
-    }
-
-    fn set_send_cap(
-        &self,
-        recipient: RecipientId,
-        new_cap_hash: CapHash,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.inner.set_send_cap(recipient, new_cap_hash)
-    }
-
-    fn touch(
-        &self,
-        recipient: RecipientId,
-        now: u64,
-    ) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.inner.touch(recipient, now)
-    }
-
-    fn delete_queue(
-        &self,
-        recipient: RecipientId,
-    ) -> impl Future<Output = Result<bool, StoreError>> + Send {
-        self.inner.delete_queue(recipient)
-    }
-
-    fn sweep(
-        &self,
-        now: u64,
-        idle_after: u64,
-    ) -> impl Future<Output = Result<SweepStats, StoreError>> + Send {
-        self.inner.sweep(now, idle_after)
-    }
-
-    fn watch(&self, recipient: RecipientId) -> Wakeup {
-        self.inner.watch(recipient)
-    }
-
-    fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
-        self.inner.flush()
-    }
-}
-
 /// A relay on the hostile store.
 fn evil_relay() -> (TestRelay<EvilStore>, EvilStore) {
-    let store = EvilStore::default();
-    let dir = tempfile::tempdir().unwrap();
-    let relay = Relay::bind(RelayConfig::loopback(dir.path()), store.clone()).unwrap();
-    (
-        TestRelay {
-            handle: relay.spawn(),
-            dir,
-        },
-        store,
-    )
+    let store = Intercept::new(MemoryStore::new(), Operator::default());
+    let dir = Arc::new(tempfile::tempdir().unwrap());
+    let relay = TestRelay::wall_clock_on(store.clone(), dir, |_| {});
+    (relay, store)
 }
 
 /// A client and everything it has shown so far.

@@ -2,13 +2,11 @@
 //! of both homes and of the relay's data directory (a sled store) finds no trace of the text.
 //! Also the event stream, which front ends use for live chat.
 
-mod client_support;
-
 use std::time::Duration;
 
-use client_support::*;
 use hush_client::store::{KeySource, LocalStore, Namespace, StoreKey};
 use hush_client::ClientEvent;
+use hush_tests::clients::*;
 
 async fn next(events: &mut tokio::sync::mpsc::UnboundedReceiver<ClientEvent>) -> ClientEvent {
     tokio::time::timeout(DEADLINE, events.recv())
@@ -58,10 +56,14 @@ async fn expired_unsent_and_burned_texts_leave_no_trace() {
     bob.close().await;
     relay.handle.shutdown().await.unwrap();
     for text in [&text, &unsent, &burned] {
+        let pattern = Pattern::bytes(text.as_bytes());
         for dir in dirs {
+            // The search sees the text under `dir` when it is there.
+            forensic::assert_can_see(dir, &pattern);
+            let found = forensic::files_holding(dir, &pattern);
             assert!(
-                !dir_contains(dir, text.as_bytes()),
-                "{text} found under {}",
+                found.is_empty(),
+                "{text} found under {}: {found:?}",
                 dir.display()
             );
         }
@@ -80,25 +82,12 @@ fn readable_state(home: &std::path::Path, contact: &str) -> (Option<Vec<u8>>, us
     (session, messages)
 }
 
-/// Whether any 32-byte window of `secret` occurs in a file under `dir`.
+/// Whether any 32-byte window of `secret` occurs in a file under `dir`, after showing that the
+/// search sees one when it is there.
 fn any_window_under(dir: &std::path::Path, secret: &[u8]) -> bool {
-    let windows: std::collections::HashSet<&[u8]> = secret.windows(32).collect();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(path) = stack.pop() {
-        if path.is_dir() {
-            stack.extend(
-                std::fs::read_dir(&path)
-                    .unwrap()
-                    .flatten()
-                    .map(|e| e.path()),
-            );
-        } else if let Ok(bytes) = std::fs::read(&path) {
-            if bytes.windows(32).any(|w| windows.contains(w)) {
-                return true;
-            }
-        }
-    }
-    false
+    let pattern = Pattern::windows(secret, 32);
+    forensic::assert_can_see(dir, &pattern);
+    !forensic::files_holding(dir, &pattern).is_empty()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -2,15 +2,13 @@
 //! unreachable relay; and a forged first message on an invitation's queue is reported and
 //! leaves the invitation usable.
 
-mod client_support;
-
 use std::time::Duration;
 
-use client_support::*;
 use hush_client::crypto::{Invitation, TAG_HANDSHAKE, WIRE_VERSION};
 use hush_client::net::{NetError, PoolEvent, RelayPool, RetryPolicy};
 use hush_client::ClientEvent;
 use hush_protocol::{Fingerprint, RelayAddress};
+use hush_tests::clients::*;
 
 fn fast() -> RetryPolicy {
     RetryPolicy::new(2, Duration::from_secs(2))
@@ -116,7 +114,7 @@ async fn clients_reconnect_and_resubscribe_after_a_relay_restart() {
 
     // The relay goes away and comes back on the same port, data directory and certificate.
     let listen = relay.handle.local_addr();
-    let TestRelay { handle, dir } = relay;
+    let TestRelay { handle, dir, .. } = relay;
     handle.shutdown().await.unwrap();
     let relay = sled_relay_in(dir, Some(listen));
 

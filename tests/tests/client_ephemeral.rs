@@ -1,12 +1,10 @@
 //! Ephemerality through the whole stack: timers (sender and reader rules, synced on both
 //! sides), view-once, unsend before and after delivery, burn and block.
 
-mod client_support;
-
 use std::time::Duration;
 
-use client_support::*;
 use hush_client::{ClientError, ClientEvent, Clock, ContactStatus};
+use hush_tests::clients::*;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn timers_sync_and_expire_by_each_rule() {

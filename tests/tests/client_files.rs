@@ -3,16 +3,14 @@
 //! home), tampering, expiry, interrupted and resumed uploads and downloads, and a byte search
 //! of every data directory after deletion.
 
-mod client_support;
-
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use client_support::*;
 use hush_client::{Client, ClientError, Clock, MessageView, TransferProgress};
 use hush_server::blob::HEADER_LEN;
+use hush_tests::clients::*;
 
 /// A marker that occurs in every test file's plaintext.
 const MARKER: &[u8] = b"HUSH-FILE-PLAINTEXT-MARKER-0c7e";
@@ -101,9 +99,15 @@ async fn a_file_round_trips_is_kept_encrypted_and_is_never_overwritten() {
     // Download done: the relay deleted the blob. The home keeps only ciphertext.
     assert!(relay_blobs(relay.dir.path()).is_empty());
     assert_eq!(staged(&hb.path().join("home")).len(), 1);
-    assert!(!dir_contains(hb.path(), MARKER));
-    assert!(!dir_contains(ha.path(), MARKER));
-    assert!(!dir_contains(relay.dir.path(), MARKER));
+    // The search does find the plaintext where it is: in the saved file.
+    let marker = Pattern::bytes(MARKER);
+    assert_eq!(
+        forensic::files_holding(out.path(), &marker),
+        vec![saved.clone()]
+    );
+    assert!(forensic::files_holding(hb.path(), &marker).is_empty());
+    assert!(forensic::files_holding(ha.path(), &marker).is_empty());
+    assert!(forensic::files_holding(relay.dir.path(), &marker).is_empty());
 
     // Never overwritten; saving again elsewhere works from the staged copy, with no relay.
     let again = bob.save_file(id, out.path(), &no_progress).await;
@@ -248,6 +252,10 @@ async fn unsend_retracts_the_blob_and_removes_the_staged_copy() {
         let staged = std::fs::read(&staged(&bob_home)[0]).unwrap();
         staged[100_000..100_048].to_vec()
     };
+    // The search does find the piece while it is there.
+    assert!(
+        forensic::files_holding(hb.path(), &Pattern::bytes(&piece)).contains(&staged(&bob_home)[0])
+    );
     alice.unsend("bob", saved_id).await.unwrap();
     until(&bob, |e| {
         matches!(e, hush_client::ClientEvent::Unsent { .. })
@@ -272,8 +280,8 @@ async fn unsend_retracts_the_blob_and_removes_the_staged_copy() {
     assert!(!out.path().join("b.bin").exists());
     // Forensics: neither the plaintext nor any piece of the ciphertext is left anywhere.
     for dir in [ha.path(), hb.path(), relay.dir.path()] {
-        assert!(!dir_contains(dir, MARKER), "{dir:?}");
-        assert!(!dir_contains(dir, &piece), "{dir:?}");
+        forensic::assert_gone(dir, &Pattern::bytes(MARKER));
+        forensic::assert_gone(dir, &Pattern::bytes(&piece));
     }
 }
 
@@ -294,6 +302,10 @@ async fn burn_deletes_every_file_on_both_sides_and_on_the_relay() {
         .unwrap();
     let bob_home = hb.path().join("home");
     let piece = std::fs::read(&staged(&bob_home)[0]).unwrap()[50_000..50_048].to_vec();
+    // The search does find the piece while it is there.
+    assert!(
+        forensic::files_holding(hb.path(), &Pattern::bytes(&piece)).contains(&staged(&bob_home)[0])
+    );
     let pending = alice
         .send_file("bob", &path, None, false, &no_progress)
         .await
@@ -313,8 +325,8 @@ async fn burn_deletes_every_file_on_both_sides_and_on_the_relay() {
         Err(ClientError::Conversation(_)) | Err(ClientError::Burned)
     ));
     for dir in [ha.path(), hb.path(), relay.dir.path()] {
-        assert!(!dir_contains(dir, MARKER), "{dir:?}");
-        assert!(!dir_contains(dir, &piece), "{dir:?}");
+        forensic::assert_gone(dir, &Pattern::bytes(MARKER));
+        forensic::assert_gone(dir, &Pattern::bytes(&piece));
     }
 }
 
@@ -475,7 +487,7 @@ async fn a_relay_restart_interrupts_the_upload_and_the_same_send_resumes_it() {
             }
         }
     };
-    let TestRelay { handle, dir } = relay;
+    let TestRelay { handle, dir, .. } = relay;
     let shutdown = async move {
         let _ = rx.await;
         handle.shutdown().await.unwrap();
