@@ -15,19 +15,20 @@
 //! were missed), or run against a relay that is not on this machine (`/proc` must see it).
 
 use std::io::{BufWriter, Read, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
 use clap::Args;
+use hush_client::conversation::MessageId;
 use hush_client::store::KeySource;
 use hush_client::{Client, ClientEvent, TransferProgress};
 use hush_protocol::RelayAddress;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::target::{server_binary, ServerProcess};
+use crate::target::{server_binary, RelaySource, ServerProcess};
 use crate::{procfs, report};
 
 /// Arguments of `hush-bench file`.
@@ -36,18 +37,8 @@ pub(crate) struct FileArgs {
     /// File size, e.g. 1GiB, 200MiB, 5000000
     #[arg(long, default_value = "1GiB", value_parser = parse_size)]
     size: u64,
-    /// Drive this running relay (hush://127.0.0.1:PORT#FINGERPRINT) instead of starting one
-    #[arg(long, conflicts_with = "spawn")]
-    relay: Option<RelayAddress>,
-    /// With --relay: the relay's pid, to read its peak memory from /proc
-    #[arg(long, requires = "relay")]
-    relay_pid: Option<u32>,
-    /// Start the hush-server binary on a temporary data directory (the default)
-    #[arg(long)]
-    spawn: bool,
-    /// The hush-server binary to start [default: next to this executable]
-    #[arg(long)]
-    server_bin: Option<PathBuf>,
+    #[command(flatten)]
+    source: RelaySource,
     /// Passed to a spawned relay as --requests-per-sec [default: the relay's own default]
     #[arg(long)]
     requests_per_sec: Option<u32>,
@@ -157,46 +148,78 @@ fn mb_per_s(bytes: u64, took: Duration) -> f64 {
     bytes as f64 / 1e6 / took.as_secs_f64().max(1e-9)
 }
 
-/// Runs the benchmark.
-pub(crate) async fn run(a: FileArgs) -> anyhow::Result<ExitCode> {
-    let machine = procfs::machine();
-    let work = tempfile::tempdir()?;
-    let log = |s: &str| {
-        if !a.json {
-            eprintln!("{s}");
+/// The relay the file goes through: its address, the process if this run started it, and the
+/// pid whose peak memory to report.
+async fn start_relay(
+    a: &FileArgs,
+) -> anyhow::Result<(RelayAddress, Option<ServerProcess>, Option<u32>)> {
+    if let Some(addr) = &a.source.relay {
+        return Ok((addr.clone(), None, a.source.relay_pid));
+    }
+    let dir = tempfile::tempdir()?;
+    // Room for the file with its chunk tags, whatever the relay's default cap.
+    let cap = (a.size + a.size / 1024 + (1 << 20)).to_string();
+    let mut args = vec![
+        "--listen".to_owned(),
+        "127.0.0.1:0".into(),
+        "--data".into(),
+        dir.path().display().to_string(),
+        "--blob-max-bytes".into(),
+        cap.clone(),
+        "--blob-budget-bytes".into(),
+        cap,
+    ];
+    if let Some(r) = a.requests_per_sec {
+        args.extend(["--requests-per-sec".into(), r.to_string()]);
+    }
+    let bin = server_binary(a.source.server_bin.as_deref())?;
+    let server = ServerProcess::spawn(&bin, &args, &[], dir).await?;
+    let relay: RelayAddress = server
+        .first_line()
+        .parse()
+        .map_err(|e| anyhow::anyhow!("the relay printed no address: {e}"))?;
+    let pid = server.pid();
+    Ok((relay, Some(server), Some(pid)))
+}
+
+/// Receives on `bob` until the message `id` has arrived.
+async fn await_message(bob: &Client, id: MessageId) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let events = bob.receive(None, Some(Duration::from_secs(5))).await?;
+        if events
+            .iter()
+            .any(|e| matches!(e, ClientEvent::Message { message, .. } if message.id == id))
+        {
+            return Ok(());
         }
-    };
-    let (relay, server, relay_pid) = match &a.relay {
-        Some(addr) => (addr.clone(), None, a.relay_pid),
-        None => {
-            let dir = tempfile::tempdir()?;
-            // Room for the file with its chunk tags, whatever the relay's default cap.
-            let cap = (a.size + a.size / 1024 + (1 << 20)).to_string();
-            let mut args = vec![
-                "--listen".to_owned(),
-                "127.0.0.1:0".into(),
-                "--data".into(),
-                dir.path().display().to_string(),
-                "--blob-max-bytes".into(),
-                cap.clone(),
-                "--blob-budget-bytes".into(),
-                cap,
-            ];
-            if let Some(r) = a.requests_per_sec {
-                args.extend(["--requests-per-sec".into(), r.to_string()]);
-            }
-            let bin = server_binary(a.server_bin.as_deref())?;
-            let server = ServerProcess::spawn(&bin, &args, &[], dir).await?;
-            let relay: RelayAddress = server
-                .first_line()
-                .parse()
-                .map_err(|e| anyhow::anyhow!("the relay printed no address: {e}"))?;
-            let pid = server.pid();
-            (relay, Some(server), Some(pid))
+        if Instant::now() > deadline {
+            bail!("the file message never arrived");
         }
-    };
-    let (alice, bob) = contacts(&relay, work.path()).await?;
-    let src = work.path().join("source.bin");
+    }
+}
+
+/// What one run measured.
+struct Outcome {
+    size: u64,
+    up: Duration,
+    down: Duration,
+    client_peak_up: Option<u64>,
+    client_peak_down: Option<u64>,
+    peak_reset: bool,
+    relay_peak: Option<u64>,
+    intact: bool,
+}
+
+/// Sends the file from Alice and saves it at Bob's, timing each direction.
+async fn transfer(
+    alice: &Client,
+    bob: &Client,
+    work: &Path,
+    a: &FileArgs,
+    log: impl Fn(&str),
+) -> anyhow::Result<Outcome> {
+    let src = work.join("source.bin");
     log(&format!("file: writing a {} byte source file", a.size));
     let want = write_source(&src, a.size)?;
 
@@ -210,85 +233,109 @@ pub(crate) async fn run(a: FileArgs) -> anyhow::Result<ExitCode> {
     let up = start.elapsed();
     let client_peak_up = peak_rss(std::process::id());
 
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let events = bob.receive(None, Some(Duration::from_secs(5))).await?;
-        if events
-            .iter()
-            .any(|e| matches!(e, ClientEvent::Message { message, .. } if message.id == id))
-        {
-            break;
-        }
-        if Instant::now() > deadline {
-            bail!("the file message never arrived");
-        }
-    }
+    await_message(bob, id).await?;
     log("file: saving");
-    let out = work.path().join("saved.bin");
+    let out = work.join("saved.bin");
     reset_peak();
     let start = Instant::now();
     bob.save_file(id, &out, &|_: TransferProgress| {})
         .await
         .context("saving the file")?;
     let down = start.elapsed();
-    let client_peak_down = peak_rss(std::process::id());
-    let intact = hash_file(&out)? == want;
-    let relay_peak = relay_pid.and_then(peak_rss);
+    Ok(Outcome {
+        size: a.size,
+        up,
+        down,
+        client_peak_up,
+        client_peak_down: peak_rss(std::process::id()),
+        peak_reset,
+        relay_peak: None,
+        intact: hash_file(&out)? == want,
+    })
+}
+
+/// Runs the benchmark.
+pub(crate) async fn run(a: FileArgs) -> anyhow::Result<ExitCode> {
+    let machine = procfs::machine();
+    let work = tempfile::tempdir()?;
+    let log = |s: &str| {
+        if !a.json {
+            eprintln!("{s}");
+        }
+    };
+    let (relay, server, relay_pid) = start_relay(&a).await?;
+    let (alice, bob) = contacts(&relay, work.path()).await?;
+    let mut outcome = transfer(&alice, &bob, work.path(), &a, log).await?;
+    outcome.relay_peak = relay_pid.and_then(peak_rss);
     alice.close().await;
     bob.close().await;
     if let Some(server) = server {
         server.stop().await.context("stopping the relay")?;
     }
-
     let load_end = procfs::load_average();
-    let obj = json!({
-        "command": "file",
-        "commit": report::commit(),
-        "machine": machine,
-        "load_average_1m_end": load_end,
-        "size_bytes": a.size,
-        "upload_secs": up.as_secs_f64(),
-        "upload_mb_per_s": mb_per_s(a.size, up),
-        "download_secs": down.as_secs_f64(),
-        "download_mb_per_s": mb_per_s(a.size, down),
-        "client_peak_rss_upload_bytes": client_peak_up,
-        "client_peak_rss_download_bytes": client_peak_down,
-        "client_peak_is_per_direction": peak_reset,
-        "relay_peak_rss_bytes": relay_peak,
-        "intact": intact,
-    });
     if a.json {
-        println!("{obj}");
+        println!("{}", outcome.json(&machine, load_end));
     } else {
+        outcome.print(&machine, load_end);
+    }
+    if !outcome.intact {
+        eprintln!("hush-bench: FAILED: the saved file differs from the source");
+        return Ok(ExitCode::FAILURE);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+impl Outcome {
+    /// The one JSON object `--json` prints.
+    fn json(&self, machine: &serde_json::Value, load_end: Option<f64>) -> serde_json::Value {
+        json!({
+            "command": "file",
+            "commit": report::commit(),
+            "machine": machine,
+            "load_average_1m_end": load_end,
+            "size_bytes": self.size,
+            "upload_secs": self.up.as_secs_f64(),
+            "upload_mb_per_s": mb_per_s(self.size, self.up),
+            "download_secs": self.down.as_secs_f64(),
+            "download_mb_per_s": mb_per_s(self.size, self.down),
+            "client_peak_rss_upload_bytes": self.client_peak_up,
+            "client_peak_rss_download_bytes": self.client_peak_down,
+            "client_peak_is_per_direction": self.peak_reset,
+            "relay_peak_rss_bytes": self.relay_peak,
+            "intact": self.intact,
+        })
+    }
+
+    /// The text report.
+    fn print(&self, machine: &serde_json::Value, load_end: Option<f64>) {
         let mib = |b: Option<u64>| {
             b.map(|b| format!("{:.1} MiB", b as f64 / (1 << 20) as f64))
                 .unwrap_or_else(|| "n/a".into())
         };
         println!(
             "hush-bench file: {} bytes; machine {machine}; load average {} -> {}",
-            a.size,
+            self.size,
             machine["load_average_1m"],
             load_end.map(|l| l.to_string()).unwrap_or_default()
         );
         println!(
             "upload   {:>8.1} MB/s  ({:.2} s)  client peak RSS {}",
-            mb_per_s(a.size, up),
-            up.as_secs_f64(),
-            mib(client_peak_up)
+            mb_per_s(self.size, self.up),
+            self.up.as_secs_f64(),
+            mib(self.client_peak_up)
         );
         println!(
             "download {:>8.1} MB/s  ({:.2} s)  client peak RSS {}",
-            mb_per_s(a.size, down),
-            down.as_secs_f64(),
-            mib(client_peak_down)
+            mb_per_s(self.size, self.down),
+            self.down.as_secs_f64(),
+            mib(self.client_peak_down)
         );
-        println!("relay peak RSS {}; file intact: {intact}", mib(relay_peak));
+        println!(
+            "relay peak RSS {}; file intact: {}",
+            mib(self.relay_peak),
+            self.intact
+        );
     }
-    if !intact {
-        eprintln!("hush-bench: FAILED: the saved file differs from the source");
-        return Ok(ExitCode::FAILURE);
-    }
-    Ok(ExitCode::SUCCESS)
 }
 
 #[cfg(test)]

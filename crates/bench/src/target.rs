@@ -15,6 +15,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
+use clap::Args;
 use hush_protocol::RelayAddress;
 use hush_server::store::sled_store::SledStore;
 use hush_server::{Relay, RelayConfig, RelayHandle};
@@ -117,6 +118,24 @@ impl Drop for ServerProcess {
             let _ = self.child.wait();
         }
     }
+}
+
+/// Which relay a command drives: a running one, or a `hush-server` it starts. Flattened into
+/// the arguments of `relay`, `idle` and `file`.
+#[derive(Args, Debug, Clone)]
+pub(crate) struct RelaySource {
+    /// Drive this running relay (hush://127.0.0.1:PORT#FINGERPRINT) instead of starting one
+    #[arg(long, conflicts_with = "spawn")]
+    pub(crate) relay: Option<RelayAddress>,
+    /// With --relay: the relay's pid, to read its memory and CPU from /proc
+    #[arg(long, requires = "relay")]
+    pub(crate) relay_pid: Option<u32>,
+    /// Start the hush-server binary on a temporary data directory (the default)
+    #[arg(long)]
+    pub(crate) spawn: bool,
+    /// The hush-server binary to start [default: next to this executable]
+    #[arg(long)]
+    pub(crate) server_bin: Option<PathBuf>,
 }
 
 /// Where the `hush-server` binary is: `explicit`, or next to this executable.
