@@ -374,7 +374,7 @@ async fn relay_forgets_after(removal: Removal) {
         Removal::Ack => client.ack(rid, id).await.unwrap(),
         Removal::Retract => assert!(client.retract(sid, &c, id).await.unwrap()),
         Removal::Expiry => {
-            relay.clock.advance(Duration::from_secs(61));
+            relay.clock().advance(Duration::from_secs(61));
             let stats = relay.handle.sweep_now().await.unwrap();
             assert_eq!(stats.expired_envelopes, 1);
         }

@@ -25,10 +25,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 pub struct Pattern<'a> {
     /// The bytes a probe file holds to match.
     sample: &'a [u8],
-    /// The length of each part to look for.
-    len: usize,
-    /// Any of these, `len` bytes each, is a match.
-    parts: HashSet<&'a [u8]>,
+    /// What matches.
+    kind: Kind<'a>,
+}
+
+#[derive(Clone, Debug)]
+enum Kind<'a> {
+    /// The needle itself, whole.
+    Whole(&'a [u8]),
+    /// Any of these parts, `len` bytes each.
+    Parts { len: usize, set: HashSet<&'a [u8]> },
 }
 
 impl<'a> Pattern<'a> {
@@ -37,8 +43,7 @@ impl<'a> Pattern<'a> {
         assert!(!needle.is_empty(), "an empty needle matches everything");
         Self {
             sample: needle,
-            len: needle.len(),
-            parts: HashSet::from([needle]),
+            kind: Kind::Whole(needle),
         }
     }
 
@@ -55,22 +60,45 @@ impl<'a> Pattern<'a> {
         Self::parts(secret, len, secret.chunks_exact(len.max(1)).collect())
     }
 
-    fn parts(secret: &'a [u8], len: usize, parts: HashSet<&'a [u8]>) -> Self {
+    fn parts(secret: &'a [u8], len: usize, set: HashSet<&'a [u8]>) -> Self {
         assert!(
             len > 0 && secret.len() >= len,
             "a pattern of {len}-byte parts needs a secret of at least {len} bytes"
         );
         Self {
             sample: &secret[..len],
-            len,
-            parts,
+            kind: Kind::Parts { len, set },
         }
     }
 
     /// Whether `hay` holds the pattern.
     pub fn found_in(&self, hay: &[u8]) -> bool {
-        hay.windows(self.len).any(|w| self.parts.contains(w))
+        self.offset_in(hay).is_some()
     }
+
+    /// The offset in `hay` of the first match.
+    pub fn offset_in(&self, hay: &[u8]) -> Option<usize> {
+        match &self.kind {
+            Kind::Whole(needle) => find(hay, needle),
+            Kind::Parts { len, set } => hay.windows(*len).position(|w| set.contains(w)),
+        }
+    }
+}
+
+/// The offset of the first occurrence of `needle` in `hay`: a scan for its first byte, then a
+/// compare, so long needles cost no more than short ones.
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    let (&first, rest) = needle.split_first()?;
+    let last = hay.len().checked_sub(needle.len())?;
+    let mut at = 0;
+    while at <= last {
+        let start = at + hay[at..=last].iter().position(|&b| b == first)?;
+        if &hay[start + 1..start + needle.len()] == rest {
+            return Some(start);
+        }
+        at = start + 1;
+    }
+    None
 }
 
 /// What a search of a directory found.
@@ -244,6 +272,17 @@ mod tests {
             assert_absent(dir.path(), &Pattern::bytes(b"gone")).searched,
             2
         );
+    }
+
+    #[test]
+    fn whole_needles_are_found_at_their_first_offset() {
+        let at = |hay: &[u8], needle: &[u8]| Pattern::bytes(needle).offset_in(hay);
+        assert_eq!(at(b"abcabc", b"cab"), Some(2));
+        assert_eq!(at(b"abc", b"abc"), Some(0));
+        assert_eq!(at(b"xxabc", b"abc"), Some(2));
+        assert_eq!(at(b"ab", b"abc"), None);
+        assert_eq!(at(b"aaab", b"aab"), Some(1));
+        assert_eq!(at(b"", b"a"), None);
     }
 
     #[test]

@@ -2,11 +2,15 @@
 //! see ([`Markers::seen_in`]) and only then checks that the markers are gone
 //! ([`Seen::gone_from`]).
 //!
+//! Each needle is matched with the shared `hush_vault::forensic` search.
+//!
 //! What it does not do: decide what a marker is worth (the test does), or search anything but
 //! what a [`Seizure`] holds.
 
 use std::fmt;
 use std::path::PathBuf;
+
+use crate::forensic::Pattern;
 
 use super::seize::{Place, Seizure};
 use super::stores::hex;
@@ -121,7 +125,7 @@ impl Markers {
         for m in &self.list {
             for (spelling, needle) in &m.needles {
                 for h in seizure.haystacks() {
-                    if let Some(offset) = find(&h.bytes, needle) {
+                    if let Some(offset) = Pattern::bytes(needle).offset_in(&h.bytes) {
                         out.push(Found {
                             marker: m.what.clone(),
                             spelling,
@@ -202,36 +206,5 @@ impl Seen {
                 .collect::<Vec<_>>()
                 .join("\n  ")
         );
-    }
-}
-
-/// The offset of the first occurrence of `needle` in `hay`.
-fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let (&first, rest) = needle.split_first()?;
-    let last = hay.len().checked_sub(needle.len())?;
-    let mut at = 0;
-    while at <= last {
-        let pos = hay[at..=last].iter().position(|&b| b == first)?;
-        let start = at + pos;
-        if &hay[start + 1..start + needle.len()] == rest {
-            return Some(start);
-        }
-        at = start + 1;
-    }
-    None
-}
-
-#[cfg(test)]
-mod tests {
-    use super::find;
-
-    #[test]
-    fn find_finds_first_occurrence_and_edges() {
-        assert_eq!(find(b"abcabc", b"cab"), Some(2));
-        assert_eq!(find(b"abc", b"abc"), Some(0));
-        assert_eq!(find(b"xxabc", b"abc"), Some(2));
-        assert_eq!(find(b"ab", b"abc"), None);
-        assert_eq!(find(b"aaab", b"aab"), Some(1));
-        assert_eq!(find(b"", b"a"), None);
     }
 }
