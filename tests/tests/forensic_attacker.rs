@@ -16,12 +16,13 @@ use std::time::Duration;
 use hush_client::conversation::MessageId;
 use hush_client::net::RetryPolicy;
 use hush_client::store::{KdfParams, KeySource, LocalStore, Passphrase, StoreKey};
-use hush_client::{Client, ClientEvent, ClientOptions, Clock, MessageView};
+use hush_client::{Client, ClientEvent, ClientOptions, Clock};
 use hush_protocol::Push;
 use hush_server::store::memory::MemoryStore;
 use hush_server::store::sled_store::SledStore;
 use hush_server::{ManualClock, Relay, RelayConfig, RelayHandle};
 use hush_tests::attacker::{Markers, Place, Seizure};
+use hush_tests::clients::{message_from, until};
 use hush_tests::{cap, envelope, key, TestRelay, DEADLINE, START_SECS};
 use hush_vault::{DeviceKey, Vault, VaultOptions};
 use rand::RngCore;
@@ -108,40 +109,6 @@ async fn pair() -> Pair {
         relay,
         _relay_dir: relay_dir,
     }
-}
-
-/// Receives until an event matches, failing the test at the deadline.
-async fn until(client: &Client, want: impl Fn(&ClientEvent) -> bool) -> Vec<ClientEvent> {
-    let end = tokio::time::Instant::now() + DEADLINE;
-    let mut all = Vec::new();
-    loop {
-        let left = end.saturating_duration_since(tokio::time::Instant::now());
-        assert!(!left.is_zero(), "deadline passed; events so far: {all:?}");
-        let events = client.receive(None, Some(left)).await.expect("receive");
-        let done = events.iter().any(&want);
-        all.extend(events);
-        if done {
-            return all;
-        }
-    }
-}
-
-/// Receives until a message from `contact` arrives, and returns it.
-async fn message_from(client: &Client, contact: &str) -> MessageView {
-    until(
-        client,
-        |e| matches!(e, ClientEvent::Message { contact: c, .. } if c == contact),
-    )
-    .await
-    .into_iter()
-    .find_map(|e| match e {
-        ClientEvent::Message {
-            contact: c,
-            message,
-        } if c == contact => Some(message),
-        _ => None,
-    })
-    .expect("the message")
 }
 
 /// Ticks until message `id` of `contact` is gone, failing at the deadline. The clock has been
