@@ -1,7 +1,8 @@
 //! Relay settings: [`RelayConfig`], and how the binary assembles it.
 //!
 //! Precedence, highest first: command-line flags, `HUSH_*` environment variables, the TOML file
-//! named by `--config` (or `HUSH_CONFIG`), then the defaults in `hush_protocol::limits`.
+//! named by `--config` (or `HUSH_CONFIG`), then the defaults in [`crate::limits`]
+//! (and `hush_protocol::limits` for the envelope size and lifetime).
 //! Durations are written as in `humantime` (`7d`, `90s`, `1h 30m`).
 //!
 //! What it does not do: validate that the listen address is free or the data directory
@@ -12,10 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
-use hush_protocol::limits as l;
+use hush_protocol::limits::{DEFAULT_MAX_TTL_SECS, MAX_ENVELOPE_LEN};
 use serde::Deserialize;
 
 use crate::blob::{BlobLimits, MAX_BLOB_BYTES};
+use crate::limits as l;
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:4433";
@@ -84,10 +86,10 @@ impl Default for RelayConfig {
             public_addr: None,
             tls_cert: None,
             tls_key: None,
-            max_ttl: Duration::from_secs(l::DEFAULT_MAX_TTL_SECS),
+            max_ttl: Duration::from_secs(DEFAULT_MAX_TTL_SECS),
             queue_idle: Duration::from_secs(l::DEFAULT_QUEUE_IDLE_SECS),
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
-            max_envelope_len: l::MAX_ENVELOPE_LEN,
+            max_envelope_len: MAX_ENVELOPE_LEN,
             queue_max_messages: l::DEFAULT_QUEUE_MAX_MESSAGES,
             queue_max_bytes: l::DEFAULT_QUEUE_MAX_BYTES,
             max_connections: l::DEFAULT_MAX_CONNECTIONS,
@@ -271,10 +273,10 @@ impl Cli {
             .max_envelope_bytes
             .or(file.max_envelope_bytes)
             .unwrap_or(d.max_envelope_len);
-        if max_envelope_len > l::MAX_ENVELOPE_LEN {
+        if max_envelope_len > MAX_ENVELOPE_LEN {
             return Err(ConfigError::Invalid {
                 name: "max-envelope-bytes",
-                message: format!("at most {} (the protocol maximum)", l::MAX_ENVELOPE_LEN),
+                message: format!("at most {} (the protocol maximum)", MAX_ENVELOPE_LEN),
             });
         }
         let blob_max_bytes = s

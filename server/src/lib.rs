@@ -12,10 +12,15 @@ pub mod blob;
 pub mod clock;
 pub mod config;
 mod conn;
+pub mod limits;
 mod ops;
+mod outgoing;
 mod pipeline;
+mod push;
 mod rate;
 pub mod relay;
+mod router;
+mod shutdown;
 pub mod store;
 pub mod tls;
 

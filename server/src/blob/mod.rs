@@ -21,7 +21,7 @@ mod checkpoint;
 mod cipher;
 mod entry;
 mod error;
-mod handler;
+pub(crate) mod handler;
 mod header;
 mod index;
 mod recovery;
