@@ -80,9 +80,7 @@ impl<S: QueueStore> FaultyStore<S> {
 
     fn check(&self) -> Result<(), StoreError> {
         if self.failing.load(Ordering::SeqCst) {
-            Err(StoreError::Backend(
-                "injected: no space left on device".into(),
-            ))
+            Err(StoreError::transient("injected: no space left on device"))
         } else {
             Ok(())
         }
@@ -133,7 +131,7 @@ impl<S: QueueStore> QueueStore for FaultyStore<S> {
     ) -> Result<Vec<StoredEnvelope>, StoreError> {
         if self.failing_reads.load(Ordering::SeqCst) {
             self.failed_reads.fetch_add(1, Ordering::SeqCst);
-            return Err(StoreError::Backend("injected: read error".into()));
+            return Err(StoreError::transient("injected: read error"));
         }
         if self.failing.load(Ordering::SeqCst) {
             self.reads_while_failing.fetch_add(1, Ordering::SeqCst);
