@@ -7,7 +7,8 @@
 
 use hush_protocol::{BlobCapability, BlobId, ErrorCode, Reply};
 
-use super::{BlobError, BlobStore};
+use super::error::BlobError;
+use super::BlobStore;
 
 /// The wire code for `e`, logging the relay's own failures.
 fn code(e: BlobError) -> ErrorCode {
