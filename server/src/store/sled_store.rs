@@ -180,15 +180,8 @@ impl QueueStore for SledStore {
         quota: Quota,
         now: u64,
     ) -> Result<RecipientId, StoreError> {
-        self.submit_send(SendOp {
-            sender,
-            cap_hash,
-            envelope,
-            new_cap_hash,
-            quota,
-            now,
-        })
-        .await
+        let started = self.start_send(sender, cap_hash, envelope, new_cap_hash, quota, now);
+        started.await.await
     }
 
     /// Queues the send with the writer at once: sends submitted later are staged after it.
