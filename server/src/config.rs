@@ -1,7 +1,8 @@
 //! Relay settings: [`RelayConfig`], and how the binary assembles it.
 //!
 //! Precedence, highest first: command-line flags, `HUSH_*` environment variables, the TOML file
-//! named by `--config` (or `HUSH_CONFIG`), then the defaults in `hush_protocol::limits`.
+//! named by `--config` (or `HUSH_CONFIG`), then the defaults in [`crate::limits`]
+//! (and `hush_protocol::limits` for the envelope size and lifetime).
 //! Durations are written as in `humantime` (`7d`, `90s`, `1h 30m`).
 //!
 //! What it does not do: validate that the listen address is free or the data directory
@@ -12,10 +13,11 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::Parser;
-use hush_protocol::limits as l;
+use hush_protocol::limits::{DEFAULT_MAX_TTL_SECS, MAX_ENVELOPE_LEN};
 use serde::Deserialize;
 
 use crate::blob::{BlobLimits, MAX_BLOB_BYTES};
+use crate::limits as l;
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:4433";
@@ -84,10 +86,10 @@ impl Default for RelayConfig {
             public_addr: None,
             tls_cert: None,
             tls_key: None,
-            max_ttl: Duration::from_secs(l::DEFAULT_MAX_TTL_SECS),
+            max_ttl: Duration::from_secs(DEFAULT_MAX_TTL_SECS),
             queue_idle: Duration::from_secs(l::DEFAULT_QUEUE_IDLE_SECS),
             sweep_interval: DEFAULT_SWEEP_INTERVAL,
-            max_envelope_len: l::MAX_ENVELOPE_LEN,
+            max_envelope_len: MAX_ENVELOPE_LEN,
             queue_max_messages: l::DEFAULT_QUEUE_MAX_MESSAGES,
             queue_max_bytes: l::DEFAULT_QUEUE_MAX_BYTES,
             max_connections: l::DEFAULT_MAX_CONNECTIONS,
@@ -265,29 +267,66 @@ impl Cli {
             Some(path) => read_file(path)?,
             None => Settings::default(),
         };
-        let s = self.settings;
-        let d = RelayConfig::default();
-        let max_envelope_len = s
-            .max_envelope_bytes
-            .or(file.max_envelope_bytes)
-            .unwrap_or(d.max_envelope_len);
-        if max_envelope_len > l::MAX_ENVELOPE_LEN {
+        let flags = Settings {
+            listen: self.listen,
+            data: self.data,
+            public_addr: self.public_addr,
+            ..self.settings
+        };
+        flags.over(file).resolve(RelayConfig::default())
+    }
+}
+
+impl Settings {
+    /// These settings, each one that is unset taken from `file`.
+    fn over(self, file: Settings) -> Settings {
+        Settings {
+            listen: self.listen.or(file.listen),
+            data: self.data.or(file.data),
+            public_addr: self.public_addr.or(file.public_addr),
+            tls_cert: self.tls_cert.or(file.tls_cert),
+            tls_key: self.tls_key.or(file.tls_key),
+            max_ttl: self.max_ttl.or(file.max_ttl),
+            queue_idle: self.queue_idle.or(file.queue_idle),
+            sweep_interval: self.sweep_interval.or(file.sweep_interval),
+            max_envelope_bytes: self.max_envelope_bytes.or(file.max_envelope_bytes),
+            queue_max_messages: self.queue_max_messages.or(file.queue_max_messages),
+            queue_max_bytes: self.queue_max_bytes.or(file.queue_max_bytes),
+            max_connections: self.max_connections.or(file.max_connections),
+            max_handshakes: self.max_handshakes.or(file.max_handshakes),
+            requests_per_sec: self.requests_per_sec.or(file.requests_per_sec),
+            request_burst: self.request_burst.or(file.request_burst),
+            max_queues_per_connection: self
+                .max_queues_per_connection
+                .or(file.max_queues_per_connection),
+            max_subscriptions_per_connection: self
+                .max_subscriptions_per_connection
+                .or(file.max_subscriptions_per_connection),
+            idle_timeout: self.idle_timeout.or(file.idle_timeout),
+            blob_ttl: self.blob_ttl.or(file.blob_ttl),
+            blob_max_bytes: self.blob_max_bytes.or(file.blob_max_bytes),
+            blob_budget_bytes: self.blob_budget_bytes.or(file.blob_budget_bytes),
+        }
+    }
+
+    /// The configuration these settings make, each one that is unset taken from `d`; checks
+    /// the sizes against their maximums and parses the durations.
+    fn resolve(self, d: RelayConfig) -> Result<RelayConfig, ConfigError> {
+        let max_envelope_len = self.max_envelope_bytes.unwrap_or(d.max_envelope_len);
+        if max_envelope_len > MAX_ENVELOPE_LEN {
             return Err(ConfigError::Invalid {
                 name: "max-envelope-bytes",
-                message: format!("at most {} (the protocol maximum)", l::MAX_ENVELOPE_LEN),
+                message: format!("at most {MAX_ENVELOPE_LEN} (the protocol maximum)"),
             });
         }
-        let blob_max_bytes = s
-            .blob_max_bytes
-            .or(file.blob_max_bytes)
-            .unwrap_or(d.blob_max_bytes);
+        let blob_max_bytes = self.blob_max_bytes.unwrap_or(d.blob_max_bytes);
         if blob_max_bytes > MAX_BLOB_BYTES {
             return Err(ConfigError::Invalid {
                 name: "blob-max-bytes",
                 message: format!("at most {MAX_BLOB_BYTES} (128 GiB)"),
             });
         }
-        let blob_ttl = duration("blob-ttl", s.blob_ttl.or(file.blob_ttl), d.blob_ttl)?;
+        let blob_ttl = duration("blob-ttl", self.blob_ttl, d.blob_ttl)?;
         if blob_ttl.as_secs() == 0 {
             return Err(ConfigError::Invalid {
                 name: "blob-ttl",
@@ -295,62 +334,31 @@ impl Cli {
             });
         }
         Ok(RelayConfig {
-            listen: self.listen.or(file.listen).unwrap_or(d.listen),
-            data_dir: self.data.or(file.data).unwrap_or(d.data_dir),
-            public_addr: self.public_addr.or(file.public_addr),
-            tls_cert: s.tls_cert.or(file.tls_cert),
-            tls_key: s.tls_key.or(file.tls_key),
-            max_ttl: duration("max-ttl", s.max_ttl.or(file.max_ttl), d.max_ttl)?,
-            queue_idle: duration("queue-idle", s.queue_idle.or(file.queue_idle), d.queue_idle)?,
-            sweep_interval: duration(
-                "sweep-interval",
-                s.sweep_interval.or(file.sweep_interval),
-                d.sweep_interval,
-            )?,
+            listen: self.listen.unwrap_or(d.listen),
+            data_dir: self.data.unwrap_or(d.data_dir),
+            public_addr: self.public_addr,
+            tls_cert: self.tls_cert,
+            tls_key: self.tls_key,
+            max_ttl: duration("max-ttl", self.max_ttl, d.max_ttl)?,
+            queue_idle: duration("queue-idle", self.queue_idle, d.queue_idle)?,
+            sweep_interval: duration("sweep-interval", self.sweep_interval, d.sweep_interval)?,
             max_envelope_len,
-            queue_max_messages: s
-                .queue_max_messages
-                .or(file.queue_max_messages)
-                .unwrap_or(d.queue_max_messages),
-            queue_max_bytes: s
-                .queue_max_bytes
-                .or(file.queue_max_bytes)
-                .unwrap_or(d.queue_max_bytes),
-            max_connections: s
-                .max_connections
-                .or(file.max_connections)
-                .unwrap_or(d.max_connections),
-            max_handshakes: s
-                .max_handshakes
-                .or(file.max_handshakes)
-                .unwrap_or(d.max_handshakes),
-            requests_per_sec: s
-                .requests_per_sec
-                .or(file.requests_per_sec)
-                .unwrap_or(d.requests_per_sec),
-            request_burst: s
-                .request_burst
-                .or(file.request_burst)
-                .unwrap_or(d.request_burst),
-            max_queues_per_connection: s
+            queue_max_messages: self.queue_max_messages.unwrap_or(d.queue_max_messages),
+            queue_max_bytes: self.queue_max_bytes.unwrap_or(d.queue_max_bytes),
+            max_connections: self.max_connections.unwrap_or(d.max_connections),
+            max_handshakes: self.max_handshakes.unwrap_or(d.max_handshakes),
+            requests_per_sec: self.requests_per_sec.unwrap_or(d.requests_per_sec),
+            request_burst: self.request_burst.unwrap_or(d.request_burst),
+            max_queues_per_connection: self
                 .max_queues_per_connection
-                .or(file.max_queues_per_connection)
                 .unwrap_or(d.max_queues_per_connection),
-            max_subscriptions_per_connection: s
+            max_subscriptions_per_connection: self
                 .max_subscriptions_per_connection
-                .or(file.max_subscriptions_per_connection)
                 .unwrap_or(d.max_subscriptions_per_connection),
-            idle_timeout: duration(
-                "idle-timeout",
-                s.idle_timeout.or(file.idle_timeout),
-                d.idle_timeout,
-            )?,
+            idle_timeout: duration("idle-timeout", self.idle_timeout, d.idle_timeout)?,
             blob_ttl,
             blob_max_bytes,
-            blob_budget_bytes: s
-                .blob_budget_bytes
-                .or(file.blob_budget_bytes)
-                .unwrap_or(d.blob_budget_bytes),
+            blob_budget_bytes: self.blob_budget_bytes.unwrap_or(d.blob_budget_bytes),
         })
     }
 }

@@ -6,16 +6,26 @@
 //! old and enforces every limit with a typed error. [`Relay::bind`] starts a relay in-process
 //! (tests bind port 0). The client side of the protocol lives in `hush_client::net`.
 //!
+//! Inside: `relay` accepts connections, `conn` reads one connection's requests, `router` decides
+//! what each kind of request does, and `ops`, `pipeline`, `blob` and `push` carry it out
+//! against [`store`]. The relay's tuning defaults are in [`limits`]. The `testing` feature
+//! exports [`store`]'s conformance suite for backends in other crates.
+//!
 //! What it does not do: see plaintext, know who talks to whom, or federate with other relays.
 
 pub mod blob;
 pub mod clock;
 pub mod config;
 mod conn;
+pub mod limits;
 mod ops;
+mod outgoing;
 mod pipeline;
+mod push;
 mod rate;
 pub mod relay;
+mod router;
+mod shutdown;
 pub mod store;
 pub mod tls;
 

@@ -7,7 +7,11 @@
 //! needs no signature of its own: it is allowed only on a queue this connection subscribed to
 //! with a signed subscribe.
 //!
-//! What it does not do: read or write the network, or push envelopes (`conn.rs` does both).
+//! Each request kind has its own method here; which one a request calls is decided in
+//! `router.rs`.
+//!
+//! What it does not do: route requests (`router.rs`), read or write the network (`conn.rs`,
+//! `outgoing.rs`), push envelopes (`push.rs`) or handle blob requests (`blob`).
 
 use std::collections::HashSet;
 use std::future::Future;
@@ -41,14 +45,6 @@ pub(crate) struct ConnAuth {
     pub(crate) queues_created: u32,
     /// Queues subscribed on this connection.
     pub(crate) subscriptions: HashSet<RecipientId>,
-}
-
-/// What the connection must do after answering.
-pub(crate) enum Effect {
-    /// Nothing.
-    None,
-    /// Start pushing this queue's envelopes.
-    Subscribe(RecipientId),
 }
 
 fn cap_hash(cap: &SendCapability) -> CapHash {
@@ -97,102 +93,70 @@ impl<S: QueueStore> Shared<S> {
         }
     }
 
-    /// Executes one request.
-    pub(crate) async fn handle(
+    /// Removes a pending envelope for its sender.
+    pub(crate) async fn retract(
+        &self,
+        sender: SenderId,
+        cap: &SendCapability,
+        envelope: EnvelopeId,
+    ) -> Result<Reply, ErrorCode> {
+        self.store
+            .retract(sender, cap_hash(cap), envelope)
+            .await
+            .map(|was_pending| Reply::Retracted { was_pending })
+            .map_err(store_err)
+    }
+
+    /// Subscribes the connection to queue `rid` after checking the signature of `req`. Returns
+    /// whether the subscription is new, so that its pushes must start.
+    pub(crate) async fn subscribe(
         &self,
         auth: &mut ConnAuth,
         id: u32,
-        req: Request,
-    ) -> (Result<Reply, ErrorCode>, Effect) {
-        let mut effect = Effect::None;
-        // Send and the blob requests move their bytes on without a copy; the rest are read by
-        // reference.
-        let req = match req {
-            Request::Send {
-                sender_id,
-                send_cap,
-                ttl_secs,
-                new_send_cap,
-                body,
-            } => {
-                let r = self
-                    .start_send(sender_id, &send_cap, ttl_secs, new_send_cap.as_ref(), body)
-                    .await;
-                return match r {
-                    Ok(sent) => (sent.await, effect),
-                    Err(e) => (Err(e), effect),
-                };
+        req: &Request,
+        rid: RecipientId,
+    ) -> Result<bool, ErrorCode> {
+        self.check_subscribe(auth, id, req, rid).await?;
+        Ok(auth.subscriptions.insert(rid))
+    }
+
+    /// Replaces queue `rid`'s send capability, as signed in `req`.
+    pub(crate) async fn resecure(
+        &self,
+        auth: &ConnAuth,
+        id: u32,
+        req: &Request,
+        rid: RecipientId,
+        new_cap: &SendCapability,
+    ) -> Result<Reply, ErrorCode> {
+        self.authorise(auth, id, req, rid).await?;
+        self.store
+            .set_send_cap(rid, cap_hash(new_cap))
+            .await
+            .map(|()| Reply::Done)
+            .map_err(|e| match e {
+                StoreError::Auth => ErrorCode::NoQueue,
+                e => store_err(e),
+            })
+    }
+
+    /// Deletes queue `rid`, as signed in `req`, and ends this connection's subscription to it.
+    pub(crate) async fn delete_queue(
+        &self,
+        auth: &mut ConnAuth,
+        id: u32,
+        req: &Request,
+        rid: RecipientId,
+    ) -> Result<Reply, ErrorCode> {
+        self.authorise(auth, id, req, rid).await?;
+        match self.store.delete_queue(rid).await {
+            Ok(true) => {
+                auth.subscriptions.remove(&rid);
+                Ok(Reply::Done)
             }
-            blob @ (Request::BlobCreate { .. }
-            | Request::BlobWrite { .. }
-            | Request::BlobStatus { .. }
-            | Request::BlobRead { .. }
-            | Request::BlobDelete { .. }) => {
-                return (self.blobs.handle(blob, self.clock.now_secs()).await, effect);
-            }
-            other => other,
-        };
-        let req = &req;
-        let result = match req {
-            Request::CreateQueue {
-                recipient_key,
-                send_cap,
-                ..
-            } => self.create(auth, id, req, *recipient_key, send_cap).await,
-            Request::Retract {
-                sender_id,
-                send_cap,
-                envelope_id,
-            } => self
-                .store
-                .retract(*sender_id, cap_hash(send_cap), *envelope_id)
-                .await
-                .map(|was_pending| Reply::Retracted { was_pending })
-                .map_err(store_err),
-            Request::Subscribe { recipient_id, .. } => {
-                let r = self.subscribe(auth, id, req, *recipient_id).await;
-                if r.is_ok() && auth.subscriptions.insert(*recipient_id) {
-                    effect = Effect::Subscribe(*recipient_id);
-                }
-                r
-            }
-            Request::Ack {
-                recipient_id,
-                envelope_id,
-            } => self.ack(auth, *recipient_id, *envelope_id).await,
-            Request::Resecure {
-                recipient_id,
-                new_send_cap,
-                ..
-            } => match self.authorise(auth, id, req, *recipient_id).await {
-                Ok(()) => self
-                    .store
-                    .set_send_cap(*recipient_id, cap_hash(new_send_cap))
-                    .await
-                    .map(|()| Reply::Done)
-                    .map_err(|e| match e {
-                        StoreError::Auth => ErrorCode::NoQueue,
-                        e => store_err(e),
-                    }),
-                Err(e) => Err(e),
-            },
-            Request::DeleteQueue { recipient_id, .. } => {
-                match self.authorise(auth, id, req, *recipient_id).await {
-                    Ok(()) => match self.store.delete_queue(*recipient_id).await {
-                        Ok(true) => {
-                            auth.subscriptions.remove(recipient_id);
-                            Ok(Reply::Done)
-                        }
-                        Ok(false) => Err(ErrorCode::NoQueue),
-                        Err(e) => Err(store_err(e)),
-                    },
-                    Err(e) => Err(e),
-                }
-            }
-            Request::Ping => Ok(Reply::Pong),
-            _ => Err(ErrorCode::Malformed),
-        };
-        (result, effect)
+            Ok(false) => Err(ErrorCode::NoQueue),
+            Err(e) => Err(store_err(e)),
+        }
     }
 
     async fn authorise(
@@ -206,7 +170,8 @@ impl<S: QueueStore> Shared<S> {
         verify(&key, auth, id, req)
     }
 
-    async fn create(
+    /// Creates a queue for the key that signed `req`, within the connection's queue cap.
+    pub(crate) async fn create_queue(
         &self,
         auth: &mut ConnAuth,
         id: u32,
@@ -290,7 +255,7 @@ impl<S: QueueStore> Shared<S> {
         })
     }
 
-    async fn subscribe(
+    async fn check_subscribe(
         &self,
         auth: &ConnAuth,
         id: u32,
@@ -308,16 +273,6 @@ impl<S: QueueStore> Shared<S> {
             .await
             .map_err(store_err)?;
         Ok(Reply::Done)
-    }
-
-    async fn ack(
-        &self,
-        auth: &ConnAuth,
-        rid: RecipientId,
-        envelope: EnvelopeId,
-    ) -> Result<Reply, ErrorCode> {
-        may_ack(auth, rid)?;
-        self.ack_subscribed(rid, envelope).await
     }
 
     /// Acks for a connection that [`may_ack`] allowed.

@@ -10,20 +10,20 @@
 //! `CONNECTION_PIPELINED_REQUESTS` requests and `CONNECTION_PIPELINED_BYTES` body bytes are in
 //! flight per connection; past that the connection reads no further requests.
 //!
-//! What it does not do: decode requests or rate-limit them (`conn.rs`), or decide what a send or
-//! an ack does (`ops.rs`).
+//! What it does not do: decode requests or rate-limit them (`conn.rs`), choose which requests
+//! are pipelined (`router.rs`), or decide what a send or an ack does (`ops.rs`).
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hush_protocol::limits::{CONNECTION_PIPELINED_BYTES, CONNECTION_PIPELINED_REQUESTS};
 use hush_protocol::{EnvelopeId, ErrorCode, RecipientId, Reply, SendCapability, SenderId};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::conn::Outgoing;
+use crate::limits::{CONNECTION_PIPELINED_BYTES, CONNECTION_PIPELINED_REQUESTS};
 use crate::ops::{may_ack, ConnAuth, Shared};
+use crate::outgoing::Outgoing;
 use crate::store::QueueStore;
 
 /// How long a closing connection lets requests in flight finish (and be answered).

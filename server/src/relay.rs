@@ -13,17 +13,17 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hush_protocol::limits::{
-    CONNECTION_RECEIVE_WINDOW, CONNECTION_SEND_WINDOW, MAX_BIDI_STREAMS, STREAM_RECEIVE_WINDOW,
-};
+use hush_protocol::limits::MAX_BIDI_STREAMS;
 use hush_protocol::{Fingerprint, RelayAddress};
-use tokio::sync::{oneshot, watch, Semaphore};
+use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::blob::{BlobError, BlobStore};
 use crate::clock::{Clock, SystemClock};
 use crate::config::RelayConfig;
+use crate::limits::{CONNECTION_RECEIVE_WINDOW, CONNECTION_SEND_WINDOW, STREAM_RECEIVE_WINDOW};
 use crate::ops::Shared;
+use crate::shutdown::{Shutdown, Stop};
 use crate::store::{QueueStore, StoreError, SweepStats};
 use crate::tls;
 
@@ -204,7 +204,7 @@ impl<S: QueueStore> Relay<S> {
     /// Serves until `shutdown` resolves, then stops accepting, lets every connection finish its
     /// in-flight request and flush its answers, flushes the store and returns.
     pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), RelayError> {
-        let (stop_tx, stop_rx) = watch::channel(false);
+        let (stop, stop_rx) = Stop::new();
         let cfg = &self.shared.config;
         let conn_slots = Arc::new(Semaphore::new(cfg.max_connections));
         let handshake_slots = Arc::new(Semaphore::new(cfg.max_handshakes));
@@ -249,7 +249,7 @@ impl<S: QueueStore> Relay<S> {
         }
         tracing::info!(connections = conns.len(), "shutting down");
         self.endpoint.set_server_config(None);
-        let _ = stop_tx.send(true);
+        stop.stop();
         let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
             while conns.join_next().await.is_some() {}
         })
@@ -285,22 +285,12 @@ impl<S: QueueStore> Relay<S> {
     }
 }
 
-/// Resolves once `rx` reads `true` (or its sender is gone).
-pub(crate) async fn stopped(rx: &mut watch::Receiver<bool>) {
-    loop {
-        let stop = *rx.borrow_and_update();
-        if stop || rx.changed().await.is_err() {
-            return;
-        }
-    }
-}
-
-async fn sweep_loop<S: QueueStore>(shared: Arc<Shared<S>>, mut stop: watch::Receiver<bool>) {
+async fn sweep_loop<S: QueueStore>(shared: Arc<Shared<S>>, mut stop: Shutdown) {
     let mut tick = tokio::time::interval(shared.config.sweep_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = crate::relay::stopped(&mut stop) => return,
+            _ = stop.stopped() => return,
             _ = tick.tick() => {
                 let _ = sweep(&shared).await;
             }

@@ -2,8 +2,8 @@
 //! re-secure, the one-shot invitation capability, and delete.
 
 use hush_client::net::ClientError;
-use hush_protocol::limits::CONNECTION_PIPELINED_REQUESTS;
 use hush_protocol::{ErrorCode, Push, Reply, Request};
+use hush_server::limits::CONNECTION_PIPELINED_REQUESTS;
 use hush_server::store::sled_store::SledStore;
 use hush_server::store::QueueStore;
 use hush_server::ManualClock;

@@ -61,16 +61,14 @@ impl<S: QueueStore> Hooks<S> for Faults {
         if let Call::Pending(_) = call {
             if self.failing_reads.load(Ordering::SeqCst) {
                 self.failed_reads.fetch_add(1, Ordering::SeqCst);
-                return Flow::Fail(StoreError::Backend("injected: read error".into()));
+                return Flow::Fail(StoreError::transient("injected: read error"));
             }
             if failing {
                 self.reads_while_failing.fetch_add(1, Ordering::SeqCst);
             }
         }
         if failing && call.is_write() {
-            return Flow::Fail(StoreError::Backend(
-                "injected: no space left on device".into(),
-            ));
+            return Flow::Fail(StoreError::transient("injected: no space left on device"));
         }
         Flow::Go
     }

@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 
 use super::entry::Blob;
-use super::BlobError;
+use super::error::BlobError;
 
 /// The checkpoint thread and the queue feeding it.
 pub(super) struct Checkpointer {

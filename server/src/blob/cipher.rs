@@ -28,7 +28,7 @@ use hush_vault::{RecordKey, SEAL_OVERHEAD};
 use rand::RngCore;
 use zeroize::Zeroizing;
 
-use super::BlobError;
+use super::error::BlobError;
 
 /// Length of a blob's data key.
 pub(super) const DATA_KEY_LEN: usize = 32;

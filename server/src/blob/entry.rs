@@ -25,8 +25,9 @@ use hush_vault::SlotId;
 use subtle::ConstantTimeEq;
 
 use super::cipher::{DataKey, WRAPPED_KEY_LEN};
+use super::error::BlobError;
 use super::header::{Header, HEADER_LEN};
-use super::{BlobError, CapHash};
+use super::params::CapHash;
 
 /// Bytes written to a blob between two checkpoints, at most (8 MiB): an interrupted upload
 /// loses at most this much, and a fast upload pays two fdatasyncs per this much.

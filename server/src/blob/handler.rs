@@ -1,12 +1,14 @@
-//! The five blob requests, as the relay answers them: each is turned into one [`BlobStore`]
-//! call, and the result into a reply or an error code.
+//! The five blob requests, as the relay answers them: each function makes one [`BlobStore`]
+//! call and turns its result into a reply or an error code. Which function a request calls is
+//! decided in the relay's request router.
 //!
-//! What it does not do: rate-limit, authenticate the connection or log anything about the
-//! blob; it logs only the relay's own storage failures, without ids or capabilities.
+//! What it does not do: route requests, rate-limit, authenticate the connection or log anything
+//! about the blob; it logs only the relay's own storage failures, without ids or capabilities.
 
-use hush_protocol::{ErrorCode, Reply, Request};
+use hush_protocol::{BlobCapability, BlobId, ErrorCode, Reply};
 
-use super::{BlobError, BlobStore};
+use super::error::BlobError;
+use super::BlobStore;
 
 /// The wire code for `e`, logging the relay's own failures.
 fn code(e: BlobError) -> ErrorCode {
@@ -16,52 +18,79 @@ fn code(e: BlobError) -> ErrorCode {
     e.code()
 }
 
-impl BlobStore {
-    /// Answers one blob request at time `now`. Other requests are `Malformed` here.
-    pub async fn handle(&self, req: Request, now: u64) -> Result<Reply, ErrorCode> {
-        match req {
-            Request::BlobCreate {
-                write_cap,
-                read_cap,
-                total_len,
-                ttl_secs,
-            } => self
-                .create(&write_cap, &read_cap, total_len, ttl_secs, now)
-                .await
-                .map(|c| Reply::BlobCreated {
-                    blob_id: c.id,
-                    expires_at: c.expires_at,
-                }),
-            Request::BlobWrite {
-                blob_id,
-                write_cap,
-                offset,
-                data,
-            } => self
-                .write(blob_id, &write_cap, offset, data, now)
-                .await
-                .map(|committed| Reply::BlobWritten { committed }),
-            Request::BlobStatus { blob_id, cap } => {
-                self.status(blob_id, &cap, now).map(|s| Reply::BlobStatus {
-                    total_len: s.total_len,
-                    committed: s.committed,
-                    expires_at: s.expires_at,
-                })
-            }
-            Request::BlobRead {
-                blob_id,
-                read_cap,
-                offset,
-                len,
-            } => self
-                .read(blob_id, &read_cap, offset, len, now)
-                .await
-                .map(|data| Reply::BlobData { data }),
-            Request::BlobDelete { blob_id, cap } => {
-                self.delete(blob_id, &cap, now).await.map(|()| Reply::Done)
-            }
-            _ => return Err(ErrorCode::Malformed),
-        }
-        .map_err(code)
-    }
+/// Answers `BlobCreate`.
+pub(crate) async fn create(
+    blobs: &BlobStore,
+    write_cap: &BlobCapability,
+    read_cap: &BlobCapability,
+    total_len: u64,
+    ttl_secs: u32,
+    now: u64,
+) -> Result<Reply, ErrorCode> {
+    let c = blobs
+        .create(write_cap, read_cap, total_len, ttl_secs, now)
+        .await
+        .map_err(code)?;
+    Ok(Reply::BlobCreated {
+        blob_id: c.id,
+        expires_at: c.expires_at,
+    })
+}
+
+/// Answers `BlobWrite`.
+pub(crate) async fn write(
+    blobs: &BlobStore,
+    blob_id: BlobId,
+    write_cap: &BlobCapability,
+    offset: u64,
+    data: Vec<u8>,
+    now: u64,
+) -> Result<Reply, ErrorCode> {
+    let committed = blobs
+        .write(blob_id, write_cap, offset, data, now)
+        .await
+        .map_err(code)?;
+    Ok(Reply::BlobWritten { committed })
+}
+
+/// Answers `BlobStatus`.
+pub(crate) fn status(
+    blobs: &BlobStore,
+    blob_id: BlobId,
+    cap: &BlobCapability,
+    now: u64,
+) -> Result<Reply, ErrorCode> {
+    let s = blobs.status(blob_id, cap, now).map_err(code)?;
+    Ok(Reply::BlobStatus {
+        total_len: s.total_len,
+        committed: s.committed,
+        expires_at: s.expires_at,
+    })
+}
+
+/// Answers `BlobRead`.
+pub(crate) async fn read(
+    blobs: &BlobStore,
+    blob_id: BlobId,
+    read_cap: &BlobCapability,
+    offset: u64,
+    len: u32,
+    now: u64,
+) -> Result<Reply, ErrorCode> {
+    let data = blobs
+        .read(blob_id, read_cap, offset, len, now)
+        .await
+        .map_err(code)?;
+    Ok(Reply::BlobData { data })
+}
+
+/// Answers `BlobDelete`.
+pub(crate) async fn delete(
+    blobs: &BlobStore,
+    blob_id: BlobId,
+    cap: &BlobCapability,
+    now: u64,
+) -> Result<Reply, ErrorCode> {
+    blobs.delete(blob_id, cap, now).await.map_err(code)?;
+    Ok(Reply::Done)
 }

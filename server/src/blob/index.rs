@@ -29,8 +29,9 @@ use subtle::ConstantTimeEq;
 use super::checkpoint::Checkpointer;
 use super::cipher::DataKey;
 use super::entry::{Access, Blob, Progress};
+use super::error::BlobError;
 use super::header::HEADER_LEN;
-use super::{BlobError, BlobLimits, CapHash, MAX_STORED_BLOBS};
+use super::params::{BlobLimits, CapHash, MAX_STORED_BLOBS};
 
 /// Blobs by id, and the bytes they reserve.
 #[derive(Default)]

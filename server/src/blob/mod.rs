@@ -21,9 +21,10 @@ mod checkpoint;
 mod cipher;
 mod entry;
 mod error;
-mod handler;
+pub(crate) mod handler;
 mod header;
 mod index;
+mod params;
 mod recovery;
 #[cfg(test)]
 mod tests;
@@ -32,44 +33,16 @@ use std::path::Path;
 use std::sync::Arc;
 
 use hush_protocol::{BlobCapability, BlobId};
-use sha2::{Digest, Sha256};
 
 pub use entry::CHECKPOINT_BYTES;
 pub use error::BlobError;
 pub use header::HEADER_LEN;
 pub use index::{file_name, Created, Status};
+pub use params::{
+    BlobLimits, CapHash, BLOB_DIR, KEY_FILE, MAX_BLOB_BYTES, MAX_STORED_BLOBS, VAULT_FILE,
+};
 
-/// Subdirectory of the data directory that holds the blobs.
-pub const BLOB_DIR: &str = "blobs";
-/// The blob key vault, inside [`BLOB_DIR`].
-pub const VAULT_FILE: &str = "keys.vault";
-/// The device key file that unlocks the vault, in the data directory (shared with the queue
-/// store's vault).
-pub const KEY_FILE: &str = "device.key";
-/// Most blobs held at once (65,536): one vault slot, one file and a few hundred bytes of
-/// memory each.
-pub const MAX_STORED_BLOBS: u64 = 1 << 16;
-/// Largest blob any configuration may allow (128 GiB), well inside the at-rest keystream's
-/// 256 GiB.
-pub const MAX_BLOB_BYTES: u64 = 1 << 37;
-
-/// SHA-256 of a blob capability. The relay never stores the capability itself.
-pub type CapHash = [u8; 32];
-
-fn cap_hash(cap: &BlobCapability) -> CapHash {
-    Sha256::digest(cap.as_bytes()).into()
-}
-
-/// The limits a blob store enforces.
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct BlobLimits {
-    /// Largest `total_len` accepted.
-    pub max_bytes: u64,
-    /// Most bytes all blobs together may reserve (each counts `total_len + HEADER_LEN`).
-    pub budget_bytes: u64,
-    /// Longest blob lifetime in seconds; requested TTLs are capped at it.
-    pub max_ttl_secs: u64,
-}
+use params::cap_hash;
 
 /// The relay's blob storage. Cheap to clone; clones share one directory.
 #[derive(Clone)]

@@ -24,9 +24,10 @@ use hush_vault::{DeviceKey, SlotId, Vault, VaultOptions};
 use super::checkpoint::Checkpointer;
 use super::cipher::DataKey;
 use super::entry::{Blob, Progress};
+use super::error::BlobError;
 use super::header::{self, HEADER_LEN};
 use super::index::{sync_dir, Index, Inner};
-use super::{BlobError, BlobLimits, BLOB_DIR, KEY_FILE, MAX_STORED_BLOBS, VAULT_FILE};
+use super::params::{BlobLimits, BLOB_DIR, KEY_FILE, MAX_STORED_BLOBS, VAULT_FILE};
 
 /// The blob id a file name such as `<32 hex digits>.blob` names.
 fn parse_name(name: &str) -> Option<BlobId> {

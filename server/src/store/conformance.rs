@@ -1,8 +1,10 @@
 //! A behaviour suite that every [`QueueStore`] must pass, whatever its backend.
 //!
 //! [`run_all`] takes a factory that makes a fresh, empty store (plus a guard, such as its
-//! temporary directory, kept alive while the store is used) and runs every case against it.
-//! Adding a backend to the suite is one test that calls `run_all`.
+//! temporary directory, kept alive while the store is used) and runs every case against it,
+//! panicking on the first behaviour that differs. Adding a backend to the suite is one test that
+//! calls `run_all`: this crate's tests do so for the memory and sled stores, and a backend in
+//! another crate does so with this crate's `testing` feature enabled.
 //!
 //! What it does not cover: durability across restarts and at-rest encryption, which depend on
 //! the backend and are tested beside it.
@@ -12,7 +14,6 @@ use std::time::Duration;
 
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 
-use super::sled_store::SledStore;
 use super::{
     CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError, StoredEnvelope, SweepStats,
 };
@@ -75,8 +76,9 @@ fn ids(envs: &[StoredEnvelope]) -> Vec<EnvelopeId> {
     envs.iter().map(|e| e.id).collect()
 }
 
-/// Runs every case, each on a fresh store from `make`.
-pub(super) async fn run_all<S: QueueStore, G>(make: impl Fn() -> (S, G)) {
+/// Runs every case, each on a fresh store from `make`, inside a tokio runtime (the cases wait
+/// for wake-ups with a timeout). Panics, naming the case, when the store misbehaves.
+pub async fn run_all<S: QueueStore, G>(make: impl Fn() -> (S, G)) {
     async fn case<S, G, F: Future<Output = ()>>(
         name: &str,
         make: &impl Fn() -> (S, G),
@@ -342,13 +344,4 @@ async fn watch<S: QueueStore>(s: S) {
     assert!(s.delete_queue(rid(1)).await.unwrap());
     let woke = tokio::time::timeout(WAKE_DEADLINE, w.changed()).await;
     assert_eq!(woke.ok(), Some(true), "no wake-up after delete");
-}
-
-#[tokio::test]
-async fn sled_store_conforms() {
-    run_all(|| {
-        let dir = tempfile::tempdir().unwrap();
-        (SledStore::open(dir.path()).unwrap(), dir)
-    })
-    .await;
 }

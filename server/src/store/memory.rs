@@ -288,6 +288,6 @@ mod tests {
 
     #[tokio::test]
     async fn memory_store_conforms() {
-        super::super::conformance::run_all(|| (MemoryStore::new(), ())).await;
+        crate::store::conformance::run_all(|| (MemoryStore::new(), ())).await;
     }
 }

@@ -1,23 +1,27 @@
 //! Where the relay keeps queues and pending envelopes: the [`QueueStore`] trait.
 //!
-//! The relay's queue semantics (`relay.rs`) are written against this trait only. Two
-//! implementations live here: [`memory::MemoryStore`] for tests, and [`sled_store::SledStore`],
-//! the embedded default. A networked backend (Redis Cluster, say) can implement the same trait
-//! later, so that relay nodes become stateless.
+//! The relay's queue semantics (`ops.rs`, with sends and acks pipelined in `pipeline.rs` and
+//! pushes read in `push.rs`) are written against this trait only. Two implementations live
+//! here: [`memory::MemoryStore`] for tests, and [`sled_store::SledStore`], the embedded
+//! default. A networked backend (Redis Cluster, say) can implement the same trait later, so
+//! that relay nodes become stateless; it reports its failures as [`StoreError::Backend`] with a
+//! [`BackendFailure`] kind, and proves its behaviour with the `conformance` suite (enabled by
+//! this crate's `testing` feature).
 //!
 //! Wake-ups for subscribed recipients go through the store too ([`QueueStore::watch`]): a
 //! networked backend would feed them from its own pub/sub, not from a map inside one process.
 //!
-//! What this module does not do: authorise recipient operations (signatures are checked in the
-//! network layer before a store call), or decide TTLs and quotas (the relay passes them in).
+//! What this module does not do: authorise recipient operations (the relay checks their
+//! signatures in `ops.rs` before a store call), or decide TTLs and quotas (the relay passes
+//! them in).
 
 use std::future::Future;
 
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 use subtle::ConstantTimeEq;
 
-#[cfg(test)]
-mod conformance;
+#[cfg(any(test, feature = "testing"))]
+pub mod conformance;
 pub mod memory;
 pub mod sled_store;
 mod wake;
@@ -84,8 +88,9 @@ pub struct SweepStats {
     pub idle_queues: u64,
 }
 
-/// Why a store operation failed.
-#[derive(Debug, thiserror::Error)]
+/// Why a store operation failed. Clones carry the same failure (a group commit reports one
+/// failure to every writer it covered).
+#[derive(Clone, Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
     /// No queue has that id, or the presented send capability does not match. The two are not
@@ -98,9 +103,94 @@ pub enum StoreError {
     /// The queue has reached its pending-message or pending-byte quota.
     #[error("queue is full")]
     QueueFull,
-    /// The backing storage failed (I/O error, disk full, corruption). Nothing was acknowledged.
-    #[error("storage failure: {0}")]
-    Backend(String),
+    /// The backing storage failed (I/O error, disk full, corruption, a lost connection).
+    /// Nothing was acknowledged. The relay answers every kind with the same error code; `kind`
+    /// tells a caller that retries (a networked backend, say) whether trying again may help.
+    #[error("storage failure ({kind}): {detail}")]
+    Backend {
+        /// Whether the same operation may succeed if tried again.
+        kind: BackendFailure,
+        /// What failed, for the relay's log; never sent to clients.
+        detail: String,
+    },
+}
+
+impl StoreError {
+    /// A backend failure that may clear by itself: see [`BackendFailure::Transient`].
+    pub fn transient(detail: impl std::fmt::Display) -> StoreError {
+        StoreError::Backend {
+            kind: BackendFailure::Transient,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// A backend failure that trying again will not cure: see [`BackendFailure::Permanent`].
+    pub fn permanent(detail: impl std::fmt::Display) -> StoreError {
+        StoreError::Backend {
+            kind: BackendFailure::Permanent,
+            detail: detail.to_string(),
+        }
+    }
+
+    /// Whether this is a backend failure worth retrying. The other errors (`Auth`, `Exists`,
+    /// `QueueFull`) are answers, not failures: the same call gets the same answer.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            StoreError::Backend {
+                kind: BackendFailure::Transient,
+                ..
+            }
+        )
+    }
+}
+
+/// Whether a backend failure may clear if the same operation is tried again.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+#[non_exhaustive]
+pub enum BackendFailure {
+    /// Trying again later may succeed: a timeout, an interrupted call, a full disk or key vault
+    /// (space comes back as envelopes are acked or expire), a busy resource or a lost
+    /// connection.
+    Transient,
+    /// Trying again will not help: corrupt or unreadable data, an unsupported operation, a
+    /// permission problem, a bug, or a store that has stopped.
+    Permanent,
+}
+
+impl BackendFailure {
+    /// Classifies an I/O error by its kind: the kinds that describe a passing condition are
+    /// transient, every other kind is permanent.
+    pub fn of_io(e: &std::io::Error) -> BackendFailure {
+        use std::io::ErrorKind as K;
+        match e.kind() {
+            K::Interrupted
+            | K::WouldBlock
+            | K::TimedOut
+            | K::StorageFull
+            | K::QuotaExceeded
+            | K::ResourceBusy
+            | K::OutOfMemory
+            | K::ConnectionRefused
+            | K::ConnectionReset
+            | K::ConnectionAborted
+            | K::NotConnected
+            | K::BrokenPipe
+            | K::HostUnreachable
+            | K::NetworkUnreachable
+            | K::NetworkDown => BackendFailure::Transient,
+            _ => BackendFailure::Permanent,
+        }
+    }
+}
+
+impl std::fmt::Display for BackendFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            BackendFailure::Transient => "transient",
+            BackendFailure::Permanent => "permanent",
+        })
+    }
 }
 
 /// Compares two capability hashes in constant time.

@@ -27,26 +27,27 @@
 
 mod codec;
 mod commit;
+mod error;
 mod mem;
 mod ops;
 mod recovery;
 #[cfg(test)]
 mod tests;
+mod worker;
 mod writer;
 
-use std::collections::HashMap;
 use std::fs::DirBuilder;
 use std::future::Future;
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock};
+use std::sync::Arc;
 
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 use hush_vault::{DeviceKey, Vault, VaultOptions};
 
 use self::commit::{GroupCommit, SledFiles};
-use self::mem::Stripe;
-use self::ops::SendOp;
+use self::error::backend;
+use self::ops::{Core, SendOp};
 use self::writer::{Op, Writer};
 use super::{
     CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError, StoredEnvelope, SweepStats,
@@ -55,8 +56,6 @@ use super::{
 
 /// Most vault slots, hence most envelopes stored at once across all queues (64 Mi).
 pub const MAX_STORED_ENVELOPES: u64 = 1 << 26;
-/// Lock stripes; queues hash onto them, so sends to different queues rarely contend.
-const LOCK_STRIPES: usize = 64;
 /// Subdirectory that holds the sled database.
 const DB_DIR: &str = "db";
 /// The key vault file.
@@ -66,10 +65,6 @@ const KEY_FILE: &str = "device.key";
 /// Body bytes a read of pending envelopes reads on the caller's task before it moves to a
 /// blocking thread.
 const INLINE_READ_BYTES: usize = 128 * 1024;
-
-fn backend(e: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(e.to_string())
-}
 
 /// The sled-backed queue store. Cheap to clone; clones share one database.
 #[derive(Clone)]
@@ -84,20 +79,6 @@ struct Inner {
     commit: GroupCommit,
     core: Arc<Core>,
     wakes: WakeRegistry,
-}
-
-/// The database, the vault and the in-memory index, shared with the writer thread.
-struct Core {
-    db: sled::Db,
-    vault: Arc<Vault>,
-    /// The index of the queues that hash onto each stripe; its lock is the queue's lock.
-    stripes: Box<[Mutex<Stripe>]>,
-    /// Sender id → recipient id. Taken before any stripe; written only by create and delete.
-    senders: RwLock<HashMap<SenderId, RecipientId>>,
-}
-
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 impl SledStore {
@@ -135,14 +116,7 @@ impl SledStore {
         recovery::reconcile(&db, &vault)?;
         let files = SledFiles::open(&dir.join(DB_DIR)).map_err(backend)?;
         let commit = GroupCommit::start(db.clone(), files, Arc::clone(&vault))?;
-        let core = Arc::new(Core {
-            db,
-            vault,
-            stripes: (0..LOCK_STRIPES)
-                .map(|_| Mutex::new(Stripe::default()))
-                .collect(),
-            senders: RwLock::default(),
-        });
+        let core = Arc::new(Core::new(db, vault));
         core.load_all()?;
         let wakes = WakeRegistry::default();
         let writer = Writer::start(Arc::clone(&core), commit.committer(), wakes.clone())?;
@@ -184,7 +158,7 @@ impl SledStore {
 }
 
 fn writer_gone() -> StoreError {
-    StoreError::Backend("the store's writer stopped (shutting down, or it failed)".into())
+    StoreError::permanent("the store's writer stopped (shutting down, or it failed)")
 }
 
 impl QueueStore for SledStore {
@@ -206,15 +180,8 @@ impl QueueStore for SledStore {
         quota: Quota,
         now: u64,
     ) -> Result<RecipientId, StoreError> {
-        self.submit_send(SendOp {
-            sender,
-            cap_hash,
-            envelope,
-            new_cap_hash,
-            quota,
-            now,
-        })
-        .await
+        let started = self.start_send(sender, cap_hash, envelope, new_cap_hash, quota, now);
+        started.await.await
     }
 
     /// Queues the send with the writer at once: sends submitted later are staged after it.

@@ -34,7 +34,7 @@ pub(super) const LEGACY_PREFIXES: [[u8; 1]; 2] = [[b'i'], [b'x']];
 const BODY_AAD_LABEL: &[u8; 16] = b"hush-relay env 1";
 
 fn corrupt(what: &str) -> StoreError {
-    StoreError::Backend(format!("corrupt {what} record"))
+    StoreError::permanent(format!("corrupt {what} record"))
 }
 
 fn id_at(bytes: &[u8], at: usize) -> [u8; ID_LEN] {

@@ -9,7 +9,8 @@
 //! covers many writes.
 //!
 //! What it does not do: order writes (sled and the vault do that), or retry a failed flush; a
-//! failure is reported to every waiter of that flush as [`StoreError::Backend`].
+//! failure is reported to every waiter of that flush as [`StoreError::Backend`], transient or
+//! permanent as its cause (see `error`).
 
 use std::collections::HashSet;
 use std::ffi::OsString;
@@ -19,17 +20,20 @@ use std::io;
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
+#[cfg(test)]
+use std::sync::MutexGuard;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use hush_vault::Vault;
 use tokio::sync::oneshot;
 
+use super::error::failed;
+use super::worker::{WorkQueue, Worker};
 use crate::store::StoreError;
 
 /// What a flush tells its waiters: `Ok` once durable, or why the flush failed.
-pub(super) type FlushResult = Result<(), String>;
+pub(super) type FlushResult = Result<(), StoreError>;
 
 /// Called with the result of the first flush that started after it was registered.
 pub(super) type AfterDurable = Box<dyn FnOnce(FlushResult) + Send>;
@@ -45,32 +49,19 @@ const SLED_LOG_FILE: &str = "db";
 /// sled 0.34's directory of values too large for the log.
 const SLED_BLOB_DIR: &str = "blobs";
 
+/// What the flusher shares with the store besides its queue of waiters.
 #[derive(Default)]
-struct Pending {
-    waiters: Vec<Waiter>,
-    shutdown: bool,
-}
-
-#[derive(Default)]
-struct Shared {
-    pending: Mutex<Pending>,
-    wake: Condvar,
+struct Stats {
     flushes: AtomicU64,
     /// Held by the flusher while it takes a batch and flushes it; tests hold it to pile up
     /// writers deterministically.
     gate: Mutex<()>,
 }
 
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Pending> {
-        self.pending.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 /// The flusher thread and the queue of writers waiting for it.
 pub(super) struct GroupCommit {
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    stats: Arc<Stats>,
+    worker: Worker<Waiter>,
 }
 
 impl GroupCommit {
@@ -80,22 +71,18 @@ impl GroupCommit {
         mut files: SledFiles,
         vault: Arc<Vault>,
     ) -> Result<GroupCommit, StoreError> {
-        let shared = Arc::new(Shared::default());
-        let for_thread = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("hush-store-flush".into())
-            .spawn(move || flush_loop(&for_thread, &db, &mut files, &vault))
-            .map_err(|e| StoreError::Backend(format!("cannot start flusher thread: {e}")))?;
-        Ok(GroupCommit {
-            shared,
-            thread: Some(thread),
-        })
+        let stats = Arc::new(Stats::default());
+        let for_thread = Arc::clone(&stats);
+        let worker = Worker::start("hush-store-flush", "flusher", move |queue| {
+            flush_loop(queue, &for_thread, &db, &mut files, &vault)
+        })?;
+        Ok(GroupCommit { stats, worker })
     }
 
     /// A handle that registers waiters from another thread.
     pub(super) fn committer(&self) -> Committer {
         Committer {
-            shared: Arc::clone(&self.shared),
+            queue: Arc::clone(self.worker.queue()),
         }
     }
 
@@ -114,22 +101,21 @@ impl GroupCommit {
         );
         async move {
             match rx.await {
-                Ok(Ok(())) => Ok(()),
-                Ok(Err(e)) => Err(StoreError::Backend(e)),
-                Err(_) => Err(StoreError::Backend("store is shutting down".into())),
+                Ok(result) => result,
+                Err(_) => Err(StoreError::permanent("store is shutting down")),
             }
         }
     }
 
     /// How many flushes have run since the store was opened.
     pub(super) fn flush_count(&self) -> u64 {
-        self.shared.flushes.load(Ordering::Relaxed)
+        self.stats.flushes.load(Ordering::Relaxed)
     }
 
     /// Holds back flushes until the guard drops.
     #[cfg(test)]
     pub(super) fn pause(&self) -> MutexGuard<'_, ()> {
-        self.shared
+        self.stats
             .gate
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -138,13 +124,14 @@ impl GroupCommit {
     /// How many writes wait for the next flush.
     #[cfg(test)]
     pub(super) fn waiting(&self) -> usize {
-        self.shared.lock().waiters.iter().map(|w| w.covers).sum()
+        let queue = self.worker.queue();
+        queue.peek(|waiters| waiters.iter().map(|w| w.covers).sum())
     }
 }
 
 /// Registers waiters with a [`GroupCommit`]'s flusher.
 pub(super) struct Committer {
-    shared: Arc<Shared>,
+    queue: Arc<WorkQueue<Waiter>>,
 }
 
 impl Committer {
@@ -152,49 +139,31 @@ impl Committer {
     /// after this call; so call it after the write. `covers` is how many writes it stands for.
     /// `done` must be quick: the flusher waits for it.
     pub(super) fn after_durable(&self, covers: usize, done: AfterDurable) {
-        self.shared.lock().waiters.push(Waiter { covers, done });
-        self.shared.wake.notify_one();
+        self.queue.push(Waiter { covers, done });
     }
 }
 
-impl Drop for GroupCommit {
-    fn drop(&mut self) {
-        self.shared.lock().shutdown = true;
-        self.shared.wake.notify_one();
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("store flusher thread panicked");
-            }
-        }
-    }
-}
-
-fn flush_loop(shared: &Shared, db: &sled::Db, files: &mut SledFiles, vault: &Vault) {
+fn flush_loop(
+    queue: &WorkQueue<Waiter>,
+    stats: &Stats,
+    db: &sled::Db,
+    files: &mut SledFiles,
+    vault: &Vault,
+) {
     loop {
-        {
-            let mut pending = shared.lock();
-            while pending.waiters.is_empty() && !pending.shutdown {
-                pending = shared
-                    .wake
-                    .wait(pending)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-        }
-        let _gate = shared.gate.lock().unwrap_or_else(PoisonError::into_inner);
-        let (batch, shutdown) = {
-            let mut pending = shared.lock();
-            (std::mem::take(&mut pending.waiters), pending.shutdown)
-        };
+        queue.wait();
+        let _gate = stats.gate.lock().unwrap_or_else(PoisonError::into_inner);
+        let (batch, shutdown) = queue.take();
         // A panic inside sled must not kill the flusher: later writers would wait forever.
         let started = Instant::now();
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| flush_once(db, files, vault)))
-            .unwrap_or_else(|_| Err("database flush panicked".into()));
+            .unwrap_or_else(|_| Err(StoreError::permanent("database flush panicked")));
         tracing::trace!(
             waiters = batch.len(),
             us = started.elapsed().as_micros(),
             "group commit"
         );
-        shared.flushes.fetch_add(1, Ordering::Relaxed);
+        stats.flushes.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = &result {
             let writes: usize = batch.iter().map(|w| w.covers).sum();
             tracing::error!(error = %e, writes, "store flush failed");
@@ -202,7 +171,7 @@ fn flush_loop(shared: &Shared, db: &sled::Db, files: &mut SledFiles, vault: &Vau
         for waiter in batch {
             (waiter.done)(result.clone());
         }
-        if shutdown && shared.lock().waiters.is_empty() {
+        if shutdown && queue.is_empty() {
             return;
         }
     }
@@ -218,17 +187,13 @@ fn flush_loop(shared: &Shared, db: &sled::Db, files: &mut SledFiles, vault: &Vau
 /// (Crash consistency does not depend on the order of the two sides: a record whose key did not
 /// reach disk, or a key whose record did not, is dropped on the next open by `recovery`; neither
 /// was acknowledged.)
-fn flush_once(db: &sled::Db, files: &mut SledFiles, vault: &Vault) -> Result<(), String> {
+fn flush_once(db: &sled::Db, files: &mut SledFiles, vault: &Vault) -> FlushResult {
     std::thread::scope(|scope| {
         let helper = std::thread::Builder::new().spawn_scoped(scope, || vault.sync());
         let db_synced = db
             .flush()
-            .map_err(|e| format!("database flush failed: {e}"))
-            .and_then(|_| {
-                files
-                    .sync()
-                    .map_err(|e| format!("database sync failed: {e}"))
-            });
+            .map_err(|e| failed("database flush failed", e))
+            .and_then(|_| files.sync().map_err(|e| failed("database sync failed", e)));
         let vault_synced = match helper {
             Ok(handle) => handle
                 .join()
@@ -237,7 +202,7 @@ fn flush_once(db: &sled::Db, files: &mut SledFiles, vault: &Vault) -> Result<(),
             Err(_) => vault.sync(),
         };
         db_synced?;
-        vault_synced.map_err(|e| format!("key vault sync failed: {e}"))
+        vault_synced.map_err(|e| failed("key vault sync failed", e))
     })
 }
 

@@ -18,8 +18,8 @@ use std::collections::{BTreeSet, HashMap};
 use hush_protocol::{EnvelopeId, RecipientId};
 use hush_vault::SEAL_OVERHEAD;
 
-use super::backend;
 use super::codec::{envelope_key_seq, envelope_prefix, EnvelopeHead, QueueValue};
+use super::error::backend;
 use crate::store::StoreError;
 
 /// How many seqs one write of a queue's record reserves.

@@ -9,20 +9,51 @@
 //! both after an operation returns.
 
 use std::collections::HashMap;
-use std::sync::{MutexGuard, PoisonError, RwLockReadGuard};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
-use hush_vault::SlotId;
+use hush_vault::{SlotId, Vault};
 
 use super::codec::{
     body_aad, envelope_key, envelope_key_seq, envelope_prefix, queue_key, sender_key, EnvelopeHead,
     QueueValue, QUEUE_PREFIX,
 };
+use super::error::backend;
 use super::mem::{load_queue, EnvelopeMeta, QueueMem, Stripe};
-use super::{backend, lock, Core, LOCK_STRIPES};
 use crate::store::{
     cap_matches, CapHash, NewEnvelope, QueueRecord, Quota, StoreError, StoredEnvelope, SweepStats,
 };
+
+/// Lock stripes; queues hash onto them, so sends to different queues rarely contend.
+const LOCK_STRIPES: usize = 64;
+
+/// The database, the vault and the in-memory index, shared with the writer thread.
+pub(super) struct Core {
+    pub(super) db: sled::Db,
+    pub(super) vault: Arc<Vault>,
+    /// The index of the queues that hash onto each stripe; its lock is the queue's lock.
+    stripes: Box<[Mutex<Stripe>]>,
+    /// Sender id → recipient id. Taken before any stripe; written only by create and delete.
+    senders: RwLock<HashMap<SenderId, RecipientId>>,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Core {
+    /// The store's core over an open database and vault, with an empty index.
+    pub(super) fn new(db: sled::Db, vault: Arc<Vault>) -> Core {
+        Core {
+            db,
+            vault,
+            stripes: (0..LOCK_STRIPES)
+                .map(|_| Mutex::new(Stripe::default()))
+                .collect(),
+            senders: RwLock::default(),
+        }
+    }
+}
 
 /// A send as the writer receives it.
 pub(super) struct SendOp {

@@ -13,10 +13,10 @@ use std::collections::HashSet;
 use hush_protocol::RecipientId;
 use hush_vault::{SlotId, Vault};
 
-use super::backend;
 use super::codec::{
     body_aad, envelope_key_seq, envelope_prefix, EnvelopeHead, LEGACY_PREFIXES, QUEUE_PREFIX,
 };
+use super::error::backend;
 use crate::store::StoreError;
 
 /// Drops half-written envelopes, orphaned keys and the on-disk indexes older versions kept,

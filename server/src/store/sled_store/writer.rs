@@ -19,8 +19,7 @@
 
 use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
-use std::thread::JoinHandle;
+use std::sync::Arc;
 use std::time::Instant;
 
 use hush_protocol::{EnvelopeId, RecipientId};
@@ -28,8 +27,9 @@ use hush_vault::SlotId;
 use tokio::sync::oneshot;
 
 use super::commit::{Committer, FlushResult};
-use super::ops::{stripe_of, SendOp};
-use super::{backend, Core};
+use super::error::backend;
+use super::ops::{stripe_of, Core, SendOp};
+use super::worker::{WorkQueue, Worker};
 use crate::store::{StoreError, WakeRegistry};
 
 /// Where a send's result goes: the queue's recipient id once durable.
@@ -50,28 +50,9 @@ pub(super) enum Op {
     },
 }
 
-#[derive(Default)]
-struct Queued {
-    ops: Vec<Op>,
-    shutdown: bool,
-}
-
-#[derive(Default)]
-struct Shared {
-    queued: Mutex<Queued>,
-    wake: Condvar,
-}
-
-impl Shared {
-    fn lock(&self) -> MutexGuard<'_, Queued> {
-        self.queued.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-}
-
 /// The writer thread and its queue of operations.
 pub(super) struct Writer {
-    shared: Arc<Shared>,
-    thread: Option<JoinHandle<()>>,
+    worker: Worker<Op>,
 }
 
 impl Writer {
@@ -81,50 +62,22 @@ impl Writer {
         commit: Committer,
         wakes: WakeRegistry,
     ) -> Result<Writer, StoreError> {
-        let shared = Arc::new(Shared::default());
-        let for_thread = Arc::clone(&shared);
-        let thread = std::thread::Builder::new()
-            .name("hush-store-write".into())
-            .spawn(move || write_loop(&for_thread, &core, &commit, &wakes))
-            .map_err(|e| StoreError::Backend(format!("cannot start writer thread: {e}")))?;
-        Ok(Writer {
-            shared,
-            thread: Some(thread),
-        })
+        let worker = Worker::start("hush-store-write", "writer", move |queue| {
+            write_loop(queue, &core, &commit, &wakes)
+        })?;
+        Ok(Writer { worker })
     }
 
     /// Queues `op`; it is staged after every operation submitted before this call returns.
     pub(super) fn submit(&self, op: Op) {
-        self.shared.lock().ops.push(op);
-        self.shared.wake.notify_one();
+        self.worker.queue().push(op);
     }
 }
 
-impl Drop for Writer {
-    /// Finishes what is queued, then stops the thread.
-    fn drop(&mut self) {
-        self.shared.lock().shutdown = true;
-        self.shared.wake.notify_one();
-        if let Some(thread) = self.thread.take() {
-            if thread.join().is_err() {
-                tracing::error!("store writer thread panicked");
-            }
-        }
-    }
-}
-
-fn write_loop(shared: &Shared, core: &Core, commit: &Committer, wakes: &WakeRegistry) {
+fn write_loop(queue: &WorkQueue<Op>, core: &Core, commit: &Committer, wakes: &WakeRegistry) {
     loop {
-        let (ops, shutdown) = {
-            let mut queued = shared.lock();
-            while queued.ops.is_empty() && !queued.shutdown {
-                queued = shared
-                    .wake
-                    .wait(queued)
-                    .unwrap_or_else(PoisonError::into_inner);
-            }
-            (std::mem::take(&mut queued.ops), queued.shutdown)
-        };
+        queue.wait();
+        let (ops, shutdown) = queue.take();
         if !ops.is_empty() {
             // A panic inside sled must not kill the writer: later callers would wait forever.
             // The callers of a round that panicked see their result channel closed.
@@ -154,7 +107,7 @@ fn write_loop(shared: &Shared, core: &Core, commit: &Committer, wakes: &WakeRegi
                 }
             }
         }
-        if shutdown && shared.lock().ops.is_empty() {
+        if shutdown && queue.is_empty() {
             return;
         }
     }
@@ -221,9 +174,9 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
             drop(stripes);
             drop(senders);
             for (i, slot) in removed {
-                if core.shred([slot]).is_err() {
+                if let Err(e) = core.shred([slot]) {
                     // The envelope is gone from the database but its key is not: the ack fails.
-                    outcomes[i].fail("key vault write failed");
+                    outcomes[i].fail(&e);
                 }
             }
         }
@@ -233,14 +186,14 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
             }
             drop(stripes);
             drop(senders);
-            let msg = e.to_string();
+            let refusal = backend(e);
             for (i, slot) in allocated {
                 // Nothing refers to the key: shred it now (or on the next open if this fails).
                 let _ = core.vault.shred_deferred(slot);
-                outcomes[i].fail(&msg);
+                outcomes[i].fail(&refusal);
             }
             for (i, _) in removed {
-                outcomes[i].fail(&msg);
+                outcomes[i].fail(&refusal);
             }
         }
     }
@@ -248,11 +201,11 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
 }
 
 impl Outcome {
-    /// Turns a success into a storage failure.
-    fn fail(&mut self, msg: &str) {
+    /// Turns a success into the storage failure `e`.
+    fn fail(&mut self, e: &StoreError) {
         match self {
-            Outcome::Sent(_, r @ Ok(_)) => *r = Err(backend(msg)),
-            Outcome::Acked(_, r @ Ok(_)) => *r = Err(backend(msg)),
+            Outcome::Sent(_, r @ Ok(_)) => *r = Err(e.clone()),
+            Outcome::Acked(_, r @ Ok(_)) => *r = Err(e.clone()),
             _ => {}
         }
     }
