@@ -12,7 +12,7 @@
 //!
 //! What it does not do: decide what happens on expiry (the conversation does) or store anything.
 
-use super::codec::{DecodeError, Reader, Writer};
+use super::codec::{versioned_reader, versioned_writer, DecodeError};
 use super::file::FileRef;
 use super::limits::MAX_TEXT_LEN;
 use super::payload::{read_timer, MessageBody, MessageId};
@@ -92,8 +92,8 @@ impl MessageRecord {
     /// The record's byte encoding, independent of every other record.
     pub fn encode(&self) -> Vec<u8> {
         let body_len = self.body.as_ref().map_or(0, MessageBody::len);
-        let mut w = Writer::versioned(80 + body_len);
-        w.bytes(self.id.as_bytes());
+        let mut w = versioned_writer(80 + body_len);
+        w.raw(self.id.as_bytes());
         w.u8(match self.direction {
             Direction::Sent => 0,
             Direction::Received => 1,
@@ -102,19 +102,13 @@ impl MessageRecord {
         w.u64(self.received_at);
         w.opt_u64(self.timer);
         w.bool(self.view_once);
-        match &self.envelope_id {
-            None => w.u8(0),
-            Some(e) => {
-                w.u8(1);
-                w.bytes(e.as_bytes());
-            }
-        }
+        w.opt_raw(self.envelope_id.as_ref().map(|e| &e.as_bytes()[..]));
         w.opt_u64(self.displayed_at);
         match &self.body {
             None => w.u8(0),
             Some(b) => {
                 w.u8(1);
-                w.var_bytes(b.as_str().as_bytes());
+                w.bytes(b.as_str().as_bytes());
             }
         }
         // Absent for a text, so that records written before files existed still decode.
@@ -127,7 +121,7 @@ impl MessageRecord {
 
     /// Decodes bytes produced by [`MessageRecord::encode`].
     pub fn decode(input: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::versioned(input)?;
+        let mut r = versioned_reader(input)?;
         let id = MessageId(r.array()?);
         let direction = match r.u8()? {
             0 => Direction::Sent,
@@ -138,14 +132,10 @@ impl MessageRecord {
         let received_at = r.u64()?;
         let timer = read_timer(&mut r)?;
         let view_once = r.bool()?;
-        let envelope_id = if r.bool()? {
-            Some(EnvelopeId::from_bytes(r.array()?))
-        } else {
-            None
-        };
+        let envelope_id = r.opt_array()?.map(EnvelopeId::from_bytes);
         let displayed_at = r.opt_u64()?;
         let body = if r.bool()? {
-            Some(MessageBody::new(r.string(MAX_TEXT_LEN)?))
+            Some(MessageBody::new(r.str(MAX_TEXT_LEN)?))
         } else {
             None
         };
