@@ -55,11 +55,34 @@ pub struct MessageRecord {
 impl MessageRecord {
     /// The record of a message we send now, without its text or file yet.
     pub(super) fn sent(id: MessageId, now: u64, timer: Option<u64>, view_once: bool) -> Self {
+        Self::new(id, Direction::Sent, now, now, timer, view_once)
+    }
+
+    /// The record of a message the contact sent at `sent_at` and we received `now`, without its
+    /// text or file yet.
+    pub(super) fn received(
+        id: MessageId,
+        sent_at: u64,
+        now: u64,
+        timer: Option<u64>,
+        view_once: bool,
+    ) -> Self {
+        Self::new(id, Direction::Received, sent_at, now, timer, view_once)
+    }
+
+    fn new(
+        id: MessageId,
+        direction: Direction,
+        sent_at: u64,
+        received_at: u64,
+        timer: Option<u64>,
+        view_once: bool,
+    ) -> Self {
         MessageRecord {
             id,
-            direction: Direction::Sent,
-            sent_at: now,
-            received_at: now,
+            direction,
+            sent_at,
+            received_at,
             timer,
             view_once,
             envelope_id: None,
@@ -146,16 +169,11 @@ impl MessageRecord {
         };
         r.finish()?;
         Ok(Self {
-            id,
-            direction,
-            sent_at,
-            received_at,
-            timer,
-            view_once,
             envelope_id,
             displayed_at,
             body,
             file,
+            ..Self::new(id, direction, sent_at, received_at, timer, view_once)
         })
     }
 }

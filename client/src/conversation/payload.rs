@@ -9,8 +9,8 @@
 
 use std::fmt;
 
-use hush_protocol::ids::{SendCapability, SenderId, ID_LEN, SEND_CAP_LEN};
 use hush_protocol::codec::Reader;
+use hush_protocol::ids::{SendCapability, SenderId, ID_LEN, SEND_CAP_LEN};
 use hush_protocol::RelayAddress;
 use rand_core::{CryptoRng, RngCore};
 use subtle::ConstantTimeEq;

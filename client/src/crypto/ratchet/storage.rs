@@ -72,7 +72,8 @@ impl Session {
         if r.u8().map_err(|_| Truncated)? != SESSION_VERSION {
             return Err(SessionDecodeError::Version);
         }
-        let peer = PublicIdentity::from_bytes(r.take(64).map_err(|_| Truncated)?).map_err(|_| Invalid)?;
+        let peer =
+            PublicIdentity::from_bytes(r.take(64).map_err(|_| Truncated)?).map_err(|_| Invalid)?;
         let ad = r.array::<32>().map_err(|_| Truncated)?;
         let dhs = StaticSecret::from(*Zeroizing::new(r.array::<32>().map_err(|_| Truncated)?));
         let dhr = get_opt(&mut r)?;
