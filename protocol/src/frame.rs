@@ -5,7 +5,7 @@
 //! allocating the body. [`begin_frame`] and [`end_frame`] write a frame in place, so encoders
 //! need no second buffer.
 //!
-//! What it does not do: decode frame bodies (see `message.rs`) or touch sockets.
+//! What it does not do: decode frame bodies (see `message/`) or touch sockets.
 
 use crate::limits::MAX_FRAME_LEN;
 

@@ -3,7 +3,9 @@
 //! What it does: defines requests, responses and pushes ([`message`]), their length-delimited
 //! framing ([`frame`]), the protocol version and the channel-bound signing input ([`auth`]),
 //! the `hush://host:port#fingerprint` relay address ([`address`]), the protocol's limits
-//! ([`limits`]) and its error codes ([`error`]).
+//! ([`limits`]), its error codes ([`error`]), and the one bounded byte reader and writer
+//! ([`codec`]) that every hand-written binary encoding in hush, client and relay alike, goes
+//! through.
 //!
 //! What it does not do: any I/O, clocks or cryptography. It is pure data, so that every decoder
 //! can be fuzzed and tested as plain function calls. Decoders never panic and check every
@@ -16,7 +18,7 @@
 
 pub mod address;
 pub mod auth;
-mod codec;
+pub mod codec;
 pub mod error;
 pub mod frame;
 pub mod ids;

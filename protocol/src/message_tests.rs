@@ -1,4 +1,4 @@
-//! Round-trip and rejection tests for `message.rs`.
+//! Round-trip and rejection tests for the `message` module.
 
 use crate::codec::DecodeError;
 use crate::error::ErrorCode;

@@ -9,10 +9,13 @@
 //!   status byte (a tombstone, so that later sends say "burned").
 //! - pending invitation: `1 | name:str | own queue | secrets:(u32 length, bytes)`
 //!
+//! Fields are read and written with [`hush_protocol::codec`].
+//!
 //! What it does not do: encrypt (the store seals every record) or hold the ratchet session and
 //! conversation, which have their own records and encodings.
 
 use ed25519_dalek::SigningKey;
+use hush_protocol::codec::{DecodeError, Reader, Writer};
 use hush_protocol::{RecipientId, RelayAddress, SendCapability, SenderId};
 use zeroize::Zeroizing;
 
@@ -21,6 +24,8 @@ use crate::crypto::{PublicIdentity, PUBLIC_IDENTITY_LEN};
 const VERSION: u8 = 1;
 /// Most bytes a record field of variable length may hold.
 const MAX_FIELD_LEN: usize = 16 * 1024;
+/// Most bytes a `str` field may hold: all that its `u16` length can name.
+const MAX_STR_LEN: usize = u16::MAX as usize;
 
 /// A record did not decode: the store is damaged or from another version.
 #[derive(Debug)]
@@ -64,112 +69,86 @@ pub(crate) struct PendingRecord {
     pub(crate) secrets: Zeroizing<Vec<u8>>,
 }
 
-struct W(Zeroizing<Vec<u8>>);
-
-impl W {
-    fn new() -> W {
-        W(Zeroizing::new(vec![VERSION]))
-    }
-    fn raw(&mut self, b: &[u8]) {
-        self.0.extend_from_slice(b);
-    }
-    fn str(&mut self, s: &str) {
-        let len = u16::try_from(s.len()).unwrap_or(u16::MAX);
-        self.raw(&len.to_be_bytes());
-        self.raw(&s.as_bytes()[..usize::from(len)]);
-    }
-    fn own(&mut self, q: &OwnQueue) {
-        self.str(&q.relay.to_string());
-        self.raw(q.recipient_id.as_bytes());
-        self.raw(q.sender_id.as_bytes());
-        self.raw(&Zeroizing::new(q.key.to_bytes())[..]);
+impl From<DecodeError> for RecordError {
+    fn from(_: DecodeError) -> Self {
+        RecordError
     }
 }
 
-struct R<'a>(&'a [u8]);
+/// A writer for a new record, its version byte written.
+fn writer() -> Writer<Zeroizing<Vec<u8>>> {
+    let mut w = Writer::new(Zeroizing::new(Vec::new()));
+    w.u8(VERSION);
+    w
+}
 
-impl<'a> R<'a> {
-    fn new(b: &'a [u8]) -> Result<R<'a>, RecordError> {
-        match b.split_first() {
-            Some((&VERSION, rest)) => Ok(R(rest)),
-            _ => Err(RecordError),
-        }
+/// A reader past the record's version byte, which must be [`VERSION`].
+fn reader(bytes: &[u8]) -> Result<Reader<'_>, RecordError> {
+    let mut r = Reader::new(bytes);
+    match r.u8()? {
+        VERSION => Ok(r),
+        _ => Err(RecordError),
     }
-    fn take(&mut self, n: usize) -> Result<&'a [u8], RecordError> {
-        if self.0.len() < n {
-            return Err(RecordError);
-        }
-        let (h, t) = self.0.split_at(n);
-        self.0 = t;
-        Ok(h)
-    }
-    fn arr<const N: usize>(&mut self) -> Result<[u8; N], RecordError> {
-        self.take(N)?.try_into().map_err(|_| RecordError)
-    }
-    fn u8(&mut self) -> Result<u8, RecordError> {
-        Ok(self.arr::<1>()?[0])
-    }
-    fn str(&mut self) -> Result<&'a str, RecordError> {
-        let len = usize::from(u16::from_be_bytes(self.arr()?));
-        std::str::from_utf8(self.take(len)?).map_err(|_| RecordError)
-    }
-    fn relay(&mut self) -> Result<RelayAddress, RecordError> {
-        self.str()?.parse().map_err(|_| RecordError)
-    }
-    fn own(&mut self) -> Result<OwnQueue, RecordError> {
-        let relay = self.relay()?;
-        let recipient_id = RecipientId(self.arr()?);
-        let sender_id = SenderId(self.arr()?);
-        let seed = Zeroizing::new(self.arr::<32>()?);
-        Ok(OwnQueue {
-            relay,
-            recipient_id,
-            sender_id,
-            key: SigningKey::from_bytes(&seed),
-        })
-    }
-    fn finish(&self) -> Result<(), RecordError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(RecordError)
-        }
-    }
+}
+
+fn put_relay(w: &mut Writer<Zeroizing<Vec<u8>>>, relay: &RelayAddress) {
+    w.bytes16(relay.to_string().as_bytes());
+}
+
+fn get_relay(r: &mut Reader<'_>) -> Result<RelayAddress, RecordError> {
+    r.str16(MAX_STR_LEN)?.parse().map_err(|_| RecordError)
+}
+
+fn put_own(w: &mut Writer<Zeroizing<Vec<u8>>>, q: &OwnQueue) {
+    put_relay(w, &q.relay);
+    w.raw(q.recipient_id.as_bytes());
+    w.raw(q.sender_id.as_bytes());
+    w.raw(&Zeroizing::new(q.key.to_bytes())[..]);
+}
+
+fn get_own(r: &mut Reader<'_>) -> Result<OwnQueue, RecordError> {
+    let relay = get_relay(r)?;
+    let recipient_id = RecipientId(r.array()?);
+    let sender_id = SenderId(r.array()?);
+    let seed = Zeroizing::new(r.array::<32>()?);
+    Ok(OwnQueue {
+        relay,
+        recipient_id,
+        sender_id,
+        key: SigningKey::from_bytes(&seed),
+    })
 }
 
 impl ContactRecord {
     pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut w = W::new();
+        let mut w = writer();
         match self {
-            ContactRecord::Burned => w.raw(&[1]),
+            ContactRecord::Burned => w.u8(1),
             ContactRecord::Live(link) => {
-                w.raw(&[0, u8::from(link.verified)]);
+                w.u8(0);
+                w.bool(link.verified);
                 w.raw(&link.peer.to_bytes());
-                w.own(&link.own);
-                w.str(&link.to_peer.relay.to_string());
+                put_own(&mut w, &link.own);
+                put_relay(&mut w, &link.to_peer.relay);
                 w.raw(link.to_peer.sender_id.as_bytes());
                 w.raw(link.to_peer.send_cap.as_bytes());
             }
         }
-        w.0
+        w.finish()
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<ContactRecord, RecordError> {
-        let mut r = R::new(bytes)?;
+        let mut r = reader(bytes)?;
         let rec = match r.u8()? {
             1 => ContactRecord::Burned,
             0 => {
-                let verified = match r.u8()? {
-                    0 => false,
-                    1 => true,
-                    _ => return Err(RecordError),
-                };
+                let verified = r.bool()?;
                 let peer = PublicIdentity::from_bytes(r.take(PUBLIC_IDENTITY_LEN)?)
                     .map_err(|_| RecordError)?;
-                let own = r.own()?;
-                let relay = r.relay()?;
-                let sender_id = SenderId(r.arr()?);
-                let send_cap = SendCapability::from_bytes(r.arr()?);
+                let own = get_own(&mut r)?;
+                let relay = get_relay(&mut r)?;
+                let sender_id = SenderId(r.array()?);
+                let send_cap = SendCapability::from_bytes(r.array()?);
                 ContactRecord::Live(Box::new(Link {
                     verified,
                     peer,
@@ -190,24 +169,18 @@ impl ContactRecord {
 
 impl PendingRecord {
     pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut w = W::new();
-        w.str(&self.name);
-        w.own(&self.own);
-        let len = u32::try_from(self.secrets.len()).unwrap_or(u32::MAX);
-        w.raw(&len.to_be_bytes());
-        w.raw(&self.secrets);
-        w.0
+        let mut w = writer();
+        w.bytes16(self.name.as_bytes());
+        put_own(&mut w, &self.own);
+        w.bytes(&self.secrets);
+        w.finish()
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<PendingRecord, RecordError> {
-        let mut r = R::new(bytes)?;
-        let name = r.str()?.to_owned();
-        let own = r.own()?;
-        let len = usize::try_from(u32::from_be_bytes(r.arr()?)).map_err(|_| RecordError)?;
-        if len > MAX_FIELD_LEN {
-            return Err(RecordError);
-        }
-        let secrets = Zeroizing::new(r.take(len)?.to_vec());
+        let mut r = reader(bytes)?;
+        let name = r.str16(MAX_STR_LEN)?.to_owned();
+        let own = get_own(&mut r)?;
+        let secrets = Zeroizing::new(r.bytes(MAX_FIELD_LEN)?.to_vec());
         r.finish()?;
         Ok(PendingRecord { name, own, secrets })
     }

@@ -27,8 +27,9 @@ use hush_protocol::{ErrorCode, RelayAddress};
 use sha2::{Digest, Sha256};
 
 use super::{ClientError, Inner};
-use crate::conversation::codec::{DecodeError, Reader, Writer};
-use crate::conversation::limits::MAX_RELAY_ADDRESS_LEN;
+use crate::conversation::codec::{
+    read_relay, versioned_reader, versioned_writer, write_relay, DecodeError,
+};
 use crate::conversation::{MessageId, MessageRecord};
 use crate::files::{FileKey, NoncePrefix, FILE_KEY_LEN, NONCE_PREFIX_LEN};
 use crate::store::{LocalStore, Namespace, StoreKey};
@@ -73,24 +74,24 @@ pub(crate) struct UploadRecord {
 
 impl UploadRecord {
     pub(crate) fn encode(&self) -> zeroize::Zeroizing<Vec<u8>> {
-        let mut w = Writer::versioned(256);
-        w.var_bytes(self.relay.to_string().as_bytes());
-        w.bytes(self.blob_id.as_bytes());
-        w.bytes(self.write_cap.as_bytes());
-        w.bytes(self.read_cap.as_bytes());
-        w.bytes(self.key.as_bytes());
-        w.bytes(&self.prefix.0);
+        let mut w = versioned_writer(256);
+        write_relay(&mut w, &self.relay);
+        w.raw(self.blob_id.as_bytes());
+        w.raw(self.write_cap.as_bytes());
+        w.raw(self.read_cap.as_bytes());
+        w.raw(self.key.as_bytes());
+        w.raw(&self.prefix.0);
         w.u64(self.size);
         w.u64(self.mtime.0);
         w.u64(u64::from(self.mtime.1));
         w.u64(self.expires_at);
-        w.var_bytes(self.path.as_bytes());
+        w.bytes(self.path.as_bytes());
         zeroize::Zeroizing::new(w.finish())
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<UploadRecord, DecodeError> {
-        let mut r = Reader::versioned(bytes)?;
-        let relay = relay(&mut r)?;
+        let mut r = versioned_reader(bytes)?;
+        let relay = read_relay(&mut r)?;
         let record = UploadRecord {
             relay,
             blob_id: BlobId::from_bytes(r.array::<ID_LEN>()?),
@@ -104,17 +105,11 @@ impl UploadRecord {
                 u32::try_from(r.u64()?).map_err(|_| DecodeError::InvalidValue)?,
             ),
             expires_at: r.u64()?,
-            path: r.string(MAX_PATH_LEN)?,
+            path: r.str(MAX_PATH_LEN)?.to_owned(),
         };
         r.finish()?;
         Ok(record)
     }
-}
-
-fn relay(r: &mut Reader<'_>) -> Result<RelayAddress, DecodeError> {
-    r.string(MAX_RELAY_ADDRESS_LEN)?
-        .parse()
-        .map_err(|_| DecodeError::InvalidRelayAddress)
 }
 
 /// The store key of the upload of `path` to `contact`.
@@ -144,17 +139,17 @@ impl Deletion {
     }
 
     fn encode(&self) -> zeroize::Zeroizing<Vec<u8>> {
-        let mut w = Writer::versioned(128);
-        w.var_bytes(self.relay.to_string().as_bytes());
-        w.bytes(self.blob_id.as_bytes());
-        w.bytes(self.cap.as_bytes());
+        let mut w = versioned_writer(128);
+        write_relay(&mut w, &self.relay);
+        w.raw(self.blob_id.as_bytes());
+        w.raw(self.cap.as_bytes());
         zeroize::Zeroizing::new(w.finish())
     }
 
     fn decode(bytes: &[u8]) -> Result<Deletion, DecodeError> {
-        let mut r = Reader::versioned(bytes)?;
+        let mut r = versioned_reader(bytes)?;
         let d = Deletion {
-            relay: relay(&mut r)?,
+            relay: read_relay(&mut r)?,
             blob_id: BlobId::from_bytes(r.array::<ID_LEN>()?),
             cap: BlobCapability::from_bytes(r.array::<BLOB_CAP_LEN>()?),
         };

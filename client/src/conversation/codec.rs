@@ -1,13 +1,18 @@
-//! The byte-level reader and writer shared by every encoding in this module, and its error.
+//! The conversation encodings' error and their common frame: a leading version byte, then
+//! fields read and written with [`hush_protocol::codec`].
 //!
 //! All integers are big-endian. Options are a flag byte (0 absent, 1 present) followed by the
-//! value; booleans are one byte, 0 or 1. Variable-length fields are a length prefix followed by
-//! that many bytes, and the length is checked against its cap and against the bytes left before
-//! anything is allocated. The reader never panics on any input.
+//! value; booleans are one byte, 0 or 1. Variable-length fields are a 4-byte length prefix
+//! followed by that many bytes, and the length is checked against its cap and against the bytes
+//! left before anything is allocated. The decoders never panic on any input.
 //!
-//! What it does not do: know about payloads or records; those live in their own files.
+//! What it does not do: read or write bytes itself (the protocol crate's codec does), or know
+//! about payloads or records; those live in their own files.
 
-use super::limits::ENCODING_VERSION;
+use hush_protocol::codec::{self, Reader, Writer};
+use hush_protocol::RelayAddress;
+
+use super::limits::{ENCODING_VERSION, MAX_RELAY_ADDRESS_LEN};
 
 /// Why bytes did not decode. Every decoder in this module returns it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -58,142 +63,47 @@ pub enum DecodeError {
     InvalidValue,
 }
 
-/// Appends fields to a byte vector.
-pub(crate) struct Writer {
-    buf: Vec<u8>,
-}
-
-impl Writer {
-    /// A writer whose output starts with the encoding version byte.
-    pub(crate) fn versioned(capacity: usize) -> Self {
-        let mut buf = Vec::with_capacity(capacity);
-        buf.push(ENCODING_VERSION);
-        Self { buf }
-    }
-
-    pub(crate) fn u8(&mut self, v: u8) {
-        self.buf.push(v);
-    }
-
-    pub(crate) fn bool(&mut self, v: bool) {
-        self.buf.push(u8::from(v));
-    }
-
-    pub(crate) fn u64(&mut self, v: u64) {
-        self.buf.extend_from_slice(&v.to_be_bytes());
-    }
-
-    pub(crate) fn bytes(&mut self, v: &[u8]) {
-        self.buf.extend_from_slice(v);
-    }
-
-    pub(crate) fn opt_u64(&mut self, v: Option<u64>) {
-        match v {
-            None => self.u8(0),
-            Some(x) => {
-                self.u8(1);
-                self.u64(x);
-            }
+impl From<codec::DecodeError> for DecodeError {
+    fn from(e: codec::DecodeError) -> Self {
+        match e {
+            codec::DecodeError::Truncated => DecodeError::Truncated,
+            codec::DecodeError::TrailingBytes => DecodeError::TrailingBytes,
+            codec::DecodeError::UnknownTag(t) => DecodeError::UnknownTag(t),
+            codec::DecodeError::TooLong { len, max } => DecodeError::TooLong { len, max },
+            codec::DecodeError::InvalidUtf8 => DecodeError::InvalidUtf8,
+            // The only value the byte codec itself judges is a flag's (0 or 1); every other
+            // check on a field's value is made by the decoders here, which say which.
+            codec::DecodeError::InvalidValue => DecodeError::InvalidFlag,
+            _ => DecodeError::InvalidValue,
         }
-    }
-
-    /// A length-prefixed byte string with a 4-byte length. Callers keep `v` within its cap.
-    pub(crate) fn var_bytes(&mut self, v: &[u8]) {
-        let len = u32::try_from(v.len()).unwrap_or(u32::MAX);
-        self.buf.extend_from_slice(&len.to_be_bytes());
-        self.buf.extend_from_slice(v);
-    }
-
-    pub(crate) fn finish(self) -> Vec<u8> {
-        self.buf
     }
 }
 
-/// Reads fields from a byte slice without ever panicking.
-pub(crate) struct Reader<'a> {
-    rest: &'a [u8],
+/// A writer whose output starts with the encoding version byte.
+pub(crate) fn versioned_writer(capacity: usize) -> Writer {
+    let mut w = Writer::with_capacity(capacity);
+    w.u8(ENCODING_VERSION);
+    w
 }
 
-impl<'a> Reader<'a> {
-    /// A reader that first checks the encoding version byte.
-    pub(crate) fn versioned(input: &'a [u8]) -> Result<Self, DecodeError> {
-        let mut r = Self { rest: input };
-        let version = r.u8()?;
-        if version != ENCODING_VERSION {
-            return Err(DecodeError::UnknownVersion(version));
-        }
-        Ok(r)
+/// A reader past the encoding version byte, which must be the one this build writes.
+pub(crate) fn versioned_reader(input: &[u8]) -> Result<Reader<'_>, DecodeError> {
+    let mut r = Reader::new(input);
+    let version = r.u8()?;
+    if version != ENCODING_VERSION {
+        return Err(DecodeError::UnknownVersion(version));
     }
+    Ok(r)
+}
 
-    pub(crate) fn remaining(&self) -> usize {
-        self.rest.len()
-    }
+/// Writes a relay address as a length-prefixed string.
+pub(crate) fn write_relay(w: &mut Writer, relay: &RelayAddress) {
+    w.bytes(relay.to_string().as_bytes());
+}
 
-    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], DecodeError> {
-        if n > self.rest.len() {
-            return Err(DecodeError::Truncated);
-        }
-        let (head, tail) = self.rest.split_at(n);
-        self.rest = tail;
-        Ok(head)
-    }
-
-    pub(crate) fn array<const N: usize>(&mut self) -> Result<[u8; N], DecodeError> {
-        let mut out = [0u8; N];
-        out.copy_from_slice(self.take(N)?);
-        Ok(out)
-    }
-
-    pub(crate) fn u8(&mut self) -> Result<u8, DecodeError> {
-        Ok(self.array::<1>()?[0])
-    }
-
-    pub(crate) fn bool(&mut self) -> Result<bool, DecodeError> {
-        match self.u8()? {
-            0 => Ok(false),
-            1 => Ok(true),
-            _ => Err(DecodeError::InvalidFlag),
-        }
-    }
-
-    pub(crate) fn u32(&mut self) -> Result<u32, DecodeError> {
-        Ok(u32::from_be_bytes(self.array()?))
-    }
-
-    pub(crate) fn u64(&mut self) -> Result<u64, DecodeError> {
-        Ok(u64::from_be_bytes(self.array()?))
-    }
-
-    pub(crate) fn opt_u64(&mut self) -> Result<Option<u64>, DecodeError> {
-        if self.bool()? {
-            Ok(Some(self.u64()?))
-        } else {
-            Ok(None)
-        }
-    }
-
-    /// A 4-byte-length-prefixed byte string of at most `max` bytes, checked before copying.
-    pub(crate) fn var_bytes(&mut self, max: usize) -> Result<&'a [u8], DecodeError> {
-        let len = usize::try_from(self.u32()?).unwrap_or(usize::MAX);
-        if len > max {
-            return Err(DecodeError::TooLong { len, max });
-        }
-        self.take(len)
-    }
-
-    /// A length-prefixed UTF-8 string of at most `max` bytes.
-    pub(crate) fn string(&mut self, max: usize) -> Result<String, DecodeError> {
-        let raw = self.var_bytes(max)?;
-        let s = std::str::from_utf8(raw).map_err(|_| DecodeError::InvalidUtf8)?;
-        Ok(s.to_owned())
-    }
-
-    /// Fails unless every byte has been read.
-    pub(crate) fn finish(self) -> Result<(), DecodeError> {
-        if self.rest.is_empty() {
-            Ok(())
-        } else {
-            Err(DecodeError::TrailingBytes)
-        }
-    }
+/// Reads what [`write_relay`] wrote; at most [`MAX_RELAY_ADDRESS_LEN`] bytes.
+pub(crate) fn read_relay(r: &mut Reader<'_>) -> Result<RelayAddress, DecodeError> {
+    r.str(MAX_RELAY_ADDRESS_LEN)?
+        .parse()
+        .map_err(|_| DecodeError::InvalidRelayAddress)
 }

@@ -14,12 +14,12 @@
 
 use std::fmt;
 
+use hush_protocol::codec::{Reader, Writer};
 use hush_protocol::ids::{BlobCapability, BlobId, BLOB_CAP_LEN, ID_LEN};
 use hush_protocol::RelayAddress;
 use subtle::ConstantTimeEq;
 
-use super::codec::{DecodeError, Reader, Writer};
-use super::limits::MAX_RELAY_ADDRESS_LEN;
+use super::codec::{read_relay, write_relay, DecodeError};
 use crate::files::{
     sanitise_name, FileKey, Layout, NoncePrefix, FILE_KEY_LEN, MAX_FILE_NAME_LEN, NONCE_PREFIX_LEN,
 };
@@ -100,25 +100,22 @@ impl FileRef {
 
     /// The fields the payload carries.
     pub(crate) fn encode_payload(&self, w: &mut Writer) {
-        w.var_bytes(self.relay.to_string().as_bytes());
-        w.bytes(self.blob_id.as_bytes());
-        w.bytes(self.read_cap.as_bytes());
-        w.bytes(self.key.as_bytes());
-        w.bytes(&self.nonce_prefix.0);
-        w.bytes(&self.digest);
+        write_relay(w, &self.relay);
+        w.raw(self.blob_id.as_bytes());
+        w.raw(self.read_cap.as_bytes());
+        w.raw(self.key.as_bytes());
+        w.raw(&self.nonce_prefix.0);
+        w.raw(&self.digest);
         w.u64(self.size);
         w.u64(u64::from(self.chunk));
-        w.var_bytes(self.name.as_bytes());
+        w.bytes(self.name.as_bytes());
         w.u64(self.expires_at);
     }
 
     /// Reads what [`FileRef::encode_payload`] wrote. The name is sanitised; the layout is
     /// checked, so a file message with an impossible size or chunk never reaches a record.
     pub(crate) fn decode_payload(r: &mut Reader<'_>) -> Result<FileRef, DecodeError> {
-        let relay = r
-            .string(MAX_RELAY_ADDRESS_LEN)?
-            .parse()
-            .map_err(|_| DecodeError::InvalidRelayAddress)?;
+        let relay = read_relay(r)?;
         let blob_id = BlobId::from_bytes(r.array::<ID_LEN>()?);
         let read_cap = BlobCapability::from_bytes(r.array::<BLOB_CAP_LEN>()?);
         let key = FileKey::from_bytes(r.array::<FILE_KEY_LEN>()?);
@@ -127,7 +124,7 @@ impl FileRef {
         let size = r.u64()?;
         let chunk = u32::try_from(r.u64()?).map_err(|_| DecodeError::InvalidValue)?;
         Layout::new(size, chunk).map_err(|_| DecodeError::InvalidValue)?;
-        let name = sanitise_name(&r.string(MAX_FILE_NAME_LEN)?);
+        let name = sanitise_name(r.str(MAX_FILE_NAME_LEN)?);
         let expires_at = r.u64()?;
         Ok(FileRef {
             relay,
@@ -147,21 +144,15 @@ impl FileRef {
     /// The record's form: the payload's fields and the optional write capability.
     pub(crate) fn encode_record(&self, w: &mut Writer) {
         self.encode_payload(w);
-        match &self.write_cap {
-            None => w.u8(0),
-            Some(cap) => {
-                w.u8(1);
-                w.bytes(cap.as_bytes());
-            }
-        }
+        w.opt_raw(self.write_cap.as_ref().map(|cap| &cap.as_bytes()[..]));
     }
 
     /// Reads what [`FileRef::encode_record`] wrote.
     pub(crate) fn decode_record(r: &mut Reader<'_>) -> Result<FileRef, DecodeError> {
         let mut file = FileRef::decode_payload(r)?;
-        if r.bool()? {
-            file.write_cap = Some(BlobCapability::from_bytes(r.array::<BLOB_CAP_LEN>()?));
-        }
+        file.write_cap = r
+            .opt_array::<BLOB_CAP_LEN>()?
+            .map(BlobCapability::from_bytes);
         Ok(file)
     }
 }

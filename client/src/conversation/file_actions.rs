@@ -33,21 +33,22 @@ impl Conversation {
         rng: &mut R,
     ) -> Result<(MessageId, Vec<Effect>), ConversationError> {
         self.check_compose(timer)?;
-        let id = MessageId::random(rng);
         let mut sent = file.clone();
         sent.write_cap = None;
-        let record = MessageRecord {
-            file: Some(Box::new(file)),
-            ..MessageRecord::sent(id, now, timer, view_once)
-        };
-        let payload = Payload::File {
-            id,
-            sent_at: now,
-            timer,
-            view_once,
-            file: Box::new(sent),
-        };
-        Ok((id, self.record_sent(record, payload)))
+        Ok(self.compose_with(rng, |id| {
+            let record = MessageRecord {
+                file: Some(Box::new(file)),
+                ..MessageRecord::sent(id, now, timer, view_once)
+            };
+            let payload = Payload::File {
+                id,
+                sent_at: now,
+                timer,
+                view_once,
+                file: Box::new(sent),
+            };
+            (record, payload)
+        }))
     }
 
     /// The received file message `id`, if it is there and has not expired.

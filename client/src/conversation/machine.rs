@@ -138,19 +138,20 @@ impl Conversation {
                 max: MAX_TEXT_LEN,
             });
         }
-        let id = MessageId::random(rng);
-        let record = MessageRecord {
-            body: (!view_once).then(|| body.clone()),
-            ..MessageRecord::sent(id, now, timer, view_once)
-        };
-        let payload = Payload::Text {
-            id,
-            sent_at: now,
-            timer,
-            view_once,
-            body,
-        };
-        Ok((id, self.record_sent(record, payload)))
+        Ok(self.compose_with(rng, |id| {
+            let record = MessageRecord {
+                body: (!view_once).then(|| body.clone()),
+                ..MessageRecord::sent(id, now, timer, view_once)
+            };
+            let payload = Payload::Text {
+                id,
+                sent_at: now,
+                timer,
+                view_once,
+                body,
+            };
+            (record, payload)
+        }))
     }
 
     /// Checks that a message carrying `timer` may be composed now.
@@ -162,14 +163,20 @@ impl Conversation {
         Ok(())
     }
 
-    /// Stores the record of a message we send and returns the effects: save it, then send
-    /// `payload`.
-    pub(super) fn record_sent(&mut self, record: MessageRecord, payload: Payload) -> Vec<Effect> {
-        let id = record.id;
+    /// A message of ours, already checked: draws its id, has `build` make its record and
+    /// payload, stores the record, and returns the id and the effects: save the record, then
+    /// send the payload.
+    pub(super) fn compose_with<R: RngCore + CryptoRng>(
+        &mut self,
+        rng: &mut R,
+        build: impl FnOnce(MessageId) -> (MessageRecord, Payload),
+    ) -> (MessageId, Vec<Effect>) {
+        let id = MessageId::random(rng);
+        let (record, payload) = build(id);
         let mut effects = self.insert_record(record);
         effects.push(Effect::SaveMessage(id));
         effects.push(Effect::SendPayload(payload));
-        effects
+        (id, effects)
     }
 
     /// Stores a record, first evicting the oldest message if the conversation is full.

@@ -12,7 +12,7 @@
 //!
 //! What it does not do: decide what happens on expiry (the conversation does) or store anything.
 
-use super::codec::{DecodeError, Reader, Writer};
+use super::codec::{versioned_reader, versioned_writer, DecodeError};
 use super::file::FileRef;
 use super::limits::MAX_TEXT_LEN;
 use super::payload::{read_timer, MessageBody, MessageId};
@@ -55,11 +55,34 @@ pub struct MessageRecord {
 impl MessageRecord {
     /// The record of a message we send now, without its text or file yet.
     pub(super) fn sent(id: MessageId, now: u64, timer: Option<u64>, view_once: bool) -> Self {
+        Self::new(id, Direction::Sent, now, now, timer, view_once)
+    }
+
+    /// The record of a message the contact sent at `sent_at` and we received `now`, without its
+    /// text or file yet.
+    pub(super) fn received(
+        id: MessageId,
+        sent_at: u64,
+        now: u64,
+        timer: Option<u64>,
+        view_once: bool,
+    ) -> Self {
+        Self::new(id, Direction::Received, sent_at, now, timer, view_once)
+    }
+
+    fn new(
+        id: MessageId,
+        direction: Direction,
+        sent_at: u64,
+        received_at: u64,
+        timer: Option<u64>,
+        view_once: bool,
+    ) -> Self {
         MessageRecord {
             id,
-            direction: Direction::Sent,
-            sent_at: now,
-            received_at: now,
+            direction,
+            sent_at,
+            received_at,
             timer,
             view_once,
             envelope_id: None,
@@ -92,8 +115,8 @@ impl MessageRecord {
     /// The record's byte encoding, independent of every other record.
     pub fn encode(&self) -> Vec<u8> {
         let body_len = self.body.as_ref().map_or(0, MessageBody::len);
-        let mut w = Writer::versioned(80 + body_len);
-        w.bytes(self.id.as_bytes());
+        let mut w = versioned_writer(80 + body_len);
+        w.raw(self.id.as_bytes());
         w.u8(match self.direction {
             Direction::Sent => 0,
             Direction::Received => 1,
@@ -102,19 +125,13 @@ impl MessageRecord {
         w.u64(self.received_at);
         w.opt_u64(self.timer);
         w.bool(self.view_once);
-        match &self.envelope_id {
-            None => w.u8(0),
-            Some(e) => {
-                w.u8(1);
-                w.bytes(e.as_bytes());
-            }
-        }
+        w.opt_raw(self.envelope_id.as_ref().map(|e| &e.as_bytes()[..]));
         w.opt_u64(self.displayed_at);
         match &self.body {
             None => w.u8(0),
             Some(b) => {
                 w.u8(1);
-                w.var_bytes(b.as_str().as_bytes());
+                w.bytes(b.as_str().as_bytes());
             }
         }
         // Absent for a text, so that records written before files existed still decode.
@@ -127,7 +144,7 @@ impl MessageRecord {
 
     /// Decodes bytes produced by [`MessageRecord::encode`].
     pub fn decode(input: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::versioned(input)?;
+        let mut r = versioned_reader(input)?;
         let id = MessageId(r.array()?);
         let direction = match r.u8()? {
             0 => Direction::Sent,
@@ -138,14 +155,10 @@ impl MessageRecord {
         let received_at = r.u64()?;
         let timer = read_timer(&mut r)?;
         let view_once = r.bool()?;
-        let envelope_id = if r.bool()? {
-            Some(EnvelopeId::from_bytes(r.array()?))
-        } else {
-            None
-        };
+        let envelope_id = r.opt_array()?.map(EnvelopeId::from_bytes);
         let displayed_at = r.opt_u64()?;
         let body = if r.bool()? {
-            Some(MessageBody::new(r.string(MAX_TEXT_LEN)?))
+            Some(MessageBody::new(r.str(MAX_TEXT_LEN)?))
         } else {
             None
         };
@@ -156,16 +169,11 @@ impl MessageRecord {
         };
         r.finish()?;
         Ok(Self {
-            id,
-            direction,
-            sent_at,
-            received_at,
-            timer,
-            view_once,
             envelope_id,
             displayed_at,
             body,
             file,
+            ..Self::new(id, direction, sent_at, received_at, timer, view_once)
         })
     }
 }

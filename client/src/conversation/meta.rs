@@ -10,7 +10,7 @@
 
 use std::collections::BTreeMap;
 
-use super::codec::{DecodeError, Reader, Writer};
+use super::codec::{versioned_reader, versioned_writer, DecodeError};
 use super::limits::{MAX_RELAY_TTL_SECS, MAX_SEEN_IDS};
 use super::payload::{read_timer, MessageId, MESSAGE_ID_LEN};
 
@@ -96,7 +96,7 @@ impl ConversationMeta {
 
     /// The metadata's byte encoding.
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::versioned(32 + self.seen.len() * SEEN_ENTRY_LEN);
+        let mut w = versioned_writer(32 + self.seen.len() * SEEN_ENTRY_LEN);
         w.u8(match self.status {
             Status::Active => 0,
             Status::Blocked => 1,
@@ -105,10 +105,9 @@ impl ConversationMeta {
         w.u64(self.relay_ttl);
         w.opt_u64(self.timer);
         w.u64(self.timer_set_at);
-        let count = u32::try_from(self.seen.len()).unwrap_or(u32::MAX);
-        w.bytes(&count.to_be_bytes());
+        w.u32(u32::try_from(self.seen.len()).unwrap_or(u32::MAX));
         for (id, e) in &self.seen {
-            w.bytes(id.as_bytes());
+            w.raw(id.as_bytes());
             w.u64(e.until);
             w.bool(e.unsent);
         }
@@ -117,7 +116,7 @@ impl ConversationMeta {
 
     /// Decodes bytes produced by [`ConversationMeta::encode`].
     pub fn decode(input: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::versioned(input)?;
+        let mut r = versioned_reader(input)?;
         let status = match r.u8()? {
             0 => Status::Active,
             1 => Status::Blocked,

@@ -9,15 +9,16 @@
 
 use std::fmt;
 
+use hush_protocol::codec::Reader;
 use hush_protocol::ids::{SendCapability, SenderId, ID_LEN, SEND_CAP_LEN};
 use hush_protocol::RelayAddress;
 use rand_core::{CryptoRng, RngCore};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
-use super::codec::{DecodeError, Reader, Writer};
+use super::codec::{read_relay, versioned_reader, versioned_writer, write_relay, DecodeError};
 use super::file::FileRef;
-use super::limits::{timer_in_range, MAX_RELAY_ADDRESS_LEN, MAX_TEXT_LEN};
+use super::limits::{timer_in_range, MAX_TEXT_LEN};
 
 /// Length in bytes of a [`MessageId`].
 pub const MESSAGE_ID_LEN: usize = 16;
@@ -262,7 +263,7 @@ impl Payload {
     /// The byte encoding. Fields are assumed within their caps (the constructors in this module
     /// and [`Payload::decode`] guarantee it).
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer::versioned(64);
+        let mut w = versioned_writer(64);
         w.u8(self.tag());
         match self {
             Payload::Text {
@@ -272,11 +273,11 @@ impl Payload {
                 view_once,
                 body,
             } => {
-                w.bytes(id.as_bytes());
+                w.raw(id.as_bytes());
                 w.u64(*sent_at);
                 w.opt_u64(*timer);
                 w.bool(*view_once);
-                w.var_bytes(body.as_str().as_bytes());
+                w.bytes(body.as_str().as_bytes());
             }
             Payload::SetTimer { timer, set_at } => {
                 w.opt_u64(*timer);
@@ -289,22 +290,22 @@ impl Payload {
                 view_once,
                 file,
             } => {
-                w.bytes(id.as_bytes());
+                w.raw(id.as_bytes());
                 w.u64(*sent_at);
                 w.opt_u64(*timer);
                 w.bool(*view_once);
                 file.encode_payload(&mut w);
             }
-            Payload::Unsend { id } => w.bytes(id.as_bytes()),
+            Payload::Unsend { id } => w.raw(id.as_bytes()),
             Payload::Burn => {}
             Payload::Introduce {
                 relay,
                 sender_id,
                 send_cap,
             } => {
-                w.var_bytes(relay.to_string().as_bytes());
-                w.bytes(sender_id.as_bytes());
-                w.bytes(send_cap.as_bytes());
+                write_relay(&mut w, relay);
+                w.raw(sender_id.as_bytes());
+                w.raw(send_cap.as_bytes());
             }
         }
         w.finish()
@@ -312,14 +313,14 @@ impl Payload {
 
     /// Decodes bytes produced by [`Payload::encode`], rejecting anything else.
     pub fn decode(input: &[u8]) -> Result<Self, DecodeError> {
-        let mut r = Reader::versioned(input)?;
+        let mut r = versioned_reader(input)?;
         let payload = match r.u8()? {
             TAG_TEXT => Payload::Text {
                 id: MessageId(r.array()?),
                 sent_at: r.u64()?,
                 timer: read_timer(&mut r)?,
                 view_once: r.bool()?,
-                body: MessageBody(r.string(MAX_TEXT_LEN)?),
+                body: MessageBody(r.str(MAX_TEXT_LEN)?.to_owned()),
             },
             TAG_SET_TIMER => Payload::SetTimer {
                 timer: read_timer(&mut r)?,
@@ -337,10 +338,7 @@ impl Payload {
                 file: Box::new(FileRef::decode_payload(&mut r)?),
             },
             TAG_INTRODUCE => {
-                let relay = r
-                    .string(MAX_RELAY_ADDRESS_LEN)?
-                    .parse()
-                    .map_err(|_| DecodeError::InvalidRelayAddress)?;
+                let relay = read_relay(&mut r)?;
                 let sender_id = SenderId::from_bytes(r.array::<ID_LEN>()?);
                 let send_cap = SendCapability::from_bytes(r.array::<SEND_CAP_LEN>()?);
                 Payload::Introduce {

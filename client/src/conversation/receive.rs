@@ -43,16 +43,8 @@ impl Conversation {
                     return Err(ConversationError::InvalidPayload);
                 }
                 let record = MessageRecord {
-                    id,
-                    direction: Direction::Received,
-                    sent_at,
-                    received_at: now,
-                    timer,
-                    view_once,
-                    envelope_id: None,
-                    displayed_at: None,
                     body: Some(body),
-                    file: None,
+                    ..MessageRecord::received(id, sent_at, now, timer, view_once)
                 };
                 self.receive_message(record, now)
             }
@@ -69,16 +61,8 @@ impl Conversation {
                 // Only our own record of a file we sent holds a write capability.
                 file.write_cap = None;
                 let record = MessageRecord {
-                    id,
-                    direction: Direction::Received,
-                    sent_at,
-                    received_at: now,
-                    timer,
-                    view_once,
-                    envelope_id: None,
-                    displayed_at: None,
-                    body: None,
                     file: Some(file),
+                    ..MessageRecord::received(id, sent_at, now, timer, view_once)
                 };
                 self.receive_message(record, now)
             }
@@ -89,20 +73,23 @@ impl Conversation {
                 self.receive_set_timer(timer, set_at, now)
             }
             Payload::Unsend { id } => self.receive_unsend(id, now),
-            Payload::Burn => {
-                self.erase();
-                return Ok(vec![
-                    Effect::DeleteOwnQueue,
-                    Effect::EraseConversation,
-                    Effect::Notify(Event::Burned { by_contact: true }),
-                ]);
-            }
+            Payload::Burn => return Ok(self.receive_burn()),
             Payload::Introduce { .. } => Vec::new(),
         };
         if self.meta.prune(now) && !effects.contains(&Effect::SaveMeta) {
             effects.push(Effect::SaveMeta);
         }
         Ok(effects)
+    }
+
+    /// A burn: erase everything and delete our queue; nothing is pruned afterwards.
+    fn receive_burn(&mut self) -> Vec<Effect> {
+        self.erase();
+        vec![
+            Effect::DeleteOwnQueue,
+            Effect::EraseConversation,
+            Effect::Notify(Event::Burned { by_contact: true }),
+        ]
     }
 
     /// A text or a file: shown once, unless it is a duplicate, was unsent, or has already

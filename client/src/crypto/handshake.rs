@@ -18,6 +18,7 @@
 //! First message: `0x01 | 0x01 | EK (32) | KEM ciphertext (1088) | sealed identity (144) |
 //! ratchet message`. This module does not talk to relays or store invitation secrets.
 
+use hush_protocol::codec::Reader;
 use ml_kem::kem::{Decapsulate, Encapsulate};
 use ml_kem::{Ciphertext, MlKem768};
 use rand_core::{CryptoRng, RngCore};
@@ -29,7 +30,7 @@ use super::invitation::{Invitation, InvitationSecrets};
 use super::kdf::{dh, hkdf, label, open_once, seal_once, sha256, split32, Key32};
 use super::limits::{HANDSHAKE_PREFIX_LEN, MAX_HANDSHAKE_MESSAGE_LEN, MAX_PLAINTEXT_LEN};
 use super::ratchet::{EncryptError, Session};
-use super::wire::{Reader, TAG_HANDSHAKE, WIRE_VERSION};
+use super::wire::{TAG_HANDSHAKE, WIRE_VERSION};
 
 /// Length of an ML-KEM-768 ciphertext.
 const KEM_CT_LEN: usize = 1088;
@@ -130,14 +131,14 @@ pub fn respond(
         return Err(HandshakeError::Malformed);
     }
     let mut r = Reader::new(first_message);
-    if r.take(2) != Some(&[TAG_HANDSHAKE, WIRE_VERSION][..]) {
+    if r.take(2).ok() != Some(&[TAG_HANDSHAKE, WIRE_VERSION][..]) {
         return Err(HandshakeError::Malformed);
     }
-    let ek_public: [u8; 32] = r.array().ok_or(HandshakeError::Malformed)?;
-    let ct = r.take(KEM_CT_LEN).ok_or(HandshakeError::Malformed)?;
+    let ek_public: [u8; 32] = r.array().map_err(|_| HandshakeError::Malformed)?;
+    let ct = r.take(KEM_CT_LEN).map_err(|_| HandshakeError::Malformed)?;
     let sealed = r
         .take(SEALED_IDENTITY_LEN)
-        .ok_or(HandshakeError::Malformed)?;
+        .map_err(|_| HandshakeError::Malformed)?;
     let ratchet = r.rest();
 
     let th = transcript(secrets.invitation_hash(), &ek_public, ct);

@@ -8,11 +8,10 @@
 use std::fmt;
 
 use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use hush_protocol::codec::Reader;
 use rand_core::{CryptoRng, RngCore};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
-
-use super::wire::Reader;
 
 /// Version byte of the stored identity encoding.
 const IDENTITY_VERSION: u8 = 1;
@@ -68,11 +67,11 @@ impl Identity {
             return Err(IdentityError::Length);
         }
         let mut r = Reader::new(bytes);
-        if r.u8() != Some(IDENTITY_VERSION) {
+        if r.u8().ok() != Some(IDENTITY_VERSION) {
             return Err(IdentityError::Version);
         }
-        let seed = Zeroizing::new(r.array::<32>().ok_or(IdentityError::Length)?);
-        let agreement = Zeroizing::new(r.array::<32>().ok_or(IdentityError::Length)?);
+        let seed = Zeroizing::new(r.array::<32>().map_err(|_| IdentityError::Length)?);
+        let agreement = Zeroizing::new(r.array::<32>().map_err(|_| IdentityError::Length)?);
         Ok(Self {
             signing: SigningKey::from_bytes(&seed),
             agreement: StaticSecret::from(*agreement),

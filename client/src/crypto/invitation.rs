@@ -11,6 +11,7 @@ use std::fmt;
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
+use hush_protocol::codec::Reader;
 use hush_protocol::{RelayAddress, SendCapability, SenderId};
 use ml_kem::kem::{DecapsulationKey, EncapsulationKey};
 use ml_kem::{EncodedSizeUser, KemCore, MlKem768, MlKem768Params};
@@ -21,7 +22,6 @@ use zeroize::Zeroizing;
 use super::identity::{is_contributory_point, Identity, PublicIdentity, PUBLIC_IDENTITY_LEN};
 use super::kdf::{label, sha256};
 use super::limits::{MAX_INVITATION_TOKEN_LEN, MAX_RELAY_ADDRESS_LEN};
-use super::wire::Reader;
 
 /// The prefix of every invitation token.
 pub const INVITATION_PREFIX: &str = "hush://invite/";
@@ -152,23 +152,23 @@ impl Invitation {
     fn from_signed_bytes(bytes: &[u8]) -> Result<Invitation, InvitationError> {
         use InvitationError::Truncated;
         let mut r = Reader::new(bytes);
-        if r.u8().ok_or(Truncated)? != INVITATION_VERSION {
+        if r.u8().map_err(|_| Truncated)? != INVITATION_VERSION {
             return Err(InvitationError::Version);
         }
-        let relay_len = usize::from(r.u16().ok_or(Truncated)?);
+        let relay_len = usize::from(r.u16().map_err(|_| Truncated)?);
         if relay_len > MAX_RELAY_ADDRESS_LEN {
             return Err(InvitationError::RelayAddress);
         }
-        let relay = std::str::from_utf8(r.take(relay_len).ok_or(Truncated)?)
+        let relay = std::str::from_utf8(r.take(relay_len).map_err(|_| Truncated)?)
             .ok()
             .and_then(|s| s.parse::<RelayAddress>().ok())
             .ok_or(InvitationError::RelayAddress)?;
-        let sender_id = SenderId::from_bytes(r.array().ok_or(Truncated)?);
-        let send_cap = SendCapability::from_bytes(r.array().ok_or(Truncated)?);
-        let inviter = r.take(PUBLIC_IDENTITY_LEN).ok_or(Truncated)?;
-        let prekey: [u8; 32] = r.array().ok_or(Truncated)?;
-        let kem_ek = r.take(KEM_EK_LEN).ok_or(Truncated)?;
-        let signature: [u8; 64] = r.array().ok_or(Truncated)?;
+        let sender_id = SenderId::from_bytes(r.array().map_err(|_| Truncated)?);
+        let send_cap = SendCapability::from_bytes(r.array().map_err(|_| Truncated)?);
+        let inviter = r.take(PUBLIC_IDENTITY_LEN).map_err(|_| Truncated)?;
+        let prekey: [u8; 32] = r.array().map_err(|_| Truncated)?;
+        let kem_ek = r.take(KEM_EK_LEN).map_err(|_| Truncated)?;
+        let signature: [u8; 64] = r.array().map_err(|_| Truncated)?;
         if !r.is_empty() {
             return Err(InvitationError::TrailingBytes);
         }
@@ -288,12 +288,12 @@ impl InvitationSecrets {
     /// Restores secrets stored with [`InvitationSecrets::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, InvitationError> {
         let mut r = Reader::new(bytes);
-        if r.u8().ok_or(InvitationError::Truncated)? != SECRETS_VERSION {
+        if r.u8().map_err(|_| InvitationError::Truncated)? != SECRETS_VERSION {
             return Err(InvitationError::Version);
         }
-        let invitation_hash = r.array::<32>().ok_or(InvitationError::Truncated)?;
-        let prekey = Zeroizing::new(r.array::<32>().ok_or(InvitationError::Truncated)?);
-        let dk = r.take(KEM_DK_LEN).ok_or(InvitationError::Truncated)?;
+        let invitation_hash = r.array::<32>().map_err(|_| InvitationError::Truncated)?;
+        let prekey = Zeroizing::new(r.array::<32>().map_err(|_| InvitationError::Truncated)?);
+        let dk = r.take(KEM_DK_LEN).map_err(|_| InvitationError::Truncated)?;
         if !r.is_empty() {
             return Err(InvitationError::TrailingBytes);
         }

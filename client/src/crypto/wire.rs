@@ -1,8 +1,9 @@
-//! Wire-level type tags and a bounds-checked byte reader shared by the decoders.
+//! Wire-level type tags of the client's encrypted messages.
 //!
 //! Every hush wire message starts with a type tag and a version byte, so a receiver can tell a
 //! handshake first message from a ratchet message before parsing further. This module does not
-//! decrypt anything; it only slices bytes without ever indexing out of bounds.
+//! decrypt or parse anything further: the decoders read their fields with
+//! [`hush_protocol::codec::Reader`].
 
 /// Type tag of a handshake first message (the joiner's first message to an inviter).
 pub const TAG_HANDSHAKE: u8 = 0x01;
@@ -32,64 +33,9 @@ pub fn message_kind(wire: &[u8]) -> Option<MessageKind> {
     }
 }
 
-/// A cursor over a byte slice whose reads return `None` instead of panicking on truncation.
-pub(crate) struct Reader<'a> {
-    buf: &'a [u8],
-}
-
-impl<'a> Reader<'a> {
-    pub(crate) fn new(buf: &'a [u8]) -> Self {
-        Self { buf }
-    }
-
-    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
-        if self.buf.len() < n {
-            return None;
-        }
-        let (head, tail) = self.buf.split_at(n);
-        self.buf = tail;
-        Some(head)
-    }
-
-    pub(crate) fn array<const N: usize>(&mut self) -> Option<[u8; N]> {
-        self.take(N)?.try_into().ok()
-    }
-
-    pub(crate) fn u8(&mut self) -> Option<u8> {
-        Some(self.array::<1>()?[0])
-    }
-
-    pub(crate) fn u16(&mut self) -> Option<u16> {
-        Some(u16::from_be_bytes(self.array()?))
-    }
-
-    pub(crate) fn u64(&mut self) -> Option<u64> {
-        Some(u64::from_be_bytes(self.array()?))
-    }
-
-    pub(crate) fn rest(&mut self) -> &'a [u8] {
-        std::mem::take(&mut self.buf)
-    }
-
-    pub(crate) fn is_empty(&self) -> bool {
-        self.buf.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn reader_reports_truncation_without_consuming_past_the_end() {
-        let mut r = Reader::new(&[1, 0, 2, 0, 3]);
-        assert_eq!(r.u8(), Some(1));
-        assert_eq!(r.u16(), Some(2));
-        assert_eq!(r.u64(), None);
-        assert_eq!(r.u16(), Some(3));
-        assert!(r.is_empty());
-        assert_eq!(r.u8(), None);
-    }
 
     #[test]
     fn kind_needs_known_tag_and_version() {

@@ -7,13 +7,17 @@
 //! write therefore leaves the older copy intact, and [`read`] takes the valid copy with the
 //! highest sequence number.
 //!
+//! Fields are read and written with [`hush_protocol::codec`]; integers are big-endian.
+//!
 //! What it does not do: decide when the header is written (the durability rule lives in
-//! `blob.rs`), or encrypt anything: the metadata is not secret (the capabilities appear only as
-//! SHA-256 hashes, and the data key only sealed under its vault slot).
+//! `entry.rs`, its periodic part in `checkpoint.rs`), or encrypt anything: the metadata is not
+//! secret (the capabilities appear only as SHA-256 hashes, and the data key only sealed under
+//! its vault slot).
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 
+use hush_protocol::codec::{DecodeError, Reader, Writer};
 use hush_protocol::BlobId;
 use sha2::{Digest, Sha256};
 
@@ -54,77 +58,54 @@ pub(super) struct Header {
     pub(super) wrapped_key: [u8; WRAPPED_KEY_LEN],
 }
 
-/// Appends bytes to a buffer, front to back.
-struct Writer(Vec<u8>);
-
-impl Writer {
-    fn put(&mut self, b: &[u8]) -> &mut Self {
-        self.0.extend_from_slice(b);
-        self
-    }
-}
-
-/// Takes bytes from the front of a slice.
-struct Reader<'a>(&'a [u8]);
-
-impl Reader<'_> {
-    fn take<const N: usize>(&mut self) -> Result<[u8; N], BlobError> {
-        let (head, rest) = self
-            .0
-            .split_at_checked(N)
-            .ok_or(BlobError::Corrupt("short header"))?;
-        self.0 = rest;
-        head.try_into()
-            .map_err(|_| BlobError::Corrupt("short header"))
-    }
-
-    fn u64(&mut self) -> Result<u64, BlobError> {
-        Ok(u64::from_be_bytes(self.take()?))
-    }
-}
-
 impl Header {
     /// One metadata copy, checksum last.
     fn encode(&self) -> Vec<u8> {
-        let mut w = Writer(Vec::with_capacity(ENCODED_LEN));
-        w.put(MAGIC)
-            .put(&self.seq.to_be_bytes())
-            .put(self.id.as_bytes())
-            .put(&self.write_hash)
-            .put(&self.read_hash)
-            .put(&self.total_len.to_be_bytes())
-            .put(&self.committed.to_be_bytes())
-            .put(&self.expires_at.to_be_bytes())
-            .put(&self.slot.to_be_bytes())
-            .put(&self.wrapped_key);
-        let sum = Sha256::digest(&w.0);
-        w.put(&sum);
-        w.0
+        let mut w = Writer::with_capacity(ENCODED_LEN);
+        w.raw(MAGIC);
+        w.u64(self.seq);
+        w.raw(self.id.as_bytes());
+        w.raw(&self.write_hash);
+        w.raw(&self.read_hash);
+        w.u64(self.total_len);
+        w.u64(self.committed);
+        w.u64(self.expires_at);
+        w.u64(self.slot);
+        w.raw(&self.wrapped_key);
+        let mut out = w.finish();
+        let sum = Sha256::digest(&out);
+        out.extend_from_slice(&sum);
+        out
     }
 
-    /// Decodes one copy, checking its magic and checksum.
+    /// Decodes one copy, checking its checksum and magic.
     fn decode(bytes: &[u8]) -> Result<Header, BlobError> {
-        let body = bytes
-            .get(..ENCODED_LEN - 32)
-            .ok_or(BlobError::Corrupt("short header"))?;
-        let sum = &bytes[ENCODED_LEN - 32..ENCODED_LEN];
+        let short = |_| BlobError::Corrupt("short header");
+        let mut r = Reader::new(bytes);
+        let body = r.take(ENCODED_LEN - 32).map_err(short)?;
+        let sum = r.take(32).map_err(short)?;
         if Sha256::digest(body).as_slice() != sum {
             return Err(BlobError::Corrupt("header checksum mismatch"));
         }
-        let mut r = Reader(body);
-        if &r.take::<8>()? != MAGIC {
+        let mut r = Reader::new(body);
+        if &r.array::<8>().map_err(short)? != MAGIC {
             return Err(BlobError::Corrupt("not a blob file"));
         }
+        Self::decode_fields(&mut r).map_err(short)
+    }
+
+    /// The fields after the magic, in [`Header::encode`]'s order.
+    fn decode_fields(r: &mut Reader<'_>) -> Result<Header, DecodeError> {
         Ok(Header {
             seq: r.u64()?,
-            id: BlobId(r.take()?),
-            write_hash: r.take()?,
-            read_hash: r.take()?,
+            id: BlobId(r.array()?),
+            write_hash: r.array()?,
+            read_hash: r.array()?,
             total_len: r.u64()?,
             committed: r.u64()?,
             expires_at: r.u64()?,
             slot: r.u64()?,
-            wrapped_key: r.take()?,
+            wrapped_key: r.array()?,
         })
     }
 

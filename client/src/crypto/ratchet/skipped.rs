@@ -8,12 +8,12 @@
 
 use std::collections::BTreeMap;
 
+use hush_protocol::codec::{DecodeError, Reader};
 use subtle::ConstantTimeEq;
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::super::kdf::Key32;
 use super::super::limits::{MAX_SKIPPED_TOTAL, SKIPPED_KEY_LIFETIME_SECS};
-use super::super::wire::Reader;
 
 /// One stored message key.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -152,11 +152,11 @@ impl SkippedKeys {
     }
 
     /// Reads the storage encoding, refusing more keys than the cap.
-    pub(crate) fn decode(r: &mut Reader<'_>) -> Option<Self> {
+    pub(crate) fn decode(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
         let next_seq = r.u64()?;
         let n_chains = usize::from(r.u16()?);
         if n_chains > MAX_SKIPPED_TOTAL {
-            return None;
+            return Err(DecodeError::InvalidValue);
         }
         let mut chains = Vec::with_capacity(n_chains);
         let mut total = 0usize;
@@ -165,7 +165,7 @@ impl SkippedKeys {
             let n_keys = usize::from(r.u16()?);
             total += n_keys;
             if total > MAX_SKIPPED_TOTAL || n_keys == 0 {
-                return None;
+                return Err(DecodeError::InvalidValue);
             }
             let mut keys = BTreeMap::new();
             for _ in 0..n_keys {
@@ -184,7 +184,7 @@ impl SkippedKeys {
             }
             chains.push(SkippedChain { hk, keys });
         }
-        Some(Self { chains, next_seq })
+        Ok(Self { chains, next_seq })
     }
 }
 

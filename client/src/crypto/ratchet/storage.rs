@@ -11,12 +11,12 @@
 //! The bytes are secret: they come back zeroized, and the caller encrypts them at rest. This
 //! module does not store anything itself.
 
+use hush_protocol::codec::Reader;
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use super::super::identity::PublicIdentity;
 use super::super::limits::MAX_CHAIN_LEN;
-use super::super::wire::Reader;
 use super::skipped::SkippedKeys;
 use super::{Session, State};
 
@@ -69,32 +69,33 @@ impl Session {
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, SessionDecodeError> {
         use SessionDecodeError::{Invalid, Truncated};
         let mut r = Reader::new(bytes);
-        if r.u8().ok_or(Truncated)? != SESSION_VERSION {
+        if r.u8().map_err(|_| Truncated)? != SESSION_VERSION {
             return Err(SessionDecodeError::Version);
         }
-        let peer = PublicIdentity::from_bytes(r.take(64).ok_or(Truncated)?).map_err(|_| Invalid)?;
-        let ad = r.array::<32>().ok_or(Truncated)?;
-        let dhs = StaticSecret::from(*Zeroizing::new(r.array::<32>().ok_or(Truncated)?));
+        let peer =
+            PublicIdentity::from_bytes(r.take(64).map_err(|_| Truncated)?).map_err(|_| Invalid)?;
+        let ad = r.array::<32>().map_err(|_| Truncated)?;
+        let dhs = StaticSecret::from(*Zeroizing::new(r.array::<32>().map_err(|_| Truncated)?));
         let dhr = get_opt(&mut r)?;
-        let rk = r.array::<32>().ok_or(Truncated)?;
+        let rk = r.array::<32>().map_err(|_| Truncated)?;
         let cks = get_opt(&mut r)?;
         let ckr = get_opt(&mut r)?;
         let hks = get_opt(&mut r)?;
         let hkr = get_opt(&mut r)?;
-        let nhks = r.array::<32>().ok_or(Truncated)?;
-        let nhkr = r.array::<32>().ok_or(Truncated)?;
-        let ns = r.u64().ok_or(Truncated)?;
-        let nr = r.u64().ok_or(Truncated)?;
-        let pn = r.u64().ok_or(Truncated)?;
+        let nhks = r.array::<32>().map_err(|_| Truncated)?;
+        let nhkr = r.array::<32>().map_err(|_| Truncated)?;
+        let ns = r.u64().map_err(|_| Truncated)?;
+        let nr = r.u64().map_err(|_| Truncated)?;
+        let pn = r.u64().map_err(|_| Truncated)?;
         if ns > MAX_CHAIN_LEN || pn > MAX_CHAIN_LEN || nr > MAX_CHAIN_LEN + 1 {
             return Err(Invalid);
         }
-        let send_ratchet_due = match r.u8().ok_or(Truncated)? {
+        let send_ratchet_due = match r.u8().map_err(|_| Truncated)? {
             0 => false,
             1 => true,
             _ => return Err(Invalid),
         };
-        let skipped = SkippedKeys::decode(&mut r).ok_or(Truncated)?;
+        let skipped = SkippedKeys::decode(&mut r).map_err(|_| Truncated)?;
         if !r.is_empty() {
             return Err(SessionDecodeError::TrailingBytes);
         }
@@ -134,9 +135,9 @@ fn put_opt(out: &mut Vec<u8>, key: &Option<[u8; 32]>) {
 }
 
 fn get_opt(r: &mut Reader<'_>) -> Result<Option<[u8; 32]>, SessionDecodeError> {
-    match r.u8().ok_or(SessionDecodeError::Truncated)? {
+    match r.u8().map_err(|_| SessionDecodeError::Truncated)? {
         0 => Ok(None),
-        1 => Ok(Some(r.array().ok_or(SessionDecodeError::Truncated)?)),
+        1 => Ok(Some(r.array().map_err(|_| SessionDecodeError::Truncated)?)),
         _ => Err(SessionDecodeError::Invalid),
     }
 }

@@ -1,0 +1,96 @@
+//! How each fixed-size field type of a message is written and read, so that an encoder and its
+//! decoder are one line per field: `put(w, sender_id)` beside `sender_id: get(r)?`.
+//!
+//! Ids and capabilities are their raw bytes, integers big-endian, booleans a 0/1 byte, and an
+//! optional field a 0/1 flag byte followed by the value when present.
+//!
+//! What it does not do: variable-length fields (those carry a cap and go through
+//! [`Reader::bytes`] directly) or tags.
+
+use crate::codec::{DecodeError, Reader, Writer};
+use crate::ids::{BlobCapability, BlobId, EnvelopeId, RecipientId, SendCapability, SenderId};
+
+/// The writer every message encoder appends to: a frame under construction.
+pub(super) type FrameWriter<'a> = Writer<&'a mut Vec<u8>>;
+
+/// A field with one fixed encoding.
+pub(super) trait Field: Sized {
+    /// Appends the field.
+    fn put(&self, w: &mut FrameWriter<'_>);
+    /// Reads the field.
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError>;
+}
+
+/// Appends `v`.
+pub(super) fn put<T: Field>(w: &mut FrameWriter<'_>, v: &T) {
+    v.put(w);
+}
+
+/// Reads a `T`.
+pub(super) fn get<T: Field>(r: &mut Reader<'_>) -> Result<T, DecodeError> {
+    T::get(r)
+}
+
+/// Ids and capabilities: their raw bytes.
+macro_rules! fixed_bytes {
+    ($($ty:ty),*) => {$(
+        impl Field for $ty {
+            fn put(&self, w: &mut FrameWriter<'_>) {
+                w.raw(self.as_bytes());
+            }
+            fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                Ok(<$ty>::from_bytes(r.array()?))
+            }
+        }
+    )*};
+}
+
+fixed_bytes!(
+    SenderId,
+    RecipientId,
+    EnvelopeId,
+    BlobId,
+    SendCapability,
+    BlobCapability
+);
+
+impl<const N: usize> Field for [u8; N] {
+    fn put(&self, w: &mut FrameWriter<'_>) {
+        w.raw(self);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        r.array()
+    }
+}
+
+/// Integers and booleans: the codec method of the same name writes and reads them.
+macro_rules! scalar {
+    ($($ty:ident),*) => {$(
+        impl Field for $ty {
+            fn put(&self, w: &mut FrameWriter<'_>) {
+                w.$ty(*self);
+            }
+            fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+                r.$ty()
+            }
+        }
+    )*};
+}
+
+scalar!(u32, u64, bool);
+
+impl<T: Field> Field for Option<T> {
+    fn put(&self, w: &mut FrameWriter<'_>) {
+        w.bool(self.is_some());
+        if let Some(v) = self {
+            v.put(w);
+        }
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        if r.bool()? {
+            Ok(Some(T::get(r)?))
+        } else {
+            Ok(None)
+        }
+    }
+}
