@@ -26,9 +26,11 @@ pub mod files;
 pub mod net;
 
 mod client;
+mod transfer;
 
 pub use client::{
     Client, ClientError, ClientEvent, ClientOptions, Clock, ContactStatus, ContactView, FileView,
-    MessageView, PendingView, ProgressFn, TransferProgress, RELAY_TTL_SECS,
+    MessageView, PendingView, RELAY_TTL_SECS,
 };
+pub use transfer::{ProgressFn, TransferProgress};
 pub mod store;

@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hush_client::net::{ClientError, RelayClient};
+use hush_client::net::{RelayCallError, RelayClient};
 use hush_protocol::limits::MAX_BLOB_CHUNK;
 use hush_protocol::{BlobCapability, BlobId};
 use rand::rngs::OsRng;
@@ -34,7 +34,7 @@ pub async fn upload(
     write_cap: &BlobCapability,
     data: &[u8],
     from: usize,
-) -> Result<(), ClientError> {
+) -> Result<(), RelayCallError> {
     let mut at = from;
     while at < data.len() {
         let end = (at + MAX_BLOB_CHUNK).min(data.len());
@@ -54,7 +54,7 @@ pub async fn download(
     read_cap: &BlobCapability,
     len: usize,
     chunk: u32,
-) -> Result<Vec<u8>, ClientError> {
+) -> Result<Vec<u8>, RelayCallError> {
     let mut out = Vec::with_capacity(len);
     while out.len() < len {
         let part = client

@@ -1,7 +1,7 @@
 //! Authorisation failures: wrong capability, wrong signature, a signature replayed on another
 //! connection, a wrong certificate pin and a wrong protocol version.
 
-use hush_client::net::{client_config, client_config_with_alpn, ClientError, RelayClient};
+use hush_client::net::{client_config, client_config_with_alpn, RelayCallError, RelayClient};
 use hush_protocol::{ErrorCode, Fingerprint, Request};
 use hush_tests::{cap, key, TestRelay};
 
@@ -17,11 +17,11 @@ async fn a_wrong_capability_is_refused_like_a_missing_queue() {
     for (s, cp) in [(sid, &wrong), (missing, &c)] {
         assert_eq!(
             client.send(s, cp, 60, None, vec![2]).await,
-            Err(ClientError::Relay(ErrorCode::Auth))
+            Err(RelayCallError::Relay(ErrorCode::Auth))
         );
         assert_eq!(
             client.retract(s, cp, env).await,
-            Err(ClientError::Relay(ErrorCode::Auth))
+            Err(RelayCallError::Relay(ErrorCode::Auth))
         );
     }
     relay.stop().await;
@@ -36,15 +36,15 @@ async fn a_signature_by_the_wrong_key_or_over_other_bytes_is_refused() {
     let other = key();
     assert_eq!(
         client.subscribe(&other, rid).await,
-        Err(ClientError::Relay(ErrorCode::Auth))
+        Err(RelayCallError::Relay(ErrorCode::Auth))
     );
     assert_eq!(
         client.delete_queue(&other, rid).await,
-        Err(ClientError::Relay(ErrorCode::Auth))
+        Err(RelayCallError::Relay(ErrorCode::Auth))
     );
     assert_eq!(
         client.resecure(&other, rid, &cap()).await,
-        Err(ClientError::Relay(ErrorCode::Auth))
+        Err(RelayCallError::Relay(ErrorCode::Auth))
     );
     // Signed for one request id, sent under another.
     let id = client.next_request_id();
@@ -55,7 +55,7 @@ async fn a_signature_by_the_wrong_key_or_over_other_bytes_is_refused() {
     client.sign(&k, id, &mut req);
     assert_eq!(
         client.call_with_id(id + 1000, req).await,
-        Err(ClientError::Relay(ErrorCode::Auth))
+        Err(RelayCallError::Relay(ErrorCode::Auth))
     );
     // Create must be signed by the key it registers (proof of possession).
     let mut create = Request::CreateQueue {
@@ -67,12 +67,12 @@ async fn a_signature_by_the_wrong_key_or_over_other_bytes_is_refused() {
     client.sign(&other, id, &mut create);
     assert_eq!(
         client.call_with_id(id, create).await,
-        Err(ClientError::Relay(ErrorCode::Auth))
+        Err(RelayCallError::Relay(ErrorCode::Auth))
     );
     // An ack needs a subscription on this connection.
     assert_eq!(
         client.ack(rid, hush_protocol::EnvelopeId([1; 16])).await,
-        Err(ClientError::Relay(ErrorCode::NotSubscribed))
+        Err(RelayCallError::Relay(ErrorCode::NotSubscribed))
     );
     // The right key still works.
     client.subscribe(&k, rid).await.unwrap();
@@ -102,7 +102,7 @@ async fn a_signature_replayed_on_another_connection_is_refused() {
         // The same bytes, under the same request id, on a different TLS session.
         assert_eq!(
             second.call_with_id(id, req.clone()).await,
-            Err(ClientError::Relay(ErrorCode::Auth))
+            Err(RelayCallError::Relay(ErrorCode::Auth))
         );
         if matches!(req, Request::Subscribe { .. }) {
             first.call_with_id(id, req).await.unwrap();
@@ -121,12 +121,12 @@ async fn a_wrong_pin_or_protocol_version_fails_the_handshake() {
     let wrong_pin = client_config(Fingerprint([0; 32])).unwrap();
     assert!(matches!(
         RelayClient::connect_with(sock, &addr.host, wrong_pin).await,
-        Err(ClientError::Connect(_))
+        Err(RelayCallError::Connect(_))
     ));
     let wrong_alpn = client_config_with_alpn(addr.fingerprint, b"hush/0").unwrap();
     assert!(matches!(
         RelayClient::connect_with(sock, &addr.host, wrong_alpn).await,
-        Err(ClientError::Connect(_))
+        Err(RelayCallError::Connect(_))
     ));
     // The relay keeps serving correct clients.
     let ok = relay.client().await;

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use hush_client::net::{ClientError, RelayClient};
+use hush_client::net::{RelayCallError, RelayClient};
 use hush_protocol::limits::MAX_BLOB_CHUNK;
 use hush_protocol::{BlobId, ErrorCode};
 use hush_server::blob::{file_name, BLOB_DIR, HEADER_LEN, KEY_FILE, VAULT_FILE};
@@ -17,8 +17,8 @@ use hush_tests::blobs::{
 use hush_tests::{cap, envelope, forensic, key, TestRelay, START_SECS};
 use hush_vault::{DeviceKey, Vault, VaultOptions};
 
-fn refused(code: ErrorCode) -> ClientError {
-    ClientError::Relay(code)
+fn refused(code: ErrorCode) -> RelayCallError {
+    RelayCallError::Relay(code)
 }
 
 /// A queue round trip: the relay still serves queues.

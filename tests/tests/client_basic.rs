@@ -13,7 +13,8 @@ async fn invite_accept_and_messages_both_ways() {
     let id = alice
         .send_text("bob", "hello bob", None, false)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let got = message_from(&bob, "alice").await;
     assert_eq!(got.id, id);
     assert_eq!(got.body.as_ref().unwrap().as_str(), "hello bob");

@@ -25,7 +25,8 @@ async fn timers_sync_and_expire_by_each_rule() {
     let id = alice
         .send_text("bob", "short-lived", None, false)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let got = message_from(&bob, "alice").await;
     assert_eq!(got.timer, Some(Duration::from_secs(1)));
     // The sender's copy expires at send + T.
@@ -38,7 +39,7 @@ async fn timers_sync_and_expire_by_each_rule() {
         .iter()
         .any(|m| m.id == id));
     // ...then expires at display + T.
-    let body = bob.display("alice", id).await.unwrap();
+    let body = bob.display("alice", id).await.unwrap().body;
     assert_eq!(body.unwrap().as_str(), "short-lived");
     expired(&bob, "alice", id).await;
     assert!(bob.display("alice", id).await.is_err());
@@ -65,14 +66,15 @@ async fn view_once_shows_exactly_once() {
     let id = alice
         .send_text("bob", "burn after reading", None, true)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let got = message_from(&bob, "alice").await;
     assert!(
         got.view_once && got.body.is_none(),
         "announced without its body"
     );
     assert!(bob.history("alice").await.unwrap()[0].body.is_none());
-    let body = bob.display("alice", id).await.unwrap().unwrap();
+    let body = bob.display("alice", id).await.unwrap().body.unwrap();
     assert_eq!(body.as_str(), "burn after reading");
     assert!(bob.display("alice", id).await.is_err(), "second display");
     assert!(bob.history("alice").await.unwrap().is_empty());
@@ -85,7 +87,11 @@ async fn view_once_shows_exactly_once() {
 async fn unsend_before_delivery_never_shows() {
     let relay = relay();
     let (alice, bob, _ha, _hb) = pair(relay.address(), relay.address()).await;
-    let id = alice.send_text("bob", "oops", None, false).await.unwrap();
+    let id = alice
+        .send_text("bob", "oops", None, false)
+        .await
+        .unwrap()
+        .id;
     alice.unsend("bob", id).await.unwrap();
     assert!(alice.history("bob").await.unwrap().is_empty());
     let events = bob.receive(None, None).await.unwrap();
@@ -105,7 +111,8 @@ async fn unsend_after_delivery_deletes_the_copy() {
     let id = alice
         .send_text("bob", "take it back", None, false)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     message_from(&bob, "alice").await;
     alice.unsend("bob", id).await.unwrap();
     let events = until(&bob, |e| matches!(e, ClientEvent::Unsent { .. })).await;
@@ -116,7 +123,11 @@ async fn unsend_after_delivery_deletes_the_copy() {
     }));
     assert!(bob.history("alice").await.unwrap().is_empty());
     // Only our own messages can be unsent.
-    let theirs = bob.send_text("alice", "mine", None, false).await.unwrap();
+    let theirs = bob
+        .send_text("alice", "mine", None, false)
+        .await
+        .unwrap()
+        .id;
     message_from(&alice, "bob").await;
     assert!(alice.unsend("bob", theirs).await.is_err());
 }
@@ -190,8 +201,13 @@ async fn an_unread_message_hard_expires_and_lapses_while_closed() {
     let unread = alice
         .send_text("bob", "never read", None, false)
         .await
-        .unwrap();
-    let read = alice.send_text("bob", "read", None, false).await.unwrap();
+        .unwrap()
+        .id;
+    let read = alice
+        .send_text("bob", "read", None, false)
+        .await
+        .unwrap()
+        .id;
     until(
         &bob,
         |e| matches!(e, ClientEvent::Message { message, .. } if message.id == read),

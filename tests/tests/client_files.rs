@@ -74,7 +74,8 @@ async fn a_file_round_trips_is_kept_encrypted_and_is_never_overwritten() {
             assert!(p.done <= p.total);
         })
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     assert_eq!(last.load(Ordering::SeqCst), 3 * 65_536 + 1234 + 16);
     assert_eq!(relay_blobs(relay.dir.path()).len(), 1);
 
@@ -146,7 +147,8 @@ async fn empty_and_odd_names_files_arrive_as_safe_names() {
     let id = alice
         .send_file("bob", &path, None, false, &no_progress)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let m = file_from(&bob, "alice").await;
     assert_eq!(m.file.as_ref().unwrap().name, "hidden_name");
     let saved = bob.save_file(id, out.path(), &no_progress).await.unwrap();
@@ -164,11 +166,12 @@ async fn a_view_once_file_is_deleted_once_saved() {
     let id = alice
         .send_file("bob", &path, None, true, &no_progress)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let m = file_from(&bob, "alice").await;
     assert!(m.view_once);
     // Showing it reveals only its name and size; it is still there to save.
-    assert_eq!(bob.display("alice", id).await.unwrap(), None);
+    assert_eq!(bob.display("alice", id).await.unwrap().body, None);
     bob.save_file(id, out.path(), &no_progress).await.unwrap();
     assert_eq!(
         std::fs::read(out.path().join("once.bin")).unwrap(),
@@ -198,7 +201,8 @@ async fn timers_delete_the_local_copy_and_the_senders_expiry_retracts_the_blob()
     let id_kept = alice
         .send_file("bob", &kept, timer, false, &no_progress)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     file_from(&bob, "alice").await;
     bob.save_file(id_kept, out.path(), &no_progress)
         .await
@@ -207,7 +211,8 @@ async fn timers_delete_the_local_copy_and_the_senders_expiry_retracts_the_blob()
     let id_unread = alice
         .send_file("bob", &unread, timer, false, &no_progress)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     file_from(&bob, "alice").await;
     assert_eq!(relay_blobs(relay.dir.path()).len(), 1);
 
@@ -242,7 +247,8 @@ async fn unsend_retracts_the_blob_and_removes_the_staged_copy() {
     let saved_id = alice
         .send_file("bob", &path, None, false, &no_progress)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     file_from(&bob, "alice").await;
     bob.save_file(saved_id, out.path(), &no_progress)
         .await
@@ -267,7 +273,8 @@ async fn unsend_retracts_the_blob_and_removes_the_staged_copy() {
     let other = alice
         .send_file("bob", &path, None, false, &no_progress)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     file_from(&bob, "alice").await;
     assert_eq!(relay_blobs(relay.dir.path()).len(), 1);
     alice.unsend("bob", other).await.unwrap();
@@ -295,7 +302,8 @@ async fn burn_deletes_every_file_on_both_sides_and_on_the_relay() {
     let saved = alice
         .send_file("bob", &path, None, false, &no_progress)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     file_from(&bob, "alice").await;
     bob.save_file(saved, out.path(), &no_progress)
         .await
@@ -309,7 +317,8 @@ async fn burn_deletes_every_file_on_both_sides_and_on_the_relay() {
     let pending = alice
         .send_file("bob", &path, None, false, &no_progress)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     file_from(&bob, "alice").await;
     assert_eq!(relay_blobs(relay.dir.path()).len(), 1);
 
@@ -340,7 +349,8 @@ async fn a_tampered_blob_is_refused_and_nothing_is_written() {
     let id = alice
         .send_file("bob", &path, None, false, &no_progress)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     file_from(&bob, "alice").await;
     // Flip one bit of the stored blob (the relay's at-rest layer is a bare keystream).
     let blob = relay_blobs(relay.dir.path()).pop().unwrap();
@@ -378,7 +388,8 @@ async fn an_expired_blob_says_so_without_writing() {
     let id = alice
         .send_file("bob", &path, None, false, &no_progress)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let m = file_from(&bob, "alice").await;
     let past = m.file.unwrap().expires_at - clock.now_secs() + 1;
     clock.advance(Duration::from_secs(past));
@@ -442,7 +453,8 @@ async fn a_cut_upload_and_a_cut_download_resume_where_they_stopped() {
     let id = alice
         .send_file("bob", &path, None, false, &progress)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     let resumed_from = first.lock().unwrap().unwrap();
     assert!(
         resumed_from >= 1 << 20,
@@ -513,7 +525,8 @@ async fn a_relay_restart_interrupts_the_upload_and_the_same_send_resumes_it() {
     let id = alice
         .send_file("bob", &path, None, false, &progress)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     assert!(first.lock().unwrap().unwrap() > 0);
     file_from(&bob, "alice").await;
     bob.save_file(id, out.path(), &no_progress).await.unwrap();

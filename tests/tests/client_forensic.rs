@@ -31,7 +31,7 @@ async fn expired_unsent_and_burned_texts_leave_no_trace() {
         .await
         .unwrap();
     let text = secret("expired");
-    let id = alice.send_text("bob", &text, None, false).await.unwrap();
+    let id = alice.send_text("bob", &text, None, false).await.unwrap().id;
     message_from(&bob, "alice").await;
     bob.display("alice", id).await.unwrap();
     expired(&alice, "bob", id).await;
@@ -40,7 +40,11 @@ async fn expired_unsent_and_burned_texts_leave_no_trace() {
     // Unsend, after delivery.
     alice.set_timer("bob", None).await.unwrap();
     let unsent = secret("unsent");
-    let id = alice.send_text("bob", &unsent, None, false).await.unwrap();
+    let id = alice
+        .send_text("bob", &unsent, None, false)
+        .await
+        .unwrap()
+        .id;
     message_from(&bob, "alice").await;
     alice.unsend("bob", id).await.unwrap();
     until(&bob, |e| matches!(e, ClientEvent::Unsent { .. })).await;
@@ -167,7 +171,8 @@ async fn the_event_stream_delivers_pushes_as_they_arrive() {
     let id = alice
         .send_text("bob", "fleeting", None, false)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     loop {
         if let ClientEvent::Message { message, .. } = next(&mut events).await {
             assert_eq!(message.id, id);

@@ -14,7 +14,7 @@
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use hush_client::net::{client_config, ClientError, RelayClient};
+use hush_client::net::{client_config, RelayCallError, RelayClient};
 use hush_protocol::limits::{MAX_BIDI_STREAMS, MAX_FRAME_LEN};
 use hush_protocol::{
     ErrorCode, FrameDecoder, RecipientId, Reply, Request, SendCapability, SenderId, ServerFrame,
@@ -119,7 +119,7 @@ async fn oversized_frames_close_the_connection_without_allocating_the_claim() {
             .expect("the relay closed the connection");
         assert_eq!(
             why,
-            ClientError::Closed {
+            RelayCallError::Closed {
                 code: Some(ErrorCode::Malformed)
             }
         );
@@ -226,7 +226,7 @@ async fn connection_floods_past_the_limit_are_refused() {
     for attempt in 0..48 {
         match RelayClient::connect(&relay.address).await {
             Ok(c) => held.push(c),
-            Err(ClientError::Refused) => refused += 1,
+            Err(RelayCallError::Refused) => refused += 1,
             Err(e) => panic!("attempt {attempt}: {e}"),
         }
         if attempt % 8 == 7 {
@@ -247,7 +247,7 @@ async fn connection_floods_past_the_limit_are_refused() {
                 assert_eq!(c.call(Request::Ping).await, Ok(Reply::Pong));
                 break;
             }
-            Err(ClientError::Refused) if tokio::time::Instant::now() < deadline => {
+            Err(RelayCallError::Refused) if tokio::time::Instant::now() < deadline => {
                 tokio::task::yield_now().await;
             }
             Err(e) => panic!("slots never freed: {e}"),
@@ -271,7 +271,7 @@ async fn storm(relay: &ServerProcess, n: usize) -> (usize, usize) {
     {
         match r.expect("connect task") {
             Ok(()) => ok += 1,
-            Err(ClientError::Refused) => refused += 1,
+            Err(RelayCallError::Refused) => refused += 1,
             Err(e) => panic!("a connection attempt neither succeeded nor was refused: {e}"),
         }
     }
@@ -353,7 +353,10 @@ async fn stalled_readers_of_a_filling_queue_do_not_grow_relay_memory() {
         }
         assert!(n <= QUOTA, "the queue took more than its quota");
     };
-    assert_eq!((n, full), (QUOTA, ClientError::Relay(ErrorCode::QueueFull)));
+    assert_eq!(
+        (n, full),
+        (QUOTA, RelayCallError::Relay(ErrorCode::QueueFull))
+    );
     // Store cache for 16 MiB plus 6 bounded readers; unbounded: 6 x 16 MiB more.
     check_memory(
         "16 MiB queue filled while 6 readers stall",
@@ -369,7 +372,7 @@ async fn stalled_readers_of_a_filling_queue_do_not_grow_relay_memory() {
     }
     assert_eq!(
         sender.send(sid, &c, 600, None, numbered(n)).await,
-        Err(ClientError::Relay(ErrorCode::QueueFull))
+        Err(RelayCallError::Relay(ErrorCode::QueueFull))
     );
     for _ in 0..4 {
         bystander.round_trip().await;
@@ -420,7 +423,7 @@ async fn queue_and_subscription_floods_are_capped_per_connection() {
     for i in 0..256 {
         assert_eq!(
             attacker.create_queue(&k, &c).await,
-            Err(ClientError::Relay(ErrorCode::TooManyQueues))
+            Err(RelayCallError::Relay(ErrorCode::TooManyQueues))
         );
         if i % 64 == 0 {
             bystander.round_trip().await;
@@ -432,7 +435,7 @@ async fn queue_and_subscription_floods_are_capped_per_connection() {
     for i in 0..256 {
         assert_eq!(
             attacker.subscribe(&k, queues[8 + i % 8]).await,
-            Err(ClientError::Relay(ErrorCode::TooManySubscriptions))
+            Err(RelayCallError::Relay(ErrorCode::TooManySubscriptions))
         );
         if i % 64 == 0 {
             bystander.round_trip().await;
@@ -473,7 +476,7 @@ async fn request_floods_are_rate_limited() {
     {
         match r.expect("ping task") {
             Ok(Reply::Pong) => ok += 1,
-            Err(ClientError::Relay(ErrorCode::RateLimited)) => limited += 1,
+            Err(RelayCallError::Relay(ErrorCode::RateLimited)) => limited += 1,
             other => panic!("unexpected answer {other:?}"),
         }
     }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use hush_client::net::ClientError;
+use hush_client::net::RelayCallError;
 use hush_protocol::{ErrorCode, Push};
 use hush_tests::{cap, key, push, TestRelay, START_SECS};
 
@@ -83,11 +83,11 @@ async fn idle_queues_are_removed_and_activity_keeps_them() {
     assert_eq!(push(&watcher).await, Push::QueueGone { recipient_id: idle });
     assert_eq!(
         client.subscribe(&k, idle).await,
-        Err(ClientError::Relay(ErrorCode::NoQueue))
+        Err(RelayCallError::Relay(ErrorCode::NoQueue))
     );
     assert_eq!(
         client.send(idle_sid, &c, 60, None, vec![1]).await,
-        Err(ClientError::Relay(ErrorCode::Auth))
+        Err(RelayCallError::Relay(ErrorCode::Auth))
     );
     client.send(busy_sid, &c, 60, None, vec![2]).await.unwrap();
     relay.stop().await;

@@ -2,13 +2,13 @@
 
 use std::time::Duration;
 
-use hush_client::net::{ClientError, RelayClient};
+use hush_client::net::{RelayCallError, RelayClient};
 use hush_protocol::limits::{MAX_ENVELOPE_LEN, MAX_FRAME_LEN};
 use hush_protocol::{BlobCapability, BlobId, ErrorCode, Reply, Request};
 use hush_tests::{cap, envelope, key, TestRelay, DEADLINE};
 
-const FULL: Result<hush_protocol::EnvelopeId, ClientError> =
-    Err(ClientError::Relay(ErrorCode::QueueFull));
+const FULL: Result<hush_protocol::EnvelopeId, RelayCallError> =
+    Err(RelayCallError::Relay(ErrorCode::QueueFull));
 
 #[tokio::test]
 async fn envelopes_above_the_limit_are_too_large() {
@@ -24,7 +24,7 @@ async fn envelopes_above_the_limit_are_too_large() {
         client
             .send(sid, &c, 60, None, vec![0; MAX_ENVELOPE_LEN + 1])
             .await,
-        Err(ClientError::Relay(ErrorCode::TooLarge))
+        Err(RelayCallError::Relay(ErrorCode::TooLarge))
     );
     relay.stop().await;
 
@@ -34,7 +34,7 @@ async fn envelopes_above_the_limit_are_too_large() {
     client.send(sid, &c, 60, None, vec![0; 1000]).await.unwrap();
     assert_eq!(
         client.send(sid, &c, 60, None, vec![0; 1001]).await,
-        Err(ClientError::Relay(ErrorCode::TooLarge))
+        Err(RelayCallError::Relay(ErrorCode::TooLarge))
     );
     relay.stop().await;
 }
@@ -76,7 +76,7 @@ async fn the_request_rate_is_limited_per_connection() {
     let ok = results.iter().filter(|r| **r == Ok(Reply::Pong)).count();
     let limited = results
         .iter()
-        .filter(|r| **r == Err(ClientError::Relay(ErrorCode::RateLimited)))
+        .filter(|r| **r == Err(RelayCallError::Relay(ErrorCode::RateLimited)))
         .count();
     assert_eq!((ok, limited), (5, 3));
     // Other connections are unaffected, and time refills the bucket.
@@ -85,7 +85,7 @@ async fn the_request_rate_is_limited_per_connection() {
     assert_eq!(greedy.call(Request::Ping).await, Ok(Reply::Pong));
     assert_eq!(
         greedy.call(Request::Ping).await,
-        Err(ClientError::Relay(ErrorCode::RateLimited))
+        Err(RelayCallError::Relay(ErrorCode::RateLimited))
     );
     relay.stop().await;
 }
@@ -119,7 +119,7 @@ async fn blob_chunks_do_not_count_against_the_request_rate() {
     for i in 0..20u8 {
         assert_ne!(
             client.call(chunk(i)).await,
-            Err(ClientError::Relay(ErrorCode::RateLimited))
+            Err(RelayCallError::Relay(ErrorCode::RateLimited))
         );
     }
     // They took no tokens: the whole burst is still there for other requests.
@@ -129,14 +129,14 @@ async fn blob_chunks_do_not_count_against_the_request_rate() {
         vec![
             Ok(Reply::Pong),
             Ok(Reply::Pong),
-            Err(ClientError::Relay(ErrorCode::RateLimited))
+            Err(RelayCallError::Relay(ErrorCode::RateLimited))
         ]
     );
     relay.stop().await;
 }
 
 /// Sends `n` pings, one after another, and collects the answers.
-async fn pings(client: &RelayClient, n: usize) -> Vec<Result<Reply, ClientError>> {
+async fn pings(client: &RelayClient, n: usize) -> Vec<Result<Reply, RelayCallError>> {
     let mut set = Vec::new();
     for _ in 0..n {
         set.push(client.call(Request::Ping));
@@ -153,7 +153,7 @@ async fn connections_past_the_limit_are_refused() {
     let relay = TestRelay::start(|c| c.max_connections = 1);
     let first = relay.client().await;
     let refused = RelayClient::connect(relay.handle.address()).await;
-    assert_eq!(refused.err(), Some(ClientError::Refused));
+    assert_eq!(refused.err(), Some(RelayCallError::Refused));
     assert_eq!(first.call(Request::Ping).await, Ok(Reply::Pong));
     // Once the first leaves, its slot frees up.
     drop(first);
@@ -164,7 +164,7 @@ async fn connections_past_the_limit_are_refused() {
                 assert_eq!(c.call(Request::Ping).await, Ok(Reply::Pong));
                 break;
             }
-            Err(ClientError::Refused) if tokio::time::Instant::now() < deadline => {
+            Err(RelayCallError::Refused) if tokio::time::Instant::now() < deadline => {
                 tokio::task::yield_now().await;
             }
             Err(e) => panic!("slot never freed: {e}"),
@@ -174,7 +174,7 @@ async fn connections_past_the_limit_are_refused() {
 
     let relay = TestRelay::start(|c| c.max_handshakes = 0);
     let refused = RelayClient::connect(relay.handle.address()).await;
-    assert_eq!(refused.err(), Some(ClientError::Refused));
+    assert_eq!(refused.err(), Some(RelayCallError::Refused));
     relay.stop().await;
 }
 
@@ -190,13 +190,13 @@ async fn queues_created_and_subscriptions_held_are_capped_per_connection() {
     let (b, _) = client.create_queue(&k, &c).await.unwrap();
     assert_eq!(
         client.create_queue(&k, &c).await,
-        Err(ClientError::Relay(ErrorCode::TooManyQueues))
+        Err(RelayCallError::Relay(ErrorCode::TooManyQueues))
     );
     client.subscribe(&k, a).await.unwrap();
     client.subscribe(&k, a).await.unwrap();
     assert_eq!(
         client.subscribe(&k, b).await,
-        Err(ClientError::Relay(ErrorCode::TooManySubscriptions))
+        Err(RelayCallError::Relay(ErrorCode::TooManySubscriptions))
     );
     let fresh = relay.client().await;
     fresh.create_queue(&k, &c).await.unwrap();
@@ -221,7 +221,7 @@ async fn malformed_requests_get_typed_errors_and_bad_framing_closes_only_that_co
     let why = tokio::time::timeout(DEADLINE, bad.closed()).await.unwrap();
     assert_eq!(
         why,
-        ClientError::Closed {
+        RelayCallError::Closed {
             code: Some(ErrorCode::Malformed)
         }
     );

@@ -1,7 +1,7 @@
 //! Queue operations end to end: create, send, subscribe, in-order push, ack, retract,
 //! re-secure, the one-shot invitation capability, and delete.
 
-use hush_client::net::ClientError;
+use hush_client::net::RelayCallError;
 use hush_protocol::{ErrorCode, Push, Reply, Request};
 use hush_server::limits::CONNECTION_PIPELINED_REQUESTS;
 use hush_server::store::sled_store::SledStore;
@@ -72,7 +72,7 @@ async fn resecure_replaces_the_send_capability() {
     client.resecure(&k, rid, &new).await.unwrap();
     assert_eq!(
         client.send(sid, &old, 60, None, vec![1]).await,
-        Err(ClientError::Relay(ErrorCode::Auth))
+        Err(RelayCallError::Relay(ErrorCode::Auth))
     );
     client.send(sid, &new, 60, None, vec![2]).await.unwrap();
     relay.stop().await;
@@ -96,7 +96,7 @@ async fn an_invitation_capability_dies_with_its_first_use() {
         thief
             .send(sid, &invite_cap, 60, None, b"me too".to_vec())
             .await,
-        Err(ClientError::Relay(ErrorCode::Auth))
+        Err(RelayCallError::Relay(ErrorCode::Auth))
     );
     joiner
         .send(sid, &private_cap, 60, None, b"second".to_vec())
@@ -126,15 +126,15 @@ async fn delete_queue_ends_subscriptions_and_rejects_later_use() {
     // A sender cannot tell a deleted queue from a wrong capability.
     assert_eq!(
         sender.send(sid, &c, 60, None, vec![8]).await,
-        Err(ClientError::Relay(ErrorCode::Auth))
+        Err(RelayCallError::Relay(ErrorCode::Auth))
     );
     assert_eq!(
         owner.subscribe(&k, rid).await,
-        Err(ClientError::Relay(ErrorCode::NoQueue))
+        Err(RelayCallError::Relay(ErrorCode::NoQueue))
     );
     assert_eq!(
         owner.delete_queue(&k, rid).await,
-        Err(ClientError::Relay(ErrorCode::NoQueue))
+        Err(RelayCallError::Relay(ErrorCode::NoQueue))
     );
     relay.stop().await;
 }

@@ -20,7 +20,7 @@ use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use hush_client::net::{ClientError, RelayClient};
+use hush_client::net::{RelayCallError, RelayClient};
 use hush_protocol::{EnvelopeId, ErrorCode, Reply, Request, SendCapability, SenderId};
 use hush_server::store::memory::MemoryStore;
 use hush_server::store::sled_store::SledStore;
@@ -81,7 +81,7 @@ fn faulty<S: QueueStore>(inner: S) -> FaultyStore<S> {
     Intercept::new(inner, Faults::default())
 }
 
-const STORAGE: ClientError = ClientError::Relay(ErrorCode::Storage);
+const STORAGE: RelayCallError = RelayCallError::Relay(ErrorCode::Storage);
 
 fn numbered(n: u32) -> Vec<u8> {
     let mut b = vec![0x5a; BACKLOG_BODY];

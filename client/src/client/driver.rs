@@ -5,19 +5,27 @@
 //! envelope leaves; a message record is saved before its payload is sent; erasing shreds every
 //! record of the contact and leaves a tombstone so that later calls say "burned".
 //!
+//! The state lock is never held across a relay call. [`Inner::carry_out`] works in three
+//! steps: under the lock it applies the effects up to the first relay call and prepares every
+//! call (sealing each payload with the session, which it saves); it releases the lock and makes
+//! the calls; then it takes the lock again and, if the contact is still the same one, commits
+//! what each successful call was followed by. A send that fails stops there: what came after it
+//! is not applied, and the caller takes back what it must.
+//!
 //! What it does not do: decide anything. The conversation chose the effects.
 
-use std::collections::VecDeque;
-
-use hush_protocol::ErrorCode;
+use hush_protocol::{EnvelopeId, ErrorCode, RecipientId};
 use rand::rngs::OsRng;
+use tokio::sync::MutexGuard;
 
+use super::error::ClientError;
 use super::records::ContactRecord;
 use super::view::{ClientEvent, MessageView};
-use super::{secs, ClientError, Contact, Inner};
-use crate::conversation::{Conversation, Effect, Event, Payload};
+use super::{secs, Contact, Inner, State};
+use crate::conversation::{Conversation, Effect, Event, MessageId, Payload};
 use crate::net::NetError;
 use crate::store::{LocalStore, StoreKey};
+use crate::transfer::staging;
 
 /// Applies the effects that touch only the store (what `tick` and `display` return).
 pub(crate) fn apply_local(
@@ -31,7 +39,7 @@ pub(crate) fn apply_local(
         match effect {
             Effect::SaveMessage(id) => save_message(store, name, conv, id)?,
             Effect::DeleteMessage(id) => {
-                super::transfer::forget_stored(store, name, id)?;
+                staging::forget_stored(store, name, id)?;
                 store.delete(&StoreKey::Message(name.to_owned(), id))?;
             }
             Effect::SaveMeta => save_meta(store, name, conv)?,
@@ -58,7 +66,7 @@ fn save_message(
     store: &LocalStore,
     name: &str,
     conv: &Conversation,
-    id: crate::conversation::MessageId,
+    id: MessageId,
 ) -> Result<(), ClientError> {
     if let Some(record) = conv.message(&id) {
         store.put(&StoreKey::Message(name.to_owned(), id), &record.encode())?;
@@ -118,8 +126,78 @@ pub(crate) fn to_event(name: &str, conv: Option<&Conversation>, ev: Event) -> Cl
             contact,
             by_contact,
         },
-        // `Blocked` and any later kinds.
-        _ => ClientEvent::Blocked { contact },
+        Event::Blocked => ClientEvent::Blocked { contact },
+    }
+}
+
+/// A relay call an effect needs, prepared under the state lock and made without it.
+enum Call {
+    /// Send a sealed payload to the contact's queue; `message` is the message it carries.
+    Send {
+        to: Target,
+        wire: Vec<u8>,
+        message: Option<MessageId>,
+    },
+    /// Retract an envelope from the contact's queue (best effort).
+    Retract { to: Target, envelope_id: EnvelopeId },
+    /// Delete the queue the contact sends to (best effort).
+    DeleteQueue {
+        relay: hush_protocol::RelayAddress,
+        recipient_id: RecipientId,
+        key: ed25519_dalek::SigningKey,
+    },
+}
+
+/// The contact's queue, as a call needs it.
+struct Target {
+    relay: hush_protocol::RelayAddress,
+    sender_id: hush_protocol::SenderId,
+    send_cap: hush_protocol::SendCapability,
+}
+
+impl Target {
+    fn of(c: &Contact) -> Option<Target> {
+        let ContactRecord::Live(link) = &c.record else {
+            return None;
+        };
+        let to = &link.to_peer;
+        Some(Target {
+            relay: to.relay.clone(),
+            sender_id: to.sender_id,
+            send_cap: to.send_cap.clone(),
+        })
+    }
+}
+
+/// Effects prepared under the lock: the relay calls still to make, in order, each with the
+/// local effects that follow it.
+struct Prepared {
+    /// The contact they are for (see [`Contact::id`]).
+    contact: Option<RecipientId>,
+    steps: Vec<(Call, Vec<Effect>)>,
+}
+
+impl Contact {
+    /// What tells this contact from a later one of the same name: the queue we receive its
+    /// messages on (`None` once burned).
+    pub(crate) fn id(&self) -> Option<RecipientId> {
+        match &self.record {
+            ContactRecord::Live(link) => Some(link.own.recipient_id),
+            ContactRecord::Burned => None,
+        }
+    }
+}
+
+impl State {
+    /// Contact `name`, if it is still the contact `id` names (and not burned).
+    pub(crate) fn same_contact(
+        &mut self,
+        name: &str,
+        id: Option<RecipientId>,
+    ) -> Option<&mut Contact> {
+        self.contacts
+            .get_mut(name)
+            .filter(|c| id.is_some() && c.id() == id)
     }
 }
 
@@ -133,83 +211,191 @@ impl Inner {
         Ok(())
     }
 
-    /// Carries out `effects` for contact `name`, in order, appending what the user should see
-    /// to `events`. Stops at the first failure (the caller restores what it must).
-    pub(crate) async fn apply(
+    /// Carries out `effects`, which contact `name`'s conversation returned under the lock
+    /// `st`, in order, appending what the user should see to `events`. The lock is released
+    /// while relays are called and taken again to commit; it is handed back with the result.
+    /// Stops at the first failure (the caller takes back what it must).
+    pub(crate) async fn carry_out<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, State>,
+        name: &str,
+        mut effects: Vec<Effect>,
+        events: &mut Vec<ClientEvent>,
+    ) -> (MutexGuard<'a, State>, Result<(), ClientError>) {
+        loop {
+            let prepared = match self.prepare(&mut st, name, effects, events) {
+                Ok(p) if p.steps.is_empty() => return (st, Ok(())),
+                Ok(p) => p,
+                Err(e) => return (st, Err(e)),
+            };
+            drop(st);
+            let outcomes = self.call(&prepared.steps).await;
+            st = self.state.lock().await;
+            match self.commit(&mut st, name, prepared, outcomes, events) {
+                Ok(more) if more.is_empty() => return (st, Ok(())),
+                Ok(more) => effects = more,
+                Err(e) => return (st, Err(e)),
+            }
+        }
+    }
+
+    /// Under the lock: applies the effects before the first relay call and prepares the calls.
+    fn prepare(
+        &self,
+        st: &mut State,
+        name: &str,
+        effects: Vec<Effect>,
+        events: &mut Vec<ClientEvent>,
+    ) -> Result<Prepared, ClientError> {
+        let c = st.contact(name)?;
+        let mut prepared = Prepared {
+            contact: c.id(),
+            steps: Vec::new(),
+        };
+        for effect in effects {
+            let call = match effect {
+                Effect::SendPayload(payload) => Some(self.seal(name, c, &payload)?),
+                Effect::Retract { envelope_id } => {
+                    Target::of(c).map(|to| Call::Retract { to, envelope_id })
+                }
+                Effect::DeleteOwnQueue => match &c.record {
+                    ContactRecord::Live(link) => Some(Call::DeleteQueue {
+                        relay: link.own.relay.clone(),
+                        recipient_id: link.own.recipient_id,
+                        key: link.own.key.clone(),
+                    }),
+                    ContactRecord::Burned => None,
+                },
+                local => match prepared.steps.last_mut() {
+                    Some((_, after)) => {
+                        after.push(local);
+                        None
+                    }
+                    None => {
+                        self.apply_one(name, c, local, events)?;
+                        None
+                    }
+                },
+            };
+            if let Some(call) = call {
+                prepared.steps.push((call, Vec::new()));
+            }
+        }
+        Ok(prepared)
+    }
+
+    /// Encrypts `payload` and saves the advanced session: the envelope to send.
+    fn seal(&self, name: &str, c: &mut Contact, payload: &Payload) -> Result<Call, ClientError> {
+        let to = Target::of(c).ok_or(ClientError::Burned)?;
+        let session = c.session.as_mut().ok_or(ClientError::Burned)?;
+        let wire = session.encrypt(&payload.encode(), &mut OsRng)?;
+        self.store
+            .put(&StoreKey::Session(name.to_owned()), &session.to_bytes())?;
+        Ok(Call::Send {
+            to,
+            wire,
+            message: payload.message_id(),
+        })
+    }
+
+    /// Without the lock: makes the calls in order, stopping after the first send that fails.
+    /// Returns the outcome of each call made (a send's envelope id).
+    async fn call(
+        &self,
+        steps: &[(Call, Vec<Effect>)],
+    ) -> Vec<Result<Option<EnvelopeId>, ClientError>> {
+        let mut outcomes = Vec::with_capacity(steps.len());
+        for (call, _) in steps {
+            let outcome = match call {
+                Call::Send { to, wire, .. } => self.send_envelope(to, wire).await.map(Some),
+                Call::Retract { to, envelope_id } => {
+                    self.retract(to, *envelope_id).await;
+                    Ok(None)
+                }
+                Call::DeleteQueue {
+                    relay,
+                    recipient_id,
+                    key,
+                } => {
+                    self.delete_queue(relay, *recipient_id, key).await;
+                    Ok(None)
+                }
+            };
+            let failed = outcome.is_err();
+            outcomes.push(outcome);
+            if failed {
+                break;
+            }
+        }
+        outcomes
+    }
+
+    /// Under the lock again: for each call that succeeded, records a sent message's envelope
+    /// id and applies the effects that followed the call. Returns the effects that recording
+    /// asked for (to carry out next), or the first failure.
+    fn commit(
+        &self,
+        st: &mut State,
+        name: &str,
+        prepared: Prepared,
+        outcomes: Vec<Result<Option<EnvelopeId>, ClientError>>,
+        events: &mut Vec<ClientEvent>,
+    ) -> Result<Vec<Effect>, ClientError> {
+        let Some(c) = st.same_contact(name, prepared.contact) else {
+            // Burned (or burned and replaced) while the relay was called.
+            return Err(ClientError::Burned);
+        };
+        let mut more = Vec::new();
+        for ((call, after), outcome) in prepared.steps.into_iter().zip(outcomes) {
+            let envelope_id = outcome?;
+            if let (Call::Send { message, .. }, Some(envelope_id)) = (&call, envelope_id) {
+                if let (Some(id), Some(conv)) = (message, c.conv.as_mut()) {
+                    more.extend(conv.mark_sent(*id, envelope_id));
+                }
+            }
+            for effect in after {
+                self.apply_one(name, c, effect, events)?;
+            }
+        }
+        Ok(more)
+    }
+
+    /// Applies one effect that needs no relay.
+    fn apply_one(
         &self,
         name: &str,
         c: &mut Contact,
-        effects: Vec<Effect>,
+        effect: Effect,
         events: &mut Vec<ClientEvent>,
     ) -> Result<(), ClientError> {
-        let mut queue: VecDeque<Effect> = effects.into();
-        while let Some(effect) = queue.pop_front() {
-            match effect {
-                Effect::SendPayload(payload) => {
-                    let envelope_id = self.send_payload(name, c, &payload).await?;
-                    if let (Some(id), Some(conv)) = (payload.message_id(), c.conv.as_mut()) {
-                        queue.extend(conv.mark_sent(id, envelope_id));
-                    }
-                }
-                Effect::Retract { envelope_id } => {
-                    if let ContactRecord::Live(link) = &c.record {
-                        let to = &link.to_peer;
-                        let r = self
-                            .pool
-                            .run(&to.relay, |conn| {
-                                let cap = to.send_cap.clone();
-                                async move {
-                                    conn.client().retract(to.sender_id, &cap, envelope_id).await
-                                }
-                            })
-                            .await;
-                        if let Err(e) = r {
-                            tracing::debug!(error = %e, "retract failed; the unsend covers it");
-                        }
-                    }
-                }
-                Effect::DeleteOwnQueue => self.delete_own_queue(c).await,
-                Effect::EraseConversation => {
-                    super::transfer::forget_all(&self.store, name)?;
-                    self.store.erase_contact(name)?;
-                    self.store.put(
-                        &StoreKey::Contact(name.to_owned()),
-                        &ContactRecord::Burned.encode(),
-                    )?;
-                    c.record = ContactRecord::Burned;
-                    c.session = None;
-                    c.conv = None;
-                }
-                Effect::Notify(ev) => events.push(to_event(name, c.conv.as_ref(), ev)),
-                local => {
-                    if let Some(conv) = &c.conv {
-                        events.extend(apply_local(&self.store, name, conv, vec![local])?);
-                    }
+        match effect {
+            Effect::EraseConversation => {
+                staging::forget_all(&self.store, name)?;
+                self.store.erase_contact(name)?;
+                self.store.put(
+                    &StoreKey::Contact(name.to_owned()),
+                    &ContactRecord::Burned.encode(),
+                )?;
+                c.record = ContactRecord::Burned;
+                c.session = None;
+                c.conv = None;
+            }
+            Effect::Notify(ev) => events.push(to_event(name, c.conv.as_ref(), ev)),
+            local => {
+                if let Some(conv) = &c.conv {
+                    events.extend(apply_local(&self.store, name, conv, vec![local])?);
                 }
             }
         }
         Ok(())
     }
 
-    /// Encrypts `payload`, saves the advanced session, and sends it to the contact's queue.
-    async fn send_payload(
-        &self,
-        name: &str,
-        c: &mut Contact,
-        payload: &Payload,
-    ) -> Result<hush_protocol::EnvelopeId, ClientError> {
-        let ContactRecord::Live(link) = &c.record else {
-            return Err(ClientError::Burned);
-        };
-        let session = c.session.as_mut().ok_or(ClientError::Burned)?;
-        let wire = session.encrypt(&payload.encode(), &mut OsRng)?;
-        self.store
-            .put(&StoreKey::Session(name.to_owned()), &session.to_bytes())?;
-        let to = &link.to_peer;
+    /// Sends a sealed envelope to the contact's queue.
+    async fn send_envelope(&self, to: &Target, wire: &[u8]) -> Result<EnvelopeId, ClientError> {
         let sent = self
             .pool
             .run(&to.relay, |conn| {
-                let (cap, wire) = (to.send_cap.clone(), wire.clone());
+                let (cap, wire) = (to.send_cap.clone(), wire.to_vec());
                 async move { conn.client().send(to.sender_id, &cap, 0, None, wire).await }
             })
             .await;
@@ -223,18 +409,33 @@ impl Inner {
         }
     }
 
-    /// Deletes the queue the contact sends to. Best effort: a relay that cannot be reached now
-    /// drops the idle queue later, and nothing more is read from it either way.
-    async fn delete_own_queue(&self, c: &Contact) {
-        let ContactRecord::Live(link) = &c.record else {
-            return;
-        };
-        let own = &link.own;
+    /// Retracts an envelope. Best effort: the unsend sent alongside covers a failure.
+    async fn retract(&self, to: &Target, envelope_id: EnvelopeId) {
         let r = self
             .pool
-            .run(&own.relay, |conn| {
-                let key = own.key.clone();
-                async move { conn.client().delete_queue(&key, own.recipient_id).await }
+            .run(&to.relay, |conn| {
+                let cap = to.send_cap.clone();
+                async move { conn.client().retract(to.sender_id, &cap, envelope_id).await }
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::debug!(error = %e, "retract failed; the unsend covers it");
+        }
+    }
+
+    /// Deletes a queue we own. Best effort: a relay that cannot be reached now drops the idle
+    /// queue later, and nothing more is read from it either way.
+    pub(crate) async fn delete_queue(
+        &self,
+        relay: &hush_protocol::RelayAddress,
+        recipient_id: RecipientId,
+        key: &ed25519_dalek::SigningKey,
+    ) {
+        let r = self
+            .pool
+            .run(relay, |conn| {
+                let key = key.clone();
+                async move { conn.client().delete_queue(&key, recipient_id).await }
             })
             .await;
         match r {

@@ -21,11 +21,11 @@ use hush_protocol::{EnvelopeId, Push, RecipientId, RelayAddress};
 use tokio::sync::watch;
 use tokio::time::Instant;
 
+use super::envelope::{open_handshake, open_message, Opened};
 use super::records::{ContactRecord, Link, PeerQueue};
 use super::view::ClientEvent;
-use super::{Client, ClientError, Contact, Inbox, Inner, RELAY_TTL_SECS};
-use crate::conversation::{Conversation, ConversationError, Payload, Status};
-use crate::crypto::{self, message_kind, DecryptError, InvitationSecrets, MessageKind};
+use super::{Client, ClientError, Contact, Inbox, Inner, State, RELAY_TTL_SECS};
+use crate::conversation::{Conversation, ConversationError, Status};
 use crate::net::{NetError, PoolEvent};
 use crate::store::StoreKey;
 
@@ -95,7 +95,7 @@ impl Client {
         }
         drop(inbox);
         events.extend(inner.tick().await?);
-        inner.run_blob_deletions().await;
+        inner.transfers.run_deletions().await;
         inner.broadcast(events.clone());
         events.retain(|e| contact.is_none() || e.contact() == contact);
         Ok(events)
@@ -268,105 +268,33 @@ impl Inner {
     ) -> Result<(), ClientError> {
         let now = self.now();
         let mut st = self.state.lock().await;
-        if let Some(pending) = st.pending.get(&rid) {
-            match message_kind(body) {
-                Some(MessageKind::Handshake) => {}
-                None => {
-                    // Not a hush message at all: damaged or forged on the way.
-                    events.push(ClientEvent::Tampered { contact: None });
-                    return Ok(());
-                }
-                Some(_) => return Ok(()),
-            }
-            let secrets = InvitationSecrets::from_bytes(&pending.secrets).map_err(|_| {
-                ClientError::Corrupt {
-                    what: "invitation secrets are unreadable",
-                }
-            })?;
-            let Ok((session, peer, plaintext)) =
-                crypto::respond(&self.identity, &secrets, body, now)
-            else {
-                events.push(ClientEvent::Tampered { contact: None });
-                return Ok(());
-            };
-            let Ok(Payload::Introduce {
-                relay,
-                sender_id,
-                send_cap,
-            }) = Payload::decode(&plaintext)
-            else {
-                events.push(ClientEvent::Tampered { contact: None });
-                return Ok(());
-            };
-            let Some(pending) = st.pending.remove(&rid) else {
-                return Ok(());
-            };
-            let name = pending.name.clone();
-            let contact = Contact {
-                record: ContactRecord::Live(Box::new(Link {
-                    verified: false,
-                    peer,
-                    own: pending.own,
-                    to_peer: PeerQueue {
-                        relay,
-                        sender_id,
-                        send_cap,
-                    },
-                })),
-                session: Some(session),
-                conv: Some(Conversation::new(RELAY_TTL_SECS)?),
-            };
-            self.persist_contact(&name, &contact)?;
-            // The secrets are used: shred them.
-            self.store
-                .delete(&StoreKey::Invitation(rid.as_bytes().to_vec()))?;
-            st.contacts.insert(name.clone(), contact);
-            events.push(ClientEvent::ContactJoined { contact: name });
-            return Ok(());
+        if st.pending.contains_key(&rid) {
+            return self.join(&mut st, rid, body, now, events);
         }
-        let found = st.contacts.iter_mut().find(|(_, c)| match &c.record {
-            ContactRecord::Live(link) => link.own.recipient_id == rid,
-            ContactRecord::Burned => false,
-        });
-        let Some((name, c)) = found else {
+        let Some(name) = st.name_of(rid) else {
             return Ok(());
         };
-        let name = name.clone();
-        match message_kind(body) {
-            Some(MessageKind::Ratchet) => {}
-            None => {
-                // Not a hush message at all: damaged or forged on the way.
-                events.push(ClientEvent::Tampered {
-                    contact: Some(name),
-                });
-                return Ok(());
-            }
-            // A handshake first message again (redelivered).
-            Some(_) => return Ok(()),
-        }
+        let c = st.contact(&name)?;
         let Some(session) = c.session.as_mut() else {
             return Ok(());
         };
-        let plaintext = match session.decrypt(body, now) {
-            Ok(p) => zeroize::Zeroizing::new(p),
-            Err(DecryptError::Duplicate) => return Ok(()),
-            Err(DecryptError::TooFarAhead) => {
+        let tampered = ClientEvent::Tampered {
+            contact: Some(name.clone()),
+        };
+        let payload = match open_message(session, body, now) {
+            Opened::Ok(payload) => payload,
+            Opened::Ignore => return Ok(()),
+            Opened::OutOfStep => {
                 events.push(ClientEvent::OutOfStep { contact: name });
                 return Ok(());
             }
-            Err(_) => {
-                events.push(ClientEvent::Tampered {
-                    contact: Some(name),
-                });
+            Opened::Tampered { advanced } => {
+                if advanced {
+                    self.save_session(&name, c)?;
+                }
+                events.push(tampered);
                 return Ok(());
             }
-        };
-        let Ok(payload) = Payload::decode(&plaintext) else {
-            self.save_session(&name, c)?;
-            events.push(ClientEvent::Tampered {
-                contact: Some(name),
-            });
-            return Ok(());
         };
         let Some(conv) = c.conv.as_mut() else {
             return Ok(());
@@ -376,16 +304,70 @@ impl Inner {
             Err(ConversationError::Burned) => return Ok(()),
             Err(_) => {
                 self.save_session(&name, c)?;
-                events.push(ClientEvent::Tampered {
-                    contact: Some(name),
-                });
+                events.push(tampered);
                 return Ok(());
             }
         };
+        let id = c.id();
         // Messages first, then the session: a crash in between redelivers a copy that the
         // conversation drops as seen, rather than losing a message the session already used.
-        self.apply(&name, c, effects, events).await?;
-        self.save_session(&name, c)?;
+        let (mut st, done) = self.carry_out(st, &name, effects, events).await;
+        match done {
+            // Burned here while a relay was called: nothing is left to store.
+            Ok(()) | Err(ClientError::Burned) => {}
+            Err(e) => return Err(e),
+        }
+        if let Some(c) = st.same_contact(&name, id) {
+            self.save_session(&name, c)?;
+        }
+        Ok(())
+    }
+
+    /// Completes the pending invitation of queue `rid` with the handshake in `body`: the
+    /// contact who answered is stored and joins.
+    fn join(
+        &self,
+        st: &mut State,
+        rid: RecipientId,
+        body: &[u8],
+        now: u64,
+        events: &mut Vec<ClientEvent>,
+    ) -> Result<(), ClientError> {
+        let Some(pending) = st.pending.get(&rid) else {
+            return Ok(());
+        };
+        let joined = match open_handshake(&self.identity, &pending.secrets, body, now)? {
+            Opened::Ok(joined) => joined,
+            Opened::Ignore => return Ok(()),
+            Opened::Tampered { .. } | Opened::OutOfStep => {
+                events.push(ClientEvent::Tampered { contact: None });
+                return Ok(());
+            }
+        };
+        let Some(pending) = st.pending.remove(&rid) else {
+            return Ok(());
+        };
+        let name = pending.name.clone();
+        let contact = Contact {
+            record: ContactRecord::Live(Box::new(Link {
+                verified: false,
+                peer: joined.peer,
+                own: pending.own,
+                to_peer: PeerQueue {
+                    relay: joined.relay,
+                    sender_id: joined.sender_id,
+                    send_cap: joined.send_cap,
+                },
+            })),
+            session: Some(joined.session),
+            conv: Some(Conversation::new(RELAY_TTL_SECS)?),
+        };
+        self.persist_contact(&name, &contact)?;
+        // The secrets are used: shred them.
+        self.store
+            .delete(&StoreKey::Invitation(rid.as_bytes().to_vec()))?;
+        st.contacts.insert(name.clone(), contact);
+        events.push(ClientEvent::ContactJoined { contact: name });
         Ok(())
     }
 
@@ -450,7 +432,7 @@ pub(crate) async fn run_events(inner: Arc<Inner>, mut stop: watch::Receiver<bool
             // Expired, unsent or burned file messages may owe their blobs a deletion; a relay
             // out of reach must not hold up the events.
             let inner = inner.clone();
-            tokio::spawn(async move { inner.run_blob_deletions().await });
+            tokio::spawn(async move { inner.transfers.run_deletions().await });
         }
         if !inner.broadcast(events) {
             return;

@@ -11,17 +11,18 @@
 //! print anything. It reads the clock here and only here, and passes `now` into the cores.
 
 mod actions;
-mod clock;
-mod download;
+pub(crate) mod clock;
+mod contacts;
 mod driver;
-mod error;
+mod envelope;
+pub(crate) mod error;
+mod files;
 mod inbox;
+mod load;
 mod records;
-mod transfer;
-mod upload;
 mod view;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -31,15 +32,14 @@ use hush_protocol::{RecipientId, RelayAddress};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
-use crate::conversation::{Conversation, ConversationMeta, MessageRecord};
+use crate::conversation::Conversation;
 use crate::crypto::{Identity, Session};
 use crate::net::{PoolEvent, RelayPool, RetryPolicy};
-use crate::store::{KeySource, LocalStore, Namespace, Setting, StoreKey};
+use crate::store::{KeySource, LocalStore, Setting, StoreKey};
+use crate::transfer::Transfers;
 
 pub use clock::Clock;
 pub use error::ClientError;
-pub use transfer::TransferProgress;
-pub use upload::ProgressFn;
 pub use view::{ClientEvent, ContactStatus, ContactView, FileView, MessageView, PendingView};
 
 use records::{ContactRecord, PendingRecord};
@@ -89,6 +89,40 @@ pub(crate) struct State {
     pub(crate) pending: HashMap<RecipientId, PendingRecord>,
 }
 
+impl State {
+    /// Contact `name`.
+    pub(crate) fn contact(&mut self, name: &str) -> Result<&mut Contact, ClientError> {
+        self.contacts
+            .get_mut(name)
+            .ok_or_else(|| ClientError::UnknownContact {
+                name: name.to_owned(),
+            })
+    }
+
+    /// The name of the contact whose messages arrive on queue `rid`.
+    pub(crate) fn name_of(&self, rid: RecipientId) -> Option<String> {
+        self.contacts
+            .iter()
+            .find(|(_, c)| c.id() == Some(rid))
+            .map(|(name, _)| name.clone())
+    }
+}
+
+impl Contact {
+    /// The conversation, unless burned.
+    pub(crate) fn conv(&mut self) -> Result<&mut Conversation, ClientError> {
+        self.conv.as_mut().ok_or(ClientError::Burned)
+    }
+
+    /// The queues and keys, unless burned.
+    pub(crate) fn link(&self) -> Result<&records::Link, ClientError> {
+        match &self.record {
+            ContactRecord::Live(link) => Ok(link),
+            ContactRecord::Burned => Err(ClientError::Burned),
+        }
+    }
+}
+
 /// Where the pool's pushes are read, and which queue is subscribed on which connection.
 pub(crate) struct Inbox {
     pub(crate) rx: mpsc::UnboundedReceiver<PoolEvent>,
@@ -97,12 +131,17 @@ pub(crate) struct Inbox {
 
 pub(crate) struct Inner {
     pub(crate) clock: Clock,
-    pub(crate) store: LocalStore,
+    pub(crate) store: Arc<LocalStore>,
     pub(crate) identity: Identity,
     pub(crate) own_name: String,
     pub(crate) relay: RelayAddress,
     pub(crate) pool: RelayPool,
+    /// Contacts and invitations. Never held across a relay call (see `driver`).
     pub(crate) state: tokio::sync::Mutex<State>,
+    /// Names an `invite` or `accept` in progress is about to give a contact.
+    pub(crate) reserved: Mutex<HashSet<String>>,
+    /// Uploads, downloads and owed blob deletions.
+    pub(crate) transfers: Transfers,
     pub(crate) inbox: tokio::sync::Mutex<Inbox>,
     /// Asks the background task to let go of the inbox (for a `receive` call) and to recompute
     /// its next wake-up (after an action that may have set a new expiry).
@@ -197,12 +236,19 @@ impl Client {
             .get(&StoreKey::Setting(Setting::OwnName))?
             .and_then(|b| String::from_utf8(b.to_vec()).ok())
             .ok_or_else(|| corrupt("the own name is missing"))?;
-        let relay = store
+        let relay: RelayAddress = store
             .get(&StoreKey::Setting(Setting::RelayAddress))?
             .and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok())
             .ok_or_else(|| corrupt("the relay address is missing"))?;
-        let state = load_state(&store, options.clock.now_secs())?;
+        let state = load::load_state(&store, options.clock.now_secs())?;
         let (pool, rx) = RelayPool::new(options.retry);
+        let store = Arc::new(store);
+        let transfers = Transfers::new(
+            store.clone(),
+            pool.clone(),
+            relay.clone(),
+            options.clock.clone(),
+        );
         let inner = Arc::new(Inner {
             clock: options.clock,
             store,
@@ -211,6 +257,8 @@ impl Client {
             relay,
             pool,
             state: tokio::sync::Mutex::new(state),
+            reserved: Mutex::new(HashSet::new()),
+            transfers,
             inbox: tokio::sync::Mutex::new(Inbox {
                 rx,
                 subs: HashMap::new(),
@@ -285,55 +333,6 @@ impl Drop for Client {
         let _ = self.stop.send(true);
         self.inner.pool.close_all();
     }
-}
-
-/// Loads contacts, sessions, conversations and pending invitations, and expires what lapsed
-/// while the client was not running.
-fn load_state(store: &LocalStore, now: u64) -> Result<State, ClientError> {
-    let mut state = State::default();
-    for (key, value) in store.list(Namespace::Contact, None)? {
-        let StoreKey::Contact(name) = key else {
-            continue;
-        };
-        let record =
-            ContactRecord::decode(&value).map_err(|_| corrupt("a contact is unreadable"))?;
-        let mut contact = Contact {
-            record,
-            session: None,
-            conv: None,
-        };
-        if matches!(contact.record, ContactRecord::Live(_)) {
-            let session = store
-                .get(&StoreKey::Session(name.clone()))?
-                .ok_or_else(|| corrupt("a ratchet session is missing"))?;
-            contact.session = Some(
-                Session::from_bytes(&session).map_err(|_| corrupt("a session is unreadable"))?,
-            );
-            let meta = match store.get(&StoreKey::ConversationMeta(name.clone()))? {
-                Some(m) => ConversationMeta::decode(&m)
-                    .map_err(|_| corrupt("a conversation is unreadable"))?,
-                None => ConversationMeta::new(RELAY_TTL_SECS),
-            };
-            let mut records = Vec::new();
-            for (_, value) in store.list(Namespace::Message, Some(&name))? {
-                records.push(
-                    MessageRecord::decode(&value)
-                        .map_err(|_| corrupt("a message is unreadable"))?,
-                );
-            }
-            let mut conv = Conversation::restore(meta, records);
-            let effects = conv.tick(now);
-            driver::apply_local(store, &name, &conv, effects)?;
-            contact.conv = Some(conv);
-        }
-        state.contacts.insert(name, contact);
-    }
-    for (_, value) in store.list(Namespace::Invitation, None)? {
-        let pending =
-            PendingRecord::decode(&value).map_err(|_| corrupt("an invitation is unreadable"))?;
-        state.pending.insert(pending.own.recipient_id, pending);
-    }
-    Ok(state)
 }
 
 /// A timer in seconds as a `Duration`.

@@ -8,12 +8,12 @@
 //!
 //! What it does not do: split a file into chunks, encrypt it, retry or resume (the caller asks
 //! [`RelayClient::blob_status`] and continues from its `committed` length). A refusal comes back
-//! as [`ClientError::Relay`] with the relay's code, for instance `NoBlob`, `BlobOffset`,
+//! as [`RelayCallError::Relay`] with the relay's code, for instance `NoBlob`, `BlobOffset`,
 //! `BlobIncomplete`, `TooLarge` or `NoSpace`.
 
 use hush_protocol::{BlobCapability, BlobId, Reply, Request};
 
-use super::relay_client::{ClientError, RelayClient};
+use super::relay_client::{RelayCallError, RelayClient};
 
 /// What [`RelayClient::blob_status`] reports about a blob.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -44,7 +44,7 @@ impl RelayClient {
         read_cap: &BlobCapability,
         total_len: u64,
         ttl_secs: u32,
-    ) -> Result<(BlobId, u64), ClientError> {
+    ) -> Result<(BlobId, u64), RelayCallError> {
         let req = Request::BlobCreate {
             write_cap: write_cap.clone(),
             read_cap: read_cap.clone(),
@@ -56,7 +56,7 @@ impl RelayClient {
                 blob_id,
                 expires_at,
             } => Ok((blob_id, expires_at)),
-            _ => Err(ClientError::Protocol),
+            _ => Err(RelayCallError::Protocol),
         }
     }
 
@@ -68,7 +68,7 @@ impl RelayClient {
         write_cap: &BlobCapability,
         offset: u64,
         data: Vec<u8>,
-    ) -> Result<u64, ClientError> {
+    ) -> Result<u64, RelayCallError> {
         let req = Request::BlobWrite {
             blob_id,
             write_cap: write_cap.clone(),
@@ -77,7 +77,7 @@ impl RelayClient {
         };
         match self.call(req).await? {
             Reply::BlobWritten { committed } => Ok(committed),
-            _ => Err(ClientError::Protocol),
+            _ => Err(RelayCallError::Protocol),
         }
     }
 
@@ -86,7 +86,7 @@ impl RelayClient {
         &self,
         blob_id: BlobId,
         cap: &BlobCapability,
-    ) -> Result<BlobStatus, ClientError> {
+    ) -> Result<BlobStatus, RelayCallError> {
         let req = Request::BlobStatus {
             blob_id,
             cap: cap.clone(),
@@ -101,7 +101,7 @@ impl RelayClient {
                 committed,
                 expires_at,
             }),
-            _ => Err(ClientError::Protocol),
+            _ => Err(RelayCallError::Protocol),
         }
     }
 
@@ -113,7 +113,7 @@ impl RelayClient {
         read_cap: &BlobCapability,
         offset: u64,
         len: u32,
-    ) -> Result<Vec<u8>, ClientError> {
+    ) -> Result<Vec<u8>, RelayCallError> {
         let req = Request::BlobRead {
             blob_id,
             read_cap: read_cap.clone(),
@@ -122,7 +122,7 @@ impl RelayClient {
         };
         match self.call(req).await? {
             Reply::BlobData { data } => Ok(data),
-            _ => Err(ClientError::Protocol),
+            _ => Err(RelayCallError::Protocol),
         }
     }
 
@@ -132,14 +132,14 @@ impl RelayClient {
         &self,
         blob_id: BlobId,
         cap: &BlobCapability,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), RelayCallError> {
         let req = Request::BlobDelete {
             blob_id,
             cap: cap.clone(),
         };
         match self.call(req).await? {
             Reply::Done => Ok(()),
-            _ => Err(ClientError::Protocol),
+            _ => Err(RelayCallError::Protocol),
         }
     }
 }

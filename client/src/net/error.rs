@@ -2,7 +2,7 @@
 
 use hush_protocol::{ErrorCode, RelayAddress};
 
-use super::relay_client::ClientError;
+use super::relay_client::RelayCallError;
 
 /// Why an operation on a relay failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -36,13 +36,13 @@ pub enum NetError {
 
 impl NetError {
     /// Classifies a connection-level error on `relay`.
-    pub(crate) fn from_client(relay: &RelayAddress, e: ClientError) -> NetError {
+    pub(crate) fn from_client(relay: &RelayAddress, e: RelayCallError) -> NetError {
         match e {
-            ClientError::Relay(code) => NetError::Refused {
+            RelayCallError::Relay(code) => NetError::Refused {
                 relay: relay.clone(),
                 code,
             },
-            ClientError::Protocol => NetError::Protocol {
+            RelayCallError::Protocol => NetError::Protocol {
                 relay: relay.clone(),
             },
             _ => NetError::Unreachable {
@@ -52,10 +52,10 @@ impl NetError {
     }
 
     /// Whether retrying on a fresh connection may help.
-    pub(crate) fn is_transient(e: &ClientError) -> bool {
+    pub(crate) fn is_transient(e: &RelayCallError) -> bool {
         matches!(
             e,
-            ClientError::Closed { .. } | ClientError::Connect(_) | ClientError::Refused
+            RelayCallError::Closed { .. } | RelayCallError::Connect(_) | RelayCallError::Refused
         )
     }
 

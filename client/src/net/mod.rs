@@ -26,4 +26,4 @@ pub use error::NetError;
 pub use hush_protocol::RelayAddress;
 pub use pin::PinnedCertVerifier;
 pub use pool::{Connection, PoolEvent, RelayPool};
-pub use relay_client::{client_config, client_config_with_alpn, ClientError, RelayClient};
+pub use relay_client::{client_config, client_config_with_alpn, RelayCallError, RelayClient};

@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 
 use super::backoff::{Backoff, RetryPolicy};
 use super::error::NetError;
-use super::relay_client::{ClientError, RelayClient};
+use super::relay_client::{RelayCallError, RelayClient};
 
 /// Something that happened on one of the pool's connections.
 #[derive(Debug)]
@@ -210,7 +210,7 @@ impl RelayPool {
     pub async fn run<T, F, Fut>(&self, relay: &RelayAddress, op: F) -> Result<T, NetError>
     where
         F: Fn(Connection) -> Fut,
-        Fut: Future<Output = Result<T, ClientError>>,
+        Fut: Future<Output = Result<T, RelayCallError>>,
     {
         let conn = self.connection(relay).await?;
         match op(conn.clone()).await {

@@ -28,7 +28,7 @@ const KEEP_ALIVE: Duration = Duration::from_secs(15);
 /// Why a call on one relay connection failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
-pub enum ClientError {
+pub enum RelayCallError {
     /// The relay answered with an error code.
     #[error("relay refused the request: {0}")]
     Relay(ErrorCode),
@@ -60,9 +60,9 @@ impl Drop for CloseIfDropped<'_> {
     }
 }
 
-fn closed_error(e: &quinn::ConnectionError) -> ClientError {
+fn closed_error(e: &quinn::ConnectionError) -> RelayCallError {
     match e {
-        quinn::ConnectionError::ApplicationClosed(c) => ClientError::Closed {
+        quinn::ConnectionError::ApplicationClosed(c) => RelayCallError::Closed {
             code: u16::try_from(c.error_code.into_inner())
                 .ok()
                 .and_then(ErrorCode::from_u16),
@@ -70,9 +70,9 @@ fn closed_error(e: &quinn::ConnectionError) -> ClientError {
         quinn::ConnectionError::ConnectionClosed(c)
             if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
         {
-            ClientError::Refused
+            RelayCallError::Refused
         }
-        _ => ClientError::Closed { code: None },
+        _ => RelayCallError::Closed { code: None },
     }
 }
 
@@ -101,7 +101,7 @@ impl std::fmt::Debug for RelayClient {
 }
 
 /// A client endpoint whose connections pin `fingerprint` and offer ALPN `hush/1`.
-pub fn client_config(fingerprint: Fingerprint) -> Result<quinn::ClientConfig, ClientError> {
+pub fn client_config(fingerprint: Fingerprint) -> Result<quinn::ClientConfig, RelayCallError> {
     client_config_with_alpn(fingerprint, ALPN)
 }
 
@@ -109,17 +109,17 @@ pub fn client_config(fingerprint: Fingerprint) -> Result<quinn::ClientConfig, Cl
 pub fn client_config_with_alpn(
     fingerprint: Fingerprint,
     alpn: &[u8],
-) -> Result<quinn::ClientConfig, ClientError> {
+) -> Result<quinn::ClientConfig, RelayCallError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_protocol_versions(&[&rustls::version::TLS13])
-        .map_err(|e| ClientError::Connect(e.to_string()))?
+        .map_err(|e| RelayCallError::Connect(e.to_string()))?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(PinnedCertVerifier::new(fingerprint, provider)))
         .with_no_client_auth();
     tls.alpn_protocols = vec![alpn.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
-        .map_err(|e| ClientError::Connect(e.to_string()))?;
+        .map_err(|e| RelayCallError::Connect(e.to_string()))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
     transport.keep_alive_interval(Some(KEEP_ALIVE));
@@ -129,12 +129,12 @@ pub fn client_config_with_alpn(
 
 impl RelayClient {
     /// Connects to a `hush://` address, resolving its host.
-    pub async fn connect(addr: &RelayAddress) -> Result<Self, ClientError> {
+    pub async fn connect(addr: &RelayAddress) -> Result<Self, RelayCallError> {
         let sock = tokio::net::lookup_host(addr.host_port())
             .await
-            .map_err(|e| ClientError::Connect(e.to_string()))?
+            .map_err(|e| RelayCallError::Connect(e.to_string()))?
             .next()
-            .ok_or_else(|| ClientError::Connect(format!("{} did not resolve", addr.host)))?;
+            .ok_or_else(|| RelayCallError::Connect(format!("{} did not resolve", addr.host)))?;
         Self::connect_with(sock, &addr.host, client_config(addr.fingerprint)?).await
     }
 
@@ -143,14 +143,14 @@ impl RelayClient {
         sock: SocketAddr,
         host: &str,
         config: quinn::ClientConfig,
-    ) -> Result<Self, ClientError> {
+    ) -> Result<Self, RelayCallError> {
         let local: SocketAddr = if sock.is_ipv4() {
             ([0, 0, 0, 0], 0).into()
         } else {
             ([0u16; 8], 0).into()
         };
         let endpoint =
-            quinn::Endpoint::client(local).map_err(|e| ClientError::Connect(e.to_string()))?;
+            quinn::Endpoint::client(local).map_err(|e| RelayCallError::Connect(e.to_string()))?;
         Self::connect_on(&endpoint, sock, host, config).await
     }
 
@@ -161,17 +161,17 @@ impl RelayClient {
         sock: SocketAddr,
         host: &str,
         config: quinn::ClientConfig,
-    ) -> Result<Self, ClientError> {
+    ) -> Result<Self, RelayCallError> {
         let connecting = endpoint
             .connect_with(config, sock, host)
-            .map_err(|e| ClientError::Connect(e.to_string()))?;
+            .map_err(|e| RelayCallError::Connect(e.to_string()))?;
         let conn = connecting.await.map_err(|e| match closed_error(&e) {
-            ClientError::Closed { code: None } => ClientError::Connect(e.to_string()),
+            RelayCallError::Closed { code: None } => RelayCallError::Connect(e.to_string()),
             other => other,
         })?;
         let mut exporter = [0u8; EXPORTER_LEN];
         conn.export_keying_material(&mut exporter, EXPORTER_LABEL, b"")
-            .map_err(|_| ClientError::Connect("TLS exporter unavailable".into()))?;
+            .map_err(|_| RelayCallError::Connect("TLS exporter unavailable".into()))?;
         let (send, recv) = conn.open_bi().await.map_err(|e| closed_error(&e))?;
         let waiters: Waiters = Arc::default();
         let (push_tx, push_rx) = mpsc::unbounded_channel();
@@ -214,7 +214,7 @@ impl RelayClient {
     }
 
     /// Sends a request under a fresh id and waits for its answer.
-    pub async fn call(&self, req: Request) -> Result<Reply, ClientError> {
+    pub async fn call(&self, req: Request) -> Result<Reply, RelayCallError> {
         self.call_with_id(self.next_request_id(), req).await
     }
 
@@ -223,14 +223,14 @@ impl RelayClient {
         &self,
         key: &SigningKey,
         mut req: Request,
-    ) -> Result<Reply, ClientError> {
+    ) -> Result<Reply, RelayCallError> {
         let id = self.next_request_id();
         self.sign(key, id, &mut req);
         self.call_with_id(id, req).await
     }
 
     /// Sends a request under the given id and waits for its answer.
-    pub async fn call_with_id(&self, id: u32, req: Request) -> Result<Reply, ClientError> {
+    pub async fn call_with_id(&self, id: u32, req: Request) -> Result<Reply, RelayCallError> {
         let (tx, rx) = oneshot::channel();
         self.waiters
             .lock()
@@ -241,7 +241,7 @@ impl RelayClient {
         self.write(&frame).await?;
         match rx.await {
             Ok(Ok(reply)) => Ok(reply),
-            Ok(Err(code)) => Err(ClientError::Relay(code)),
+            Ok(Err(code)) => Err(RelayCallError::Relay(code)),
             Err(_) => Err(self.close_reason()),
         }
     }
@@ -252,7 +252,7 @@ impl RelayClient {
     /// stream out of step with the relay's framing; the connection is then closed, so later
     /// calls fail at once (and the pool reconnects) instead of waiting for an answer that
     /// cannot come.
-    pub async fn write(&self, bytes: &[u8]) -> Result<(), ClientError> {
+    pub async fn write(&self, bytes: &[u8]) -> Result<(), RelayCallError> {
         let mut send = self.send.lock().await;
         let mut half_written = CloseIfDropped(Some(&self.conn));
         let written = send.write_all(bytes).await;
@@ -260,10 +260,10 @@ impl RelayClient {
         written.map_err(|_| self.close_reason())
     }
 
-    fn close_reason(&self) -> ClientError {
+    fn close_reason(&self) -> RelayCallError {
         match self.conn.close_reason() {
             Some(e) => closed_error(&e),
-            None => ClientError::Closed { code: None },
+            None => RelayCallError::Closed { code: None },
         }
     }
 
@@ -274,7 +274,7 @@ impl RelayClient {
     }
 
     /// Waits for the connection to close and says why.
-    pub async fn closed(&self) -> ClientError {
+    pub async fn closed(&self) -> RelayCallError {
         closed_error(&self.conn.closed().await)
     }
 
@@ -293,7 +293,7 @@ impl RelayClient {
         &self,
         key: &SigningKey,
         cap: &SendCapability,
-    ) -> Result<(RecipientId, SenderId), ClientError> {
+    ) -> Result<(RecipientId, SenderId), RelayCallError> {
         let req = Request::CreateQueue {
             recipient_key: key.verifying_key().to_bytes(),
             send_cap: cap.clone(),
@@ -304,7 +304,7 @@ impl RelayClient {
                 recipient_id,
                 sender_id,
             } => Ok((recipient_id, sender_id)),
-            _ => Err(ClientError::Protocol),
+            _ => Err(RelayCallError::Protocol),
         }
     }
 
@@ -316,7 +316,7 @@ impl RelayClient {
         ttl_secs: u32,
         new_cap: Option<&SendCapability>,
         body: Vec<u8>,
-    ) -> Result<EnvelopeId, ClientError> {
+    ) -> Result<EnvelopeId, RelayCallError> {
         let req = Request::Send {
             sender_id,
             send_cap: cap.clone(),
@@ -326,7 +326,7 @@ impl RelayClient {
         };
         match self.call(req).await? {
             Reply::Sent { envelope_id } => Ok(envelope_id),
-            _ => Err(ClientError::Protocol),
+            _ => Err(RelayCallError::Protocol),
         }
     }
 
@@ -336,7 +336,7 @@ impl RelayClient {
         sender_id: SenderId,
         cap: &SendCapability,
         envelope_id: EnvelopeId,
-    ) -> Result<bool, ClientError> {
+    ) -> Result<bool, RelayCallError> {
         let req = Request::Retract {
             sender_id,
             send_cap: cap.clone(),
@@ -344,7 +344,7 @@ impl RelayClient {
         };
         match self.call(req).await? {
             Reply::Retracted { was_pending } => Ok(was_pending),
-            _ => Err(ClientError::Protocol),
+            _ => Err(RelayCallError::Protocol),
         }
     }
 
@@ -353,7 +353,7 @@ impl RelayClient {
         &self,
         key: &SigningKey,
         recipient_id: RecipientId,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), RelayCallError> {
         let req = Request::Subscribe {
             recipient_id,
             signature: [0; 64],
@@ -366,7 +366,7 @@ impl RelayClient {
         &self,
         recipient_id: RecipientId,
         envelope_id: EnvelopeId,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), RelayCallError> {
         let req = Request::Ack {
             recipient_id,
             envelope_id,
@@ -380,7 +380,7 @@ impl RelayClient {
         key: &SigningKey,
         recipient_id: RecipientId,
         new_cap: &SendCapability,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), RelayCallError> {
         let req = Request::Resecure {
             recipient_id,
             new_send_cap: new_cap.clone(),
@@ -394,7 +394,7 @@ impl RelayClient {
         &self,
         key: &SigningKey,
         recipient_id: RecipientId,
-    ) -> Result<(), ClientError> {
+    ) -> Result<(), RelayCallError> {
         let req = Request::DeleteQueue {
             recipient_id,
             signature: [0; 64],

@@ -1,5 +1,5 @@
-//! Sending a file: encrypt it chunk by chunk as it is read from disk, upload the chunks to a
-//! blob on our own relay with [`IN_FLIGHT`] writes in flight, then send the file message.
+//! Sending a file: encrypt it chunk by chunk as it is read from disk and upload the chunks to
+//! a blob on our own relay with [`IN_FLIGHT`] writes in flight.
 //!
 //! The upload is resumable. Its state (blob, capabilities, file key, source size and time) is
 //! a record in the encrypted store, written before the first byte leaves. Running the same send
@@ -8,13 +8,14 @@
 //! The ciphertext digest of what the relay already holds is recomputed from the source, so the
 //! whole file is never in memory and never stored in plaintext.
 //!
-//! What it does not do: download (see `download`), or keep the source: the sender's copy is
-//! the file it sent from.
+//! What it does not do: send the file message (the client does, with the [`Upload`] this
+//! returns), download (see `download`), or keep the source: the sender's copy is the file it
+//! sent from.
 
 use std::fs::{File, Metadata};
 use std::io::{self, Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::UNIX_EPOCH;
 
 use hush_protocol::ids::{BlobCapability, BLOB_CAP_LEN};
 use hush_protocol::ErrorCode;
@@ -22,18 +23,26 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::transfer::{
-    classify, io_error, owe_deletion, upload_key, Interrupt, TransferProgress, UploadRecord,
-    IN_FLIGHT, MAX_STALLS,
-};
-use super::{Client, ClientError, Inner};
-use crate::conversation::{FileRef, MessageId, Status, FILE_DIGEST_LEN};
+use super::staging::io_error;
+use super::state::{owe_deletion, upload_key, UploadRecord};
+use super::{Interrupt, Stalls, TransferProgress, Transfers, IN_FLIGHT};
+use crate::client::error::ClientError;
+use crate::conversation::{FileRef, FILE_DIGEST_LEN};
 use crate::files::window::Window;
 use crate::files::{sanitise_name, ChunkCipher, FileKey, Layout, NoncePrefix};
-use crate::net::NetError;
+use crate::net::{Connection, NetError};
+use crate::store::StoreKey;
 
 /// A progress callback: called with the bytes moved so far.
 pub type ProgressFn<'a> = &'a (dyn Fn(TransferProgress) + Send + Sync);
+
+/// A file that is whole on our relay: what its file message carries, and the record of the
+/// upload, to drop once that message is sent.
+pub(crate) struct Upload {
+    /// The file, as the file message announces it.
+    pub(crate) file: FileRef,
+    key: StoreKey,
+}
 
 fn random_cap() -> BlobCapability {
     let mut b = [0u8; BLOB_CAP_LEN];
@@ -81,68 +90,98 @@ impl Source {
             .map_err(io_error(&self.path))?;
         Ok(buf)
     }
+
+    /// Reads and seals chunk `index` (the file position must be at its start).
+    fn sealed_chunk(&mut self, cipher: &ChunkCipher, index: u64) -> Result<Vec<u8>, Interrupt> {
+        let mut buf = self
+            .read_chunk(cipher.layout(), index)
+            .map_err(Interrupt::Fatal)?;
+        cipher
+            .seal(index, &mut buf)
+            .map_err(|_| Interrupt::Fatal(ClientError::FileTampered))?;
+        Ok(buf)
+    }
+
+    /// The name the file message suggests.
+    fn file_name(&self) -> String {
+        let name = self
+            .path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        sanitise_name(&name)
+    }
 }
 
-impl Client {
-    /// Sends the file at `path` to `name` and returns the message id. The file is encrypted
-    /// under a fresh key as it is read, uploaded to our relay, and announced to the contact
-    /// by a file message that carries the key. `timer_override` and `view_once` are as for
-    /// [`Client::send_text`] (a view-once file is deleted once the contact saves it).
-    ///
-    /// If the upload is cut off it fails with [`ClientError::TransferInterrupted`]; calling
-    /// again with the same contact and path resumes it. `progress` is called as chunks land.
-    pub async fn send_file(
+/// The digest of the chunks the relay confirmed so far.
+struct Hashed {
+    chunks: u64,
+    hasher: Sha256,
+}
+
+impl Hashed {
+    fn new() -> Hashed {
+        Hashed {
+            chunks: 0,
+            hasher: Sha256::new(),
+        }
+    }
+
+    /// Brings the digest up to chunk `start` (which the relay holds), re-encrypting from the
+    /// source. The relay may hold more than we saw confirmed (answers lost in a cut), or less
+    /// (it restarted and dropped what was not yet durable).
+    fn catch_up(
+        &mut self,
+        cipher: &ChunkCipher,
+        src: &mut Source,
+        start: u64,
+    ) -> Result<(), Interrupt> {
+        if self.chunks > start {
+            *self = Hashed::new();
+        }
+        src.file
+            .seek(SeekFrom::Start(cipher.layout().plain_offset(self.chunks)))
+            .map_err(|e| Interrupt::Fatal(io_error(&src.path)(e)))?;
+        for i in self.chunks..start {
+            self.hasher.update(src.sealed_chunk(cipher, i)?);
+            self.chunks = i + 1;
+        }
+        Ok(())
+    }
+}
+
+impl Transfers {
+    /// Uploads the file at `path` (for `contact`) to a blob on our relay, resuming an upload of
+    /// the same file that was cut off. `progress` is called as chunks land.
+    pub(crate) async fn upload(
         &self,
-        name: &str,
+        contact: &str,
         path: &Path,
-        timer_override: Option<Duration>,
-        view_once: bool,
         progress: ProgressFn<'_>,
-    ) -> Result<MessageId, ClientError> {
-        let inner = &self.inner;
-        let timer = {
-            let mut st = inner.state.lock().await;
-            let conv = st.contact(name)?.conv()?;
-            match conv.status() {
-                Status::Active => {}
-                Status::Blocked => {
-                    return Err(crate::conversation::ConversationError::Blocked.into())
-                }
-                Status::Burned => return Err(ClientError::Burned),
-            }
-            match timer_override {
-                Some(d) => Some(d.as_secs().max(1)),
-                None => conv.timer(),
-            }
-        };
+    ) -> Result<Upload, ClientError> {
         let mut src = Source::open(path)?;
         let layout = Layout::standard(src.size).map_err(|_| ClientError::FileTooLarge {
             size: src.size,
             max: None,
         })?;
-        let key = upload_key(name, &src.path);
+        let key = upload_key(contact, &src.path);
         let mut fresh_tries = 0;
         let (up, digest) = loop {
-            let up = match inner.resumable_upload(&key, &src)? {
+            let up = match self.resumable_upload(&key, &src)? {
                 Some(up) => up,
-                None => inner.start_upload(&key, &src, &layout).await?,
+                None => self.start_upload(&key, &src, &layout).await?,
             };
             let cipher = ChunkCipher::new(&up.key, up.prefix, layout);
-            match inner.push_blob(&up, &cipher, &mut src, progress).await? {
+            match self.push_blob(&up, &cipher, &mut src, progress).await? {
                 Some(digest) => break (up, digest),
                 // The blob is gone (expired or lost by the relay): start over, once.
                 None if fresh_tries == 0 => {
                     fresh_tries += 1;
-                    inner.store.delete(&key)?;
+                    self.store.delete(&key)?;
                 }
                 None => return Err(ClientError::FileExpired),
             }
         };
-        let file_name = src
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         let file = FileRef {
             relay: up.relay.clone(),
             blob_id: up.blob_id,
@@ -152,26 +191,25 @@ impl Client {
             digest,
             size: src.size,
             chunk: layout.chunk(),
-            name: sanitise_name(&file_name),
+            name: src.file_name(),
             expires_at: up.expires_at,
             write_cap: Some(up.write_cap.clone()),
         };
-        let id = inner
-            .send_file_message(name, file, timer, view_once)
-            .await?;
-        // The message is out: the upload is done. (Had it failed, the record would let the
-        // next run send it without uploading again.)
-        inner.store.delete(&key)?;
-        Ok(id)
+        Ok(Upload { file, key })
     }
-}
 
-impl Inner {
+    /// Drops the record of an upload whose file message is sent. (Had the message failed, the
+    /// record would let the next run send it without uploading again.)
+    pub(crate) fn finish_upload(&self, upload: &Upload) -> Result<(), ClientError> {
+        self.store.delete(&upload.key)?;
+        Ok(())
+    }
+
     /// The stored upload of this source, if it is for this very version of the file; a stale
     /// one is dropped and its blob owed a deletion.
     fn resumable_upload(
         &self,
-        key: &crate::store::StoreKey,
+        key: &StoreKey,
         src: &Source,
     ) -> Result<Option<UploadRecord>, ClientError> {
         let Some(bytes) = self.store.get(key)? else {
@@ -196,7 +234,7 @@ impl Inner {
     /// Reserves a blob for the file on our relay and records the upload before any data moves.
     async fn start_upload(
         &self,
-        key: &crate::store::StoreKey,
+        key: &StoreKey,
         src: &Source,
         layout: &Layout,
     ) -> Result<UploadRecord, ClientError> {
@@ -252,8 +290,7 @@ impl Inner {
         progress: ProgressFn<'_>,
     ) -> Result<Option<[u8; FILE_DIGEST_LEN]>, ClientError> {
         let mut hashed = Hashed::new();
-        let mut stalls = 0;
-        let mut best = 0;
+        let mut stalls = Stalls::default();
         loop {
             let outcome = self
                 .push_attempt(up, cipher, src, progress, &mut hashed)
@@ -264,18 +301,7 @@ impl Inner {
                 Err(Interrupt::Fatal(e)) => return Err(e),
                 Err(Interrupt::Retry { pause, .. }) => pause,
             };
-            if hashed.chunks > best {
-                best = hashed.chunks;
-                stalls = 0;
-            } else {
-                stalls += 1;
-            }
-            if stalls >= MAX_STALLS {
-                return Err(self.interrupted(&up.relay));
-            }
-            if let Some(pause) = pause {
-                tokio::time::sleep(pause).await;
-            }
+            stalls.retry_after(hashed.chunks, pause, &up.relay).await?;
         }
     }
 
@@ -289,15 +315,10 @@ impl Inner {
         progress: ProgressFn<'_>,
         hashed: &mut Hashed,
     ) -> Result<(), Interrupt> {
-        let layout = *cipher.layout();
+        let layout = cipher.layout();
         let total = layout.cipher_len();
-        let conn = self
-            .pool
-            .connection(&up.relay)
-            .await
-            .map_err(|_| Interrupt::Fatal(self.interrupted(&up.relay)))?;
-        let client = conn.client();
-        let status = match client.blob_status(up.blob_id, &up.write_cap).await {
+        let conn = self.connection(&up.relay).await?;
+        let status = match conn.client().blob_status(up.blob_id, &up.write_cap).await {
             Ok(s) => s,
             Err(e) => return Err(self.interrupt(&conn, e).await),
         };
@@ -305,35 +326,35 @@ impl Inner {
             Some(i) if status.total_len == total => i,
             _ => return Err(Interrupt::Gone),
         };
-        let read = |src: &mut Source, i| -> Result<Vec<u8>, Interrupt> {
-            let mut buf = src.read_chunk(&layout, i).map_err(Interrupt::Fatal)?;
-            cipher
-                .seal(i, &mut buf)
-                .map_err(|_| Interrupt::Fatal(ClientError::FileTampered))?;
-            Ok(buf)
-        };
-        // The relay may hold more than we saw confirmed (answers lost in a cut), or less (it
-        // restarted and dropped what was not yet durable): re-encrypt from the source to match.
-        if hashed.chunks > start {
-            *hashed = Hashed::new();
-        }
-        src.file
-            .seek(SeekFrom::Start(layout.plain_offset(hashed.chunks)))
-            .map_err(|e| Interrupt::Fatal(io_error(&src.path)(e)))?;
-        for i in hashed.chunks..start {
-            hashed.hasher.update(read(src, i)?);
-            hashed.chunks = i + 1;
-        }
+        hashed.catch_up(cipher, src, start)?;
         progress(TransferProgress {
             done: status.committed,
             total,
         });
+        self.write_rest(&conn, up, cipher, src, progress, hashed)
+            .await
+    }
+
+    /// Writes every chunk from `hashed.chunks` on, [`IN_FLIGHT`] at a time, moving `hashed`
+    /// along as the relay confirms them.
+    async fn write_rest(
+        &self,
+        conn: &Connection,
+        up: &UploadRecord,
+        cipher: &ChunkCipher,
+        src: &mut Source,
+        progress: ProgressFn<'_>,
+        hashed: &mut Hashed,
+    ) -> Result<(), Interrupt> {
+        let layout = cipher.layout();
+        let total = layout.cipher_len();
+        let client = conn.client();
         let mut hasher = hashed.hasher.clone();
         let mut window = Window::new();
-        let mut next = start;
+        let mut next = hashed.chunks;
         loop {
             while window.len() < IN_FLIGHT && next < layout.chunks() {
-                let buf = match read(src, next) {
+                let buf = match src.sealed_chunk(cipher, next) {
                     Ok(buf) => buf,
                     Err(e) => {
                         window.drain().await;
@@ -358,83 +379,9 @@ impl Inner {
                     // Let the requests already made finish: one dropped halfway would close
                     // the connection.
                     window.drain().await;
-                    return Err(self.interrupt(&conn, e).await);
+                    return Err(self.interrupt(conn, e).await);
                 }
             }
         }
-    }
-}
-
-/// The digest of the chunks the relay confirmed so far.
-struct Hashed {
-    chunks: u64,
-    hasher: Sha256,
-}
-
-impl Hashed {
-    fn new() -> Hashed {
-        Hashed {
-            chunks: 0,
-            hasher: Sha256::new(),
-        }
-    }
-}
-
-impl Inner {
-    /// What a failed relay call in a transfer means, forgetting a dead connection.
-    pub(crate) async fn interrupt(
-        &self,
-        conn: &crate::net::Connection,
-        e: crate::net::ClientError,
-    ) -> Interrupt {
-        let i = classify(conn.relay(), e);
-        if matches!(
-            i,
-            Interrupt::Retry {
-                reconnect: true,
-                ..
-            }
-        ) {
-            self.pool.forget(conn).await;
-        }
-        i
-    }
-
-    /// The error of a transfer cut off from `relay`.
-    pub(crate) fn interrupted(&self, relay: &hush_protocol::RelayAddress) -> ClientError {
-        ClientError::TransferInterrupted {
-            relay: relay.clone(),
-        }
-    }
-}
-
-impl Inner {
-    /// Composes the file message for an uploaded file and sends it, as `send_text` sends a
-    /// text: a message whose envelope could not be sent is taken back.
-    async fn send_file_message(
-        &self,
-        name: &str,
-        file: FileRef,
-        timer: Option<u64>,
-        view_once: bool,
-    ) -> Result<MessageId, ClientError> {
-        let mut st = self.state.lock().await;
-        let c = st.contact(name)?;
-        c.conv()?;
-        self.reach(c).await?;
-        let before = c.conv()?.clone();
-        let (id, effects) =
-            c.conv()?
-                .compose_file_with_timer(file, timer, view_once, self.now(), &mut OsRng)?;
-        if let Err(e) = self.apply(name, c, effects, &mut Vec::new()).await {
-            if c.conv.is_some() {
-                c.conv = Some(before);
-                self.store
-                    .delete(&crate::store::StoreKey::Message(name.to_owned(), id))?;
-            }
-            return Err(e);
-        }
-        self.yield_inbox.notify_one();
-        Ok(id)
     }
 }

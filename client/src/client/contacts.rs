@@ -1,0 +1,296 @@
+//! Contacts: inviting, accepting an invitation, listing contacts and pending invitations, and
+//! safety numbers.
+//!
+//! An invitation or acceptance in progress reserves its name first, so that the state lock is
+//! not held while the relay creates the queue or carries the first message, and no other call
+//! can take the name meanwhile.
+//!
+//! What it does not do: messages (see `actions`) or receiving the answer to an invitation (see
+//! `inbox`).
+
+use std::sync::PoisonError;
+
+use ed25519_dalek::SigningKey;
+use hush_protocol::{ErrorCode, RelayAddress, SendCapability};
+use rand::rngs::OsRng;
+use rand::RngCore;
+
+use super::records::{ContactRecord, Link, OwnQueue, PeerQueue, PendingRecord};
+use super::view::{ContactStatus, ContactView, PendingView};
+use super::{secs, Client, ClientError, Contact, Inner, State, RELAY_TTL_SECS};
+use crate::conversation::{Conversation, Payload, Status};
+use crate::crypto::{self, Invitation, SafetyNumber};
+use crate::net::NetError;
+use crate::store::limits::MAX_NAME_LEN;
+use crate::store::StoreKey;
+
+fn random_cap() -> SendCapability {
+    let mut b = [0u8; 32];
+    OsRng.fill_bytes(&mut b);
+    SendCapability::from_bytes(b)
+}
+
+fn check_name(name: &str) -> Result<(), ClientError> {
+    if name.is_empty() || name.len() > MAX_NAME_LEN {
+        return Err(ClientError::InvalidName);
+    }
+    Ok(())
+}
+
+fn taken(name: &str) -> ClientError {
+    ClientError::NameTaken {
+        name: name.to_owned(),
+    }
+}
+
+impl State {
+    /// Fails unless `name` is free for a new contact (a burned one may be replaced).
+    fn check_free(&self, name: &str) -> Result<(), ClientError> {
+        check_name(name)?;
+        let live = self
+            .contacts
+            .get(name)
+            .is_some_and(|c| matches!(c.record, ContactRecord::Live(_)));
+        if live || self.pending.values().any(|p| p.name == name) {
+            return Err(taken(name));
+        }
+        Ok(())
+    }
+}
+
+/// A name held for an invitation or acceptance in progress; dropping it frees the name.
+struct Reserved<'a> {
+    inner: &'a Inner,
+    name: String,
+}
+
+impl Drop for Reserved<'_> {
+    fn drop(&mut self) {
+        self.inner
+            .reserved
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&self.name);
+    }
+}
+
+impl Inner {
+    /// Holds `name` for a new contact, failing if it is taken or held already.
+    async fn reserve(&self, name: &str) -> Result<Reserved<'_>, ClientError> {
+        let st = self.state.lock().await;
+        st.check_free(name)?;
+        let mut reserved = self.reserved.lock().unwrap_or_else(PoisonError::into_inner);
+        if !reserved.insert(name.to_owned()) {
+            return Err(taken(name));
+        }
+        Ok(Reserved {
+            inner: self,
+            name: name.to_owned(),
+        })
+    }
+
+    /// Creates a queue we own on `relay`; returns it and its send capability.
+    async fn create_queue(
+        &self,
+        relay: &RelayAddress,
+    ) -> Result<(OwnQueue, SendCapability), ClientError> {
+        let key = SigningKey::generate(&mut OsRng);
+        let cap = random_cap();
+        let (recipient_id, sender_id) = self
+            .pool
+            .run(relay, |conn| {
+                let (key, cap) = (key.clone(), cap.clone());
+                async move { conn.client().create_queue(&key, &cap).await }
+            })
+            .await?;
+        let own = OwnQueue {
+            relay: relay.clone(),
+            recipient_id,
+            sender_id,
+            key,
+        };
+        Ok((own, cap))
+    }
+
+    /// Saves a new contact's record, session and conversation metadata.
+    pub(crate) fn persist_contact(&self, name: &str, c: &Contact) -> Result<(), ClientError> {
+        self.store
+            .put(&StoreKey::Contact(name.to_owned()), &c.record.encode())?;
+        self.save_session(name, c)?;
+        if let Some(conv) = &c.conv {
+            self.store.put(
+                &StoreKey::ConversationMeta(name.to_owned()),
+                &conv.meta().encode(),
+            )?;
+        }
+        Ok(())
+    }
+}
+
+impl Client {
+    /// Creates a one-time invitation for a contact to be called `as_name`: a new receive queue
+    /// on our relay (with its own Ed25519 recipient key and send capability) and the
+    /// `hush://invite/...` token to hand over. The contact appears once it answers and
+    /// [`Client::receive`] (or the event stream) processes the answer.
+    pub async fn invite(&self, as_name: &str) -> Result<String, ClientError> {
+        let inner = &self.inner;
+        let _name = inner.reserve(as_name).await?;
+        let (own, cap) = inner.create_queue(&inner.relay).await?;
+        let (invitation, secrets) = Invitation::create(
+            &inner.identity,
+            inner.relay.clone(),
+            own.sender_id,
+            cap,
+            &mut OsRng,
+        );
+        let recipient_id = own.recipient_id;
+        let pending = PendingRecord {
+            name: as_name.to_owned(),
+            own,
+            secrets: secrets.to_bytes(),
+        };
+        inner.store.put(
+            &StoreKey::Invitation(recipient_id.as_bytes().to_vec()),
+            &pending.encode(),
+        )?;
+        inner
+            .state
+            .lock()
+            .await
+            .pending
+            .insert(recipient_id, pending);
+        Ok(invitation.encode())
+    }
+
+    /// The invitations we handed out that nobody has answered yet.
+    pub async fn pending_invitations(&self) -> Vec<PendingView> {
+        let st = self.inner.state.lock().await;
+        let mut all: Vec<PendingView> = st
+            .pending
+            .values()
+            .map(|p| PendingView {
+                name: p.name.clone(),
+                relay: p.own.relay.clone(),
+            })
+            .collect();
+        all.sort_by(|a, b| a.name.cmp(&b.name));
+        all
+    }
+
+    /// Answers an invitation and adds its sender as contact `as_name`: creates our own queue on
+    /// our relay, runs the handshake, and sends the first message (introducing our queue) while
+    /// atomically replacing the invitation's send capability with one only we know.
+    pub async fn accept(&self, invitation: &str, as_name: &str) -> Result<(), ClientError> {
+        let inner = &self.inner;
+        let invitation = Invitation::parse(invitation)?;
+        let _name = inner.reserve(as_name).await?;
+        inner.pool.connection(invitation.relay()).await?;
+        let (own, own_cap) = inner.create_queue(&inner.relay).await?;
+        let intro = Payload::Introduce {
+            relay: own.relay.clone(),
+            sender_id: own.sender_id,
+            send_cap: own_cap,
+        };
+        let (session, wire) =
+            crypto::accept(&inner.identity, &invitation, &intro.encode(), &mut OsRng)?;
+        let new_cap = random_cap();
+        let link = Link {
+            verified: false,
+            peer: *invitation.inviter(),
+            own,
+            to_peer: PeerQueue {
+                relay: invitation.relay().clone(),
+                sender_id: invitation.sender_id(),
+                send_cap: new_cap.clone(),
+            },
+        };
+        let contact = Contact {
+            record: ContactRecord::Live(Box::new(link)),
+            session: Some(session),
+            conv: Some(Conversation::new(RELAY_TTL_SECS)?),
+        };
+        // Stored before the first message leaves, so a crash cannot lose the contact.
+        inner.persist_contact(as_name, &contact)?;
+        let sent = inner
+            .pool
+            .run(invitation.relay(), |conn| {
+                let (cap, new_cap, wire) = (
+                    invitation.send_capability().clone(),
+                    new_cap.clone(),
+                    wire.clone(),
+                );
+                let sid = invitation.sender_id();
+                async move { conn.client().send(sid, &cap, 0, Some(&new_cap), wire).await }
+            })
+            .await;
+        if let Err(e) = sent {
+            inner.store.erase_contact(as_name)?;
+            if let Ok(link) = contact.link() {
+                let own = &link.own;
+                inner
+                    .delete_queue(&own.relay, own.recipient_id, &own.key)
+                    .await;
+            }
+            return Err(match e {
+                NetError::Refused {
+                    code: ErrorCode::Auth | ErrorCode::NoQueue,
+                    ..
+                } => ClientError::InvitationUsed,
+                other => other.into(),
+            });
+        }
+        let mut st = inner.state.lock().await;
+        st.contacts.insert(as_name.to_owned(), contact);
+        Ok(())
+    }
+
+    /// Every contact, by name.
+    pub async fn contacts(&self) -> Vec<ContactView> {
+        let st = self.inner.state.lock().await;
+        st.contacts
+            .iter()
+            .map(|(name, c)| {
+                let status = match (&c.record, c.conv.as_ref().map(Conversation::status)) {
+                    (ContactRecord::Live(_), Some(Status::Blocked)) => ContactStatus::Blocked,
+                    (ContactRecord::Live(_), Some(Status::Active)) => ContactStatus::Active,
+                    _ => ContactStatus::Burned,
+                };
+                let link = c.link().ok();
+                ContactView {
+                    name: name.clone(),
+                    status,
+                    verified: link.is_some_and(|l| l.verified),
+                    timer: secs(c.conv.as_ref().and_then(Conversation::timer)),
+                    relay: link.map(|l| l.to_peer.relay.clone()),
+                    messages: c.conv.as_ref().map_or(0, |v| v.messages().len()),
+                }
+            })
+            .collect()
+    }
+
+    /// The safety number of our identity and `name`'s, to compare out of band.
+    pub async fn safety_number(&self, name: &str) -> Result<SafetyNumber, ClientError> {
+        let mut st = self.inner.state.lock().await;
+        let link = st.contact(name)?.link()?;
+        Ok(crypto::safety_number(
+            &self.inner.identity.public(),
+            &link.peer,
+        ))
+    }
+
+    /// Records that the user compared `name`'s safety number and it matched.
+    pub async fn mark_verified(&self, name: &str) -> Result<(), ClientError> {
+        let inner = &self.inner;
+        let mut st = inner.state.lock().await;
+        let c = st.contact(name)?;
+        if let ContactRecord::Live(link) = &mut c.record {
+            link.verified = true;
+        } else {
+            return Err(ClientError::Burned);
+        }
+        inner
+            .store
+            .put(&StoreKey::Contact(name.to_owned()), &c.record.encode())?;
+        Ok(())
+    }
+}

@@ -1,0 +1,108 @@
+//! Where a downloaded file's ciphertext is staged, and what goes when a file message is
+//! shredded.
+//!
+//! A downloaded file's ciphertext is staged in `<home>/files/`, named by a hash of the contact
+//! and the message id. It is useless without the file key, which lives only in the message's
+//! record; deleting the message removes the staged file and shreds the key, and the blob it
+//! points to is owed a deletion on its relay.
+//!
+//! What it does not do: decide when a message is deleted (the conversation does; the client's
+//! driver calls [`forget_file`] and its kin).
+
+use std::fs::{self, DirBuilder};
+use std::io;
+use std::os::unix::fs::DirBuilderExt;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+
+use super::state::owe_deletion;
+use crate::client::error::ClientError;
+use crate::conversation::{MessageId, MessageRecord};
+use crate::store::{LocalStore, Namespace, StoreKey};
+
+/// The directory of staged downloads, inside the home.
+const FILES_DIR: &str = "files";
+
+/// Turns an I/O error on `path` into the client's error that names it.
+pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ClientError + '_ {
+    move |source| ClientError::FileIo {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The directory of staged downloads.
+fn files_dir(home: &Path) -> PathBuf {
+    home.join(FILES_DIR)
+}
+
+/// Creates the staging directory (mode 0700) if needed.
+pub(crate) fn ensure_files_dir(home: &Path) -> io::Result<PathBuf> {
+    let dir = files_dir(home);
+    DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
+    Ok(dir)
+}
+
+/// Where the ciphertext of `contact`'s file message `id` is staged.
+pub(crate) fn staged_path(home: &Path, contact: &str, id: MessageId) -> PathBuf {
+    let mut h = Sha256::new();
+    h.update(b"hush staged\0");
+    h.update((contact.len() as u64).to_be_bytes());
+    h.update(contact.as_bytes());
+    h.update(id.as_bytes());
+    let name: String = h.finalize()[..16]
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    files_dir(home).join(format!("{name}.blob"))
+}
+
+/// Removes a file, which may not exist.
+pub(crate) fn remove_if_there(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// What must happen when a file message's record is about to be shredded: the blob it points
+/// to is owed a deletion (with the write capability if we sent it, else the read capability),
+/// and the staged ciphertext goes.
+pub(crate) fn forget_file(
+    store: &LocalStore,
+    contact: &str,
+    record: &MessageRecord,
+) -> Result<(), ClientError> {
+    let Some(file) = &record.file else {
+        return Ok(());
+    };
+    let cap = file.write_cap.as_ref().unwrap_or(&file.read_cap);
+    owe_deletion(store, &file.relay, file.blob_id, cap)?;
+    let staged = staged_path(store.home(), contact, record.id);
+    remove_if_there(&staged).map_err(io_error(&staged))
+}
+
+/// [`forget_file`] for message `id` of `contact`, as stored.
+pub(crate) fn forget_stored(
+    store: &LocalStore,
+    contact: &str,
+    id: MessageId,
+) -> Result<(), ClientError> {
+    if let Some(bytes) = store.get(&StoreKey::Message(contact.to_owned(), id))? {
+        if let Ok(record) = MessageRecord::decode(&bytes) {
+            forget_file(store, contact, &record)?;
+        }
+    }
+    Ok(())
+}
+
+/// [`forget_file`] for every message of `contact`, before the conversation is erased.
+pub(crate) fn forget_all(store: &LocalStore, contact: &str) -> Result<(), ClientError> {
+    for (_, bytes) in store.list(Namespace::Message, Some(contact))? {
+        if let Ok(record) = MessageRecord::decode(&bytes) {
+            forget_file(store, contact, &record)?;
+        }
+    }
+    Ok(())
+}
