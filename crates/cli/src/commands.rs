@@ -13,9 +13,10 @@ use hush_protocol::RelayAddress;
 
 use crate::args::TimerSetting;
 use crate::events::event_notice;
+use crate::open::key_from_passphrase;
 use crate::output::{Output, Record};
+use crate::present::{self, contact, message_out, now_secs, timer_secs};
 use crate::qr;
-use crate::session::{self, contact, message_out, now_secs, timer_secs};
 
 /// The most bytes `send` reads from stdin.
 const MAX_STDIN_TEXT: u64 = 64 * 1024;
@@ -32,7 +33,7 @@ pub(crate) async fn init(
         anyhow!("invalid relay address {relay:?} ({e}); use hush://HOST:PORT#FINGERPRINT as hush-server prints it")
     })?;
     let key = if passphrase {
-        session::key_from_passphrase(true)?
+        key_from_passphrase(true)?
     } else {
         KeySource::KeyFile
     };
@@ -100,18 +101,8 @@ pub(crate) async fn send(
     if text.is_empty() {
         bail!("the message is empty; give TEXT or pipe it on stdin");
     }
-    let id = client.send_text(name, &text, timer, view_once).await?;
-    let expires_at = session::find_message(client, name, id)
-        .await
-        .and_then(|m| m.expires_at);
-    out.emit(
-        &Record::Sent {
-            id: id.to_hex(),
-            contact: name.to_owned(),
-            expires_at,
-        },
-        now_secs(),
-    )
+    let sent = client.send_text(name, &text, timer, view_once).await?;
+    out.emit(&present::sent_record(name, &sent), now_secs())
 }
 
 fn read_stdin_text() -> Result<String> {
@@ -153,23 +144,14 @@ pub(crate) async fn read(
         match event {
             ClientEvent::Message { contact, message } => {
                 // A message erased later in the same batch (unsend, burn) is no longer there.
-                let body = match client.display(&contact, message.id).await {
-                    Ok(body) => body,
-                    Err(_)
-                        if session::find_message(client, &contact, message.id)
-                            .await
-                            .is_none() =>
-                    {
-                        continue;
-                    }
+                let shown = match client.display(&contact, message.id).await {
+                    Ok(shown) => shown,
+                    Err(err) if present::is_gone(&err) => continue,
                     Err(err) => return Err(err.into()),
                 };
-                let text = body.map(|b| b.as_str().to_owned());
-                let view = session::find_message(client, &contact, message.id)
-                    .await
-                    .unwrap_or(message);
+                let text = present::body_text(&shown);
                 out.emit(
-                    &Record::Message(message_out(&contact, &view, text)),
+                    &Record::Message(message_out(&contact, &shown, text)),
                     now_secs(),
                 )?;
             }
@@ -214,7 +196,7 @@ async fn show_unread(
             if view.outgoing || view.displayed_at.is_some() {
                 continue;
             }
-            let (shown, text) = session::reveal(client, &contact, view).await?;
+            let (shown, text) = present::reveal(client, &contact, view).await?;
             out.emit(
                 &Record::Message(message_out(&contact, &shown, text)),
                 now_secs(),
@@ -232,7 +214,7 @@ pub(crate) async fn history(
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
     for view in client.history(name).await? {
-        let (shown, text) = session::reveal(client, name, view).await?;
+        let (shown, text) = present::reveal(client, name, view).await?;
         out.emit(
             &Record::Message(message_out(name, &shown, text)),
             now_secs(),
@@ -245,7 +227,7 @@ pub(crate) async fn history(
 pub(crate) async fn contacts(client: &Client, out: &mut Output<io::Stdout>) -> Result<()> {
     let now = now_secs();
     for view in client.contacts().await {
-        out.emit(&Record::Contact(session::contact_out(&view)), now)?;
+        out.emit(&Record::Contact(present::contact_out(&view)), now)?;
     }
     for pending in client.pending_invitations().await {
         out.emit(
@@ -319,7 +301,7 @@ pub(crate) async fn unsend(
     id: &str,
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
-    let id = session::parse_message_id(id)?;
+    let id = present::parse_message_id(id)?;
     client.unsend(name, id).await?;
     out.emit(
         &Record::Unsent {

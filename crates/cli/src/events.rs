@@ -6,7 +6,7 @@ use hush_client::ClientEvent;
 
 use crate::chat::view::timer_label;
 use crate::output::Record;
-use crate::session::timer_secs;
+use crate::present::timer_secs;
 
 /// The contact an event is about and what happened, in words; `None` for new messages and
 /// relay trouble, which are shown otherwise.

@@ -15,8 +15,8 @@ use anyhow::Result;
 use hush_client::Client;
 
 use crate::output::{Output, Record};
+use crate::present::{self, now_secs};
 use crate::progress::Bar;
-use crate::session::{self, now_secs};
 
 /// `hush send NAME --file PATH`.
 pub(crate) async fn send(
@@ -27,7 +27,7 @@ pub(crate) async fn send(
     view_once: bool,
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
-    session::contact(client, name).await?;
+    present::contact(client, name).await?;
     let label = path
         .file_name()
         .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
@@ -36,18 +36,7 @@ pub(crate) async fn send(
         .send_file(name, path, timer, view_once, &|p| bar.update(p))
         .await;
     bar.finish();
-    let id = sent?;
-    let expires_at = session::find_message(client, name, id)
-        .await
-        .and_then(|m| m.expires_at);
-    out.emit(
-        &Record::Sent {
-            id: id.to_hex(),
-            contact: name.to_owned(),
-            expires_at,
-        },
-        now_secs(),
-    )
+    out.emit(&present::sent_record(name, &sent?), now_secs())
 }
 
 /// `hush save MSG_ID [--to PATH]`.
@@ -57,7 +46,7 @@ pub(crate) async fn save(
     to: Option<&Path>,
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
-    let id = session::parse_message_id(msg_id)?;
+    let id = present::parse_message_id(msg_id)?;
     let to = to.unwrap_or(Path::new("."));
     let bar = Bar::new("saving");
     let saved = client.save_file(id, to, &|p| bar.update(p)).await;

@@ -23,11 +23,12 @@ mod commands;
 mod events;
 mod files;
 mod home;
+mod open;
 mod output;
 mod passphrase;
+mod present;
 mod progress;
 mod qr;
-mod session;
 
 use std::process::ExitCode;
 
@@ -70,11 +71,11 @@ async fn dispatch(command: Command, home: &std::path::Path, json: bool) -> anyho
         return commands::init(home, name, relay, *passphrase, &mut out).await;
     }
     let patience = if matches!(command, Command::Chat { .. }) {
-        session::Patience::Interactive
+        open::Patience::Interactive
     } else {
-        session::Patience::OneShot
+        open::Patience::OneShot
     };
-    let client = session::open(home, patience).await?;
+    let client = open::open_home(home, patience).await?;
     let result = match &command {
         Command::Init { .. } => Ok(()),
         Command::Invite { as_name } => commands::invite(&client, as_name, &mut out).await,

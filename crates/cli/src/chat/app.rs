@@ -22,7 +22,7 @@ use super::terminal::ChatTerminal;
 use super::view;
 use crate::args::TimerSetting;
 use crate::events::describe;
-use crate::session::{self, now_secs, timer_secs};
+use crate::present::{self, now_secs, timer_secs};
 
 /// How often the countdowns are redrawn.
 const TICK: Duration = Duration::from_secs(1);
@@ -32,7 +32,7 @@ pub(crate) async fn run(client: &Client, name: &str) -> Result<()> {
     if !io::stdin().is_terminal() || !io::stdout().is_terminal() {
         bail!("`hush chat` needs a terminal; in scripts use `hush send` and `hush read`");
     }
-    session::contact(client, name).await?;
+    present::contact(client, name).await?;
     // Handled before the terminal changes, so that a signal can never leave it in raw mode.
     let stop = stop_signal()?;
     let mut terminal = ChatTerminal::enter()?;
@@ -68,7 +68,7 @@ pub(crate) async fn run_on<B: Backend>(
     terminal: &mut Terminal<B>,
     mut keys: mpsc::UnboundedReceiver<TermEvent>,
 ) -> Result<()> {
-    let contact = session::contact(client, name).await?;
+    let contact = present::contact(client, name).await?;
     let mut model = ChatModel::new(name);
     model.timer = timer_secs(contact.timer);
     model.verified = contact.verified;
@@ -119,7 +119,7 @@ fn spawn_key_reader() -> mpsc::UnboundedReceiver<TermEvent> {
 
 async fn load_history(client: &Client, name: &str, model: &mut ChatModel) -> Result<()> {
     for view in client.history(name).await? {
-        let (shown, text) = session::reveal(client, name, view).await?;
+        let (shown, text) = present::reveal(client, name, view).await?;
         model.add_message(chat_message(&shown, text));
     }
     Ok(())
@@ -169,20 +169,8 @@ async fn act(client: &Client, name: &str, model: &mut ChatModel, action: Action)
 async fn try_act(client: &Client, name: &str, model: &mut ChatModel, action: Action) -> Result<()> {
     match action {
         Action::Send(text) => {
-            let id = client.send_text(name, &text, None, false).await?;
-            let view = session::find_message(client, name, id).await;
-            let mut message = ChatMessage {
-                id: id.to_hex(),
-                direction: Direction::Sent,
-                text: text.clone(),
-                sent_at: now_secs(),
-                expires_at: None,
-                view_once: false,
-            };
-            if let Some(view) = view {
-                message = chat_message(&view, Some(text));
-            }
-            model.add_message(message);
+            let sent = client.send_text(name, &text, None, false).await?;
+            model.add_message(chat_message(&sent, Some(text)));
         }
         Action::Timer(setting) => {
             let timer = match setting {
@@ -201,7 +189,7 @@ async fn try_act(client: &Client, name: &str, model: &mut ChatModel, action: Act
         }
         Action::Unsend(prefix) => {
             let hex = model.resolve_sent_id(&prefix).map_err(anyhow::Error::msg)?;
-            let id = session::parse_message_id(&hex)?;
+            let id = present::parse_message_id(&hex)?;
             client.unsend(name, id).await?;
             model.remove_message(&hex);
             model.status(format!(
@@ -231,12 +219,9 @@ async fn on_event(client: &Client, name: &str, model: &mut ChatModel, event: Cli
     match &event {
         ClientEvent::Message { contact, message } if contact == name => {
             match client.display(name, message.id).await {
-                Ok(body) => {
-                    let text = body.map(|b| b.as_str().to_owned());
-                    let view = session::find_message(client, name, message.id)
-                        .await
-                        .unwrap_or_else(|| message.clone());
-                    model.add_message(chat_message(&view, text));
+                Ok(shown) => {
+                    let text = present::body_text(&shown);
+                    model.add_message(chat_message(&shown, text));
                 }
                 Err(err) => model.status(format!("cannot show a new message: {err}")),
             }
