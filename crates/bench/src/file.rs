@@ -229,7 +229,8 @@ async fn transfer(
     let id = alice
         .send_file("bob", &src, None, false, &|_: TransferProgress| {})
         .await
-        .context("sending the file")?;
+        .context("sending the file")?
+        .id;
     let up = start.elapsed();
     let client_peak_up = peak_rss(std::process::id());
 
