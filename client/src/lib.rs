@@ -4,16 +4,17 @@
 //! signed one-time invitations, the PQ-hybrid X3DH handshake, the header-encrypted double
 //! ratchet with padded payloads, and safety numbers). [`conversation`] is the per-contact state
 //! machine for disappearing timers, view-once, unsend, burn and block. [`files`] holds the
-//! chunked AEAD that encrypts files for transfer. [`store`] is the local
+//! chunked AEAD that encrypts files, and a private `transfer` module moves them to and from
+//! relays (resumable uploads and downloads). [`store`] is the local
 //! encrypted store whose deletions are final (crypto-shredding). [`net`] holds the relay
 //! connections (certificate pinning, a pool with reconnection). [`Client`] ties them together:
 //! the async API and event stream every front end uses (see `docs/client.md`).
 //!
 //! What it does not do: the cryptographic and conversation cores do no I/O and read no clock
-//! and no system RNG; only [`Client`] and [`net`] do I/O, and only [`Client`] reads the clock.
-//! Time and randomness come in as arguments, so every security property can be tested as
-//! plain function calls with a fake clock and a seeded RNG. The relay never sees
-//! plaintext, ratchet keys or counters; see `docs/crypto.md` and `docs/threat-model.md`.
+//! and no system RNG; only [`Client`] (with its transfers) and [`net`] do I/O, and only
+//! [`Client`] reads the clock. Time and randomness come in as arguments, so every security
+//! property can be tested as plain function calls with a fake clock and a seeded RNG. The
+//! relay never sees plaintext, ratchet keys or counters; see `docs/crypto.md` and `docs/threat-model.md`.
 
 #![cfg_attr(
     not(test),

@@ -51,13 +51,10 @@ impl RelayClient {
             total_len,
             ttl_secs,
         };
-        match self.call(req).await? {
-            Reply::BlobCreated {
-                blob_id,
-                expires_at,
-            } => Ok((blob_id, expires_at)),
-            _ => Err(RelayCallError::Protocol),
-        }
+        expect_reply!(
+            self.call(req),
+            Reply::BlobCreated { blob_id, expires_at } => (blob_id, expires_at)
+        )
     }
 
     /// Appends `data` (at most `MAX_BLOB_CHUNK` bytes) at `offset`, which must be the blob's
@@ -75,10 +72,7 @@ impl RelayClient {
             offset,
             data,
         };
-        match self.call(req).await? {
-            Reply::BlobWritten { committed } => Ok(committed),
-            _ => Err(RelayCallError::Protocol),
-        }
+        expect_reply!(self.call(req), Reply::BlobWritten { committed } => committed)
     }
 
     /// How far the blob's upload got; either capability works.
@@ -91,18 +85,11 @@ impl RelayClient {
             blob_id,
             cap: cap.clone(),
         };
-        match self.call(req).await? {
-            Reply::BlobStatus {
-                total_len,
-                committed,
-                expires_at,
-            } => Ok(BlobStatus {
-                total_len,
-                committed,
-                expires_at,
-            }),
-            _ => Err(RelayCallError::Protocol),
-        }
+        expect_reply!(
+            self.call(req),
+            Reply::BlobStatus { total_len, committed, expires_at } =>
+                BlobStatus { total_len, committed, expires_at }
+        )
     }
 
     /// Reads up to `len` bytes (at most `MAX_BLOB_CHUNK`) of a complete blob from `offset`.
@@ -120,10 +107,7 @@ impl RelayClient {
             offset,
             len,
         };
-        match self.call(req).await? {
-            Reply::BlobData { data } => Ok(data),
-            _ => Err(RelayCallError::Protocol),
-        }
+        expect_reply!(self.call(req), Reply::BlobData { data } => data)
     }
 
     /// Deletes the blob: with the write capability it is the sender's retract, with the read
@@ -137,9 +121,6 @@ impl RelayClient {
             blob_id,
             cap: cap.clone(),
         };
-        match self.call(req).await? {
-            Reply::Done => Ok(()),
-            _ => Err(RelayCallError::Protocol),
-        }
+        expect_reply!(self.call(req), Reply::Done => ())
     }
 }

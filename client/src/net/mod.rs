@@ -10,6 +10,17 @@
 //! What it does not do: encrypt or decrypt (envelopes are opaque bytes here), remember which
 //! queues exist (the `Client` does), or trust any certificate other than the pinned one.
 
+/// Awaits a relay call and takes the one kind of reply it expects, as `pattern => value`; any
+/// other reply is [`RelayCallError::Protocol`].
+macro_rules! expect_reply {
+    ($call:expr, $pattern:pat => $value:expr) => {
+        match $call.await? {
+            $pattern => Ok($value),
+            _ => Err($crate::net::RelayCallError::Protocol),
+        }
+    };
+}
+
 mod backoff;
 mod blob_calls;
 mod error;

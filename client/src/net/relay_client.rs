@@ -299,13 +299,10 @@ impl RelayClient {
             send_cap: cap.clone(),
             signature: [0; 64],
         };
-        match self.call_signed(key, req).await? {
-            Reply::Created {
-                recipient_id,
-                sender_id,
-            } => Ok((recipient_id, sender_id)),
-            _ => Err(RelayCallError::Protocol),
-        }
+        expect_reply!(
+            self.call_signed(key, req),
+            Reply::Created { recipient_id, sender_id } => (recipient_id, sender_id)
+        )
     }
 
     /// Sends an envelope; with `new_cap`, atomically replaces the queue's send capability.
@@ -324,10 +321,7 @@ impl RelayClient {
             new_send_cap: new_cap.cloned(),
             body,
         };
-        match self.call(req).await? {
-            Reply::Sent { envelope_id } => Ok(envelope_id),
-            _ => Err(RelayCallError::Protocol),
-        }
+        expect_reply!(self.call(req), Reply::Sent { envelope_id } => envelope_id)
     }
 
     /// Retracts an envelope; returns whether it was still pending.
@@ -342,10 +336,7 @@ impl RelayClient {
             send_cap: cap.clone(),
             envelope_id,
         };
-        match self.call(req).await? {
-            Reply::Retracted { was_pending } => Ok(was_pending),
-            _ => Err(RelayCallError::Protocol),
-        }
+        expect_reply!(self.call(req), Reply::Retracted { was_pending } => was_pending)
     }
 
     /// Subscribes to a queue; its envelopes then arrive through [`RelayClient::next_push`].

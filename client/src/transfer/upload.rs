@@ -113,6 +113,14 @@ impl Source {
     }
 }
 
+/// The blob an upload fills: its record, the cipher that seals its chunks, and whom to tell
+/// how far it got.
+struct Blob<'a> {
+    up: &'a UploadRecord,
+    cipher: &'a ChunkCipher,
+    progress: ProgressFn<'a>,
+}
+
 /// The digest of the chunks the relay confirmed so far.
 struct Hashed {
     chunks: u64,
@@ -289,13 +297,15 @@ impl Transfers {
         src: &mut Source,
         progress: ProgressFn<'_>,
     ) -> Result<Option<[u8; FILE_DIGEST_LEN]>, ClientError> {
+        let blob = Blob {
+            up,
+            cipher,
+            progress,
+        };
         let mut hashed = Hashed::new();
         let mut stalls = Stalls::default();
         loop {
-            let outcome = self
-                .push_attempt(up, cipher, src, progress, &mut hashed)
-                .await;
-            let pause = match outcome {
+            let pause = match self.push_attempt(&blob, src, &mut hashed).await {
                 Ok(()) => return Ok(Some(hashed.hasher.finalize().into())),
                 Err(Interrupt::Gone) => return Ok(None),
                 Err(Interrupt::Fatal(e)) => return Err(e),
@@ -309,13 +319,11 @@ impl Transfers {
     /// the rest. `hashed` always covers exactly the chunks the relay confirmed.
     async fn push_attempt(
         &self,
-        up: &UploadRecord,
-        cipher: &ChunkCipher,
+        blob: &Blob<'_>,
         src: &mut Source,
-        progress: ProgressFn<'_>,
         hashed: &mut Hashed,
     ) -> Result<(), Interrupt> {
-        let layout = cipher.layout();
+        let (up, layout) = (blob.up, blob.cipher.layout());
         let total = layout.cipher_len();
         let conn = self.connection(&up.relay).await?;
         let status = match conn.client().blob_status(up.blob_id, &up.write_cap).await {
@@ -326,13 +334,12 @@ impl Transfers {
             Some(i) if status.total_len == total => i,
             _ => return Err(Interrupt::Gone),
         };
-        hashed.catch_up(cipher, src, start)?;
-        progress(TransferProgress {
+        hashed.catch_up(blob.cipher, src, start)?;
+        (blob.progress)(TransferProgress {
             done: status.committed,
             total,
         });
-        self.write_rest(&conn, up, cipher, src, progress, hashed)
-            .await
+        self.write_rest(&conn, blob, src, hashed).await
     }
 
     /// Writes every chunk from `hashed.chunks` on, [`IN_FLIGHT`] at a time, moving `hashed`
@@ -340,12 +347,11 @@ impl Transfers {
     async fn write_rest(
         &self,
         conn: &Connection,
-        up: &UploadRecord,
-        cipher: &ChunkCipher,
+        blob: &Blob<'_>,
         src: &mut Source,
-        progress: ProgressFn<'_>,
         hashed: &mut Hashed,
     ) -> Result<(), Interrupt> {
+        let (up, cipher, progress) = (blob.up, blob.cipher, blob.progress);
         let layout = cipher.layout();
         let total = layout.cipher_len();
         let client = conn.client();
