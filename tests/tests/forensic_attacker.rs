@@ -148,7 +148,12 @@ async fn gone_from_both_homes(deletion: Deletion, markers: impl Fn(&str, Message
     let p = pair().await;
     let text = secret("delivered");
     let timer = Some(Duration::from_secs(30));
-    let id = p.alice.send_text(BOB, &text, timer, false).await.unwrap();
+    let id = p
+        .alice
+        .send_text(BOB, &text, timer, false)
+        .await
+        .unwrap()
+        .id;
     message_from(&p.bob, ALICE).await;
     p.bob.display(ALICE, id).await.unwrap();
     let markers = markers(&text, id);
@@ -207,7 +212,7 @@ async fn unsent_message_id_is_gone_from_both_homes_after_delivery() {
 async fn view_once_text_is_gone_from_the_recipients_home_after_display() {
     let p = pair().await;
     let text = secret("view-once");
-    let id = p.alice.send_text(BOB, &text, None, true).await.unwrap();
+    let id = p.alice.send_text(BOB, &text, None, true).await.unwrap().id;
     let shown = message_from(&p.bob, ALICE).await;
     assert!(
         shown.body.is_none(),
@@ -222,6 +227,7 @@ async fn view_once_text_is_gone_from_the_recipients_home_after_display() {
         .display(ALICE, id)
         .await
         .unwrap()
+        .body
         .expect("the body, once");
     assert_eq!(body.as_str(), text);
     at_bob.gone_from(&seize_home(&p.bob_home()));
@@ -232,13 +238,19 @@ async fn view_once_text_is_gone_from_the_recipients_home_after_display() {
 async fn burned_conversation() -> (Pair, [(String, MessageId); 2]) {
     let p = pair().await;
     let (to_bob, to_alice) = (secret("burn-a"), secret("burn-b"));
-    let a = p.alice.send_text(BOB, &to_bob, None, false).await.unwrap();
+    let a = p
+        .alice
+        .send_text(BOB, &to_bob, None, false)
+        .await
+        .unwrap()
+        .id;
     message_from(&p.bob, ALICE).await;
     let b = p
         .bob
         .send_text(ALICE, &to_alice, None, false)
         .await
-        .unwrap();
+        .unwrap()
+        .id;
     message_from(&p.alice, BOB).await;
     (p, [(to_bob, a), (to_alice, b)])
 }
