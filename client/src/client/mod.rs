@@ -5,10 +5,12 @@
 //! conversations, pending invitations) mirrored in the [`LocalStore`], carries out the
 //! conversation's effects in order, processes envelopes (store durably, then ack), and runs an
 //! optional background task that turns relay pushes and timer expiries into [`ClientEvent`]s.
-//! The design and its decisions are in `docs/client.md`.
+//! The state lock is never held across a relay call (see `driver`). The design and its
+//! decisions are in `docs/client.md`.
 //!
-//! What it does not do: cryptography or conversation rules of its own (the cores decide), or
-//! print anything. It reads the clock here and only here, and passes `now` into the cores.
+//! What it does not do: cryptography or conversation rules of its own (the cores decide), move
+//! file data (its [`Transfers`] do), or print anything. It reads the clock here and only here,
+//! and passes `now` into the cores.
 
 mod actions;
 pub(crate) mod clock;
