@@ -27,6 +27,7 @@ pub mod files;
 pub mod net;
 
 mod client;
+mod clock;
 mod transfer;
 
 pub use client::{

@@ -13,7 +13,7 @@
 //! and passes `now` into the cores.
 
 mod actions;
-pub(crate) mod clock;
+
 mod contacts;
 mod driver;
 mod envelope;
@@ -40,7 +40,7 @@ use crate::net::{PoolEvent, RelayPool, RetryPolicy};
 use crate::store::{KeySource, LocalStore, Setting, StoreKey};
 use crate::transfer::Transfers;
 
-pub use clock::Clock;
+pub use crate::clock::Clock;
 pub use error::ClientError;
 pub use view::{ClientEvent, ContactStatus, ContactView, FileView, MessageView, PendingView};
 

@@ -26,7 +26,7 @@ use std::time::Duration;
 use hush_protocol::{ErrorCode, RelayAddress};
 
 use crate::client::error::ClientError;
-use crate::client::Clock;
+use crate::clock::Clock;
 use crate::net::{Connection, RelayCallError, RelayPool};
 use crate::store::LocalStore;
 
