@@ -1,5 +1,8 @@
 //! hush-client: the library every hush front end uses.
 //!
+//! Layer: a library above hush-protocol and hush-vault, below the `hush` and `hush-bench`
+//! programs. It never depends on hush-server, not even for tests (see `docs/architecture.md`).
+//!
 //! What it does: [`crypto`] holds the end-to-end cryptography of a conversation (identities,
 //! signed one-time invitations, the PQ-hybrid X3DH handshake, the header-encrypted double
 //! ratchet with padded payloads, and safety numbers). [`conversation`] is the per-contact state

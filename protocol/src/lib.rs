@@ -1,5 +1,8 @@
 //! hush-protocol: the wire types and framing spoken between hush clients and relays.
 //!
+//! Layer: the base. It depends on no other hush crate; hush-client, hush-server and the
+//! programs above them depend on it (see `docs/architecture.md`).
+//!
 //! What it does: defines requests, responses and pushes ([`message`]), their length-delimited
 //! framing ([`frame`]), the protocol version and the channel-bound signing input ([`auth`]),
 //! the `hush://host:port#fingerprint` relay address ([`address`]), the protocol's limits

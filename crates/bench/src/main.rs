@@ -1,5 +1,7 @@
 //! `hush-bench`: load generator and benchmark driver for the hush relay.
 //!
+//! Layer: a program at the top; it drives hush-client and hush-server and nothing depends on it.
+//!
 //! `hush-bench relay` starts a relay (the release `hush-server` binary on its own data
 //! directory) or targets a running one, connects N clients at once, each with its own subscribed
 //! queue, and has them send to each other's queues at a target rate or as fast as they can. It

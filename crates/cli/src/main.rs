@@ -1,5 +1,8 @@
 //! The `hush` command-line client: one-shot commands and the interactive `hush chat`.
 //!
+//! Layer: a program at the top; it drives hush-client and uses hush-vault only to harden the
+//! process.
+//!
 //! What it does: parses the command line, resolves the home directory, and drives the
 //! `hush-client` library. What it does not do: any cryptography or protocol work of its own.
 //!

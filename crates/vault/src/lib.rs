@@ -1,5 +1,9 @@
 //! hush-vault: a fixed-slot key vault and per-record encryption that make deletion final.
 //!
+//! Layer: the base, beside hush-protocol. It depends on no other hush crate; the client's local
+//! store and the relay's stores build on it. It sits in `crates/` only because that folder holds
+//! every crate besides the three main parts (see `docs/architecture.md`).
+//!
 //! What it does: every record a caller stores is sealed under its own random [`RecordKey`]
 //! ([`RecordKey::seal`]). Those keys live in a [`Vault`] file of fixed-size slots, each sealed
 //! under a [`DeviceKey`] that comes from a passphrase (Argon2id) or a 0600 key file. Deleting a
