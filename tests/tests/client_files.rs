@@ -487,7 +487,9 @@ async fn a_relay_restart_interrupts_the_upload_and_the_same_send_resumes_it() {
     let (alice, bob, _ha, _hb) = pair(address.clone(), address.clone()).await;
     let src = tempfile::tempdir().unwrap();
     let out = tempfile::tempdir().unwrap();
-    let path = make_file(src.path(), "r.bin", 30 * 65_520);
+    // Large enough that the upload cannot finish while the relay's graceful stop takes effect
+    // (at 30 chunks it sometimes did on a loaded machine, and the send then failed later).
+    let path = make_file(src.path(), "r.bin", 160 * 65_520);
 
     // The relay goes down mid-upload: the send fails, saying how to resume.
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
