@@ -13,6 +13,8 @@ use rand_core::{CryptoRng, RngCore};
 use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
+use super::kdf::is_canonical_x25519;
+
 /// Version byte of the stored identity encoding.
 const IDENTITY_VERSION: u8 = 1;
 
@@ -119,7 +121,8 @@ impl PublicIdentity {
         out
     }
 
-    /// Parses [`PublicIdentity::to_bytes`], refusing weak or low-order keys.
+    /// Parses [`PublicIdentity::to_bytes`], refusing weak, low-order or non-canonical keys (one
+    /// key has one encoding, so one pair of identities has one safety number).
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, IdentityError> {
         let bytes: &[u8; PUBLIC_IDENTITY_LEN] =
             bytes.try_into().map_err(|_| IdentityError::Length)?;
@@ -128,7 +131,9 @@ impl PublicIdentity {
         let mut x = [0u8; 32];
         x.copy_from_slice(&bytes[32..]);
         let signing = VerifyingKey::from_bytes(&ed).map_err(|_| IdentityError::InvalidKey)?;
-        if signing.is_weak() || !is_contributory_point(&x) {
+        // Re-encoding the decoded point gives the one canonical encoding of the key.
+        let canonical_ed = VerifyingKey::from(signing.to_edwards()).to_bytes() == ed;
+        if !canonical_ed || signing.is_weak() || !is_contributory_point(&x) {
             return Err(IdentityError::InvalidKey);
         }
         Ok(Self {
@@ -164,11 +169,17 @@ impl fmt::Debug for PublicIdentity {
     }
 }
 
-/// Whether an X25519 public key yields a contributory agreement (is not of low order).
+/// Whether an X25519 public key is canonically encoded and yields a contributory agreement
+/// (is not of low order).
 ///
-/// Checked by multiplying with a fixed clamped scalar: the result is all-zero exactly when the
-/// point lies in the small subgroup.
+/// Canonical: bit 255 clear and the value below 2^255 - 19. X25519 ignores bit 255 and reduces
+/// the value, so without this check one key has several encodings (and several safety numbers).
+/// Contributory: multiplying with a fixed clamped scalar gives all-zero exactly when the point
+/// lies in the small subgroup.
 pub(crate) fn is_contributory_point(point: &[u8; 32]) -> bool {
+    if !is_canonical_x25519(point) {
+        return false;
+    }
     let probe = StaticSecret::from([0x42u8; 32]);
     probe
         .diffie_hellman(&PublicKey::from(*point))
@@ -189,6 +200,62 @@ mod tests {
         assert_eq!(back.public(), id.public());
         let public = PublicIdentity::from_bytes(&id.public().to_bytes()).unwrap();
         assert_eq!(public, id.public());
+    }
+
+    #[test]
+    fn non_canonical_encodings_of_a_valid_identity_are_refused() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let good = Identity::generate(&mut rng).public().to_bytes();
+        assert!(PublicIdentity::from_bytes(&good).is_ok());
+        // X25519 ignores bit 255: the same key with it set is a second encoding.
+        let mut high_bit = good;
+        high_bit[63] |= 0x80;
+        assert_eq!(
+            PublicIdentity::from_bytes(&high_bit).err(),
+            Some(IdentityError::InvalidKey)
+        );
+        // p + 9 encodes the base point (u = 9) a second time.
+        let mut reduced = good;
+        let mut p_plus_9 = [0xffu8; 32];
+        p_plus_9[0] = 0xed + 9;
+        p_plus_9[31] = 0x7f;
+        reduced[32..].copy_from_slice(&p_plus_9);
+        assert_eq!(
+            PublicIdentity::from_bytes(&reduced).err(),
+            Some(IdentityError::InvalidKey)
+        );
+        assert!(is_canonical_x25519(&[9u8; 32]));
+        assert!(!is_canonical_x25519(&p_plus_9));
+        let mut exactly_p = p_plus_9;
+        exactly_p[0] = 0xed;
+        assert!(!is_canonical_x25519(&exactly_p));
+        exactly_p[0] = 0xec;
+        assert!(is_canonical_x25519(&exactly_p));
+    }
+
+    #[test]
+    fn a_non_canonical_ed25519_encoding_is_refused() {
+        let mut rng = ChaCha20Rng::seed_from_u64(4);
+        let good = Identity::generate(&mut rng).public().to_bytes();
+        // y + p for a small y encodes the same point as y; find one the decoder accepts.
+        let accepted: Vec<[u8; 32]> = (0u8..19)
+            .map(|y| {
+                let mut e = [0xffu8; 32];
+                e[0] = 0xed + y;
+                e[31] = 0x7f;
+                e
+            })
+            .filter(|e| VerifyingKey::from_bytes(e).is_ok_and(|k| !k.is_weak()))
+            .collect();
+        assert!(!accepted.is_empty(), "no non-canonical encoding decodes");
+        for ed in accepted {
+            let mut bytes = good;
+            bytes[..32].copy_from_slice(&ed);
+            assert_eq!(
+                PublicIdentity::from_bytes(&bytes).err(),
+                Some(IdentityError::InvalidKey)
+            );
+        }
     }
 
     #[test]

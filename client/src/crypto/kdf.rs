@@ -43,16 +43,31 @@ pub(crate) type Key32 = [u8; 32];
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct PrimitiveError;
 
-/// X25519 agreement that rejects a non-contributory result (a low-order or zero point).
+/// X25519 agreement that rejects a non-canonical public key and a non-contributory result (a
+/// low-order or zero point).
 pub(crate) fn dh(
     secret: &StaticSecret,
     public: &[u8; 32],
 ) -> Result<Zeroizing<Key32>, PrimitiveError> {
+    if !is_canonical_x25519(public) {
+        return Err(PrimitiveError);
+    }
     let shared = secret.diffie_hellman(&PublicKey::from(*public));
     if !shared.was_contributory() {
         return Err(PrimitiveError);
     }
     Ok(Zeroizing::new(shared.to_bytes()))
+}
+
+/// Whether `point` is the canonical encoding of a field element: bit 255 clear and the
+/// little-endian value below p = 2^255 - 19 (that is, not in p..2^255 - 1).
+pub(crate) fn is_canonical_x25519(point: &[u8; 32]) -> bool {
+    if point[31] & 0x80 != 0 {
+        return false;
+    }
+    let at_least_p =
+        point[31] == 0x7f && point[1..31].iter().all(|&b| b == 0xff) && point[0] >= 0xed;
+    !at_least_p
 }
 
 /// `KDF_RK`: one root-key step. Returns (new root key, chain key, next header key).
@@ -255,6 +270,16 @@ mod tests {
         assert_ne!(mk, ck);
         let (mk2, _) = kdf_ck(&ck);
         assert_ne!(mk, mk2);
+    }
+
+    #[test]
+    fn dh_rejects_non_canonical_public_keys() {
+        let secret = StaticSecret::from([7u8; 32]);
+        let good = PublicKey::from(&StaticSecret::from([5u8; 32])).to_bytes();
+        assert!(dh(&secret, &good).is_ok());
+        let mut high_bit = good;
+        high_bit[31] |= 0x80;
+        assert_eq!(dh(&secret, &high_bit).err(), Some(PrimitiveError));
     }
 
     #[test]
