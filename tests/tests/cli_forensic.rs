@@ -18,9 +18,7 @@ use hush_client::Client;
 use hush_server::store::sled_store::SledStore;
 use hush_tests::attacker::{Markers, Seizure};
 use hush_tests::blobs::blob_files;
-use hush_tests::cli::{
-    history, introduce, poll_until, read_until_text, HushHome, RelayProcess,
-};
+use hush_tests::cli::{history, introduce, poll_until, read_until_text, HushHome, RelayProcess};
 use hush_tests::clients::message_from;
 use hush_tests::intercept::{Call, Flow, Hooks, Intercept};
 use hush_tests::TestRelay;
@@ -112,10 +110,9 @@ impl Relay {
     fn bodies_since(&self, since: usize, markers: Markers) -> Markers {
         let bodies = self.relay().handle.store().hooks().bodies.lock().unwrap()[since..].to_vec();
         assert!(!bodies.is_empty(), "nothing was queued");
-        bodies
-            .iter()
-            .enumerate()
-            .fold(markers, |m, (i, b)| m.bytes(&format!("envelope body {i}"), b))
+        bodies.iter().enumerate().fold(markers, |m, (i, b)| {
+            m.bytes(&format!("envelope body {i}"), b)
+        })
     }
 }
 
@@ -268,8 +265,15 @@ fn hush_expire_needs_the_passphrase_of_a_passphrase_home() {
     let relay = RelayProcess::start();
     let mut home = HushHome::new();
     home.set_env("HUSH_PASSPHRASE", "a long passphrase for unattended expiry");
-    home.hush(&["init", "--name", "alice", "--relay", &relay.address, "--passphrase"])
-        .ok();
+    home.hush(&[
+        "init",
+        "--name",
+        "alice",
+        "--relay",
+        &relay.address,
+        "--passphrase",
+    ])
+    .ok();
     let run = home.hush(&["expire", "--json"]).ok();
     assert_eq!(run.json_lines()[0]["messages"], 0);
     home.unset_env("HUSH_PASSPHRASE");
@@ -365,7 +369,7 @@ fn a_burn_leaves_nothing_of_the_conversation_in_either_home_or_at_the_relay() {
 fn a_burn_leaves_no_contact_name_in_either_home() {
     let relay = Relay::start();
     let (alice, bob) = pair(&relay.address);
-    conversation(&relay, &alice, &bob);
+    let _ = conversation(&relay, &alice, &bob);
     let seen = Markers::new()
         .contact(BOB)
         .contact(ALICE)

@@ -86,7 +86,11 @@ async fn expire_deletes_the_blob_of_a_file_message_that_expired_while_closed() {
         .send_file("bob", &path, Some(TIMER), false, &|_| {})
         .await
         .unwrap();
-    assert_eq!(blob_files(relay.data_dir()).len(), 1, "the blob is uploaded");
+    assert_eq!(
+        blob_files(relay.data_dir()).len(),
+        1,
+        "the blob is uploaded"
+    );
     alice.close().await;
     clock.advance(TIMER + Duration::from_secs(1));
 

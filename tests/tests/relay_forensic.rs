@@ -105,7 +105,11 @@ async fn relay_forgets_a_blob(removal: Removal) {
             relay.handle.sweep_now().await.unwrap();
         }
     }
-    assert_eq!(blob_files(relay.data_dir()).len(), 1, "the other blob stays");
+    assert_eq!(
+        blob_files(relay.data_dir()).len(),
+        1,
+        "the other blob stays"
+    );
     assert_eq!(
         blob_key_slots(relay.data_dir()),
         slots - 1,

@@ -113,7 +113,10 @@ mod tests {
     #[test]
     fn prints_counts_only() {
         let out = ExpiredOut::from_report(&report(1, 2, 0));
-        assert_eq!(out.text(), "expired 1 message; 2 blob deletions done, 0 still owed");
+        assert_eq!(
+            out.text(),
+            "expired 1 message; 2 blob deletions done, 0 still owed"
+        );
         let json = serde_json::to_value(&out).unwrap();
         assert_eq!(
             json,
@@ -129,6 +132,9 @@ mod tests {
         let relay = format!("hush://relay.example:4433#{}", "ab".repeat(32));
         r.owed_relays = vec![relay.parse().unwrap()];
         let w = owed_warning(&r).unwrap();
-        assert!(w.starts_with("2 blob deletions stay owed to hush://relay.example:4433"), "{w}");
+        assert!(
+            w.starts_with("2 blob deletions stay owed to hush://relay.example:4433"),
+            "{w}"
+        );
     }
 }
