@@ -179,6 +179,8 @@ fn expire_until(home: &HushHome, n: u64) {
 fn hush_expire_deletes_what_expired_while_hush_was_closed() {
     let relay = Relay::start();
     let (alice, bob) = pair(&relay.address);
+    // A backup-exclusion marker the user put in the home (docs/deletion.md) is left alone.
+    std::fs::write(alice.path().join(".nobackup"), b"").unwrap();
     let text = secret("expiring");
     let before = relay.sent();
     send(&alice, BOB, &text, &["--timer", "1s"]);
