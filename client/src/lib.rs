@@ -34,8 +34,8 @@ mod clock;
 mod transfer;
 
 pub use client::{
-    Client, ClientError, ClientEvent, ClientOptions, Clock, ContactStatus, ContactView, FileView,
-    MessageView, PendingView, RELAY_TTL_SECS,
+    Client, ClientError, ClientEvent, ClientOptions, Clock, ContactStatus, ContactView,
+    ExpiryReport, FileView, MessageView, PendingView, RELAY_TTL_SECS,
 };
 pub use transfer::{ProgressFn, TransferProgress};
 pub mod store;

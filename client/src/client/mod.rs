@@ -18,6 +18,7 @@ mod contacts;
 mod driver;
 mod envelope;
 pub(crate) mod error;
+mod expire;
 mod files;
 mod inbox;
 mod load;
@@ -26,6 +27,7 @@ mod view;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
+use std::sync::atomic::AtomicUsize;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -42,6 +44,7 @@ use crate::transfer::Transfers;
 
 pub use crate::clock::Clock;
 pub use error::ClientError;
+pub use expire::ExpiryReport;
 pub use view::{ClientEvent, ContactStatus, ContactView, FileView, MessageView, PendingView};
 
 use records::{ContactRecord, PendingRecord};
@@ -49,6 +52,10 @@ use records::{ContactRecord, PendingRecord};
 /// The relay TTL assumed for the hard expiry of unread messages: the protocol's default maximum
 /// envelope lifetime.
 pub const RELAY_TTL_SECS: u64 = DEFAULT_MAX_TTL_SECS;
+
+/// The time handed to the loader: before every expiry, so that loading deletes nothing and the
+/// open-time pass (see `expire`) applies and counts every due deletion.
+const LOAD_EXPIRES_NOTHING: u64 = 0;
 
 /// How the client talks to relays and tells the time. The defaults suit interactive use.
 #[derive(Clone, Debug, Default)]
@@ -159,6 +166,8 @@ pub struct Client {
     inner: Arc<Inner>,
     stop: watch::Sender<bool>,
     task: Mutex<Option<JoinHandle<()>>>,
+    /// Messages that expired while the home was opened, until [`Client::expire`] reports them.
+    expired_on_open: AtomicUsize,
 }
 
 impl std::fmt::Debug for Client {
@@ -214,6 +223,11 @@ impl Client {
     /// Opens the home in `home` with `key`. A wrong passphrase is
     /// [`ClientError::WrongPassphrase`]; a directory without a home is
     /// [`ClientError::NotInitialised`].
+    ///
+    /// Before it returns, every deletion that fell due while no client ran is applied (expired
+    /// messages and everything else [`Client::tick`] deletes locally), so nothing expired can
+    /// be shown or kept. No relay is contacted: blob deletions owed to relays wait for
+    /// [`Client::expire`] or the next action that reaches them.
     pub async fn open(home: &Path, key: KeySource) -> Result<Client, ClientError> {
         Client::open_with(home, key, ClientOptions::default()).await
     }
@@ -225,7 +239,9 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Client, ClientError> {
         let store = LocalStore::open(home, key)?;
-        Client::start(store, options)
+        let client = Client::start(store, options)?;
+        client.expire_on_open().await?;
+        Ok(client)
     }
 
     fn start(store: LocalStore, options: ClientOptions) -> Result<Client, ClientError> {
@@ -242,7 +258,8 @@ impl Client {
             .get(&StoreKey::Setting(Setting::RelayAddress))?
             .and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok())
             .ok_or_else(|| corrupt("the relay address is missing"))?;
-        let state = load::load_state(&store, options.clock.now_secs())?;
+        // Loading expires nothing: `expire_on_open` does, once the client can count it.
+        let state = load::load_state(&store, LOAD_EXPIRES_NOTHING)?;
         let (pool, rx) = RelayPool::new(options.retry);
         let store = Arc::new(store);
         let transfers = Transfers::new(
@@ -273,6 +290,7 @@ impl Client {
             inner,
             stop,
             task: Mutex::new(None),
+            expired_on_open: AtomicUsize::new(0),
         })
     }
 

@@ -160,6 +160,10 @@ pub(crate) enum Command {
         /// The contact.
         name: String,
     },
+    /// Apply every deletion that is due (expired messages, blob deletions owed to relays) and
+    /// exit: for a timer unit or cron, so that nothing expired stays on disk while hush is
+    /// closed.
+    Expire,
     /// Chat interactively.
     Chat {
         /// The contact.
@@ -219,6 +223,14 @@ mod tests {
             cli.command,
             Command::Save { ref msg_id, to: Some(ref to) } if msg_id == "ab12" && to == &PathBuf::from("/tmp/out")
         ));
+    }
+
+    #[test]
+    fn parses_expire() {
+        let cli = Cli::try_parse_from(["hush", "expire", "--json"]).unwrap();
+        assert!(cli.global.json);
+        assert!(matches!(cli.command, Command::Expire));
+        assert!(Cli::try_parse_from(["hush", "expire", "now"]).is_err());
     }
 
     #[test]

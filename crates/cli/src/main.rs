@@ -24,6 +24,7 @@ mod args;
 mod chat;
 mod commands;
 mod events;
+mod expire;
 mod files;
 mod home;
 mod open;
@@ -113,6 +114,7 @@ async fn dispatch(command: Command, home: &std::path::Path, json: bool) -> anyho
         Command::Unsend { name, msg_id } => commands::unsend(&client, name, msg_id, &mut out).await,
         Command::Burn { name, yes } => commands::burn(&client, name, *yes, &mut out).await,
         Command::Block { name } => commands::block(&client, name, &mut out).await,
+        Command::Expire => expire::run(&client, json).await,
         Command::Chat { name } => chat::run(&client, name).await,
     };
     client.close().await;
