@@ -35,7 +35,7 @@ mod transfer;
 
 pub use client::{
     Client, ClientError, ClientEvent, ClientOptions, Clock, ContactStatus, ContactView,
-    ExpiryReport, FileView, MessageView, PendingView, RELAY_TTL_SECS,
+    ExpiryReport, FileView, MessageView, PendingView, DEFAULT_INVITATION_LIFETIME, RELAY_TTL_SECS,
 };
 pub use transfer::{ProgressFn, TransferProgress};
 pub mod store;

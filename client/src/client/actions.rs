@@ -101,8 +101,29 @@ impl Inner {
         Ok(view)
     }
 
-    /// Applies due expiries in every conversation.
+    /// Applies every due expiry: in every conversation, of transfer records, of pending
+    /// invitations, and of temporary files a cut-off save left on record.
     pub(crate) async fn tick(&self) -> Result<Vec<ClientEvent>, ClientError> {
+        let events = self.expire_conversations().await?;
+        self.expire_records().await?;
+        Ok(events)
+    }
+
+    /// Ends the transfer records, pending invitations and temporary files that are due. What
+    /// this owes a relay is carried out in the background.
+    async fn expire_records(&self) -> Result<(), ClientError> {
+        let now = self.now();
+        self.transfers.expire_records(now)?;
+        self.transfers.clean_parts()?;
+        if self.expire_invitations(now).await? {
+            let transfers = self.transfers.clone();
+            tokio::spawn(async move { transfers.run_deletions().await });
+        }
+        Ok(())
+    }
+
+    /// Applies due expiries in every conversation.
+    async fn expire_conversations(&self) -> Result<Vec<ClientEvent>, ClientError> {
         let now = self.now();
         let mut st = self.state.lock().await;
         let mut events = Vec::new();

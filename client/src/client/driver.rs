@@ -371,6 +371,7 @@ impl Inner {
         match effect {
             Effect::EraseConversation => {
                 staging::forget_all(&self.store, name)?;
+                self.transfers.forget_contact(name)?;
                 self.store.erase_contact(name)?;
                 self.store.put(
                     &StoreKey::Contact(name.to_owned()),

@@ -360,7 +360,7 @@ impl Inner {
                 },
             })),
             session: Some(joined.session),
-            conv: Some(Conversation::new(RELAY_TTL_SECS)?),
+            conv: Some(Conversation::new(RELAY_TTL_SECS, &mut rand::rngs::OsRng)?),
         };
         self.persist_contact(&name, &contact)?;
         // The secrets are used: shred them.

@@ -7,7 +7,7 @@
 use super::error::ClientError;
 use super::records::{ContactRecord, PendingRecord};
 use super::{corrupt, driver, Contact, State, RELAY_TTL_SECS};
-use crate::conversation::{Conversation, ConversationMeta, MessageRecord};
+use crate::conversation::{Conversation, ConversationMeta, MessageRecord, META_VERSION};
 use crate::crypto::Session;
 use crate::store::{LocalStore, Namespace, StoreKey};
 
@@ -33,10 +33,18 @@ pub(super) fn load_state(store: &LocalStore, now: u64) -> Result<State, ClientEr
             contact.session = Some(
                 Session::from_bytes(&session).map_err(|_| corrupt("a session is unreadable"))?,
             );
-            let meta = match store.get(&StoreKey::ConversationMeta(name.clone()))? {
-                Some(m) => ConversationMeta::decode(&m)
-                    .map_err(|_| corrupt("a conversation is unreadable"))?,
-                None => ConversationMeta::new(RELAY_TTL_SECS),
+            let meta_key = StoreKey::ConversationMeta(name.clone());
+            let meta = match store.get(&meta_key)? {
+                Some(m) => {
+                    let meta = ConversationMeta::decode(&m)
+                        .map_err(|_| corrupt("a conversation is unreadable"))?;
+                    // An older record holds raw message ids: rewrite it with tags now.
+                    if m.first() != Some(&META_VERSION) {
+                        store.put(&meta_key, &meta.encode())?;
+                    }
+                    meta
+                }
+                None => ConversationMeta::new(RELAY_TTL_SECS, &mut rand::rngs::OsRng),
             };
             let mut records = Vec::new();
             for (_, value) in store.list(Namespace::Message, Some(&name))? {

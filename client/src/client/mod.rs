@@ -43,6 +43,7 @@ use crate::store::{KeySource, LocalStore, Setting, StoreKey};
 use crate::transfer::Transfers;
 
 pub use crate::clock::Clock;
+pub use contacts::DEFAULT_INVITATION_LIFETIME;
 pub use error::ClientError;
 pub use expire::ExpiryReport;
 pub use view::{ClientEvent, ContactStatus, ContactView, FileView, MessageView, PendingView};
@@ -268,6 +269,10 @@ impl Client {
             relay.clone(),
             options.clock.clone(),
         );
+        // A save cut off last time may have left a temporary file on record.
+        if let Err(e) = transfers.clean_parts() {
+            tracing::warn!(error = %e, "cannot remove a cut-off save's temporary file");
+        }
         let inner = Arc::new(Inner {
             clock: options.clock,
             store,
