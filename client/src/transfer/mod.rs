@@ -202,3 +202,6 @@ impl Stalls {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod state_tests;
