@@ -76,7 +76,9 @@ fn setup() -> Setup {
 fn paused_save(s: &Setup, named_temp: bool) -> Child {
     let flag_dir = tempfile::tempdir().unwrap();
     let flag = flag_dir.path().join("paused");
-    let mut cmd = s.bob.command(&["save", &s.id, "--to", s.out.path().to_str().unwrap()]);
+    let mut cmd = s
+        .bob
+        .command(&["save", &s.id, "--to", s.out.path().to_str().unwrap()]);
     cmd.env("HUSH_TEST_SAVE_PAUSE", &flag)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

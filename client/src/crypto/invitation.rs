@@ -434,8 +434,14 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
         let id = Identity::generate(&mut rng);
         let cap = SendCapability::from_bytes([1; 32]);
-        let (mut inv, _) =
-            Invitation::create(&id, relay(), SenderId::from_bytes([2; 16]), cap, EXP, &mut rng);
+        let (mut inv, _) = Invitation::create(
+            &id,
+            relay(),
+            SenderId::from_bytes([2; 16]),
+            cap,
+            EXP,
+            &mut rng,
+        );
         inv.prekey = [0u8; 32];
         inv.signature = id.sign(&[label::INVITATION_SIGNATURE, &inv.body()].concat());
         assert_eq!(
@@ -449,8 +455,14 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(6);
         let id = Identity::generate(&mut rng);
         let cap = SendCapability::from_bytes([1; 32]);
-        let (inv, _) =
-            Invitation::create(&id, relay(), SenderId::from_bytes([2; 16]), cap, EXP, &mut rng);
+        let (inv, _) = Invitation::create(
+            &id,
+            relay(),
+            SenderId::from_bytes([2; 16]),
+            cap,
+            EXP,
+            &mut rng,
+        );
         let mut bytes = inv.signed_bytes();
         let ek_start = bytes.len() - 64 - KEM_EK_LEN;
         bytes[ek_start] = 0xff;
@@ -466,8 +478,14 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(7);
         let id = Identity::generate(&mut rng);
         let cap = SendCapability::from_bytes([1; 32]);
-        let (inv, secrets) =
-            Invitation::create(&id, relay(), SenderId::from_bytes([2; 16]), cap, EXP, &mut rng);
+        let (inv, secrets) = Invitation::create(
+            &id,
+            relay(),
+            SenderId::from_bytes([2; 16]),
+            cap,
+            EXP,
+            &mut rng,
+        );
         let back = InvitationSecrets::from_bytes(&secrets.to_bytes()).unwrap();
         assert_eq!(back.invitation_hash(), &inv.hash());
         assert_eq!(back.to_bytes(), secrets.to_bytes());
@@ -477,7 +495,8 @@ mod tests {
     /// A version 1 invitation, as made before invitations carried an expiry.
     fn v1(id: &Identity, rng: &mut ChaCha20Rng) -> Invitation {
         let cap = SendCapability::from_bytes([1; 32]);
-        let (mut inv, _) = Invitation::create(id, relay(), SenderId::from_bytes([2; 16]), cap, EXP, rng);
+        let (mut inv, _) =
+            Invitation::create(id, relay(), SenderId::from_bytes([2; 16]), cap, EXP, rng);
         inv.version = INVITATION_VERSION_1;
         inv.expires_at = None;
         inv.signature = id.sign(&[label::INVITATION_SIGNATURE, &inv.body()].concat());
@@ -489,8 +508,14 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(8);
         let id = Identity::generate(&mut rng);
         let cap = SendCapability::from_bytes([1; 32]);
-        let (inv, secrets) =
-            Invitation::create(&id, relay(), SenderId::from_bytes([2; 16]), cap, EXP, &mut rng);
+        let (inv, secrets) = Invitation::create(
+            &id,
+            relay(),
+            SenderId::from_bytes([2; 16]),
+            cap,
+            EXP,
+            &mut rng,
+        );
         let back = Invitation::parse(&inv.encode()).unwrap();
         assert_eq!(back.expires_at(), Some(EXP));
         assert_eq!(secrets.expires_at(), Some(EXP));

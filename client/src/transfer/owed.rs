@@ -31,7 +31,10 @@ pub(super) const QUEUE_DELETION_TAG: u8 = b'q';
 /// What is owed a deletion.
 enum Owed {
     /// Blob `blob_id`, deleted with `cap`.
-    Blob { blob_id: BlobId, cap: BlobCapability },
+    Blob {
+        blob_id: BlobId,
+        cap: BlobCapability,
+    },
     /// Queue `recipient_id`, deleted with its recipient key.
     Queue {
         recipient_id: RecipientId,

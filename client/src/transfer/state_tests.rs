@@ -90,7 +90,11 @@ fn expired_uploads_and_downloads_are_removed_and_blobs_owed_a_deletion() {
     t.expire_records(200).unwrap();
     assert_eq!(count(&t, UPLOAD_TAG), 1, "the live upload stays");
     assert_eq!(count(&t, DOWNLOAD_TAG), 1, "the live download stays");
-    assert_eq!(count(&t, DELETION_TAG), 1, "the expired upload's blob is owed a deletion");
+    assert_eq!(
+        count(&t, DELETION_TAG),
+        1,
+        "the expired upload's blob is owed a deletion"
+    );
     assert!(!old.exists() && new.exists());
 
     t.expire_records(300).unwrap();
@@ -150,7 +154,10 @@ fn an_upload_record_without_an_owner_decodes_and_goes_with_any_contact() {
     let (_d, t) = transfers();
     let old = v1_upload(&upload(None, 7, u64::MAX));
     let back = UploadRecord::decode(&old).unwrap();
-    assert_eq!((back.contact, back.blob_id), (None, BlobId::from_bytes([7; 16])));
+    assert_eq!(
+        (back.contact, back.blob_id),
+        (None, BlobId::from_bytes([7; 16]))
+    );
     t.store
         .put(&StoreKey::Transfer(vec![UPLOAD_TAG, 9]), &old)
         .unwrap();
