@@ -203,7 +203,7 @@ pub(crate) fn forget_download(store: &LocalStore, staged: &Path) -> Result<(), C
 
 /// One stored transfer record, as met by a sweep.
 enum Met {
-    Upload(UploadRecord),
+    Upload(Box<UploadRecord>),
     Download(DownloadRecord),
 }
 
@@ -216,7 +216,7 @@ impl Transfers {
                 continue;
             };
             let met = match id.first() {
-                Some(&UPLOAD_TAG) => UploadRecord::decode(&value).map(Met::Upload),
+                Some(&UPLOAD_TAG) => UploadRecord::decode(&value).map(|u| Met::Upload(Box::new(u))),
                 Some(&DOWNLOAD_TAG) => DownloadRecord::decode(&value).map(Met::Download),
                 _ => continue,
             };
@@ -286,7 +286,7 @@ impl Transfers {
         for (key, met) in self.records()? {
             if let Met::Upload(up) = met {
                 if up.contact.as_deref() == Some(contact) && up.path == path {
-                    return Ok(Some((key, up)));
+                    return Ok(Some((key, *up)));
                 }
             }
         }
