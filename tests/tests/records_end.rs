@@ -151,3 +151,47 @@ async fn an_unfinished_upload_ends_when_its_blob_expires() {
     alice.tick().await.unwrap();
     upload.gone_from(&seize(&alice_home));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_home_whose_seen_set_holds_raw_ids_opens_and_loses_them() {
+    use hush_client::conversation::{ConversationMeta, META_VERSION};
+    use hush_client::store::{KeySource, LocalStore, StoreKey};
+
+    let relay = relay();
+    let (alice, bob, _ha, hb) = pair(relay.address(), relay.address()).await;
+    let bob_home = hb.path().join("home");
+    alice
+        .send_text("bob", "an old one", None, false)
+        .await
+        .unwrap();
+    let id = message_from(&bob, "alice").await.id;
+    bob.close().await;
+
+    // Write Bob's metadata back as a home of the previous version would hold it: raw ids.
+    let key = StoreKey::ConversationMeta("alice".into());
+    let store = LocalStore::open(&bob_home, KeySource::KeyFile).unwrap();
+    let meta = ConversationMeta::decode(&store.get(&key).unwrap().unwrap()).unwrap();
+    let entry = *meta.seen_entry(&id).expect("the id is seen");
+    let mut w = hush_protocol::codec::Writer::with_capacity(64);
+    w.u8(1);
+    w.u8(0);
+    w.u64(meta.relay_ttl);
+    w.opt_u64(meta.timer);
+    w.u64(meta.timer_set_at);
+    w.u32(1);
+    w.raw(id.as_bytes());
+    w.u64(entry.until);
+    w.bool(entry.unsent);
+    store.put(&key, &w.finish()).unwrap();
+    drop(store);
+
+    let bob = reopen(&bob_home).await;
+    assert_eq!(bob.history("alice").await.unwrap().len(), 1);
+    bob.close().await;
+    let store = LocalStore::open(&bob_home, KeySource::KeyFile).unwrap();
+    let bytes = store.get(&key).unwrap().unwrap();
+    assert_eq!(bytes[0], META_VERSION, "rewritten on open");
+    assert!(!bytes.windows(16).any(|w| w == id.as_bytes()));
+    let meta = ConversationMeta::decode(&bytes).unwrap();
+    assert_eq!(meta.seen_entry(&id), Some(&entry));
+}
