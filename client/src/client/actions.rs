@@ -109,16 +109,14 @@ impl Inner {
         Ok(events)
     }
 
-    /// Ends the transfer records, pending invitations and temporary files that are due. What
-    /// this owes a relay is carried out in the background.
+    /// Ends the transfer records, pending invitations and temporary files that are due. No
+    /// network: what this owes a relay (a blob, an invitation's queue) waits for the next run of
+    /// the owed deletions.
     async fn expire_records(&self) -> Result<(), ClientError> {
         let now = self.now();
         self.transfers.expire_records(now)?;
         self.transfers.clean_parts()?;
-        if self.expire_invitations(now).await? {
-            let transfers = self.transfers.clone();
-            tokio::spawn(async move { transfers.run_deletions().await });
-        }
+        self.expire_invitations(now).await?;
         Ok(())
     }
 

@@ -119,9 +119,9 @@ impl Inner {
 
     /// Deletes every pending invitation whose signed expiry is at or before `now`: its name
     /// and secrets here, and its queue at the relay (owed, and carried out by the next run of
-    /// the owed deletions). Secrets stored before invitations carried an expiry (or that no
+    /// the owed deletions: `tick`, `expire`, `unsend`, `burn`, `save`). No network. Secrets stored before invitations carried an expiry (or that no
     /// longer decode) get [`DEFAULT_INVITATION_LIFETIME`] from `now`.
-    pub(crate) async fn expire_invitations(&self, now: u64) -> Result<bool, ClientError> {
+    pub(crate) async fn expire_invitations(&self, now: u64) -> Result<(), ClientError> {
         let mut st = self.state.lock().await;
         let mut expired = Vec::new();
         for (rid, p) in st.pending.iter_mut() {
@@ -148,7 +148,7 @@ impl Inner {
                     .delete(&StoreKey::Invitation(rid.as_bytes().to_vec()))?;
             }
         }
-        Ok(!expired.is_empty())
+        Ok(())
     }
 
     /// Saves a new contact's record, session and conversation metadata.

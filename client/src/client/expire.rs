@@ -20,7 +20,8 @@ use super::{driver, Client, ClientError, Inner};
 use crate::conversation::codec::{read_relay, versioned_reader};
 use crate::store::{LocalStore, Namespace, StoreKey};
 
-/// First byte of the id of an owed blob deletion's record (see `transfer::state`).
+/// First byte of the id of an owed blob deletion's record (see `transfer::owed`; an owed queue
+/// deletion, `q`, is not a blob and is not counted).
 const OWED_DELETION_TAG: u8 = b'd';
 
 /// What an expiry pass did, in counts only (no names, ids or texts).

@@ -269,10 +269,6 @@ impl Client {
             relay.clone(),
             options.clock.clone(),
         );
-        // A save cut off last time may have left a temporary file on record.
-        if let Err(e) = transfers.clean_parts() {
-            tracing::warn!(error = %e, "cannot remove a cut-off save's temporary file");
-        }
         let inner = Arc::new(Inner {
             clock: options.clock,
             store,
