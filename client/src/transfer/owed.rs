@@ -131,6 +131,31 @@ pub(crate) fn owe_queue_deletion(
     Ok(())
 }
 
+/// The deletions still owed to relays (blobs and queues): how many, and to which relays. A
+/// record that does not decode is counted, without a relay.
+pub(crate) fn owed_summary(store: &LocalStore) -> Result<(usize, Vec<RelayAddress>), ClientError> {
+    let mut count = 0;
+    let mut relays: Vec<RelayAddress> = Vec::new();
+    for (key, value) in store.list(Namespace::Transfer, None)? {
+        let StoreKey::Transfer(id) = &key else {
+            continue;
+        };
+        let Some(&tag) = id
+            .first()
+            .filter(|&&t| t == DELETION_TAG || t == QUEUE_DELETION_TAG)
+        else {
+            continue;
+        };
+        count += 1;
+        if let Ok(d) = Deletion::decode(tag, &value) {
+            if !relays.contains(&d.relay) {
+                relays.push(d.relay);
+            }
+        }
+    }
+    Ok((count, relays))
+}
+
 impl Transfers {
     /// Carries out the deletions owed to relays. A relay out of reach keeps its deletion for
     /// the next call; a record that does not decode is dropped; nothing else fails this.
