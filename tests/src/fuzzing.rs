@@ -105,7 +105,7 @@ fn fixture() -> &'static Fixture {
             &mut rng,
         );
         let mut first_messages = Vec::new();
-        for plaintext in [introduce().encode(), b"hello".to_vec()] {
+        for plaintext in [introduce().encode().to_vec(), b"hello".to_vec()] {
             let (_, wire) = accept(&joiner, &invitation, &plaintext, &mut rng).expect("accept");
             first_messages.push((wire, plaintext));
         }
@@ -125,7 +125,8 @@ fn fixture() -> &'static Fixture {
             let plaintext = Payload::Unsend {
                 id: MessageId([n; 16]),
             }
-            .encode();
+            .encode()
+            .to_vec();
             let wire = j.encrypt(&plaintext, &mut rng).expect("encrypt");
             pending.push((wire, plaintext));
         }
@@ -757,13 +758,13 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     codec.push(conv.message(&id).expect("record").encode());
     for e in effects {
         if let Effect::SendPayload(p) = e {
-            codec.push(p.encode());
+            codec.push(p.encode().to_vec());
         }
     }
     let _ = conv.unsend(id, T0 + 1);
     codec.push(conv.meta().encode());
-    codec.push(introduce().encode());
-    codec.push(Payload::Burn.encode());
+    codec.push(introduce().encode().to_vec());
+    codec.push(Payload::Burn.encode().to_vec());
 
     let stored = vec![
         fx.inviter_session.clone(),

@@ -85,7 +85,7 @@ fn the_text_format_is_frozen() {
     }
     .encode();
     assert_eq!(
-        bytes,
+        bytes.as_slice(),
         [1, 2, 1, 0, 0, 0, 0, 0, 0, 0, 60, 0, 0, 0, 0, 0, 0, 0, 2]
     );
     let bytes = text("hi").encode();
@@ -93,12 +93,12 @@ fn the_text_format_is_frozen() {
     want.extend([0xA5; 16]);
     want.extend(1_700_000_000u64.to_be_bytes());
     want.extend([1, 0, 0, 0, 0, 0, 0, 0x0E, 0x10, 1, 0, 0, 0, 2, b'h', b'i']);
-    assert_eq!(bytes, want);
+    assert_eq!(*bytes, want);
 }
 
 #[test]
 fn every_truncation_and_any_trailing_byte_is_rejected() {
-    let mut encodings: Vec<Vec<u8>> = every_kind().iter().map(Payload::encode).collect();
+    let mut encodings: Vec<Vec<u8>> = every_kind().iter().map(|p| p.encode().to_vec()).collect();
     encodings.push(record().encode());
     encodings.push(meta().encode());
     for (n, full) in encodings.iter().enumerate() {
@@ -347,4 +347,14 @@ fn a_version_1_meta_with_raw_ids_loads_and_is_rewritten_without_them() {
         ConversationMeta::decode(&old[..old.len() - 1]),
         Err(DecodeError::Truncated)
     );
+}
+
+#[test]
+fn the_encoded_text_is_zeroizing_and_its_buffer_never_grows() {
+    // `encode` returns `Zeroizing`, and a buffer that grew would have left a freed copy of the
+    // text behind: the largest text fits the buffer it started with.
+    let max = "x".repeat(MAX_TEXT_LEN);
+    let encoded: zeroize::Zeroizing<Vec<u8>> = text(&max).encode();
+    assert_eq!(encoded.capacity(), hush_protocol::limits::MAX_ENVELOPE_LEN);
+    assert!(encoded.len() <= encoded.capacity());
 }

@@ -11,10 +11,11 @@ use std::fmt;
 
 use hush_protocol::codec::Reader;
 use hush_protocol::ids::{SendCapability, SenderId, ID_LEN, SEND_CAP_LEN};
+use hush_protocol::limits::MAX_ENVELOPE_LEN;
 use hush_protocol::RelayAddress;
 use rand_core::{CryptoRng, RngCore};
 use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, ZeroizeOnDrop};
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::codec::{read_relay, versioned_reader, versioned_writer, write_relay, DecodeError};
 use super::file::FileRef;
@@ -260,10 +261,12 @@ impl Payload {
         }
     }
 
-    /// The byte encoding. Fields are assumed within their caps (the constructors in this module
-    /// and [`Payload::decode`] guarantee it).
-    pub fn encode(&self) -> Vec<u8> {
-        let mut w = versioned_writer(64);
+    /// The byte encoding, zeroized when dropped (it holds the message text). Fields are assumed
+    /// within their caps (the constructors in this module and [`Payload::decode`] guarantee it).
+    /// The buffer is sized for the largest payload up front, so it never grows and leaves no
+    /// copy of the text behind in freed memory.
+    pub fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = versioned_writer(MAX_ENVELOPE_LEN);
         w.u8(self.tag());
         match self {
             Payload::Text {
@@ -308,7 +311,7 @@ impl Payload {
                 w.raw(send_cap.as_bytes());
             }
         }
-        w.finish()
+        Zeroizing::new(w.finish())
     }
 
     /// Decodes bytes produced by [`Payload::encode`], rejecting anything else.

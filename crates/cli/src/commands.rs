@@ -10,6 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 use hush_client::store::KeySource;
 use hush_client::{Client, ClientEvent, DEFAULT_INVITATION_LIFETIME};
 use hush_protocol::RelayAddress;
+use zeroize::Zeroizing;
 
 use crate::args::TimerSetting;
 use crate::events::event_notice;
@@ -109,7 +110,7 @@ pub(crate) async fn send(
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
     let text = match text {
-        Some(text) => text,
+        Some(text) => Zeroizing::new(text),
         None => read_stdin_text()?,
     };
     if text.is_empty() {
@@ -119,12 +120,14 @@ pub(crate) async fn send(
     out.emit(&present::sent_record(name, &sent), now_secs())
 }
 
-fn read_stdin_text() -> Result<String> {
+/// Reads the message from stdin into a buffer sized for the largest one, so that it never
+/// grows (which would leave copies of the text in freed memory) and is zeroized when dropped.
+fn read_stdin_text() -> Result<Zeroizing<String>> {
     let stdin = io::stdin();
     if stdin.is_terminal() {
         eprintln!("type the message, then Ctrl-D on a new line:");
     }
-    let mut text = String::new();
+    let mut text = Zeroizing::new(String::with_capacity(MAX_STDIN_TEXT as usize + 1));
     stdin
         .lock()
         .take(MAX_STDIN_TEXT + 1)
