@@ -34,8 +34,8 @@ mod clock;
 mod transfer;
 
 pub use client::{
-    Client, ClientError, ClientEvent, ClientOptions, Clock, ContactStatus, ContactView,
-    ExpiryReport, FileView, MessageView, PendingView, RELAY_TTL_SECS,
+    BurnReport, Client, ClientError, ClientEvent, ClientOptions, Clock, ContactStatus, ContactView,
+    Delivery, ExpiryReport, FileView, MessageView, PendingView, OWED_RETRY_SECS, RELAY_TTL_SECS,
 };
 pub use transfer::{ProgressFn, TransferProgress};
 pub mod store;

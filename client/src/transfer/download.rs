@@ -119,7 +119,7 @@ impl Transfers {
     /// "download done" deletion and carries it out.
     pub(crate) async fn download(
         &self,
-        contact: &str,
+        contact: &crate::store::ContactKey,
         id: MessageId,
         file: &FileRef,
         to: &Path,
