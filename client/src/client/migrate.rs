@@ -98,3 +98,133 @@ fn started(store: &LocalStore, name: &str) -> Result<Option<ContactKey>, ClientE
     }
     Ok(None)
 }
+
+#[cfg(test)]
+mod tests {
+    use ed25519_dalek::SigningKey;
+    use hush_protocol::{RecipientId, RelayAddress, SendCapability, SenderId};
+    use rand::rngs::OsRng;
+
+    use super::*;
+    use crate::client::records::{OwnQueue, PeerQueue};
+    use crate::conversation::MessageId;
+    use crate::crypto::Identity;
+    use crate::store::KeySource;
+
+    fn link() -> Link {
+        let relay: RelayAddress = format!("hush://127.0.0.1:4433#{}", "ab".repeat(32))
+            .parse()
+            .unwrap();
+        Link {
+            verified: false,
+            peer: Identity::generate(&mut OsRng).public(),
+            own: OwnQueue {
+                relay: relay.clone(),
+                recipient_id: RecipientId([1; 16]),
+                sender_id: SenderId([2; 16]),
+                key: SigningKey::from_bytes(&[3; 32]),
+            },
+            to_peer: PeerQueue {
+                relay,
+                sender_id: SenderId([4; 16]),
+                send_cap: SendCapability::from_bytes([5; 32]),
+            },
+        }
+    }
+
+    /// A store in format 1: `bob` with a session, metadata and three messages (one with a
+    /// staged download), and the placeholder of burned `carol`.
+    fn legacy_home() -> (tempfile::TempDir, LocalStore) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::create(&dir.path().join("home"), KeySource::KeyFile).unwrap();
+        let bob = || "bob".to_owned();
+        let live = LegacyContact::Live(Box::new(link()));
+        store
+            .put(&StoreKey::LegacyContact(bob()), &live.encode())
+            .unwrap();
+        store
+            .put(&StoreKey::LegacySession(bob()), b"ratchet")
+            .unwrap();
+        store.put(&StoreKey::LegacyMeta(bob()), b"meta").unwrap();
+        for i in 1..=3u8 {
+            let key = StoreKey::LegacyMessage(bob(), MessageId([i; 16]));
+            store.put(&key, &[i; 10]).unwrap();
+        }
+        let burned = LegacyContact::Burned.encode();
+        store
+            .put(&StoreKey::LegacyContact("carol".into()), &burned)
+            .unwrap();
+        let staged = staging::ensure_files_dir(store.home()).unwrap();
+        let old = staging::legacy_staged_path(store.home(), "bob", MessageId([1; 16]));
+        assert!(old.starts_with(&staged));
+        std::fs::write(&old, b"ciphertext").unwrap();
+        (dir, store)
+    }
+
+    /// Checks that `store` holds `bob` in format 2 and nothing of format 1.
+    fn assert_migrated(store: &LocalStore) {
+        let contacts = store.list(Namespace::Contact, None).unwrap();
+        assert_eq!(contacts.len(), 1, "carol's placeholder is gone, bob is there once");
+        let record = ContactRecord::decode(&contacts[0].1).unwrap();
+        assert_eq!(record.name, "bob");
+        let key = &record.key;
+        assert_eq!(&store.get(&key.session()).unwrap().unwrap()[..], b"ratchet");
+        assert_eq!(&store.get(&key.meta()).unwrap().unwrap()[..], b"meta");
+        let messages = store.list(Namespace::Message, Some(key.scope())).unwrap();
+        assert_eq!(messages.len(), 3);
+        for i in 1..=3u8 {
+            let got = store.get(&key.message(MessageId([i; 16]))).unwrap().unwrap();
+            assert_eq!(&got[..], &[i; 10]);
+        }
+        for ns in Namespace::ALL.into_iter().filter(|ns| ns.is_legacy()) {
+            assert!(store.list(ns, None).unwrap().is_empty(), "{ns:?}");
+        }
+        let staged = staging::staged_path(store.home(), key, MessageId([1; 16]));
+        assert_eq!(std::fs::read(staged).unwrap(), b"ciphertext");
+        let old = staging::legacy_staged_path(store.home(), "bob", MessageId([1; 16]));
+        assert!(!old.exists());
+        let format = store.get(&StoreKey::Setting(Setting::StoreFormat)).unwrap();
+        assert_eq!(format.as_deref().map(|f| &f[..]), Some(&[STORE_FORMAT][..]));
+    }
+
+    #[test]
+    fn a_format_1_store_is_migrated_and_migrating_again_changes_nothing() {
+        let (_dir, store) = legacy_home();
+        migrate(&store).unwrap();
+        assert_migrated(&store);
+        migrate(&store).unwrap();
+        assert_migrated(&store);
+    }
+
+    #[test]
+    fn a_migration_cut_short_is_finished_by_the_next_one() {
+        for cut_after in 0..4 {
+            let (_dir, store) = legacy_home();
+            // What a run cut short left: the new contact record, and some of the copies.
+            let (id, key) = (ContactId::random(), ContactKey::random());
+            store
+                .put(
+                    &StoreKey::Contact(id),
+                    &ContactRecord::encode_parts("bob", &key, &link()),
+                )
+                .unwrap();
+            for i in 1..=cut_after {
+                let key = key.message(MessageId([i; 16]));
+                store.put(&key, &[i; 10]).unwrap();
+            }
+            migrate(&store).unwrap();
+            assert_migrated(&store);
+            let contacts = store.list(Namespace::Contact, None).unwrap();
+            assert_eq!(contacts[0].0, StoreKey::Contact(id), "the first run's key is kept");
+        }
+    }
+
+    #[test]
+    fn a_newer_store_is_refused() {
+        let (_dir, store) = legacy_home();
+        store
+            .put(&StoreKey::Setting(Setting::StoreFormat), &[STORE_FORMAT + 1])
+            .unwrap();
+        assert!(matches!(migrate(&store), Err(ClientError::NewerStore)));
+    }
+}

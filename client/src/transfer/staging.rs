@@ -52,7 +52,7 @@ pub(crate) fn staged_path(home: &Path, contact: &ContactKey, id: MessageId) -> P
 
 /// Where store format 1 staged the ciphertext of `contact`'s file message `id`: an unkeyed
 /// hash of the contact's name and the message id.
-fn legacy_staged_path(home: &Path, contact: &str, id: MessageId) -> PathBuf {
+pub(crate) fn legacy_staged_path(home: &Path, contact: &str, id: MessageId) -> PathBuf {
     let mut h = Sha256::new();
     h.update(b"hush staged\0");
     h.update((contact.len() as u64).to_be_bytes());
