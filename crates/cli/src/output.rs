@@ -130,10 +130,15 @@ pub(crate) enum Record {
         /// The message id.
         id: String,
     },
-    /// `burn` destroyed a conversation.
+    /// `burn` destroyed a conversation: erased here, and what the relays were told.
     Burned {
         /// The former contact.
         contact: String,
+        /// The `Burn` to the contact: `done`, `gone` (their queue was already gone) or `owed`
+        /// (their relay is out of reach: retried later).
+        contact_told: String,
+        /// The deletion of our queue: `done`, `gone` or `owed`.
+        queue_deleted: String,
     },
     /// `block` blocked a contact.
     Blocked {
@@ -227,9 +232,11 @@ impl Record {
             Record::Unsent { contact, id } => {
                 format!("unsent {id}: deleted here and on {contact}'s side")
             }
-            Record::Burned { contact } => format!(
-                "burned the conversation with {contact} on both sides; a new invitation is needed to talk again"
-            ),
+            Record::Burned {
+                contact,
+                contact_told,
+                queue_deleted,
+            } => burned_text(contact, contact_told, queue_deleted),
             Record::Blocked { contact } => {
                 format!("blocked {contact}: their messages can no longer reach you")
             }
@@ -435,4 +442,24 @@ mod tests {
         );
         assert_eq!(out, ["abcd", "hush://invite/xyz"]);
     }
+}
+
+/// What `burn` says: erased here in any case, then what the relays were told.
+fn burned_text(contact: &str, told: &str, deleted: &str) -> String {
+    let told = match told {
+        "done" => format!("{contact} was told to erase it too"),
+        "gone" => format!(
+            "{contact}'s queue is already gone (they blocked you or burned first), so there was no one to tell"
+        ),
+        _ => format!(
+            "{contact}'s relay is out of reach: hush tells them when it next reaches it (hush read, hush chat)"
+        ),
+    };
+    let deleted = match deleted {
+        "owed" => "; your queue is deleted once your relay is reachable again",
+        _ => "",
+    };
+    format!(
+        "burned the conversation with {contact}: erased here; {told}{deleted}. A new invitation is needed to talk again"
+    )
 }
