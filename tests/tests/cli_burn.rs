@@ -44,7 +44,11 @@ fn burn_with_the_relay_stopped_erases_here_and_the_contact_is_not_listed() {
     seen.gone_from(&seizure);
     // Burning again: nothing left to burn, and it says so.
     let again = alice.hush(&["burn", BOB, "--yes"]).fails();
-    assert!(again.stderr.contains("no contact named"), "{}", again.stderr);
+    assert!(
+        again.stderr.contains("no contact named"),
+        "{}",
+        again.stderr
+    );
 
     // The relay is back: the next command that ticks delivers the burn, and Bob learns of it.
     let _relay = RelayProcess::start_at(data, &listen, &[]);

@@ -49,8 +49,13 @@ impl Pair {
     async fn new(relay: hush_protocol::RelayAddress) -> Pair {
         let clock = Clock::system();
         let (ha, hb) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-        let alice = init_clocked(&ha.path().join("home"), "alice", relay.clone(), clock.clone())
-            .await;
+        let alice = init_clocked(
+            &ha.path().join("home"),
+            "alice",
+            relay.clone(),
+            clock.clone(),
+        )
+        .await;
         let bob = init_clocked(&hb.path().join("home"), "bob", relay, clock.clone()).await;
         let token = alice.invite(BOB).await.unwrap();
         bob.accept(&token, ALICE).await.unwrap();
@@ -95,7 +100,10 @@ fn seize(home: &Path) -> Seizure {
 }
 
 /// A sled relay in `dir`, on `listen` or a fresh port.
-fn relay_in(dir: &Arc<tempfile::TempDir>, listen: Option<std::net::SocketAddr>) -> TestRelay<SledStore> {
+fn relay_in(
+    dir: &Arc<tempfile::TempDir>,
+    listen: Option<std::net::SocketAddr>,
+) -> TestRelay<SledStore> {
     sled_relay_in(dir.clone(), listen)
 }
 
@@ -178,8 +186,11 @@ async fn burn_when_the_contact_burned_first_and_the_name_is_free_at_once() {
     // Both names are free at once: a new invitation under the same names works.
     let token = p.alice.invite(BOB).await.unwrap();
     p.bob.accept(&token, ALICE).await.unwrap();
-    until(&p.alice, |e| matches!(e, ClientEvent::ContactJoined { contact } if contact == BOB))
-        .await;
+    until(
+        &p.alice,
+        |e| matches!(e, ClientEvent::ContactJoined { contact } if contact == BOB),
+    )
+    .await;
     let fresh = secret("fresh");
     p.alice.send_text(BOB, &fresh, None, false).await.unwrap();
     let got = message_from(&p.bob, ALICE).await;
@@ -246,7 +257,11 @@ async fn burn_with_every_relay_down_erases_here_and_is_delivered_by_a_later_tick
     forgotten(&bob, ALICE).await;
     bob.close().await;
     at_bob.gone_from(&seize(&bob_home));
-    assert_eq!(owed_burns(&bob_home), 0, "Bob's queue deletion was delivered");
+    assert_eq!(
+        owed_burns(&bob_home),
+        0,
+        "Bob's queue deletion was delivered"
+    );
     relay.stop().await;
 }
 
@@ -296,7 +311,11 @@ async fn a_late_message_on_the_burned_queue_is_dropped_and_acked() {
     // Bob, who has not read Alice's `Burn` yet, writes to it.
     let late = secret("late");
     p.bob.send_text(ALICE, &late, None, false).await.unwrap();
-    assert_eq!(pending(&relay, old_queue).await, 1, "the late envelope reached the burned queue");
+    assert_eq!(
+        pending(&relay, old_queue).await,
+        1,
+        "the late envelope reached the burned queue"
+    );
     let end = std::time::Instant::now() + DEADLINE;
     while pending(&relay, old_queue).await > 0 {
         let events = p
@@ -305,10 +324,15 @@ async fn a_late_message_on_the_burned_queue_is_dropped_and_acked() {
             .await
             .unwrap();
         assert!(
-            events.iter().all(|e| !matches!(e, ClientEvent::Message { .. })),
+            events
+                .iter()
+                .all(|e| !matches!(e, ClientEvent::Message { .. })),
             "{events:?}"
         );
-        assert!(std::time::Instant::now() < end, "the late envelope was never acked");
+        assert!(
+            std::time::Instant::now() < end,
+            "the late envelope was never acked"
+        );
     }
     forgotten(&p.alice, BOB).await;
     let at_alice = Markers::new().text(&late);
@@ -323,14 +347,18 @@ async fn a_late_message_on_the_burned_queue_is_dropped_and_acked() {
 async fn a_damaged_owed_burn_is_removed_on_open_never_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("home");
-    let relay: hush_protocol::RelayAddress =
-        format!("hush://127.0.0.1:9#{}", "ab".repeat(32)).parse().unwrap();
+    let relay: hush_protocol::RelayAddress = format!("hush://127.0.0.1:9#{}", "ab".repeat(32))
+        .parse()
+        .unwrap();
     init_clocked(&home, "alice", relay, Clock::system())
         .await
         .close()
         .await;
     let store = LocalStore::open(&home, KeySource::KeyFile).unwrap();
-    for (i, junk) in [&b""[..], b"\x01", b"\x09garbage", &[1u8; 40]].iter().enumerate() {
+    for (i, junk) in [&b""[..], b"\x01", b"\x09garbage", &[1u8; 40]]
+        .iter()
+        .enumerate()
+    {
         store.put(&StoreKey::OwedBurn([i as u8; 16]), junk).unwrap();
     }
     drop(store);

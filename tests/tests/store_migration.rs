@@ -57,7 +57,11 @@ async fn a_format_1_home_opens_with_its_contacts_and_messages() {
 
     let alice = reopen(&home).await;
     let contacts = alice.contacts().await;
-    assert_eq!(contacts.len(), 1, "burned carol's placeholder is gone: {contacts:?}");
+    assert_eq!(
+        contacts.len(),
+        1,
+        "burned carol's placeholder is gone: {contacts:?}"
+    );
     assert_eq!(contacts[0].name, "bob");
     assert_eq!(contacts[0].status, ContactStatus::Active);
     let texts: Vec<String> = alice

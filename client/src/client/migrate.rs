@@ -164,7 +164,11 @@ mod tests {
     /// Checks that `store` holds `bob` in format 2 and nothing of format 1.
     fn assert_migrated(store: &LocalStore) {
         let contacts = store.list(Namespace::Contact, None).unwrap();
-        assert_eq!(contacts.len(), 1, "carol's placeholder is gone, bob is there once");
+        assert_eq!(
+            contacts.len(),
+            1,
+            "carol's placeholder is gone, bob is there once"
+        );
         let record = ContactRecord::decode(&contacts[0].1).unwrap();
         assert_eq!(record.name, "bob");
         let key = &record.key;
@@ -173,7 +177,10 @@ mod tests {
         let messages = store.list(Namespace::Message, Some(key.scope())).unwrap();
         assert_eq!(messages.len(), 3);
         for i in 1..=3u8 {
-            let got = store.get(&key.message(MessageId([i; 16]))).unwrap().unwrap();
+            let got = store
+                .get(&key.message(MessageId([i; 16])))
+                .unwrap()
+                .unwrap();
             assert_eq!(&got[..], &[i; 10]);
         }
         for ns in Namespace::ALL.into_iter().filter(|ns| ns.is_legacy()) {
@@ -215,7 +222,11 @@ mod tests {
             migrate(&store).unwrap();
             assert_migrated(&store);
             let contacts = store.list(Namespace::Contact, None).unwrap();
-            assert_eq!(contacts[0].0, StoreKey::Contact(id), "the first run's key is kept");
+            assert_eq!(
+                contacts[0].0,
+                StoreKey::Contact(id),
+                "the first run's key is kept"
+            );
         }
     }
 
@@ -223,7 +234,10 @@ mod tests {
     fn a_newer_store_is_refused() {
         let (_dir, store) = legacy_home();
         store
-            .put(&StoreKey::Setting(Setting::StoreFormat), &[STORE_FORMAT + 1])
+            .put(
+                &StoreKey::Setting(Setting::StoreFormat),
+                &[STORE_FORMAT + 1],
+            )
             .unwrap();
         assert!(matches!(migrate(&store), Err(ClientError::NewerStore)));
     }

@@ -241,7 +241,9 @@ fn home_is_0700_and_every_file_0600() {
         assert_private(&home);
         let bob = ContactKey::from_bytes([0xB0; 32]);
         for i in 0..50u8 {
-            store.put(&bob.message(MessageId([i; 16])), &[i; 2000]).unwrap();
+            store
+                .put(&bob.message(MessageId([i; 16])), &[i; 2000])
+                .unwrap();
         }
         store
             .erase_contact(ContactId([0xB0; 16]), bob.scope())

@@ -75,7 +75,10 @@ fn sample() -> Vec<(StoreKey, Vec<u8>)> {
         (StoreKey::Invitation(vec![9; 16]), b"invite secret".to_vec()),
         (StoreKey::Contact(carol_id), Vec::new()),
         (StoreKey::OwedBurn([5; OWED_ID_LEN]), b"owed".to_vec()),
-        (StoreKey::LegacyMessage("dave".into(), m.id), b"old".to_vec()),
+        (
+            StoreKey::LegacyMessage("dave".into(), m.id),
+            b"old".to_vec(),
+        ),
     ]
 }
 
@@ -434,7 +437,11 @@ fn debug_output_names_nothing() {
         "{shown}"
     );
     let (bob, id) = bob();
-    for shown in [format!("{bob:?}"), format!("{id:?}"), format!("{:?}", bob.scope())] {
+    for shown in [
+        format!("{bob:?}"),
+        format!("{id:?}"),
+        format!("{:?}", bob.scope()),
+    ] {
         assert!(!shown.contains("176") && !shown.contains("b0"), "{shown}");
     }
     let shown = format!("{:?}", pass("hunter2-secret"));
