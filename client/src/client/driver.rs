@@ -320,10 +320,14 @@ impl Inner {
         let mut more = Vec::new();
         for ((call, after), outcome) in prepared.steps.into_iter().zip(outcomes) {
             let envelope_id = outcome?;
-            if let (Call::Send { message, .. }, Some(envelope_id)) = (&call, envelope_id) {
-                if let Some(id) = message {
-                    more.extend(c.conv.mark_sent(*id, envelope_id));
-                }
+            if let (
+                Call::Send {
+                    message: Some(id), ..
+                },
+                Some(envelope_id),
+            ) = (&call, envelope_id)
+            {
+                more.extend(c.conv.mark_sent(*id, envelope_id));
             }
             for effect in after {
                 self.apply_one(name, c, effect, events)?;
