@@ -32,6 +32,7 @@ fn invitation(
         relay(),
         SenderId::from_bytes([1; 16]),
         SendCapability::from_bytes([2; 32]),
+        u64::MAX,
         rng,
     )
 }
@@ -93,6 +94,7 @@ fn handshake(c: &mut Criterion) {
                     relay(),
                     SenderId::from_bytes([1; 16]),
                     cap,
+                    u64::MAX,
                     &mut rng,
                 ))
             },

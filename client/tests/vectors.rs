@@ -1,9 +1,11 @@
 //! Known-answer vectors that freeze the invitation, handshake and message formats.
 //!
-//! `vectors/crypto_v1.json` was generated from a seeded RNG. The first test regenerates every
-//! value and compares it byte for byte; the second decodes the stored bytes without the
-//! encoder's help. After an intended format change, regenerate with
-//! `HUSH_REGENERATE_VECTORS=1 cargo test -p hush-client --test vectors` and review the diff.
+//! `vectors/crypto_v2.json` (invitation version 2, with a signed expiry) was generated from a
+//! seeded RNG. The first test regenerates every value and compares it byte for byte; the second
+//! decodes the stored bytes without the encoder's help, for it and for `vectors/crypto_v1.json`
+//! (invitation version 1, without an expiry), which must keep decoding. After an intended
+//! format change, regenerate with `HUSH_REGENERATE_VECTORS=1 cargo test -p hush-client --test
+//! vectors` and review the diff.
 
 use hush_client::crypto::{
     accept, respond, safety_number, Identity, Invitation, InvitationSecrets, Session,
@@ -15,7 +17,10 @@ use serde_json::{json, Value};
 
 const SEED: u64 = 0x6875_7368; // "hush"
 const NOW: u64 = 1_700_000_000;
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/crypto_v1.json");
+/// The invitation's signed expiry in the vectors: a week after `NOW`.
+const EXPIRES_AT: u64 = NOW + 7 * 24 * 60 * 60;
+const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/crypto_v2.json");
+const PATH_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/crypto_v1.json");
 
 /// (sender, plaintext) of the messages after the handshake, in order.
 fn script() -> Vec<(&'static str, Vec<u8>)> {
@@ -39,6 +44,7 @@ fn generate() -> Value {
         relay,
         SenderId::from_bytes([0xa1; 16]),
         SendCapability::from_bytes([0xc4; 32]),
+        EXPIRES_AT,
         &mut rng,
     );
     let initial = b"joiner queue address and capability".to_vec();
@@ -63,9 +69,10 @@ fn generate() -> Value {
     }
     let sn = safety_number(&inviter.public(), &joiner.public());
     json!({
-        "description": "hush crypto v1 known answers: seeded ChaCha20Rng, see client/tests/vectors.rs",
+        "description": "hush crypto v2 known answers: seeded ChaCha20Rng, see client/tests/vectors.rs",
         "seed": SEED,
         "now": NOW,
+        "invitation_expires_at": EXPIRES_AT,
         "inviter_identity": hex::encode(inviter.to_bytes().as_slice()),
         "joiner_identity": hex::encode(joiner.to_bytes().as_slice()),
         "inviter_public": hex::encode(inviter.public().to_bytes()),
@@ -81,7 +88,11 @@ fn generate() -> Value {
 }
 
 fn stored() -> Value {
-    let text = std::fs::read_to_string(PATH).expect("vector file missing; see the module docs");
+    stored_at(PATH)
+}
+
+fn stored_at(path: &str) -> Value {
+    let text = std::fs::read_to_string(path).expect("vector file missing; see the module docs");
     serde_json::from_str(&text).unwrap()
 }
 
@@ -115,7 +126,31 @@ fn regenerated_vectors_match_byte_for_byte() {
 
 #[test]
 fn stored_vectors_decode() {
+    check_stored(&stored());
+}
+
+#[test]
+fn version_1_vectors_still_decode() {
+    let v = stored_at(PATH_V1);
+    let invitation = Invitation::parse(v["invitation"].as_str().unwrap()).unwrap();
+    assert_eq!(invitation.expires_at(), None);
+    check_stored(&v);
+}
+
+#[test]
+fn version_2_vectors_carry_the_signed_expiry() {
     let v = stored();
+    let at = v["invitation_expires_at"].as_u64().unwrap();
+    let invitation = Invitation::parse(v["invitation"].as_str().unwrap()).unwrap();
+    assert_eq!(invitation.expires_at(), Some(at));
+    let secrets = InvitationSecrets::from_bytes(&bytes(&v, "invitation_secrets")).unwrap();
+    assert_eq!(secrets.expires_at(), Some(at));
+    assert!(invitation.check_unexpired(at - 1).is_ok());
+    assert!(invitation.check_unexpired(at).is_err());
+}
+
+fn check_stored(v: &Value) {
+    let v = v.clone();
     let now = v["now"].as_u64().unwrap();
     let inviter = Identity::from_bytes(&bytes(&v, "inviter_identity")).unwrap();
     let joiner = Identity::from_bytes(&bytes(&v, "joiner_identity")).unwrap();

@@ -101,6 +101,7 @@ fn fixture() -> &'static Fixture {
             relay_address(),
             SenderId::from_bytes([1; 16]),
             SendCapability::from_bytes([2; 32]),
+            u64::MAX,
             &mut rng,
         );
         let mut first_messages = Vec::new();
@@ -396,8 +397,8 @@ impl World {
                 Some(Session::from_bytes(&fx.joiner_session).expect("fixture session")),
             ],
             convs: [
-                Conversation::new(RELAY_TTL).expect("ttl"),
-                Conversation::new(RELAY_TTL).expect("ttl"),
+                Conversation::new(RELAY_TTL, &mut rand::rngs::OsRng).expect("ttl"),
+                Conversation::new(RELAY_TTL, &mut rand::rngs::OsRng).expect("ttl"),
             ],
             queue_gone: [false; 2],
             net: Vec::new(),
@@ -748,7 +749,7 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<Vec<u8>>)> {
     ];
 
     let mut codec = Vec::new();
-    let mut conv = Conversation::new(RELAY_TTL).expect("ttl");
+    let mut conv = Conversation::new(RELAY_TTL, &mut rand::rngs::OsRng).expect("ttl");
     let _ = conv.set_timer(Some(3600), T0);
     let (id, effects) = conv
         .compose_text("seed", false, T0, &mut rng)

@@ -237,8 +237,8 @@ fn hush_expire_with_the_relay_down_deletes_locally_and_names_what_stays_owed() {
         (expired >= 1).then_some(run)
     });
     let line = &run.json_lines()[0];
-    assert_eq!(line["blob_deletions_owed"], 1, "{line}");
-    assert_eq!(line["blob_deletions_done"], 0, "{line}");
+    assert_eq!(line["relay_deletions_owed"], 1, "{line}");
+    assert_eq!(line["relay_deletions_done"], 0, "{line}");
     assert!(
         run.stderr.contains("warning") && run.stderr.contains("stay owed"),
         "{}",
@@ -255,8 +255,8 @@ fn hush_expire_with_the_relay_down_deletes_locally_and_names_what_stays_owed() {
     let relay = RelayProcess::start_at(data, &listen, &[]);
     let run = alice.hush(&["expire", "--json"]).ok();
     let line = &run.json_lines()[0];
-    assert_eq!(line["blob_deletions_done"], 1, "{line}");
-    assert_eq!(line["blob_deletions_owed"], 0, "{line}");
+    assert_eq!(line["relay_deletions_done"], 1, "{line}");
+    assert_eq!(line["relay_deletions_owed"], 0, "{line}");
     assert!(!run.stderr.contains("warning"), "{}", run.stderr);
     assert!(blob_files(relay.data.path()).is_empty());
     at_relay.gone_from(&Seizure::relay(relay.data.path()));

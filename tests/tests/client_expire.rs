@@ -62,7 +62,7 @@ async fn a_message_that_expired_while_no_client_ran_is_gone_right_after_open() {
     for client in [&alice, &bob] {
         let report = client.expire(Duration::from_secs(5)).await.unwrap();
         assert_eq!(report.messages_expired, 1, "{report:?}");
-        assert_eq!(report.blob_deletions_owed, 0, "{report:?}");
+        assert_eq!(report.relay_deletions_owed, 0, "{report:?}");
         let again = client.expire(Duration::from_secs(5)).await.unwrap();
         assert_eq!(again.messages_expired, 0, "{again:?}");
     }
@@ -99,8 +99,8 @@ async fn expire_deletes_the_blob_of_a_file_message_that_expired_while_closed() {
     assert_eq!(blob_files(relay.data_dir()).len(), 1);
     let report = alice.expire(Duration::from_secs(10)).await.unwrap();
     assert_eq!(report.messages_expired, 1, "{report:?}");
-    assert_eq!(report.blob_deletions_done, 1, "{report:?}");
-    assert_eq!(report.blob_deletions_owed, 0, "{report:?}");
+    assert_eq!(report.relay_deletions_done, 1, "{report:?}");
+    assert_eq!(report.relay_deletions_owed, 0, "{report:?}");
     assert!(report.owed_relays.is_empty(), "{report:?}");
     assert!(
         blob_files(relay.data_dir()).is_empty(),

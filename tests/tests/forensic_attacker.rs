@@ -186,7 +186,6 @@ async fn expired_text_is_gone_from_both_homes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "deletion bug (issue 13, item 3): the recipient's seen set, inside its conversation meta record, keeps the raw message id after the message is gone (found at offset 48 of that record's plaintext)"]
 async fn expired_message_id_is_gone_from_both_homes() {
     gone_from_both_homes(Deletion::Expiry, |_, id| {
         Markers::new().message_id(id.as_bytes())
@@ -200,7 +199,6 @@ async fn unsent_text_is_gone_from_both_homes_after_delivery() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "deletion bug (issue 13, item 3): the recipient's seen set, inside its conversation meta record, keeps the raw message id after the message is gone (found at offset 48 of that record's plaintext)"]
 async fn unsent_message_id_is_gone_from_both_homes_after_delivery() {
     gone_from_both_homes(Deletion::Unsend, |_, id| {
         Markers::new().message_id(id.as_bytes())

@@ -107,9 +107,28 @@ impl Inner {
         Ok(events)
     }
 
-    /// The deletions that are due and need no relay: expiries in every conversation, and
-    /// expired tombstones of burned queues.
+    /// The deletions that are due and need no relay: expiries in every conversation, expired
+    /// tombstones of burned queues, transfer records, pending invitations, and temporary files
+    /// a cut-off save left on record.
     pub(crate) async fn tick_local(&self) -> Result<Vec<ClientEvent>, ClientError> {
+        let events = self.expire_conversations().await?;
+        self.expire_records().await?;
+        Ok(events)
+    }
+
+    /// Ends the transfer records, pending invitations and temporary files that are due. No
+    /// network: what this owes a relay (a blob, an invitation's queue) waits for the next run of
+    /// the owed deletions.
+    async fn expire_records(&self) -> Result<(), ClientError> {
+        let now = self.now();
+        self.transfers.expire_records(now)?;
+        self.transfers.clean_parts()?;
+        self.expire_invitations(now).await?;
+        Ok(())
+    }
+
+    /// Applies due expiries in every conversation, and drops expired tombstones.
+    async fn expire_conversations(&self) -> Result<Vec<ClientEvent>, ClientError> {
         let now = self.now();
         let mut events = Vec::new();
         {

@@ -33,7 +33,7 @@ use crate::conversation::limits::MAX_CLOCK_SKEW_SECS;
 use crate::conversation::Effect;
 use crate::net::NetError;
 use crate::store::{ContactId, ContactKey, LocalStore, Namespace, StoreKey, OWED_ID_LEN};
-use crate::transfer::staging;
+use crate::transfer::{forget_contact_records, staging};
 
 /// Shortest time between two automatic attempts at one owed burn.
 pub const OWED_RETRY_SECS: u64 = 60;
@@ -70,11 +70,12 @@ fn owed_until(now: u64) -> u64 {
         .saturating_add(MAX_CLOCK_SKEW_SECS)
 }
 
-/// Erases every record of the contact `id` (key `key`, receiving on `queue`) and writes the
-/// tombstone of that queue.
+/// Erases every record of the contact `id` (named `name`, key `key`, receiving on `queue`):
+/// its transfers and staged files too, and writes the tombstone of that queue.
 fn erase_records(
     store: &LocalStore,
     id: ContactId,
+    name: &str,
     key: &ContactKey,
     queue: RecipientId,
     now: u64,
@@ -84,6 +85,7 @@ fn erase_records(
         &encode_tombstone(owed_until(now)),
     )?;
     staging::forget_all(store, key)?;
+    forget_contact_records(store, name)?;
     store.erase_contact(id, key.scope())?;
     Ok(())
 }
@@ -92,7 +94,14 @@ fn erase_records(
 pub(crate) fn finish_erase(store: &LocalStore, id: ContactId, now: u64) -> Result<(), ClientError> {
     if let Some(bytes) = store.get(&StoreKey::Contact(id))? {
         match ContactRecord::decode(&bytes) {
-            Ok(rec) => erase_records(store, id, &rec.key, rec.link.own.recipient_id, now)?,
+            Ok(rec) => erase_records(
+                store,
+                id,
+                &rec.name,
+                &rec.key,
+                rec.link.own.recipient_id,
+                now,
+            )?,
             // Unreadable: its key is lost, so only the record itself can go.
             Err(_) => {
                 store.delete(&StoreKey::Contact(id))?;
@@ -210,7 +219,14 @@ impl Inner {
             });
         };
         events.extend(notices.into_iter().map(|ev| to_event(name, None, ev)));
-        erase_records(&self.store, c.id, &c.key, c.link.own.recipient_id, now)?;
+        erase_records(
+            &self.store,
+            c.id,
+            name,
+            &c.key,
+            c.link.own.recipient_id,
+            now,
+        )?;
         owed.contact = None;
         store_owed(&self.store, id, &owed)?;
         Ok(id)

@@ -9,6 +9,7 @@
 //! `inbox`).
 
 use std::sync::PoisonError;
+use std::time::{Duration, UNIX_EPOCH};
 
 use ed25519_dalek::SigningKey;
 use hush_protocol::{ErrorCode, RelayAddress, SendCapability};
@@ -19,10 +20,14 @@ use super::records::{Link, OwnQueue, PeerQueue, PendingRecord};
 use super::view::{ContactStatus, ContactView, PendingView};
 use super::{secs, Client, ClientError, Contact, Inner, State, RELAY_TTL_SECS};
 use crate::conversation::{Conversation, Payload, Status};
-use crate::crypto::{self, Invitation, SafetyNumber};
+use crate::crypto::{self, Invitation, InvitationSecrets, SafetyNumber};
 use crate::net::NetError;
 use crate::store::limits::MAX_NAME_LEN;
 use crate::store::{ContactId, ContactKey, StoreKey};
+use crate::transfer::owed::owe_queue_deletion;
+
+/// How long an invitation stays valid unless the inviter says otherwise: 7 days.
+pub const DEFAULT_INVITATION_LIFETIME: Duration = Duration::from_secs(7 * 24 * 60 * 60);
 
 fn random_cap() -> SendCapability {
     let mut b = [0u8; 32];
@@ -108,6 +113,40 @@ impl Inner {
         Ok((own, cap))
     }
 
+    /// Deletes every pending invitation whose signed expiry is at or before `now`: its name
+    /// and secrets here, and its queue at the relay (owed, and carried out by the next run of
+    /// the owed deletions: `tick`, `expire`, `unsend`, `burn`, `save`). No network. Secrets
+    /// stored before invitations carried an expiry (or that no longer decode) get [`DEFAULT_INVITATION_LIFETIME`] from `now`.
+    pub(crate) async fn expire_invitations(&self, now: u64) -> Result<(), ClientError> {
+        let mut st = self.state.lock().await;
+        let mut expired = Vec::new();
+        for (rid, p) in st.pending.iter_mut() {
+            let secrets = InvitationSecrets::from_bytes(&p.secrets).ok();
+            match secrets.as_ref().and_then(InvitationSecrets::expires_at) {
+                Some(at) if at <= now => expired.push(*rid),
+                Some(_) => {}
+                None => match secrets {
+                    Some(s) => {
+                        let at = now.saturating_add(DEFAULT_INVITATION_LIFETIME.as_secs());
+                        p.secrets = s.with_expiry(at).to_bytes();
+                        let key = StoreKey::Invitation(rid.as_bytes().to_vec());
+                        self.store.put(&key, &p.encode())?;
+                    }
+                    None => expired.push(*rid),
+                },
+            }
+        }
+        for rid in &expired {
+            if let Some(p) = st.pending.remove(rid) {
+                // Owed first: a crash in between leaves the invitation to expire again.
+                owe_queue_deletion(&self.store, &p.own.relay, *rid, &p.own.key)?;
+                self.store
+                    .delete(&StoreKey::Invitation(rid.as_bytes().to_vec()))?;
+            }
+        }
+        Ok(())
+    }
+
     /// Saves a new contact's record, session and conversation metadata.
     pub(crate) fn persist_contact(&self, name: &str, c: &Contact) -> Result<(), ClientError> {
         self.store.put(&StoreKey::Contact(c.id), &c.record(name))?;
@@ -121,16 +160,32 @@ impl Client {
     /// Creates a one-time invitation for a contact to be called `as_name`: a new receive queue
     /// on our relay (with its own Ed25519 recipient key and send capability) and the
     /// `hush://invite/...` token to hand over. The contact appears once it answers and
-    /// [`Client::receive`] (or the event stream) processes the answer.
+    /// [`Client::receive`] (or the event stream) processes the answer. It expires after
+    /// [`DEFAULT_INVITATION_LIFETIME`] (see [`Client::invite_expiring`]).
     pub async fn invite(&self, as_name: &str) -> Result<String, ClientError> {
+        self.invite_expiring(as_name, DEFAULT_INVITATION_LIFETIME)
+            .await
+    }
+
+    /// As [`Client::invite`], valid for `lifetime` (whole seconds, at least one). The expiry is
+    /// signed inside the invitation: [`Client::accept`] refuses it afterwards, and once it
+    /// passes, our pending invitation (its name and secrets) is deleted, and so is its queue at
+    /// the relay (later, if the relay is out of reach).
+    pub async fn invite_expiring(
+        &self,
+        as_name: &str,
+        lifetime: Duration,
+    ) -> Result<String, ClientError> {
         let inner = &self.inner;
         let _name = inner.reserve(as_name).await?;
+        let expires_at = inner.now().saturating_add(lifetime.as_secs().max(1));
         let (own, cap) = inner.create_queue(&inner.relay).await?;
         let (invitation, secrets) = Invitation::create(
             &inner.identity,
             inner.relay.clone(),
             own.sender_id,
             cap,
+            expires_at,
             &mut OsRng,
         );
         let recipient_id = own.recipient_id;
@@ -161,6 +216,10 @@ impl Client {
             .map(|p| PendingView {
                 name: p.name.clone(),
                 relay: p.own.relay.clone(),
+                expires_at: InvitationSecrets::from_bytes(&p.secrets)
+                    .ok()
+                    .and_then(|s| s.expires_at())
+                    .map(|at| UNIX_EPOCH + Duration::from_secs(at)),
             })
             .collect();
         all.sort_by(|a, b| a.name.cmp(&b.name));
@@ -169,10 +228,13 @@ impl Client {
 
     /// Answers an invitation and adds its sender as contact `as_name`: creates our own queue on
     /// our relay, runs the handshake, and sends the first message (introducing our queue) while
-    /// atomically replacing the invitation's send capability with one only we know.
+    /// atomically replacing the invitation's send capability with one only we know. An
+    /// invitation whose signed expiry has passed is refused
+    /// ([`crate::crypto::InvitationError::Expired`]).
     pub async fn accept(&self, invitation: &str, as_name: &str) -> Result<(), ClientError> {
         let inner = &self.inner;
         let invitation = Invitation::parse(invitation)?;
+        invitation.check_unexpired(inner.now())?;
         let _name = inner.reserve(as_name).await?;
         inner.pool.connection(invitation.relay()).await?;
         let (own, own_cap) = inner.create_queue(&inner.relay).await?;
@@ -199,7 +261,7 @@ impl Client {
             key: ContactKey::random(),
             link,
             session,
-            conv: Conversation::new(RELAY_TTL_SECS)?,
+            conv: Conversation::new(RELAY_TTL_SECS, &mut OsRng)?,
         };
         // Stored before the first message leaves, so a crash cannot lose the contact.
         inner.persist_contact(as_name, &contact)?;

@@ -141,6 +141,7 @@ mod tests {
             relay(),
             SenderId([1; 16]),
             SendCapability::from_bytes([2; 32]),
+            u64::MAX,
             &mut OsRng,
         );
         let (session, wire) =

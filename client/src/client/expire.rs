@@ -9,7 +9,6 @@
 //! What it does not do: decide what is due (the conversations and the records' owners do, in
 //! `Inner::tick`), or run in the background (that is the event task's job while a client runs).
 
-use std::collections::BTreeSet;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
@@ -17,11 +16,6 @@ use hush_protocol::RelayAddress;
 
 use super::view::ClientEvent;
 use super::{driver, Client, ClientError, Inner};
-use crate::conversation::codec::{read_relay, versioned_reader};
-use crate::store::{LocalStore, Namespace, StoreKey};
-
-/// First byte of the id of an owed blob deletion's record (see `transfer::state`).
-const OWED_DELETION_TAG: u8 = b'd';
 
 /// What an expiry pass did, in counts only (no names, ids or texts).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -30,11 +24,12 @@ pub struct ExpiryReport {
     /// Messages deleted because their timer (or, unread, the relay's lifetime) ran out, counting
     /// those deleted when the home was opened.
     pub messages_expired: usize,
-    /// Blob deletions a relay confirmed during this pass.
-    pub blob_deletions_done: usize,
-    /// Blob deletions still owed because their relay could not be reached in time: the next
+    /// Deletions a relay confirmed during this pass (blobs of gone file messages, queues of
+    /// expired invitations or burned contacts).
+    pub relay_deletions_done: usize,
+    /// Relay deletions still owed because their relay could not be reached in time: the next
     /// pass retries them.
-    pub blob_deletions_owed: usize,
+    pub relay_deletions_owed: usize,
     /// The relays those owed deletions wait for.
     pub owed_relays: Vec<RelayAddress>,
 }
@@ -45,27 +40,6 @@ fn expired_in(events: &[ClientEvent]) -> usize {
         .iter()
         .filter(|e| matches!(e, ClientEvent::Expired { .. }))
         .count()
-}
-
-/// The blob deletions owed to relays: how many, and to which relays.
-fn owed_deletions(store: &LocalStore) -> Result<(usize, Vec<RelayAddress>), ClientError> {
-    let mut count = 0;
-    let mut relays = BTreeSet::new();
-    for (key, value) in store.list(Namespace::Transfer, None)? {
-        let StoreKey::Transfer(id) = &key else {
-            continue;
-        };
-        if id.first() != Some(&OWED_DELETION_TAG) {
-            continue;
-        }
-        count += 1;
-        // The record starts with its relay; one that does not decode is still counted.
-        if let Ok(relay) = versioned_reader(&value).and_then(|mut r| read_relay(&mut r)) {
-            relays.insert(relay.to_string());
-        }
-    }
-    let relays = relays.iter().filter_map(|r| r.parse().ok()).collect();
-    Ok((count, relays))
 }
 
 impl Inner {
@@ -109,17 +83,17 @@ impl Client {
     pub async fn expire(&self, patience: Duration) -> Result<ExpiryReport, ClientError> {
         let mut expired = self.expired_on_open.swap(0, Ordering::Relaxed);
         expired += self.inner.expire_local().await?;
-        let (owed_before, _) = owed_deletions(&self.inner.store)?;
+        let (owed_before, _) = crate::transfer::owed::owed_summary(&self.inner.store)?;
         // Past the patience the retries are dropped; whatever a relay confirmed meanwhile it
         // confirms again (an already deleted blob counts as done).
         if let Ok(events) = tokio::time::timeout(patience, self.tick()).await {
             expired += expired_in(&events?);
         }
-        let (owed, owed_relays) = owed_deletions(&self.inner.store)?;
+        let (owed, owed_relays) = crate::transfer::owed::owed_summary(&self.inner.store)?;
         Ok(ExpiryReport {
             messages_expired: expired,
-            blob_deletions_done: owed_before.saturating_sub(owed),
-            blob_deletions_owed: owed,
+            relay_deletions_done: owed_before.saturating_sub(owed),
+            relay_deletions_owed: owed,
             owed_relays,
         })
     }

@@ -76,7 +76,7 @@ impl Client {
         let (contact, key, file) = inner.received_file(id).await?;
         let dest = inner
             .transfers
-            .download(&key, id, &file, to, progress)
+            .download(&contact, &key, id, &file, to, progress)
             .await?;
         let mut st = inner.state.lock().await;
         if let Some(c) = st.contacts.get_mut(&contact) {

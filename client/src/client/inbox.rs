@@ -358,7 +358,7 @@ impl Inner {
                 },
             },
             session: joined.session,
-            conv: Conversation::new(RELAY_TTL_SECS)?,
+            conv: Conversation::new(RELAY_TTL_SECS, &mut rand::rngs::OsRng)?,
         };
         self.persist_contact(&name, &contact)?;
         // The secrets are used: shred them.

@@ -9,7 +9,7 @@ use super::burn::settle_owed;
 use super::error::ClientError;
 use super::records::{ContactRecord, PendingRecord};
 use super::{corrupt, driver, Contact, State, RELAY_TTL_SECS};
-use crate::conversation::{Conversation, ConversationMeta, MessageRecord};
+use crate::conversation::{Conversation, ConversationMeta, MessageRecord, META_VERSION};
 use crate::crypto::Session;
 use crate::store::{LocalStore, Namespace, StoreKey};
 
@@ -31,9 +31,15 @@ pub(super) fn load_state(store: &LocalStore, now: u64) -> Result<State, ClientEr
             Session::from_bytes(&session).map_err(|_| corrupt("a session is unreadable"))?;
         let meta = match store.get(&record.key.meta())? {
             Some(m) => {
-                ConversationMeta::decode(&m).map_err(|_| corrupt("a conversation is unreadable"))?
+                let meta = ConversationMeta::decode(&m)
+                    .map_err(|_| corrupt("a conversation is unreadable"))?;
+                // An older record holds raw message ids: rewrite it with tags now.
+                if m.first() != Some(&META_VERSION) {
+                    store.put(&record.key.meta(), &meta.encode())?;
+                }
+                meta
             }
-            None => ConversationMeta::new(RELAY_TTL_SECS),
+            None => ConversationMeta::new(RELAY_TTL_SECS, &mut rand::rngs::OsRng),
         };
         let mut records = Vec::new();
         for (_, value) in store.list(Namespace::Message, Some(record.key.scope()))? {

@@ -46,6 +46,7 @@ use crate::transfer::Transfers;
 
 pub use crate::clock::Clock;
 pub use burn::{BurnReport, Delivery, OWED_RETRY_SECS};
+pub use contacts::DEFAULT_INVITATION_LIFETIME;
 pub use error::ClientError;
 pub use expire::ExpiryReport;
 pub use view::{ClientEvent, ContactStatus, ContactView, FileView, MessageView, PendingView};

@@ -3,7 +3,7 @@
 //! What it does not do: format anything for a terminal. Message bodies are
 //! [`MessageBody`]s, zeroized on drop, whose `Debug` shows only their length.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use hush_protocol::RelayAddress;
 
@@ -205,4 +205,7 @@ pub struct PendingView {
     pub name: String,
     /// The relay holding its queue.
     pub relay: RelayAddress,
+    /// When the invitation expires (`None` for one made before invitations carried an expiry
+    /// and not yet given one).
+    pub expires_at: Option<SystemTime>,
 }

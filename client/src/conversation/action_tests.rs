@@ -259,14 +259,14 @@ fn oversize_bodies_are_refused_and_refusals_change_nothing() {
     assert_eq!(b.receive(bad, T0), Err(ConversationError::InvalidPayload));
     assert!(b.messages().is_empty() && b.meta().seen.is_empty());
     assert_eq!(
-        Conversation::new(0).unwrap_err(),
+        Conversation::new(0, &mut rand::rngs::OsRng).unwrap_err(),
         ConversationError::InvalidRelayTtl
     );
 }
 
 #[test]
 fn the_seen_set_is_capped() {
-    let mut meta = ConversationMeta::new(TTL);
+    let mut meta = ConversationMeta::new(TTL, &mut rand::rngs::OsRng);
     for i in 0..=limits::MAX_SEEN_IDS as u64 {
         let mut id = [0u8; 16];
         id[..8].copy_from_slice(&i.to_be_bytes());
@@ -279,7 +279,7 @@ fn the_seen_set_is_capped() {
     assert_eq!(earliest_kept, Some(T0 + batch as u64 + 1));
     let mut newest = [0u8; 16];
     newest[..8].copy_from_slice(&(limits::MAX_SEEN_IDS as u64).to_be_bytes());
-    assert!(meta.seen.contains_key(&MessageId(newest)));
+    assert!(meta.seen_entry(&MessageId(newest)).is_some());
 }
 
 #[test]
@@ -300,7 +300,7 @@ fn a_full_conversation_deletes_its_oldest_message_first() {
             file: None,
         }
     });
-    let mut b = Conversation::restore(ConversationMeta::new(TTL), records);
+    let mut b = Conversation::restore(ConversationMeta::new(TTL, &mut rand::rngs::OsRng), records);
     let oldest = b.messages()[0].id;
     let (mut a, _) = pair();
     let (id, fx) = send_text(&mut a, "new", false, T0 + 200_000);

@@ -58,7 +58,8 @@ fn record() -> MessageRecord {
 }
 
 fn meta() -> ConversationMeta {
-    let mut m = ConversationMeta::new(3600);
+    use rand_chacha::rand_core::SeedableRng;
+    let mut m = ConversationMeta::new(3600, &mut rand_chacha::ChaCha20Rng::seed_from_u64(3));
     m.timer = Some(30);
     m.timer_set_at = 99;
     m.remember(MessageId([1; 16]), 500, false);
@@ -208,7 +209,7 @@ fn records_and_metadata_round_trip_and_reject_bad_values() {
         Err(DecodeError::InvalidValue)
     );
 
-    let good = ConversationMeta::new(3600).encode();
+    let good = ConversationMeta::new(3600, &mut rand::rngs::OsRng).encode();
     let mut bad_status = good.clone();
     bad_status[1] = 3;
     assert_eq!(
@@ -289,4 +290,61 @@ proptest! {
             let _ = Payload::decode(&b);
         }
     }
+}
+
+/// A version 1 metadata record, as written before the seen key: raw ids in the seen set.
+fn v1_meta(ids: &[([u8; 16], u64, bool)]) -> Vec<u8> {
+    let mut w = hush_protocol::codec::Writer::with_capacity(64);
+    w.u8(limits::ENCODING_VERSION);
+    w.u8(0);
+    w.u64(3600);
+    w.opt_u64(Some(30));
+    w.u64(99);
+    w.u32(ids.len() as u32);
+    for (id, until, unsent) in ids {
+        w.raw(id);
+        w.u64(*until);
+        w.bool(*unsent);
+    }
+    w.finish()
+}
+
+fn holds(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[test]
+fn the_seen_set_holds_keyed_tags_never_ids() {
+    let id = MessageId([0x5A; 16]);
+    let mut m = ConversationMeta::new(3600, &mut rand::rngs::OsRng);
+    m.remember(id, 500, true);
+    let bytes = m.encode();
+    assert_eq!(bytes[0], META_VERSION);
+    assert!(!holds(&bytes, id.as_bytes()), "the raw id is not stored");
+    let back = ConversationMeta::decode(&bytes).unwrap();
+    assert_eq!(back.seen_entry(&id).map(|e| e.unsent), Some(true));
+    assert_eq!(back, m);
+    // Another conversation's key gives another tag for the same id.
+    let other = ConversationMeta::new(3600, &mut rand::rngs::OsRng);
+    assert_ne!(other.seen_key.tag(&id), m.seen_key.tag(&id));
+    assert!(format!("{:?}", m.seen_key).starts_with("SeenKey"));
+}
+
+#[test]
+fn a_version_1_meta_with_raw_ids_loads_and_is_rewritten_without_them() {
+    let (a, b) = ([0x11; 16], [0x22; 16]);
+    let old = v1_meta(&[(a, 500, false), (b, 600, true)]);
+    let m = ConversationMeta::decode(&old).unwrap();
+    assert_eq!((m.timer, m.timer_set_at, m.relay_ttl), (Some(30), 99, 3600));
+    assert_eq!(m.seen_entry(&MessageId(a)).map(|e| e.until), Some(500));
+    assert_eq!(m.seen_entry(&MessageId(b)).map(|e| e.unsent), Some(true));
+    assert!(m.seen_entry(&MessageId([0x33; 16])).is_none());
+    let new = m.encode();
+    assert!(!holds(&new, &a) && !holds(&new, &b));
+    assert_eq!(ConversationMeta::decode(&new).unwrap(), m);
+    // A damaged old record is still an error, not a panic.
+    assert_eq!(
+        ConversationMeta::decode(&old[..old.len() - 1]),
+        Err(DecodeError::Truncated)
+    );
 }

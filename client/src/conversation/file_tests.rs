@@ -80,7 +80,7 @@ fn a_received_name_is_sanitised_and_a_bad_layout_is_refused() {
 
 #[test]
 fn the_write_capability_stays_in_the_senders_record() {
-    let mut conv = Conversation::new(3600).unwrap();
+    let mut conv = Conversation::new(3600, &mut rand::rngs::OsRng).unwrap();
     let mut rng = ChaCha20Rng::seed_from_u64(1);
     let mut mine = file("a.bin");
     mine.write_cap = Some(BlobCapability::from_bytes([9; 32]));
@@ -104,7 +104,7 @@ fn the_write_capability_stays_in_the_senders_record() {
     assert_eq!(record.file.as_deref(), Some(&mine));
     assert_eq!(MessageRecord::decode(&record.encode()).unwrap(), record);
     // The recipient drops any write capability a payload might smuggle in.
-    let mut theirs = Conversation::new(3600).unwrap();
+    let mut theirs = Conversation::new(3600, &mut rand::rngs::OsRng).unwrap();
     let mut smuggled = file("b.bin");
     smuggled.write_cap = Some(BlobCapability::from_bytes([9; 32]));
     theirs.receive(payload(smuggled), 100).unwrap();
@@ -115,7 +115,7 @@ fn the_write_capability_stays_in_the_senders_record() {
 
 #[test]
 fn a_view_once_file_survives_display_and_goes_when_saved() {
-    let mut conv = Conversation::new(3600).unwrap();
+    let mut conv = Conversation::new(3600, &mut rand::rngs::OsRng).unwrap();
     conv.receive(payload(file("x")), 100).unwrap();
     let id = MessageId([1; 16]);
     let shown = conv.display(id, 101).unwrap();

@@ -40,13 +40,17 @@ pub struct Displayed {
 
 impl Conversation {
     /// A new, active conversation. `relay_ttl` is our relay's maximum envelope lifetime in
-    /// seconds: it bounds how long an unread message can live.
-    pub fn new(relay_ttl: u64) -> Result<Self, ConversationError> {
+    /// seconds: it bounds how long an unread message can live. `rng` draws the key of its seen
+    /// set.
+    pub fn new(
+        relay_ttl: u64,
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Self, ConversationError> {
         if relay_ttl == 0 || relay_ttl > MAX_RELAY_TTL_SECS {
             return Err(ConversationError::InvalidRelayTtl);
         }
         Ok(Self {
-            meta: ConversationMeta::new(relay_ttl),
+            meta: ConversationMeta::new(relay_ttl, rng),
             messages: BTreeMap::new(),
         })
     }
@@ -208,7 +212,7 @@ impl Conversation {
                 vec![Effect::SaveMessage(id)]
             }
             Some(_) => Vec::new(),
-            None if self.meta.seen.get(&id).is_some_and(|e| e.unsent) => {
+            None if self.meta.seen_entry(&id).is_some_and(|e| e.unsent) => {
                 vec![Effect::Retract { envelope_id }]
             }
             None => Vec::new(),

@@ -97,7 +97,7 @@ impl Conversation {
     fn receive_message(&mut self, record: MessageRecord, now: u64) -> Vec<Effect> {
         let id = record.id;
         let until = self.retention_until(now);
-        if self.meta.seen.contains_key(&id) {
+        if self.meta.seen_entry(&id).is_some() {
             // A re-delivery, or a message unsent before it arrived: keep the id remembered for
             // as long as this copy's relay could deliver yet another.
             self.meta.remember(id, until, false);

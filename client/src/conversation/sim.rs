@@ -113,8 +113,8 @@ impl Sim {
         Self {
             now: T0,
             parties: [
-                Conversation::new(TTL).unwrap(),
-                Conversation::new(TTL).unwrap(),
+                Conversation::new(TTL, &mut ChaCha20Rng::seed_from_u64(seed)).unwrap(),
+                Conversation::new(TTL, &mut ChaCha20Rng::seed_from_u64(!seed)).unwrap(),
             ],
             rng: ChaCha20Rng::seed_from_u64(seed),
             next_envelope: 0,

@@ -19,8 +19,8 @@ pub(super) fn rng() -> ChaCha20Rng {
 
 pub(super) fn pair() -> (Conversation, Conversation) {
     (
-        Conversation::new(TTL).unwrap(),
-        Conversation::new(TTL).unwrap(),
+        Conversation::new(TTL, &mut rng()).unwrap(),
+        Conversation::new(TTL, &mut rng()).unwrap(),
     )
 }
 

@@ -1,11 +1,19 @@
 //! One-time signed invitations: the `hush://invite/...` token and its pending secrets.
 //!
 //! What it does: builds an [`Invitation`] (relay address, queue sender id, send capability,
-//! the inviter's identity keys, a one-time X25519 prekey and an ML-KEM-768 encapsulation key,
-//! all signed by the identity key), encodes it as one copy-pasteable token, and parses a token
-//! back, checking the signature with `verify_strict`. [`InvitationSecrets`] holds the matching
-//! private keys until the joiner's first message arrives. What it does not do: talk to a relay
-//! or remember that an invitation was used; the caller deletes the secrets after the handshake.
+//! the inviter's identity keys, a one-time X25519 prekey, an ML-KEM-768 encapsulation key and
+//! the moment it expires, all signed by the identity key), encodes it as one copy-pasteable
+//! token, and parses a token back, checking the signature with `verify_strict`.
+//! [`InvitationSecrets`] holds the matching private keys (and the expiry) until the joiner's
+//! first message arrives or the invitation expires.
+//!
+//! Versions: version 2 (written now) signs an expiry in unix seconds after the ML-KEM key.
+//! Version 1 had none; it still parses, and [`Invitation::check_unexpired`] accepts it (it
+//! carries no creation time to count from). Both hash and verify over the bytes of their own
+//! version.
+//!
+//! What it does not do: read the clock (`now` comes in), talk to a relay, or remember that an
+//! invitation was used; the caller deletes the secrets after the handshake or the expiry.
 
 use std::fmt;
 
@@ -26,8 +34,11 @@ use super::limits::{MAX_INVITATION_TOKEN_LEN, MAX_RELAY_ADDRESS_LEN};
 /// The prefix of every invitation token.
 pub const INVITATION_PREFIX: &str = "hush://invite/";
 
-/// Version byte of the invitation encoding.
-const INVITATION_VERSION: u8 = 1;
+/// Version byte of the invitation encoding written now: version 1 plus a signed expiry.
+const INVITATION_VERSION: u8 = 2;
+
+/// Version byte of the first invitation encoding, without an expiry. Still parsed.
+const INVITATION_VERSION_1: u8 = 1;
 
 /// Length of an ML-KEM-768 encapsulation key.
 pub(crate) const KEM_EK_LEN: usize = 1184;
@@ -35,8 +46,11 @@ pub(crate) const KEM_EK_LEN: usize = 1184;
 /// Length of an ML-KEM-768 decapsulation key encoding.
 const KEM_DK_LEN: usize = 2400;
 
-/// Version byte of the stored invitation secrets.
-const SECRETS_VERSION: u8 = 1;
+/// Version byte of the stored invitation secrets: version 1 plus the invitation's expiry.
+const SECRETS_VERSION: u8 = 2;
+
+/// Version byte of the first stored invitation secrets, without an expiry. Still read.
+const SECRETS_VERSION_1: u8 = 1;
 
 /// Why an invitation token was refused. Each malformation has its own variant.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -69,11 +83,27 @@ pub enum InvitationError {
     /// The signature does not verify: the invitation was altered or forged.
     #[error("the invitation's signature is invalid; it was altered or forged")]
     BadSignature,
+    /// The invitation's signed expiry has passed.
+    #[error("this invitation expired on {}; ask for a new one", rfc3339(*at))]
+    Expired {
+        /// When it expired, in unix seconds.
+        at: u64,
+    },
+}
+
+/// A unix time as RFC 3339 in UTC, to the second.
+fn rfc3339(unix: u64) -> String {
+    let t = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix.min(i32::MAX as u64));
+    humantime::format_rfc3339_seconds(t).to_string()
 }
 
 /// A signed one-time invitation. Public except for the send capability it carries.
 #[derive(Clone)]
 pub struct Invitation {
+    /// The encoding version it was made with (the signature and hash cover that encoding).
+    version: u8,
+    /// When it expires (unix seconds); `None` for a version 1 invitation.
+    expires_at: Option<u64>,
     relay: RelayAddress,
     sender_id: SenderId,
     send_cap: SendCapability,
@@ -86,22 +116,28 @@ pub struct Invitation {
 /// The private keys of a pending invitation. Secret: zeroized on drop, never printed.
 pub struct InvitationSecrets {
     invitation_hash: [u8; 32],
+    /// When the invitation expires (unix seconds); `None` for secrets stored before expiries.
+    expires_at: Option<u64>,
     prekey: StaticSecret,
     kem_dk: Box<DecapsulationKey<MlKem768Params>>,
 }
 
 impl Invitation {
-    /// Creates an invitation for a queue the inviter owns, and the secrets to answer it.
+    /// Creates an invitation for a queue the inviter owns, expiring at `expires_at` (unix
+    /// seconds, signed with the rest), and the secrets to answer it.
     pub fn create(
         identity: &Identity,
         relay: RelayAddress,
         sender_id: SenderId,
         send_cap: SendCapability,
+        expires_at: u64,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> (Invitation, InvitationSecrets) {
         let prekey = StaticSecret::random_from_rng(&mut *rng);
         let (kem_dk, kem_ek) = MlKem768::generate(rng);
         let mut invitation = Invitation {
+            version: INVITATION_VERSION,
+            expires_at: Some(expires_at),
             relay,
             sender_id,
             send_cap,
@@ -114,6 +150,7 @@ impl Invitation {
         invitation.signature = identity.sign(&[label::INVITATION_SIGNATURE, &body].concat());
         let secrets = InvitationSecrets {
             invitation_hash: invitation.hash(),
+            expires_at: Some(expires_at),
             prekey,
             kem_dk: Box::new(kem_dk),
         };
@@ -152,7 +189,8 @@ impl Invitation {
     fn from_signed_bytes(bytes: &[u8]) -> Result<Invitation, InvitationError> {
         use InvitationError::Truncated;
         let mut r = Reader::new(bytes);
-        if r.u8().map_err(|_| Truncated)? != INVITATION_VERSION {
+        let version = r.u8().map_err(|_| Truncated)?;
+        if version != INVITATION_VERSION && version != INVITATION_VERSION_1 {
             return Err(InvitationError::Version);
         }
         let relay_len = usize::from(r.u16().map_err(|_| Truncated)?);
@@ -168,6 +206,10 @@ impl Invitation {
         let inviter = r.take(PUBLIC_IDENTITY_LEN).map_err(|_| Truncated)?;
         let prekey: [u8; 32] = r.array().map_err(|_| Truncated)?;
         let kem_ek = r.take(KEM_EK_LEN).map_err(|_| Truncated)?;
+        let expires_at = match version {
+            INVITATION_VERSION_1 => None,
+            _ => Some(r.u64().map_err(|_| Truncated)?),
+        };
         let signature: [u8; 64] = r.array().map_err(|_| Truncated)?;
         if !r.is_empty() {
             return Err(InvitationError::TrailingBytes);
@@ -180,6 +222,8 @@ impl Invitation {
         let kem_ek = ml_kem::Encoded::<EncapsulationKey<MlKem768Params>>::try_from(kem_ek)
             .map_err(|_| InvitationError::InvalidKey)?;
         let invitation = Invitation {
+            version,
+            expires_at,
             relay,
             sender_id,
             send_cap,
@@ -199,7 +243,7 @@ impl Invitation {
     fn body(&self) -> Vec<u8> {
         let relay = self.relay.to_string();
         let mut out = Vec::with_capacity(1500 + relay.len());
-        out.push(INVITATION_VERSION);
+        out.push(self.version);
         // Relay addresses are at most ~340 bytes (253-byte host), below u16::MAX.
         out.extend_from_slice(&(relay.len() as u16).to_be_bytes());
         out.extend_from_slice(relay.as_bytes());
@@ -208,6 +252,9 @@ impl Invitation {
         out.extend_from_slice(&self.inviter.to_bytes());
         out.extend_from_slice(&self.prekey);
         out.extend_from_slice(&self.kem_ek.as_bytes());
+        if let Some(at) = self.expires_at {
+            out.extend_from_slice(&at.to_be_bytes());
+        }
         out
     }
 
@@ -221,6 +268,21 @@ impl Invitation {
     /// A hash that names this invitation in the handshake transcript.
     pub(crate) fn hash(&self) -> [u8; 32] {
         sha256(&[label::TRANSCRIPT, &self.signed_bytes()])
+    }
+
+    /// When the invitation expires (unix seconds), as signed; `None` for a version 1 invitation,
+    /// which carries no expiry.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.expires_at
+    }
+
+    /// Fails with [`InvitationError::Expired`] if the signed expiry is at or before `now`
+    /// (unix seconds). A version 1 invitation has no expiry and no creation time: it passes.
+    pub fn check_unexpired(&self, now: u64) -> Result<(), InvitationError> {
+        match self.expires_at {
+            Some(at) if at <= now => Err(InvitationError::Expired { at }),
+            _ => Ok(()),
+        }
     }
 
     /// The inviter's relay address, with its certificate fingerprint.
@@ -258,6 +320,7 @@ impl fmt::Debug for Invitation {
             .field("relay", &self.relay)
             .field("sender_id", &self.sender_id)
             .field("inviter", &self.inviter)
+            .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
 }
@@ -276,9 +339,18 @@ fn kem_ek_is_valid(ek: &[u8]) -> bool {
 impl InvitationSecrets {
     /// The secret storage encoding, so a pending invitation survives restarts.
     pub fn to_bytes(&self) -> Zeroizing<Vec<u8>> {
-        let mut out = Zeroizing::new(Vec::with_capacity(1 + 32 + 32 + KEM_DK_LEN));
-        out.push(SECRETS_VERSION);
-        out.extend_from_slice(&self.invitation_hash);
+        let mut out = Zeroizing::new(Vec::with_capacity(1 + 32 + 9 + 32 + KEM_DK_LEN));
+        match self.expires_at {
+            Some(at) => {
+                out.push(SECRETS_VERSION);
+                out.extend_from_slice(&self.invitation_hash);
+                out.extend_from_slice(&at.to_be_bytes());
+            }
+            None => {
+                out.push(SECRETS_VERSION_1);
+                out.extend_from_slice(&self.invitation_hash);
+            }
+        }
         out.extend_from_slice(self.prekey.as_bytes());
         let dk = Zeroizing::new(self.kem_dk.as_bytes().to_vec());
         out.extend_from_slice(&dk);
@@ -288,10 +360,15 @@ impl InvitationSecrets {
     /// Restores secrets stored with [`InvitationSecrets::to_bytes`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Self, InvitationError> {
         let mut r = Reader::new(bytes);
-        if r.u8().map_err(|_| InvitationError::Truncated)? != SECRETS_VERSION {
+        let version = r.u8().map_err(|_| InvitationError::Truncated)?;
+        if version != SECRETS_VERSION && version != SECRETS_VERSION_1 {
             return Err(InvitationError::Version);
         }
         let invitation_hash = r.array::<32>().map_err(|_| InvitationError::Truncated)?;
+        let expires_at = match version {
+            SECRETS_VERSION_1 => None,
+            _ => Some(r.u64().map_err(|_| InvitationError::Truncated)?),
+        };
         let prekey = Zeroizing::new(r.array::<32>().map_err(|_| InvitationError::Truncated)?);
         let dk = r.take(KEM_DK_LEN).map_err(|_| InvitationError::Truncated)?;
         if !r.is_empty() {
@@ -301,9 +378,22 @@ impl InvitationSecrets {
             .map_err(|_| InvitationError::Truncated)?;
         Ok(Self {
             invitation_hash,
+            expires_at,
             prekey: StaticSecret::from(*prekey),
             kem_dk: Box::new(DecapsulationKey::from_bytes(&dk)),
         })
+    }
+
+    /// When the invitation expires (unix seconds); `None` for secrets stored before
+    /// invitations carried an expiry.
+    pub fn expires_at(&self) -> Option<u64> {
+        self.expires_at
+    }
+
+    /// The same secrets with expiry `at`: for secrets stored before invitations carried one.
+    pub fn with_expiry(mut self, at: u64) -> Self {
+        self.expires_at = Some(at);
+        self
     }
 
     pub(crate) fn invitation_hash(&self) -> &[u8; 32] {
@@ -331,6 +421,8 @@ mod tests {
     use rand_chacha::rand_core::SeedableRng;
     use rand_chacha::ChaCha20Rng;
 
+    const EXP: u64 = 1_700_000_000;
+
     fn relay() -> RelayAddress {
         format!("hush://relay.example:4433#{}", "ab".repeat(32))
             .parse()
@@ -342,8 +434,14 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
         let id = Identity::generate(&mut rng);
         let cap = SendCapability::from_bytes([1; 32]);
-        let (mut inv, _) =
-            Invitation::create(&id, relay(), SenderId::from_bytes([2; 16]), cap, &mut rng);
+        let (mut inv, _) = Invitation::create(
+            &id,
+            relay(),
+            SenderId::from_bytes([2; 16]),
+            cap,
+            EXP,
+            &mut rng,
+        );
         inv.prekey = [0u8; 32];
         inv.signature = id.sign(&[label::INVITATION_SIGNATURE, &inv.body()].concat());
         assert_eq!(
@@ -357,8 +455,14 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(6);
         let id = Identity::generate(&mut rng);
         let cap = SendCapability::from_bytes([1; 32]);
-        let (inv, _) =
-            Invitation::create(&id, relay(), SenderId::from_bytes([2; 16]), cap, &mut rng);
+        let (inv, _) = Invitation::create(
+            &id,
+            relay(),
+            SenderId::from_bytes([2; 16]),
+            cap,
+            EXP,
+            &mut rng,
+        );
         let mut bytes = inv.signed_bytes();
         let ek_start = bytes.len() - 64 - KEM_EK_LEN;
         bytes[ek_start] = 0xff;
@@ -374,11 +478,96 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(7);
         let id = Identity::generate(&mut rng);
         let cap = SendCapability::from_bytes([1; 32]);
-        let (inv, secrets) =
-            Invitation::create(&id, relay(), SenderId::from_bytes([2; 16]), cap, &mut rng);
+        let (inv, secrets) = Invitation::create(
+            &id,
+            relay(),
+            SenderId::from_bytes([2; 16]),
+            cap,
+            EXP,
+            &mut rng,
+        );
         let back = InvitationSecrets::from_bytes(&secrets.to_bytes()).unwrap();
         assert_eq!(back.invitation_hash(), &inv.hash());
         assert_eq!(back.to_bytes(), secrets.to_bytes());
         assert_eq!(format!("{back:?}"), "InvitationSecrets { .. }");
+    }
+
+    /// A version 1 invitation, as made before invitations carried an expiry.
+    fn v1(id: &Identity, rng: &mut ChaCha20Rng) -> Invitation {
+        let cap = SendCapability::from_bytes([1; 32]);
+        let (mut inv, _) =
+            Invitation::create(id, relay(), SenderId::from_bytes([2; 16]), cap, EXP, rng);
+        inv.version = INVITATION_VERSION_1;
+        inv.expires_at = None;
+        inv.signature = id.sign(&[label::INVITATION_SIGNATURE, &inv.body()].concat());
+        inv
+    }
+
+    #[test]
+    fn the_expiry_is_signed_and_checked_against_now() {
+        let mut rng = ChaCha20Rng::seed_from_u64(8);
+        let id = Identity::generate(&mut rng);
+        let cap = SendCapability::from_bytes([1; 32]);
+        let (inv, secrets) = Invitation::create(
+            &id,
+            relay(),
+            SenderId::from_bytes([2; 16]),
+            cap,
+            EXP,
+            &mut rng,
+        );
+        let back = Invitation::parse(&inv.encode()).unwrap();
+        assert_eq!(back.expires_at(), Some(EXP));
+        assert_eq!(secrets.expires_at(), Some(EXP));
+        assert_eq!(back.check_unexpired(EXP - 1), Ok(()));
+        let err = back.check_unexpired(EXP).unwrap_err();
+        assert_eq!(err, InvitationError::Expired { at: EXP });
+        assert_eq!(
+            err.to_string(),
+            "this invitation expired on 2023-11-14T22:13:20Z; ask for a new one"
+        );
+        // Moving the expiry breaks the signature.
+        let mut bytes = inv.signed_bytes();
+        let at = bytes.len() - 64 - 8;
+        bytes[at + 7] ^= 1;
+        assert_eq!(
+            Invitation::from_signed_bytes(&bytes).err(),
+            Some(InvitationError::BadSignature)
+        );
+    }
+
+    #[test]
+    fn a_version_1_invitation_and_its_secrets_still_work() {
+        let mut rng = ChaCha20Rng::seed_from_u64(9);
+        let id = Identity::generate(&mut rng);
+        let inv = v1(&id, &mut rng);
+        assert_eq!(inv.signed_bytes()[0], INVITATION_VERSION_1);
+        let back = Invitation::parse(&inv.encode()).unwrap();
+        assert_eq!(back.expires_at(), None);
+        assert_eq!(back.check_unexpired(u64::MAX), Ok(()));
+        assert_eq!(back.hash(), inv.hash());
+        // Secrets stored before the expiry existed read back without one, and can be given one.
+        let (_, secrets) = Invitation::create(
+            &id,
+            relay(),
+            SenderId::from_bytes([2; 16]),
+            SendCapability::from_bytes([1; 32]),
+            EXP,
+            &mut rng,
+        );
+        let mut old = secrets.to_bytes().to_vec();
+        old[0] = SECRETS_VERSION_1;
+        old.drain(33..41);
+        let read = InvitationSecrets::from_bytes(&old).unwrap();
+        assert_eq!(read.expires_at(), None);
+        assert_eq!(&read.to_bytes()[..], &old[..]);
+        let dated = read.with_expiry(EXP + 5);
+        assert_eq!(dated.expires_at(), Some(EXP + 5));
+        assert_eq!(
+            InvitationSecrets::from_bytes(&dated.to_bytes())
+                .unwrap()
+                .expires_at(),
+            Some(EXP + 5)
+        );
     }
 }

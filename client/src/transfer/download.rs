@@ -15,12 +15,15 @@ use std::fs::{self, File, OpenOptions};
 use std::io::{self, BufWriter, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
-use super::decrypt::{decrypt_into, hash_prefix, WRITE_BUFFER};
-use super::staging::{ensure_files_dir, io_error, remove_if_there, staged_path};
-use super::state::owe_deletion;
+use super::decrypt::{decrypt_into, hash_prefix, Sink, WRITE_BUFFER};
+use super::owed::owe_deletion;
+use super::staging::{ensure_files_dir, io_error, staged_path};
+use super::state::{forget_download, record_download};
 use super::upload::ProgressFn;
 use super::{Interrupt, Stalls, TransferProgress, Transfers, IN_FLIGHT};
 use crate::client::error::ClientError;
@@ -49,6 +52,15 @@ fn destination(to: &Path, name: &str) -> Result<PathBuf, ClientError> {
         }
     }
     Ok(dest)
+}
+
+/// Sets its flag when dropped: a save whose future is dropped stops decrypting.
+struct CancelOnDrop(Arc<AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// The staged ciphertext while chunks are appended to it, and the digest of all it holds.
@@ -114,12 +126,15 @@ impl<'a> Staged<'a> {
 }
 
 impl Transfers {
-    /// Saves the file of `contact`'s file message `id` to `to` (see
+    /// Saves the file of `contact`'s (store key `key`) file message `id` to `to` (see
     /// [`crate::Client::save_file`]) and returns the path written; then owes the blob its
-    /// "download done" deletion and carries it out.
+    /// "download done" deletion and carries it out. The staged ciphertext is on record (with
+    /// its contact and the blob's expiry) before its first byte. Dropping the returned future
+    /// while it decrypts stops the decryption, which removes what it wrote.
     pub(crate) async fn download(
         &self,
-        contact: &crate::store::ContactKey,
+        contact: &str,
+        key: &crate::store::ContactKey,
         id: MessageId,
         file: &FileRef,
         to: &Path,
@@ -129,12 +144,22 @@ impl Transfers {
         let layout = file.layout().map_err(|_| ClientError::FileTampered)?;
         let home = self.store.home().to_path_buf();
         ensure_files_dir(&home).map_err(io_error(&home))?;
-        let staged = staged_path(&home, contact, id);
+        let staged = staged_path(&home, key, id);
+        record_download(&self.store, contact, &staged, file.expires_at)?;
         let fetched = self.fetch_blob(file, &layout, &staged, progress).await?;
+        let cancel = Arc::new(AtomicBool::new(false));
+        let _stop = CancelOnDrop(cancel.clone());
         let opened = {
             let (f, from, to) = (file.clone(), staged.clone(), dest.clone());
-            let task =
-                tokio::task::spawn_blocking(move || decrypt_into(&f, layout, &from, &to, fetched));
+            let parts = self.parts.clone();
+            let task = tokio::task::spawn_blocking(move || {
+                let sink = Sink {
+                    dest: &to,
+                    parts: &parts,
+                    cancel: &cancel,
+                };
+                decrypt_into(&f, layout, &from, &sink, fetched)
+            });
             task.await.unwrap_or_else(|e| {
                 Err(ClientError::FileIo {
                     path: dest.clone(),
@@ -144,7 +169,7 @@ impl Transfers {
         };
         if let Err(e) = opened {
             if matches!(e, ClientError::FileTampered) {
-                remove_if_there(&staged).map_err(io_error(&staged))?;
+                forget_download(&self.store, &staged)?;
             }
             return Err(e);
         }

@@ -5,10 +5,14 @@
 //!   resumably.
 //! - `download`: stage a received file's ciphertext in the home, resumably, check it, and only
 //!   then decrypt it into place (`decrypt`).
-//! - `state`: the records kept in the encrypted store: uploads in progress and blob deletions
-//!   still owed to a relay.
+//! - `state`: the records kept in the encrypted store, each with its contact and its end:
+//!   uploads in progress and staged downloads ([`Transfers::expire_records`],
+//!   `forget_contact_records`, called when a contact is erased).
+//! - `owed`: deletions still owed to a relay (blobs, and the queues of expired invitations).
+//! - `parts`: the names of decrypted temporary files, where a file cannot be unnamed.
 //! - `staging`: where downloaded ciphertext is staged, and what to forget when a file message is
 //!   shredded.
+//! - `hooks`: switches for the crash tests (debug builds only).
 //!
 //! What it does not do: compose or send the file message, or decide when a message is deleted.
 //! The client does that with the conversation, and calls [`staging::forget_file`] before it
@@ -16,6 +20,9 @@
 
 mod decrypt;
 mod download;
+mod hooks;
+pub(crate) mod owed;
+mod parts;
 pub(crate) mod staging;
 mod state;
 mod upload;
@@ -30,6 +37,7 @@ use crate::clock::Clock;
 use crate::net::{Connection, RelayCallError, RelayPool};
 use crate::store::LocalStore;
 
+pub(crate) use state::forget_contact as forget_contact_records;
 pub use upload::ProgressFn;
 
 /// Relay requests a transfer keeps in flight on its connection.
@@ -49,13 +57,16 @@ pub struct TransferProgress {
 }
 
 /// The client's file transfers: uploads to our relay, downloads from the sender's relay, and
-/// the blob deletions owed to relays.
+/// the deletions owed to relays. A clone shares the same store, pool and records.
+#[derive(Clone)]
 pub(crate) struct Transfers {
     store: Arc<LocalStore>,
     pool: RelayPool,
     /// Our relay, where uploads go.
     relay: RelayAddress,
     clock: Clock,
+    /// Decrypted temporary files on record.
+    parts: parts::Parts,
 }
 
 impl Transfers {
@@ -67,11 +78,18 @@ impl Transfers {
         clock: Clock,
     ) -> Transfers {
         Transfers {
+            parts: parts::Parts::new(store.clone()),
             store,
             pool,
             relay,
             clock,
         }
+    }
+
+    /// Removes the decrypted temporary files that a save cut off (by a crash, a kill or a
+    /// power loss) left on record, except those a save in this process is writing.
+    pub(crate) fn clean_parts(&self) -> Result<(), ClientError> {
+        self.parts.clean()
     }
 
     /// What a failed relay call in a transfer means, forgetting a dead connection.
@@ -185,3 +203,6 @@ impl Stalls {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod state_tests;

@@ -17,7 +17,8 @@ use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
-use super::state::owe_deletion;
+use super::owed::owe_deletion;
+use super::state::forget_download;
 use crate::client::error::ClientError;
 use crate::conversation::{MessageId, MessageRecord};
 use crate::store::{ContactKey, LocalStore, Namespace};
@@ -34,7 +35,7 @@ pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ClientError + '
 }
 
 /// The directory of staged downloads.
-fn files_dir(home: &Path) -> PathBuf {
+pub(super) fn files_dir(home: &Path) -> PathBuf {
     home.join(FILES_DIR)
 }
 
@@ -102,7 +103,7 @@ pub(crate) fn forget_file(
     let cap = file.write_cap.as_ref().unwrap_or(&file.read_cap);
     owe_deletion(store, &file.relay, file.blob_id, cap)?;
     let staged = staged_path(store.home(), contact, record.id);
-    remove_if_there(&staged).map_err(io_error(&staged))
+    forget_download(store, &staged)
 }
 
 /// [`forget_file`] for message `id` of `contact`, as stored.

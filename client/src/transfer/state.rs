@@ -1,39 +1,58 @@
-//! What the transfers keep in the encrypted store (`Transfer` namespace) between calls.
+//! What the transfers keep in the encrypted store (`Transfer` namespace) between calls, and
+//! when each record ends. Every record has an owner and an end:
 //!
-//! - An upload in progress is one record, keyed by a hash of the contact and the source path:
-//!   the blob's relay, id and capabilities, the file key and nonce prefix, and the source's size
-//!   and modification time. Running the same send again finds it and resumes; it is removed
-//!   once the file message is sent.
-//! - A blob deletion owed to a relay (the sender's retract, the recipient's "done") is also a
-//!   record, written before the message that held the capability is shredded, and removed once
-//!   the relay confirms (or says the blob is already gone). A relay out of reach is retried on
-//!   the next action or tick.
+//! - An upload in progress: the contact it goes to, the blob's relay, id and capabilities, the
+//!   file key and nonce prefix, the source's path, size and modification time, and the blob's
+//!   expiry (the TTL the relay granted). Running the same send again finds it (by contact and
+//!   path, inside the sealed records: the record's id is random) and resumes; it is removed once
+//!   the file message is sent, when the blob expires (its blob owed a deletion), or when its
+//!   contact is erased.
+//! - A download: the contact it comes from, the name of its staged ciphertext in
+//!   `<home>/files/`, and the blob's expiry. Written before the first staged byte; removed with
+//!   the staged file when the file message is shredded, when the blob expires, or when its
+//!   contact is erased.
+//! - Owed relay deletions (see `owed`) and the names of decrypted temporary files (see
+//!   `parts`).
+//!
+//! A record that does not decode is a [`DecodeError`] and is removed where it is met.
 //!
 //! What it does not do: move file data (see `upload` and `download`).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use hush_protocol::ids::{BlobCapability, BlobId, BLOB_CAP_LEN, ID_LEN};
-use hush_protocol::{ErrorCode, RelayAddress};
+use hush_protocol::RelayAddress;
+use rand::rngs::OsRng;
+use rand::RngCore;
 use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
 
+use super::owed::owe_deletion;
+use super::staging::{files_dir, io_error, remove_if_there};
 use super::Transfers;
 use crate::client::error::ClientError;
 use crate::conversation::codec::{
     read_relay, versioned_reader, versioned_writer, write_relay, DecodeError,
 };
+use crate::conversation::limits::ENCODING_VERSION;
 use crate::files::{FileKey, NoncePrefix, FILE_KEY_LEN, NONCE_PREFIX_LEN};
+use crate::store::limits::MAX_NAME_LEN;
 use crate::store::{LocalStore, Namespace, StoreKey};
+use hush_protocol::codec::{Reader, Writer};
 
 /// Longest source path kept in an upload record, in bytes.
 const MAX_PATH_LEN: usize = 4096;
 /// First byte of an upload record's id.
-const UPLOAD_TAG: u8 = b'u';
-/// First byte of an owed deletion's id.
-const DELETION_TAG: u8 = b'd';
+pub(super) const UPLOAD_TAG: u8 = b'u';
+/// First byte of a download record's id.
+pub(super) const DOWNLOAD_TAG: u8 = b'g';
+/// Version byte of an upload record with its contact (version 1 had none).
+const UPLOAD_VERSION: u8 = 2;
 
 /// An upload in progress, as its record holds it.
 pub(crate) struct UploadRecord {
+    /// The contact it goes to; `None` for a record written before uploads had an owner.
+    pub(crate) contact: Option<String>,
     pub(crate) relay: RelayAddress,
     pub(crate) blob_id: BlobId,
     pub(crate) write_cap: BlobCapability,
@@ -47,8 +66,10 @@ pub(crate) struct UploadRecord {
 }
 
 impl UploadRecord {
-    pub(crate) fn encode(&self) -> zeroize::Zeroizing<Vec<u8>> {
-        let mut w = versioned_writer(256);
+    pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::with_capacity(256);
+        w.u8(UPLOAD_VERSION);
+        w.bytes(self.contact.as_deref().unwrap_or_default().as_bytes());
         write_relay(&mut w, &self.relay);
         w.raw(self.blob_id.as_bytes());
         w.raw(self.write_cap.as_bytes());
@@ -60,13 +81,24 @@ impl UploadRecord {
         w.u64(u64::from(self.mtime.1));
         w.u64(self.expires_at);
         w.bytes(self.path.as_bytes());
-        zeroize::Zeroizing::new(w.finish())
+        Zeroizing::new(w.finish())
     }
 
+    /// Decodes an upload record of either version.
     pub(crate) fn decode(bytes: &[u8]) -> Result<UploadRecord, DecodeError> {
-        let mut r = versioned_reader(bytes)?;
+        let (mut r, contact) = match bytes.first() {
+            Some(&UPLOAD_VERSION) => {
+                let mut r = Reader::new(&bytes[1..]);
+                let contact = r.str(MAX_NAME_LEN)?.to_owned();
+                (r, Some(contact))
+            }
+            Some(&ENCODING_VERSION) => (versioned_reader(bytes)?, None),
+            Some(&v) => return Err(DecodeError::UnknownVersion(v)),
+            None => return Err(DecodeError::Truncated),
+        };
         let relay = read_relay(&mut r)?;
         let record = UploadRecord {
+            contact,
             relay,
             blob_id: BlobId::from_bytes(r.array::<ID_LEN>()?),
             write_cap: BlobCapability::from_bytes(r.array::<BLOB_CAP_LEN>()?),
@@ -86,108 +118,178 @@ impl UploadRecord {
     }
 }
 
-/// The store key of the upload of `path` to `contact`.
-pub(crate) fn upload_key(contact: &str, path: &Path) -> StoreKey {
-    let mut h = Sha256::new();
-    h.update(b"hush upload\0");
-    h.update((contact.len() as u64).to_be_bytes());
-    h.update(contact.as_bytes());
-    h.update(path.as_os_str().as_encoded_bytes());
-    let mut id = vec![UPLOAD_TAG];
-    id.extend_from_slice(&h.finalize()[..16]);
-    StoreKey::Transfer(id)
+/// A fresh random id for a record whose first byte is `tag`.
+pub(super) fn random_key(tag: u8) -> StoreKey {
+    let mut id = [0u8; 17];
+    id[0] = tag;
+    OsRng.fill_bytes(&mut id[1..]);
+    StoreKey::Transfer(id.to_vec())
 }
 
-/// A blob deletion owed to a relay.
-struct Deletion {
-    relay: RelayAddress,
-    blob_id: BlobId,
-    cap: BlobCapability,
+/// A download: whose file it is, where its ciphertext is staged, and when the blob expires.
+pub(crate) struct DownloadRecord {
+    pub(crate) contact: String,
+    /// The staged file's name inside `<home>/files/`.
+    pub(crate) staged: String,
+    pub(crate) expires_at: u64,
 }
 
-impl Deletion {
-    fn key(&self) -> StoreKey {
-        let mut id = vec![DELETION_TAG];
-        id.extend_from_slice(self.blob_id.as_bytes());
+impl DownloadRecord {
+    /// The record's id: a hash of the staged file's name (itself derived from a key).
+    pub(crate) fn key_for(staged: &Path) -> StoreKey {
+        let name = staged.file_name().unwrap_or_default();
+        let mut h = Sha256::new();
+        h.update(b"hush download record\0");
+        h.update(name.as_encoded_bytes());
+        let mut id = vec![DOWNLOAD_TAG];
+        id.extend_from_slice(&h.finalize()[..16]);
         StoreKey::Transfer(id)
     }
 
-    fn encode(&self) -> zeroize::Zeroizing<Vec<u8>> {
+    fn encode(&self) -> Zeroizing<Vec<u8>> {
         let mut w = versioned_writer(128);
-        write_relay(&mut w, &self.relay);
-        w.raw(self.blob_id.as_bytes());
-        w.raw(self.cap.as_bytes());
-        zeroize::Zeroizing::new(w.finish())
+        w.bytes(self.contact.as_bytes());
+        w.bytes(self.staged.as_bytes());
+        w.u64(self.expires_at);
+        Zeroizing::new(w.finish())
     }
 
-    fn decode(bytes: &[u8]) -> Result<Deletion, DecodeError> {
+    fn decode(bytes: &[u8]) -> Result<DownloadRecord, DecodeError> {
         let mut r = versioned_reader(bytes)?;
-        let d = Deletion {
-            relay: read_relay(&mut r)?,
-            blob_id: BlobId::from_bytes(r.array::<ID_LEN>()?),
-            cap: BlobCapability::from_bytes(r.array::<BLOB_CAP_LEN>()?),
+        let record = DownloadRecord {
+            contact: r.str(MAX_NAME_LEN)?.to_owned(),
+            staged: r.str(MAX_PATH_LEN)?.to_owned(),
+            expires_at: r.u64()?,
         };
         r.finish()?;
-        Ok(d)
+        if record.staged.contains('/') || record.staged.starts_with('.') {
+            return Err(DecodeError::InvalidValue);
+        }
+        Ok(record)
+    }
+
+    /// Where its staged ciphertext is.
+    fn staged_path(&self, home: &Path) -> PathBuf {
+        files_dir(home).join(&self.staged)
     }
 }
 
-/// Records that blob `blob_id` on `relay` must be deleted with `cap`.
-pub(crate) fn owe_deletion(
+/// Records that `contact`'s file whose blob expires at `expires_at` is being staged at
+/// `staged`, before the first byte is written there.
+pub(crate) fn record_download(
     store: &LocalStore,
-    relay: &RelayAddress,
-    blob_id: BlobId,
-    cap: &BlobCapability,
+    contact: &str,
+    staged: &Path,
+    expires_at: u64,
 ) -> Result<(), ClientError> {
-    let d = Deletion {
-        relay: relay.clone(),
-        blob_id,
-        cap: cap.clone(),
+    let d = DownloadRecord {
+        contact: contact.to_owned(),
+        staged: staged
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        expires_at,
     };
-    store.put(&d.key(), &d.encode())?;
+    store.put(&DownloadRecord::key_for(staged), &d.encode())?;
+    Ok(())
+}
+
+/// Removes the staged ciphertext at `staged` and its download record.
+pub(crate) fn forget_download(store: &LocalStore, staged: &Path) -> Result<(), ClientError> {
+    remove_if_there(staged).map_err(io_error(staged))?;
+    store.delete(&DownloadRecord::key_for(staged))?;
+    Ok(())
+}
+
+/// One stored transfer record, as met by a sweep.
+enum Met {
+    Upload(Box<UploadRecord>),
+    Download(DownloadRecord),
+}
+
+/// Every upload and download record, decoded; a damaged one is removed on the way.
+fn records(store: &LocalStore) -> Result<Vec<(StoreKey, Met)>, ClientError> {
+    let mut out = Vec::new();
+    for (key, value) in store.list(Namespace::Transfer, None)? {
+        let StoreKey::Transfer(id) = &key else {
+            continue;
+        };
+        let met = match id.first() {
+            Some(&UPLOAD_TAG) => UploadRecord::decode(&value).map(|u| Met::Upload(Box::new(u))),
+            Some(&DOWNLOAD_TAG) => DownloadRecord::decode(&value).map(Met::Download),
+            _ => continue,
+        };
+        match met {
+            Ok(m) => out.push((key, m)),
+            Err(e) => {
+                tracing::warn!(error = %e, "removing a damaged transfer record");
+                store.delete(&key)?;
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Ends a record: an upload's blob is owed a deletion, a download's staged file goes.
+fn end(store: &LocalStore, key: &StoreKey, met: &Met) -> Result<(), ClientError> {
+    match met {
+        Met::Upload(up) => owe_deletion(store, &up.relay, up.blob_id, &up.write_cap)?,
+        Met::Download(d) => {
+            let staged = d.staged_path(store.home());
+            remove_if_there(&staged).map_err(io_error(&staged))?;
+        }
+    }
+    store.delete(key)?;
+    Ok(())
+}
+
+/// Shreds every transfer record of contact `name` and what it kept: uploads in progress
+/// (their blobs owed a deletion) and staged downloads. An upload record written before
+/// uploads had an owner goes too (resuming it only saves an upload).
+pub(crate) fn forget_contact(store: &LocalStore, name: &str) -> Result<(), ClientError> {
+    for (key, met) in records(store)? {
+        let owned = match &met {
+            Met::Upload(up) => up.contact.as_deref().is_none_or(|c| c == name),
+            Met::Download(d) => d.contact == name,
+        };
+        if owned {
+            end(store, &key, &met)?;
+        }
+    }
     Ok(())
 }
 
 impl Transfers {
-    /// Carries out the blob deletions owed to relays. A relay out of reach keeps its deletion
-    /// for the next call; nothing else fails this.
-    pub(crate) async fn run_deletions(&self) {
-        let owed = match self.store.list(Namespace::Transfer, None) {
-            Ok(all) => all,
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot list owed blob deletions");
-                return;
-            }
-        };
-        for (key, value) in owed {
-            let StoreKey::Transfer(id) = &key else {
-                continue;
+    /// Removes every upload and download record whose blob expired at or before `now` (unix
+    /// seconds), with what it kept: an upload's blob is owed a deletion, a download's staged
+    /// ciphertext is removed. A damaged record is removed too.
+    pub(crate) fn expire_records(&self, now: u64) -> Result<(), ClientError> {
+        for (key, met) in records(&self.store)? {
+            let expires_at = match &met {
+                Met::Upload(up) => up.expires_at,
+                Met::Download(d) => d.expires_at,
             };
-            if id.first() != Some(&DELETION_TAG) {
-                continue;
-            }
-            let Ok(d) = Deletion::decode(&value) else {
-                let _ = self.store.delete(&key);
-                continue;
-            };
-            let r = self
-                .pool
-                .run(&d.relay, |conn| {
-                    let cap = d.cap.clone();
-                    async move { conn.client().blob_delete(d.blob_id, &cap).await }
-                })
-                .await;
-            match r {
-                Ok(()) => {}
-                Err(e) if e.code() == Some(ErrorCode::NoBlob) => {}
-                Err(e) => {
-                    tracing::debug!(error = %e, "blob deletion deferred");
-                    continue;
-                }
-            }
-            if let Err(e) = self.store.delete(&key) {
-                tracing::warn!(error = %e, "cannot drop a done blob deletion");
+            if expires_at <= now {
+                end(&self.store, &key, &met)?;
             }
         }
+        Ok(())
+    }
+
+    /// The stored upload to `contact` of the source at `path`, with its record's key.
+    pub(crate) fn find_upload(
+        &self,
+        contact: &str,
+        path: &Path,
+    ) -> Result<Option<(StoreKey, UploadRecord)>, ClientError> {
+        let path = path.to_string_lossy();
+        for (key, met) in records(&self.store)? {
+            if let Met::Upload(up) = met {
+                if up.contact.as_deref() == Some(contact) && up.path == path {
+                    return Ok(Some((key, *up)));
+                }
+            }
+        }
+        Ok(None)
     }
 }

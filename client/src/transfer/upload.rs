@@ -1,8 +1,9 @@
 //! Sending a file: encrypt it chunk by chunk as it is read from disk and upload the chunks to
 //! a blob on our own relay with [`IN_FLIGHT`] writes in flight.
 //!
-//! The upload is resumable. Its state (blob, capabilities, file key, source size and time) is
-//! a record in the encrypted store, written before the first byte leaves. Running the same send
+//! The upload is resumable. Its state (contact, blob, capabilities, file key, source size and
+//! time, the blob's expiry) is a record in the encrypted store, written before the first byte
+//! leaves (see `state`: it ends when the message is sent, the blob expires or the contact goes). Running the same send
 //! again (same contact, same path, file unchanged) asks the relay how much it holds and goes on
 //! from there; a connection cut or a relay restart during the upload is retried the same way.
 //! The ciphertext digest of what the relay already holds is recomputed from the source, so the
@@ -23,8 +24,9 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::owed::owe_deletion;
 use super::staging::io_error;
-use super::state::{owe_deletion, upload_key, UploadRecord};
+use super::state::{random_key, UploadRecord, UPLOAD_TAG};
 use super::{Interrupt, Stalls, TransferProgress, Transfers, IN_FLIGHT};
 use crate::client::error::ClientError;
 use crate::conversation::{FileRef, FILE_DIGEST_LEN};
@@ -172,12 +174,15 @@ impl Transfers {
             size: src.size,
             max: None,
         })?;
-        let key = upload_key(contact, &src.path);
+        let (key, mut stored) = match self.find_upload(contact, &src.path)? {
+            Some((key, up)) => (key, Some(up)),
+            None => (random_key(UPLOAD_TAG), None),
+        };
         let mut fresh_tries = 0;
         let (up, digest) = loop {
-            let up = match self.resumable_upload(&key, &src)? {
+            let up = match self.resumable_upload(&key, stored.take(), &src)? {
                 Some(up) => up,
-                None => self.start_upload(&key, &src, &layout).await?,
+                None => self.start_upload(contact, &key, &src, &layout).await?,
             };
             let cipher = ChunkCipher::new(&up.key, up.prefix, layout);
             match self.push_blob(&up, &cipher, &mut src, progress).await? {
@@ -213,35 +218,34 @@ impl Transfers {
         Ok(())
     }
 
-    /// The stored upload of this source, if it is for this very version of the file; a stale
-    /// one is dropped and its blob owed a deletion.
+    /// The stored upload of this source (`stored`, under `key`), if it is for this very
+    /// version of the file and its blob has not expired; a stale one is dropped and its blob
+    /// owed a deletion.
     fn resumable_upload(
         &self,
         key: &StoreKey,
+        stored: Option<UploadRecord>,
         src: &Source,
     ) -> Result<Option<UploadRecord>, ClientError> {
-        let Some(bytes) = self.store.get(key)? else {
+        let Some(up) = stored else {
             return Ok(None);
         };
-        match UploadRecord::decode(&bytes) {
-            Ok(up) if up.size == src.size && up.mtime == src.mtime && up.relay == self.relay => {
-                Ok(Some(up))
-            }
-            Ok(stale) => {
-                owe_deletion(&self.store, &stale.relay, stale.blob_id, &stale.write_cap)?;
-                self.store.delete(key)?;
-                Ok(None)
-            }
-            Err(_) => {
-                self.store.delete(key)?;
-                Ok(None)
-            }
+        let fresh = up.size == src.size
+            && up.mtime == src.mtime
+            && up.relay == self.relay
+            && up.expires_at > self.clock.now_secs();
+        if fresh {
+            return Ok(Some(up));
         }
+        owe_deletion(&self.store, &up.relay, up.blob_id, &up.write_cap)?;
+        self.store.delete(key)?;
+        Ok(None)
     }
 
     /// Reserves a blob for the file on our relay and records the upload before any data moves.
     async fn start_upload(
         &self,
+        contact: &str,
         key: &StoreKey,
         src: &Source,
         layout: &Layout,
@@ -273,6 +277,7 @@ impl Transfers {
             Err(e) => return Err(e.into()),
         };
         let up = UploadRecord {
+            contact: Some(contact.to_owned()),
             relay: self.relay.clone(),
             blob_id,
             write_cap,

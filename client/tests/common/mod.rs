@@ -29,6 +29,7 @@ pub(crate) fn invitation(
         relay(),
         SenderId::from_bytes([0x11; 16]),
         SendCapability::from_bytes([0x22; 32]),
+        u64::MAX,
         rng,
     )
 }

@@ -71,6 +71,10 @@ pub(crate) enum Command {
         /// Your local name for whoever accepts it.
         #[arg(long = "as", value_name = "NAME")]
         as_name: String,
+        /// How long the invitation stays valid (default 7d); after that it cannot be accepted
+        /// and its queue and secrets are deleted.
+        #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+        expires: Option<Duration>,
     },
     /// Accept an invitation and create the contact.
     Accept {

@@ -4,11 +4,11 @@
 
 use std::io::{self, BufRead, IsTerminal, Read, Write};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use hush_client::store::KeySource;
-use hush_client::{Client, ClientEvent};
+use hush_client::{Client, ClientEvent, DEFAULT_INVITATION_LIFETIME};
 use hush_protocol::RelayAddress;
 
 use crate::args::TimerSetting;
@@ -52,18 +52,32 @@ pub(crate) async fn init(
 pub(crate) async fn invite(
     client: &Client,
     as_name: &str,
+    expires: Option<Duration>,
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
-    let invitation = client.invite(as_name).await?;
+    let lifetime = expires.unwrap_or(DEFAULT_INVITATION_LIFETIME);
+    let invitation = client.invite_expiring(as_name, lifetime).await?;
+    let expires_at = client
+        .pending_invitations()
+        .await
+        .into_iter()
+        .find(|p| p.name == as_name)
+        .and_then(|p| p.expires_at)
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map_or_else(|| now_secs() + lifetime.as_secs(), |d| d.as_secs());
     out.emit(
         &Record::Invitation {
             invitation: invitation.clone(),
             contact: as_name.to_owned(),
+            expires_at,
         },
         now_secs(),
     )?;
     qr::print_on_terminal(
-        &format!("invitation for {as_name} (one use; send it over a channel you trust):"),
+        &format!(
+            "invitation for {as_name} (one use, until {}; send it over a channel you trust):",
+            crate::output::time_text(expires_at)
+        ),
         invitation.as_bytes(),
     );
     Ok(())

@@ -2,7 +2,7 @@
 //!
 //! Made for a timer unit or cron (see `contrib/systemd/` and `docs/deletion.md`): while no
 //! client runs, expired messages stay on disk until something opens the home, and this is the
-//! something. Opening already deletes what lapsed; the command then retries the blob deletions
+//! something. Opening already deletes what lapsed; the command then retries the deletions
 //! owed to relays, within the one-shot patience. A relay out of reach is a warning, not a
 //! failure: the local part is done, and the next run retries the rest.
 //!
@@ -29,9 +29,9 @@ struct ExpiredOut {
     /// Messages deleted because their time ran out.
     messages: usize,
     /// Blob deletions a relay confirmed.
-    blob_deletions_done: usize,
+    relay_deletions_done: usize,
     /// Blob deletions still owed to a relay that could not be reached.
-    blob_deletions_owed: usize,
+    relay_deletions_owed: usize,
 }
 
 impl ExpiredOut {
@@ -39,8 +39,8 @@ impl ExpiredOut {
         ExpiredOut {
             kind: "expired",
             messages: report.messages_expired,
-            blob_deletions_done: report.blob_deletions_done,
-            blob_deletions_owed: report.blob_deletions_owed,
+            relay_deletions_done: report.relay_deletions_done,
+            relay_deletions_owed: report.relay_deletions_owed,
         }
     }
 
@@ -49,8 +49,8 @@ impl ExpiredOut {
         format!(
             "expired {}; {} done, {} still owed",
             plural(self.messages, "message"),
-            plural(self.blob_deletions_done, "blob deletion"),
-            self.blob_deletions_owed
+            plural(self.relay_deletions_done, "relay deletion"),
+            self.relay_deletions_owed
         )
     }
 }
@@ -65,7 +65,7 @@ fn plural(n: usize, what: &str) -> String {
 
 /// The warning for deletions that stay owed, naming the relays they wait for.
 fn owed_warning(report: &ExpiryReport) -> Option<String> {
-    if report.blob_deletions_owed == 0 {
+    if report.relay_deletions_owed == 0 {
         return None;
     }
     let relays: Vec<String> = report.owed_relays.iter().map(ToString::to_string).collect();
@@ -76,7 +76,7 @@ fn owed_warning(report: &ExpiryReport) -> Option<String> {
     };
     Some(format!(
         "{} stay owed{to}: the relay could not be reached. The local deletions are done; the next `hush expire` retries these",
-        plural(report.blob_deletions_owed, "blob deletion")
+        plural(report.relay_deletions_owed, "relay deletion")
     ))
 }
 
@@ -105,8 +105,8 @@ mod tests {
     fn report(expired: usize, done: usize, owed: usize) -> ExpiryReport {
         let mut r = ExpiryReport::default();
         r.messages_expired = expired;
-        r.blob_deletions_done = done;
-        r.blob_deletions_owed = owed;
+        r.relay_deletions_done = done;
+        r.relay_deletions_owed = owed;
         r
     }
 
@@ -115,13 +115,13 @@ mod tests {
         let out = ExpiredOut::from_report(&report(1, 2, 0));
         assert_eq!(
             out.text(),
-            "expired 1 message; 2 blob deletions done, 0 still owed"
+            "expired 1 message; 2 relay deletions done, 0 still owed"
         );
         let json = serde_json::to_value(&out).unwrap();
         assert_eq!(
             json,
-            serde_json::json!({"type": "expired", "messages": 1, "blob_deletions_done": 2,
-                "blob_deletions_owed": 0})
+            serde_json::json!({"type": "expired", "messages": 1, "relay_deletions_done": 2,
+                "relay_deletions_owed": 0})
         );
     }
 
@@ -133,7 +133,7 @@ mod tests {
         r.owed_relays = vec![relay.parse().unwrap()];
         let w = owed_warning(&r).unwrap();
         assert!(
-            w.starts_with("2 blob deletions stay owed to hush://relay.example:4433"),
+            w.starts_with("2 relay deletions stay owed to hush://relay.example:4433"),
             "{w}"
         );
     }

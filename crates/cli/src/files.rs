@@ -3,7 +3,9 @@
 //! What it does: sends a file (with a progress bar on a terminal) and prints the message id;
 //! saves a received file to the current directory under its sanitised name, or where `--to`
 //! says, refusing to overwrite. An interrupted transfer fails with the library's "run the same
-//! command again to resume" error and exit status 1.
+//! command again to resume" error and exit status 1. Ctrl-C (SIGINT) during a save stops it:
+//! the partly decrypted file is removed (the library decrypts into a file with no name, or one
+//! on record) and the command exits with status 1 and a message.
 //!
 //! What it does not do: list files (`hush read` and `hush history` show file messages).
 
@@ -11,7 +13,7 @@ use std::io;
 use std::path::Path;
 use std::time::Duration;
 
-use anyhow::Result;
+use anyhow::{bail, Result};
 use hush_client::Client;
 
 use crate::output::{Output, Record};
@@ -49,8 +51,17 @@ pub(crate) async fn save(
     let id = present::parse_message_id(msg_id)?;
     let to = to.unwrap_or(Path::new("."));
     let bar = Bar::new("saving");
-    let saved = client.save_file(id, to, &|p| bar.update(p)).await;
+    // Dropping the save on Ctrl-C stops its decryption, which removes what it wrote; the
+    // runtime waits for that before the process exits.
+    let progress = |p| bar.update(p);
+    let saved = tokio::select! {
+        saved = client.save_file(id, to, &progress) => Some(saved),
+        _ = tokio::signal::ctrl_c() => None,
+    };
     bar.finish();
+    let Some(saved) = saved else {
+        bail!("interrupted: nothing was saved (the encrypted copy stays; run the same command again to save it)");
+    };
     let path = saved?;
     let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     out.emit(

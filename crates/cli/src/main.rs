@@ -82,7 +82,9 @@ async fn dispatch(command: Command, home: &std::path::Path, json: bool) -> anyho
     let client = open::open_home(home, patience).await?;
     let result = match &command {
         Command::Init { .. } => Ok(()),
-        Command::Invite { as_name } => commands::invite(&client, as_name, &mut out).await,
+        Command::Invite { as_name, expires } => {
+            commands::invite(&client, as_name, *expires, &mut out).await
+        }
         Command::Accept {
             invitation,
             as_name,

@@ -81,6 +81,8 @@ pub(crate) enum Record {
         invitation: String,
         /// The local name of whoever accepts it.
         contact: String,
+        /// When it expires (unix seconds).
+        expires_at: u64,
     },
     /// `accept` created a contact.
     Accepted {
@@ -481,6 +483,7 @@ mod tests {
                 Record::Invitation {
                     invitation: "hush://invite/xyz".into(),
                     contact: "bob".into(),
+                    expires_at: 9,
                 },
             ],
             false,

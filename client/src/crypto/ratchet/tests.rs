@@ -21,6 +21,7 @@ fn pair(seed: u64) -> (Session, Session, ChaCha20Rng, Vec<u8>) {
         relay,
         hush_protocol::SenderId::from_bytes([1; 16]),
         hush_protocol::SendCapability::from_bytes([2; 32]),
+        u64::MAX,
         &mut rng,
     );
     let (a, first) = accept(&joiner, &inv, b"hi", &mut rng).unwrap();
