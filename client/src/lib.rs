@@ -34,8 +34,9 @@ mod clock;
 mod transfer;
 
 pub use client::{
-    Client, ClientError, ClientEvent, ClientOptions, Clock, ContactStatus, ContactView,
-    ExpiryReport, FileView, MessageView, PendingView, DEFAULT_INVITATION_LIFETIME, RELAY_TTL_SECS,
+    BurnReport, Client, ClientError, ClientEvent, ClientOptions, Clock, ContactStatus, ContactView,
+    Delivery, ExpiryReport, FileView, MessageView, PendingView, DEFAULT_INVITATION_LIFETIME,
+    OWED_RETRY_SECS, RELAY_TTL_SECS,
 };
 pub use transfer::{ProgressFn, TransferProgress};
 pub mod store;

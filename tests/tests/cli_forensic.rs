@@ -367,7 +367,6 @@ fn a_burn_leaves_nothing_of_the_conversation_in_either_home_or_at_the_relay() {
 }
 
 #[test]
-#[ignore = "deletion bug (issue 13, item 1): after a burn both homes keep a placeholder contact record holding the contact's name"]
 fn a_burn_leaves_no_contact_name_in_either_home() {
     let relay = Relay::start();
     let (alice, bob) = pair(&relay.address);

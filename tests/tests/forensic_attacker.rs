@@ -274,7 +274,6 @@ async fn burned_messages_are_gone_from_both_homes() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "deletion bug (issue 13, item 1): after a burn, both homes keep a placeholder contact record whose plaintext holds the contact name (found at offset 3 of that record's plaintext, in the burner's home and in the other)"]
 async fn burned_contact_names_are_gone_from_both_homes() {
     let (p, _) = burned_conversation().await;
     let at_alice = Markers::new()

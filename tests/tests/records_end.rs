@@ -155,7 +155,7 @@ async fn an_unfinished_upload_ends_when_its_blob_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_home_whose_seen_set_holds_raw_ids_opens_and_loses_them() {
     use hush_client::conversation::{ConversationMeta, META_VERSION};
-    use hush_client::store::{KeySource, LocalStore, StoreKey};
+    use hush_client::store::{KeySource, LocalStore, Namespace};
 
     let relay = relay();
     let (alice, bob, _ha, hb) = pair(relay.address(), relay.address()).await;
@@ -168,9 +168,12 @@ async fn a_home_whose_seen_set_holds_raw_ids_opens_and_loses_them() {
     bob.close().await;
 
     // Write Bob's metadata back as a home of the previous version would hold it: raw ids.
-    let key = StoreKey::ConversationMeta("alice".into());
     let store = LocalStore::open(&bob_home, KeySource::KeyFile).unwrap();
-    let meta = ConversationMeta::decode(&store.get(&key).unwrap().unwrap()).unwrap();
+    // Bob has one contact, so one conversation meta record.
+    let mut metas = store.list(Namespace::ConversationMeta, None).unwrap();
+    assert_eq!(metas.len(), 1);
+    let (key, bytes) = metas.remove(0);
+    let meta = ConversationMeta::decode(&bytes).unwrap();
     let entry = *meta.seen_entry(&id).expect("the id is seen");
     let mut w = hush_protocol::codec::Writer::with_capacity(64);
     w.u8(1);

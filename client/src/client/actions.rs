@@ -13,10 +13,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use rand::rngs::OsRng;
 
+use super::burn::{expire_tombstones, BurnReport, Delivery};
 use super::view::{ClientEvent, MessageView};
 use super::{driver, Client, ClientError, Inner};
 use crate::conversation::{Conversation, ConversationError, Effect, MessageId};
-use crate::store::StoreKey;
 
 /// The timer a new message gets: `timer_override` (whole seconds, at least one), else the
 /// conversation's.
@@ -39,13 +39,11 @@ fn take_back(conv: &mut Conversation, id: MessageId) {
 }
 
 impl Inner {
-    /// Makes sure contact `name` is not burned and its relay answers, before anything changes.
+    /// Makes sure contact `name` exists and its relay answers, before anything changes.
     async fn reach(&self, name: &str) -> Result<(), ClientError> {
         let relay = {
             let mut st = self.state.lock().await;
-            let c = st.contact(name)?;
-            c.conv()?;
-            c.link()?.to_peer.relay.clone()
+            st.contact(name)?.link.to_peer.relay.clone()
         };
         self.pool.connection(&relay).await?;
         Ok(())
@@ -63,7 +61,7 @@ impl Inner {
             self.reach(name).await?;
         }
         let mut st = self.state.lock().await;
-        let effects = action(st.contact(name)?.conv()?, self.now())?;
+        let effects = action(&mut st.contact(name)?.conv, self.now())?;
         self.carry_out(st, name, effects, &mut Vec::new()).await.1
     }
 
@@ -80,8 +78,8 @@ impl Inner {
         self.reach(name).await?;
         let mut st = self.state.lock().await;
         let c = st.contact(name)?;
-        let contact = c.id();
-        let conv = c.conv()?;
+        let contact = c.id;
+        let conv = &mut c.conv;
         let (id, effects) = compose(conv, self.now())?;
         let ttl = conv.meta().relay_ttl;
         let view = conv
@@ -91,9 +89,9 @@ impl Inner {
         let (mut st, sent) = self.carry_out(st, name, effects, &mut Vec::new()).await;
         if let Err(e) = sent {
             // Take the message back: it never left.
-            if let Some(conv) = st.same_contact(name, contact).and_then(|c| c.conv.as_mut()) {
-                take_back(conv, id);
-                self.store.delete(&StoreKey::Message(name.to_owned(), id))?;
+            if let Some(c) = st.same_contact(name, contact) {
+                take_back(&mut c.conv, id);
+                self.store.delete(&c.key.message(id))?;
             }
             return Err(e);
         }
@@ -101,9 +99,18 @@ impl Inner {
         Ok(view)
     }
 
-    /// Applies every due expiry: in every conversation, of transfer records, of pending
-    /// invitations, and of temporary files a cut-off save left on record.
+    /// Applies every deletion that is due: [`Inner::tick_local`], then the burns owed to relays
+    /// (without the state lock: they call relays; see `burn`).
     pub(crate) async fn tick(&self) -> Result<Vec<ClientEvent>, ClientError> {
+        let events = self.tick_local().await?;
+        self.deliver_owed(None).await;
+        Ok(events)
+    }
+
+    /// The deletions that are due and need no relay: expiries in every conversation, expired
+    /// tombstones of burned queues, transfer records, pending invitations, and temporary files
+    /// a cut-off save left on record.
+    pub(crate) async fn tick_local(&self) -> Result<Vec<ClientEvent>, ClientError> {
         let events = self.expire_conversations().await?;
         self.expire_records().await?;
         Ok(events)
@@ -120,19 +127,26 @@ impl Inner {
         Ok(())
     }
 
-    /// Applies due expiries in every conversation.
+    /// Applies due expiries in every conversation, and drops expired tombstones.
     async fn expire_conversations(&self) -> Result<Vec<ClientEvent>, ClientError> {
         let now = self.now();
-        let mut st = self.state.lock().await;
         let mut events = Vec::new();
-        for (name, c) in st.contacts.iter_mut() {
-            if let Some(conv) = c.conv.as_mut() {
-                if conv.next_deadline().is_some_and(|d| d <= now) {
-                    let effects = conv.tick(now);
-                    events.extend(driver::apply_local(&self.store, name, conv, effects)?);
+        {
+            let mut st = self.state.lock().await;
+            for (name, c) in st.contacts.iter_mut() {
+                if c.conv.next_deadline().is_some_and(|d| d <= now) {
+                    let effects = c.conv.tick(now);
+                    events.extend(driver::apply_local(
+                        &self.store,
+                        &c.key,
+                        name,
+                        &c.conv,
+                        effects,
+                    )?);
                 }
             }
         }
+        expire_tombstones(&self.store, now)?;
         Ok(events)
     }
 
@@ -141,7 +155,7 @@ impl Inner {
         let st = self.state.lock().await;
         st.contacts
             .values()
-            .filter_map(|c| c.conv.as_ref()?.next_deadline())
+            .filter_map(|c| c.conv.next_deadline())
             .min()
     }
 }
@@ -173,13 +187,14 @@ impl Client {
     pub async fn display(&self, name: &str, id: MessageId) -> Result<MessageView, ClientError> {
         let inner = &self.inner;
         let mut st = inner.state.lock().await;
-        let conv = st.contact(name)?.conv()?;
+        let c = st.contact(name)?;
+        let conv = &mut c.conv;
         let ttl = conv.meta().relay_ttl;
         let Some(before) = conv.message(&id).map(|r| MessageView::from_record(r, ttl)) else {
             return Err(ConversationError::UnknownMessage.into());
         };
         let shown = conv.display(id, inner.now())?;
-        driver::apply_local(&inner.store, name, conv, shown.effects)?;
+        driver::apply_local(&inner.store, &c.key, name, conv, shown.effects)?;
         // A read timer may have started: the event task recomputes its next wake-up.
         inner.yield_inbox.notify_one();
         let mut view = conv
@@ -194,9 +209,10 @@ impl Client {
     pub async fn history(&self, name: &str) -> Result<Vec<MessageView>, ClientError> {
         let inner = &self.inner;
         let mut st = inner.state.lock().await;
-        let conv = st.contact(name)?.conv()?;
+        let c = st.contact(name)?;
+        let conv = &mut c.conv;
         let effects = conv.tick(inner.now());
-        driver::apply_local(&inner.store, name, conv, effects)?;
+        driver::apply_local(&inner.store, &c.key, name, conv, effects)?;
         let ttl = conv.meta().relay_ttl;
         Ok(conv
             .messages()
@@ -227,13 +243,31 @@ impl Client {
     }
 
     /// Burns the conversation with `name` on both sides: history, ratchet state and keys, and
-    /// both queues. Sending to `name` afterwards fails with [`ClientError::Burned`].
-    pub async fn burn(&self, name: &str) -> Result<(), ClientError> {
+    /// both queues.
+    ///
+    /// Everything here is erased first, whatever the relays say: the contact and its name are
+    /// gone when this returns (the name is free for a new contact, and
+    /// [`ClientError::UnknownContact`] is what a later call gets). Then the contact is sent
+    /// `Burn` and our queue is deleted, best effort: the report says what was done, and what
+    /// could not be done (a relay out of reach) is tried again by [`Client::tick`] and the event
+    /// stream until the relay TTL has passed. Works on a blocked contact, a contact who blocked
+    /// us or burned first, and with every relay down.
+    pub async fn burn(&self, name: &str) -> Result<BurnReport, ClientError> {
         let inner = &self.inner;
-        inner.act(name, true, |conv, _| conv.burn()).await?;
+        let id = {
+            let mut st = inner.state.lock().await;
+            let effects = st.contact(name)?.conv.burn()?;
+            inner.burn_here(&mut st, name, effects, &mut Vec::new())?
+        };
+        inner.yield_inbox.notify_one();
+        // Settled by a concurrent tick if it is gone already.
+        let report = inner.deliver_owed(Some(id)).await.unwrap_or(BurnReport {
+            contact_told: Delivery::Done,
+            queue_deleted: Delivery::Done,
+        });
         // The blobs of file messages are retracted too.
         inner.transfers.run_deletions().await;
-        Ok(())
+        Ok(report)
     }
 
     /// Blocks `name`: deletes the queue it sends to. History stays until it expires.

@@ -16,14 +16,14 @@ use hush_protocol::{ErrorCode, RelayAddress, SendCapability};
 use rand::rngs::OsRng;
 use rand::RngCore;
 
-use super::records::{ContactRecord, Link, OwnQueue, PeerQueue, PendingRecord};
+use super::records::{Link, OwnQueue, PeerQueue, PendingRecord};
 use super::view::{ContactStatus, ContactView, PendingView};
 use super::{secs, Client, ClientError, Contact, Inner, State, RELAY_TTL_SECS};
 use crate::conversation::{Conversation, Payload, Status};
 use crate::crypto::{self, Invitation, InvitationSecrets, SafetyNumber};
 use crate::net::NetError;
 use crate::store::limits::MAX_NAME_LEN;
-use crate::store::StoreKey;
+use crate::store::{ContactId, ContactKey, StoreKey};
 use crate::transfer::owed::owe_queue_deletion;
 
 /// How long an invitation stays valid unless the inviter says otherwise: 7 days.
@@ -49,14 +49,10 @@ fn taken(name: &str) -> ClientError {
 }
 
 impl State {
-    /// Fails unless `name` is free for a new contact (a burned one may be replaced).
+    /// Fails unless `name` is free for a new contact (a burned one left nothing behind).
     fn check_free(&self, name: &str) -> Result<(), ClientError> {
         check_name(name)?;
-        let live = self
-            .contacts
-            .get(name)
-            .is_some_and(|c| matches!(c.record, ContactRecord::Live(_)));
-        if live || self.pending.values().any(|p| p.name == name) {
+        if self.contacts.contains_key(name) || self.pending.values().any(|p| p.name == name) {
             return Err(taken(name));
         }
         Ok(())
@@ -119,8 +115,8 @@ impl Inner {
 
     /// Deletes every pending invitation whose signed expiry is at or before `now`: its name
     /// and secrets here, and its queue at the relay (owed, and carried out by the next run of
-    /// the owed deletions: `tick`, `expire`, `unsend`, `burn`, `save`). No network. Secrets stored before invitations carried an expiry (or that no
-    /// longer decode) get [`DEFAULT_INVITATION_LIFETIME`] from `now`.
+    /// the owed deletions: `tick`, `expire`, `unsend`, `burn`, `save`). No network. Secrets
+    /// stored before invitations carried an expiry (or that no longer decode) get [`DEFAULT_INVITATION_LIFETIME`] from `now`.
     pub(crate) async fn expire_invitations(&self, now: u64) -> Result<(), ClientError> {
         let mut st = self.state.lock().await;
         let mut expired = Vec::new();
@@ -153,15 +149,9 @@ impl Inner {
 
     /// Saves a new contact's record, session and conversation metadata.
     pub(crate) fn persist_contact(&self, name: &str, c: &Contact) -> Result<(), ClientError> {
-        self.store
-            .put(&StoreKey::Contact(name.to_owned()), &c.record.encode())?;
-        self.save_session(name, c)?;
-        if let Some(conv) = &c.conv {
-            self.store.put(
-                &StoreKey::ConversationMeta(name.to_owned()),
-                &conv.meta().encode(),
-            )?;
-        }
+        self.store.put(&StoreKey::Contact(c.id), &c.record(name))?;
+        self.save_session(c)?;
+        self.store.put(&c.key.meta(), &c.conv.meta().encode())?;
         Ok(())
     }
 }
@@ -267,9 +257,11 @@ impl Client {
             },
         };
         let contact = Contact {
-            record: ContactRecord::Live(Box::new(link)),
-            session: Some(session),
-            conv: Some(Conversation::new(RELAY_TTL_SECS, &mut OsRng)?),
+            id: ContactId::random(),
+            key: ContactKey::random(),
+            link,
+            session,
+            conv: Conversation::new(RELAY_TTL_SECS, &mut OsRng)?,
         };
         // Stored before the first message leaves, so a crash cannot lose the contact.
         inner.persist_contact(as_name, &contact)?;
@@ -286,13 +278,11 @@ impl Client {
             })
             .await;
         if let Err(e) = sent {
-            inner.store.erase_contact(as_name)?;
-            if let Ok(link) = contact.link() {
-                let own = &link.own;
-                inner
-                    .delete_queue(&own.relay, own.recipient_id, &own.key)
-                    .await;
-            }
+            inner.store.erase_contact(contact.id, contact.key.scope())?;
+            let own = &contact.link.own;
+            inner
+                .delete_queue(&own.relay, own.recipient_id, &own.key)
+                .await;
             return Err(match e {
                 NetError::Refused {
                     code: ErrorCode::Auth | ErrorCode::NoQueue,
@@ -306,25 +296,24 @@ impl Client {
         Ok(())
     }
 
-    /// Every contact, by name.
+    /// Every contact, by name. A burned conversation leaves no contact behind.
     pub async fn contacts(&self) -> Vec<ContactView> {
         let st = self.inner.state.lock().await;
         st.contacts
             .iter()
             .map(|(name, c)| {
-                let status = match (&c.record, c.conv.as_ref().map(Conversation::status)) {
-                    (ContactRecord::Live(_), Some(Status::Blocked)) => ContactStatus::Blocked,
-                    (ContactRecord::Live(_), Some(Status::Active)) => ContactStatus::Active,
-                    _ => ContactStatus::Burned,
+                let status = match c.conv.status() {
+                    Status::Blocked => ContactStatus::Blocked,
+                    Status::Active => ContactStatus::Active,
+                    Status::Burned => ContactStatus::Burned,
                 };
-                let link = c.link().ok();
                 ContactView {
                     name: name.clone(),
                     status,
-                    verified: link.is_some_and(|l| l.verified),
-                    timer: secs(c.conv.as_ref().and_then(Conversation::timer)),
-                    relay: link.map(|l| l.to_peer.relay.clone()),
-                    messages: c.conv.as_ref().map_or(0, |v| v.messages().len()),
+                    verified: c.link.verified,
+                    timer: secs(c.conv.timer()),
+                    relay: Some(c.link.to_peer.relay.clone()),
+                    messages: c.conv.messages().len(),
                 }
             })
             .collect()
@@ -333,7 +322,7 @@ impl Client {
     /// The safety number of our identity and `name`'s, to compare out of band.
     pub async fn safety_number(&self, name: &str) -> Result<SafetyNumber, ClientError> {
         let mut st = self.inner.state.lock().await;
-        let link = st.contact(name)?.link()?;
+        let link = &st.contact(name)?.link;
         Ok(crypto::safety_number(
             &self.inner.identity.public(),
             &link.peer,
@@ -345,14 +334,8 @@ impl Client {
         let inner = &self.inner;
         let mut st = inner.state.lock().await;
         let c = st.contact(name)?;
-        if let ContactRecord::Live(link) = &mut c.record {
-            link.verified = true;
-        } else {
-            return Err(ClientError::Burned);
-        }
-        inner
-            .store
-            .put(&StoreKey::Contact(name.to_owned()), &c.record.encode())?;
+        c.link.verified = true;
+        inner.store.put(&StoreKey::Contact(c.id), &c.record(name))?;
         Ok(())
     }
 }

@@ -2,8 +2,8 @@
 //! shred records, delete our queue, erase the conversation, and tell the user.
 //!
 //! Rules (see `docs/conversation.md`): a session is saved after every encrypt, before the
-//! envelope leaves; a message record is saved before its payload is sent; erasing shreds every
-//! record of the contact and leaves a tombstone so that later calls say "burned".
+//! envelope leaves; a message record is saved before its payload is sent; a burn (effects that
+//! erase the conversation) is carried out by `burn`: erased here first, the relays told after.
 //!
 //! The state lock is never held across a relay call. [`Inner::carry_out`] works in three
 //! steps: under the lock it applies the effects up to the first relay call and prepares every
@@ -19,17 +19,18 @@ use rand::rngs::OsRng;
 use tokio::sync::MutexGuard;
 
 use super::error::ClientError;
-use super::records::ContactRecord;
 use super::view::{ClientEvent, MessageView};
 use super::{secs, Contact, Inner, State};
 use crate::conversation::{Conversation, Effect, Event, MessageId, Payload};
 use crate::net::NetError;
-use crate::store::{LocalStore, StoreKey};
+use crate::store::{ContactId, ContactKey, LocalStore};
 use crate::transfer::staging;
 
-/// Applies the effects that touch only the store (what `tick` and `display` return).
+/// Applies the effects that touch only the store (what `tick` and `display` return) to the
+/// records of contact `name`, whose store key is `key`.
 pub(crate) fn apply_local(
     store: &LocalStore,
+    key: &ContactKey,
     name: &str,
     conv: &Conversation,
     effects: Vec<Effect>,
@@ -37,12 +38,12 @@ pub(crate) fn apply_local(
     let mut events = Vec::new();
     for effect in effects {
         match effect {
-            Effect::SaveMessage(id) => save_message(store, name, conv, id)?,
+            Effect::SaveMessage(id) => save_message(store, key, conv, id)?,
             Effect::DeleteMessage(id) => {
-                staging::forget_stored(store, name, id)?;
-                store.delete(&StoreKey::Message(name.to_owned(), id))?;
+                staging::forget_stored(store, key, id)?;
+                store.delete(&key.message(id))?;
             }
-            Effect::SaveMeta => save_meta(store, name, conv)?,
+            Effect::SaveMeta => save_meta(store, key, conv)?,
             Effect::Notify(ev) => events.push(to_event(name, Some(conv), ev)),
             other => {
                 tracing::warn!(effect = ?effect_kind(&other), "unexpected effect ignored");
@@ -64,21 +65,18 @@ fn effect_kind(e: &Effect) -> &'static str {
 
 fn save_message(
     store: &LocalStore,
-    name: &str,
+    key: &ContactKey,
     conv: &Conversation,
     id: MessageId,
 ) -> Result<(), ClientError> {
     if let Some(record) = conv.message(&id) {
-        store.put(&StoreKey::Message(name.to_owned(), id), &record.encode())?;
+        store.put(&key.message(id), &record.encode())?;
     }
     Ok(())
 }
 
-fn save_meta(store: &LocalStore, name: &str, conv: &Conversation) -> Result<(), ClientError> {
-    store.put(
-        &StoreKey::ConversationMeta(name.to_owned()),
-        &conv.meta().encode(),
-    )?;
+fn save_meta(store: &LocalStore, key: &ContactKey, conv: &Conversation) -> Result<(), ClientError> {
+    store.put(&key.meta(), &conv.meta().encode())?;
     Ok(())
 }
 
@@ -156,58 +154,28 @@ struct Target {
 }
 
 impl Target {
-    fn of(c: &Contact) -> Option<Target> {
-        let ContactRecord::Live(link) = &c.record else {
-            return None;
-        };
-        let to = &link.to_peer;
-        Some(Target {
+    fn of(c: &Contact) -> Target {
+        let to = &c.link.to_peer;
+        Target {
             relay: to.relay.clone(),
             sender_id: to.sender_id,
             send_cap: to.send_cap.clone(),
-        })
+        }
     }
 }
 
 /// Effects prepared under the lock: the relay calls still to make, in order, each with the
 /// local effects that follow it.
 struct Prepared {
-    /// The contact they are for (see [`Contact::id`]).
-    contact: Option<RecipientId>,
+    /// The contact they are for.
+    contact: ContactId,
     steps: Vec<(Call, Vec<Effect>)>,
-}
-
-impl Contact {
-    /// What tells this contact from a later one of the same name: the queue we receive its
-    /// messages on (`None` once burned).
-    pub(crate) fn id(&self) -> Option<RecipientId> {
-        match &self.record {
-            ContactRecord::Live(link) => Some(link.own.recipient_id),
-            ContactRecord::Burned => None,
-        }
-    }
-}
-
-impl State {
-    /// Contact `name`, if it is still the contact `id` names (and not burned).
-    pub(crate) fn same_contact(
-        &mut self,
-        name: &str,
-        id: Option<RecipientId>,
-    ) -> Option<&mut Contact> {
-        self.contacts
-            .get_mut(name)
-            .filter(|c| id.is_some() && c.id() == id)
-    }
 }
 
 impl Inner {
     /// Saves the contact's session, as it is now.
-    pub(crate) fn save_session(&self, name: &str, c: &Contact) -> Result<(), ClientError> {
-        if let Some(session) = &c.session {
-            self.store
-                .put(&StoreKey::Session(name.to_owned()), &session.to_bytes())?;
-        }
+    pub(crate) fn save_session(&self, c: &Contact) -> Result<(), ClientError> {
+        self.store.put(&c.key.session(), &c.session.to_bytes())?;
         Ok(())
     }
 
@@ -215,6 +183,10 @@ impl Inner {
     /// `st`, in order, appending what the user should see to `events`. The lock is released
     /// while relays are called and taken again to commit; it is handed back with the result.
     /// Stops at the first failure (the caller takes back what it must).
+    ///
+    /// Effects that erase the conversation (a burn) are carried out by [`Inner::burn_here`]:
+    /// everything is erased before any relay is called, and what the relays are owed is
+    /// delivered by the next `tick`.
     pub(crate) async fn carry_out<'a>(
         &'a self,
         mut st: MutexGuard<'a, State>,
@@ -222,6 +194,10 @@ impl Inner {
         mut effects: Vec<Effect>,
         events: &mut Vec<ClientEvent>,
     ) -> (MutexGuard<'a, State>, Result<(), ClientError>) {
+        if effects.contains(&Effect::EraseConversation) {
+            let burned = self.burn_here(&mut st, name, effects, events).map(|_| ());
+            return (st, burned);
+        }
         loop {
             let prepared = match self.prepare(&mut st, name, effects, events) {
                 Ok(p) if p.steps.is_empty() => return (st, Ok(())),
@@ -249,23 +225,21 @@ impl Inner {
     ) -> Result<Prepared, ClientError> {
         let c = st.contact(name)?;
         let mut prepared = Prepared {
-            contact: c.id(),
+            contact: c.id,
             steps: Vec::new(),
         };
         for effect in effects {
             let call = match effect {
-                Effect::SendPayload(payload) => Some(self.seal(name, c, &payload)?),
-                Effect::Retract { envelope_id } => {
-                    Target::of(c).map(|to| Call::Retract { to, envelope_id })
-                }
-                Effect::DeleteOwnQueue => match &c.record {
-                    ContactRecord::Live(link) => Some(Call::DeleteQueue {
-                        relay: link.own.relay.clone(),
-                        recipient_id: link.own.recipient_id,
-                        key: link.own.key.clone(),
-                    }),
-                    ContactRecord::Burned => None,
-                },
+                Effect::SendPayload(payload) => Some(self.seal(c, &payload)?),
+                Effect::Retract { envelope_id } => Some(Call::Retract {
+                    to: Target::of(c),
+                    envelope_id,
+                }),
+                Effect::DeleteOwnQueue => Some(Call::DeleteQueue {
+                    relay: c.link.own.relay.clone(),
+                    recipient_id: c.link.own.recipient_id,
+                    key: c.link.own.key.clone(),
+                }),
                 local => match prepared.steps.last_mut() {
                     Some((_, after)) => {
                         after.push(local);
@@ -285,12 +259,10 @@ impl Inner {
     }
 
     /// Encrypts `payload` and saves the advanced session: the envelope to send.
-    fn seal(&self, name: &str, c: &mut Contact, payload: &Payload) -> Result<Call, ClientError> {
-        let to = Target::of(c).ok_or(ClientError::Burned)?;
-        let session = c.session.as_mut().ok_or(ClientError::Burned)?;
-        let wire = session.encrypt(&payload.encode(), &mut OsRng)?;
-        self.store
-            .put(&StoreKey::Session(name.to_owned()), &session.to_bytes())?;
+    fn seal(&self, c: &mut Contact, payload: &Payload) -> Result<Call, ClientError> {
+        let to = Target::of(c);
+        let wire = c.session.encrypt(&payload.encode(), &mut OsRng)?;
+        self.save_session(c)?;
         Ok(Call::Send {
             to,
             wire,
@@ -348,10 +320,14 @@ impl Inner {
         let mut more = Vec::new();
         for ((call, after), outcome) in prepared.steps.into_iter().zip(outcomes) {
             let envelope_id = outcome?;
-            if let (Call::Send { message, .. }, Some(envelope_id)) = (&call, envelope_id) {
-                if let (Some(id), Some(conv)) = (message, c.conv.as_mut()) {
-                    more.extend(conv.mark_sent(*id, envelope_id));
-                }
+            if let (
+                Call::Send {
+                    message: Some(id), ..
+                },
+                Some(envelope_id),
+            ) = (&call, envelope_id)
+            {
+                more.extend(c.conv.mark_sent(*id, envelope_id));
             }
             for effect in after {
                 self.apply_one(name, c, effect, events)?;
@@ -369,24 +345,14 @@ impl Inner {
         events: &mut Vec<ClientEvent>,
     ) -> Result<(), ClientError> {
         match effect {
-            Effect::EraseConversation => {
-                staging::forget_all(&self.store, name)?;
-                self.transfers.forget_contact(name)?;
-                self.store.erase_contact(name)?;
-                self.store.put(
-                    &StoreKey::Contact(name.to_owned()),
-                    &ContactRecord::Burned.encode(),
-                )?;
-                c.record = ContactRecord::Burned;
-                c.session = None;
-                c.conv = None;
-            }
-            Effect::Notify(ev) => events.push(to_event(name, c.conv.as_ref(), ev)),
-            local => {
-                if let Some(conv) = &c.conv {
-                    events.extend(apply_local(&self.store, name, conv, vec![local])?);
-                }
-            }
+            Effect::Notify(ev) => events.push(to_event(name, Some(&c.conv), ev)),
+            local => events.extend(apply_local(
+                &self.store,
+                &c.key,
+                name,
+                &c.conv,
+                vec![local],
+            )?),
         }
         Ok(())
     }

@@ -12,8 +12,11 @@ use crate::store::StoreError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ClientError {
-    /// No contact has that name.
-    #[error("no contact named {name:?}; `contacts` lists them, and an invitation adds one")]
+    /// No contact has that name (a burned conversation leaves none).
+    #[error(
+        "no contact named {name:?}; `contacts` lists them. A burned conversation is gone for \
+         good: a new invitation is needed to talk again"
+    )]
     UnknownContact {
         /// The name asked for.
         name: String,
@@ -90,6 +93,10 @@ pub enum ClientError {
         /// What is wrong.
         what: &'static str,
     },
+    /// The home was written by a newer version of hush, in a store format this one does not
+    /// know.
+    #[error("this home was written by a newer version of hush; upgrade hush to open it")]
+    NewerStore,
     /// The local store failed.
     #[error(transparent)]
     Store(StoreError),

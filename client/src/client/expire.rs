@@ -44,21 +44,25 @@ fn expired_in(events: &[ClientEvent]) -> usize {
 
 impl Inner {
     /// Applies every due local deletion: each conversation is ticked in full (expired messages,
-    /// and what its metadata no longer needs), then [`Inner::tick`] applies the rest. No
-    /// network. Returns how many messages expired.
+    /// and what its metadata no longer needs), then [`Inner::tick_local`] applies the rest. No
+    /// network: the owed burns wait for [`Inner::tick`]. Returns how many messages expired.
     pub(super) async fn expire_local(&self) -> Result<usize, ClientError> {
         let now = self.now();
         let mut events = Vec::new();
         {
             let mut st = self.state.lock().await;
             for (name, c) in st.contacts.iter_mut() {
-                if let Some(conv) = c.conv.as_mut() {
-                    let effects = conv.tick(now);
-                    events.extend(driver::apply_local(&self.store, name, conv, effects)?);
-                }
+                let effects = c.conv.tick(now);
+                events.extend(driver::apply_local(
+                    &self.store,
+                    &c.key,
+                    name,
+                    &c.conv,
+                    effects,
+                )?);
             }
         }
-        events.extend(self.tick().await?);
+        events.extend(self.tick_local().await?);
         Ok(expired_in(&events))
     }
 }

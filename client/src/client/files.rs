@@ -13,6 +13,7 @@ use super::actions::timer_for;
 use super::view::MessageView;
 use super::{driver, Client, ClientError, Inner};
 use crate::conversation::{ConversationError, FileRef, MessageId, Status};
+use crate::store::ContactKey;
 use crate::transfer::ProgressFn;
 
 impl Client {
@@ -35,7 +36,7 @@ impl Client {
         let inner = &self.inner;
         let timer = {
             let mut st = inner.state.lock().await;
-            let conv = st.contact(name)?.conv()?;
+            let conv = &st.contact(name)?.conv;
             match conv.status() {
                 Status::Active => {}
                 Status::Blocked => return Err(ConversationError::Blocked.into()),
@@ -72,15 +73,15 @@ impl Client {
         progress: ProgressFn<'_>,
     ) -> Result<PathBuf, ClientError> {
         let inner = &self.inner;
-        let (contact, file) = inner.received_file(id).await?;
+        let (contact, key, file) = inner.received_file(id).await?;
         let dest = inner
             .transfers
-            .download(&contact, id, &file, to, progress)
+            .download(&contact, &key, id, &file, to, progress)
             .await?;
         let mut st = inner.state.lock().await;
-        if let Some(conv) = st.contacts.get_mut(&contact).and_then(|c| c.conv.as_mut()) {
-            if let Ok(effects) = conv.file_saved(id, inner.now()) {
-                driver::apply_local(&inner.store, &contact, conv, effects)?;
+        if let Some(c) = st.contacts.get_mut(&contact) {
+            if let Ok(effects) = c.conv.file_saved(id, inner.now()) {
+                driver::apply_local(&inner.store, &c.key, &contact, &c.conv, effects)?;
             }
         }
         inner.yield_inbox.notify_one();
@@ -89,16 +90,17 @@ impl Client {
 }
 
 impl Inner {
-    /// The contact and the file of received file message `id`.
-    async fn received_file(&self, id: MessageId) -> Result<(String, FileRef), ClientError> {
+    /// The contact (its name and store key) and the file of received file message `id`.
+    async fn received_file(
+        &self,
+        id: MessageId,
+    ) -> Result<(String, ContactKey, FileRef), ClientError> {
         let now = self.now();
         let st = self.state.lock().await;
         for (name, c) in &st.contacts {
-            if let Some(conv) = &c.conv {
-                if conv.message(&id).is_some() {
-                    let file = conv.received_file(id, now)?;
-                    return Ok((name.clone(), file.clone()));
-                }
+            if c.conv.message(&id).is_some() {
+                let file = c.conv.received_file(id, now)?;
+                return Ok((name.clone(), c.key.clone(), file.clone()));
             }
         }
         Err(ConversationError::UnknownMessage.into())

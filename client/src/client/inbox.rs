@@ -4,8 +4,9 @@
 //! An envelope on a pending invitation's queue is a handshake first message: it completes the
 //! invitation and creates the contact. An envelope on a contact's queue is a ratchet message:
 //! it is decrypted and fed to the conversation. Either way the results are stored durably
-//! first and the envelope is acked after; duplicates and undecryptable envelopes are acked and
-//! dropped, and an envelope that fails authentication is reported as
+//! first and the envelope is acked after; duplicates, undecryptable envelopes and late envelopes
+//! on a burned queue (its tombstone, see `burn`) are acked and dropped, and an envelope that
+//! fails authentication is reported as
 //! [`ClientEvent::Tampered`]. The relay's `Drained` push tells a one-shot `receive` when what
 //! was waiting has all been processed.
 //!
@@ -22,12 +23,12 @@ use tokio::sync::watch;
 use tokio::time::Instant;
 
 use super::envelope::{open_handshake, open_message, Opened};
-use super::records::{ContactRecord, Link, PeerQueue};
+use super::records::{Link, PeerQueue};
 use super::view::ClientEvent;
 use super::{Client, ClientError, Contact, Inbox, Inner, State, RELAY_TTL_SECS};
 use crate::conversation::{Conversation, ConversationError, Status};
 use crate::net::{NetError, PoolEvent};
-use crate::store::StoreKey;
+use crate::store::{ContactId, ContactKey, StoreKey};
 
 /// Longest a `receive` waits for the relays to finish pushing what was pending.
 pub(crate) const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -122,12 +123,8 @@ impl Inner {
         {
             let st = self.state.lock().await;
             for c in st.contacts.values() {
-                let active = c
-                    .conv
-                    .as_ref()
-                    .is_some_and(|v| v.status() == Status::Active);
-                if let (ContactRecord::Live(link), true) = (&c.record, active) {
-                    let o = &link.own;
+                if c.conv.status() == Status::Active {
+                    let o = &c.link.own;
                     targets.push((o.relay.clone(), o.recipient_id, o.key.clone()));
                 }
             }
@@ -272,12 +269,14 @@ impl Inner {
             return self.join(&mut st, rid, body, now, events);
         }
         let Some(name) = st.name_of(rid) else {
+            if self.is_tombstoned(rid)? {
+                tracing::debug!("late envelope on a burned queue dropped");
+            }
+            // A queue we no longer know (burned, or its tombstone expired): nothing to keep.
             return Ok(());
         };
         let c = st.contact(&name)?;
-        let Some(session) = c.session.as_mut() else {
-            return Ok(());
-        };
+        let session = &mut c.session;
         let tampered = ClientEvent::Tampered {
             contact: Some(name.clone()),
         };
@@ -290,25 +289,22 @@ impl Inner {
             }
             Opened::Tampered { advanced } => {
                 if advanced {
-                    self.save_session(&name, c)?;
+                    self.save_session(c)?;
                 }
                 events.push(tampered);
                 return Ok(());
             }
         };
-        let Some(conv) = c.conv.as_mut() else {
-            return Ok(());
-        };
-        let effects = match conv.receive(payload, now) {
+        let effects = match c.conv.receive(payload, now) {
             Ok(e) => e,
             Err(ConversationError::Burned) => return Ok(()),
             Err(_) => {
-                self.save_session(&name, c)?;
+                self.save_session(c)?;
                 events.push(tampered);
                 return Ok(());
             }
         };
-        let id = c.id();
+        let id = c.id;
         // Messages first, then the session: a crash in between redelivers a copy that the
         // conversation drops as seen, rather than losing a message the session already used.
         let (mut st, done) = self.carry_out(st, &name, effects, events).await;
@@ -318,7 +314,7 @@ impl Inner {
             Err(e) => return Err(e),
         }
         if let Some(c) = st.same_contact(&name, id) {
-            self.save_session(&name, c)?;
+            self.save_session(c)?;
         }
         Ok(())
     }
@@ -349,7 +345,9 @@ impl Inner {
         };
         let name = pending.name.clone();
         let contact = Contact {
-            record: ContactRecord::Live(Box::new(Link {
+            id: ContactId::random(),
+            key: ContactKey::random(),
+            link: Link {
                 verified: false,
                 peer: joined.peer,
                 own: pending.own,
@@ -358,9 +356,9 @@ impl Inner {
                     sender_id: joined.sender_id,
                     send_cap: joined.send_cap,
                 },
-            })),
-            session: Some(joined.session),
-            conv: Some(Conversation::new(RELAY_TTL_SECS, &mut rand::rngs::OsRng)?),
+            },
+            session: joined.session,
+            conv: Conversation::new(RELAY_TTL_SECS, &mut rand::rngs::OsRng)?,
         };
         self.persist_contact(&name, &contact)?;
         // The secrets are used: shred them.

@@ -13,7 +13,7 @@
 //! and passes `now` into the cores.
 
 mod actions;
-
+mod burn;
 mod contacts;
 mod driver;
 mod envelope;
@@ -22,6 +22,8 @@ mod expire;
 mod files;
 mod inbox;
 mod load;
+mod migrate;
+mod owed;
 mod records;
 mod view;
 
@@ -39,16 +41,17 @@ use tokio::task::JoinHandle;
 use crate::conversation::Conversation;
 use crate::crypto::{Identity, Session};
 use crate::net::{PoolEvent, RelayPool, RetryPolicy};
-use crate::store::{KeySource, LocalStore, Setting, StoreKey};
+use crate::store::{ContactId, ContactKey, KeySource, LocalStore, Setting, StoreKey};
 use crate::transfer::Transfers;
 
 pub use crate::clock::Clock;
+pub use burn::{BurnReport, Delivery, OWED_RETRY_SECS};
 pub use contacts::DEFAULT_INVITATION_LIFETIME;
 pub use error::ClientError;
 pub use expire::ExpiryReport;
 pub use view::{ClientEvent, ContactStatus, ContactView, FileView, MessageView, PendingView};
 
-use records::{ContactRecord, PendingRecord};
+use records::{ContactRecord, Link, PendingRecord};
 
 /// The relay TTL assumed for the hard expiry of unread messages: the protocol's default maximum
 /// envelope lifetime.
@@ -84,11 +87,16 @@ impl ClientOptions {
     }
 }
 
-/// One contact in memory: the record, and (unless burned) its session and conversation.
+/// One contact in memory: its store identity, its queues and keys, its session and its
+/// conversation. A burned contact is not kept: it is erased and forgotten.
 pub(crate) struct Contact {
-    pub(crate) record: ContactRecord,
-    pub(crate) session: Option<Session>,
-    pub(crate) conv: Option<Conversation>,
+    /// The random id its record lives under.
+    pub(crate) id: ContactId,
+    /// The random key its other records' sled keys come from.
+    pub(crate) key: ContactKey,
+    pub(crate) link: Link,
+    pub(crate) session: Session,
+    pub(crate) conv: Conversation,
 }
 
 /// Everything the client knows, mirrored in the store.
@@ -113,23 +121,20 @@ impl State {
     pub(crate) fn name_of(&self, rid: RecipientId) -> Option<String> {
         self.contacts
             .iter()
-            .find(|(_, c)| c.id() == Some(rid))
+            .find(|(_, c)| c.link.own.recipient_id == rid)
             .map(|(name, _)| name.clone())
+    }
+
+    /// Contact `name`, if it is still the contact `id` names (not burned, not replaced).
+    pub(crate) fn same_contact(&mut self, name: &str, id: ContactId) -> Option<&mut Contact> {
+        self.contacts.get_mut(name).filter(|c| c.id == id)
     }
 }
 
 impl Contact {
-    /// The conversation, unless burned.
-    pub(crate) fn conv(&mut self) -> Result<&mut Conversation, ClientError> {
-        self.conv.as_mut().ok_or(ClientError::Burned)
-    }
-
-    /// The queues and keys, unless burned.
-    pub(crate) fn link(&self) -> Result<&records::Link, ClientError> {
-        match &self.record {
-            ContactRecord::Live(link) => Ok(link),
-            ContactRecord::Burned => Err(ClientError::Burned),
-        }
+    /// The record that stores this contact under `name`.
+    pub(crate) fn record(&self, name: &str) -> zeroize::Zeroizing<Vec<u8>> {
+        ContactRecord::encode_parts(name, &self.key, &self.link)
     }
 }
 
@@ -157,6 +162,8 @@ pub(crate) struct Inner {
     /// its next wake-up (after an action that may have set a new expiry).
     pub(crate) yield_inbox: Notify,
     pub(crate) listeners: Mutex<Vec<mpsc::UnboundedSender<ClientEvent>>>,
+    /// When each owed burn may next be tried; held by whoever is delivering owed burns.
+    pub(crate) owed_retry: tokio::sync::Mutex<burn::RetryTimes>,
 }
 
 /// A hush installation: its identity, contacts and conversations, and its relay connections.
@@ -218,6 +225,10 @@ impl Client {
             &StoreKey::Setting(Setting::RelayAddress),
             relay.to_string().as_bytes(),
         )?;
+        store.put(
+            &StoreKey::Setting(Setting::StoreFormat),
+            &[migrate::STORE_FORMAT],
+        )?;
         Client::start(store, options)
     }
 
@@ -240,6 +251,7 @@ impl Client {
         options: ClientOptions,
     ) -> Result<Client, ClientError> {
         let store = LocalStore::open(home, key)?;
+        migrate::migrate(&store)?;
         let client = Client::start(store, options)?;
         client.expire_on_open().await?;
         Ok(client)
@@ -285,6 +297,7 @@ impl Client {
             }),
             yield_inbox: Notify::new(),
             listeners: Mutex::new(Vec::new()),
+            owed_retry: tokio::sync::Mutex::new(burn::RetryTimes::new()),
         });
         let (stop, _) = watch::channel(false);
         Ok(Client {

@@ -4,9 +4,11 @@
 //! Formats (integers big-endian, `str` = u16 length + UTF-8, `key` = 32-byte Ed25519 seed):
 //!
 //! - queue we own: `relay:str recipient_id:[16] sender_id:[16] recipient_key:key`
-//! - contact: `1 | status:u8 (0 active, 1 burned) | verified:u8 | peer:[64] | own queue |
-//!   peer_relay:str peer_sender_id:[16] peer_send_cap:[32]`; a burned contact keeps only its
-//!   status byte (a tombstone, so that later sends say "burned").
+//! - contact: `2 | name:str | contact_key:[32] | link`, where link is `verified:u8 |
+//!   peer:[64] | own queue | peer_relay:str peer_sender_id:[16] peer_send_cap:[32]`. The record
+//!   lives under the contact's random id; the key names its other records (`ContactKey`).
+//! - contact, store format 1 (read only to migrate it): `1 | status:u8 (0 active, 1 burned) |
+//!   link`, or just `1 | 1` for the placeholder a burn used to leave.
 //! - pending invitation: `1 | name:str | own queue | secrets:(u32 length, bytes)`
 //!
 //! Fields are read and written with [`hush_protocol::codec`].
@@ -20,8 +22,11 @@ use hush_protocol::{RecipientId, RelayAddress, SendCapability, SenderId};
 use zeroize::Zeroizing;
 
 use crate::crypto::{PublicIdentity, PUBLIC_IDENTITY_LEN};
+use crate::store::{ContactKey, CONTACT_KEY_LEN};
 
 const VERSION: u8 = 1;
+/// Version byte of a contact record in store format 2.
+const CONTACT_VERSION: u8 = 2;
 /// Most bytes a record field of variable length may hold.
 const MAX_FIELD_LEN: usize = 16 * 1024;
 /// Most bytes a `str` field may hold: all that its `u16` length can name.
@@ -54,11 +59,18 @@ pub(crate) struct Link {
     pub(crate) to_peer: PeerQueue,
 }
 
-/// A contact as stored: live, or the tombstone a burn leaves.
-pub(crate) enum ContactRecord {
+/// A contact as stored: its local name, its store key, and its link.
+pub(crate) struct ContactRecord {
+    pub(crate) name: String,
+    pub(crate) key: ContactKey,
+    pub(crate) link: Link,
+}
+
+/// A contact as store format 1 kept it (under its name).
+pub(crate) enum LegacyContact {
     /// A contact we can talk to (or have blocked).
     Live(Box<Link>),
-    /// Burned: everything else is erased.
+    /// The placeholder a burn used to leave.
     Burned,
 }
 
@@ -119,47 +131,78 @@ fn get_own(r: &mut Reader<'_>) -> Result<OwnQueue, RecordError> {
     })
 }
 
+fn put_link(w: &mut Writer<Zeroizing<Vec<u8>>>, link: &Link) {
+    w.bool(link.verified);
+    w.raw(&link.peer.to_bytes());
+    put_own(w, &link.own);
+    put_relay(w, &link.to_peer.relay);
+    w.raw(link.to_peer.sender_id.as_bytes());
+    w.raw(link.to_peer.send_cap.as_bytes());
+}
+
+fn get_link(r: &mut Reader<'_>) -> Result<Link, RecordError> {
+    let verified = r.bool()?;
+    let peer = PublicIdentity::from_bytes(r.take(PUBLIC_IDENTITY_LEN)?).map_err(|_| RecordError)?;
+    let own = get_own(r)?;
+    let relay = get_relay(r)?;
+    let sender_id = SenderId(r.array()?);
+    let send_cap = SendCapability::from_bytes(r.array()?);
+    Ok(Link {
+        verified,
+        peer,
+        own,
+        to_peer: PeerQueue {
+            relay,
+            sender_id,
+            send_cap,
+        },
+    })
+}
+
 impl ContactRecord {
+    /// Encodes a contact record from its parts.
+    pub(crate) fn encode_parts(name: &str, key: &ContactKey, link: &Link) -> Zeroizing<Vec<u8>> {
+        let mut w = Writer::new(Zeroizing::new(Vec::new()));
+        w.u8(CONTACT_VERSION);
+        w.bytes16(name.as_bytes());
+        w.raw(&key.as_bytes()[..]);
+        put_link(&mut w, link);
+        w.finish()
+    }
+
+    pub(crate) fn decode(bytes: &[u8]) -> Result<ContactRecord, RecordError> {
+        let mut r = Reader::new(bytes);
+        if r.u8()? != CONTACT_VERSION {
+            return Err(RecordError);
+        }
+        let name = r.str16(MAX_STR_LEN)?.to_owned();
+        let key = ContactKey::from_bytes(*Zeroizing::new(r.array::<CONTACT_KEY_LEN>()?));
+        let link = get_link(&mut r)?;
+        r.finish()?;
+        Ok(ContactRecord { name, key, link })
+    }
+}
+
+impl LegacyContact {
+    /// Encodes a format 1 contact record (tests build format 1 homes with it).
+    #[cfg(test)]
     pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
         let mut w = writer();
         match self {
-            ContactRecord::Burned => w.u8(1),
-            ContactRecord::Live(link) => {
+            LegacyContact::Burned => w.u8(1),
+            LegacyContact::Live(link) => {
                 w.u8(0);
-                w.bool(link.verified);
-                w.raw(&link.peer.to_bytes());
-                put_own(&mut w, &link.own);
-                put_relay(&mut w, &link.to_peer.relay);
-                w.raw(link.to_peer.sender_id.as_bytes());
-                w.raw(link.to_peer.send_cap.as_bytes());
+                put_link(&mut w, link);
             }
         }
         w.finish()
     }
 
-    pub(crate) fn decode(bytes: &[u8]) -> Result<ContactRecord, RecordError> {
+    pub(crate) fn decode(bytes: &[u8]) -> Result<LegacyContact, RecordError> {
         let mut r = reader(bytes)?;
         let rec = match r.u8()? {
-            1 => ContactRecord::Burned,
-            0 => {
-                let verified = r.bool()?;
-                let peer = PublicIdentity::from_bytes(r.take(PUBLIC_IDENTITY_LEN)?)
-                    .map_err(|_| RecordError)?;
-                let own = get_own(&mut r)?;
-                let relay = get_relay(&mut r)?;
-                let sender_id = SenderId(r.array()?);
-                let send_cap = SendCapability::from_bytes(r.array()?);
-                ContactRecord::Live(Box::new(Link {
-                    verified,
-                    peer,
-                    own,
-                    to_peer: PeerQueue {
-                        relay,
-                        sender_id,
-                        send_cap,
-                    },
-                }))
-            }
+            1 => LegacyContact::Burned,
+            0 => LegacyContact::Live(Box::new(get_link(&mut r)?)),
             _ => return Err(RecordError),
         };
         r.finish()?;
@@ -207,9 +250,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn contact_round_trips_and_rejects_damage() {
-        let rec = ContactRecord::Live(Box::new(Link {
+    fn link() -> Link {
+        Link {
             verified: true,
             peer: Identity::generate(&mut OsRng).public(),
             own: own(),
@@ -218,20 +260,37 @@ mod tests {
                 sender_id: SenderId([4; 16]),
                 send_cap: SendCapability::from_bytes([5; 32]),
             },
-        }));
-        let bytes = rec.encode();
+        }
+    }
+
+    #[test]
+    fn contact_round_trips_and_rejects_damage() {
+        let key = ContactKey::from_bytes([6; 32]);
+        let bytes = ContactRecord::encode_parts("bob", &key, &link());
         let back = ContactRecord::decode(&bytes).unwrap();
-        assert_eq!(back.encode(), bytes);
+        assert_eq!(back.name, "bob");
+        assert_eq!(back.key.as_bytes(), key.as_bytes());
+        assert_eq!(
+            ContactRecord::encode_parts(&back.name, &back.key, &back.link),
+            bytes
+        );
         for cut in 0..bytes.len() {
             assert!(ContactRecord::decode(&bytes[..cut]).is_err());
         }
         let mut long = bytes.to_vec();
         long.push(0);
         assert!(ContactRecord::decode(&long).is_err());
-        let tomb = ContactRecord::Burned.encode();
+        // A format 1 record is not a format 2 one, and the other way round.
+        let legacy = LegacyContact::Live(Box::new(link())).encode();
+        assert!(ContactRecord::decode(&legacy).is_err());
+        assert!(LegacyContact::decode(&bytes).is_err());
         assert!(matches!(
-            ContactRecord::decode(&tomb),
-            Ok(ContactRecord::Burned)
+            LegacyContact::decode(&legacy),
+            Ok(LegacyContact::Live(_))
+        ));
+        assert!(matches!(
+            LegacyContact::decode(&LegacyContact::Burned.encode()),
+            Ok(LegacyContact::Burned)
         ));
     }
 

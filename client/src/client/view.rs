@@ -51,7 +51,8 @@ pub enum ClientEvent {
         /// Whether the contact unsent it.
         by_contact: bool,
     },
-    /// The conversation was burned: history, keys and queues are gone.
+    /// The conversation was burned: history, keys and queues are gone, and so is the contact
+    /// (its name is free for a new invitation).
     Burned {
         /// The contact.
         contact: String,
@@ -175,7 +176,8 @@ pub enum ContactStatus {
     Active,
     /// We blocked them.
     Blocked,
-    /// The conversation was burned; a new invitation is needed.
+    /// The conversation was burned; a new invitation is needed. (A burned contact is erased
+    /// and no longer listed, so `contacts` does not return this any more.)
     Burned,
 }
 

@@ -1,8 +1,9 @@
 //! What the conversation asks its driver to do, and what it tells the user interface.
 //!
 //! Every state-changing call returns a list of [`Effect`]s. The driver carries them out **in
-//! order**: a burn, for instance, sends the `Burn` payload before erasing the keys that encrypt
-//! it.
+//! order**: a burn, for instance, seals the `Burn` payload before erasing the keys that encrypt
+//! it. (The client's driver sends it only once everything here is erased, so that a relay out of
+//! reach never holds up the erase.)
 //!
 //! What it does not do: carry anything out. The conversation never touches the network, the
 //! store or the clock.

@@ -312,6 +312,10 @@ impl Conversation {
     /// Destroys the conversation on both sides: tells the contact, deletes our queue, and
     /// erases everything here. Afterwards every operation fails with
     /// [`ConversationError::Burned`].
+    ///
+    /// The `Burn` payload comes first, so that it is sealed while the ratchet exists; the
+    /// driver erases everything before it calls any relay, and owes the relays what they could
+    /// not be told.
     pub fn burn(&mut self) -> Result<Vec<Effect>, ConversationError> {
         let was = self.meta.status;
         if was == Status::Burned {

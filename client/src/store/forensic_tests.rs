@@ -20,6 +20,16 @@ const NAME: &str = "Zanzibar-Quill-4471";
 const CANARY: &str = "CANARY: the safe code is 8836-ALPHA-TANGO";
 const ID: MessageId = MessageId(*b"msgid-canary-123");
 
+/// The canary contact's store key and id.
+fn canary() -> (ContactKey, ContactId) {
+    (ContactKey::from_bytes([0x5A; 32]), ContactId([0x5A; 16]))
+}
+
+/// What the client keeps in a contact record: its name and store key (and more).
+fn contact_value() -> Vec<u8> {
+    [NAME.as_bytes(), &canary().0.as_bytes()[..]].concat()
+}
+
 /// Checks that no file under `home` holds `needle`, after showing that the search sees it there
 /// when it is.
 fn assert_nowhere(home: &Path, needle: &[u8]) {
@@ -44,15 +54,14 @@ fn canary_message() -> MessageRecord {
 /// A store with the canary contact's four kinds of record and another contact's message.
 fn populated(home: &Path) -> LocalStore {
     let store = LocalStore::create(home, KeySource::KeyFile).unwrap();
-    store.put(&StoreKey::Contact(NAME.into()), b"keys").unwrap();
+    let (key, id) = canary();
+    store.put(&StoreKey::Contact(id), &contact_value()).unwrap();
+    store.put(&key.session(), b"ratchet").unwrap();
+    store.put(&key.meta(), b"meta").unwrap();
     store
-        .put(&StoreKey::Session(NAME.into()), b"ratchet")
+        .put(&key.message(ID), &canary_message().encode())
         .unwrap();
-    let meta = StoreKey::ConversationMeta(NAME.into());
-    store.put(&meta, b"meta").unwrap();
-    let msg = StoreKey::Message(NAME.into(), ID);
-    store.put(&msg, &canary_message().encode()).unwrap();
-    let other = StoreKey::Message("other".into(), MessageId([7; 16]));
+    let other = ContactKey::from_bytes([7; 32]).message(MessageId([7; 16]));
     store.put(&other, b"unrelated").unwrap();
     store.flush().unwrap();
     store
@@ -115,7 +124,7 @@ fn deleted_message_is_unrecoverable_from_the_directory() {
     assert_nowhere(&home, CANARY.as_bytes());
     assert_nowhere(&home, &ID.0);
 
-    let msg = StoreKey::Message(NAME.into(), ID);
+    let msg = canary().0.message(ID);
     let sled_key = store.index.sled_key(&msg);
     let sealed = store.db.get(&sled_key).unwrap().unwrap().to_vec();
     let slot = RawRecord::parse(&sealed).unwrap().slot;
@@ -136,21 +145,19 @@ fn deleted_message_is_unrecoverable_from_the_directory() {
     assert_unrecoverable(&home, &[msg], CANARY.as_bytes());
     // The rest of the conversation is intact.
     let store = LocalStore::open(&home, KeySource::KeyFile).unwrap();
-    assert!(store
-        .get(&StoreKey::Session(NAME.into()))
-        .unwrap()
-        .is_some());
+    assert!(store.get(&canary().0.session()).unwrap().is_some());
 }
 
 #[test]
 fn erased_contact_is_unrecoverable_from_the_directory() {
     let (_dir, home) = home();
     let store = populated(&home);
+    let (key, id) = canary();
     let doomed = [
-        StoreKey::Contact(NAME.into()),
-        StoreKey::Session(NAME.into()),
-        StoreKey::ConversationMeta(NAME.into()),
-        StoreKey::Message(NAME.into(), ID),
+        StoreKey::Contact(id),
+        key.session(),
+        key.meta(),
+        key.message(ID),
     ];
     let old: Vec<(Vec<u8>, Vec<u8>)> = doomed
         .iter()
@@ -163,7 +170,12 @@ fn erased_contact_is_unrecoverable_from_the_directory() {
     let keys = stolen_keys(&home);
     assert!(old.iter().all(|(k, v)| opens_with_any(&keys, k, v)));
 
-    assert_eq!(store.erase_contact(NAME).unwrap(), doomed.len());
+    // The attacker's guess, as store format 1 keyed it: a tag of the name under the index key.
+    let guesses: Vec<Vec<u8>> = Namespace::ALL
+        .into_iter()
+        .map(|ns| store.index.legacy_prefix(ns, NAME))
+        .collect();
+    assert_eq!(store.erase_contact(id, key.scope()).unwrap(), doomed.len());
     store.flush().unwrap();
     drop(store);
 
@@ -174,10 +186,27 @@ fn erased_contact_is_unrecoverable_from_the_directory() {
         assert!(!opens_with_any(&keys, sled_key, value));
     }
     assert_unrecoverable(&home, &doomed, CANARY.as_bytes());
+    // Neither the name nor the contact's key survives in any readable record, and no sled key
+    // (nor anything in sled's log) is derived from the name: a guess cannot be confirmed.
+    assert_unrecoverable(&home, &[], &key.as_bytes()[..]);
+    assert_unrecoverable(&home, &[], NAME.as_bytes());
+    for guess in &guesses {
+        forensic::assert_absent(&home, &Pattern::bytes(&guess[1..]));
+    }
     let store = LocalStore::open(&home, KeySource::KeyFile).unwrap();
+    // The same search does see such a tag where format 1 wrote one.
+    let legacy = StoreKey::LegacyContact("Guessable-Name-99".into());
+    store.put(&legacy, b"v").unwrap();
+    store.flush().unwrap();
+    let tag = store.index.sled_key(&legacy)[1..].to_vec();
+    forensic::assert_can_see(&home, &Pattern::bytes(&tag));
+    store.delete(&legacy).unwrap();
     let left = store.list(Namespace::Message, None).unwrap();
     assert_eq!(left.len(), 1);
-    assert_eq!(left[0].0.contact(), Some("other"));
+    assert_eq!(
+        left[0].0.contact(),
+        Some(ContactKey::from_bytes([7; 32]).scope())
+    );
 }
 
 fn assert_private(home: &Path) {
@@ -210,11 +239,15 @@ fn home_is_0700_and_every_file_0600() {
         fs::set_permissions(&home, fs::Permissions::from_mode(0o755)).unwrap();
         let store = LocalStore::create(&home, source()).unwrap();
         assert_private(&home);
+        let bob = ContactKey::from_bytes([0xB0; 32]);
         for i in 0..50u8 {
-            let key = StoreKey::Message("bob".into(), MessageId([i; 16]));
-            store.put(&key, &[i; 2000]).unwrap();
+            store
+                .put(&bob.message(MessageId([i; 16])), &[i; 2000])
+                .unwrap();
         }
-        store.erase_contact("bob").unwrap();
+        store
+            .erase_contact(ContactId([0xB0; 16]), bob.scope())
+            .unwrap();
         store.flush().unwrap();
         assert_private(&home);
         drop(store);

@@ -1,21 +1,24 @@
 //! Typed record keys, and how each becomes a sled key that names nothing.
 //!
-//! Every record is stored under `namespace byte || tag(...)`, where a tag is the first
+//! Store-wide records are stored under `namespace byte || tag(...)`, where a tag is the first
 //! [`TAG_LEN`] bytes of HMAC-SHA256 under the store's index key (which lives sealed in the store
-//! itself). A contact's records share `tag(contact)`, so "all messages of contact X" is the
-//! prefix `MESSAGE || tag(X)`. The real key travels inside the sealed value, where it is checked
-//! on every read and recovered by `list`.
+//! itself). A contact's records are keyed by the contact itself (see `contact_key`): its
+//! record under `CONTACT || random id`, its session, metadata and messages under tags of its own
+//! random key, which share one scope, so "all messages of contact X" is the prefix
+//! `MESSAGE || scope(X)`. The real key travels inside the sealed value, where it is checked on
+//! every read and recovered by `list`.
+//!
+//! The `Legacy*` namespaces are the per-contact layout of store format 1 (tags of the contact's
+//! name under the index key). A client only reads them to migrate them (`client::migrate`).
 //!
 //! What it does not do: hide the namespace byte, so the number of records per namespace, and
 //! how many messages share one (unnamed) contact, is visible to whoever reads the directory.
 
 use std::fmt;
 
-use hmac::digest::{Key, KeyInit};
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
 use zeroize::Zeroizing;
 
+use super::contact_key::{tag, ContactId, ContactScope};
 use super::limits::{MAX_INVITATION_ID_LEN, MAX_NAME_LEN, MAX_TRANSFER_ID_LEN};
 use super::StoreError;
 use crate::conversation::{MessageId, MESSAGE_ID_LEN};
@@ -24,10 +27,10 @@ use crate::conversation::{MessageId, MESSAGE_ID_LEN};
 pub(crate) const TAG_LEN: usize = 16;
 /// Length of the index key.
 pub(crate) const INDEX_KEY_LEN: usize = 32;
-/// Block size of SHA-256, the length of an HMAC-SHA256 key after padding.
-const HMAC_BLOCK_LEN: usize = 64;
 /// sled key of the record that holds the index key itself.
 pub(crate) const INDEX_RECORD: [u8; 1] = [0];
+/// Length of an owed burn's id.
+pub const OWED_ID_LEN: usize = 16;
 
 /// A group of records of one kind.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
@@ -35,9 +38,9 @@ pub(crate) const INDEX_RECORD: [u8; 1] = [0];
 pub enum Namespace {
     /// This installation's identity keys (one record).
     Identity,
-    /// Settings: own name, own relay address.
+    /// Settings: own name, own relay address, store format.
     Setting,
-    /// Contacts, by local name.
+    /// Contacts, by random id.
     Contact,
     /// Per-contact ratchet session state.
     Session,
@@ -49,11 +52,23 @@ pub enum Namespace {
     Invitation,
     /// File transfers in progress and blob deletions still owed to a relay, by id.
     Transfer,
+    /// Burns still owed to relays (a `Burn` to send, a queue to delete), by random id.
+    OwedBurn,
+    /// Queues of burned conversations whose late envelopes are dropped, by keyed hash.
+    Tombstone,
+    /// Store format 1: contacts by name.
+    LegacyContact,
+    /// Store format 1: sessions by contact name.
+    LegacySession,
+    /// Store format 1: conversation metadata by contact name.
+    LegacyMeta,
+    /// Store format 1: messages by contact name.
+    LegacyMessage,
 }
 
 impl Namespace {
     /// Every namespace.
-    pub const ALL: [Namespace; 8] = [
+    pub const ALL: [Namespace; 14] = [
         Namespace::Identity,
         Namespace::Setting,
         Namespace::Contact,
@@ -62,6 +77,12 @@ impl Namespace {
         Namespace::Message,
         Namespace::Invitation,
         Namespace::Transfer,
+        Namespace::OwedBurn,
+        Namespace::Tombstone,
+        Namespace::LegacyContact,
+        Namespace::LegacySession,
+        Namespace::LegacyMeta,
+        Namespace::LegacyMessage,
     ];
 
     /// The first byte of every sled key in this namespace (0 is the index record).
@@ -69,12 +90,18 @@ impl Namespace {
         match self {
             Namespace::Identity => 1,
             Namespace::Setting => 2,
-            Namespace::Contact => 3,
-            Namespace::Session => 4,
-            Namespace::ConversationMeta => 5,
-            Namespace::Message => 6,
+            Namespace::LegacyContact => 3,
+            Namespace::LegacySession => 4,
+            Namespace::LegacyMeta => 5,
+            Namespace::LegacyMessage => 6,
             Namespace::Invitation => 7,
             Namespace::Transfer => 8,
+            Namespace::Contact => 9,
+            Namespace::Session => 10,
+            Namespace::ConversationMeta => 11,
+            Namespace::Message => 12,
+            Namespace::OwedBurn => 13,
+            Namespace::Tombstone => 14,
         }
     }
 
@@ -82,14 +109,22 @@ impl Namespace {
         Namespace::ALL.into_iter().find(|ns| ns.byte() == b)
     }
 
-    /// Whether each record of this namespace belongs to one contact.
+    /// Whether each record of this namespace belongs to one contact's scope.
     pub const fn is_per_contact(self) -> bool {
         matches!(
             self,
-            Namespace::Contact
-                | Namespace::Session
-                | Namespace::ConversationMeta
-                | Namespace::Message
+            Namespace::Session | Namespace::ConversationMeta | Namespace::Message
+        )
+    }
+
+    /// Whether this namespace holds store format 1's per-contact records.
+    pub const fn is_legacy(self) -> bool {
+        matches!(
+            self,
+            Namespace::LegacyContact
+                | Namespace::LegacySession
+                | Namespace::LegacyMeta
+                | Namespace::LegacyMessage
         )
     }
 }
@@ -102,6 +137,8 @@ pub enum Setting {
     OwnName,
     /// The address of the relay this installation receives on.
     RelayAddress,
+    /// The layout of the store's records (absent: format 1).
+    StoreFormat,
 }
 
 impl Setting {
@@ -109,17 +146,22 @@ impl Setting {
         match self {
             Setting::OwnName => 1,
             Setting::RelayAddress => 2,
+            Setting::StoreFormat => 3,
         }
     }
 
     fn from_byte(b: u8) -> Option<Setting> {
-        [Setting::OwnName, Setting::RelayAddress]
-            .into_iter()
-            .find(|s| s.byte() == b)
+        [
+            Setting::OwnName,
+            Setting::RelayAddress,
+            Setting::StoreFormat,
+        ]
+        .into_iter()
+        .find(|s| s.byte() == b)
     }
 }
 
-/// The key of one record. Contact names are local names the user chose.
+/// The key of one record.
 #[derive(Clone, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum StoreKey {
@@ -127,18 +169,31 @@ pub enum StoreKey {
     Identity,
     /// One setting.
     Setting(Setting),
-    /// A contact, by local name.
-    Contact(String),
-    /// A contact's ratchet session state.
-    Session(String),
-    /// A contact's conversation metadata.
-    ConversationMeta(String),
-    /// One message of a contact.
-    Message(String, MessageId),
+    /// A contact, by its random id.
+    Contact(ContactId),
+    /// A contact's ratchet session state (see `ContactKey::session`).
+    Session(ContactScope),
+    /// A contact's conversation metadata (see `ContactKey::meta`).
+    ConversationMeta(ContactScope),
+    /// One message of a contact: the scope and the message's tag (see `ContactKey::message`).
+    Message(ContactScope, [u8; TAG_LEN]),
     /// A pending invitation, by id.
     Invitation(Vec<u8>),
     /// A file transfer or an owed blob deletion, by id.
     Transfer(Vec<u8>),
+    /// A burn still owed to relays, by random id.
+    OwedBurn([u8; OWED_ID_LEN]),
+    /// A burned queue's tombstone, by keyed hash of its recipient id
+    /// (`LocalStore::tombstone_key`).
+    Tombstone([u8; TAG_LEN]),
+    /// Store format 1: a contact, by local name.
+    LegacyContact(String),
+    /// Store format 1: a contact's session, by local name.
+    LegacySession(String),
+    /// Store format 1: a contact's conversation metadata, by local name.
+    LegacyMeta(String),
+    /// Store format 1: one message of a contact, by local name.
+    LegacyMessage(String, MessageId),
 }
 
 impl fmt::Debug for StoreKey {
@@ -160,23 +215,39 @@ impl StoreKey {
             StoreKey::Message(..) => Namespace::Message,
             StoreKey::Invitation(_) => Namespace::Invitation,
             StoreKey::Transfer(_) => Namespace::Transfer,
+            StoreKey::OwedBurn(_) => Namespace::OwedBurn,
+            StoreKey::Tombstone(_) => Namespace::Tombstone,
+            StoreKey::LegacyContact(_) => Namespace::LegacyContact,
+            StoreKey::LegacySession(_) => Namespace::LegacySession,
+            StoreKey::LegacyMeta(_) => Namespace::LegacyMeta,
+            StoreKey::LegacyMessage(..) => Namespace::LegacyMessage,
         }
     }
 
-    /// The contact the record belongs to, if any.
-    pub fn contact(&self) -> Option<&str> {
+    /// The contact scope the record belongs to, if any.
+    pub fn contact(&self) -> Option<ContactScope> {
         match self {
-            StoreKey::Contact(n)
-            | StoreKey::Session(n)
-            | StoreKey::ConversationMeta(n)
-            | StoreKey::Message(n, _) => Some(n),
+            StoreKey::Session(s) | StoreKey::ConversationMeta(s) | StoreKey::Message(s, _) => {
+                Some(*s)
+            }
+            _ => None,
+        }
+    }
+
+    /// The contact name of a store format 1 record, if it is one.
+    pub(crate) fn legacy_name(&self) -> Option<&str> {
+        match self {
+            StoreKey::LegacyContact(n)
+            | StoreKey::LegacySession(n)
+            | StoreKey::LegacyMeta(n)
+            | StoreKey::LegacyMessage(n, _) => Some(n),
             _ => None,
         }
     }
 
     /// Checks the key against the limits.
     pub(crate) fn validate(&self) -> Result<(), StoreError> {
-        if let Some(name) = self.contact() {
+        if let Some(name) = self.legacy_name() {
             check_name(name)?;
         }
         if let StoreKey::Invitation(id) = self {
@@ -204,10 +275,18 @@ impl StoreKey {
         match self {
             StoreKey::Identity => {}
             StoreKey::Setting(s) => out.push(s.byte()),
-            StoreKey::Contact(n) | StoreKey::Session(n) | StoreKey::ConversationMeta(n) => {
+            StoreKey::Contact(id) => out.extend_from_slice(&id.0),
+            StoreKey::Session(s) | StoreKey::ConversationMeta(s) => out.extend_from_slice(&s.0),
+            StoreKey::Message(s, t) => {
+                out.extend_from_slice(&s.0);
+                out.extend_from_slice(t);
+            }
+            StoreKey::OwedBurn(id) => out.extend_from_slice(id),
+            StoreKey::Tombstone(t) => out.extend_from_slice(t),
+            StoreKey::LegacyContact(n) | StoreKey::LegacySession(n) | StoreKey::LegacyMeta(n) => {
                 out.extend_from_slice(n.as_bytes());
             }
-            StoreKey::Message(n, id) => {
+            StoreKey::LegacyMessage(n, id) => {
                 out.extend_from_slice(id.as_bytes());
                 out.extend_from_slice(n.as_bytes());
             }
@@ -224,6 +303,7 @@ impl StoreKey {
             check_name(s).ok()?;
             Some(s.to_owned())
         };
+        let tag = |b: &[u8]| -> Option<[u8; TAG_LEN]> { b.try_into().ok() };
         let key = match Namespace::from_byte(ns)? {
             Namespace::Identity if rest.is_empty() => StoreKey::Identity,
             Namespace::Identity => return None,
@@ -231,12 +311,21 @@ impl StoreKey {
                 [b] => StoreKey::Setting(Setting::from_byte(*b)?),
                 _ => return None,
             },
-            Namespace::Contact => StoreKey::Contact(name(rest)?),
-            Namespace::Session => StoreKey::Session(name(rest)?),
-            Namespace::ConversationMeta => StoreKey::ConversationMeta(name(rest)?),
-            Namespace::Message => {
+            Namespace::Contact => StoreKey::Contact(ContactId(rest.try_into().ok()?)),
+            Namespace::Session => StoreKey::Session(ContactScope(tag(rest)?)),
+            Namespace::ConversationMeta => StoreKey::ConversationMeta(ContactScope(tag(rest)?)),
+            Namespace::Message if rest.len() == 2 * TAG_LEN => {
+                StoreKey::Message(ContactScope(tag(&rest[..TAG_LEN])?), tag(&rest[TAG_LEN..])?)
+            }
+            Namespace::Message => return None,
+            Namespace::OwedBurn => StoreKey::OwedBurn(rest.try_into().ok()?),
+            Namespace::Tombstone => StoreKey::Tombstone(tag(rest)?),
+            Namespace::LegacyContact => StoreKey::LegacyContact(name(rest)?),
+            Namespace::LegacySession => StoreKey::LegacySession(name(rest)?),
+            Namespace::LegacyMeta => StoreKey::LegacyMeta(name(rest)?),
+            Namespace::LegacyMessage => {
                 let id = rest.get(..MESSAGE_ID_LEN)?.try_into().ok()?;
-                StoreKey::Message(name(&rest[MESSAGE_ID_LEN..])?, MessageId(id))
+                StoreKey::LegacyMessage(name(&rest[MESSAGE_ID_LEN..])?, MessageId(id))
             }
             Namespace::Invitation => StoreKey::Invitation(rest.to_vec()),
             Namespace::Transfer => StoreKey::Transfer(rest.to_vec()),
@@ -256,7 +345,8 @@ fn check_name(name: &str) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The secret that turns names and ids into sled keys. Zeroized on drop; never printed.
+/// The secret that turns store-wide names and ids into sled keys. Zeroized on drop; never
+/// printed.
 pub(crate) struct IndexKey(Zeroizing<[u8; INDEX_KEY_LEN]>);
 
 impl IndexKey {
@@ -265,25 +355,12 @@ impl IndexKey {
     }
 
     /// A [`TAG_LEN`]-byte keyed hash of `parts` under `label`, each part length-prefixed.
-    fn tag(&self, label: &[u8], parts: &[&[u8]]) -> [u8; TAG_LEN] {
-        // HMAC pads a short key with zeros to the hash's block size; padding it here gives the
-        // same MAC and a key type that cannot be rejected.
-        let mut block = Zeroizing::new([0u8; HMAC_BLOCK_LEN]);
-        block[..INDEX_KEY_LEN].copy_from_slice(&self.0[..]);
-        let mut mac = <Hmac<Sha256> as KeyInit>::new(&Key::<Hmac<Sha256>>::from(*block));
-        mac.update(label);
-        for part in parts {
-            mac.update(&(part.len() as u64).to_be_bytes());
-            mac.update(part);
-        }
-        let full = mac.finalize().into_bytes();
-        let mut out = [0u8; TAG_LEN];
-        out.copy_from_slice(&full[..TAG_LEN]);
-        out
+    pub(crate) fn tag(&self, label: &[u8], parts: &[&[u8]]) -> [u8; TAG_LEN] {
+        tag(&self.0[..], label, parts)
     }
 
-    /// The prefix shared by every record of `ns` belonging to `contact`.
-    pub(crate) fn contact_prefix(&self, ns: Namespace, contact: &str) -> Vec<u8> {
+    /// The prefix shared by every format 1 record of `ns` belonging to `contact`.
+    pub(crate) fn legacy_prefix(&self, ns: Namespace, contact: &str) -> Vec<u8> {
         let mut out = Vec::with_capacity(1 + 2 * TAG_LEN);
         out.push(ns.byte());
         out.extend_from_slice(&self.tag(b"contact", &[contact.as_bytes()]));
@@ -296,11 +373,18 @@ impl IndexKey {
         match key {
             StoreKey::Identity => vec![ns.byte()],
             StoreKey::Setting(s) => self.single(ns, b"setting", &[s.byte()]),
-            StoreKey::Contact(n) | StoreKey::Session(n) | StoreKey::ConversationMeta(n) => {
-                self.contact_prefix(ns, n)
+            // Every other key is already random or a keyed hash: it names itself.
+            StoreKey::Contact(_)
+            | StoreKey::Session(_)
+            | StoreKey::ConversationMeta(_)
+            | StoreKey::Message(..)
+            | StoreKey::OwedBurn(_)
+            | StoreKey::Tombstone(_) => key.encode(),
+            StoreKey::LegacyContact(n) | StoreKey::LegacySession(n) | StoreKey::LegacyMeta(n) => {
+                self.legacy_prefix(ns, n)
             }
-            StoreKey::Message(n, id) => {
-                let mut out = self.contact_prefix(ns, n);
+            StoreKey::LegacyMessage(n, id) => {
+                let mut out = self.legacy_prefix(ns, n);
                 out.extend_from_slice(&self.tag(b"message", &[n.as_bytes(), id.as_bytes()]));
                 out
             }
@@ -320,6 +404,9 @@ impl IndexKey {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::ContactKey;
+    use hmac::{Hmac, Mac};
+    use sha2::Sha256;
 
     #[test]
     fn padded_hmac_key_gives_the_standard_hmac() {
@@ -335,32 +422,49 @@ mod tests {
     #[test]
     fn sled_keys_are_prefixed_per_contact_and_distinct() {
         let index = IndexKey::new(Zeroizing::new([1u8; INDEX_KEY_LEN]));
-        let bob = |id| StoreKey::Message("bob".into(), MessageId([id; MESSAGE_ID_LEN]));
-        let prefix = index.contact_prefix(Namespace::Message, "bob");
-        assert!(index.sled_key(&bob(1)).starts_with(&prefix));
-        assert_ne!(index.sled_key(&bob(1)), index.sled_key(&bob(2)));
-        let carol = StoreKey::Message("carol".into(), MessageId([1; MESSAGE_ID_LEN]));
-        assert!(!index.sled_key(&carol).starts_with(&prefix));
+        let (bob, carol) = (
+            ContactKey::from_bytes([1; 32]),
+            ContactKey::from_bytes([2; 32]),
+        );
+        let msg = |k: &ContactKey, id| index.sled_key(&k.message(MessageId([id; MESSAGE_ID_LEN])));
+        let mut prefix = vec![Namespace::Message.byte()];
+        prefix.extend_from_slice(&bob.scope().0);
+        assert!(msg(&bob, 1).starts_with(&prefix));
+        assert_ne!(msg(&bob, 1), msg(&bob, 2));
+        assert!(!msg(&carol, 1).starts_with(&prefix));
+        assert_ne!(index.sled_key(&bob.session()), index.sled_key(&bob.meta()));
+        // Format 1 keys still hash the name under the index key.
+        let legacy = |n: &str| StoreKey::LegacyMessage(n.into(), MessageId([1; MESSAGE_ID_LEN]));
+        let lp = index.legacy_prefix(Namespace::LegacyMessage, "bob");
+        assert!(index.sled_key(&legacy("bob")).starts_with(&lp));
+        assert!(!index.sled_key(&legacy("carol")).starts_with(&lp));
         let other = IndexKey::new(Zeroizing::new([2u8; INDEX_KEY_LEN]));
-        assert_ne!(index.sled_key(&bob(1)), other.sled_key(&bob(1)));
         assert_ne!(
-            index.sled_key(&StoreKey::Contact("bob".into())),
-            index.sled_key(&StoreKey::Session("bob".into()))
+            index.sled_key(&legacy("bob")),
+            other.sled_key(&legacy("bob"))
         );
     }
 
     #[test]
     fn store_keys_round_trip_and_bad_encodings_are_rejected() {
+        let bob = ContactKey::from_bytes([5; 32]);
         let keys = [
             StoreKey::Identity,
             StoreKey::Setting(Setting::OwnName),
             StoreKey::Setting(Setting::RelayAddress),
-            StoreKey::Contact("bob".into()),
-            StoreKey::Session("b\u{f6}b".into()),
-            StoreKey::ConversationMeta("bob".into()),
-            StoreKey::Message("bob".into(), MessageId([3; MESSAGE_ID_LEN])),
+            StoreKey::Setting(Setting::StoreFormat),
+            StoreKey::Contact(ContactId([9; 16])),
+            bob.session(),
+            bob.meta(),
+            bob.message(MessageId([3; MESSAGE_ID_LEN])),
             StoreKey::Invitation(vec![1, 2, 3]),
             StoreKey::Transfer(vec![4, 5]),
+            StoreKey::OwedBurn([6; OWED_ID_LEN]),
+            StoreKey::Tombstone([7; TAG_LEN]),
+            StoreKey::LegacyContact("bob".into()),
+            StoreKey::LegacySession("b\u{f6}b".into()),
+            StoreKey::LegacyMeta("bob".into()),
+            StoreKey::LegacyMessage("bob".into(), MessageId([3; MESSAGE_ID_LEN])),
         ];
         for key in keys {
             assert_eq!(StoreKey::decode(&key.encode()), Some(key));
@@ -375,6 +479,11 @@ mod tests {
             &[6, 1, 2],
             &[7],
             &[8],
+            &[9, 1],
+            &[10, 1, 2],
+            &[12, 1],
+            &[13],
+            &[14, 0],
             &[42, 1],
         ] {
             assert_eq!(StoreKey::decode(bad), None, "{bad:?}");

@@ -18,6 +18,7 @@
 //! come in hash order), expire messages (the conversation decides; the caller deletes), or
 //! defeat copy-on-write file systems and SSD wear levelling (see `hush_vault`).
 
+mod contact_key;
 mod error;
 mod home;
 mod key;
@@ -41,10 +42,11 @@ use hush_vault::Vault;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
+pub use contact_key::{ContactId, ContactKey, ContactScope, CONTACT_ID_LEN, CONTACT_KEY_LEN};
 pub use error::StoreError;
 pub use home::KeyKind;
 pub use hush_vault::KdfParams;
-pub use key::{Namespace, Setting, StoreKey};
+pub use key::{Namespace, Setting, StoreKey, OWED_ID_LEN};
 pub use ops::Entry;
 pub use unlock::{KeySource, Passphrase};
 

@@ -13,22 +13,28 @@ use crate::conversation::MessageId;
 enum Op {
     Put(StoreKey, Vec<u8>),
     Delete(StoreKey),
-    Erase(String),
+    Erase(u8),
     Reopen,
 }
 
-fn contact() -> impl Strategy<Value = String> {
-    prop_oneof![Just("ann".to_owned()), Just("bo".to_owned())]
+fn contact() -> impl Strategy<Value = u8> {
+    prop_oneof![Just(1u8), Just(2u8)]
+}
+
+/// Contact `c`'s store key and id.
+fn keys(c: u8) -> (ContactKey, ContactId) {
+    (ContactKey::from_bytes([c; 32]), ContactId([c; 16]))
 }
 
 fn store_key() -> impl Strategy<Value = StoreKey> {
     prop_oneof![
         Just(StoreKey::Identity),
         Just(StoreKey::Setting(Setting::OwnName)),
-        contact().prop_map(StoreKey::Contact),
-        contact().prop_map(StoreKey::Session),
-        contact().prop_map(StoreKey::ConversationMeta),
-        (contact(), 0u8..4).prop_map(|(c, id)| StoreKey::Message(c, MessageId([id; 16]))),
+        contact().prop_map(|c| StoreKey::Contact(keys(c).1)),
+        contact().prop_map(|c| keys(c).0.session()),
+        contact().prop_map(|c| keys(c).0.meta()),
+        (contact(), 0u8..4).prop_map(|(c, id)| keys(c).0.message(MessageId([id; 16]))),
+        (1u8..3).prop_map(|id| StoreKey::OwedBurn([id; OWED_ID_LEN])),
         (1u8..3).prop_map(|id| StoreKey::Invitation(vec![id])),
     ]
 }
@@ -56,10 +62,14 @@ fn apply(store: &LocalStore, model: &mut Model, op: &Op) {
             let existed = model.remove(&k.encode()).is_some();
             assert_eq!(store.delete(k).unwrap(), existed);
         }
-        Op::Erase(name) => {
+        Op::Erase(c) => {
+            let (key, id) = keys(*c);
             let before = model.len();
-            model.retain(|_, (k, _)| k.contact() != Some(name));
-            assert_eq!(store.erase_contact(name).unwrap(), before - model.len());
+            model.retain(|_, (k, _)| {
+                k.contact() != Some(key.scope()) && *k != StoreKey::Contact(id)
+            });
+            let erased = store.erase_contact(id, key.scope()).unwrap();
+            assert_eq!(erased, before - model.len());
         }
         Op::Reopen => {}
     }

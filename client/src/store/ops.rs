@@ -9,6 +9,7 @@
 use hush_vault::SlotId;
 use zeroize::Zeroizing;
 
+use super::contact_key::{ContactId, ContactScope};
 use super::key::{Namespace, StoreKey};
 use super::limits::MAX_VALUE_LEN;
 use super::record::{self, decode_body, encode_body, RawRecord};
@@ -89,23 +90,52 @@ impl LocalStore {
         Ok(true)
     }
 
-    /// Every record of `namespace`, or with `contact`, every record of `namespace` that belongs
-    /// to that contact (all its messages, say). The order is arbitrary.
+    /// Every record of `namespace`, or with `contact`, every record of `namespace` in that
+    /// contact's scope (all its messages, say). The order is arbitrary.
     ///
     /// A `contact` with a namespace that is not per-contact is [`StoreError::NotPerContact`].
     pub fn list(
         &self,
         namespace: Namespace,
-        contact: Option<&str>,
+        contact: Option<ContactScope>,
     ) -> Result<Vec<Entry>, StoreError> {
-        let prefix = self.prefix(namespace, contact)?;
+        let prefix = match contact {
+            None => vec![namespace.byte()],
+            Some(_) if !namespace.is_per_contact() => {
+                return Err(StoreError::NotPerContact { namespace })
+            }
+            Some(scope) => scope_prefix(namespace, scope),
+        };
+        self.list_prefix(&prefix, namespace, |found| {
+            contact.is_none_or(|c| found.contact() == Some(c))
+        })
+    }
+
+    /// Every store format 1 record of `namespace` belonging to the contact named `name`.
+    pub(crate) fn list_legacy(
+        &self,
+        namespace: Namespace,
+        name: &str,
+    ) -> Result<Vec<Entry>, StoreError> {
+        StoreKey::LegacyContact(name.to_owned()).validate()?;
+        let prefix = self.index.legacy_prefix(namespace, name);
+        self.list_prefix(&prefix, namespace, |found| {
+            found.legacy_name() == Some(name)
+        })
+    }
+
+    fn list_prefix(
+        &self,
+        prefix: &[u8],
+        namespace: Namespace,
+        belongs: impl Fn(&StoreKey) -> bool,
+    ) -> Result<Vec<Entry>, StoreError> {
         let _op = self.lock();
         let mut out = Vec::new();
-        for item in self.db.scan_prefix(&prefix) {
+        for item in self.db.scan_prefix(prefix) {
             let (sled_key, value) = item?;
             let (found, value) = self.open_record(&sled_key, &value)?;
-            let belongs = contact.is_none_or(|c| found.contact() == Some(c));
-            if found.namespace() != namespace || !belongs {
+            if found.namespace() != namespace || !belongs(&found) {
                 return Err(StoreError::corrupt("record under the wrong key"));
             }
             out.push((found, value));
@@ -113,19 +143,42 @@ impl LocalStore {
         Ok(out)
     }
 
-    /// Erases every record of contact `name`: the contact, its session, its conversation
-    /// metadata and all its messages. Every key is shredded, with one sync, before the sled
-    /// entries go. Returns how many records were erased. Durable when it returns.
-    pub fn erase_contact(&self, name: &str) -> Result<usize, StoreError> {
-        StoreKey::Contact(name.to_owned()).validate()?;
+    /// Erases every record of one contact: its record `id`, and its session, conversation
+    /// metadata and all its messages (`scope`). Every key is shredded, with one sync, before
+    /// the sled entries go. Returns how many records were erased. Durable when it returns.
+    pub fn erase_contact(&self, id: ContactId, scope: ContactScope) -> Result<usize, StoreError> {
+        let mut prefixes = vec![self.index.sled_key(&StoreKey::Contact(id))];
+        prefixes.extend(
+            Namespace::ALL
+                .into_iter()
+                .filter(|ns| ns.is_per_contact())
+                .map(|ns| scope_prefix(ns, scope)),
+        );
+        self.erase_prefixes(&prefixes)
+    }
+
+    /// Erases every store format 1 record of the contact named `name`, as
+    /// [`LocalStore::erase_contact`] does.
+    pub(crate) fn erase_legacy_contact(&self, name: &str) -> Result<usize, StoreError> {
+        StoreKey::LegacyContact(name.to_owned()).validate()?;
         let prefixes: Vec<Vec<u8>> = Namespace::ALL
             .into_iter()
-            .filter(|ns| ns.is_per_contact())
-            .map(|ns| self.index.contact_prefix(ns, name))
+            .filter(|ns| ns.is_legacy())
+            .map(|ns| self.index.legacy_prefix(ns, name))
             .collect();
+        self.erase_prefixes(&prefixes)
+    }
+
+    /// The key of the tombstone of the queue whose recipient id is `queue`: a keyed hash under
+    /// the index key, so that the record names no queue.
+    pub fn tombstone_key(&self, queue: &[u8]) -> StoreKey {
+        StoreKey::Tombstone(self.index.tag(b"hush burned queue", &[queue]))
+    }
+
+    fn erase_prefixes(&self, prefixes: &[Vec<u8>]) -> Result<usize, StoreError> {
         let _op = self.lock();
         let mut doomed: Vec<(sled::IVec, SlotId)> = Vec::new();
-        for prefix in &prefixes {
+        for prefix in prefixes {
             for item in self.db.scan_prefix(prefix) {
                 let (sled_key, value) = item?;
                 let slot = RawRecord::parse(&value)?.slot;
@@ -148,18 +201,6 @@ impl LocalStore {
         Ok(doomed.len())
     }
 
-    /// The sled prefix that `list` scans.
-    fn prefix(&self, namespace: Namespace, contact: Option<&str>) -> Result<Vec<u8>, StoreError> {
-        match contact {
-            None => Ok(vec![namespace.byte()]),
-            Some(_) if !namespace.is_per_contact() => Err(StoreError::NotPerContact { namespace }),
-            Some(name) => {
-                StoreKey::Contact(name.to_owned()).validate()?;
-                Ok(self.index.contact_prefix(namespace, name))
-            }
-        }
-    }
-
     /// Decrypts one stored record.
     fn open_record(
         &self,
@@ -170,4 +211,11 @@ impl LocalStore {
         let record_key = self.vault.get(raw.slot)?;
         decode_body(&raw.open(&record_key, sled_key)?)
     }
+}
+
+/// The sled prefix of every record of `ns` in `scope`.
+fn scope_prefix(ns: Namespace, scope: ContactScope) -> Vec<u8> {
+    let mut out = vec![ns.byte()];
+    out.extend_from_slice(&scope.0);
+    out
 }

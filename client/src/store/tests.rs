@@ -27,6 +27,16 @@ pub(super) fn home() -> (tempfile::TempDir, std::path::PathBuf) {
     (dir, home)
 }
 
+/// Bob's store key and contact id.
+pub(super) fn bob() -> (ContactKey, ContactId) {
+    (ContactKey::from_bytes([0xB0; 32]), ContactId([0xB0; 16]))
+}
+
+/// Carol's store key and contact id.
+fn carol() -> (ContactKey, ContactId) {
+    (ContactKey::from_bytes([0xCA; 32]), ContactId([0xCA; 16]))
+}
+
 /// The value under `key`, copied out.
 fn got(store: &LocalStore, key: &StoreKey) -> Option<Vec<u8>> {
     store.get(key).unwrap().map(|v| v.to_vec())
@@ -50,6 +60,7 @@ fn message(id: u8, text: &str) -> MessageRecord {
 /// One record of every kind, and its value.
 fn sample() -> Vec<(StoreKey, Vec<u8>)> {
     let m = message(1, "see you at noon");
+    let ((bob, bob_id), (_, carol_id)) = (bob(), carol());
     vec![
         (StoreKey::Identity, b"identity keys".to_vec()),
         (StoreKey::Setting(Setting::OwnName), b"alice".to_vec()),
@@ -57,12 +68,17 @@ fn sample() -> Vec<(StoreKey, Vec<u8>)> {
             StoreKey::Setting(Setting::RelayAddress),
             b"hush://relay:4433#ab".to_vec(),
         ),
-        (StoreKey::Contact("bob".into()), b"bob's keys".to_vec()),
-        (StoreKey::Session("bob".into()), b"ratchet".to_vec()),
-        (StoreKey::ConversationMeta("bob".into()), b"meta".to_vec()),
-        (StoreKey::Message("bob".into(), m.id), m.encode()),
+        (StoreKey::Contact(bob_id), b"bob's keys".to_vec()),
+        (bob.session(), b"ratchet".to_vec()),
+        (bob.meta(), b"meta".to_vec()),
+        (bob.message(m.id), m.encode()),
         (StoreKey::Invitation(vec![9; 16]), b"invite secret".to_vec()),
-        (StoreKey::Contact("carol".into()), Vec::new()),
+        (StoreKey::Contact(carol_id), Vec::new()),
+        (StoreKey::OwedBurn([5; OWED_ID_LEN]), b"owed".to_vec()),
+        (
+            StoreKey::LegacyMessage("dave".into(), m.id),
+            b"old".to_vec(),
+        ),
     ]
 }
 
@@ -78,26 +94,24 @@ fn assert_round_trip(make: impl Fn() -> KeySource) {
         assert_eq!(got(&store, &k), Some(v.clone()), "{k:?}");
     }
     let m = message(1, "see you at noon");
-    let stored = store
-        .get(&StoreKey::Message("bob".into(), m.id))
-        .unwrap()
-        .unwrap();
+    let stored = store.get(&bob().0.message(m.id)).unwrap().unwrap();
     assert_eq!(MessageRecord::decode(&stored).unwrap(), m);
     let mut contacts: Vec<_> = store
         .list(Namespace::Contact, None)
         .unwrap()
         .into_iter()
-        .map(|(k, _)| k)
+        .map(|(k, _)| k.encode())
         .collect();
-    contacts.sort_by_key(|k| k.contact().map(str::to_owned));
+    contacts.sort();
     assert_eq!(
         contacts,
         [
-            StoreKey::Contact("bob".into()),
-            StoreKey::Contact("carol".into())
+            StoreKey::Contact(bob().1).encode(),
+            StoreKey::Contact(carol().1).encode()
         ]
     );
-    assert_eq!(store.get(&StoreKey::Contact("dave".into())).unwrap(), None);
+    let dave = StoreKey::Contact(ContactId([0xDA; 16]));
+    assert_eq!(store.get(&dave).unwrap(), None);
 }
 
 #[test]
@@ -185,7 +199,7 @@ fn interrupted_create_is_started_over() {
 fn replacing_a_record_shreds_its_old_slot() {
     let (_dir, home) = home();
     let store = LocalStore::create(&home, KeySource::KeyFile).unwrap();
-    let key = StoreKey::Session("bob".into());
+    let key = bob().0.session();
     store.put(&key, b"ratchet state 1").unwrap();
     let sled_key = store.index.sled_key(&key);
     let old_value = store.db.get(&sled_key).unwrap().unwrap();
@@ -219,35 +233,29 @@ fn delete_and_erase_contact_remove_only_their_records() {
     for (k, v) in sample() {
         store.put(&k, &v).unwrap();
     }
-    let carol_msg = StoreKey::Message("carol".into(), MessageId([2; 16]));
+    let ((bob, bob_id), (carol, _)) = (bob(), carol());
+    let carol_msg = carol.message(MessageId([2; 16]));
     store.put(&carol_msg, b"hi").unwrap();
     for id in 10..14 {
-        store
-            .put(&StoreKey::Message("bob".into(), MessageId([id; 16])), b"m")
-            .unwrap();
+        store.put(&bob.message(MessageId([id; 16])), b"m").unwrap();
     }
-    assert_eq!(
-        store.list(Namespace::Message, Some("bob")).unwrap().len(),
-        5
-    );
+    let bobs = Some(bob.scope());
+    assert_eq!(store.list(Namespace::Message, bobs).unwrap().len(), 5);
     assert_eq!(store.list(Namespace::Message, None).unwrap().len(), 6);
 
-    let one = StoreKey::Message("bob".into(), MessageId([10; 16]));
+    let one = bob.message(MessageId([10; 16]));
     assert!(store.delete(&one).unwrap());
     assert!(!store.delete(&one).unwrap());
     assert_eq!(store.get(&one).unwrap(), None);
-    assert_eq!(
-        store.list(Namespace::Message, Some("bob")).unwrap().len(),
-        4
-    );
+    assert_eq!(store.list(Namespace::Message, bobs).unwrap().len(), 4);
 
     let slots_before = store.vault.slots_in_use();
     // Contact, session, meta and four messages.
-    assert_eq!(store.erase_contact("bob").unwrap(), 7);
+    assert_eq!(store.erase_contact(bob_id, bob.scope()).unwrap(), 7);
     assert_eq!(store.vault.slots_in_use(), slots_before - 7);
-    assert_eq!(store.erase_contact("bob").unwrap(), 0);
+    assert_eq!(store.erase_contact(bob_id, bob.scope()).unwrap(), 0);
     for ns in Namespace::ALL.into_iter().filter(|ns| ns.is_per_contact()) {
-        assert!(store.list(ns, Some("bob")).unwrap().is_empty(), "{ns:?}");
+        assert!(store.list(ns, bobs).unwrap().is_empty(), "{ns:?}");
     }
     assert_eq!(got(&store, &carol_msg), Some(b"hi".to_vec()));
     assert!(store.get(&StoreKey::Identity).unwrap().is_some());
@@ -263,30 +271,32 @@ fn limits_and_bad_keys_are_typed_errors() {
     let store = LocalStore::create(&home, KeySource::KeyFile).unwrap();
     let long = "x".repeat(limits::MAX_NAME_LEN + 1);
     for key in [
-        StoreKey::Contact(String::new()),
-        StoreKey::Message(long.clone(), MessageId([0; 16])),
+        StoreKey::LegacyContact(String::new()),
+        StoreKey::LegacyMessage(long.clone(), MessageId([0; 16])),
         StoreKey::Invitation(Vec::new()),
         StoreKey::Invitation(vec![0; limits::MAX_INVITATION_ID_LEN + 1]),
     ] {
         let err = store.put(&key, b"v").unwrap_err();
         assert!(matches!(err, StoreError::InvalidKey { .. }), "{err:?}");
     }
-    let at_limit = StoreKey::Contact("x".repeat(limits::MAX_NAME_LEN));
+    let at_limit = StoreKey::LegacyContact("x".repeat(limits::MAX_NAME_LEN));
     store.put(&at_limit, b"v").unwrap();
     let big = vec![0u8; limits::MAX_VALUE_LEN + 1];
     let err = store.put(&StoreKey::Identity, &big).unwrap_err();
     assert!(matches!(err, StoreError::ValueTooLarge { .. }), "{err:?}");
-    let err = store.list(Namespace::Identity, Some("bob")).unwrap_err();
+    let err = store
+        .list(Namespace::Identity, Some(bob().0.scope()))
+        .unwrap_err();
     assert!(matches!(err, StoreError::NotPerContact { .. }), "{err:?}");
     let err = store
-        .put(&StoreKey::Contact(long.clone()), b"v")
+        .put(&StoreKey::LegacyContact(long.clone()), b"v")
         .unwrap_err();
     assert_eq!(
         err.to_string(),
         "a contact name must be 1 to 256 bytes long; choose another"
     );
     assert!(matches!(
-        store.erase_contact(&long),
+        store.erase_legacy_contact(&long),
         Err(StoreError::InvalidKey { .. })
     ));
 }
@@ -305,8 +315,8 @@ fn second_open_while_in_use_is_refused() {
 fn crash_leftovers_are_reconciled_on_open() {
     let (_dir, home) = home();
     let store = LocalStore::create(&home, KeySource::KeyFile).unwrap();
-    let kept = StoreKey::Contact("bob".into());
-    let half_deleted = StoreKey::Message("bob".into(), MessageId([1; 16]));
+    let kept = StoreKey::Contact(bob().1);
+    let half_deleted = bob().0.message(MessageId([1; 16]));
     store.put(&kept, b"keys").unwrap();
     store.put(&half_deleted, b"going").unwrap();
     // A put that allocated a key, then crashed before its record landed.
@@ -343,7 +353,7 @@ fn corrupt_open(home: &Path) -> StoreError {
 fn corrupted_record_is_a_typed_error() {
     let (_dir, home) = home();
     let store = LocalStore::create(&home, KeySource::KeyFile).unwrap();
-    let key = StoreKey::ConversationMeta("bob".into());
+    let key = bob().0.meta();
     store.put(&key, b"meta").unwrap();
     let sled_key = store.index.sled_key(&key);
     let mut value = store.db.get(&sled_key).unwrap().unwrap().to_vec();
@@ -374,7 +384,7 @@ fn slot_offset(slot: SlotId) -> u64 {
 fn corrupted_or_truncated_vault_is_a_typed_error() {
     let (_dir, home) = home();
     let store = LocalStore::create(&home, KeySource::KeyFile).unwrap();
-    let key = StoreKey::Contact("bob".into());
+    let key = StoreKey::Contact(bob().1);
     store.put(&key, b"keys").unwrap();
     let value = store.db.get(store.index.sled_key(&key)).unwrap().unwrap();
     let slot = record::RawRecord::parse(&value).unwrap().slot;
@@ -420,12 +430,20 @@ fn damaged_marker_or_missing_database_is_a_typed_error() {
 
 #[test]
 fn debug_output_names_nothing() {
-    let key = StoreKey::Message("zebulon".into(), MessageId([0xAB; 16]));
+    let key = StoreKey::LegacyMessage("zebulon".into(), MessageId([0xAB; 16]));
     let shown = format!("{key:?}");
     assert!(
         shown.contains("Message") && !shown.contains("zebulon"),
         "{shown}"
     );
+    let (bob, id) = bob();
+    for shown in [
+        format!("{bob:?}"),
+        format!("{id:?}"),
+        format!("{:?}", bob.scope()),
+    ] {
+        assert!(!shown.contains("176") && !shown.contains("b0"), "{shown}");
+    }
     let shown = format!("{:?}", pass("hunter2-secret"));
     assert!(
         shown.contains("Passphrase") && !shown.contains("hunter2"),
@@ -460,16 +478,15 @@ fn store_is_shareable_between_threads() {
             let store = &store;
             s.spawn(move || {
                 for i in 0..10u8 {
-                    let key = StoreKey::Message(format!("c{t}"), MessageId([i; 16]));
+                    let key = ContactKey::from_bytes([t; 32]).message(MessageId([i; 16]));
                     store.put(&key, &[t, i]).unwrap();
                 }
             });
         }
     });
     for t in 0..4u8 {
-        let msgs = store
-            .list(Namespace::Message, Some(&format!("c{t}")))
-            .unwrap();
+        let scope = ContactKey::from_bytes([t; 32]).scope();
+        let msgs = store.list(Namespace::Message, Some(scope)).unwrap();
         assert_eq!(msgs.len(), 10);
         assert!(msgs.iter().all(|(_, v)| v[0] == t));
     }

@@ -126,7 +126,7 @@ impl<'a> Staged<'a> {
 }
 
 impl Transfers {
-    /// Saves the file of `contact`'s file message `id` to `to` (see
+    /// Saves the file of `contact`'s (store key `key`) file message `id` to `to` (see
     /// [`crate::Client::save_file`]) and returns the path written; then owes the blob its
     /// "download done" deletion and carries it out. The staged ciphertext is on record (with
     /// its contact and the blob's expiry) before its first byte. Dropping the returned future
@@ -134,6 +134,7 @@ impl Transfers {
     pub(crate) async fn download(
         &self,
         contact: &str,
+        key: &crate::store::ContactKey,
         id: MessageId,
         file: &FileRef,
         to: &Path,
@@ -143,7 +144,7 @@ impl Transfers {
         let layout = file.layout().map_err(|_| ClientError::FileTampered)?;
         let home = self.store.home().to_path_buf();
         ensure_files_dir(&home).map_err(io_error(&home))?;
-        let staged = staged_path(&home, contact, id);
+        let staged = staged_path(&home, key, id);
         record_download(&self.store, contact, &staged, file.expires_at)?;
         let fetched = self.fetch_blob(file, &layout, &staged, progress).await?;
         let cancel = Arc::new(AtomicBool::new(false));

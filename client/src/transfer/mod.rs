@@ -7,7 +7,7 @@
 //!   then decrypt it into place (`decrypt`).
 //! - `state`: the records kept in the encrypted store, each with its contact and its end:
 //!   uploads in progress and staged downloads ([`Transfers::expire_records`],
-//!   [`Transfers::forget_contact`]).
+//!   `forget_contact_records`, called when a contact is erased).
 //! - `owed`: deletions still owed to a relay (blobs, and the queues of expired invitations).
 //! - `parts`: the names of decrypted temporary files, where a file cannot be unnamed.
 //! - `staging`: where downloaded ciphertext is staged, and what to forget when a file message is
@@ -37,6 +37,7 @@ use crate::clock::Clock;
 use crate::net::{Connection, RelayCallError, RelayPool};
 use crate::store::LocalStore;
 
+pub(crate) use state::forget_contact as forget_contact_records;
 pub use upload::ProgressFn;
 
 /// Relay requests a transfer keeps in flight on its connection.

@@ -207,70 +207,70 @@ enum Met {
     Download(DownloadRecord),
 }
 
-impl Transfers {
-    /// Every upload and download record, decoded; a damaged one is removed on the way.
-    fn records(&self) -> Result<Vec<(StoreKey, Met)>, ClientError> {
-        let mut out = Vec::new();
-        for (key, value) in self.store.list(Namespace::Transfer, None)? {
-            let StoreKey::Transfer(id) = &key else {
-                continue;
-            };
-            let met = match id.first() {
-                Some(&UPLOAD_TAG) => UploadRecord::decode(&value).map(|u| Met::Upload(Box::new(u))),
-                Some(&DOWNLOAD_TAG) => DownloadRecord::decode(&value).map(Met::Download),
-                _ => continue,
-            };
-            match met {
-                Ok(m) => out.push((key, m)),
-                Err(e) => {
-                    tracing::warn!(error = %e, "removing a damaged transfer record");
-                    self.store.delete(&key)?;
-                }
-            }
-        }
-        Ok(out)
-    }
-
-    /// Ends a record: an upload's blob is owed a deletion, a download's staged file goes.
-    fn end(&self, key: &StoreKey, met: &Met) -> Result<(), ClientError> {
+/// Every upload and download record, decoded; a damaged one is removed on the way.
+fn records(store: &LocalStore) -> Result<Vec<(StoreKey, Met)>, ClientError> {
+    let mut out = Vec::new();
+    for (key, value) in store.list(Namespace::Transfer, None)? {
+        let StoreKey::Transfer(id) = &key else {
+            continue;
+        };
+        let met = match id.first() {
+            Some(&UPLOAD_TAG) => UploadRecord::decode(&value).map(|u| Met::Upload(Box::new(u))),
+            Some(&DOWNLOAD_TAG) => DownloadRecord::decode(&value).map(Met::Download),
+            _ => continue,
+        };
         match met {
-            Met::Upload(up) => owe_deletion(&self.store, &up.relay, up.blob_id, &up.write_cap)?,
-            Met::Download(d) => {
-                let staged = d.staged_path(self.store.home());
-                remove_if_there(&staged).map_err(io_error(&staged))?;
+            Ok(m) => out.push((key, m)),
+            Err(e) => {
+                tracing::warn!(error = %e, "removing a damaged transfer record");
+                store.delete(&key)?;
             }
         }
-        self.store.delete(key)?;
-        Ok(())
     }
+    Ok(out)
+}
 
+/// Ends a record: an upload's blob is owed a deletion, a download's staged file goes.
+fn end(store: &LocalStore, key: &StoreKey, met: &Met) -> Result<(), ClientError> {
+    match met {
+        Met::Upload(up) => owe_deletion(store, &up.relay, up.blob_id, &up.write_cap)?,
+        Met::Download(d) => {
+            let staged = d.staged_path(store.home());
+            remove_if_there(&staged).map_err(io_error(&staged))?;
+        }
+    }
+    store.delete(key)?;
+    Ok(())
+}
+
+/// Shreds every transfer record of contact `name` and what it kept: uploads in progress
+/// (their blobs owed a deletion) and staged downloads. An upload record written before
+/// uploads had an owner goes too (resuming it only saves an upload).
+pub(crate) fn forget_contact(store: &LocalStore, name: &str) -> Result<(), ClientError> {
+    for (key, met) in records(store)? {
+        let owned = match &met {
+            Met::Upload(up) => up.contact.as_deref().is_none_or(|c| c == name),
+            Met::Download(d) => d.contact == name,
+        };
+        if owned {
+            end(store, &key, &met)?;
+        }
+    }
+    Ok(())
+}
+
+impl Transfers {
     /// Removes every upload and download record whose blob expired at or before `now` (unix
     /// seconds), with what it kept: an upload's blob is owed a deletion, a download's staged
     /// ciphertext is removed. A damaged record is removed too.
     pub(crate) fn expire_records(&self, now: u64) -> Result<(), ClientError> {
-        for (key, met) in self.records()? {
+        for (key, met) in records(&self.store)? {
             let expires_at = match &met {
                 Met::Upload(up) => up.expires_at,
                 Met::Download(d) => d.expires_at,
             };
             if expires_at <= now {
-                self.end(&key, &met)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Shreds every transfer record of contact `name` and what it kept: uploads in progress
-    /// (their blobs owed a deletion) and staged downloads. An upload record written before
-    /// uploads had an owner goes too (resuming it only saves an upload).
-    pub(crate) fn forget_contact(&self, name: &str) -> Result<(), ClientError> {
-        for (key, met) in self.records()? {
-            let owned = match &met {
-                Met::Upload(up) => up.contact.as_deref().is_none_or(|c| c == name),
-                Met::Download(d) => d.contact == name,
-            };
-            if owned {
-                self.end(&key, &met)?;
+                end(&self.store, &key, &met)?;
             }
         }
         Ok(())
@@ -283,7 +283,7 @@ impl Transfers {
         path: &Path,
     ) -> Result<Option<(StoreKey, UploadRecord)>, ClientError> {
         let path = path.to_string_lossy();
-        for (key, met) in self.records()? {
+        for (key, met) in records(&self.store)? {
             if let Met::Upload(up) = met {
                 if up.contact.as_deref() == Some(contact) && up.path == path {
                     return Ok(Some((key, *up)));

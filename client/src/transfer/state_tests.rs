@@ -110,7 +110,7 @@ fn forgetting_a_contact_shreds_its_transfer_records_only() {
     let bobs = staged(&t, "bob", "bob.blob", u64::MAX);
     let carols_file = staged(&t, "carol", "carol.blob", u64::MAX);
 
-    t.forget_contact("bob").unwrap();
+    super::state::forget_contact(&t.store, "bob").unwrap();
     assert!(!bobs.exists() && carols_file.exists());
     assert_eq!(count(&t, DOWNLOAD_TAG), 1);
     assert_eq!(
@@ -161,7 +161,7 @@ fn an_upload_record_without_an_owner_decodes_and_goes_with_any_contact() {
     t.store
         .put(&StoreKey::Transfer(vec![UPLOAD_TAG, 9]), &old)
         .unwrap();
-    t.forget_contact("anyone").unwrap();
+    super::state::forget_contact(&t.store, "anyone").unwrap();
     assert_eq!(count(&t, UPLOAD_TAG), 0);
     assert_eq!(count(&t, DELETION_TAG), 1);
 }

@@ -340,10 +340,12 @@ pub(crate) async fn burn(
     if !yes && !confirm_burn(name)? {
         bail!("burn cancelled; nothing was deleted");
     }
-    client.burn(name).await?;
+    let report = client.burn(name).await?;
     out.emit(
         &Record::Burned {
             contact: name.to_owned(),
+            contact_told: present::delivery(report.contact_told).into(),
+            queue_deleted: present::delivery(report.queue_deleted).into(),
         },
         now_secs(),
     )

@@ -132,10 +132,15 @@ pub(crate) enum Record {
         /// The message id.
         id: String,
     },
-    /// `burn` destroyed a conversation.
+    /// `burn` destroyed a conversation: erased here, and what the relays were told.
     Burned {
         /// The former contact.
         contact: String,
+        /// The `Burn` to the contact: `done`, `gone` (their queue was already gone) or `owed`
+        /// (their relay is out of reach: retried later).
+        contact_told: String,
+        /// The deletion of our queue: `done`, `gone` or `owed`.
+        queue_deleted: String,
     },
     /// `block` blocked a contact.
     Blocked {
@@ -229,9 +234,11 @@ impl Record {
             Record::Unsent { contact, id } => {
                 format!("unsent {id}: deleted here and on {contact}'s side")
             }
-            Record::Burned { contact } => format!(
-                "burned the conversation with {contact} on both sides; a new invitation is needed to talk again"
-            ),
+            Record::Burned {
+                contact,
+                contact_told,
+                queue_deleted,
+            } => burned_text(contact, contact_told, queue_deleted),
             Record::Blocked { contact } => {
                 format!("blocked {contact}: their messages can no longer reach you")
             }
@@ -323,6 +330,26 @@ impl<W: Write> Output<W> {
     }
 }
 
+/// What `burn` says: erased here in any case, then what the relays were told.
+fn burned_text(contact: &str, told: &str, deleted: &str) -> String {
+    let told = match told {
+        "done" => format!("{contact} was told to erase it too"),
+        "gone" => format!(
+            "{contact}'s queue is already gone (they blocked you or burned first), so there was no one to tell"
+        ),
+        _ => format!(
+            "{contact}'s relay is out of reach: hush tells them when it next reaches it (hush read, hush chat)"
+        ),
+    };
+    let deleted = match deleted {
+        "owed" => "; your queue is deleted once your relay is reachable again",
+        _ => "",
+    };
+    format!(
+        "burned the conversation with {contact}: erased here; {told}{deleted}. A new invitation is needed to talk again"
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -338,6 +365,31 @@ mod tests {
             view_once: false,
             file: None,
         }
+    }
+
+    #[test]
+    fn a_burn_says_it_erased_here_and_what_the_relays_still_owe() {
+        let burned = |told: &str, deleted: &str| Record::Burned {
+            contact: "bob".into(),
+            contact_told: told.into(),
+            queue_deleted: deleted.into(),
+        };
+        let text = lines(&[burned("done", "done")], false);
+        assert!(text[0].contains("erased here; bob was told"), "{text:?}");
+        let text = lines(&[burned("gone", "done")], false);
+        assert!(text[0].contains("already gone"), "{text:?}");
+        let text = lines(&[burned("owed", "owed")], false);
+        assert!(
+            text[0].contains("out of reach") && text[0].contains("your queue is deleted once"),
+            "{text:?}"
+        );
+        let json = lines(&[burned("owed", "gone")], true);
+        let v: serde_json::Value = serde_json::from_str(&json[0]).unwrap();
+        assert_eq!(v["type"], "burned");
+        assert_eq!(
+            (&v["contact_told"], &v["queue_deleted"]),
+            (&"owed".into(), &"gone".into())
+        );
     }
 
     fn lines(records: &[Record], json: bool) -> Vec<String> {

@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use anyhow::{anyhow, Result};
 use hush_client::conversation::{ConversationError, MessageId};
-use hush_client::{Client, ClientError, ContactStatus, ContactView, MessageView};
+use hush_client::{Client, ClientError, ContactStatus, ContactView, Delivery, MessageView};
 
 use crate::output::{ContactOut, FileOut, MessageOut, Record};
 
@@ -92,6 +92,15 @@ pub(crate) fn is_gone(err: &ClientError) -> bool {
             | ClientError::UnknownContact { .. }
             | ClientError::Conversation(ConversationError::UnknownMessage)
     )
+}
+
+/// How a part of a burn went, as printed.
+pub(crate) fn delivery(d: Delivery) -> &'static str {
+    match d {
+        Delivery::Done => "done",
+        Delivery::Gone => "gone",
+        _ => "owed",
+    }
 }
 
 /// A contact as printed.
