@@ -154,7 +154,7 @@ mod tests {
         store
             .put(&StoreKey::LegacyContact("carol".into()), &burned)
             .unwrap();
-        let staged = staging::ensure_files_dir(store.home()).unwrap();
+        let staged = crate::transfer::disk::ensure_files_dir(store.home()).unwrap();
         let old = staging::legacy_staged_path(store.home(), "bob", MessageId([1; 16]));
         assert!(old.starts_with(&staged));
         std::fs::write(&old, b"ciphertext").unwrap();

@@ -18,9 +18,10 @@ use rand::RngCore;
 use sha2::Sha256;
 use zeroize::Zeroizing;
 
-use super::key::{StoreKey, TAG_LEN};
 use crate::conversation::MessageId;
 
+/// Length of one keyed-hash tag in a sled key.
+pub(crate) const TAG_LEN: usize = 16;
 /// Length of a [`ContactId`].
 pub const CONTACT_ID_LEN: usize = 16;
 /// Length of a [`ContactKey`].
@@ -97,19 +98,9 @@ impl ContactKey {
         ContactScope(self.tag(b"hush contact scope", &[]))
     }
 
-    /// The key of the contact's ratchet session record.
-    pub fn session(&self) -> StoreKey {
-        StoreKey::Session(self.scope())
-    }
-
-    /// The key of the contact's conversation metadata record.
-    pub fn meta(&self) -> StoreKey {
-        StoreKey::ConversationMeta(self.scope())
-    }
-
-    /// The key of the contact's message `id`.
-    pub fn message(&self, id: MessageId) -> StoreKey {
-        StoreKey::Message(self.scope(), self.tag(b"hush message", &[id.as_bytes()]))
+    /// The tag that names the contact's message `id` within its scope.
+    pub(crate) fn message_tag(&self, id: MessageId) -> [u8; TAG_LEN] {
+        self.tag(b"hush message", &[id.as_bytes()])
     }
 
     /// The file name (hex, no extension) under which the ciphertext of the contact's file

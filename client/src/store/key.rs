@@ -18,13 +18,11 @@ use std::fmt;
 
 use zeroize::Zeroizing;
 
-use super::contact_key::{tag, ContactId, ContactScope};
+use super::contact_key::{tag, ContactId, ContactKey, ContactScope, TAG_LEN};
 use super::limits::{MAX_INVITATION_ID_LEN, MAX_NAME_LEN, MAX_TRANSFER_ID_LEN};
 use super::StoreError;
 use crate::conversation::{MessageId, MESSAGE_ID_LEN};
 
-/// Length of one keyed-hash tag in a sled key.
-pub(crate) const TAG_LEN: usize = 16;
 /// Length of the index key.
 pub(crate) const INDEX_KEY_LEN: usize = 32;
 /// sled key of the record that holds the index key itself.
@@ -398,6 +396,24 @@ impl IndexKey {
         out.push(ns.byte());
         out.extend_from_slice(&self.tag(label, &[part]));
         out
+    }
+}
+
+/// The sled keys of a contact's records, derived from its [`ContactKey`].
+impl ContactKey {
+    /// The key of the contact's ratchet session record.
+    pub fn session(&self) -> StoreKey {
+        StoreKey::Session(self.scope())
+    }
+
+    /// The key of the contact's conversation metadata record.
+    pub fn meta(&self) -> StoreKey {
+        StoreKey::ConversationMeta(self.scope())
+    }
+
+    /// The key of the contact's message `id`.
+    pub fn message(&self, id: MessageId) -> StoreKey {
+        StoreKey::Message(self.scope(), self.message_tag(id))
     }
 }
 

@@ -21,9 +21,9 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::disk::io_error;
 use super::hooks;
 use super::parts::{Part, Parts};
-use super::staging::io_error;
 use crate::client::error::ClientError;
 use crate::conversation::FileRef;
 use crate::files::{ChunkCipher, Layout};

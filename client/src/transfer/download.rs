@@ -21,8 +21,9 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use super::decrypt::{decrypt_into, hash_prefix, Sink, WRITE_BUFFER};
+use super::disk::{ensure_files_dir, io_error};
 use super::owed::owe_deletion;
-use super::staging::{ensure_files_dir, io_error, staged_path};
+use super::staging::staged_path;
 use super::state::{forget_download, record_download};
 use super::upload::ProgressFn;
 use super::{Interrupt, Stalls, TransferProgress, Transfers, IN_FLIGHT};

@@ -19,6 +19,7 @@
 //! shreds a file message's record.
 
 mod decrypt;
+pub(crate) mod disk;
 mod download;
 mod hooks;
 pub(crate) mod owed;

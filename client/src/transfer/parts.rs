@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 
 use zeroize::Zeroizing;
 
-use super::staging::{io_error, remove_if_there};
+use super::disk::{io_error, remove_if_there};
 use super::state::random_key;
 use crate::client::error::ClientError;
 use crate::conversation::codec::{versioned_reader, versioned_writer, DecodeError};

@@ -10,41 +10,18 @@
 //! What it does not do: decide when a message is deleted (the conversation does; the client's
 //! driver calls [`forget_file`] and its kin).
 
-use std::fs::{self, DirBuilder};
+use std::fs;
 use std::io;
-use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 
 use sha2::{Digest, Sha256};
 
+use super::disk::{files_dir, io_error};
 use super::owed::owe_deletion;
 use super::state::forget_download;
 use crate::client::error::ClientError;
 use crate::conversation::{MessageId, MessageRecord};
 use crate::store::{ContactKey, LocalStore, Namespace};
-
-/// The directory of staged downloads, inside the home.
-const FILES_DIR: &str = "files";
-
-/// Turns an I/O error on `path` into the client's error that names it.
-pub(crate) fn io_error(path: &Path) -> impl FnOnce(io::Error) -> ClientError + '_ {
-    move |source| ClientError::FileIo {
-        path: path.to_path_buf(),
-        source,
-    }
-}
-
-/// The directory of staged downloads.
-pub(super) fn files_dir(home: &Path) -> PathBuf {
-    home.join(FILES_DIR)
-}
-
-/// Creates the staging directory (mode 0700) if needed.
-pub(crate) fn ensure_files_dir(home: &Path) -> io::Result<PathBuf> {
-    let dir = files_dir(home);
-    DirBuilder::new().recursive(true).mode(0o700).create(&dir)?;
-    Ok(dir)
-}
 
 /// Where the ciphertext of file message `id` of the contact with store key `contact` is staged.
 pub(crate) fn staged_path(home: &Path, contact: &ContactKey, id: MessageId) -> PathBuf {
@@ -77,14 +54,6 @@ pub(crate) fn rename_legacy(
     let old = legacy_staged_path(home, name, id);
     match fs::rename(&old, staged_path(home, key, id)) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_error(&old)(e)),
-        _ => Ok(()),
-    }
-}
-
-/// Removes a file, which may not exist.
-pub(crate) fn remove_if_there(path: &Path) -> io::Result<()> {
-    match fs::remove_file(path) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
 }

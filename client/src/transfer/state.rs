@@ -27,8 +27,8 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+use super::disk::{files_dir, io_error, remove_if_there};
 use super::owed::owe_deletion;
-use super::staging::{files_dir, io_error, remove_if_there};
 use super::Transfers;
 use crate::client::error::ClientError;
 use crate::conversation::codec::{

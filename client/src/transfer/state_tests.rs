@@ -72,7 +72,7 @@ fn count(t: &Transfers, tag: u8) -> usize {
 
 /// Stages a file for `contact`, on record; returns its path.
 fn staged(t: &Transfers, contact: &str, name: &str, expires_at: u64) -> std::path::PathBuf {
-    let dir = super::staging::ensure_files_dir(t.store.home()).unwrap();
+    let dir = super::disk::ensure_files_dir(t.store.home()).unwrap();
     let path = dir.join(name);
     record_download(&t.store, contact, &path, expires_at).unwrap();
     std::fs::write(&path, b"ciphertext").unwrap();

@@ -24,8 +24,8 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use super::disk::io_error;
 use super::owed::owe_deletion;
-use super::staging::io_error;
 use super::state::{random_key, UploadRecord, UPLOAD_TAG};
 use super::{Interrupt, Stalls, TransferProgress, Transfers, IN_FLIGHT};
 use crate::client::error::ClientError;
