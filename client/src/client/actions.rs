@@ -129,24 +129,32 @@ impl Inner {
 
     /// Applies due expiries in every conversation, and drops expired tombstones.
     async fn expire_conversations(&self) -> Result<Vec<ClientEvent>, ClientError> {
+        let events = self.tick_conversations(false).await?;
+        expire_tombstones(&self.store, self.now())?;
+        Ok(events)
+    }
+
+    /// Ticks the conversations: with `all`, every one (what lapsed, and what its metadata no
+    /// longer needs); else only those whose next deadline has come.
+    pub(super) async fn tick_conversations(
+        &self,
+        all: bool,
+    ) -> Result<Vec<ClientEvent>, ClientError> {
         let now = self.now();
         let mut events = Vec::new();
-        {
-            let mut st = self.state.lock().await;
-            for (name, c) in st.contacts.iter_mut() {
-                if c.conv.next_deadline().is_some_and(|d| d <= now) {
-                    let effects = c.conv.tick(now);
-                    events.extend(driver::apply_local(
-                        &self.store,
-                        &c.key,
-                        name,
-                        &c.conv,
-                        effects,
-                    )?);
-                }
+        let mut st = self.state.lock().await;
+        for (name, c) in st.contacts.iter_mut() {
+            if all || c.conv.next_deadline().is_some_and(|d| d <= now) {
+                let effects = c.conv.tick(now);
+                events.extend(driver::apply_local(
+                    &self.store,
+                    &c.key,
+                    name,
+                    &c.conv,
+                    effects,
+                )?);
             }
         }
-        expire_tombstones(&self.store, now)?;
         Ok(events)
     }
 

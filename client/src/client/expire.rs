@@ -15,7 +15,7 @@ use std::time::Duration;
 use hush_protocol::RelayAddress;
 
 use super::view::ClientEvent;
-use super::{driver, Client, ClientError, Inner};
+use super::{Client, ClientError, Inner};
 
 /// What an expiry pass did, in counts only (no names, ids or texts).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -47,21 +47,7 @@ impl Inner {
     /// and what its metadata no longer needs), then [`Inner::tick_local`] applies the rest. No
     /// network: the owed burns wait for [`Inner::tick`]. Returns how many messages expired.
     pub(super) async fn expire_local(&self) -> Result<usize, ClientError> {
-        let now = self.now();
-        let mut events = Vec::new();
-        {
-            let mut st = self.state.lock().await;
-            for (name, c) in st.contacts.iter_mut() {
-                let effects = c.conv.tick(now);
-                events.extend(driver::apply_local(
-                    &self.store,
-                    &c.key,
-                    name,
-                    &c.conv,
-                    effects,
-                )?);
-            }
-        }
+        let mut events = self.tick_conversations(true).await?;
         events.extend(self.tick_local().await?);
         Ok(expired_in(&events))
     }
