@@ -197,9 +197,15 @@ impl Invitation {
         if relay_len > MAX_RELAY_ADDRESS_LEN {
             return Err(InvitationError::RelayAddress);
         }
+        // The address must be in the one form its encoder writes (no spaces, lowercase hex):
+        // the signed bytes, and the transcript hash, then have one spelling.
         let relay = std::str::from_utf8(r.take(relay_len).map_err(|_| Truncated)?)
             .ok()
-            .and_then(|s| s.parse::<RelayAddress>().ok())
+            .and_then(|s| {
+                s.parse::<RelayAddress>()
+                    .ok()
+                    .filter(|a| a.to_string() == s)
+            })
             .ok_or(InvitationError::RelayAddress)?;
         let sender_id = SenderId::from_bytes(r.array().map_err(|_| Truncated)?);
         let send_cap = SendCapability::from_bytes(r.array().map_err(|_| Truncated)?);
@@ -232,9 +238,15 @@ impl Invitation {
             kem_ek: Box::new(EncapsulationKey::from_bytes(&kem_ek)),
             signature,
         };
-        let signed = [label::INVITATION_SIGNATURE, &invitation.body()].concat();
+        // Verified over the bytes received, not over a re-encoding of what was parsed from them.
+        let received_body = &bytes[..bytes.len() - signature.len()];
+        let signed = [label::INVITATION_SIGNATURE, received_body].concat();
         if !inviter.verify(&signed, &signature) {
             return Err(InvitationError::BadSignature);
+        }
+        // Every field is canonical, so the re-encoding the transcript hashes is these bytes.
+        if invitation.body() != received_body {
+            return Err(InvitationError::Encoding);
         }
         Ok(invitation)
     }
@@ -447,6 +459,32 @@ mod tests {
         assert_eq!(
             Invitation::parse(&inv.encode()).err(),
             Some(InvitationError::InvalidKey)
+        );
+    }
+
+    #[test]
+    fn a_token_with_the_fingerprint_in_upper_case_is_refused() {
+        let mut rng = ChaCha20Rng::seed_from_u64(7);
+        let id = Identity::generate(&mut rng);
+        let cap = SendCapability::from_bytes([1; 32]);
+        let (inv, _) = Invitation::create(
+            &id,
+            relay(),
+            SenderId::from_bytes([2; 16]),
+            cap,
+            EXP,
+            &mut rng,
+        );
+        assert!(Invitation::parse(&inv.encode()).is_ok());
+        // The same invitation with its relay fingerprint spelled in upper case: the address
+        // parses to the same value, and a re-encoding would verify.
+        let mut bytes = inv.signed_bytes();
+        let at = 3 + "hush://relay.example:4433#".len();
+        bytes[at..at + 64].make_ascii_uppercase();
+        let token = format!("{INVITATION_PREFIX}{}", URL_SAFE_NO_PAD.encode(&bytes));
+        assert_eq!(
+            Invitation::parse(&token).err(),
+            Some(InvitationError::RelayAddress)
         );
     }
 
