@@ -182,33 +182,34 @@ pub fn respond(
     Ok((session, joiner, plaintext))
 }
 
-/// The handshake's output keys.
+/// The handshake's output keys (each zeroized when dropped).
 struct HandshakeKeys {
     sk: Key32,
     hka: Key32,
     nhkb: Key32,
 }
 
-impl Drop for HandshakeKeys {
-    fn drop(&mut self) {
-        use zeroize::Zeroize;
-        self.sk.zeroize();
-        self.hka.zeroize();
-        self.nhkb.zeroize();
-    }
-}
-
 fn transcript(invitation_hash: &[u8; 32], ek_public: &[u8; 32], kem_ct: &[u8]) -> [u8; 32] {
     sha256(&[label::TRANSCRIPT, invitation_hash, ek_public, kem_ct])
 }
 
-fn seal_key(th: &[u8; 32], dh3: &Key32, ss: &Key32) -> Zeroizing<Key32> {
-    let ikm = Zeroizing::new([&F[..], dh3, ss].concat());
-    hkdf::<32>(th, &ikm, &[label::IDENTITY_SEAL])
+fn seal_key(th: &[u8; 32], dh3: &Key32, ss: &[u8; 32]) -> Key32 {
+    let ikm = Zeroizing::new([&F[..], &dh3[..], &ss[..]].concat());
+    split32(&hkdf::<32>(th, &ikm, &[label::IDENTITY_SEAL])[..], 0)
 }
 
-fn derive(th: &[u8; 32], dhs: [&Key32; 4], ss: &Key32, joiner: &[u8]) -> HandshakeKeys {
-    let ikm = Zeroizing::new([&F[..], dhs[0], dhs[1], dhs[2], dhs[3], ss].concat());
+fn derive(th: &[u8; 32], dhs: [&Key32; 4], ss: &[u8; 32], joiner: &[u8]) -> HandshakeKeys {
+    let ikm = Zeroizing::new(
+        [
+            &F[..],
+            &dhs[0][..],
+            &dhs[1][..],
+            &dhs[2][..],
+            &dhs[3][..],
+            &ss[..],
+        ]
+        .concat(),
+    );
     let okm = hkdf::<96>(th, &ikm, &[label::HANDSHAKE, joiner]);
     HandshakeKeys {
         sk: split32(okm.as_ref(), 0),

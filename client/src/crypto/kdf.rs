@@ -14,7 +14,7 @@ use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 use x25519_dalek::{PublicKey, StaticSecret};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 /// Labels that separate every use of a hash or KDF. They are part of the protocol.
 pub(crate) mod label {
@@ -36,8 +36,31 @@ pub(crate) mod label {
     pub(crate) const SAFETY_NUMBER: &[u8] = b"hush/v1/safety-number";
 }
 
-/// A 32-byte secret key (root, chain, header or message key), zeroized on drop.
-pub(crate) type Key32 = [u8; 32];
+/// A 32-byte secret key (root, chain, header or message key). Not `Copy`: every copy is a value
+/// of its own, zeroized when dropped. Reads as `[u8; 32]` through `Deref`.
+#[derive(Clone, Zeroize, ZeroizeOnDrop)]
+pub(crate) struct Key32([u8; 32]);
+
+impl Key32 {
+    /// Takes ownership of `bytes` (the caller's copy is moved, not kept).
+    pub(crate) const fn from_bytes(bytes: [u8; 32]) -> Key32 {
+        Key32(bytes)
+    }
+}
+
+impl std::ops::Deref for Key32 {
+    type Target = [u8; 32];
+
+    fn deref(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Key32 {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key32(..)")
+    }
+}
 
 /// Why a cryptographic primitive refused its input. Never shown to a peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -45,10 +68,7 @@ pub(crate) struct PrimitiveError;
 
 /// X25519 agreement that rejects a non-canonical public key and a non-contributory result (a
 /// low-order or zero point).
-pub(crate) fn dh(
-    secret: &StaticSecret,
-    public: &[u8; 32],
-) -> Result<Zeroizing<Key32>, PrimitiveError> {
+pub(crate) fn dh(secret: &StaticSecret, public: &[u8; 32]) -> Result<Key32, PrimitiveError> {
     if !is_canonical_x25519(public) {
         return Err(PrimitiveError);
     }
@@ -56,7 +76,7 @@ pub(crate) fn dh(
     if !shared.was_contributory() {
         return Err(PrimitiveError);
     }
-    Ok(Zeroizing::new(shared.to_bytes()))
+    Ok(Key32(shared.to_bytes()))
 }
 
 /// Whether `point` is the canonical encoding of a field element: bit 255 clear and the
@@ -74,7 +94,7 @@ pub(crate) fn is_canonical_x25519(point: &[u8; 32]) -> bool {
 pub(crate) fn kdf_rk(root: &Key32, dh_out: &Key32) -> (Key32, Key32, Key32) {
     let mut okm = Zeroizing::new([0u8; 96]);
     // 96 bytes is far below HKDF-SHA256's 8160-byte limit, so expand cannot fail.
-    let _ = Hkdf::<Sha256>::new(Some(root), dh_out).expand(label::ROOT, okm.as_mut());
+    let _ = Hkdf::<Sha256>::new(Some(&root[..]), &dh_out[..]).expand(label::ROOT, okm.as_mut());
     (
         split32(okm.as_ref(), 0),
         split32(okm.as_ref(), 1),
@@ -85,17 +105,17 @@ pub(crate) fn kdf_rk(root: &Key32, dh_out: &Key32) -> (Key32, Key32, Key32) {
 /// `KDF_CK`: one chain step. Returns (message key, next chain key).
 pub(crate) fn kdf_ck(chain: &Key32) -> (Key32, Key32) {
     // HMAC accepts keys of any length, so this cannot fail.
-    let Ok(keyed) = <Hmac<Sha256> as Mac>::new_from_slice(chain) else {
-        return ([0u8; 32], [0u8; 32]);
+    let Ok(keyed) = <Hmac<Sha256> as Mac>::new_from_slice(&chain[..]) else {
+        return (Key32([0u8; 32]), Key32([0u8; 32]));
     };
     let mut mk = keyed.clone();
     mk.update(&[0x01]);
     let mut ck = keyed;
     ck.update(&[0x02]);
-    (
-        mk.finalize().into_bytes().into(),
-        ck.finalize().into_bytes().into(),
-    )
+    let mut out = (Key32([0u8; 32]), Key32([0u8; 32]));
+    out.0 .0.copy_from_slice(&mk.finalize().into_bytes());
+    out.1 .0.copy_from_slice(&ck.finalize().into_bytes());
+    out
 }
 
 /// HKDF-SHA256 with the given salt, input keying material and info, into `N` bytes.
@@ -117,14 +137,14 @@ pub(crate) fn sha256(parts: &[&[u8]]) -> [u8; 32] {
 }
 
 pub(crate) fn split32(okm: &[u8], i: usize) -> Key32 {
-    let mut out = [0u8; 32];
-    out.copy_from_slice(&okm[i * 32..(i + 1) * 32]);
+    let mut out = Key32([0u8; 32]);
+    out.0.copy_from_slice(&okm[i * 32..(i + 1) * 32]);
     out
 }
 
 /// Encrypts under a one-time key with a fixed zero nonce (the handshake's identity seal).
 pub(crate) fn seal_once(key: &Key32, aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
+    let cipher = ChaCha20Poly1305::new(Key::from_slice(&key[..]));
     // Encryption only fails for inputs beyond 2^38 bytes; inputs here are tiny.
     cipher
         .encrypt(
@@ -143,7 +163,7 @@ pub(crate) fn open_once(
     aad: &[u8],
     ciphertext: &[u8],
 ) -> Result<Zeroizing<Vec<u8>>, PrimitiveError> {
-    let cipher = ChaCha20Poly1305::new(Key::from_slice(key));
+    let cipher = ChaCha20Poly1305::new(Key::from_slice(&key[..]));
     cipher
         .decrypt(
             &Nonce::default(),
@@ -176,7 +196,7 @@ pub(crate) fn seal_header(
 ) -> [u8; HEADER_LEN + HEADER_TAG_LEN] {
     let mut buf = Zeroizing::new([0u8; 64 + HEADER_LEN]);
     buf[64..].copy_from_slice(header);
-    XChaCha20::new(hk.into(), nonce.into()).apply_keystream(buf.as_mut());
+    XChaCha20::new((&**hk).into(), nonce.into()).apply_keystream(buf.as_mut());
     let mut out = [0u8; HEADER_LEN + HEADER_TAG_LEN];
     out[..HEADER_LEN].copy_from_slice(&buf[64..]);
     let tag = header_tag(&buf[..32], aad, nonce, &buf[64..]);
@@ -198,7 +218,7 @@ pub(crate) fn open_header(
     let (ct, tag) = sealed.split_at(HEADER_LEN);
     let mut buf = Zeroizing::new([0u8; 64 + HEADER_LEN]);
     buf[64..].copy_from_slice(ct);
-    let mut cipher = XChaCha20::new(hk.into(), nonce.into());
+    let mut cipher = XChaCha20::new((&**hk).into(), nonce.into());
     cipher.apply_keystream(&mut buf[..64]);
     let expected = header_tag(&buf[..32], aad, nonce, ct);
     if !bool::from(expected[..HEADER_TAG_LEN].ct_eq(tag)) {
@@ -225,7 +245,7 @@ fn header_tag(mac_key: &[u8], aad: &[&[u8]], nonce: &[u8; 24], ct: &[u8]) -> Zer
 
 /// XChaCha20-Poly1305 encryption with a 24-byte nonce (message bodies).
 pub(crate) fn seal_x(key: &Key32, nonce: &[u8; 24], aad: &[u8], plaintext: &[u8]) -> Vec<u8> {
-    let cipher = XChaCha20Poly1305::new(Key::from_slice(key));
+    let cipher = XChaCha20Poly1305::new(Key::from_slice(&key[..]));
     cipher
         .encrypt(
             XNonce::from_slice(nonce),
@@ -247,7 +267,7 @@ pub(crate) fn open_x(
     if nonce.len() != 24 {
         return Err(PrimitiveError);
     }
-    let cipher = XChaCha20Poly1305::new(Key::from_slice(key));
+    let cipher = XChaCha20Poly1305::new(Key::from_slice(&key[..]));
     cipher
         .decrypt(
             XNonce::from_slice(nonce),
@@ -265,11 +285,21 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_key_zeroizes_on_drop_and_never_prints() {
+        fn zeroized_on_drop<T: ZeroizeOnDrop>() {}
+        zeroized_on_drop::<Key32>();
+        let mut key = Key32::from_bytes([0x5a; 32]);
+        assert_eq!(format!("{key:?}"), "Key32(..)");
+        key.zeroize();
+        assert_eq!(*key, [0u8; 32]);
+    }
+
+    #[test]
     fn chain_step_separates_message_and_chain_keys() {
-        let (mk, ck) = kdf_ck(&[7; 32]);
-        assert_ne!(mk, ck);
+        let (mk, ck) = kdf_ck(&Key32::from_bytes([7; 32]));
+        assert_ne!(*mk, *ck);
         let (mk2, _) = kdf_ck(&ck);
-        assert_ne!(mk, mk2);
+        assert_ne!(*mk, *mk2);
     }
 
     #[test]
@@ -305,7 +335,7 @@ mod tests {
 
     #[test]
     fn aead_round_trip_and_tamper() {
-        let key = [3u8; 32];
+        let key = Key32::from_bytes([3u8; 32]);
         let ct = seal_once(&key, b"ad", b"hello");
         let opened = open_once(&key, b"ad", &ct).unwrap();
         assert_eq!(opened.as_slice(), b"hello");
@@ -322,7 +352,7 @@ mod tests {
 
     #[test]
     fn header_aead_round_trip_and_tamper() {
-        let (hk, nonce, header) = ([4u8; 32], [5u8; 24], [6u8; HEADER_LEN]);
+        let (hk, nonce, header) = (Key32::from_bytes([4u8; 32]), [5u8; 24], [6u8; HEADER_LEN]);
         let sealed = seal_header(&hk, &nonce, &[b"ad", b"p"], &header);
         assert!(
             !sealed.windows(8).any(|w| w == [6u8; 8]),
@@ -330,7 +360,13 @@ mod tests {
         );
         let opened = open_header(&hk, &nonce, &[b"ad", b"p"], &sealed).unwrap();
         assert_eq!(*opened, header);
-        assert!(open_header(&[9u8; 32], &nonce, &[b"ad", b"p"], &sealed).is_none());
+        assert!(open_header(
+            &Key32::from_bytes([9u8; 32]),
+            &nonce,
+            &[b"ad", b"p"],
+            &sealed
+        )
+        .is_none());
         assert!(open_header(&hk, &[0u8; 24], &[b"ad", b"p"], &sealed).is_none());
         assert!(open_header(&hk, &nonce, &[b"ad", b"q"], &sealed).is_none());
         assert!(open_header(&hk, &nonce, &[b"ad", b"p"], &sealed[1..]).is_none());

@@ -133,6 +133,10 @@ pub(crate) fn seal(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn k(b: u8) -> Key32 {
+        Key32::from_bytes([b; 32])
+    }
     use rand_chacha::rand_core::SeedableRng;
     use rand_chacha::ChaCha20Rng;
 
@@ -149,25 +153,22 @@ mod tests {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
         for len in [0, 1, 255, 256, 257, 1024, 4097, MAX_PLAINTEXT_LEN] {
             let pt = vec![0u8; len];
-            let wire = seal(&[1; 32], &[2; 32], &header(), &[3; 32], &pt, &mut rng);
+            let wire = seal(&k(1), &k(2), &header(), &[3; 32], &pt, &mut rng);
             let bucket = PADDING_BUCKETS[usize::from(wire[2])];
             assert!(bucket >= len);
             assert!(wire[2] == 0 || PADDING_BUCKETS[usize::from(wire[2]) - 1] < len);
             let body = bucket + PADDING_MARKER_LEN + BODY_TAG_LEN;
             assert_eq!(wire.len(), RATCHET_PREFIX_LEN + ENCRYPTED_HEADER_LEN + body);
             let parsed = parse(&wire).unwrap();
-            assert!(open_header(&[1; 32], &parsed, &[3; 32]) == Some(header()));
-            assert_eq!(
-                open(&[2; 32], &parsed, &[3; 32]).unwrap().as_slice(),
-                &pt[..]
-            );
+            assert!(open_header(&k(1), &parsed, &[3; 32]) == Some(header()));
+            assert_eq!(open(&k(2), &parsed, &[3; 32]).unwrap().as_slice(), &pt[..]);
         }
     }
 
     #[test]
     fn parse_refuses_wrong_tag_version_bucket_and_length() {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
-        let wire = seal(&[1; 32], &[2; 32], &header(), &[3; 32], b"hi", &mut rng);
+        let wire = seal(&k(1), &k(2), &header(), &[3; 32], b"hi", &mut rng);
         assert!(parse(&wire).is_some());
         for (i, v) in [(0, 0x01), (1, 0x02), (2, 0x01), (2, 0xff)] {
             let mut bad = wire.clone();

@@ -146,7 +146,7 @@ impl Session {
             dhs_public: PublicKey::from(&own_ratchet).to_bytes(),
             dhs: own_ratchet,
             dhr: None,
-            rk: *sk,
+            rk: sk.clone(),
             cks: None,
             ckr: None,
             hks: None,
@@ -189,7 +189,7 @@ impl Session {
             let (rk, cks, nhks) = kdf_rk(&next.rk, &shared);
             next.pn = next.ns;
             next.ns = 0;
-            next.hks = Some(next.nhks);
+            next.hks = Some(next.nhks.clone());
             next.dhs_public = PublicKey::from(&dhs).to_bytes();
             next.dhs = dhs;
             next.rk = rk;
@@ -197,7 +197,7 @@ impl Session {
             next.nhks = nhks;
             next.send_ratchet_due = false;
         }
-        let (Some(cks), Some(hks)) = (next.cks, next.hks) else {
+        let (Some(cks), Some(hks)) = (next.cks.clone(), next.hks.clone()) else {
             return Err(EncryptError::NotReady);
         };
         if next.ns >= MAX_CHAIN_LEN {
@@ -228,7 +228,8 @@ impl Session {
         let mut new_skipped = Vec::new();
         let (header, dh_step) = match next
             .hkr
-            .and_then(|hk| message::open_header(&hk, &msg, &self.ad))
+            .as_ref()
+            .and_then(|hk| message::open_header(hk, &msg, &self.ad))
         {
             Some(h) => (h, false),
             None => {
@@ -244,7 +245,7 @@ impl Session {
             return Err(DecryptError::Duplicate);
         }
         skip_to(&mut next, u64::from(header.n), &mut new_skipped)?;
-        let ckr = next.ckr.ok_or(DecryptError::Failed)?;
+        let ckr = next.ckr.clone().ok_or(DecryptError::Failed)?;
         let (mk, ck) = kdf_ck(&ckr);
         let mk = Zeroizing::new(mk);
         let mut plaintext = message::open(&mk, &msg, &self.ad).ok_or(DecryptError::Failed)?;
@@ -278,7 +279,8 @@ impl Session {
                 let current = self
                     .state
                     .hkr
-                    .is_some_and(|hk| bool::from(hk.ct_eq(&chain.hk)));
+                    .as_ref()
+                    .is_some_and(|hk| bool::from(hk.ct_eq(&chain.hk[..])));
                 return if current {
                     Ok(None)
                 } else {
@@ -306,7 +308,7 @@ impl Session {
 
 /// Derives and stages the keys of the current receiving chain up to message `until`.
 fn skip_to(next: &mut State, until: u64, out: &mut Vec<NewSkipped>) -> Result<(), DecryptError> {
-    let (Some(mut ck), Some(hk)) = (next.ckr, next.hkr) else {
+    let (Some(mut ck), Some(hk)) = (next.ckr.clone(), next.hkr.clone()) else {
         return Ok(());
     };
     if until <= next.nr {
@@ -317,7 +319,11 @@ fn skip_to(next: &mut State, until: u64, out: &mut Vec<NewSkipped>) -> Result<()
     }
     for n in next.nr..until {
         let (mk, ck_next) = kdf_ck(&ck);
-        out.push(NewSkipped { hk, n, mk });
+        out.push(NewSkipped {
+            hk: hk.clone(),
+            n,
+            mk,
+        });
         ck = ck_next;
     }
     next.ckr = Some(ck);
@@ -329,7 +335,7 @@ fn skip_to(next: &mut State, until: u64, out: &mut Vec<NewSkipped>) -> Result<()
 fn receive_dh_step(next: &mut State, their: &[u8; 32]) -> Result<(), DecryptError> {
     let shared = dh(&next.dhs, their).map_err(|_| DecryptError::Failed)?;
     let (rk, ckr, nhkr) = kdf_rk(&next.rk, &shared);
-    next.hkr = Some(next.nhkr);
+    next.hkr = Some(next.nhkr.clone());
     next.dhr = Some(*their);
     next.rk = rk;
     next.ckr = Some(ckr);

@@ -85,14 +85,14 @@ impl SkippedKeys {
             let seq = self.next_seq;
             self.next_seq += 1;
             let entry = SkippedKey {
-                mk: k.mk,
+                mk: k.mk.clone(),
                 expires_at,
                 seq,
             };
             match self
                 .chains
                 .iter_mut()
-                .find(|c| bool::from(c.hk.ct_eq(&k.hk)))
+                .find(|c| bool::from(c.hk.ct_eq(&k.hk[..])))
             {
                 Some(chain) => {
                     chain.keys.insert(k.n, entry);
@@ -100,7 +100,10 @@ impl SkippedKeys {
                 None => {
                     let mut keys = BTreeMap::new();
                     keys.insert(k.n, entry);
-                    self.chains.push(SkippedChain { hk: k.hk, keys });
+                    self.chains.push(SkippedChain {
+                        hk: k.hk.clone(),
+                        keys,
+                    });
                 }
             }
         }
@@ -140,11 +143,11 @@ impl SkippedKeys {
         // Both counts are bounded by MAX_SKIPPED_TOTAL, below u16::MAX.
         out.extend_from_slice(&(self.chains.len() as u16).to_be_bytes());
         for c in &self.chains {
-            out.extend_from_slice(&c.hk);
+            out.extend_from_slice(&c.hk[..]);
             out.extend_from_slice(&(c.keys.len() as u16).to_be_bytes());
             for (n, k) in &c.keys {
                 out.extend_from_slice(&n.to_be_bytes());
-                out.extend_from_slice(&k.mk);
+                out.extend_from_slice(&k.mk[..]);
                 out.extend_from_slice(&k.expires_at.to_be_bytes());
                 out.extend_from_slice(&k.seq.to_be_bytes());
             }
@@ -170,7 +173,7 @@ impl SkippedKeys {
             let mut keys = BTreeMap::new();
             for _ in 0..n_keys {
                 let n = r.u64()?;
-                let mk = r.array::<32>()?;
+                let mk = Key32::from_bytes(r.array::<32>()?);
                 let expires_at = r.u64()?;
                 let seq = r.u64()?;
                 keys.insert(
@@ -182,7 +185,10 @@ impl SkippedKeys {
                     },
                 );
             }
-            chains.push(SkippedChain { hk, keys });
+            chains.push(SkippedChain {
+                hk: Key32::from_bytes(hk),
+                keys,
+            });
         }
         Ok(Self { chains, next_seq })
     }
@@ -194,9 +200,9 @@ mod tests {
 
     fn new(hk: u8, n: u64) -> NewSkipped {
         NewSkipped {
-            hk: [hk; 32],
+            hk: Key32::from_bytes([hk; 32]),
             n,
-            mk: [n as u8; 32],
+            mk: Key32::from_bytes([n as u8; 32]),
         }
     }
 

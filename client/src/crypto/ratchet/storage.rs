@@ -16,6 +16,7 @@ use x25519_dalek::{PublicKey, StaticSecret};
 use zeroize::Zeroizing;
 
 use super::super::identity::PublicIdentity;
+use super::super::kdf::Key32;
 use super::super::limits::MAX_CHAIN_LEN;
 use super::skipped::SkippedKeys;
 use super::{Session, State};
@@ -50,13 +51,13 @@ impl Session {
         out.extend_from_slice(&self.peer.to_bytes());
         out.extend_from_slice(&self.ad);
         out.extend_from_slice(s.dhs.as_bytes());
-        put_opt(&mut out, &s.dhr);
-        out.extend_from_slice(&s.rk);
+        put_opt(&mut out, s.dhr.as_ref());
+        out.extend_from_slice(&s.rk[..]);
         for k in [&s.cks, &s.ckr, &s.hks, &s.hkr] {
-            put_opt(&mut out, k);
+            put_opt(&mut out, k.as_deref());
         }
-        out.extend_from_slice(&s.nhks);
-        out.extend_from_slice(&s.nhkr);
+        out.extend_from_slice(&s.nhks[..]);
+        out.extend_from_slice(&s.nhkr[..]);
         for n in [s.ns, s.nr, s.pn] {
             out.extend_from_slice(&n.to_be_bytes());
         }
@@ -77,13 +78,13 @@ impl Session {
         let ad = r.array::<32>().map_err(|_| Truncated)?;
         let dhs = StaticSecret::from(*Zeroizing::new(r.array::<32>().map_err(|_| Truncated)?));
         let dhr = get_opt(&mut r)?;
-        let rk = r.array::<32>().map_err(|_| Truncated)?;
-        let cks = get_opt(&mut r)?;
-        let ckr = get_opt(&mut r)?;
-        let hks = get_opt(&mut r)?;
-        let hkr = get_opt(&mut r)?;
-        let nhks = r.array::<32>().map_err(|_| Truncated)?;
-        let nhkr = r.array::<32>().map_err(|_| Truncated)?;
+        let rk = Key32::from_bytes(r.array::<32>().map_err(|_| Truncated)?);
+        let cks = get_opt(&mut r)?.map(Key32::from_bytes);
+        let ckr = get_opt(&mut r)?.map(Key32::from_bytes);
+        let hks = get_opt(&mut r)?.map(Key32::from_bytes);
+        let hkr = get_opt(&mut r)?.map(Key32::from_bytes);
+        let nhks = Key32::from_bytes(r.array::<32>().map_err(|_| Truncated)?);
+        let nhkr = Key32::from_bytes(r.array::<32>().map_err(|_| Truncated)?);
         let ns = r.u64().map_err(|_| Truncated)?;
         let nr = r.u64().map_err(|_| Truncated)?;
         let pn = r.u64().map_err(|_| Truncated)?;
@@ -124,11 +125,11 @@ impl Session {
     }
 }
 
-fn put_opt(out: &mut Vec<u8>, key: &Option<[u8; 32]>) {
+fn put_opt(out: &mut Vec<u8>, key: Option<&[u8; 32]>) {
     match key {
         Some(k) => {
             out.push(1);
-            out.extend_from_slice(k);
+            out.extend_from_slice(&k[..]);
         }
         None => out.push(0),
     }
