@@ -30,3 +30,13 @@ mod stores;
 
 pub use markers::{Found, Markers, Seen};
 pub use seize::{Orphan, Place, Seizure};
+
+/// A text no store would hold by chance, to plant and search for: `PREFIX-TAG-` and 16 random
+/// hex digits.
+pub fn unique_text(prefix: &str, tag: &str) -> String {
+    use rand::RngCore;
+    let mut r = [0u8; 8];
+    rand::rngs::OsRng.fill_bytes(&mut r);
+    let r: String = r.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}-{tag}-{r}")
+}

@@ -22,22 +22,15 @@ use hush_tests::cli::{history, introduce, poll_until, read_until_text, HushHome,
 use hush_tests::clients::message_from;
 use hush_tests::intercept::{Call, Flow, Hooks, Intercept};
 use hush_tests::TestRelay;
-use rand::RngCore;
 
 /// What Alice calls Bob.
 const BOB: &str = "contact-bob-7c41e9d2";
 /// What Bob calls Alice.
 const ALICE: &str = "contact-alice-0b86f3a5";
 
-/// A distinctive text.
+/// A distinctive message text.
 fn secret(tag: &str) -> String {
-    let mut r = [0u8; 8];
-    rand::rngs::OsRng.fill_bytes(&mut r);
-    format!("cli-{tag}-{}", hex(&r))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hush_tests::attacker::unique_text("cli", tag)
 }
 
 fn unhex(s: &str) -> Vec<u8> {

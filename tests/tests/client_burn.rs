@@ -19,7 +19,6 @@ use hush_tests::attacker::{Markers, Seizure};
 use hush_tests::clients::{init_clocked, message_from, reopen_clocked, sled_relay_in, until};
 use hush_tests::intercept::{Call, Flow, Hooks, Intercept};
 use hush_tests::{TestRelay, DEADLINE};
-use rand::RngCore;
 
 /// What Alice calls Bob.
 const BOB: &str = "burn-contact-bob-2f9a61";
@@ -28,10 +27,7 @@ const ALICE: &str = "burn-contact-alice-c47e08";
 
 /// A distinctive message text.
 fn secret(tag: &str) -> String {
-    let mut r = [0u8; 8];
-    rand::rngs::OsRng.fill_bytes(&mut r);
-    let r: String = r.iter().map(|b| format!("{b:02x}")).collect();
-    format!("burn-{tag}-{r}")
+    hush_tests::attacker::unique_text("burn", tag)
 }
 
 /// Alice and Bob, both receiving on `relay`, sharing `clock`; each has written once and read

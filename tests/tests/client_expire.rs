@@ -14,10 +14,7 @@ use rand::RngCore;
 
 /// A distinctive message text.
 fn secret(tag: &str) -> String {
-    let mut r = [0u8; 8];
-    rand::rngs::OsRng.fill_bytes(&mut r);
-    let r: String = r.iter().map(|b| format!("{b:02x}")).collect();
-    format!("expire-{tag}-{r}")
+    hush_tests::attacker::unique_text("expire", tag)
 }
 
 fn seize(home: &Path) -> Seizure {

@@ -34,10 +34,7 @@ const ALICE: &str = "contact-alice-93d2b6e4";
 
 /// A distinctive message text.
 fn secret(tag: &str) -> String {
-    let mut r = [0u8; 8];
-    rand::rngs::OsRng.fill_bytes(&mut r);
-    let r: String = r.iter().map(|b| format!("{b:02x}")).collect();
-    format!("attacker-{tag}-{r}")
+    hush_tests::attacker::unique_text("attacker", tag)
 }
 
 /// Two clients on one loopback relay, sharing a clock the test moves.
