@@ -1,20 +1,21 @@
 //! Loading the client's state from the local store when a home is opened: contacts with their
-//! sessions and conversations, and pending invitations. What lapsed while the client was not
-//! running expires here, and a burn whose erase was cut short is finished first.
+//! sessions and conversations, and pending invitations. A burn whose erase was cut short is
+//! finished first.
 //!
-//! What it does not do: write anything but the expiries and the burns' erases, or touch the
-//! network (owed burns are delivered by `tick`).
+//! What it does not do: expire anything (the open-time pass in `expire` does, and counts it),
+//! write anything but the burns' erases and rewritten old metadata, or touch the network (owed
+//! burns are delivered by `tick`).
 
 use super::burn::settle_owed;
 use super::error::ClientError;
 use super::records::{ContactRecord, PendingRecord};
-use super::{corrupt, driver, Contact, State, RELAY_TTL_SECS};
+use super::{corrupt, Contact, State, RELAY_TTL_SECS};
 use crate::conversation::{Conversation, ConversationMeta, MessageRecord, META_VERSION};
 use crate::crypto::Session;
 use crate::store::{LocalStore, Namespace, StoreKey};
 
-/// Loads contacts, sessions, conversations and pending invitations, and expires what lapsed
-/// while the client was not running.
+/// Loads contacts, sessions, conversations and pending invitations, after finishing the erase
+/// of any burn cut short (its tombstone and owed record are dated `now`).
 pub(super) fn load_state(store: &LocalStore, now: u64) -> Result<State, ClientError> {
     settle_owed(store, now)?;
     let mut state = State::default();
@@ -47,9 +48,7 @@ pub(super) fn load_state(store: &LocalStore, now: u64) -> Result<State, ClientEr
                 MessageRecord::decode(&value).map_err(|_| corrupt("a message is unreadable"))?,
             );
         }
-        let mut conv = Conversation::restore(meta, records);
-        let effects = conv.tick(now);
-        driver::apply_local(store, &record.key, &record.name, &conv, effects)?;
+        let conv = Conversation::restore(meta, records);
         let contact = Contact {
             id,
             key: record.key,

@@ -57,10 +57,6 @@ use records::{ContactRecord, Link, PendingRecord};
 /// envelope lifetime.
 pub const RELAY_TTL_SECS: u64 = DEFAULT_MAX_TTL_SECS;
 
-/// The time handed to the loader: before every expiry, so that loading deletes nothing and the
-/// open-time pass (see `expire`) applies and counts every due deletion.
-const LOAD_EXPIRES_NOTHING: u64 = 0;
-
 /// How the client talks to relays and tells the time. The defaults suit interactive use.
 #[derive(Clone, Debug, Default)]
 #[non_exhaustive]
@@ -272,7 +268,7 @@ impl Client {
             .and_then(|b| std::str::from_utf8(&b).ok()?.parse().ok())
             .ok_or_else(|| corrupt("the relay address is missing"))?;
         // Loading expires nothing: `expire_on_open` does, once the client can count it.
-        let state = load::load_state(&store, LOAD_EXPIRES_NOTHING)?;
+        let state = load::load_state(&store, options.clock.now_secs())?;
         let (pool, rx) = RelayPool::new(options.retry);
         let store = Arc::new(store);
         let transfers = Transfers::new(
