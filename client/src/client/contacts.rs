@@ -23,7 +23,7 @@ use crate::conversation::{Conversation, Payload, Status};
 use crate::crypto::{self, Invitation, InvitationSecrets, SafetyNumber};
 use crate::net::NetError;
 use crate::store::limits::MAX_NAME_LEN;
-use crate::store::{ContactId, ContactKey, StoreKey};
+use crate::store::{Batch, ContactId, ContactKey, StoreKey};
 use crate::transfer::owed::owe_queue_deletion;
 
 /// How long an invitation stays valid unless the inviter says otherwise: 7 days.
@@ -149,9 +149,39 @@ impl Inner {
 
     /// Saves a new contact's record, session and conversation metadata.
     pub(crate) fn persist_contact(&self, name: &str, c: &Contact) -> Result<(), ClientError> {
-        self.store.put(&StoreKey::Contact(c.id), &c.record(name))?;
-        self.save_session(c)?;
-        self.store.put(&c.key.meta(), &c.conv.meta().encode())?;
+        self.write_contact(name, c, None)
+    }
+
+    /// Stores contact `c` under `name` and deletes the record under `done` in one atomic
+    /// write: after a crash, either the contact exists and `done` is gone, or neither changed.
+    pub(crate) fn persist_contact_replacing(
+        &self,
+        name: &str,
+        c: &Contact,
+        done: &StoreKey,
+    ) -> Result<(), ClientError> {
+        self.write_contact(name, c, Some(done))
+    }
+
+    fn write_contact(
+        &self,
+        name: &str,
+        c: &Contact,
+        delete: Option<&StoreKey>,
+    ) -> Result<(), ClientError> {
+        let (contact_key, session_key, meta_key) =
+            (StoreKey::Contact(c.id), c.key.session(), c.key.meta());
+        let (record, session, meta) =
+            (c.record(name), c.session.to_bytes(), c.conv.meta().encode());
+        let mut batch = Batch::new();
+        batch
+            .put(&contact_key, &record)
+            .put(&session_key, &session)
+            .put(&meta_key, &meta);
+        if let Some(key) = delete {
+            batch.delete(key);
+        }
+        self.store.write_batch(&batch)?;
         Ok(())
     }
 }

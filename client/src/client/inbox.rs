@@ -265,10 +265,12 @@ impl Inner {
     ) -> Result<(), ClientError> {
         let now = self.now();
         let mut st = self.state.lock().await;
-        if st.pending.contains_key(&rid) {
-            return self.join(&mut st, rid, body, now, events);
-        }
+        // Contacts first: a queue that became a contact's is never an invitation's again, so
+        // a replayed first message cannot restart the conversation.
         let Some(name) = st.name_of(rid) else {
+            if st.pending.contains_key(&rid) {
+                return self.join(&mut st, rid, body, now, events);
+            }
             if self.is_tombstoned(rid)? {
                 tracing::debug!("late envelope on a burned queue dropped");
             }
@@ -340,7 +342,8 @@ impl Inner {
                 return Ok(());
             }
         };
-        let Some(pending) = st.pending.remove(&rid) else {
+        let conv = Conversation::new(RELAY_TTL_SECS, &mut rand::rngs::OsRng)?;
+        let Some(mut pending) = st.pending.remove(&rid) else {
             return Ok(());
         };
         let name = pending.name.clone();
@@ -358,12 +361,19 @@ impl Inner {
                 },
             },
             session: joined.session,
-            conv: Conversation::new(RELAY_TTL_SECS, &mut rand::rngs::OsRng)?,
+            conv,
         };
-        self.persist_contact(&name, &contact)?;
-        // The secrets are used: shred them.
-        self.store
-            .delete(&StoreKey::Invitation(rid.as_bytes().to_vec()))?;
+        // The contact's records and the deletion of the used secrets land together: a crash
+        // cannot leave both the contact and an invitation that would answer its first message
+        // again.
+        let secrets = StoreKey::Invitation(rid.as_bytes().to_vec());
+        if let Err(e) = self.persist_contact_replacing(&name, &contact, &secrets) {
+            // Nothing was written: the invitation stays pending, and the first message (not
+            // acked) comes again.
+            pending.own = contact.link.own;
+            st.pending.insert(rid, pending);
+            return Err(e);
+        }
         st.contacts.insert(name.clone(), contact);
         events.push(ClientEvent::ContactJoined { contact: name });
         Ok(())

@@ -58,10 +58,17 @@ pub(super) fn load_state(store: &LocalStore, now: u64) -> Result<State, ClientEr
         };
         state.contacts.insert(record.name, contact);
     }
-    for (_, value) in store.list(Namespace::Invitation, None)? {
+    for (key, value) in store.list(Namespace::Invitation, None)? {
         let pending =
             PendingRecord::decode(&value).map_err(|_| corrupt("an invitation is unreadable"))?;
-        state.pending.insert(pending.own.recipient_id, pending);
+        let rid = pending.own.recipient_id;
+        if state.name_of(rid).is_some() {
+            // Completed, but its deletion was lost in a crash (older versions wrote the two
+            // apart): the secrets are used, so finish the deletion.
+            store.delete(&key)?;
+            continue;
+        }
+        state.pending.insert(rid, pending);
     }
     Ok(state)
 }

@@ -86,6 +86,9 @@ pub enum StoreError {
         /// The record limit.
         max: u64,
     },
+    /// One batch named the same record twice.
+    #[error("one batch of writes named the same record twice")]
+    DuplicateInBatch,
     /// Reading or writing the home directory failed.
     #[error("store I/O failed: {0}; check the disk and the directory's permissions")]
     Io(#[from] io::Error),

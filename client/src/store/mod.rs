@@ -18,6 +18,7 @@
 //! come in hash order), expire messages (the conversation decides; the caller deletes), or
 //! defeat copy-on-write file systems and SSD wear levelling (see `hush_vault`).
 
+mod batch;
 mod contact_key;
 mod error;
 mod home;
@@ -28,6 +29,8 @@ mod record;
 mod recovery;
 mod unlock;
 
+#[cfg(test)]
+mod batch_tests;
 #[cfg(test)]
 mod forensic_tests;
 #[cfg(test)]
@@ -42,6 +45,7 @@ use hush_vault::Vault;
 use rand::RngCore;
 use zeroize::Zeroizing;
 
+pub use batch::Batch;
 pub use contact_key::{ContactId, ContactKey, ContactScope, CONTACT_ID_LEN, CONTACT_KEY_LEN};
 pub use error::StoreError;
 pub use home::KeyKind;

@@ -11,7 +11,9 @@
 //! a slot that fails authentication, two records sharing a slot) cannot come from a crash, and
 //! opening fails with [`StoreError::Corrupt`] without changing anything.
 //!
-//! A crash leaves at most [`MAX_CRASH_ORPHANS`] keys without a record. More means that records
+//! A crash leaves at most [`MAX_CRASH_ORPHANS`] keys without a record, plus, while a batch's
+//! journal is there (see `batch`), as many as the journal allows; the journal is removed once
+//! they are shredded. More means that records
 //! vanished from sled: sled treats a damaged log entry as a torn write and, on open, discards
 //! everything written after it. Shredding those keys would make the loss permanent, so opening
 //! fails with [`StoreError::Corrupt`] instead, and [`DbCopy`] puts sled's files back as they
@@ -27,6 +29,7 @@ use std::path::{Path, PathBuf};
 use hush_vault::{SlotId, Vault, VaultError};
 use zeroize::Zeroizing;
 
+use super::batch::{journal_allowance, JOURNAL_RECORD};
 use super::key::{IndexKey, INDEX_KEY_LEN, INDEX_RECORD};
 use super::record::{decode_body, RawRecord};
 use super::StoreError;
@@ -66,7 +69,14 @@ pub(crate) fn reconcile(db: &sled::Db, vault: &Vault) -> Result<IndexKey, StoreE
         .into_iter()
         .filter(|slot| !referenced.contains(&slot.index()))
         .collect();
-    if orphans.len() > MAX_CRASH_ORPHANS {
+    let journal = db.get(JOURNAL_RECORD)?;
+    let allowance = match &journal {
+        Some(value) => {
+            journal_allowance(value).ok_or_else(|| StoreError::corrupt("batch journal"))?
+        }
+        None => 0,
+    };
+    if orphans.len() > MAX_CRASH_ORPHANS + allowance {
         return Err(StoreError::corrupt("records are missing from the database"));
     }
     for &slot in &orphans {
@@ -75,7 +85,10 @@ pub(crate) fn reconcile(db: &sled::Db, vault: &Vault) -> Result<IndexKey, StoreE
     if !orphans.is_empty() {
         vault.sync()?;
     }
-    if dropped > 0 {
+    if journal.is_some() {
+        unfinished.remove(&JOURNAL_RECORD[..]);
+    }
+    if dropped > 0 || journal.is_some() {
         db.apply_batch(unfinished)?;
         db.flush()?;
     }
