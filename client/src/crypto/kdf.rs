@@ -46,6 +46,11 @@ impl Key32 {
     pub(crate) const fn from_bytes(bytes: [u8; 32]) -> Key32 {
         Key32(bytes)
     }
+
+    /// Overwrites this key in place with a copy of `other`, leaving no copy elsewhere.
+    pub(crate) fn copy_from(&mut self, other: &Key32) {
+        self.0.copy_from_slice(&other.0);
+    }
 }
 
 impl std::ops::Deref for Key32 {
