@@ -7,7 +7,7 @@
 //! signed one-time invitations, the PQ-hybrid X3DH handshake, the header-encrypted double
 //! ratchet with padded payloads, and safety numbers). [`conversation`] is the per-contact state
 //! machine for disappearing timers, view-once, unsend, burn and block. [`files`] holds the
-//! chunked AEAD that encrypts files, and a private `transfer` module moves them to and from
+//! chunked AEAD that encrypts files; [`group`] the signed membership log of a group; and a private `transfer` module moves them to and from
 //! relays (resumable uploads and downloads). [`store`] is the local
 //! encrypted store whose deletions are final (crypto-shredding). [`net`] holds the relay
 //! connections (certificate pinning, a pool with reconnection). [`Client`] ties them together:
@@ -27,6 +27,7 @@
 pub mod conversation;
 pub mod crypto;
 pub mod files;
+pub mod group;
 pub mod net;
 
 mod client;
