@@ -89,48 +89,10 @@ impl LocalStore {
         batch: &Batch<'_>,
         stop: Option<Stop>,
     ) -> Result<(), StoreError> {
-        for (key, value) in &batch.puts {
-            key.validate()?;
-            if value.len() > MAX_VALUE_LEN {
-                return Err(StoreError::ValueTooLarge {
-                    len: value.len(),
-                    max: MAX_VALUE_LEN,
-                });
-            }
-        }
-        for key in &batch.deletes {
-            key.validate()?;
-        }
-        let mut named = HashSet::new();
-        let keys = batch
-            .puts
-            .iter()
-            .map(|(k, _)| *k)
-            .chain(batch.deletes.iter().copied());
-        if !keys
-            .map(|k| self.index.sled_key(k))
-            .all(|k| named.insert(k))
-        {
-            return Err(StoreError::DuplicateInBatch);
-        }
+        self.check_batch(batch)?;
         let _op = self.lock();
-        let mut old_slots: Vec<SlotId> = Vec::new();
         let mut records = sled::Batch::default();
-        for key in &batch.deletes {
-            let sled_key = self.index.sled_key(key);
-            if let Some(old) = self.db.get(&sled_key)? {
-                old_slots.push(RawRecord::parse(&old)?.slot);
-            }
-            records.remove(sled_key);
-        }
-        let mut old_puts = Vec::new();
-        for (key, _) in &batch.puts {
-            let sled_key = self.index.sled_key(key);
-            if let Some(old) = self.db.get(&sled_key)? {
-                old_puts.push(RawRecord::parse(&old)?.slot);
-            }
-        }
-        old_slots.extend(old_puts);
+        let old_slots = self.old_slots(batch, &mut records)?;
         let leftovers = batch.puts.len() + old_slots.len();
         let journal = u32::try_from(leftovers)
             .map_err(|_| StoreError::corrupt("batch too large"))?
@@ -177,6 +139,58 @@ impl LocalStore {
         self.db.remove(JOURNAL_RECORD)?;
         self.db.flush()?;
         Ok(())
+    }
+
+    /// Refuses a batch with a bad key, a value too large, or a record named twice.
+    fn check_batch(&self, batch: &Batch<'_>) -> Result<(), StoreError> {
+        for (key, value) in &batch.puts {
+            key.validate()?;
+            if value.len() > MAX_VALUE_LEN {
+                return Err(StoreError::ValueTooLarge {
+                    len: value.len(),
+                    max: MAX_VALUE_LEN,
+                });
+            }
+        }
+        for key in &batch.deletes {
+            key.validate()?;
+        }
+        let mut named = HashSet::new();
+        let keys = batch
+            .puts
+            .iter()
+            .map(|(k, _)| *k)
+            .chain(batch.deletes.iter().copied());
+        if !keys
+            .map(|k| self.index.sled_key(k))
+            .all(|k| named.insert(k))
+        {
+            return Err(StoreError::DuplicateInBatch);
+        }
+        Ok(())
+    }
+
+    /// The slots of the records the batch deletes or replaces; the deletes are added to
+    /// `records`.
+    fn old_slots(
+        &self,
+        batch: &Batch<'_>,
+        records: &mut sled::Batch,
+    ) -> Result<Vec<SlotId>, StoreError> {
+        let mut old_slots = Vec::new();
+        for key in &batch.deletes {
+            let sled_key = self.index.sled_key(key);
+            if let Some(old) = self.db.get(&sled_key)? {
+                old_slots.push(RawRecord::parse(&old)?.slot);
+            }
+            records.remove(sled_key);
+        }
+        for (key, _) in &batch.puts {
+            if let Some(old) = self.db.get(self.index.sled_key(key))? {
+                old_slots.push(RawRecord::parse(&old)?.slot);
+            }
+        }
+        Ok(old_slots)
     }
 
     /// Seals every put of `batch` under a fresh key, adds it to `records`, and syncs the
