@@ -172,6 +172,9 @@ pub struct Cli {
     /// HOST:PORT to print when listening on an unspecified address
     #[arg(long, env = "HUSH_PUBLIC_ADDR")]
     pub public_addr: Option<String>,
+    /// Check the settings (and the TLS files, if any), print what they resolve to, and exit
+    #[arg(long)]
+    pub check_config: bool,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub settings: Settings,
@@ -326,6 +329,14 @@ impl Settings {
                 message: format!("at most {MAX_BLOB_BYTES} (128 GiB)"),
             });
         }
+        if self.tls_cert.is_some() != self.tls_key.is_some() {
+            return Err(ConfigError::Invalid {
+                name: "tls-cert",
+                message:
+                    "set both tls-cert and tls-key, or neither (for the generated certificate)"
+                        .into(),
+            });
+        }
         let blob_ttl = duration("blob-ttl", self.blob_ttl, d.blob_ttl)?;
         if blob_ttl.as_secs() == 0 {
             return Err(ConfigError::Invalid {
@@ -360,6 +371,24 @@ impl Settings {
             blob_max_bytes,
             blob_budget_bytes: self.blob_budget_bytes.unwrap_or(d.blob_budget_bytes),
         })
+    }
+}
+
+impl RelayConfig {
+    /// What `--check-config` checks beyond parsing: the operator's certificate and key load
+    /// and make a TLS configuration.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            let identity = crate::tls::load_pem(cert, key).map_err(|e| ConfigError::Invalid {
+                name: "tls-cert",
+                message: e.to_string(),
+            })?;
+            crate::tls::server_crypto(identity).map_err(|e| ConfigError::Invalid {
+                name: "tls-key",
+                message: e.to_string(),
+            })?;
+        }
+        Ok(())
     }
 }
 
@@ -455,5 +484,76 @@ mod tests {
                 ..
             })
         ));
+    }
+
+    #[test]
+    fn the_sample_file_names_every_setting_with_its_default() {
+        let sample = Path::new(env!("CARGO_MANIFEST_DIR")).join("../contrib/hush.toml");
+        let parsed = read_file(&sample).unwrap();
+        // Destructured whole, so that a new setting fails to compile until the sample has it.
+        let Settings {
+            listen,
+            data,
+            public_addr: _,
+            tls_cert: _,
+            tls_key: _,
+            max_ttl,
+            queue_idle,
+            sweep_interval,
+            max_envelope_bytes,
+            queue_max_messages,
+            queue_max_bytes,
+            max_connections,
+            max_handshakes,
+            requests_per_sec,
+            request_burst,
+            max_queues_per_connection,
+            max_subscriptions_per_connection,
+            idle_timeout,
+            blob_ttl,
+            blob_max_bytes,
+            blob_budget_bytes,
+        } = parsed.clone();
+        assert!(listen.is_some() && data.is_some());
+        assert!(max_ttl.is_some() && queue_idle.is_some() && sweep_interval.is_some());
+        assert!(max_envelope_bytes.is_some() && queue_max_messages.is_some());
+        assert!(queue_max_bytes.is_some() && max_connections.is_some());
+        assert!(max_handshakes.is_some() && requests_per_sec.is_some());
+        assert!(request_burst.is_some() && max_queues_per_connection.is_some());
+        assert!(max_subscriptions_per_connection.is_some() && idle_timeout.is_some());
+        assert!(blob_ttl.is_some() && blob_max_bytes.is_some() && blob_budget_bytes.is_some());
+        let resolved = parsed.resolve(RelayConfig::default()).unwrap();
+        assert_eq!(
+            format!("{resolved:?}"),
+            format!("{:?}", RelayConfig::default())
+        );
+        // The commented-out keys are real settings too.
+        let text = std::fs::read_to_string(&sample).unwrap();
+        for key in ["public_addr", "tls_cert", "tls_key"] {
+            assert!(text.contains(&format!("# {key} = ")), "{key}");
+        }
+    }
+
+    #[test]
+    fn a_certificate_without_its_key_is_refused() {
+        let cli = Cli::try_parse_from(["hush-server", "--tls-cert", "/nonexistent.pem"]).unwrap();
+        assert!(matches!(
+            cli.into_config(),
+            Err(ConfigError::Invalid {
+                name: "tls-cert",
+                ..
+            })
+        ));
+        let cli = Cli::try_parse_from([
+            "hush-server",
+            "--tls-cert",
+            "/nonexistent/cert.pem",
+            "--tls-key",
+            "/nonexistent/key.pem",
+        ])
+        .unwrap();
+        let config = cli.into_config().unwrap();
+        let err = config.check().unwrap_err();
+        assert!(err.to_string().contains("cert.pem"), "{err}");
     }
 }

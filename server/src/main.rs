@@ -59,7 +59,14 @@ async fn main() -> anyhow::Result<()> {
     for gap in gaps {
         tracing::warn!("{gap}; a crash or another process could read the vault key");
     }
-    let config = Cli::parse().into_config()?;
+    let cli = Cli::parse();
+    let check_only = cli.check_config;
+    let config = cli.into_config()?;
+    if check_only {
+        config.check()?;
+        println!("configuration is valid:\n{config:#?}");
+        return Ok(());
+    }
     // The embedded default store. It creates the data directory (mode 0700) if needed.
     let store = SledStore::open_async(config.data_dir.clone())
         .await
