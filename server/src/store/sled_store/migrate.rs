@@ -212,3 +212,162 @@ fn v1_body_aad(head: &EnvelopeHead) -> Vec<u8> {
     ]
     .concat()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::sled_store::{SledStore, KEY_FILE, VAULT_FILE};
+    use crate::store::{CapHash, NewEnvelope, QueueStore, Quota};
+    use hush_vault::forensic::{self, Pattern};
+    use hush_vault::{DeviceKey, VaultOptions};
+
+    const RID: [u8; ID_LEN] = *b"recipient-id-one";
+    const SID: [u8; ID_LEN] = *b"sender-id-number";
+    const CAP: CapHash = [0x5C; 32];
+    /// Envelope ids: two kept, one whose key a crash lost.
+    const EIDS: [[u8; ID_LEN]; 3] = [
+        *b"envelope-id-no-1",
+        *b"envelope-id-no-2",
+        *b"envelope-id-lost",
+    ];
+
+    /// Writes a data directory as format 1 did: one queue, its sender index, three envelopes
+    /// (the last one's key shredded, as a crash could leave it) and the old on-disk indexes.
+    fn write_format_1(dir: &Path) {
+        let key = DeviceKey::load_or_create_key_file(&dir.join(KEY_FILE)).unwrap();
+        let vault = Vault::open(&dir.join(VAULT_FILE), &key, VaultOptions::default()).unwrap();
+        let db = sled::open(dir.join(DB_DIR)).unwrap();
+        let mut q = [b'q'; 1 + ID_LEN];
+        q[1..].copy_from_slice(&RID);
+        let mut v = Vec::new();
+        v.extend_from_slice(&SID);
+        v.extend_from_slice(&[0x4B; 32]);
+        v.extend_from_slice(&CAP);
+        for n in [1_000u64, 1 + (1 << 16), 3, 15] {
+            v.extend_from_slice(&n.to_be_bytes());
+        }
+        db.insert(q, v).unwrap();
+        db.insert([&b"s"[..], &SID].concat(), &RID[..]).unwrap();
+        for (n, eid) in EIDS.iter().enumerate() {
+            let seq = n as u64 + 1;
+            let (slot, k) = vault.allocate().unwrap();
+            let head = EnvelopeHead {
+                recipient: RecipientId::from_bytes(RID),
+                id: EnvelopeId::from_bytes(*eid),
+                seq,
+                expires_at: 5_000,
+            };
+            let mut value = eid.to_vec();
+            value.extend_from_slice(&5_000u64.to_be_bytes());
+            value.extend_from_slice(&slot.index().to_be_bytes());
+            k.seal_into(
+                &v1_body_aad(&head),
+                format!("body {n}").as_bytes(),
+                &mut value,
+            );
+            let key = [&b"e"[..], &RID, &seq.to_be_bytes()].concat();
+            db.insert(key, value).unwrap();
+            if n == 2 {
+                vault.shred(slot).unwrap();
+            }
+        }
+        db.insert(b"i-old-index", &b"x"[..]).unwrap();
+        db.flush().unwrap();
+        vault.sync().unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_format_1_directory_is_rewritten_sealed_and_keeps_its_queues_and_envelopes() {
+        let dir = tempfile::tempdir().unwrap();
+        write_format_1(dir.path());
+        let ids: Vec<&[u8]> = [&RID[..], &SID, &EIDS[0], &EIDS[1]].into();
+        // The search sees the ids in format 1's files.
+        for id in &ids {
+            forensic::assert_can_see(dir.path(), &Pattern::bytes(id));
+        }
+
+        let s = SledStore::open(dir.path()).unwrap();
+        let (r, sender) = (RecipientId::from_bytes(RID), SenderId::from_bytes(SID));
+        let q = s.queue(r).await.unwrap().unwrap();
+        assert_eq!(
+            (q.sender_id, q.recipient_key, q.send_cap_hash),
+            (sender, [0x4B; 32], CAP)
+        );
+        assert_eq!(q.last_active, coarse_active(1_000));
+        let pending = s.pending(r, 0, 10, 1).await.unwrap();
+        let got: Vec<_> = pending
+            .iter()
+            .map(|e| (e.seq, e.id, e.body.clone()))
+            .collect();
+        let want: Vec<_> = (0..2u8)
+            .map(|n| {
+                let id = EnvelopeId::from_bytes(EIDS[usize::from(n)]);
+                (u64::from(n) + 1, id, format!("body {n}").into_bytes())
+            })
+            .collect();
+        assert_eq!(got, want);
+        // Sends and acks go on, with seqs above the old ones.
+        let env = NewEnvelope {
+            id: EnvelopeId::from_bytes([7; ID_LEN]),
+            body: b"new".to_vec(),
+            expires_at: 5_000,
+        };
+        let quota = Quota {
+            max_messages: 10,
+            max_bytes: 1 << 20,
+        };
+        assert_eq!(s.send(sender, CAP, env, None, quota, 2).await.unwrap(), r);
+        assert!(s.pending(r, 0, 10, 1).await.unwrap()[2].seq > 2);
+        assert!(s.ack(r, EnvelopeId::from_bytes(EIDS[0]), 2).await.unwrap());
+        // Two envelopes' keys and the queue's: the lost envelope is gone with its key.
+        assert_eq!(s.inner.core.vault.slots_in_use(), 3);
+        drop(s);
+
+        for id in &ids {
+            let found = forensic::files_holding(dir.path(), &Pattern::bytes(id));
+            assert!(found.is_empty(), "an id of format 1 is still in {found:?}");
+        }
+        assert!(!dir.path().join(STAGED_DIR).exists());
+        assert!(!dir.path().join(OLD_DIR).exists());
+        let s = SledStore::open(dir.path()).unwrap();
+        assert_eq!(s.pending(r, 0, 10, 1).await.unwrap().len(), 2);
+    }
+
+    #[test]
+    fn a_swap_a_crash_interrupted_is_finished_and_leftovers_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let (db, staged, old) = (
+            dir.path().join(DB_DIR),
+            dir.path().join(STAGED_DIR),
+            dir.path().join(OLD_DIR),
+        );
+        let mark = |d: &Path, what: &str| {
+            fs::create_dir_all(d).unwrap();
+            fs::write(d.join("mark"), what).unwrap();
+        };
+        // Between the renames: the complete new database goes in, the old one goes.
+        mark(&staged, "new");
+        mark(&old, "old");
+        finish_swap(dir.path()).unwrap();
+        assert_eq!(fs::read(db.join("mark")).unwrap(), b"new");
+        assert!(!staged.exists() && !old.exists());
+        // Before the swap: an unfinished rewrite goes, the old database stays.
+        mark(&staged, "partial");
+        finish_swap(dir.path()).unwrap();
+        assert_eq!(fs::read(db.join("mark")).unwrap(), b"new");
+        assert!(!staged.exists());
+    }
+
+    #[test]
+    fn an_unknown_format_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::open(dir.path().join(DB_DIR)).unwrap();
+        db.insert(FORMAT_KEY, &9u32.to_be_bytes()[..]).unwrap();
+        db.flush().unwrap();
+        drop(db);
+        let key = DeviceKey::load_or_create_key_file(&dir.path().join(KEY_FILE)).unwrap();
+        let vault = Vault::open(&dir.path().join(VAULT_FILE), &key, VaultOptions::default());
+        let err = prepare(dir.path(), &vault.unwrap()).unwrap_err();
+        assert!(err.to_string().contains("format 9"), "{err}");
+    }
+}
