@@ -61,8 +61,8 @@ use super::{
 
 /// Most vault slots, hence most records (envelopes and queues) stored at once (64 Mi).
 pub const MAX_STORED_ENVELOPES: u64 = 1 << 26;
-/// Subdirectory that holds the sled database.
-const DB_DIR: &str = "db";
+/// Subdirectory that holds the sled database (format 2; format 1 was in `db`).
+const DB_DIR: &str = "db.v2";
 /// The key vault file.
 const VAULT_FILE: &str = "keys.vault";
 /// The device key file that unlocks the vault.
@@ -112,8 +112,7 @@ impl SledStore {
             .map_err(backend)?;
         let key = DeviceKey::load_or_create_key_file(&dir.join(KEY_FILE)).map_err(backend)?;
         let vault = Arc::new(Vault::open(&dir.join(VAULT_FILE), &key, options).map_err(backend)?);
-        migrate::prepare(dir, &vault)?;
-        let db = open_db(&dir.join(DB_DIR))?;
+        let db = migrate::open_current(dir, &dir.join(DB_DIR), &vault)?;
         let queues = recovery::load(&db, &vault, recovery::Repair::Yes)?;
         let files = SledFiles::open(&dir.join(DB_DIR)).map_err(backend)?;
         let commit = GroupCommit::start(db.clone(), files, Arc::clone(&vault))?;

@@ -4,8 +4,8 @@
 //! Two layouts, read from the formats' own code rather than through it:
 //! - a client home (`client/src/store/record.rs`): every sled value is `version (1) ‖ slot (u64
 //!   BE) ‖ sealed`, sealed with associated data `"hush-client store v1" ‖ slot ‖ sled key`;
-//! - a relay's queue store, format 2 (`server/src/store/sled_store/codec.rs` and `seal.rs`): a
-//!   queue's key is `'q' ‖ slot (u64 BE)` and an envelope's `'e' ‖ slot`, each value sealed
+//! - a relay's queue store, format 2 in `db.v2/` (`server/src/store/sled_store/codec.rs` and
+//!   `seal.rs`): a queue's key is `'q' ‖ slot (u64 BE)` and an envelope's `'e' ‖ slot`, each value sealed
 //!   whole under the key in that vault slot, with associated data `"hush-relay que 2" ‖ slot`
 //!   or `"hush-relay env 2" ‖ slot`; the format record `'f'` is not sealed.
 //!
@@ -92,7 +92,10 @@ pub(super) fn read_store(dir: &Path, layout: Layout, unlock: Unlock<'_>) -> Stor
             (i, key)
         })
         .collect();
-    let db_dir = dir.join("db");
+    let db_dir = dir.join(match layout {
+        Layout::Client => "db",
+        Layout::Relay => RELAY_DB_DIR,
+    });
     assert!(
         db_dir.is_dir(),
         "no sled database at {} (the seized directory is not a whole store)",
@@ -145,6 +148,8 @@ fn open_vault(dir: &Path, unlock: Unlock<'_>) -> Vault {
 
 /// Label of the client store's associated data.
 const CLIENT_AAD_LABEL: &[u8] = b"hush-client store v1";
+/// The directory of a relay's sled database (format 2).
+const RELAY_DB_DIR: &str = "db.v2";
 /// Label of the associated data of a relay's queue record.
 const RELAY_QUEUE_LABEL: &[u8] = b"hush-relay que 2";
 /// Label of the associated data of a relay's envelope record.

@@ -3,23 +3,26 @@
 //! Format 1 kept ids in the clear: queue records keyed by recipient id (with the sender id,
 //! recipient key, `last_active` and counters unsealed), a sender id → recipient id index, and
 //! envelopes keyed by recipient id and seq with their id and expiry unsealed (only the body was
-//! sealed). It had no format record. Format 2 is described in `codec` and `seal`.
+//! sealed). It lived in `db/` and had no format record. Format 2 (see `codec` and `seal`) lives
+//! in its own directory, [`super::DB_DIR`].
 //!
 //! A format 1 database is not changed in place: sled's log would keep the old records, ids and
-//! all. Instead every record is rewritten, sealed, into a new database beside it
-//! ([`STAGED_DIR`]), which is flushed and then swapped in for the old one, whose files are then
-//! deleted. Each envelope keeps its vault key (the old sealed copies go with the old files);
-//! each queue gets a new one. Records that do not open (a crash's leftovers) are not carried
-//! over, and keys nothing refers to any more are shredded by `recovery` on open. A crash at any
-//! point leaves either the old database whole (the migration runs again) or the new one whole
-//! ([`finish_swap`] completes the swap).
+//! all. Instead every record is rewritten, sealed, into the format 2 database, whose format
+//! record is written last; then the old directory is deleted. Each envelope keeps its vault key
+//! (the old sealed copies go with the old files); each queue gets a new one. Records that do
+//! not open (a crash's leftovers) are not carried over, and keys nothing refers to any more are
+//! shredded by `recovery` on open. A crash before the format record is durable leaves the old
+//! database whole and a new one without a format record, which the next open empties and
+//! fills again; a crash after it leaves only the old directory to delete.
+//!
+//! Each database is opened once: sled 0.34 may hold a database's lock for a while after the
+//! handle is dropped, so a database is never closed and opened again during start-up.
 //!
 //! What it does not do: overwrite the old files' blocks (a file system may keep them, see
 //! `docs/operations.md`), or migrate anything but format 1.
 
 use std::collections::HashSet;
 use std::fs;
-use std::io;
 use std::path::Path;
 
 use hush_protocol::ids::ID_LEN;
@@ -29,14 +32,12 @@ use hush_vault::{SlotId, Vault};
 use super::codec::{envelope_key, format_value, queue_key, QueueValue, FORMAT, FORMAT_KEY};
 use super::error::{backend, failed};
 use super::mem::coarse_active;
+use super::open_db;
 use super::seal::{seal_envelope, seal_queue, EnvelopeHead};
-use super::{open_db, DB_DIR};
 use crate::store::StoreError;
 
-/// Where the rewritten database is built before it is swapped in.
-const STAGED_DIR: &str = "db.format2";
-/// Where the old database goes during the swap, before it is deleted.
-const OLD_DIR: &str = "db.format1";
+/// The directory of a format 1 database.
+const V1_DIR: &str = "db";
 /// Label of format 1's associated data of a sealed body.
 const V1_BODY_LABEL: &[u8; 16] = b"hush-relay env 1";
 /// Length of a format 1 queue value.
@@ -44,91 +45,75 @@ const V1_QUEUE_LEN: usize = ID_LEN + 64 + 32;
 /// Length of a format 1 envelope value's head (id, expiry, slot).
 const V1_HEAD_LEN: usize = ID_LEN + 16;
 
-/// Brings the database in `dir` to the current format: completes a swap a crash interrupted,
-/// stamps a new database, and migrates a format 1 one. Fails on a format it does not know.
-pub(super) fn prepare(dir: &Path, vault: &Vault) -> Result<(), StoreError> {
-    finish_swap(dir).map_err(|e| failed("cannot finish a store migration", e))?;
-    let db = open_db(&dir.join(DB_DIR))?;
-    if let Some(v) = db.get(FORMAT_KEY).map_err(backend)? {
-        return match <[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes) {
-            Ok(FORMAT) => Ok(()),
-            Ok(other) => Err(StoreError::permanent(format!(
-                "the store in {} has format {other}, which this relay does not know \
-                 (it writes format {FORMAT}): run the relay version that wrote it",
-                dir.display()
-            ))),
-            Err(_) => Err(StoreError::permanent("corrupt store format record")),
-        };
+/// Opens the store's database at `db_dir` in the data directory `dir`, in the current format:
+/// stamps a new one, and rewrites a format 1 database into it. Fails on a format it does not
+/// know.
+pub(super) fn open_current(
+    dir: &Path,
+    db_dir: &Path,
+    vault: &Vault,
+) -> Result<sled::Db, StoreError> {
+    let db = open_db(db_dir)?;
+    let old = dir.join(V1_DIR);
+    match db.get(FORMAT_KEY).map_err(backend)? {
+        Some(v) => {
+            match <[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes) {
+                Ok(FORMAT) => {}
+                Ok(other) => {
+                    return Err(StoreError::permanent(format!(
+                        "the store in {} has format {other}, which this relay does not know \
+                         (it writes format {FORMAT}): run the relay version that wrote it",
+                        dir.display()
+                    )))
+                }
+                Err(_) => return Err(StoreError::permanent("corrupt store format record")),
+            }
+            // A migration finished, but the old directory was not yet deleted.
+            remove_old(dir, &old)?;
+            return Ok(db);
+        }
+        None => {}
     }
-    if db.is_empty() {
-        db.insert(FORMAT_KEY, &format_value()[..])
-            .map_err(backend)?;
-        db.flush().map_err(backend)?;
+    // New, or what an interrupted migration left: start from nothing.
+    db.clear().map_err(backend)?;
+    if old.exists() {
+        let v1 = open_db(&old)?;
+        let (queues, envelopes) = rewrite(&v1, &db, vault)?;
+        tracing::info!(queues, envelopes, "store migrated to format {FORMAT}");
+    }
+    db.insert(FORMAT_KEY, &format_value()[..])
+        .map_err(backend)?;
+    db.flush().map_err(backend)?;
+    remove_old(dir, &old)?;
+    Ok(db)
+}
+
+/// Deletes the format 1 directory `old` of the data directory `dir`, if it is there.
+fn remove_old(dir: &Path, old: &Path) -> Result<(), StoreError> {
+    if !old.exists() {
         return Ok(());
     }
-    let staged = dir.join(STAGED_DIR);
-    let (queues, envelopes) = rewrite(&db, &staged, vault)?;
-    drop(db);
-    swap(dir).map_err(|e| failed("cannot swap in the migrated store", e))?;
-    tracing::info!(queues, envelopes, "store migrated to format {FORMAT}");
-    Ok(())
+    let removed = fs::remove_dir_all(old).and_then(|()| fs::File::open(dir)?.sync_all());
+    removed.map_err(|e| failed("cannot delete the format 1 store", e))
 }
 
-/// Completes or cleans up after a migration a crash interrupted.
-fn finish_swap(dir: &Path) -> io::Result<()> {
-    let (db, staged, old) = (dir.join(DB_DIR), dir.join(STAGED_DIR), dir.join(OLD_DIR));
-    if !db.exists() {
-        // Between the two renames of `swap`: the staged database is complete.
-        if staged.exists() {
-            fs::rename(&staged, &db)?;
-        } else if old.exists() {
-            fs::rename(&old, &db)?;
-        }
-        sync_dir(dir)?;
-    }
-    for leftover in [staged, old] {
-        if leftover.exists() {
-            fs::remove_dir_all(leftover)?;
-        }
-    }
-    Ok(())
-}
-
-/// Puts the staged database in place of the old one and deletes the old one.
-fn swap(dir: &Path) -> io::Result<()> {
-    let (db, staged, old) = (dir.join(DB_DIR), dir.join(STAGED_DIR), dir.join(OLD_DIR));
-    fs::rename(&db, &old)?;
-    fs::rename(&staged, &db)?;
-    sync_dir(dir)?;
-    fs::remove_dir_all(&old)?;
-    sync_dir(dir)
-}
-
-fn sync_dir(dir: &Path) -> io::Result<()> {
-    fs::File::open(dir)?.sync_all()
-}
-
-/// Writes every format 1 queue and envelope of `db`, sealed, into a new database at `staged`.
-/// Returns how many of each it carried over.
-fn rewrite(db: &sled::Db, staged: &Path, vault: &Vault) -> Result<(u64, u64), StoreError> {
-    if staged.exists() {
-        fs::remove_dir_all(staged).map_err(backend)?;
-    }
-    let new = open_db(staged)?;
+/// Writes every format 1 queue and envelope of `v1`, sealed, into `db`, and makes them and
+/// their keys durable. Returns how many of each it carried over.
+fn rewrite(v1: &sled::Db, db: &sled::Db, vault: &Vault) -> Result<(u64, u64), StoreError> {
     let mut queues = HashSet::new();
-    for item in db.scan_prefix([b'q']) {
+    for item in v1.scan_prefix([b'q']) {
         let (k, v) = item.map_err(backend)?;
         let Some((r, value)) = v1_queue(&k, &v) else {
             continue;
         };
         let (slot, key) = vault.allocate().map_err(backend)?;
         let sealed = seal_queue(&key, slot.index(), &r, &value);
-        new.insert(queue_key(slot.index()), sealed)
+        db.insert(queue_key(slot.index()), sealed)
             .map_err(backend)?;
         queues.insert(r);
     }
     let mut envelopes = 0u64;
-    for item in db.scan_prefix([b'e']) {
+    for item in v1.scan_prefix([b'e']) {
         let (k, v) = item.map_err(backend)?;
         let Some((head, slot, sealed)) = v1_envelope(&k, &v) else {
             continue;
@@ -141,13 +126,11 @@ fn rewrite(db: &sled::Db, staged: &Path, vault: &Vault) -> Result<(u64, u64), St
         };
         if queues.contains(&head.recipient) {
             let value = seal_envelope(&key, slot, &head, &body);
-            new.insert(envelope_key(slot), value).map_err(backend)?;
+            db.insert(envelope_key(slot), value).map_err(backend)?;
             envelopes += 1;
         }
     }
-    new.insert(FORMAT_KEY, &format_value()[..])
-        .map_err(backend)?;
-    new.flush().map_err(backend)?;
+    db.flush().map_err(backend)?;
     vault.sync().map_err(backend)?;
     Ok((queues.len() as u64, envelopes))
 }
@@ -216,7 +199,7 @@ fn v1_body_aad(head: &EnvelopeHead) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sled_store::{SledStore, KEY_FILE, VAULT_FILE};
+    use crate::store::sled_store::{SledStore, DB_DIR, KEY_FILE, VAULT_FILE};
     use crate::store::{CapHash, NewEnvelope, QueueStore, Quota};
     use hush_vault::forensic::{self, Pattern};
     use hush_vault::{DeviceKey, VaultOptions};
@@ -236,7 +219,7 @@ mod tests {
     fn write_format_1(dir: &Path) {
         let key = DeviceKey::load_or_create_key_file(&dir.join(KEY_FILE)).unwrap();
         let vault = Vault::open(&dir.join(VAULT_FILE), &key, VaultOptions::default()).unwrap();
-        let db = sled::open(dir.join(DB_DIR)).unwrap();
+        let db = sled::open(dir.join(V1_DIR)).unwrap();
         let mut q = [b'q'; 1 + ID_LEN];
         q[1..].copy_from_slice(&RID);
         let mut v = Vec::new();
@@ -327,35 +310,42 @@ mod tests {
             let found = forensic::files_holding(dir.path(), &Pattern::bytes(id));
             assert!(found.is_empty(), "an id of format 1 is still in {found:?}");
         }
-        assert!(!dir.path().join(STAGED_DIR).exists());
-        assert!(!dir.path().join(OLD_DIR).exists());
+        assert!(!dir.path().join(V1_DIR).exists());
         let s = SledStore::open(dir.path()).unwrap();
         assert_eq!(s.pending(r, 0, 10, 1).await.unwrap().len(), 2);
     }
 
-    #[test]
-    fn a_swap_a_crash_interrupted_is_finished_and_leftovers_go() {
+    #[tokio::test]
+    async fn a_migration_a_crash_interrupted_starts_again() {
         let dir = tempfile::tempdir().unwrap();
-        let (db, staged, old) = (
-            dir.path().join(DB_DIR),
-            dir.path().join(STAGED_DIR),
-            dir.path().join(OLD_DIR),
-        );
-        let mark = |d: &Path, what: &str| {
-            fs::create_dir_all(d).unwrap();
-            fs::write(d.join("mark"), what).unwrap();
-        };
-        // Between the renames: the complete new database goes in, the old one goes.
-        mark(&staged, "new");
-        mark(&old, "old");
-        finish_swap(dir.path()).unwrap();
-        assert_eq!(fs::read(db.join("mark")).unwrap(), b"new");
-        assert!(!staged.exists() && !old.exists());
-        // Before the swap: an unfinished rewrite goes, the old database stays.
-        mark(&staged, "partial");
-        finish_swap(dir.path()).unwrap();
-        assert_eq!(fs::read(db.join("mark")).unwrap(), b"new");
-        assert!(!staged.exists());
+        write_format_1(dir.path());
+        {
+            // What a crash before the format record left: part of the rewrite.
+            let partial = sled::open(dir.path().join(DB_DIR)).unwrap();
+            partial.insert(queue_key(99), &b"half-written"[..]).unwrap();
+            partial.flush().unwrap();
+        }
+        let s = SledStore::open(dir.path()).unwrap();
+        let r = RecipientId::from_bytes(RID);
+        assert_eq!(s.pending(r, 0, 10, 1).await.unwrap().len(), 2);
+        assert!(s.inner.core.db.get(queue_key(99)).unwrap().is_none());
+        assert!(!dir.path().join(V1_DIR).exists());
+    }
+
+    #[tokio::test]
+    async fn an_old_directory_left_after_a_finished_migration_is_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            // What a crash after the format record but before the deletion left.
+            let done = sled::open(dir.path().join(DB_DIR)).unwrap();
+            done.insert(FORMAT_KEY, &format_value()[..]).unwrap();
+            done.flush().unwrap();
+        }
+        write_format_1(dir.path());
+        let s = SledStore::open(dir.path()).unwrap();
+        assert!(!dir.path().join(V1_DIR).exists());
+        let r = RecipientId::from_bytes(RID);
+        assert!(s.queue(r).await.unwrap().is_none(), "not migrated twice");
     }
 
     #[test]
@@ -367,7 +357,7 @@ mod tests {
         drop(db);
         let key = DeviceKey::load_or_create_key_file(&dir.path().join(KEY_FILE)).unwrap();
         let vault = Vault::open(&dir.path().join(VAULT_FILE), &key, VaultOptions::default());
-        let err = prepare(dir.path(), &vault.unwrap()).unwrap_err();
+        let err = open_current(dir.path(), &dir.path().join(DB_DIR), &vault.unwrap()).unwrap_err();
         assert!(err.to_string().contains("format 9"), "{err}");
     }
 }
