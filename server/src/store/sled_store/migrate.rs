@@ -33,7 +33,7 @@ use super::codec::{envelope_key, format_value, queue_key, QueueValue, FORMAT, FO
 use super::error::{backend, failed};
 use super::mem::coarse_active;
 use super::open_db;
-use super::seal::{seal_envelope, seal_queue, EnvelopeHead};
+use super::seal::{id_at, seal_envelope, seal_queue, u64_at, EnvelopeHead};
 use crate::store::StoreError;
 
 /// The directory of a format 1 database.
@@ -55,24 +55,21 @@ pub(super) fn open_current(
 ) -> Result<sled::Db, StoreError> {
     let db = open_db(db_dir)?;
     let old = dir.join(V1_DIR);
-    match db.get(FORMAT_KEY).map_err(backend)? {
-        Some(v) => {
-            match <[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes) {
-                Ok(FORMAT) => {}
-                Ok(other) => {
-                    return Err(StoreError::permanent(format!(
-                        "the store in {} has format {other}, which this relay does not know \
-                         (it writes format {FORMAT}): run the relay version that wrote it",
-                        dir.display()
-                    )))
-                }
-                Err(_) => return Err(StoreError::permanent("corrupt store format record")),
+    if let Some(v) = db.get(FORMAT_KEY).map_err(backend)? {
+        match <[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes) {
+            Ok(FORMAT) => {}
+            Ok(other) => {
+                return Err(StoreError::permanent(format!(
+                    "the store in {} has format {other}, which this relay does not know \
+                     (it writes format {FORMAT}): run the relay version that wrote it",
+                    dir.display()
+                )))
             }
-            // A migration finished, but the old directory was not yet deleted.
-            remove_old(dir, &old)?;
-            return Ok(db);
+            Err(_) => return Err(StoreError::permanent("corrupt store format record")),
         }
-        None => {}
+        // A migration finished, but the old directory was not yet deleted.
+        remove_old(dir, &old)?;
+        return Ok(db);
     }
     // New, or what an interrupted migration left: start from nothing.
     db.clear().map_err(backend)?;
@@ -133,18 +130,6 @@ fn rewrite(v1: &sled::Db, db: &sled::Db, vault: &Vault) -> Result<(u64, u64), St
     db.flush().map_err(backend)?;
     vault.sync().map_err(backend)?;
     Ok((queues.len() as u64, envelopes))
-}
-
-fn id_at(bytes: &[u8], at: usize) -> [u8; ID_LEN] {
-    let mut out = [0u8; ID_LEN];
-    out.copy_from_slice(&bytes[at..at + ID_LEN]);
-    out
-}
-
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
-    let mut out = [0u8; 8];
-    out.copy_from_slice(&bytes[at..at + 8]);
-    u64::from_be_bytes(out)
 }
 
 /// A format 1 queue record (`'q' ‖ recipient id` → sender id ‖ recipient key ‖ capability hash

@@ -41,13 +41,15 @@ fn aad(label: &[u8; 16], slot: u64) -> [u8; 24] {
     a
 }
 
-fn id_at(bytes: &[u8], at: usize) -> [u8; ID_LEN] {
+/// The id at `at` in `bytes` (which the caller has checked is long enough).
+pub(super) fn id_at(bytes: &[u8], at: usize) -> [u8; ID_LEN] {
     let mut out = [0u8; ID_LEN];
     out.copy_from_slice(&bytes[at..at + ID_LEN]);
     out
 }
 
-fn u64_at(bytes: &[u8], at: usize) -> u64 {
+/// The big-endian u64 at `at` in `bytes` (which the caller has checked is long enough).
+pub(super) fn u64_at(bytes: &[u8], at: usize) -> u64 {
     let mut out = [0u8; 8];
     out.copy_from_slice(&bytes[at..at + 8]);
     u64::from_be_bytes(out)
