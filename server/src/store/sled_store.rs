@@ -1,25 +1,28 @@
-//! [`SledStore`]: the embedded default [`QueueStore`], on sled, with bodies sealed at rest.
+//! [`SledStore`]: the embedded default [`QueueStore`], on sled, with every record sealed at rest.
 //!
-//! Layout: one sled tree holds queue records, the sender-id index, and envelopes keyed by
-//! (recipient id, seq) so they iterate in order (see `codec`). An in-memory index (`mem`),
-//! rebuilt from sled on open, holds every queue's record and counters and every envelope's id,
-//! seq, expiry and key slot, so a send writes one key (its envelope) and an ack removes one, and
-//! neither reads sled. Every change to a queue is part of one sled `Batch`, applied atomically
-//! under that queue's lock stripe (which also guards its part of the index), so the capability
-//! check, quota check, append and optional capability swap of a send are one step. Sends and
-//! acks go through one writer thread (`writer`), which applies all that are queued as one batch
-//! holding every stripe; other changes apply their own batch.
+//! Layout (store format 2, see `codec`): one sled tree holds queue records and envelope
+//! records, each sealed under its own key from a [`Vault`] in the data directory (device key
+//! from the 0600 `device.key` beside it) and keyed by nothing but that key's vault slot (`seal`
+//! says what each record holds). No id a client uses is on disk in the clear, nor anything
+//! computed from one. An in-memory index (`mem`), rebuilt on open by opening every record, holds
+//! every queue's record and counters and every envelope's id, seq, expiry and key slot, so a
+//! send writes one key (its envelope) and an ack removes one, and neither reads sled. Every
+//! change to a queue is part of one sled `Batch`, applied atomically under that queue's lock
+//! stripe (which also guards its part of the index), so the capability check, quota check,
+//! append and optional capability swap of a send are one step. Sends and acks go through one
+//! writer thread (`writer`), which applies all that are queued as one batch holding every
+//! stripe; other changes apply their own batch.
 //!
-//! Bodies at rest: each envelope body is sealed under its own key from a [`Vault`] in the data
-//! directory (device key from the 0600 `device.key` beside it). Ack, retract, expiry and queue
-//! deletion shred the key's slot, so what sled's log may still hold can no longer be read.
+//! Deletion: ack, retract and expiry shred the envelope's key; deleting a queue shreds its
+//! envelopes' keys and the queue's own. What sled's log may still hold of them can then no
+//! longer be read. A database of format 1 (ids in the clear) is rewritten on open (`migrate`).
 //!
 //! Durability: mutations return once a group commit (one sled flush, then one vault fdatasync,
 //! shared by every concurrent writer; see `commit`) has covered them. Runtime: sends and acks
 //! run on the writer thread and flushing on a dedicated thread; other per-request work touches
 //! only memory and the page cache and runs on the caller's task, as does the first
 //! `INLINE_READ_BYTES` of a read of pending envelopes; the rest of such a read, sweeps and queue
-//! deletion, which may scan many records, run under `spawn_blocking`.
+//! deletion, which may touch many records, run under `spawn_blocking`.
 //! [`SledStore::open`] blocks and needs no runtime.
 //!
 //! What it does not do: decide TTLs or quotas (passed in), authorise recipients (done before a
@@ -29,8 +32,10 @@ mod codec;
 mod commit;
 mod error;
 mod mem;
+mod migrate;
 mod ops;
 mod recovery;
+mod seal;
 #[cfg(test)]
 mod tests;
 mod worker;
@@ -54,10 +59,10 @@ use super::{
     WakeRegistry, Wakeup,
 };
 
-/// Most vault slots, hence most envelopes stored at once across all queues (64 Mi).
+/// Most vault slots, hence most records (envelopes and queues) stored at once (64 Mi).
 pub const MAX_STORED_ENVELOPES: u64 = 1 << 26;
-/// Subdirectory that holds the sled database.
-const DB_DIR: &str = "db";
+/// Subdirectory that holds the sled database (format 2; format 1 was in `db`).
+const DB_DIR: &str = "db.v2";
 /// The key vault file.
 const VAULT_FILE: &str = "keys.vault";
 /// The device key file that unlocks the vault.
@@ -83,7 +88,8 @@ struct Inner {
 
 impl SledStore {
     /// Opens (or creates, mode 0700) the data directory `dir`: the database, the key vault and
-    /// its device key file. Drops records left half-written by a crash. Blocks on disk.
+    /// its device key file. Migrates a database of an older format, and drops records left
+    /// half-written by a crash. Blocks on disk.
     pub fn open(dir: &Path) -> Result<SledStore, StoreError> {
         let options = VaultOptions {
             max_slots: MAX_STORED_ENVELOPES,
@@ -106,18 +112,12 @@ impl SledStore {
             .map_err(backend)?;
         let key = DeviceKey::load_or_create_key_file(&dir.join(KEY_FILE)).map_err(backend)?;
         let vault = Arc::new(Vault::open(&dir.join(VAULT_FILE), &key, options).map_err(backend)?);
-        let db = sled::Config::new()
-            .path(dir.join(DB_DIR))
-            .mode(sled::Mode::HighThroughput)
-            // Every write is flushed by the group commit; a timer flush would only add I/O.
-            .flush_every_ms(None)
-            .open()
-            .map_err(backend)?;
-        recovery::reconcile(&db, &vault)?;
+        let db = migrate::open_current(dir, &dir.join(DB_DIR), &vault)?;
+        let queues = recovery::load(&db, &vault, recovery::Repair::Yes)?;
         let files = SledFiles::open(&dir.join(DB_DIR)).map_err(backend)?;
         let commit = GroupCommit::start(db.clone(), files, Arc::clone(&vault))?;
         let core = Arc::new(Core::new(db, vault));
-        core.load_all()?;
+        core.install(queues);
         let wakes = WakeRegistry::default();
         let writer = Writer::start(Arc::clone(&core), commit.committer(), wakes.clone())?;
         Ok(SledStore {
@@ -155,6 +155,17 @@ impl SledStore {
         self.inner.writer.submit(Op::Send(op, done));
         async move { rx.await.unwrap_or_else(|_| Err(writer_gone())) }
     }
+}
+
+/// Opens the sled database in `path` as the store uses it.
+fn open_db(path: &Path) -> Result<sled::Db, StoreError> {
+    sled::Config::new()
+        .path(path)
+        .mode(sled::Mode::HighThroughput)
+        // Every write is flushed by the group commit; a timer flush would only add I/O.
+        .flush_every_ms(None)
+        .open()
+        .map_err(backend)
 }
 
 fn writer_gone() -> StoreError {

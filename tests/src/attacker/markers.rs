@@ -74,9 +74,15 @@ impl Markers {
 
     /// A message id, found in raw bytes or in hex (either case).
     pub fn message_id(self, id: &[u8]) -> Markers {
+        self.id("message", id)
+    }
+
+    /// An id of some `kind` ("queue", "sender", "envelope"), found in raw bytes or in hex
+    /// (either case).
+    pub fn id(self, kind: &str, id: &[u8]) -> Markers {
         let h = hex(id);
         self.push(
-            format!("message id {h}"),
+            format!("{kind} id {h}"),
             [
                 ("raw", id.to_vec()),
                 ("hex", h.clone().into_bytes()),

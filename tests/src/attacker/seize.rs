@@ -127,7 +127,7 @@ impl Seizure {
     }
 
     /// Seizes a relay's data directory: its `device.key`, and the queue store (`keys.vault`
-    /// and `db/`) beside it. The blob files are searched as raw bytes only.
+    /// and `db.v2/`) beside it. The blob files are searched as raw bytes only.
     pub fn relay(dir: &Path) -> Seizure {
         Self::seize(dir, Some((Layout::Relay, Unlock::KeyFile)))
     }

@@ -4,10 +4,10 @@
 //! Two layouts, read from the formats' own code rather than through it:
 //! - a client home (`client/src/store/record.rs`): every sled value is `version (1) ‖ slot (u64
 //!   BE) ‖ sealed`, sealed with associated data `"hush-client store v1" ‖ slot ‖ sled key`;
-//! - a relay's queue store (`server/src/store/sled_store/codec.rs`): an envelope's key is `'e' ‖
-//!   recipient id ‖ seq (u64 BE)` and its value `envelope id ‖ expires_at ‖ slot ‖ sealed`,
-//!   sealed with associated data `"hush-relay env 1" ‖ recipient id ‖ seq ‖ envelope id`; the
-//!   queue and sender records are not sealed.
+//! - a relay's queue store, format 2 in `db.v2/` (`server/src/store/sled_store/codec.rs` and
+//!   `seal.rs`): a queue's key is `'q' ‖ slot (u64 BE)` and an envelope's `'e' ‖ slot`, each value sealed
+//!   whole under the key in that vault slot, with associated data `"hush-relay que 2" ‖ slot`
+//!   or `"hush-relay env 2" ‖ slot`; the format record `'f'` is not sealed.
 //!
 //! What it does not do: repair, remove or rewrite anything (it works on a copy), or read sled's
 //! log for values that are no longer live.
@@ -92,7 +92,10 @@ pub(super) fn read_store(dir: &Path, layout: Layout, unlock: Unlock<'_>) -> Stor
             (i, key)
         })
         .collect();
-    let db_dir = dir.join("db");
+    let db_dir = dir.join(match layout {
+        Layout::Client => "db",
+        Layout::Relay => RELAY_DB_DIR,
+    });
     assert!(
         db_dir.is_dir(),
         "no sled database at {} (the seized directory is not a whole store)",
@@ -145,10 +148,12 @@ fn open_vault(dir: &Path, unlock: Unlock<'_>) -> Vault {
 
 /// Label of the client store's associated data.
 const CLIENT_AAD_LABEL: &[u8] = b"hush-client store v1";
-/// Label of the relay's associated data.
-const RELAY_AAD_LABEL: &[u8] = b"hush-relay env 1";
-/// Length of a relay id.
-const ID_LEN: usize = 16;
+/// The directory of a relay's sled database (format 2).
+const RELAY_DB_DIR: &str = "db.v2";
+/// Label of the associated data of a relay's queue record.
+const RELAY_QUEUE_LABEL: &[u8] = b"hush-relay que 2";
+/// Label of the associated data of a relay's envelope record.
+const RELAY_ENVELOPE_LABEL: &[u8] = b"hush-relay env 2";
 
 fn client_aad(slot: u64, key: &[u8]) -> Vec<u8> {
     [CLIENT_AAD_LABEL, &slot.to_be_bytes(), key].concat()
@@ -188,14 +193,22 @@ fn entry(layout: Layout, tree: &[u8], k: &[u8], v: &[u8], keys: &[(u64, RecordKe
             }
         }
         Layout::Relay => {
-            let is_envelope = k.first() == Some(&b'e') && k.len() == 1 + ID_LEN + 8;
-            if is_envelope && v.len() >= ID_LEN + 16 {
+            let label: Option<&[u8]> = match k.first() {
+                Some(b'q') => Some(RELAY_QUEUE_LABEL),
+                Some(b'e') => Some(RELAY_ENVELOPE_LABEL),
+                _ => None,
+            };
+            if let (Some(label), Ok(slot)) = (label, <[u8; 8]>::try_from(&k[1..])) {
                 e.sealed = true;
-                let (id, rest) = v.split_at(ID_LEN);
-                e.named_slot = Some(u64::from_be_bytes(rest[8..16].try_into().expect("8")));
-                let aad = [RELAY_AAD_LABEL, &k[1..], id].concat();
+                let named = u64::from_be_bytes(slot);
+                e.named_slot = Some(named);
                 for (slot, key) in keys {
-                    if let Ok(plain) = key.open(&aad, &rest[16..]) {
+                    // As for the client: the named slot, and the key's own in case the key was
+                    // altered.
+                    let aads = std::iter::once(named)
+                        .chain((named != *slot).then_some(*slot))
+                        .map(|s| [label, &s.to_be_bytes()].concat());
+                    if let Some(plain) = aads.into_iter().find_map(|aad| key.open(&aad, v).ok()) {
                         e.opened.push((*slot, plain));
                     }
                 }
@@ -228,8 +241,8 @@ fn label(layout: Layout, tree: &[u8], k: &[u8]) -> String {
             other => format!("namespace {other}"),
         },
         (Layout::Relay, Some(b'q')) => "queue".to_owned(),
-        (Layout::Relay, Some(b's')) => "sender index".to_owned(),
         (Layout::Relay, Some(b'e')) => "envelope".to_owned(),
+        (Layout::Relay, Some(b'f')) => "store format".to_owned(),
         (Layout::Relay, Some(&b)) => format!("kind {b:#04x}"),
     };
     let tree = if tree == b"__sled__default" {

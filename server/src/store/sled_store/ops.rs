@@ -1,9 +1,13 @@
 //! The synchronous operations behind [`super::SledStore`]. Each takes the lock stripe of the
 //! queue it changes, checks against the in-memory index (`mem`), stages its writes in one sled
-//! `Batch`, applies it, and only then changes the index; keys of removed envelopes are shredded
+//! `Batch`, applies it, and only then changes the index; keys of removed records are shredded
 //! once the batch is applied. Sends and acks only stage (`stage_*`, which change the index as
-//! they stage): the writer applies many of them in one batch, and rebuilds the index of the
-//! queues it touched from sled if that batch is refused.
+//! they stage and note how to take that back in an [`Undo`]): the writer applies many of them
+//! in one batch, and undoes the round in the index if that batch is refused.
+//!
+//! Every record is sealed under its own vault key (`seal`): a queue's record under the queue's
+//! key, which is shredded with the queue, and each envelope's header and body under the
+//! envelope's key.
 //!
 //! What it does not do: wait for durability or wake watchers; the async layer and the writer do
 //! both after an operation returns.
@@ -14,12 +18,11 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 use hush_vault::{SlotId, Vault};
 
-use super::codec::{
-    body_aad, envelope_key, envelope_key_seq, envelope_prefix, queue_key, sender_key, EnvelopeHead,
-    QueueValue, QUEUE_PREFIX,
-};
+use super::codec::{envelope_key, queue_key, QueueValue};
 use super::error::backend;
-use super::mem::{load_queue, EnvelopeMeta, QueueMem, Stripe};
+use super::mem::{EnvelopeMeta, QueueMem, Stripe, Undo};
+use super::recovery::{load, Repair};
+use super::seal::{open_envelope, seal_envelope, seal_queue, EnvelopeHead};
 use crate::store::{
     cap_matches, CapHash, NewEnvelope, QueueRecord, Quota, StoreError, StoredEnvelope, SweepStats,
 };
@@ -39,20 +42,6 @@ pub(super) struct Core {
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-impl Core {
-    /// The store's core over an open database and vault, with an empty index.
-    pub(super) fn new(db: sled::Db, vault: Arc<Vault>) -> Core {
-        Core {
-            db,
-            vault,
-            stripes: (0..LOCK_STRIPES)
-                .map(|_| Mutex::new(Stripe::default()))
-                .collect(),
-            senders: RwLock::default(),
-        }
-    }
 }
 
 /// A send as the writer receives it.
@@ -86,19 +75,19 @@ fn authorised<'s>(
     Ok(q)
 }
 
-/// Stages the removal of envelope `id` of queue `r` and takes it out of the index.
-fn stage_remove(
-    stripe: &mut Stripe,
-    batch: &mut sled::Batch,
-    r: &RecipientId,
-    id: &EnvelopeId,
-) -> Option<EnvelopeMeta> {
-    let meta = stripe.remove_envelope(r, id)?;
-    batch.remove(&envelope_key(r, meta.seq)[..]);
-    Some(meta)
-}
-
 impl Core {
+    /// The store's core over an open database and vault, with an empty index.
+    pub(super) fn new(db: sled::Db, vault: Arc<Vault>) -> Core {
+        Core {
+            db,
+            vault,
+            stripes: (0..LOCK_STRIPES)
+                .map(|_| Mutex::new(Stripe::default()))
+                .collect(),
+            senders: RwLock::default(),
+        }
+    }
+
     fn stripe(&self, r: &RecipientId) -> MutexGuard<'_, Stripe> {
         lock(&self.stripes[stripe_of(r)])
     }
@@ -117,34 +106,48 @@ impl Core {
         self.stripe(r).queues.get(r).map(|q| q.value.record(*r))
     }
 
+    /// Queue `r`'s record as stored, sealed under its key: its sled key and value.
+    fn sealed_queue(
+        &self,
+        r: &RecipientId,
+        q: &mut QueueMem,
+    ) -> Result<([u8; 9], Vec<u8>), StoreError> {
+        let key = self
+            .vault
+            .get(SlotId::from_index(q.slot))
+            .map_err(backend)?;
+        Ok((queue_key(q.slot), seal_queue(&key, q.slot, r, &q.stored())))
+    }
+
     pub(super) fn create(&self, rec: &QueueRecord) -> Result<(), StoreError> {
         let mut senders = self.senders.write().unwrap_or_else(PoisonError::into_inner);
         let mut stripe = self.stripe(&rec.recipient_id);
         if stripe.queues.contains_key(&rec.recipient_id) || senders.contains_key(&rec.sender_id) {
             return Err(StoreError::Exists);
         }
-        let mut q = QueueMem::new(QueueValue::new(rec));
-        let mut batch = sled::Batch::default();
-        batch.insert(&queue_key(&rec.recipient_id)[..], q.encode());
-        batch.insert(
-            &sender_key(&rec.sender_id)[..],
-            &rec.recipient_id.as_bytes()[..],
-        );
-        self.db.apply_batch(batch).map_err(backend)?;
+        let (slot, key) = self.vault.allocate().map_err(backend)?;
+        let mut q = QueueMem::new(QueueValue::new(rec), slot.index());
+        let sealed = seal_queue(&key, slot.index(), &rec.recipient_id, &q.stored());
+        if let Err(e) = self.db.insert(queue_key(slot.index()), sealed) {
+            // Nothing refers to the key: shred it now (or on the next open if this fails).
+            let _ = self.vault.shred_deferred(slot);
+            return Err(backend(e));
+        }
         senders.insert(rec.sender_id, rec.recipient_id);
         stripe.insert_queue(rec.recipient_id, q);
         Ok(())
     }
 
-    /// Checks a send (capability and quota) and stages its append, changing the index. Call
-    /// with every stripe held (`stripes`, in order) and the sender index read (`senders`). On
-    /// success the envelope's key is in a fresh vault slot, which the caller must shred if
-    /// `batch` is not applied (and rebuild the queue's index).
+    /// Checks a send (capability and quota) and stages its append, changing the index and
+    /// noting how in `undo`. Call with every stripe held (`stripes`, in order) and the sender
+    /// index read (`senders`). On success the envelope's key is in a fresh vault slot, which
+    /// the caller must shred if `batch` is not applied (and revert `undo`).
     pub(super) fn stage_append(
         &self,
         stripes: &mut [MutexGuard<'_, Stripe>],
         senders: &HashMap<SenderId, RecipientId>,
         batch: &mut sled::Batch,
+        undo: &mut Undo,
         op: SendOp,
     ) -> Result<(RecipientId, SlotId), StoreError> {
         let SendOp {
@@ -166,6 +169,8 @@ impl Core {
         }
         // Nothing changes before the key has its slot: a failure here leaves no trace.
         let (slot, key) = self.vault.allocate().map_err(backend)?;
+        undo.before_change(&r, q);
+        let before = q.state();
         let (seq, mut write) = q.take_seq();
         write |= q.touch(now);
         if let Some(new) = new_cap_hash {
@@ -173,16 +178,23 @@ impl Core {
             write = true;
         }
         if write {
-            batch.insert(&queue_key(&r)[..], q.encode());
+            match self.sealed_queue(&r, q) {
+                Ok((k, v)) => batch.insert(&k[..], v),
+                Err(e) => {
+                    q.restore(before);
+                    let _ = self.vault.shred_deferred(slot);
+                    return Err(e);
+                }
+            }
         }
         let head = EnvelopeHead {
+            recipient: r,
             id: env.id,
+            seq,
             expires_at: env.expires_at,
-            slot: slot.index(),
         };
-        let mut value = head.encode_for(env.body.len());
-        key.seal_into(&body_aad(&r, seq, &env.id), &env.body, &mut value);
-        batch.insert(&envelope_key(&r, seq)[..], value);
+        let value = seal_envelope(&key, slot.index(), &head, &env.body);
+        batch.insert(&envelope_key(slot.index())[..], value);
         let meta = EnvelopeMeta {
             seq,
             expires_at: env.expires_at,
@@ -190,45 +202,45 @@ impl Core {
             body_len: len,
         };
         stripe.add_envelope(&r, env.id, meta);
+        undo.added(r, env.id);
         Ok((r, slot))
     }
 
     /// Stages the removal of envelope `id` from queue `r` for its recipient, changing the
-    /// index. Call with every stripe held. Returns what it was if it was there (expired or
-    /// not); its key is to be shredded once `batch` is applied.
+    /// index and noting how in `undo`. Call with every stripe held. Returns what it was if it
+    /// was there (expired or not); its key is to be shredded once `batch` is applied.
     pub(super) fn stage_ack(
+        &self,
         stripes: &mut [MutexGuard<'_, Stripe>],
         batch: &mut sled::Batch,
-        r: &RecipientId,
-        id: &EnvelopeId,
+        undo: &mut Undo,
+        (r, id): (&RecipientId, &EnvelopeId),
         now: u64,
     ) -> Option<EnvelopeMeta> {
         let stripe: &mut Stripe = &mut stripes[stripe_of(r)];
         let q = stripe.queues.get_mut(r)?;
+        undo.before_change(r, q);
+        let before = q.state();
         if q.touch(now) {
-            batch.insert(&queue_key(r)[..], q.encode());
+            match self.sealed_queue(r, q) {
+                Ok((k, v)) => batch.insert(&k[..], v),
+                // Only the day of last use is not stored: the next write will.
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot seal a queue record");
+                    q.restore(before);
+                    q.value.last_active = now;
+                }
+            }
         }
-        stage_remove(stripe, batch, r, id)
+        let meta = stripe.remove_envelope(r, id)?;
+        batch.remove(&envelope_key(meta.slot)[..]);
+        undo.removed(*r, *id, meta);
+        Some(meta)
     }
 
-    /// Rebuilds the index of queue `r` from sled, after a batch that changed it was refused.
-    /// Call with its stripe held.
-    pub(super) fn reload(&self, stripe: &mut Stripe, r: &RecipientId) {
-        let loaded = self
-            .db
-            .get(queue_key(r))
-            .map_err(backend)
-            .and_then(|v| v.map(|v| load_queue(&self.db, r, &v)).transpose());
-        match loaded {
-            Ok(Some(q)) => stripe.insert_queue(*r, q),
-            Ok(None) => {
-                stripe.remove_queue(r);
-            }
-            Err(e) => {
-                // Left as staged; the next open rebuilds it from what sled holds.
-                tracing::error!(error = %e, "cannot reload a queue after a refused write");
-            }
-        }
+    /// Takes back a round the writer staged but sled refused. Call with every stripe held.
+    pub(super) fn revert(stripes: &mut [MutexGuard<'_, Stripe>], undo: Undo) {
+        undo.revert(stripes, stripe_of);
     }
 
     pub(super) fn shred(&self, slots: impl IntoIterator<Item = u64>) -> Result<(), StoreError> {
@@ -253,7 +265,7 @@ impl Core {
         if let Some(q) = stripe.queues.get(r) {
             for id in ids {
                 if let Some(meta) = q.envelopes.get(id) {
-                    batch.remove(&envelope_key(r, meta.seq)[..]);
+                    batch.remove(&envelope_key(meta.slot)[..]);
                     found.push(*id);
                 }
             }
@@ -290,12 +302,14 @@ impl Core {
     ) -> Result<(), StoreError> {
         let mut stripe = self.stripe(r);
         let q = stripe.queues.get_mut(r).ok_or(StoreError::Auth)?;
-        let before = q.value.clone();
+        let before = q.state();
         change(&mut q.value);
-        let stored = self.db.insert(&queue_key(r)[..], q.encode());
+        let stored = self
+            .sealed_queue(r, q)
+            .and_then(|(k, v)| self.db.insert(k, v).map_err(backend));
         if let Err(e) = stored {
-            q.value = before;
-            return Err(backend(e));
+            q.restore(before);
+            return Err(e);
         }
         Ok(())
     }
@@ -310,42 +324,44 @@ impl Core {
         now: u64,
         max_bytes: usize,
     ) -> Result<Vec<StoredEnvelope>, StoreError> {
-        let mut out = Vec::new();
-        let mut bytes = 0usize;
-        let range = envelope_key(r, from_seq)..=envelope_key(r, u64::MAX);
-        for item in self.db.range(range) {
-            if out.len() >= limit || bytes >= max_bytes {
-                break;
-            }
-            let (k, v) = item.map_err(backend)?;
-            let seq = envelope_key_seq(&k)?;
-            let (head, sealed) = EnvelopeHead::decode(&v)?;
-            if head.expires_at <= now {
-                continue;
-            }
-            let body = self
-                .vault
-                .get(SlotId::from_index(head.slot))
-                .and_then(|key| key.open(&body_aad(r, seq, &head.id), sealed));
-            match body {
-                Ok(body) => {
-                    bytes += body.len();
+        let wanted = match self.stripe(r).queues.get(r) {
+            Some(q) => q.pending(from_seq, limit, now, max_bytes),
+            None => return Ok(Vec::new()),
+        };
+        let mut out = Vec::with_capacity(wanted.len());
+        for (id, meta) in wanted {
+            let read = self.db.get(envelope_key(meta.slot)).map_err(backend)?;
+            let key = self.vault.get(SlotId::from_index(meta.slot));
+            let opened = match (read, key) {
+                (Some(v), Ok(key)) => open_envelope(&key, meta.slot, &v).ok(),
+                _ => None,
+            };
+            match opened {
+                Some((head, body)) if head.recipient == *r && head.id == id => {
                     out.push(StoredEnvelope {
-                        seq,
-                        id: head.id,
+                        seq: head.seq,
+                        id,
                         body,
                         expires_at: head.expires_at,
                     });
                 }
-                // Acked or retracted (and its key shredded) since the scan read it.
-                Err(_) if !self.db.contains_key(&k).map_err(backend)? => {}
-                Err(e) => return Err(backend(format!("envelope key unusable: {e}"))),
+                // Acked or retracted since the index was read (its slot perhaps reused).
+                _ if !self.still_holds(r, &id, meta.slot) => {}
+                _ => return Err(backend("envelope record unreadable")),
             }
         }
         Ok(out)
     }
 
-    /// Deletes queue `r` and all its envelopes if `doomed` says so. Returns whether it did.
+    /// Whether the index still has envelope `id` of queue `r` in `slot`.
+    fn still_holds(&self, r: &RecipientId, id: &EnvelopeId, slot: u64) -> bool {
+        let stripe = self.stripe(r);
+        let meta = stripe.queues.get(r).and_then(|q| q.envelopes.get(id));
+        meta.is_some_and(|m| m.slot == slot)
+    }
+
+    /// Deletes queue `r` and all its envelopes if `doomed` says so, and shreds their keys, the
+    /// queue's included. Returns whether it did.
     pub(super) fn delete_queue_if(
         &self,
         r: &RecipientId,
@@ -353,30 +369,22 @@ impl Core {
     ) -> Result<bool, StoreError> {
         let mut senders = self.senders.write().unwrap_or_else(PoisonError::into_inner);
         let mut stripe = self.stripe(r);
-        let Some(sender) = stripe
-            .queues
-            .get(r)
-            .filter(|q| doomed(&q.value))
-            .map(|q| q.value.sender_id)
-        else {
+        let Some(q) = stripe.queues.get(r).filter(|q| doomed(&q.value)) else {
             return Ok(false);
         };
+        let (sender, queue_slot) = (q.value.sender_id, q.slot);
         let mut batch = sled::Batch::default();
-        let mut slots = Vec::new();
-        // Everything sled holds under the queue, whether or not the index knows it.
-        for item in self.db.scan_prefix(envelope_prefix(r)) {
-            let (k, v) = item.map_err(backend)?;
-            let (head, _) = EnvelopeHead::decode(&v)?;
-            batch.remove(k);
-            slots.push(head.slot);
+        let mut slots: Vec<u64> = q.envelopes.values().map(|m| m.slot).collect();
+        for slot in &slots {
+            batch.remove(&envelope_key(*slot)[..]);
         }
-        batch.remove(&queue_key(r)[..]);
-        batch.remove(&sender_key(&sender)[..]);
+        batch.remove(&queue_key(queue_slot)[..]);
         self.db.apply_batch(batch).map_err(backend)?;
         stripe.remove_queue(r);
         senders.remove(&sender);
         drop(stripe);
         drop(senders);
+        slots.push(queue_slot);
         self.shred(slots)?;
         Ok(true)
     }
@@ -415,30 +423,31 @@ impl Core {
         Ok((stats, deleted))
     }
 
-    /// Forgets the whole index and builds it again from sled.
+    /// Forgets the whole index and builds it again from sled, changing nothing on disk.
     pub(super) fn rebuild_index(&self) -> Result<(), StoreError> {
+        let queues = load(&self.db, &self.vault, Repair::No)?;
+        self.install(queues);
+        Ok(())
+    }
+
+    /// Replaces the whole index with `queues` (on open, from `recovery`).
+    pub(super) fn install(&self, queues: HashMap<RecipientId, QueueMem>) {
         let mut senders = self.senders.write().unwrap_or_else(PoisonError::into_inner);
         let mut stripes = self.all_stripes();
         senders.clear();
         for stripe in stripes.iter_mut() {
             **stripe = Stripe::default();
         }
-        drop(stripes);
-        drop(senders);
-        self.load_all()
+        for (r, q) in queues {
+            senders.insert(q.value.sender_id, r);
+            stripes[stripe_of(&r)].insert_queue(r, q);
+        }
     }
 
-    /// Builds the whole index from sled (on open, after `recovery`).
-    pub(super) fn load_all(&self) -> Result<(), StoreError> {
-        let mut senders = self.senders.write().unwrap_or_else(PoisonError::into_inner);
-        for item in self.db.scan_prefix(QUEUE_PREFIX) {
-            let (k, v) = item.map_err(backend)?;
-            let bytes = k.get(1..).and_then(|b| b.try_into().ok());
-            let r = RecipientId::from_bytes(bytes.ok_or_else(|| backend("bad queue key"))?);
-            let q = load_queue(&self.db, &r, &v)?;
-            senders.insert(q.value.sender_id, r);
-            self.stripe(&r).insert_queue(r, q);
-        }
-        Ok(())
+    /// The vault slot of envelope `id` of queue `r`, for tests.
+    #[cfg(test)]
+    pub(super) fn envelope_slot(&self, r: &RecipientId, id: &EnvelopeId) -> Option<u64> {
+        let stripe = self.stripe(r);
+        stripe.queues.get(r)?.envelopes.get(id).map(|m| m.slot)
     }
 }

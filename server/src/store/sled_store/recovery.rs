@@ -1,35 +1,123 @@
-//! Start-up reconciliation of the database with the key vault after a crash.
+//! Loading the store: opening every record with its vault key to rebuild the in-memory index,
+//! and, on open, dropping what a crash left half-written.
 //!
-//! A crash between a write and its group commit can leave one side ahead of the other: an
-//! envelope whose key never reached the vault (or was already shredded), or a vault key that no
-//! envelope refers to. Neither was ever acknowledged to anyone, so both are dropped: envelopes
-//! that no longer decrypt are removed, and unreferenced keys are shredded. (Queue counters are
-//! not stored: the in-memory index recounts them after this.)
+//! A crash between a write and its group commit can leave one side ahead of the other: a record
+//! whose key never reached the vault (or was already shredded), or a vault key that no record
+//! refers to. Neither was ever acknowledged to anyone, so both are dropped on open
+//! ([`Repair::Yes`]): records that no longer open (and envelopes whose queue is gone) are
+//! removed, unreferenced keys are shredded, and keys of no kind this format writes are removed.
+//! (Queue counters are not stored: the index recounts them.)
 //!
-//! What it does not do: repair damaged sled files (sled's own recovery runs before this).
+//! What it does not do: repair damaged sled files (sled's own recovery runs before this), or
+//! read format 1 (`migrate` rewrites it first).
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use hush_protocol::RecipientId;
 use hush_vault::{SlotId, Vault};
 
-use super::codec::{
-    body_aad, envelope_key_seq, envelope_prefix, EnvelopeHead, LEGACY_PREFIXES, QUEUE_PREFIX,
-};
+use super::codec::{key_slot, ENVELOPE_PREFIX, FORMAT_KEY, QUEUE_PREFIX};
 use super::error::backend;
+use super::mem::{EnvelopeMeta, QueueMem};
+use super::seal::{open_envelope, open_queue, sealed_body_len};
 use crate::store::StoreError;
 
-/// Drops half-written envelopes, orphaned keys and the on-disk indexes older versions kept,
-/// then flushes both.
-pub(super) fn reconcile(db: &sled::Db, vault: &Vault) -> Result<(), StoreError> {
-    drop_legacy_indexes(db)?;
+/// Whether loading may change what is on disk.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub(super) enum Repair {
+    /// On open, before anything else runs: drop what does not open, shred unreferenced keys.
+    Yes,
+    /// While the store runs (rebuilding the index after a failure): only read. A key another
+    /// thread has just allocated has no record yet, and must not be shredded.
+    No,
+}
+
+/// Every queue `db` holds, with its envelopes, as the index keeps them.
+pub(super) fn load(
+    db: &sled::Db,
+    vault: &Vault,
+    repair: Repair,
+) -> Result<HashMap<RecipientId, QueueMem>, StoreError> {
+    let mut batch = sled::Batch::default();
     let mut referenced = HashSet::new();
     let mut dropped = 0u64;
-    for item in db.scan_prefix(QUEUE_PREFIX).keys() {
-        let k = item.map_err(backend)?;
-        let bytes = k.get(1..).and_then(|b| b.try_into().ok());
-        let r = RecipientId::from_bytes(bytes.ok_or_else(|| backend("bad queue key"))?);
-        dropped += reconcile_queue(db, vault, &r, &mut referenced)?;
+    let mut queues: HashMap<RecipientId, QueueMem> = HashMap::new();
+    for item in db.scan_prefix(QUEUE_PREFIX) {
+        let (k, v) = item.map_err(backend)?;
+        let slot = key_slot(&k)?;
+        let opened = vault
+            .get(SlotId::from_index(slot))
+            .map_err(backend)
+            .and_then(|key| open_queue(&key, slot, &v));
+        match opened {
+            Ok((r, value)) if !queues.contains_key(&r) => {
+                referenced.insert(slot);
+                queues.insert(r, QueueMem::from_stored(value, slot));
+            }
+            _ => {
+                batch.remove(k);
+                dropped += 1;
+            }
+        }
+    }
+    for item in db.scan_prefix(ENVELOPE_PREFIX) {
+        let (k, v) = item.map_err(backend)?;
+        let slot = key_slot(&k)?;
+        let opened = vault
+            .get(SlotId::from_index(slot))
+            .map_err(backend)
+            .and_then(|key| open_envelope(&key, slot, &v));
+        let added = opened.is_ok_and(|(head, _)| {
+            let meta = EnvelopeMeta {
+                seq: head.seq,
+                expires_at: head.expires_at,
+                slot,
+                body_len: sealed_body_len(v.len()),
+            };
+            queues
+                .get_mut(&head.recipient)
+                .is_some_and(|q| q.add_loaded(head.id, meta))
+        });
+        if added {
+            referenced.insert(slot);
+        } else {
+            batch.remove(k);
+            dropped += 1;
+        }
+    }
+    if repair == Repair::Yes {
+        dropped += drop_unknown_keys(db, &mut batch)?;
+        finish_repair(db, vault, batch, &referenced, dropped)?;
+    }
+    Ok(queues.into_iter().map(|(r, q)| (r, q.loaded())).collect())
+}
+
+/// Stages the removal of every key of a kind this format does not write (the envelope-id and
+/// expiry indexes of versions before the in-memory index, say). Returns how many.
+fn drop_unknown_keys(db: &sled::Db, batch: &mut sled::Batch) -> Result<u64, StoreError> {
+    let mut n = 0u64;
+    for key in db.iter().keys() {
+        let key = key.map_err(backend)?;
+        let known = key.as_ref() == FORMAT_KEY
+            || (key.len() == 9 && [QUEUE_PREFIX[0], ENVELOPE_PREFIX[0]].contains(&key[0]));
+        if !known {
+            batch.remove(key);
+            n += 1;
+        }
+    }
+    Ok(n)
+}
+
+/// Applies the removals, shreds the keys no record refers to, and flushes both.
+fn finish_repair(
+    db: &sled::Db,
+    vault: &Vault,
+    batch: sled::Batch,
+    referenced: &HashSet<u64>,
+    dropped: u64,
+) -> Result<(), StoreError> {
+    if dropped > 0 {
+        db.apply_batch(batch).map_err(backend)?;
     }
     let mut orphans = 0u64;
     for slot in vault.occupied_slots() {
@@ -48,48 +136,4 @@ pub(super) fn reconcile(db: &sled::Db, vault: &Vault) -> Result<(), StoreError> 
     vault.sync().map_err(backend)?;
     db.flush().map_err(backend)?;
     Ok(())
-}
-
-/// The envelope-id and expiry indexes that versions before the in-memory index kept in sled.
-fn drop_legacy_indexes(db: &sled::Db) -> Result<(), StoreError> {
-    let mut batch = sled::Batch::default();
-    let mut any = false;
-    for prefix in LEGACY_PREFIXES {
-        for key in db.scan_prefix(prefix).keys() {
-            batch.remove(key.map_err(backend)?);
-            any = true;
-        }
-    }
-    if any {
-        db.apply_batch(batch).map_err(backend)?;
-    }
-    Ok(())
-}
-
-/// Checks every envelope of queue `r`; returns how many it dropped.
-fn reconcile_queue(
-    db: &sled::Db,
-    vault: &Vault,
-    r: &RecipientId,
-    referenced: &mut HashSet<u64>,
-) -> Result<u64, StoreError> {
-    let mut dropped = 0u64;
-    let mut batch = sled::Batch::default();
-    for item in db.scan_prefix(envelope_prefix(r)) {
-        let (k, v) = item.map_err(backend)?;
-        let seq = envelope_key_seq(&k)?;
-        let (head, sealed) = EnvelopeHead::decode(&v)?;
-        let opens = vault
-            .get(SlotId::from_index(head.slot))
-            .and_then(|key| key.open(&body_aad(r, seq, &head.id), sealed))
-            .is_ok();
-        if !(opens && referenced.insert(head.slot)) {
-            batch.remove(k);
-            dropped += 1;
-        }
-    }
-    if dropped > 0 {
-        db.apply_batch(batch).map_err(backend)?;
-    }
-    Ok(dropped)
 }

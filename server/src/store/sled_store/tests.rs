@@ -9,7 +9,8 @@ use hush_vault::forensic::{self, Pattern};
 use hush_vault::{DeviceKey, SlotId, Vault, VaultError, VaultOptions};
 use tokio::time::timeout;
 
-use super::codec::{body_aad, envelope_key, EnvelopeHead};
+use super::codec::envelope_key;
+use super::seal::open_envelope;
 use super::{SledStore, DB_DIR, KEY_FILE, VAULT_FILE};
 use crate::store::{CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError};
 
@@ -75,7 +76,8 @@ async fn reopen_keeps_envelopes_order_and_seqs() {
     let last = s.pending(rid(1), 0, 100, 2).await.unwrap().pop().unwrap();
     assert_eq!(last.id, eid(6));
     assert!(last.seq > before[3].seq);
-    assert_eq!(s.inner.core.vault.slots_in_use(), 5);
+    // Five envelopes' keys and the queue's.
+    assert_eq!(s.inner.core.vault.slots_in_use(), 6);
 }
 
 #[tokio::test]
@@ -86,22 +88,11 @@ async fn crash_leftovers_are_dropped_on_open() {
         create(&s, 1).await;
         send(&s, 1, 1, b"kept", FAR).await;
         send(&s, 1, 2, b"lost key", FAR).await;
-        let lost = s.pending(rid(1), 0, 10, 1).await.unwrap()[1].seq;
-        let v = s
-            .inner
-            .core
-            .db
-            .get(envelope_key(&rid(1), lost))
-            .unwrap()
-            .unwrap();
-        let (head, _) = EnvelopeHead::decode(&v).unwrap();
+        let lost = s.inner.core.envelope_slot(&rid(1), &eid(2)).unwrap();
+        assert!(s.inner.core.db.get(envelope_key(lost)).unwrap().is_some());
         // As if the crash hit after the record reached disk but before its key did, and after
         // a key reached disk but before its record did.
-        s.inner
-            .core
-            .vault
-            .shred(SlotId::from_index(head.slot))
-            .unwrap();
+        s.inner.core.vault.shred(SlotId::from_index(lost)).unwrap();
         s.inner.core.vault.allocate().unwrap();
         s.inner.core.vault.sync().unwrap();
     }
@@ -109,7 +100,8 @@ async fn crash_leftovers_are_dropped_on_open() {
     let pending = s.pending(rid(1), 0, 10, 1).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].body, b"kept");
-    assert_eq!(s.inner.core.vault.slots_in_use(), 1);
+    // The kept envelope's key and the queue's.
+    assert_eq!(s.inner.core.vault.slots_in_use(), 2);
     // The queue's counters were fixed: a two-message quota has room for exactly one more.
     let two = Quota {
         max_messages: 2,
@@ -149,20 +141,13 @@ async fn removed_bodies_are_gone_from_disk_even_with_the_key_file() {
 async fn forensic_check(removal: Removal) {
     let dir = tempfile::tempdir().unwrap();
     let body = format!("TOP-SECRET-{removal:?}-7f3a9c1e5b2d8f4a6e0c").into_bytes();
-    let (seq, sealed_value) = {
+    let slot = {
         let s = SledStore::open(dir.path()).unwrap();
         create(&s, 1).await;
         create(&s, 2).await;
         send(&s, 1, 1, &body, 100).await;
         send(&s, 2, 2, b"still pending", FAR).await;
-        let seq = s.pending(rid(1), 0, 10, 1).await.unwrap()[0].seq;
-        let value = s
-            .inner
-            .core
-            .db
-            .get(envelope_key(&rid(1), seq))
-            .unwrap()
-            .unwrap();
+        let slot = s.inner.core.envelope_slot(&rid(1), &eid(1)).unwrap();
         match removal {
             Removal::Ack => assert!(s.ack(rid(1), eid(1), 2).await.unwrap()),
             Removal::Retract => assert!(s.retract(sid(1), cap(1), eid(1)).await.unwrap()),
@@ -170,7 +155,7 @@ async fn forensic_check(removal: Removal) {
             Removal::DeleteQueue => assert!(s.delete_queue(rid(1)).await.unwrap()),
         }
         s.flush().await.unwrap();
-        (seq, value.to_vec())
+        slot
     };
 
     // The search sees the body under the directory when it is there; it is not there.
@@ -182,36 +167,33 @@ async fn forensic_check(removal: Removal) {
     // An attacker with the whole data directory, key file included.
     let key = DeviceKey::load_or_create_key_file(&dir.path().join(KEY_FILE)).unwrap();
     let vault = Vault::open(&dir.path().join(VAULT_FILE), &key, VaultOptions::default()).unwrap();
-    let (head, sealed) = EnvelopeHead::decode(&sealed_value).unwrap();
     assert!(matches!(
-        vault.get(SlotId::from_index(head.slot)),
+        vault.get(SlotId::from_index(slot)),
         Err(VaultError::EmptySlot(_))
     ));
-    let aad = body_aad(&rid(1), seq, &eid(1));
     let keys: Vec<_> = vault
         .occupied_slots()
         .into_iter()
-        .map(|slot| vault.get(slot).unwrap())
+        .map(|slot| (slot.index(), vault.get(slot).unwrap()))
         .collect();
-    assert_eq!(
-        keys.len(),
-        1,
-        "{removal:?}: only the other envelope's key remains"
-    );
-    assert!(keys.iter().all(|k| k.open(&aad, sealed).is_err()));
+    // The other envelope's key and the queues' keys (queue 1's too, unless it was deleted).
+    let queues = if matches!(removal, Removal::DeleteQueue) {
+        1
+    } else {
+        2
+    };
+    assert_eq!(keys.len(), 1 + queues, "{removal:?}");
     // Every envelope sled still holds opens only to the other, still pending, body.
     let db = sled::open(dir.path().join(DB_DIR)).unwrap();
     let mut readable = Vec::new();
-    for item in db.iter() {
+    for item in db.scan_prefix(b"e") {
         let (k, v) = item.unwrap();
-        if k.first() != Some(&b'e') {
-            continue;
-        }
-        let r = RecipientId::from_bytes(k[1..17].try_into().unwrap());
-        let seq = u64::from_be_bytes(k[17..25].try_into().unwrap());
-        let (head, sealed) = EnvelopeHead::decode(&v).unwrap();
-        let aad = body_aad(&r, seq, &head.id);
-        readable.extend(keys.iter().filter_map(|k| k.open(&aad, sealed).ok()));
+        let at = u64::from_be_bytes(k[1..9].try_into().unwrap());
+        readable.extend(
+            keys.iter()
+                .filter_map(|(_, key)| open_envelope(key, at, &v).ok())
+                .map(|(_, body)| body),
+        );
     }
     assert_eq!(readable, vec![b"still pending".to_vec()], "{removal:?}");
 }
@@ -301,7 +283,8 @@ async fn data_directory_is_private() {
 #[tokio::test]
 async fn storage_failure_is_an_error_and_leaves_no_trace() {
     let dir = tempfile::tempdir().unwrap();
-    let s = SledStore::open_with(dir.path(), VaultOptions { max_slots: 2 }).unwrap();
+    // Room for the queue's key and two envelopes' keys.
+    let s = SledStore::open_with(dir.path(), VaultOptions { max_slots: 3 }).unwrap();
     create(&s, 1).await;
     send(&s, 1, 1, b"one", FAR).await;
     send(&s, 1, 2, b"two", FAR).await;
@@ -429,7 +412,8 @@ async fn concurrent_sends_and_acks_keep_quotas_and_remove_once() {
     let mut expected = accepted[1..].to_vec();
     expected.sort_unstable();
     assert_eq!(left, expected);
-    assert_eq!(s.inner.core.vault.slots_in_use(), 4);
+    // Four envelopes' keys and the queue's.
+    assert_eq!(s.inner.core.vault.slots_in_use(), 5);
 }
 
 #[tokio::test]
@@ -491,7 +475,8 @@ async fn the_index_is_rebuilt_on_open_and_old_on_disk_indexes_are_dropped() {
     let pending = s.pending(rid(1), 0, 100, 10).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].body, b"later");
-    assert_eq!(s.inner.core.vault.slots_in_use(), 1);
+    // One envelope's key and the two queues'.
+    assert_eq!(s.inner.core.vault.slots_in_use(), 3);
     let rec = s.queue(rid(1)).await.unwrap().unwrap();
     assert_eq!((rec.sender_id, rec.send_cap_hash), (sid(1), cap(1)));
 }

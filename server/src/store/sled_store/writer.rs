@@ -6,8 +6,8 @@
 //! writer takes everything queued, holds every lock stripe, stages the operations in queue order
 //! in one sled `Batch`, changing the in-memory index as it goes (so each sees what the ones
 //! before it staged, and capability and quota checks stay atomic with the append), applies it,
-//! shreds the keys of acked envelopes, and hands the round to the group commit. When that flush is done, the flusher wakes the queues
-//! that got envelopes and releases every caller with its result. While a flush runs, the writer
+//! shreds the keys of acked envelopes, and hands the round to the group commit. When that flush
+//! is done, the flusher wakes the queues that got envelopes and releases every caller with its result. While a flush runs, the writer
 //! already stages the next round.
 //!
 //! Order: operations are staged in the order they were submitted, so a send submitted after
@@ -17,7 +17,6 @@
 //! touch, delete, sweep), which stay on their callers' threads under one stripe and wait for
 //! the same group commit.
 
-use std::collections::HashSet;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
@@ -28,7 +27,8 @@ use tokio::sync::oneshot;
 
 use super::commit::{Committer, FlushResult};
 use super::error::backend;
-use super::ops::{stripe_of, Core, SendOp};
+use super::mem::Undo;
+use super::ops::{Core, SendOp};
 use super::worker::{WorkQueue, Worker};
 use crate::store::{StoreError, WakeRegistry};
 
@@ -127,13 +127,13 @@ struct Round {
 }
 
 /// Stages `ops` in order, applies them as one batch and shreds the keys of removed envelopes.
-/// If sled refuses the batch, the index of every queue the round touched is rebuilt from sled.
+/// If sled refuses the batch, the round is taken back in the index.
 fn run_round(core: &Core, ops: Vec<Op>) -> Round {
     let mut outcomes = Vec::with_capacity(ops.len());
     // The slot of each staged send, and of each envelope an ack removed, by outcome index.
     let mut allocated: Vec<(usize, SlotId)> = Vec::new();
     let mut removed: Vec<(usize, u64)> = Vec::new();
-    let mut touched: HashSet<RecipientId> = HashSet::new();
+    let mut undo = Undo::default();
     let senders = core.senders();
     let mut stripes = core.all_stripes();
     let mut batch = sled::Batch::default();
@@ -142,10 +142,9 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
         match op {
             Op::Send(send, done) => {
                 let r = core
-                    .stage_append(&mut stripes, &senders, &mut batch, send)
+                    .stage_append(&mut stripes, &senders, &mut batch, &mut undo, send)
                     .map(|(r, slot)| {
                         allocated.push((i, slot));
-                        touched.insert(r);
                         r
                     });
                 outcomes.push(Outcome::Sent(done, r));
@@ -156,8 +155,8 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
                 now,
                 done,
             } => {
-                touched.insert(recipient);
-                let meta = Core::stage_ack(&mut stripes, &mut batch, &recipient, &envelope, now);
+                let target = (&recipient, &envelope);
+                let meta = core.stage_ack(&mut stripes, &mut batch, &mut undo, target, now);
                 let r = meta.is_some_and(|m| {
                     removed.push((i, m.slot));
                     // An expired envelope was no longer pending, though it is gone now.
@@ -181,9 +180,7 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
             }
         }
         Err(e) => {
-            for r in &touched {
-                core.reload(&mut stripes[stripe_of(r)], r);
-            }
+            Core::revert(&mut stripes, undo);
             drop(stripes);
             drop(senders);
             let refusal = backend(e);
