@@ -144,7 +144,15 @@ mod tests {
     #[test]
     fn pieces_cover_the_blob_exactly_once() {
         let cc = PLAIN_CHUNK as u64 + 16;
-        for plain in [0, 1, 100, PLAIN_CHUNK as u64 - 1, PLAIN_CHUNK as u64, 3 << 20, 7_000_001] {
+        for plain in [
+            0,
+            1,
+            100,
+            PLAIN_CHUNK as u64 - 1,
+            PLAIN_CHUNK as u64,
+            3 << 20,
+            7_000_001,
+        ] {
             for padding in [Padding::None, Padding::Padme] {
                 let l = Layout::standard(plain).unwrap().with_padding(padding);
                 let mut at = 0;

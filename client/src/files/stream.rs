@@ -266,9 +266,7 @@ impl ChunkCipher {
 
     /// Checks that `buf` is padding piece `index`: [`FileError::Tampered`] if not.
     pub fn check_padding(&self, index: u64, buf: &[u8]) -> Result<(), FileError> {
-        let want = self
-            .padding_piece(index)
-            .map_err(|_| FileError::Tampered)?;
+        let want = self.padding_piece(index).map_err(|_| FileError::Tampered)?;
         if want == buf {
             Ok(())
         } else {

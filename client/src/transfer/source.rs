@@ -123,10 +123,15 @@ impl Source {
     pub(super) fn piece(&self, cipher: &ChunkCipher, index: u64) -> Result<Vec<u8>, ClientError> {
         let layout = cipher.layout();
         if layout.is_padding(index) {
-            return cipher.padding_piece(index).map_err(|e| self.layout_error(e));
+            return cipher
+                .padding_piece(index)
+                .map_err(|e| self.layout_error(e));
         }
         let mut buf = vec![0u8; layout.plain_len_of(index)];
-        match self.file.read_exact_at(&mut buf, layout.plain_offset(index)) {
+        match self
+            .file
+            .read_exact_at(&mut buf, layout.plain_offset(index))
+        {
             Ok(()) => {}
             // Shorter than it was: it changed.
             Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Err(self.changed()),

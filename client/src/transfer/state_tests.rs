@@ -224,7 +224,10 @@ fn v2_upload(up: &UploadRecord) -> Vec<u8> {
 fn upload_records_of_every_version_decode_and_only_the_current_one_resumes() {
     let up = upload(Some("bob"), 7, u64::MAX);
     let back = UploadRecord::decode(&up.encode()).unwrap();
-    assert_eq!((back.stamp, back.padding, back.legacy), (up.stamp, Padding::Padme, false));
+    assert_eq!(
+        (back.stamp, back.padding, back.legacy),
+        (up.stamp, Padding::Padme, false)
+    );
     assert_eq!(back.contact.as_deref(), Some("bob"));
     assert_eq!(back.encode(), up.encode());
     let v2 = UploadRecord::decode(&v2_upload(&up)).unwrap();

@@ -66,7 +66,8 @@ fn random_cap() -> BlobCapability {
 /// The layout of the source's blob, padded as `padding` says.
 fn layout_of(src: &Source, padding: Padding) -> Result<Layout, ClientError> {
     let size = src.stamp.size;
-    let layout = Layout::standard(size).map_err(|_| ClientError::FileTooLarge { size, max: None })?;
+    let layout =
+        Layout::standard(size).map_err(|_| ClientError::FileTooLarge { size, max: None })?;
     Ok(layout.with_padding(padding))
 }
 
@@ -87,7 +88,10 @@ impl Blob<'_> {
 
     /// Piece `index`, checked against (or added to) what was sent under its nonce.
     fn piece(&self, seals: &mut SealLog, index: u64) -> Result<Vec<u8>, Interrupt> {
-        let piece = self.src.piece(self.cipher, index).map_err(Interrupt::Fatal)?;
+        let piece = self
+            .src
+            .piece(self.cipher, index)
+            .map_err(Interrupt::Fatal)?;
         seals
             .note(index, &piece)
             .map_err(|_| Interrupt::Fatal(self.src.changed()))?;
@@ -384,7 +388,8 @@ impl Transfers {
                 };
                 hasher.update(&buf);
                 let after = (i + 1, hasher.clone());
-                let write = client.blob_write(up.blob_id, &up.write_cap, layout.piece_offset(i), buf);
+                let write =
+                    client.blob_write(up.blob_id, &up.write_cap, layout.piece_offset(i), buf);
                 window.push(async move { (after, write.await) }).await;
             }
             match window.next().await {
