@@ -73,7 +73,7 @@ async fn assert_stopped_without_reuse(
         .clone();
     again.data[0] ^= 1;
     forged.push(again);
-    assert_eq!(conflicting_writes(&forged).len(), 1);
+    assert!(!conflicting_writes(&forged).is_empty());
     // No offset of any blob got two different ciphertexts.
     assert!(
         conflicting_writes(&received).is_empty(),
