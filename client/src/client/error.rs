@@ -134,6 +134,18 @@ pub enum ClientError {
         /// The relay.
         relay: RelayAddress,
     },
+    /// The source file changed while it was being sent (its size, times, inode or content),
+    /// so the upload stopped before sending any chunk that differs from what was sent under
+    /// the same key. Its blob is dropped; nothing reaches the contact.
+    #[error(
+        "{} changed while it was being sent; nothing was sent. Run the command again once the \
+         file is no longer being written (a new upload starts)",
+        .path.display()
+    )]
+    FileChanged {
+        /// The source file.
+        path: std::path::PathBuf,
+    },
     /// The destination exists already; hush never overwrites a file.
     #[error(
         "{} already exists; hush does not overwrite files. Choose another destination (--to), \

@@ -21,7 +21,8 @@ use subtle::ConstantTimeEq;
 
 use super::codec::{read_relay, write_relay, DecodeError};
 use crate::files::{
-    sanitise_name, FileKey, Layout, NoncePrefix, FILE_KEY_LEN, MAX_FILE_NAME_LEN, NONCE_PREFIX_LEN,
+    sanitise_name, FileKey, Layout, NoncePrefix, Padding, FILE_KEY_LEN, MAX_FILE_NAME_LEN,
+    NONCE_PREFIX_LEN,
 };
 
 /// Length of the ciphertext digest (SHA-256).
@@ -53,6 +54,9 @@ pub struct FileRef {
     pub expires_at: u64,
     /// The blob's write capability: only in the sender's own record.
     pub write_cap: Option<BlobCapability>,
+    /// How the blob is padded past the ciphertext. Not one of the encoded fields: the kind tag
+    /// of the payload, and the file flag of the record, say it.
+    pub padding: Padding,
 }
 
 fn cap_eq(a: &BlobCapability, b: &BlobCapability) -> bool {
@@ -76,6 +80,7 @@ impl PartialEq for FileRef {
             && self.chunk == o.chunk
             && self.name == o.name
             && self.expires_at == o.expires_at
+            && self.padding == o.padding
             && write_caps
     }
 }
@@ -88,14 +93,15 @@ impl fmt::Debug for FileRef {
             .field("size", &self.size)
             .field("chunk", &self.chunk)
             .field("expires_at", &self.expires_at)
+            .field("padding", &self.padding)
             .finish_non_exhaustive()
     }
 }
 
 impl FileRef {
-    /// The file's layout. Fails for a chunk size no client uses.
+    /// The file's layout, with its blob's padding. Fails for a chunk size no client uses.
     pub fn layout(&self) -> Result<Layout, crate::files::FileError> {
-        Layout::new(self.size, self.chunk)
+        Ok(Layout::new(self.size, self.chunk)?.with_padding(self.padding))
     }
 
     /// The fields the payload carries.
@@ -112,9 +118,13 @@ impl FileRef {
         w.u64(self.expires_at);
     }
 
-    /// Reads what [`FileRef::encode_payload`] wrote. The name is sanitised; the layout is
-    /// checked, so a file message with an impossible size or chunk never reaches a record.
-    pub(crate) fn decode_payload(r: &mut Reader<'_>) -> Result<FileRef, DecodeError> {
+    /// Reads what [`FileRef::encode_payload`] wrote, for a blob padded as `padding` says. The
+    /// name is sanitised; the layout is checked, so a file message with an impossible size or
+    /// chunk never reaches a record.
+    pub(crate) fn decode_payload(
+        r: &mut Reader<'_>,
+        padding: Padding,
+    ) -> Result<FileRef, DecodeError> {
         let relay = read_relay(r)?;
         let blob_id = BlobId::from_bytes(r.array::<ID_LEN>()?);
         let read_cap = BlobCapability::from_bytes(r.array::<BLOB_CAP_LEN>()?);
@@ -138,6 +148,7 @@ impl FileRef {
             name,
             expires_at,
             write_cap: None,
+            padding,
         })
     }
 
@@ -147,9 +158,12 @@ impl FileRef {
         w.opt_raw(self.write_cap.as_ref().map(|cap| &cap.as_bytes()[..]));
     }
 
-    /// Reads what [`FileRef::encode_record`] wrote.
-    pub(crate) fn decode_record(r: &mut Reader<'_>) -> Result<FileRef, DecodeError> {
-        let mut file = FileRef::decode_payload(r)?;
+    /// Reads what [`FileRef::encode_record`] wrote, for a blob padded as `padding` says.
+    pub(crate) fn decode_record(
+        r: &mut Reader<'_>,
+        padding: Padding,
+    ) -> Result<FileRef, DecodeError> {
+        let mut file = FileRef::decode_payload(r, padding)?;
         file.write_cap = r
             .opt_array::<BLOB_CAP_LEN>()?
             .map(BlobCapability::from_bytes);

@@ -10,7 +10,7 @@ use super::file::FileRef;
 use super::message::{Direction, MessageRecord};
 use super::payload::{MessageId, Payload};
 use super::{Conversation, Effect};
-use crate::files::{FileKey, NoncePrefix, PLAIN_CHUNK};
+use crate::files::{FileKey, NoncePrefix, Padding, PLAIN_CHUNK};
 
 const FP: &str = "5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a5a";
 
@@ -27,6 +27,7 @@ fn file(name: &str) -> FileRef {
         name: name.into(),
         expires_at: 1_900_000_000,
         write_cap: None,
+        padding: Padding::None,
     }
 }
 
@@ -126,4 +127,36 @@ fn a_view_once_file_survives_display_and_goes_when_saved() {
         vec![Effect::DeleteMessage(id)]
     );
     assert!(conv.received_file(id, 102).is_err());
+}
+
+#[test]
+fn the_padding_of_a_blob_travels_in_the_kind_tag_and_the_record_flag() {
+    let mut padded = file("p.bin");
+    padded.padding = Padding::Padme;
+    let p = payload(padded.clone());
+    let bytes = p.encode();
+    assert_eq!(bytes[1], super::payload::TAG_FILE_PADDED);
+    assert_eq!(Payload::decode(&bytes).unwrap(), p);
+    assert_eq!(payload(file("p.bin")).encode()[1], super::payload::TAG_FILE);
+    // The same fields under the two tags: only the padding differs.
+    let mut unpadded = bytes.to_vec();
+    unpadded[1] = super::payload::TAG_FILE;
+    let Payload::File { file: back, .. } = Payload::decode(&unpadded).unwrap() else {
+        panic!("not a file");
+    };
+    assert_eq!(back.padding, Padding::None);
+    assert_eq!(
+        back.layout().unwrap().blob_len(),
+        back.layout().unwrap().cipher_len()
+    );
+    assert!(padded.layout().unwrap().blob_len() > back.layout().unwrap().cipher_len());
+    // The sender's record keeps it.
+    let mut conv = Conversation::new(3600, &mut rand::rngs::OsRng).unwrap();
+    let mut rng = ChaCha20Rng::seed_from_u64(2);
+    let (id, _) = conv
+        .compose_file_with_timer(padded.clone(), None, false, 100, &mut rng)
+        .unwrap();
+    let record = conv.message(&id).unwrap().clone();
+    let back = MessageRecord::decode(&record.encode()).unwrap();
+    assert_eq!(back.file.unwrap().padding, Padding::Padme);
 }

@@ -16,7 +16,13 @@ use super::codec::{versioned_reader, versioned_writer, DecodeError};
 use super::file::FileRef;
 use super::limits::MAX_TEXT_LEN;
 use super::payload::{read_timer, MessageBody, MessageId};
+use crate::files::Padding;
 use hush_protocol::ids::EnvelopeId;
+
+/// Flag of a record that holds a file whose blob is not padded.
+const RECORD_FILE: u8 = 1;
+/// Flag of a record that holds a file whose blob is padded to a Padmé length.
+const RECORD_FILE_PADME: u8 = 2;
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,9 +140,14 @@ impl MessageRecord {
                 w.bytes(b.as_str().as_bytes());
             }
         }
-        // Absent for a text, so that records written before files existed still decode.
+        // Absent for a text, so that records written before files existed still decode. The
+        // flag says how the blob is padded: 1 not at all (written before blobs were padded),
+        // 2 to a Padmé length.
         if let Some(file) = &self.file {
-            w.u8(1);
+            w.u8(match file.padding {
+                Padding::None => RECORD_FILE,
+                Padding::Padme => RECORD_FILE_PADME,
+            });
             file.encode_record(&mut w);
         }
         w.finish()
@@ -164,8 +175,14 @@ impl MessageRecord {
         };
         let file = match r.remaining() {
             0 => None,
-            _ if r.u8()? == 1 => Some(Box::new(FileRef::decode_record(&mut r)?)),
-            _ => return Err(DecodeError::TrailingBytes),
+            _ => {
+                let padding = match r.u8()? {
+                    RECORD_FILE => Padding::None,
+                    RECORD_FILE_PADME => Padding::Padme,
+                    _ => return Err(DecodeError::TrailingBytes),
+                };
+                Some(Box::new(FileRef::decode_record(&mut r, padding)?))
+            }
         };
         r.finish()?;
         Ok(Self {

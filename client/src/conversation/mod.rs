@@ -44,6 +44,6 @@ pub use machine::{Conversation, Displayed};
 pub use message::{hard_expiry, Direction, MessageRecord};
 pub use meta::{ConversationMeta, SeenEntry, SeenKey, SeenTag, Status, META_VERSION, SEEN_TAG_LEN};
 pub use payload::{
-    MessageBody, MessageId, Payload, MESSAGE_ID_LEN, TAG_BURN, TAG_FILE, TAG_INTRODUCE,
-    TAG_SET_TIMER, TAG_TEXT, TAG_UNSEND,
+    MessageBody, MessageId, Payload, MESSAGE_ID_LEN, TAG_BURN, TAG_FILE, TAG_FILE_PADDED,
+    TAG_INTRODUCE, TAG_SET_TIMER, TAG_TEXT, TAG_UNSEND,
 };

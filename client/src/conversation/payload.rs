@@ -20,6 +20,7 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 use super::codec::{read_relay, versioned_reader, versioned_writer, write_relay, DecodeError};
 use super::file::FileRef;
 use super::limits::{timer_in_range, MAX_TEXT_LEN};
+use crate::files::Padding;
 
 /// Length in bytes of a [`MessageId`].
 pub const MESSAGE_ID_LEN: usize = 16;
@@ -34,8 +35,11 @@ pub const TAG_UNSEND: u8 = 3;
 pub const TAG_BURN: u8 = 4;
 /// Kind tag of [`Payload::Introduce`].
 pub const TAG_INTRODUCE: u8 = 5;
-/// Kind tag of [`Payload::File`].
+/// Kind tag of [`Payload::File`] whose blob is not padded (sent before blobs were padded).
 pub const TAG_FILE: u8 = 6;
+/// Kind tag of [`Payload::File`] whose blob is padded to a Padmé length (see
+/// `crate::files::padding`). The fields are those of [`TAG_FILE`].
+pub const TAG_FILE_PADDED: u8 = 7;
 
 /// A message's identity: 16 random bytes chosen by its sender.
 ///
@@ -249,7 +253,10 @@ impl Payload {
             Payload::Unsend { .. } => TAG_UNSEND,
             Payload::Burn => TAG_BURN,
             Payload::Introduce { .. } => TAG_INTRODUCE,
-            Payload::File { .. } => TAG_FILE,
+            Payload::File { file, .. } => match file.padding {
+                Padding::None => TAG_FILE,
+                Padding::Padme => TAG_FILE_PADDED,
+            },
         }
     }
 
@@ -333,12 +340,19 @@ impl Payload {
                 id: MessageId(r.array()?),
             },
             TAG_BURN => Payload::Burn,
-            TAG_FILE => Payload::File {
+            tag @ (TAG_FILE | TAG_FILE_PADDED) => Payload::File {
                 id: MessageId(r.array()?),
                 sent_at: r.u64()?,
                 timer: read_timer(&mut r)?,
                 view_once: r.bool()?,
-                file: Box::new(FileRef::decode_payload(&mut r)?),
+                file: Box::new(FileRef::decode_payload(
+                    &mut r,
+                    if tag == TAG_FILE {
+                        Padding::None
+                    } else {
+                        Padding::Padme
+                    },
+                )?),
             },
             TAG_INTRODUCE => {
                 let relay = read_relay(&mut r)?;

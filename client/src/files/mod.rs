@@ -1,7 +1,8 @@
 //! Files: the cores of encrypted file transfer.
 //!
 //! What it does: [`stream`] is the chunked AEAD a file is encrypted with (STREAM over
-//! XChaCha20-Poly1305, one sealed chunk per relay write) and its [`Layout`]; [`name`]
+//! XChaCha20-Poly1305, one sealed chunk per relay write) and its [`Layout`]; [`padding`]
+//! pads the blob to a Padmé length so the relay does not learn the file's size; [`name`]
 //! sanitises the file name a contact suggests; `window` keeps pipelined relay requests in
 //! order. The transfer itself (upload, resume, download, staging, deletion) is driven by the
 //! `Client` (see `docs/files.md`).
@@ -11,6 +12,7 @@
 
 mod error;
 pub mod name;
+pub mod padding;
 pub mod stream;
 pub(crate) mod window;
 
@@ -19,6 +21,7 @@ mod stream_tests;
 
 pub use error::FileError;
 pub use name::{sanitise_name, MAX_FILE_NAME_LEN};
+pub use padding::{padme, Padding};
 pub use stream::{
     ChunkCipher, FileKey, Layout, NoncePrefix, CIPHER_CHUNK, FILE_KEY_LEN, NONCE_PREFIX_LEN,
     PLAIN_CHUNK,

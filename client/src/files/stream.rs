@@ -10,6 +10,9 @@
 //! reordering, swapping (within a file, or from another file under another key), truncation at
 //! a chunk boundary, dropping the final chunk and appending after it all fail to decrypt.
 //!
+//! The blob a relay holds may be padded after the last chunk (see `padding`): the padding is
+//! keystream under the nonce `prefix || k || 2`, a flag no chunk uses.
+//!
 //! With the default chunk of [`PLAIN_CHUNK`] bytes, one sealed chunk is exactly
 //! [`CIPHER_CHUNK`] = `MAX_BLOB_CHUNK` bytes: one relay write, one relay read.
 //!
@@ -18,6 +21,8 @@
 
 use std::fmt;
 
+use chacha20::cipher::{KeyIvInit, StreamCipher};
+use chacha20::XChaCha20;
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
 use hush_protocol::limits::MAX_BLOB_CHUNK;
@@ -25,6 +30,7 @@ use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::error::FileError;
+use super::padding::Padding;
 
 /// Length of a [`FileKey`].
 pub const FILE_KEY_LEN: usize = 32;
@@ -81,12 +87,14 @@ impl NoncePrefix {
     }
 }
 
-/// How a file of `plain_len` bytes is cut into chunks of `chunk` bytes.
+/// How a file of `plain_len` bytes is cut into chunks of `chunk` bytes, and how its blob is
+/// padded (see `padding`).
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 pub struct Layout {
     plain_len: u64,
     chunk: u32,
     chunks: u64,
+    padding: Padding,
 }
 
 impl Layout {
@@ -108,7 +116,18 @@ impl Layout {
             plain_len,
             chunk,
             chunks,
+            padding: Padding::None,
         })
+    }
+
+    /// The same layout with its blob padded as `padding` says.
+    pub fn with_padding(self, padding: Padding) -> Layout {
+        Layout { padding, ..self }
+    }
+
+    /// How the blob is padded.
+    pub fn padding(&self) -> Padding {
+        self.padding
     }
 
     /// The layout with the default chunk, [`PLAIN_CHUNK`].
@@ -178,8 +197,16 @@ impl Layout {
     }
 }
 
-/// Seals and opens the chunks of one file.
+/// Nonce flag of a chunk that is not the last.
+const FLAG_CHUNK: u8 = 0;
+/// Nonce flag of the last chunk.
+const FLAG_LAST: u8 = 1;
+/// Nonce flag of a padding piece's keystream: never the nonce of a chunk.
+const FLAG_PADDING: u8 = 2;
+
+/// Seals and opens the chunks of one file, and makes (and checks) its blob's padding.
 pub struct ChunkCipher {
+    key: FileKey,
     aead: XChaCha20Poly1305,
     prefix: NoncePrefix,
     layout: Layout,
@@ -197,6 +224,7 @@ impl ChunkCipher {
     /// The cipher of the file with this key, prefix and layout.
     pub fn new(key: &FileKey, prefix: NoncePrefix, layout: Layout) -> ChunkCipher {
         ChunkCipher {
+            key: key.clone(),
             aead: XChaCha20Poly1305::new(Key::from_slice(key.as_bytes())),
             prefix,
             layout,
@@ -209,12 +237,41 @@ impl ChunkCipher {
     }
 
     fn nonce(&self, index: u64, last: bool) -> Result<XNonce, FileError> {
+        self.nonce_with(index, if last { FLAG_LAST } else { FLAG_CHUNK })
+    }
+
+    fn nonce_with(&self, index: u64, flag: u8) -> Result<XNonce, FileError> {
         let counter = u32::try_from(index).map_err(|_| FileError::Tampered)?;
         let mut n = [0u8; 24];
         n[..NONCE_PREFIX_LEN].copy_from_slice(&self.prefix.0);
         n[NONCE_PREFIX_LEN..NONCE_PREFIX_LEN + 4].copy_from_slice(&counter.to_be_bytes());
-        n[23] = u8::from(last);
+        n[23] = flag;
         Ok(XNonce::from(n))
+    }
+
+    /// The bytes of blob piece `index`, a padding piece (see `padding`): the XChaCha20
+    /// keystream under the file key and the nonce `prefix || index - chunks || 2`, which no
+    /// chunk uses. Deterministic, so a resumed upload hashes it again, and a download checks it.
+    pub fn padding_piece(&self, index: u64) -> Result<Vec<u8>, FileError> {
+        let layout = &self.layout;
+        if !layout.is_padding(index) || index >= layout.pieces() {
+            return Err(FileError::ChunkMismatch);
+        }
+        let len = usize::try_from(layout.piece_len(index)).map_err(|_| FileError::ChunkMismatch)?;
+        let nonce = self.nonce_with(index - layout.chunks(), FLAG_PADDING)?;
+        let mut buf = vec![0u8; len];
+        XChaCha20::new(Key::from_slice(self.key.as_bytes()), &nonce).apply_keystream(&mut buf);
+        Ok(buf)
+    }
+
+    /// Checks that `buf` is padding piece `index`: [`FileError::Tampered`] if not.
+    pub fn check_padding(&self, index: u64, buf: &[u8]) -> Result<(), FileError> {
+        let want = self.padding_piece(index).map_err(|_| FileError::Tampered)?;
+        if want == buf {
+            Ok(())
+        } else {
+            Err(FileError::Tampered)
+        }
     }
 
     /// Seals chunk `index` in place: `buf` holds its plaintext (exactly

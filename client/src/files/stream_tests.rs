@@ -170,3 +170,45 @@ fn a_chunk_that_does_not_match_the_layout_is_not_sealed() {
     let mut beyond = vec![0u8; 0];
     assert_eq!(c.seal(5, &mut beyond), Err(FileError::ChunkMismatch));
 }
+
+#[test]
+fn padding_is_keystream_no_chunk_uses_and_is_checked() {
+    use super::padding::Padding;
+    let mut rng = ChaCha20Rng::seed_from_u64(9);
+    let key = FileKey::random(&mut rng);
+    let prefix = NoncePrefix::random(&mut rng);
+    let layout = Layout::new(3 * CHUNK as u64 + 5, CHUNK)
+        .unwrap()
+        .with_padding(Padding::Padme);
+    assert!(layout.pieces() > layout.chunks());
+    let c = ChunkCipher::new(&key, prefix, layout);
+    let first = layout.chunks();
+    let pad = c.padding_piece(first).unwrap();
+    assert_eq!(pad.len() as u64, layout.piece_len(first));
+    // The same bytes every time (a resumed upload hashes them again), and not zeros.
+    assert_eq!(c.padding_piece(first).unwrap(), pad);
+    assert!(pad.iter().any(|&b| b != 0));
+    c.check_padding(first, &pad).unwrap();
+    // Another key makes other padding; altered, cut or extended padding is refused.
+    let other = ChunkCipher::new(&FileKey::random(&mut rng), prefix, layout);
+    assert_ne!(other.padding_piece(first).unwrap(), pad);
+    let mut flipped = pad.clone();
+    flipped[0] ^= 1;
+    for bad in [
+        flipped,
+        pad[..pad.len() - 1].to_vec(),
+        [&pad[..], &[0]].concat(),
+    ] {
+        assert_eq!(c.check_padding(first, &bad), Err(FileError::Tampered));
+    }
+    // A chunk is not padding, and nothing lies past the blob.
+    assert!(c.padding_piece(0).is_err());
+    assert!(c.padding_piece(layout.pieces()).is_err());
+    // The padding is not the keystream of any chunk: chunk 0 sealed over zeros differs.
+    let mut zeros = vec![0u8; layout.plain_len_of(0)];
+    c.seal(0, &mut zeros).unwrap();
+    assert_ne!(
+        &zeros[..pad.len().min(zeros.len())],
+        &pad[..pad.len().min(zeros.len())]
+    );
+}

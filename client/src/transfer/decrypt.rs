@@ -1,5 +1,5 @@
-//! Turning a staged ciphertext into the received file: check its length and digest, open
-//! every chunk (on two threads) into a file that has no name, and link it into place only if
+//! Turning a staged ciphertext into the received file: check its length, digest and padding,
+//! open every chunk (on two threads) into a file that has no name, and link it into place only if
 //! every chunk opened. The destination is never overwritten.
 //!
 //! On Linux the output is an unnamed file (`O_TMPFILE` in the destination's directory), linked
@@ -186,7 +186,7 @@ mod unnamed {
     }
 }
 
-/// Checks the staged ciphertext (its length and digest) and only then opens every chunk into
+/// Checks the staged blob (its length, digest and padding) and only then opens every chunk into
 /// an output beside `sink.dest` (see the module docs) and gives it that name. `fetched` is the
 /// digest of the staged bytes if the download computed it, else it is computed here. On any
 /// error, or once `sink.cancel` is set, the output is removed; a wrong length or digest fails
@@ -200,7 +200,7 @@ pub(super) fn decrypt_into(
 ) -> Result<(), ClientError> {
     let input = File::open(staged).map_err(io_error(staged))?;
     let len = input.metadata().map_err(io_error(staged))?.len();
-    if len != layout.cipher_len() {
+    if len != layout.blob_len() {
         return Err(ClientError::FileTampered);
     }
     let digest = match fetched {
@@ -214,6 +214,7 @@ pub(super) fn decrypt_into(
     if digest != file.digest {
         return Err(ClientError::FileTampered);
     }
+    check_padding(file, layout, staged, &input)?;
     let dir = match sink.dest.parent() {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => PathBuf::from("."),
@@ -227,6 +228,29 @@ pub(super) fn decrypt_into(
             Err(e)
         }
     }
+}
+
+/// Checks every padding piece after the ciphertext in `input`: each must be the keystream the
+/// file key makes for it, or the blob was tampered with.
+fn check_padding(
+    file: &FileRef,
+    layout: Layout,
+    staged: &Path,
+    input: &File,
+) -> Result<(), ClientError> {
+    let cipher = ChunkCipher::new(&file.key, file.nonce_prefix, layout);
+    let mut buf = Vec::new();
+    for i in layout.chunks()..layout.pieces() {
+        let len = usize::try_from(layout.piece_len(i)).map_err(|_| ClientError::FileTampered)?;
+        buf.resize(len, 0);
+        input
+            .read_exact_at(&mut buf, layout.piece_offset(i))
+            .map_err(io_error(staged))?;
+        cipher
+            .check_padding(i, &buf)
+            .map_err(|_| ClientError::FileTampered)?;
+    }
+    Ok(())
 }
 
 /// How many threads open chunks at once.

@@ -2,8 +2,8 @@
 //! check it, and only then decrypt it next to the destination (see `decrypt`).
 //!
 //! The ciphertext is staged in `<home>/files/` (see `staging`), [`IN_FLIGHT`] reads at a
-//! time. A download that is cut off keeps what it staged, and the next download goes on from
-//! there. The ciphertext is hashed as it is staged (the digest the message carries); once the
+//! time: the whole blob, its padding too (see `crate::files::padding`). A download that is cut
+//! off keeps what it staged, and the next download goes on from there. The ciphertext is hashed as it is staged (the digest the message carries); once the
 //! whole blob is staged its length and digest are checked before any plaintext is written.
 //! After a successful save the blob is deleted on the relay with the read capability
 //! ("download done").
@@ -77,9 +77,8 @@ impl<'a> Staged<'a> {
     /// Opens the staged file at `path`, cut back to its last whole chunk, with the digest of
     /// what it holds.
     fn open(path: &'a Path, layout: &Layout) -> io::Result<Staged<'a>> {
-        let total = layout.cipher_len();
-        let have = fs::metadata(path).map_or(0, |m| m.len()).min(total);
-        let next = have / layout.cipher_chunk();
+        let have = fs::metadata(path).map_or(0, |m| m.len());
+        let next = layout.whole_pieces(have.min(layout.blob_len()));
         let out = OpenOptions::new()
             .create(true)
             .read(true)
@@ -87,9 +86,9 @@ impl<'a> Staged<'a> {
             .truncate(false)
             .mode(0o600)
             .open(path)?;
-        out.set_len(layout.cipher_offset(next))?;
+        out.set_len(layout.piece_offset(next))?;
         let mut hasher = Sha256::new();
-        hash_prefix(&out, layout.cipher_offset(next), &mut hasher)?;
+        hash_prefix(&out, layout.piece_offset(next), &mut hasher)?;
         let mut out = BufWriter::with_capacity(WRITE_BUFFER, out);
         io::Seek::seek(&mut out, io::SeekFrom::End(0))?;
         Ok(Staged {
@@ -104,7 +103,7 @@ impl<'a> Staged<'a> {
         Interrupt::Fatal(io_error(self.path)(e))
     }
 
-    /// Appends one chunk.
+    /// Appends one piece.
     fn append(&mut self, data: &[u8]) -> Result<(), Interrupt> {
         self.out.write_all(data).map_err(|e| self.fatal(e))?;
         self.hasher.update(data);
@@ -189,12 +188,13 @@ impl Transfers {
         staged: &Path,
         progress: ProgressFn<'_>,
     ) -> Result<Option<[u8; 32]>, ClientError> {
-        let total = layout.cipher_len();
+        let total = layout.blob_len();
+        let done = TransferProgress::of(layout, total);
         let mut stalls = Stalls::default();
         loop {
             let have = fs::metadata(staged).map_or(0, |m| m.len());
             if have == total {
-                progress(TransferProgress { done: total, total });
+                progress(done);
                 return Ok(None);
             }
             if self.clock.now_secs() >= file.expires_at {
@@ -202,7 +202,7 @@ impl Transfers {
             }
             let pause = match self.fetch_attempt(file, layout, staged, progress).await {
                 Ok(digest) => {
-                    progress(TransferProgress { done: total, total });
+                    progress(done);
                     return Ok(Some(digest));
                 }
                 Err(Interrupt::Gone) => return Err(ClientError::FileExpired),
@@ -224,7 +224,7 @@ impl Transfers {
         staged: &Path,
         progress: ProgressFn<'_>,
     ) -> Result<[u8; 32], Interrupt> {
-        let total = layout.cipher_len();
+        let total = layout.blob_len();
         let conn = self.connection(&file.relay).await?;
         let status = match conn
             .client()
@@ -243,7 +243,7 @@ impl Transfers {
                 code: hush_protocol::ErrorCode::BlobIncomplete,
             }));
         }
-        // Go on from the last whole chunk staged.
+        // Go on from the last whole piece staged.
         let mut out =
             Staged::open(staged, layout).map_err(|e| Interrupt::Fatal(io_error(staged)(e)))?;
         self.read_rest(&conn, file, layout, progress, &mut out)
@@ -251,8 +251,8 @@ impl Transfers {
         out.finish()
     }
 
-    /// Reads every chunk from `out.next` on, [`IN_FLIGHT`] at a time, appending each to `out`
-    /// in order.
+    /// Reads every piece of the blob (chunks, then padding) from `out.next` on, [`IN_FLIGHT`]
+    /// at a time, appending each to `out` in order.
     async fn read_rest(
         &self,
         conn: &Connection,
@@ -261,15 +261,15 @@ impl Transfers {
         progress: ProgressFn<'_>,
         out: &mut Staged<'_>,
     ) -> Result<(), Interrupt> {
-        let total = layout.cipher_len();
         let client = conn.client();
         let mut window = Window::new();
         let mut next = out.next;
-        let mut done = layout.cipher_offset(next);
+        let mut done = layout.piece_offset(next);
         loop {
-            while window.len() < IN_FLIGHT && next < layout.chunks() {
-                let (offset, len) = (layout.cipher_offset(next), layout.cipher_len_of(next));
+            while window.len() < IN_FLIGHT && next < layout.pieces() {
+                let (offset, len) = (layout.piece_offset(next), layout.piece_len(next));
                 let len32 = u32::try_from(len).unwrap_or(u32::MAX);
+                let len = usize::try_from(len).unwrap_or(usize::MAX);
                 let read = client.blob_read(file.blob_id, &file.read_cap, offset, len32);
                 window.push(async move { (len, read.await) }).await;
                 next += 1;
@@ -282,7 +282,7 @@ impl Transfers {
                         return Err(e);
                     }
                     done += len as u64;
-                    progress(TransferProgress { done, total });
+                    progress(TransferProgress::of(layout, done));
                 }
                 Some((_, Ok(_))) => {
                     window.drain().await;

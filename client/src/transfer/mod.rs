@@ -1,8 +1,9 @@
 //! File transfer: the [`Transfers`] value the client owns, which moves encrypted files to and
 //! from blobs on relays and keeps what a transfer needs between calls.
 //!
-//! - `upload`: encrypt a file chunk by chunk as it is read and push it to a blob on our relay,
-//!   resumably.
+//! - `upload`: encrypt a file chunk by chunk as it is read and push it, padded, to a blob on
+//!   our relay, resumably; `source` reads the file and notices when it changes, and `seals`
+//!   keeps the hashes of what was sent, so that no position is ever sent with other bytes.
 //! - `download`: stage a received file's ciphertext in the home, resumably, check it, and only
 //!   then decrypt it into place (`decrypt`).
 //! - `state`: the records kept in the encrypted store, each with its contact and its end:
@@ -24,6 +25,8 @@ mod download;
 mod hooks;
 pub(crate) mod owed;
 mod parts;
+mod seals;
+mod source;
 pub(crate) mod staging;
 mod state;
 mod upload;
@@ -48,13 +51,26 @@ const MAX_STALLS: u32 = 5;
 /// How long a transfer waits after the relay said it sends too fast.
 const RATE_PAUSE: Duration = Duration::from_millis(200);
 
-/// How far a transfer got, for a progress bar: ciphertext bytes moved of the total.
+/// How far a transfer got, for a progress bar: bytes of the file's ciphertext moved of the
+/// total. The blob's padding counts pro rata: `done` reaches `total` with the last padding byte.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct TransferProgress {
     /// Bytes moved so far (including what an earlier, interrupted run moved).
     pub done: u64,
     /// Bytes in all.
     pub total: u64,
+}
+
+impl TransferProgress {
+    /// The progress of a transfer of a blob with `layout` that moved `done` bytes of it.
+    fn of(layout: &crate::files::Layout, done: u64) -> TransferProgress {
+        let (total, blob) = (layout.cipher_len(), layout.blob_len().max(1));
+        let scaled = u128::from(done.min(blob)) * u128::from(total) / u128::from(blob);
+        TransferProgress {
+            done: u64::try_from(scaled).unwrap_or(total),
+            total,
+        }
+    }
 }
 
 /// The client's file transfers: uploads to our relay, downloads from the sender's relay, and

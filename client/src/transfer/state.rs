@@ -2,11 +2,12 @@
 //! when each record ends. Every record has an owner and an end:
 //!
 //! - An upload in progress: the contact it goes to, the blob's relay, id and capabilities, the
-//!   file key and nonce prefix, the source's path, size and modification time, and the blob's
-//!   expiry (the TTL the relay granted). Running the same send again finds it (by contact and
-//!   path, inside the sealed records: the record's id is random) and resumes; it is removed once
-//!   the file message is sent, when the blob expires (its blob owed a deletion), or when its
-//!   contact is erased.
+//!   file key and nonce prefix, the source's path and stamp (size, modification and change
+//!   times, device and inode), the blob's padding, and the blob's expiry (the TTL the relay
+//!   granted), with the hashes of the pieces it sent (see `seals`). Running the same send again
+//!   finds it (by contact and path, inside the sealed records: the record's id is random) and
+//!   resumes; it is removed ([`forget_upload`]) once the file message is sent, when the blob
+//!   expires (its blob owed a deletion), or when its contact is erased.
 //! - A download: the contact it comes from, the name of its staged ciphertext in
 //!   `<home>/files/`, and the blob's expiry. Written before the first staged byte; removed with
 //!   the staged file when the file message is shredded, when the blob expires, or when its
@@ -29,13 +30,14 @@ use zeroize::Zeroizing;
 
 use super::disk::{files_dir, io_error, remove_if_there};
 use super::owed::owe_deletion;
-use super::Transfers;
+use super::source::FileStamp;
+use super::{seals, Transfers};
 use crate::client::error::ClientError;
 use crate::conversation::codec::{
     read_relay, versioned_reader, versioned_writer, write_relay, DecodeError,
 };
 use crate::conversation::limits::ENCODING_VERSION;
-use crate::files::{FileKey, NoncePrefix, FILE_KEY_LEN, NONCE_PREFIX_LEN};
+use crate::files::{FileKey, NoncePrefix, Padding, FILE_KEY_LEN, NONCE_PREFIX_LEN};
 use crate::store::limits::MAX_NAME_LEN;
 use crate::store::{LocalStore, Namespace, StoreKey};
 use hush_protocol::codec::{Reader, Writer};
@@ -47,7 +49,14 @@ pub(super) const UPLOAD_TAG: u8 = b'u';
 /// First byte of a download record's id.
 pub(super) const DOWNLOAD_TAG: u8 = b'g';
 /// Version byte of an upload record with its contact (version 1 had none).
-const UPLOAD_VERSION: u8 = 2;
+const UPLOAD_VERSION_2: u8 = 2;
+/// Version byte of an upload record with the source's full stamp and the blob's padding, whose
+/// pieces' hashes are on record (see `seals`).
+const UPLOAD_VERSION: u8 = 3;
+/// The padding byte of an upload record: Padmé.
+const PADDING_PADME: u8 = 1;
+/// The padding byte of an upload record: none.
+const PADDING_NONE: u8 = 0;
 
 /// An upload in progress, as its record holds it.
 pub(crate) struct UploadRecord {
@@ -59,13 +68,18 @@ pub(crate) struct UploadRecord {
     pub(crate) read_cap: BlobCapability,
     pub(crate) key: FileKey,
     pub(crate) prefix: NoncePrefix,
-    pub(crate) size: u64,
-    pub(crate) mtime: (u64, u32),
+    /// The source's stamp when the upload began (only size and mtime in a legacy record).
+    pub(crate) stamp: FileStamp,
+    pub(crate) padding: Padding,
     pub(crate) expires_at: u64,
     pub(crate) path: String,
+    /// Written before the hashes of sent pieces were kept (versions 1 and 2): what was sent
+    /// under its key is unknown, so it is never resumed.
+    pub(crate) legacy: bool,
 }
 
 impl UploadRecord {
+    /// The record's encoding (always the current version).
     pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
         let mut w = Writer::with_capacity(256);
         w.u8(UPLOAD_VERSION);
@@ -76,46 +90,79 @@ impl UploadRecord {
         w.raw(self.read_cap.as_bytes());
         w.raw(self.key.as_bytes());
         w.raw(&self.prefix.0);
-        w.u64(self.size);
-        w.u64(self.mtime.0);
-        w.u64(u64::from(self.mtime.1));
+        let st = &self.stamp;
+        for v in [st.size, st.mtime.0, u64::from(st.mtime.1)] {
+            w.u64(v);
+        }
+        for v in [st.ctime.0, u64::from(st.ctime.1), st.dev, st.inode] {
+            w.u64(v);
+        }
+        w.u8(match self.padding {
+            Padding::None => PADDING_NONE,
+            Padding::Padme => PADDING_PADME,
+        });
         w.u64(self.expires_at);
         w.bytes(self.path.as_bytes());
         Zeroizing::new(w.finish())
     }
 
-    /// Decodes an upload record of either version.
+    /// Decodes an upload record of any version.
     pub(crate) fn decode(bytes: &[u8]) -> Result<UploadRecord, DecodeError> {
-        let (mut r, contact) = match bytes.first() {
-            Some(&UPLOAD_VERSION) => {
+        let version = *bytes.first().ok_or(DecodeError::Truncated)?;
+        let (mut r, contact) = match version {
+            UPLOAD_VERSION | UPLOAD_VERSION_2 => {
                 let mut r = Reader::new(&bytes[1..]);
                 let contact = r.str(MAX_NAME_LEN)?.to_owned();
                 (r, Some(contact))
             }
-            Some(&ENCODING_VERSION) => (versioned_reader(bytes)?, None),
-            Some(&v) => return Err(DecodeError::UnknownVersion(v)),
-            None => return Err(DecodeError::Truncated),
+            ENCODING_VERSION => (versioned_reader(bytes)?, None),
+            v => return Err(DecodeError::UnknownVersion(v)),
         };
         let relay = read_relay(&mut r)?;
+        let blob_id = BlobId::from_bytes(r.array::<ID_LEN>()?);
+        let write_cap = BlobCapability::from_bytes(r.array::<BLOB_CAP_LEN>()?);
+        let read_cap = BlobCapability::from_bytes(r.array::<BLOB_CAP_LEN>()?);
+        let key = FileKey::from_bytes(r.array::<FILE_KEY_LEN>()?);
+        let prefix = NoncePrefix(r.array::<NONCE_PREFIX_LEN>()?);
+        let mut stamp = FileStamp {
+            size: r.u64()?,
+            mtime: (r.u64()?, read_nanos(&mut r)?),
+            ..FileStamp::default()
+        };
+        let legacy = version != UPLOAD_VERSION;
+        let mut padding = Padding::None;
+        if !legacy {
+            stamp.ctime = (r.u64()?, read_nanos(&mut r)?);
+            stamp.dev = r.u64()?;
+            stamp.inode = r.u64()?;
+            padding = match r.u8()? {
+                PADDING_NONE => Padding::None,
+                PADDING_PADME => Padding::Padme,
+                _ => return Err(DecodeError::InvalidValue),
+            };
+        }
         let record = UploadRecord {
             contact,
             relay,
-            blob_id: BlobId::from_bytes(r.array::<ID_LEN>()?),
-            write_cap: BlobCapability::from_bytes(r.array::<BLOB_CAP_LEN>()?),
-            read_cap: BlobCapability::from_bytes(r.array::<BLOB_CAP_LEN>()?),
-            key: FileKey::from_bytes(r.array::<FILE_KEY_LEN>()?),
-            prefix: NoncePrefix(r.array::<NONCE_PREFIX_LEN>()?),
-            size: r.u64()?,
-            mtime: (
-                r.u64()?,
-                u32::try_from(r.u64()?).map_err(|_| DecodeError::InvalidValue)?,
-            ),
+            blob_id,
+            write_cap,
+            read_cap,
+            key,
+            prefix,
+            stamp,
+            padding,
             expires_at: r.u64()?,
             path: r.str(MAX_PATH_LEN)?.to_owned(),
+            legacy,
         };
         r.finish()?;
         Ok(record)
     }
+}
+
+/// Nanoseconds, stored as a u64.
+fn read_nanos(r: &mut Reader<'_>) -> Result<u32, DecodeError> {
+    u32::try_from(r.u64()?).map_err(|_| DecodeError::InvalidValue)
 }
 
 /// A fresh random id for a record whose first byte is `tag`.
@@ -233,7 +280,10 @@ fn records(store: &LocalStore) -> Result<Vec<(StoreKey, Met)>, ClientError> {
 /// Ends a record: an upload's blob is owed a deletion, a download's staged file goes.
 fn end(store: &LocalStore, key: &StoreKey, met: &Met) -> Result<(), ClientError> {
     match met {
-        Met::Upload(up) => owe_deletion(store, &up.relay, up.blob_id, &up.write_cap)?,
+        Met::Upload(up) => {
+            owe_deletion(store, &up.relay, up.blob_id, &up.write_cap)?;
+            return forget_upload(store, key);
+        }
         Met::Download(d) => {
             let staged = d.staged_path(store.home());
             remove_if_there(&staged).map_err(io_error(&staged))?;
@@ -241,6 +291,12 @@ fn end(store: &LocalStore, key: &StoreKey, met: &Met) -> Result<(), ClientError>
     }
     store.delete(key)?;
     Ok(())
+}
+
+/// Removes the upload record under `key`, then the hashes of what it sent.
+pub(super) fn forget_upload(store: &LocalStore, key: &StoreKey) -> Result<(), ClientError> {
+    store.delete(key)?;
+    seals::forget(store, key)
 }
 
 /// Shreds every transfer record of contact `name` and what it kept: uploads in progress
@@ -262,7 +318,8 @@ pub(crate) fn forget_contact(store: &LocalStore, name: &str) -> Result<(), Clien
 impl Transfers {
     /// Removes every upload and download record whose blob expired at or before `now` (unix
     /// seconds), with what it kept: an upload's blob is owed a deletion, a download's staged
-    /// ciphertext is removed. A damaged record is removed too.
+    /// ciphertext is removed. A damaged record is removed too, and so are the hashes of an
+    /// upload whose record is gone.
     pub(crate) fn expire_records(&self, now: u64) -> Result<(), ClientError> {
         for (key, met) in records(&self.store)? {
             let expires_at = match &met {
@@ -273,7 +330,7 @@ impl Transfers {
                 end(&self.store, &key, &met)?;
             }
         }
-        Ok(())
+        seals::sweep_orphans(&self.store)
     }
 
     /// The stored upload to `contact` of the source at `path`, with its record's key.

@@ -9,12 +9,14 @@ use hush_protocol::RelayAddress;
 
 use super::owed::DELETION_TAG;
 use super::parts::PART_TAG;
+use super::seals::{SealLog, SEAL_TAG};
+use super::source::FileStamp;
 use super::state::{record_download, UploadRecord, DOWNLOAD_TAG, UPLOAD_TAG};
 use super::Transfers;
 use crate::client::Clock;
 use crate::conversation::codec::versioned_writer;
 use crate::conversation::codec::write_relay;
-use crate::files::{FileKey, NoncePrefix};
+use crate::files::{FileKey, NoncePrefix, Padding};
 use crate::net::{RelayPool, RetryPolicy};
 use crate::store::{KeySource, LocalStore, Namespace, StoreKey};
 
@@ -40,10 +42,17 @@ fn upload(contact: Option<&str>, blob: u8, expires_at: u64) -> UploadRecord {
         read_cap: BlobCapability::from_bytes([3; 32]),
         key: FileKey::from_bytes([4; 32]),
         prefix: NoncePrefix([5; crate::files::NONCE_PREFIX_LEN]),
-        size: 10,
-        mtime: (1, 2),
+        stamp: FileStamp {
+            size: 10,
+            mtime: (1, 2),
+            ctime: (3, 4),
+            dev: 5,
+            inode: 6,
+        },
+        padding: Padding::Padme,
         expires_at,
         path: "/tmp/source".into(),
+        legacy: false,
     }
 }
 
@@ -141,9 +150,9 @@ fn v1_upload(up: &UploadRecord) -> Vec<u8> {
     w.raw(up.read_cap.as_bytes());
     w.raw(up.key.as_bytes());
     w.raw(&up.prefix.0);
-    w.u64(up.size);
-    w.u64(up.mtime.0);
-    w.u64(u64::from(up.mtime.1));
+    w.u64(up.stamp.size);
+    w.u64(up.stamp.mtime.0);
+    w.u64(u64::from(up.stamp.mtime.1));
     w.u64(up.expires_at);
     w.bytes(up.path.as_bytes());
     w.finish()
@@ -198,4 +207,81 @@ fn a_temporary_file_on_record_is_removed_unless_a_save_here_is_writing_it() {
     t.clean_parts().unwrap();
     assert!(!cut_off.exists());
     assert_eq!(count(&t, PART_TAG), 0);
+}
+
+/// An upload record as written before the source's full stamp and the sent pieces' hashes were
+/// kept (version 2).
+fn v2_upload(up: &UploadRecord) -> Vec<u8> {
+    let mut w = hush_protocol::codec::Writer::with_capacity(256);
+    w.u8(2);
+    w.bytes(up.contact.as_deref().unwrap_or_default().as_bytes());
+    let v1 = v1_upload(up);
+    w.raw(&v1[1..]);
+    w.finish()
+}
+
+#[test]
+fn upload_records_of_every_version_decode_and_only_the_current_one_resumes() {
+    let up = upload(Some("bob"), 7, u64::MAX);
+    let back = UploadRecord::decode(&up.encode()).unwrap();
+    assert_eq!(
+        (back.stamp, back.padding, back.legacy),
+        (up.stamp, Padding::Padme, false)
+    );
+    assert_eq!(back.contact.as_deref(), Some("bob"));
+    assert_eq!(back.encode(), up.encode());
+    let v2 = UploadRecord::decode(&v2_upload(&up)).unwrap();
+    assert_eq!(v2.contact.as_deref(), Some("bob"));
+    assert_eq!((v2.stamp.size, v2.stamp.mtime), (10, (1, 2)));
+    assert_eq!((v2.padding, v2.legacy), (Padding::None, true));
+    let v1 = UploadRecord::decode(&v1_upload(&up)).unwrap();
+    assert!(v1.legacy && v1.contact.is_none());
+    // Every truncation of the current version fails.
+    let bytes = up.encode();
+    for cut in 0..bytes.len() {
+        assert!(UploadRecord::decode(&bytes[..cut]).is_err(), "cut {cut}");
+    }
+}
+
+#[test]
+fn sent_pieces_are_checked_survive_a_reload_and_go_with_their_upload() {
+    let (_d, t) = transfers();
+    let key = put_upload(&t, 1, &upload(Some("bob"), 1, 100));
+    let mut log = SealLog::new(&key);
+    // More than one segment's worth.
+    for i in 0..1500u64 {
+        log.note(i, &i.to_be_bytes()).unwrap();
+    }
+    log.persist(&t.store).unwrap();
+    assert_eq!(count(&t, SEAL_TAG), 2);
+    let mut back = SealLog::load(&t.store, &key).unwrap().unwrap();
+    assert_eq!(back.len(), 1500);
+    // The same bytes again pass; other bytes at a position sent, or a gap, do not.
+    back.note(1499, &1499u64.to_be_bytes()).unwrap();
+    assert!(back.note(3, b"other bytes").is_err());
+    assert!(back.note(1501, b"gap").is_err());
+    back.note(1500, b"next").unwrap();
+    // A damaged segment makes the log unknown.
+    let segment = ids(&t).into_iter().find(|id| id[0] == SEAL_TAG).unwrap();
+    t.store.put(&StoreKey::Transfer(segment), b"\x09").unwrap();
+    assert!(SealLog::load(&t.store, &key).unwrap().is_none());
+    // The upload ends (its blob expired): its hashes go with it.
+    t.expire_records(200).unwrap();
+    assert_eq!(count(&t, UPLOAD_TAG) + count(&t, SEAL_TAG), 0);
+}
+
+#[test]
+fn hashes_left_without_their_upload_are_swept() {
+    let (_d, t) = transfers();
+    let live = put_upload(&t, 1, &upload(Some("bob"), 1, u64::MAX));
+    let gone = StoreKey::Transfer(vec![UPLOAD_TAG, 2]);
+    for key in [&live, &gone] {
+        let mut log = SealLog::new(key);
+        log.note(0, b"piece").unwrap();
+        log.persist(&t.store).unwrap();
+    }
+    assert_eq!(count(&t, SEAL_TAG), 2);
+    t.expire_records(0).unwrap();
+    assert_eq!(count(&t, SEAL_TAG), 1);
+    assert_eq!(SealLog::load(&t.store, &live).unwrap().unwrap().len(), 1);
 }

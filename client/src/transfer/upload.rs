@@ -1,22 +1,29 @@
-//! Sending a file: encrypt it chunk by chunk as it is read from disk and upload the chunks to
-//! a blob on our own relay with [`IN_FLIGHT`] writes in flight.
+//! Sending a file: encrypt it chunk by chunk as it is read from disk and upload the pieces of
+//! its padded blob (see `crate::files::padding`) to our own relay with [`IN_FLIGHT`] writes in
+//! flight.
 //!
-//! The upload is resumable. Its state (contact, blob, capabilities, file key, source size and
-//! time, the blob's expiry) is a record in the encrypted store, written before the first byte
-//! leaves (see `state`: it ends when the message is sent, the blob expires or the contact goes). Running the same send
-//! again (same contact, same path, file unchanged) asks the relay how much it holds and goes on
-//! from there; a connection cut or a relay restart during the upload is retried the same way.
-//! The ciphertext digest of what the relay already holds is recomputed from the source, so the
-//! whole file is never in memory and never stored in plaintext.
+//! The upload is resumable. Its state (contact, blob, capabilities, file key, the source's
+//! stamp, the blob's padding and expiry) is a record in the encrypted store, written before the
+//! first byte leaves (see `state`: it ends when the message is sent, the blob expires or the
+//! contact goes), and so are the hashes of the pieces sent (see `seals`), before each batch
+//! leaves. Running the same send again (same contact, same path, file unchanged) asks the relay
+//! how much it holds and goes on from there; a connection cut or a relay restart during the
+//! upload is retried the same way. The ciphertext digest of what the relay already holds is
+//! recomputed from the source, so the whole file is never in memory and never stored in
+//! plaintext.
+//!
+//! A piece is never sent twice with different bytes under one nonce: the source's stamp is
+//! checked before every attempt and after the last piece, and every piece sealed again is
+//! checked against the hash of the one sent. If the file changed, the upload stops with
+//! [`ClientError::FileChanged`], its blob is owed a deletion and its record goes; the next run
+//! starts a new blob under a new key.
 //!
 //! What it does not do: send the file message (the client does, with the [`Upload`] this
 //! returns), download (see `download`), or keep the source: the sender's copy is the file it
 //! sent from.
 
-use std::fs::{File, Metadata};
-use std::io::{self, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
-use std::time::UNIX_EPOCH;
+use std::collections::VecDeque;
+use std::path::Path;
 
 use hush_protocol::ids::{BlobCapability, BLOB_CAP_LEN};
 use hush_protocol::ErrorCode;
@@ -24,19 +31,23 @@ use rand::rngs::OsRng;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
-use super::disk::io_error;
 use super::owed::owe_deletion;
-use super::state::{random_key, UploadRecord, UPLOAD_TAG};
+use super::seals::SealLog;
+use super::source::Source;
+use super::state::{forget_upload, random_key, UploadRecord, UPLOAD_TAG};
 use super::{Interrupt, Stalls, TransferProgress, Transfers, IN_FLIGHT};
 use crate::client::error::ClientError;
 use crate::conversation::{FileRef, FILE_DIGEST_LEN};
 use crate::files::window::Window;
-use crate::files::{sanitise_name, ChunkCipher, FileKey, Layout, NoncePrefix};
+use crate::files::{ChunkCipher, FileKey, Layout, NoncePrefix, Padding};
 use crate::net::{Connection, NetError};
 use crate::store::StoreKey;
 
 /// A progress callback: called with the bytes moved so far.
 pub type ProgressFn<'a> = &'a (dyn Fn(TransferProgress) + Send + Sync);
+
+/// How a new upload pads its blob.
+const NEW_PADDING: Padding = Padding::Padme;
 
 /// A file that is whole on our relay: what its file message carries, and the record of the
 /// upload, to drop once that message is sent.
@@ -52,109 +63,63 @@ fn random_cap() -> BlobCapability {
     BlobCapability::from_bytes(b)
 }
 
-fn mtime(meta: &Metadata) -> (u64, u32) {
-    meta.modified()
-        .ok()
-        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
-        .map_or((0, 0), |d| (d.as_secs(), d.subsec_nanos()))
+/// The layout of the source's blob, padded as `padding` says.
+fn layout_of(src: &Source, padding: Padding) -> Result<Layout, ClientError> {
+    let size = src.stamp.size;
+    let layout =
+        Layout::standard(size).map_err(|_| ClientError::FileTooLarge { size, max: None })?;
+    Ok(layout.with_padding(padding))
 }
 
-/// The source file, opened, with what identifies its version.
-struct Source {
-    path: PathBuf,
-    file: File,
-    size: u64,
-    mtime: (u64, u32),
-}
-
-impl Source {
-    fn open(path: &Path) -> Result<Source, ClientError> {
-        let path = std::fs::canonicalize(path).map_err(io_error(path))?;
-        let file = File::open(&path).map_err(io_error(&path))?;
-        let meta = file.metadata().map_err(io_error(&path))?;
-        if !meta.is_file() {
-            let e = io::Error::new(io::ErrorKind::InvalidInput, "not a regular file");
-            return Err(ClientError::FileIo { path, source: e });
-        }
-        Ok(Source {
-            size: meta.len(),
-            mtime: mtime(&meta),
-            path,
-            file,
-        })
-    }
-
-    /// Reads plaintext chunk `index` (the file position must be at its start).
-    fn read_chunk(&mut self, layout: &Layout, index: u64) -> Result<Vec<u8>, ClientError> {
-        let mut buf = vec![0u8; layout.plain_len_of(index)];
-        self.file
-            .read_exact(&mut buf)
-            .map_err(io_error(&self.path))?;
-        Ok(buf)
-    }
-
-    /// Reads and seals chunk `index` (the file position must be at its start).
-    fn sealed_chunk(&mut self, cipher: &ChunkCipher, index: u64) -> Result<Vec<u8>, Interrupt> {
-        let mut buf = self
-            .read_chunk(cipher.layout(), index)
-            .map_err(Interrupt::Fatal)?;
-        cipher
-            .seal(index, &mut buf)
-            .map_err(|_| Interrupt::Fatal(ClientError::FileTampered))?;
-        Ok(buf)
-    }
-
-    /// The name the file message suggests.
-    fn file_name(&self) -> String {
-        let name = self
-            .path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        sanitise_name(&name)
-    }
-}
-
-/// The blob an upload fills: its record, the cipher that seals its chunks, and whom to tell
-/// how far it got.
+/// The blob an upload fills: its record, the cipher that seals its chunks, the source, and
+/// whom to tell how far it got.
 struct Blob<'a> {
     up: &'a UploadRecord,
     cipher: &'a ChunkCipher,
+    src: &'a Source,
     progress: ProgressFn<'a>,
 }
 
-/// The digest of the chunks the relay confirmed so far.
-struct Hashed {
-    chunks: u64,
+impl Blob<'_> {
+    /// Tells the progress callback that `done` bytes of the blob are on the relay.
+    fn report(&self, done: u64) {
+        (self.progress)(TransferProgress::of(self.cipher.layout(), done));
+    }
+
+    /// Piece `index`, checked against (or added to) what was sent under its nonce.
+    fn piece(&self, seals: &mut SealLog, index: u64) -> Result<Vec<u8>, Interrupt> {
+        let piece = self
+            .src
+            .piece(self.cipher, index)
+            .map_err(Interrupt::Fatal)?;
+        seals
+            .note(index, &piece)
+            .map_err(|_| Interrupt::Fatal(self.src.changed()))?;
+        Ok(piece)
+    }
+}
+
+/// What an upload sent: the hashes of its pieces, and the digest of the pieces the relay
+/// confirmed so far.
+struct Sent<'s> {
+    seals: &'s mut SealLog,
+    pieces: u64,
     hasher: Sha256,
 }
 
-impl Hashed {
-    fn new() -> Hashed {
-        Hashed {
-            chunks: 0,
-            hasher: Sha256::new(),
+impl Sent<'_> {
+    /// Brings the digest up to piece `start` (which the relay holds), sealing again from the
+    /// source, each piece checked against the one sent. The relay may hold more than we saw
+    /// confirmed (answers lost in a cut), or less (it restarted and dropped what was not yet
+    /// durable, or it lies).
+    fn catch_up(&mut self, blob: &Blob<'_>, start: u64) -> Result<(), Interrupt> {
+        if self.pieces > start {
+            self.pieces = 0;
+            self.hasher = Sha256::new();
         }
-    }
-
-    /// Brings the digest up to chunk `start` (which the relay holds), re-encrypting from the
-    /// source. The relay may hold more than we saw confirmed (answers lost in a cut), or less
-    /// (it restarted and dropped what was not yet durable).
-    fn catch_up(
-        &mut self,
-        cipher: &ChunkCipher,
-        src: &mut Source,
-        start: u64,
-    ) -> Result<(), Interrupt> {
-        if self.chunks > start {
-            *self = Hashed::new();
-        }
-        src.file
-            .seek(SeekFrom::Start(cipher.layout().plain_offset(self.chunks)))
-            .map_err(|e| Interrupt::Fatal(io_error(&src.path)(e)))?;
-        for i in self.chunks..start {
-            self.hasher.update(src.sealed_chunk(cipher, i)?);
-            self.chunks = i + 1;
+        for i in self.pieces..start {
+            self.hasher.update(blob.piece(self.seals, i)?);
+            self.pieces = i + 1;
         }
         Ok(())
     }
@@ -162,37 +127,49 @@ impl Hashed {
 
 impl Transfers {
     /// Uploads the file at `path` (for `contact`) to a blob on our relay, resuming an upload of
-    /// the same file that was cut off. `progress` is called as chunks land.
+    /// the same file that was cut off. `progress` is called as pieces land.
     pub(crate) async fn upload(
         &self,
         contact: &str,
         path: &Path,
         progress: ProgressFn<'_>,
     ) -> Result<Upload, ClientError> {
-        let mut src = Source::open(path)?;
-        let layout = Layout::standard(src.size).map_err(|_| ClientError::FileTooLarge {
-            size: src.size,
-            max: None,
-        })?;
+        let src = Source::open(path)?;
+        layout_of(&src, NEW_PADDING)?;
         let (key, mut stored) = match self.find_upload(contact, &src.path)? {
             Some((key, up)) => (key, Some(up)),
             None => (random_key(UPLOAD_TAG), None),
         };
         let mut fresh_tries = 0;
-        let (up, digest) = loop {
-            let up = match self.resumable_upload(&key, stored.take(), &src)? {
-                Some(up) => up,
-                None => self.start_upload(contact, &key, &src, &layout).await?,
-            };
-            let cipher = ChunkCipher::new(&up.key, up.prefix, layout);
-            match self.push_blob(&up, &cipher, &mut src, progress).await? {
-                Some(digest) => break (up, digest),
-                // The blob is gone (expired or lost by the relay): start over, once.
-                None if fresh_tries == 0 => {
-                    fresh_tries += 1;
-                    self.store.delete(&key)?;
+        let (up, layout, digest) = loop {
+            let (up, mut seals) = match self.resumable_upload(&key, stored.take(), &src)? {
+                Some(resumed) => resumed,
+                None => {
+                    let up = self.start_upload(contact, &key, &src).await?;
+                    (up, SealLog::new(&key))
                 }
-                None => return Err(ClientError::FileExpired),
+            };
+            let layout = layout_of(&src, up.padding)?;
+            let cipher = ChunkCipher::new(&up.key, up.prefix, layout);
+            let blob = Blob {
+                up: &up,
+                cipher: &cipher,
+                src: &src,
+                progress,
+            };
+            match self.push_blob(&blob, &mut seals).await {
+                Ok(Some(digest)) => break (up, layout, digest),
+                // The blob is gone (expired or lost by the relay): start over, once.
+                Ok(None) if fresh_tries == 0 => {
+                    fresh_tries += 1;
+                    forget_upload(&self.store, &key)?;
+                }
+                Ok(None) => return Err(ClientError::FileExpired),
+                Err(e @ ClientError::FileChanged { .. }) => {
+                    self.drop_upload(&key, &up)?;
+                    return Err(e);
+                }
+                Err(e) => return Err(e),
             }
         };
         let file = FileRef {
@@ -202,11 +179,12 @@ impl Transfers {
             key: up.key.clone(),
             nonce_prefix: up.prefix,
             digest,
-            size: src.size,
+            size: src.stamp.size,
             chunk: layout.chunk(),
             name: src.file_name(),
             expires_at: up.expires_at,
             write_cap: Some(up.write_cap.clone()),
+            padding: up.padding,
         };
         Ok(Upload { file, key })
     }
@@ -214,44 +192,53 @@ impl Transfers {
     /// Drops the record of an upload whose file message is sent. (Had the message failed, the
     /// record would let the next run send it without uploading again.)
     pub(crate) fn finish_upload(&self, upload: &Upload) -> Result<(), ClientError> {
-        self.store.delete(&upload.key)?;
-        Ok(())
+        forget_upload(&self.store, &upload.key)
     }
 
-    /// The stored upload of this source (`stored`, under `key`), if it is for this very
-    /// version of the file and its blob has not expired; a stale one is dropped and its blob
-    /// owed a deletion.
+    /// Ends an upload that will not be resumed: its blob is owed a deletion, its record and
+    /// the hashes of what it sent go.
+    fn drop_upload(&self, key: &StoreKey, up: &UploadRecord) -> Result<(), ClientError> {
+        owe_deletion(&self.store, &up.relay, up.blob_id, &up.write_cap)?;
+        forget_upload(&self.store, key)
+    }
+
+    /// The stored upload of this source (`stored`, under `key`) with the hashes of what it
+    /// sent, if it is for this very version of the file (the same stamp), its blob has not
+    /// expired, and what it sent is known; any other is dropped (see [`Self::drop_upload`]).
+    /// A record written before sent pieces were hashed is never resumed.
     fn resumable_upload(
         &self,
         key: &StoreKey,
         stored: Option<UploadRecord>,
         src: &Source,
-    ) -> Result<Option<UploadRecord>, ClientError> {
+    ) -> Result<Option<(UploadRecord, SealLog)>, ClientError> {
         let Some(up) = stored else {
             return Ok(None);
         };
-        let fresh = up.size == src.size
-            && up.mtime == src.mtime
+        let fresh = !up.legacy
+            && up.stamp == src.stamp
             && up.relay == self.relay
             && up.expires_at > self.clock.now_secs();
         if fresh {
-            return Ok(Some(up));
+            if let Some(seals) = SealLog::load(&self.store, key)? {
+                return Ok(Some((up, seals)));
+            }
+            tracing::warn!("the record of what an upload sent is damaged; starting it again");
         }
-        owe_deletion(&self.store, &up.relay, up.blob_id, &up.write_cap)?;
-        self.store.delete(key)?;
+        self.drop_upload(key, &up)?;
         Ok(None)
     }
 
-    /// Reserves a blob for the file on our relay and records the upload before any data moves.
+    /// Reserves a padded blob for the file on our relay and records the upload before any
+    /// data moves.
     async fn start_upload(
         &self,
         contact: &str,
         key: &StoreKey,
         src: &Source,
-        layout: &Layout,
     ) -> Result<UploadRecord, ClientError> {
         let (write_cap, read_cap) = (random_cap(), random_cap());
-        let total = layout.cipher_len();
+        let total = layout_of(src, NEW_PADDING)?.blob_len();
         let created = self
             .pool
             .run(&self.relay, |conn| {
@@ -266,7 +253,7 @@ impl Transfers {
                 ..
             }) => {
                 return Err(ClientError::FileTooLarge {
-                    size: src.size,
+                    size: src.stamp.size,
                     max: None,
                 })
             }
@@ -284,107 +271,133 @@ impl Transfers {
             read_cap,
             key: FileKey::random(&mut OsRng),
             prefix: NoncePrefix::random(&mut OsRng),
-            size: src.size,
-            mtime: src.mtime,
+            stamp: src.stamp,
+            padding: NEW_PADDING,
             expires_at,
             path: src.path.to_string_lossy().into_owned(),
+            legacy: false,
         };
         self.store.put(key, &up.encode())?;
         Ok(up)
     }
 
-    /// Uploads what the relay does not hold yet, retrying after cuts. Returns the digest of
-    /// the whole ciphertext, or `None` if the blob is gone from the relay.
+    /// Uploads what the relay does not hold yet, retrying after cuts, with the source checked
+    /// before every attempt and once all is sent. Returns the digest of the whole blob, or
+    /// `None` if the blob is gone from the relay.
     async fn push_blob(
         &self,
-        up: &UploadRecord,
-        cipher: &ChunkCipher,
-        src: &mut Source,
-        progress: ProgressFn<'_>,
+        blob: &Blob<'_>,
+        seals: &mut SealLog,
     ) -> Result<Option<[u8; FILE_DIGEST_LEN]>, ClientError> {
-        let blob = Blob {
-            up,
-            cipher,
-            progress,
+        let mut sent = Sent {
+            seals,
+            pieces: 0,
+            hasher: Sha256::new(),
         };
-        let mut hashed = Hashed::new();
         let mut stalls = Stalls::default();
         loop {
-            let pause = match self.push_attempt(&blob, src, &mut hashed).await {
-                Ok(()) => return Ok(Some(hashed.hasher.finalize().into())),
+            blob.src.check()?;
+            let pause = match self.push_attempt(blob, &mut sent).await {
+                Ok(()) => {
+                    blob.src.check()?;
+                    return Ok(Some(sent.hasher.finalize().into()));
+                }
                 Err(Interrupt::Gone) => return Ok(None),
                 Err(Interrupt::Fatal(e)) => return Err(e),
                 Err(Interrupt::Retry { pause, .. }) => pause,
             };
-            stalls.retry_after(hashed.chunks, pause, &up.relay).await?;
+            stalls
+                .retry_after(sent.pieces, pause, &blob.up.relay)
+                .await?;
         }
     }
 
     /// One pass: asks where the blob stands, brings the digest up to that point, then writes
-    /// the rest. `hashed` always covers exactly the chunks the relay confirmed.
-    async fn push_attempt(
-        &self,
-        blob: &Blob<'_>,
-        src: &mut Source,
-        hashed: &mut Hashed,
-    ) -> Result<(), Interrupt> {
+    /// the rest. `sent` always covers exactly the pieces the relay confirmed. A relay that
+    /// claims to hold pieces never sent breaks the protocol.
+    async fn push_attempt(&self, blob: &Blob<'_>, sent: &mut Sent<'_>) -> Result<(), Interrupt> {
         let (up, layout) = (blob.up, blob.cipher.layout());
-        let total = layout.cipher_len();
         let conn = self.connection(&up.relay).await?;
         let status = match conn.client().blob_status(up.blob_id, &up.write_cap).await {
             Ok(s) => s,
             Err(e) => return Err(self.interrupt(&conn, e).await),
         };
-        let start = match layout.chunk_at(status.committed) {
-            Some(i) if status.total_len == total => i,
+        let start = match layout.piece_at(status.committed) {
+            Some(i) if status.total_len == layout.blob_len() => i,
             _ => return Err(Interrupt::Gone),
         };
-        hashed.catch_up(blob.cipher, src, start)?;
-        (blob.progress)(TransferProgress {
-            done: status.committed,
-            total,
-        });
-        self.write_rest(&conn, blob, src, hashed).await
+        if start > sent.seals.len() {
+            return Err(Interrupt::Fatal(ClientError::RelayProtocol {
+                relay: up.relay.clone(),
+            }));
+        }
+        sent.catch_up(blob, start)?;
+        blob.report(status.committed);
+        self.write_rest(&conn, blob, sent).await
     }
 
-    /// Writes every chunk from `hashed.chunks` on, [`IN_FLIGHT`] at a time, moving `hashed`
-    /// along as the relay confirms them.
+    /// Seals pieces `from..` (at most [`IN_FLIGHT`]), each checked against or added to the
+    /// hashes of what was sent, and makes the new hashes durable before any of them leaves.
+    fn seal_batch(
+        &self,
+        blob: &Blob<'_>,
+        seals: &mut SealLog,
+        from: u64,
+    ) -> Result<VecDeque<(u64, Vec<u8>)>, Interrupt> {
+        let to = blob
+            .cipher
+            .layout()
+            .pieces()
+            .min(from.saturating_add(IN_FLIGHT as u64));
+        let mut batch = VecDeque::with_capacity(IN_FLIGHT);
+        for i in from..to {
+            batch.push_back((i, blob.piece(seals, i)?));
+        }
+        seals.persist(&self.store).map_err(Interrupt::Fatal)?;
+        Ok(batch)
+    }
+
+    /// Writes every piece from `sent.pieces` on, [`IN_FLIGHT`] at a time, moving `sent` along
+    /// as the relay confirms them.
     async fn write_rest(
         &self,
         conn: &Connection,
         blob: &Blob<'_>,
-        src: &mut Source,
-        hashed: &mut Hashed,
+        sent: &mut Sent<'_>,
     ) -> Result<(), Interrupt> {
-        let (up, cipher, progress) = (blob.up, blob.cipher, blob.progress);
-        let layout = cipher.layout();
-        let total = layout.cipher_len();
+        let (up, layout) = (blob.up, blob.cipher.layout());
         let client = conn.client();
-        let mut hasher = hashed.hasher.clone();
+        let mut hasher = sent.hasher.clone();
         let mut window = Window::new();
-        let mut next = hashed.chunks;
+        let mut ready = VecDeque::new();
+        let mut next = sent.pieces;
         loop {
-            while window.len() < IN_FLIGHT && next < layout.chunks() {
-                let buf = match src.sealed_chunk(cipher, next) {
-                    Ok(buf) => buf,
+            if ready.is_empty() && window.len() < IN_FLIGHT && next < layout.pieces() {
+                match self.seal_batch(blob, sent.seals, next) {
+                    Ok(batch) => ready = batch,
                     Err(e) => {
                         window.drain().await;
                         return Err(e);
                     }
+                }
+                next += ready.len() as u64;
+            }
+            while window.len() < IN_FLIGHT {
+                let Some((i, buf)) = ready.pop_front() else {
+                    break;
                 };
                 hasher.update(&buf);
-                let after = (next + 1, hasher.clone());
+                let after = (i + 1, hasher.clone());
                 let write =
-                    client.blob_write(up.blob_id, &up.write_cap, layout.cipher_offset(next), buf);
+                    client.blob_write(up.blob_id, &up.write_cap, layout.piece_offset(i), buf);
                 window.push(async move { (after, write.await) }).await;
-                next += 1;
             }
             match window.next().await {
                 None => return Ok(()),
-                Some(((chunks, state), Ok(c))) => {
-                    hashed.chunks = chunks;
-                    hashed.hasher = state;
-                    progress(TransferProgress { done: c, total });
+                Some(((pieces, state), Ok(c))) => {
+                    sent.pieces = pieces;
+                    sent.hasher = state;
+                    blob.report(c);
                 }
                 Some((_, Err(e))) => {
                     // Let the requests already made finish: one dropped halfway would close
