@@ -14,7 +14,7 @@
 //!
 //! What it does not do: CONNECT or BIND, fragments, or anything beyond loopback.
 
-use std::collections::HashMap;
+use std::collections::hash_map::{Entry, HashMap};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -298,14 +298,18 @@ async fn tap_loop(front: Arc<UdpSocket>, relay: SocketAddr, sources: Arc<Mutex<V
     let mut upstreams: HashMap<SocketAddr, (Arc<UdpSocket>, AbortOnDrop)> = HashMap::new();
     let mut buf = vec![0u8; 65_536];
     while let Ok((n, from)) = front.recv_from(&mut buf).await {
-        if !upstreams.contains_key(&from) {
-            sources.lock().unwrap().push(from);
-            let up = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind upstream"));
-            up.connect(relay).await.expect("connect upstream");
-            let back = AbortOnDrop(tokio::spawn(tap_back(up.clone(), front.clone(), from)));
-            upstreams.insert(from, (up, back));
-        }
-        let _ = upstreams[&from].0.send(&buf[..n]).await;
+        let up = match upstreams.entry(from) {
+            Entry::Occupied(e) => e.get().0.clone(),
+            Entry::Vacant(e) => {
+                sources.lock().unwrap().push(from);
+                let up = Arc::new(UdpSocket::bind("127.0.0.1:0").await.expect("bind upstream"));
+                up.connect(relay).await.expect("connect upstream");
+                let back = AbortOnDrop(tokio::spawn(tap_back(up.clone(), front.clone(), from)));
+                e.insert((up.clone(), back));
+                up
+            }
+        };
+        let _ = up.send(&buf[..n]).await;
     }
 }
 

@@ -9,6 +9,7 @@ use hush_client::store::KeySource;
 use hush_client::{Client, ClientError, ClientEvent};
 use hush_tests::clients::*;
 use hush_tests::socks5::{ProxyMode, Socks5Server, UdpTap};
+use hush_tests::TestRelay;
 
 async fn init_proxied(
     home: &std::path::Path,
@@ -20,6 +21,25 @@ async fn init_proxied(
     Client::init_with(home, "alice", relay, KeySource::KeyFile, options)
         .await
         .unwrap()
+}
+
+/// A relay with a tap in front, a proxy in `mode`, and Alice's fresh home using the proxy
+/// (with `credentials` instead of the proxy's own, if given).
+async fn alone_behind(
+    mode: ProxyMode,
+    credentials: Option<&str>,
+) -> (TestRelay, UdpTap, Socks5Server, Client, tempfile::TempDir) {
+    let relay = relay();
+    let tap = UdpTap::start(relay.handle.local_addr()).await;
+    let proxy = Socks5Server::start(mode).await;
+    let url = match credentials {
+        Some(c) => format!("socks5://{c}@{}", proxy.addr()),
+        None => proxy.url(),
+    };
+    let home = tempfile::tempdir().unwrap();
+    let via_tap = tap.address(&relay.address());
+    let alice = init_proxied(&home.path().join("home"), via_tap, &url).await;
+    (relay, tap, proxy, alice, home)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -98,20 +118,11 @@ async fn proxied_client_converses_and_fails_closed_when_the_proxy_stops() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn proxy_that_refuses_udp_associate_gets_a_clear_error_and_nothing_is_sent() {
-    let relay = relay();
-    let tap = UdpTap::start(relay.handle.local_addr()).await;
-    let proxy = Socks5Server::start(ProxyMode {
+    let mode = ProxyMode {
         refuse_udp: true,
         ..ProxyMode::default()
-    })
-    .await;
-    let home = tempfile::tempdir().unwrap();
-    let alice = init_proxied(
-        &home.path().join("home"),
-        tap.address(&relay.address()),
-        &proxy.url(),
-    )
-    .await;
+    };
+    let (_relay, tap, proxy, alice, _home) = alone_behind(mode, None).await;
 
     let err = alice.invite("bob").await.unwrap_err();
     assert_eq!(
@@ -137,21 +148,11 @@ async fn proxy_that_refuses_udp_associate_gets_a_clear_error_and_nothing_is_sent
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wrong_proxy_password_is_a_clear_error() {
-    let relay = relay();
-    let tap = UdpTap::start(relay.handle.local_addr()).await;
-    let proxy = Socks5Server::start(ProxyMode {
+    let mode = ProxyMode {
         credentials: Some(("hush".into(), "right".into())),
         ..ProxyMode::default()
-    })
-    .await;
-    let url = format!("socks5://hush:wrong@{}", proxy.addr());
-    let home = tempfile::tempdir().unwrap();
-    let alice = init_proxied(
-        &home.path().join("home"),
-        tap.address(&relay.address()),
-        &url,
-    )
-    .await;
+    };
+    let (_relay, tap, _proxy, alice, _home) = alone_behind(mode, Some("hush:wrong")).await;
     let err = alice.invite("bob").await.unwrap_err();
     assert!(
         matches!(err, ClientError::Proxy(ProxyError::AuthFailed { .. })),

@@ -169,11 +169,12 @@ impl AsyncUdpSocket for Socks5Socket {
                 continue;
             }
             buf.copy_within(start..n, 0);
-            let mut m = RecvMeta::default();
-            m.addr = as_seen_by_quinn(source);
-            m.len = n - start;
-            m.stride = n - start;
-            *meta = m;
+            *meta = RecvMeta {
+                addr: as_seen_by_quinn(source),
+                len: n - start,
+                stride: n - start,
+                ..RecvMeta::default()
+            };
             return Poll::Ready(Ok(1));
         }
     }
