@@ -19,6 +19,7 @@ const POLL_INTERVAL: Duration = Duration::from_millis(50);
 const SCRUBBED_ENV: &[&str] = &[
     "HUSH_HOME",
     "HUSH_PASSPHRASE",
+    "HUSH_PROXY",
     "HUSH_LISTEN",
     "HUSH_DATA",
     "HUSH_CONFIG",

@@ -14,6 +14,7 @@ pub mod clients;
 pub mod fuzzing;
 pub mod hostile;
 pub mod intercept;
+pub mod socks5;
 
 pub use hush_vault::forensic;
 

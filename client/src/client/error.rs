@@ -4,7 +4,7 @@ use hush_protocol::{ErrorCode, RelayAddress};
 
 use crate::conversation::ConversationError;
 use crate::crypto::{HandshakeError, InvitationError};
-use crate::net::NetError;
+use crate::net::{NetError, ProxyError};
 use crate::store::StoreError;
 
 /// Why a [`crate::Client`] call failed. A failed call leaves the local state consistent: what
@@ -65,6 +65,10 @@ pub enum ClientError {
         /// The relay.
         relay: RelayAddress,
     },
+    /// The SOCKS5 proxy could not carry the connection to a relay; nothing was sent to the
+    /// relay directly, and nothing stored locally was lost.
+    #[error(transparent)]
+    Proxy(ProxyError),
     /// The contact's queue is gone: the contact blocked us, burned the conversation, or its
     /// relay dropped the queue.
     #[error("the contact's queue is gone (they blocked you or burned the conversation); a new invitation is needed")]
@@ -191,6 +195,7 @@ impl From<NetError> for ClientError {
             NetError::Unreachable { relay } => ClientError::Unreachable { relay },
             NetError::Refused { relay, code } => ClientError::Relay { relay, code },
             NetError::Protocol { relay } => ClientError::RelayProtocol { relay },
+            NetError::Proxy { error, .. } => ClientError::Proxy(error),
         }
     }
 }

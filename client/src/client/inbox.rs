@@ -61,8 +61,8 @@ impl Client {
             .ensure_subscribed(&mut inbox, &mut waiting, &mut events)
             .await;
         if reached == 0 {
-            if let Some(relay) = failed {
-                return Err(ClientError::Unreachable { relay });
+            if let Some(e) = failed {
+                return Err(e.into());
             }
         }
         let start = Instant::now();
@@ -112,13 +112,13 @@ fn counts(e: &ClientEvent, contact: Option<&str>) -> bool {
 impl Inner {
     /// Subscribes every queue we own that is not subscribed on its relay's current connection.
     /// Newly subscribed queues go into `waiting` until their `Drained` push. Returns how many
-    /// relays answered and one that did not.
+    /// relays answered and why one did not.
     pub(crate) async fn ensure_subscribed(
         &self,
         inbox: &mut Inbox,
         waiting: &mut HashSet<RecipientId>,
         events: &mut Vec<ClientEvent>,
-    ) -> (usize, Option<RelayAddress>) {
+    ) -> (usize, Option<NetError>) {
         let mut targets: Vec<(RelayAddress, RecipientId, SigningKey)> = Vec::new();
         {
             let st = self.state.lock().await;
@@ -140,11 +140,11 @@ impl Inner {
         for relay in relays {
             let conn = match self.pool.connection(&relay).await {
                 Ok(c) => c,
-                Err(_) => {
+                Err(e) => {
                     events.push(ClientEvent::RelayUnreachable {
                         relay: relay.clone(),
                     });
-                    failed = Some(relay);
+                    failed = Some(e);
                     continue;
                 }
             };
@@ -161,7 +161,9 @@ impl Inner {
                     Err(e) if NetError::is_transient(&e) => {
                         // The connection died under us: drop it, and let the caller retry.
                         self.pool.forget(&conn).await;
-                        failed = Some(relay.clone());
+                        failed = Some(NetError::Unreachable {
+                            relay: relay.clone(),
+                        });
                         break;
                     }
                     Err(e) => {

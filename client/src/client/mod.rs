@@ -40,7 +40,7 @@ use tokio::task::JoinHandle;
 
 use crate::conversation::Conversation;
 use crate::crypto::{Identity, Session};
-use crate::net::{PoolEvent, RelayPool, RetryPolicy};
+use crate::net::{PoolEvent, RelayPool, RetryPolicy, Socks5Proxy};
 use crate::store::{ContactId, ContactKey, KeySource, LocalStore, Setting, StoreKey};
 use crate::transfer::Transfers;
 
@@ -65,6 +65,8 @@ pub struct ClientOptions {
     pub retry: RetryPolicy,
     /// The clock (the system clock unless a test moves it).
     pub clock: Clock,
+    /// A SOCKS5 proxy that every relay connection goes through (never directly), if set.
+    pub proxy: Option<Socks5Proxy>,
 }
 
 impl ClientOptions {
@@ -73,7 +75,15 @@ impl ClientOptions {
         ClientOptions {
             retry,
             clock: Clock::system(),
+            proxy: None,
         }
+    }
+
+    /// The same options, reaching every relay through `proxy` only. A proxy that is
+    /// unreachable or cannot carry UDP fails each relay call with [`ClientError::Proxy`].
+    pub fn with_proxy(mut self, proxy: Socks5Proxy) -> ClientOptions {
+        self.proxy = Some(proxy);
+        self
     }
 
     /// The same options with another clock.
@@ -269,7 +279,7 @@ impl Client {
             .ok_or_else(|| corrupt("the relay address is missing"))?;
         // Loading expires nothing: `expire_on_open` does, once the client can count it.
         let state = load::load_state(&store, options.clock.now_secs())?;
-        let (pool, rx) = RelayPool::new(options.retry);
+        let (pool, rx) = RelayPool::with_proxy(options.retry, options.proxy);
         let store = Arc::new(store);
         let transfers = Transfers::new(
             store.clone(),

@@ -3,6 +3,7 @@
 use hush_protocol::{ErrorCode, RelayAddress};
 
 use super::relay_client::RelayCallError;
+use super::socks5::ProxyError;
 
 /// Why an operation on a relay failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -32,6 +33,15 @@ pub enum NetError {
         /// The relay.
         relay: RelayAddress,
     },
+    /// The SOCKS5 proxy could not carry the connection to the relay. Nothing was sent to the
+    /// relay directly.
+    #[error("{error}")]
+    Proxy {
+        /// The relay.
+        relay: RelayAddress,
+        /// What the proxy did.
+        error: ProxyError,
+    },
 }
 
 impl NetError {
@@ -45,6 +55,10 @@ impl NetError {
             RelayCallError::Protocol => NetError::Protocol {
                 relay: relay.clone(),
             },
+            RelayCallError::Proxy(error) => NetError::Proxy {
+                relay: relay.clone(),
+                error,
+            },
             _ => NetError::Unreachable {
                 relay: relay.clone(),
             },
@@ -55,7 +69,10 @@ impl NetError {
     pub(crate) fn is_transient(e: &RelayCallError) -> bool {
         matches!(
             e,
-            RelayCallError::Closed { .. } | RelayCallError::Connect(_) | RelayCallError::Refused
+            RelayCallError::Closed { .. }
+                | RelayCallError::Connect(_)
+                | RelayCallError::Refused
+                | RelayCallError::Proxy(_)
         )
     }
 

@@ -5,7 +5,9 @@
 //! for every request and a stream of pushes). [`RelayPool`] keeps one connection per relay,
 //! keyed by [`RelayAddress`], reconnects with exponential back-off and jitter
 //! ([`RetryPolicy`]), merges every connection's pushes into one stream of [`PoolEvent`]s, and
-//! reports a relay that stays out of reach as [`NetError::Unreachable`], naming it.
+//! reports a relay that stays out of reach as [`NetError::Unreachable`], naming it. With a
+//! [`Socks5Proxy`] every connection goes through that proxy (QUIC over SOCKS5 UDP ASSOCIATE)
+//! and never directly; a proxy that fails is [`NetError::Proxy`], naming it.
 //!
 //! What it does not do: encrypt or decrypt (envelopes are opaque bytes here), remember which
 //! queues exist (the `Client` does), or trust any certificate other than the pinned one.
@@ -27,6 +29,7 @@ mod error;
 mod pin;
 mod pool;
 mod relay_client;
+mod socks5;
 
 pub use backoff::{
     Backoff, RetryPolicy, DEFAULT_ATTEMPTS, DEFAULT_BASE_DELAY, DEFAULT_CONNECT_TIMEOUT,
@@ -38,3 +41,4 @@ pub use hush_protocol::RelayAddress;
 pub use pin::PinnedCertVerifier;
 pub use pool::{Connection, PoolEvent, RelayPool};
 pub use relay_client::{client_config, client_config_with_alpn, RelayCallError, RelayClient};
+pub use socks5::{ProxyError, ProxyUrlError, Socks5Proxy};

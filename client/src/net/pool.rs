@@ -21,6 +21,7 @@ use tokio::sync::mpsc;
 use super::backoff::{Backoff, RetryPolicy};
 use super::error::NetError;
 use super::relay_client::{RelayCallError, RelayClient};
+use super::socks5::Socks5Proxy;
 
 /// Something that happened on one of the pool's connections.
 #[derive(Debug)]
@@ -76,6 +77,8 @@ struct Inner {
     events: mpsc::UnboundedSender<PoolEvent>,
     policy: RetryPolicy,
     next_generation: AtomicU64,
+    /// Every connection goes through this proxy when set.
+    proxy: Option<Socks5Proxy>,
 }
 
 impl Drop for Inner {
@@ -108,12 +111,21 @@ impl std::fmt::Debug for RelayPool {
 impl RelayPool {
     /// An empty pool, and the receiver of every connection's pushes.
     pub fn new(policy: RetryPolicy) -> (RelayPool, mpsc::UnboundedReceiver<PoolEvent>) {
+        RelayPool::with_proxy(policy, None)
+    }
+
+    /// As [`RelayPool::new`]; with `proxy`, every connection goes through that SOCKS5 proxy.
+    pub fn with_proxy(
+        policy: RetryPolicy,
+        proxy: Option<Socks5Proxy>,
+    ) -> (RelayPool, mpsc::UnboundedReceiver<PoolEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Inner {
             slots: Mutex::new(HashMap::new()),
             events: tx,
             policy,
             next_generation: AtomicU64::new(1),
+            proxy,
         };
         (
             RelayPool {
@@ -162,20 +174,36 @@ impl RelayPool {
     async fn connect(&self, relay: &RelayAddress) -> Result<RelayClient, NetError> {
         let policy = self.inner.policy;
         let mut backoff = Backoff::new(policy);
+        let mut proxy_error = None;
         while let Some(delay) = backoff.next_delay(&mut rand::rngs::OsRng) {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            match tokio::time::timeout(policy.connect_timeout, RelayClient::connect(relay)).await {
+            let attempt = RelayClient::connect_via(relay, self.inner.proxy.as_ref());
+            match tokio::time::timeout(policy.connect_timeout, attempt).await {
                 Ok(Ok(client)) => return Ok(client),
+                Ok(Err(RelayCallError::Proxy(error))) => {
+                    tracing::debug!(%error, "relay connection through the proxy failed");
+                    let permanent = error.is_permanent();
+                    proxy_error = Some(error);
+                    if permanent {
+                        break;
+                    }
+                }
                 Ok(Err(e)) => {
                     tracing::debug!(error = %e, "relay connection attempt failed");
                 }
                 Err(_) => tracing::debug!("relay connection attempt timed out"),
             }
         }
-        Err(NetError::Unreachable {
-            relay: relay.clone(),
+        Err(match proxy_error {
+            Some(error) => NetError::Proxy {
+                relay: relay.clone(),
+                error,
+            },
+            None => NetError::Unreachable {
+                relay: relay.clone(),
+            },
         })
     }
 

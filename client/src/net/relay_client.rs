@@ -4,6 +4,10 @@
 //! may run concurrently; each waits for its own request id), and a stream of pushes. It is what
 //! the end-to-end tests and the benchmark drive, and what [`super::RelayPool`] builds on.
 //!
+//! With a [`Socks5Proxy`] ([`RelayClient::connect_via`]) the connection's endpoint sends
+//! through the proxy only; when the proxy ends the association, the connection is closed and
+//! its calls fail with [`RelayCallError::Proxy`].
+//!
 //! What it does not do: reconnect (the pool does), encrypt envelopes or remember queues.
 
 use std::collections::HashMap;
@@ -21,6 +25,7 @@ use hush_protocol::{
 use tokio::sync::{mpsc, oneshot};
 
 use super::pin::PinnedCertVerifier;
+use super::socks5::{self, ProxyError, ProxyLink, Socks5Proxy};
 
 /// Interval of QUIC keep-alives, well under the relay's idle timeout.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -47,6 +52,10 @@ pub enum RelayCallError {
     /// The relay sent something that does not decode.
     #[error("relay sent an invalid frame")]
     Protocol,
+    /// The SOCKS5 proxy could not carry the connection, or ended it. Nothing went to the relay
+    /// directly.
+    #[error(transparent)]
+    Proxy(ProxyError),
 }
 
 /// Closes the connection when dropped while still holding it.
@@ -90,6 +99,8 @@ pub struct RelayClient {
     /// Set when the relay's stream ended: no answer or push can come any more, even if the
     /// connection has not finished closing.
     reader_done: Arc<AtomicBool>,
+    /// The SOCKS5 association the connection runs through, if any.
+    proxy: Option<ProxyLink>,
 }
 
 impl std::fmt::Debug for RelayClient {
@@ -130,12 +141,29 @@ pub fn client_config_with_alpn(
 impl RelayClient {
     /// Connects to a `hush://` address, resolving its host.
     pub async fn connect(addr: &RelayAddress) -> Result<Self, RelayCallError> {
+        Self::connect_via(addr, None).await
+    }
+
+    /// As [`RelayClient::connect`]; with `proxy`, through that SOCKS5 proxy and nothing else.
+    /// If the proxy cannot be reached or cannot carry UDP, this fails with
+    /// [`RelayCallError::Proxy`] and nothing is sent to the relay.
+    pub async fn connect_via(
+        addr: &RelayAddress,
+        proxy: Option<&Socks5Proxy>,
+    ) -> Result<Self, RelayCallError> {
         let sock = tokio::net::lookup_host(addr.host_port())
             .await
             .map_err(|e| RelayCallError::Connect(e.to_string()))?
             .next()
             .ok_or_else(|| RelayCallError::Connect(format!("{} did not resolve", addr.host)))?;
-        Self::connect_with(sock, &addr.host, client_config(addr.fingerprint)?).await
+        let config = client_config(addr.fingerprint)?;
+        let Some(proxy) = proxy else {
+            return Self::connect_with(sock, &addr.host, config).await;
+        };
+        let (endpoint, link) = socks5::proxied_endpoint(proxy)
+            .await
+            .map_err(RelayCallError::Proxy)?;
+        Self::connect_inner(&endpoint, sock, &addr.host, config, Some(link)).await
     }
 
     /// Connects to `sock` with an explicit client configuration; `host` is the TLS server name.
@@ -162,13 +190,35 @@ impl RelayClient {
         host: &str,
         config: quinn::ClientConfig,
     ) -> Result<Self, RelayCallError> {
+        Self::connect_inner(endpoint, sock, host, config, None).await
+    }
+
+    async fn connect_inner(
+        endpoint: &quinn::Endpoint,
+        sock: SocketAddr,
+        host: &str,
+        config: quinn::ClientConfig,
+        proxy: Option<ProxyLink>,
+    ) -> Result<Self, RelayCallError> {
         let connecting = endpoint
             .connect_with(config, sock, host)
             .map_err(|e| RelayCallError::Connect(e.to_string()))?;
-        let conn = connecting.await.map_err(|e| match closed_error(&e) {
-            RelayCallError::Closed { code: None } => RelayCallError::Connect(e.to_string()),
-            other => other,
-        })?;
+        let handshake = async {
+            connecting.await.map_err(|e| match closed_error(&e) {
+                RelayCallError::Closed { code: None } => RelayCallError::Connect(e.to_string()),
+                other => other,
+            })
+        };
+        let conn = match &proxy {
+            None => handshake.await?,
+            Some(link) => tokio::select! {
+                conn = handshake => conn?,
+                () = link.closed() => return Err(RelayCallError::Proxy(link.error())),
+            },
+        };
+        if let Some(link) = &proxy {
+            tokio::spawn(close_with_proxy(conn.clone(), link.clone()));
+        }
         let mut exporter = [0u8; EXPORTER_LEN];
         conn.export_keying_material(&mut exporter, EXPORTER_LABEL, b"")
             .map_err(|_| RelayCallError::Connect("TLS exporter unavailable".into()))?;
@@ -191,6 +241,7 @@ impl RelayClient {
             next_id: AtomicU32::new(1),
             exporter,
             reader_done,
+            proxy,
         })
     }
 
@@ -261,6 +312,9 @@ impl RelayClient {
     }
 
     fn close_reason(&self) -> RelayCallError {
+        if let Some(link) = self.proxy.as_ref().filter(|l| l.is_closed()) {
+            return RelayCallError::Proxy(link.error());
+        }
         match self.conn.close_reason() {
             Some(e) => closed_error(&e),
             None => RelayCallError::Closed { code: None },
@@ -270,12 +324,18 @@ impl RelayClient {
     /// Whether the connection has closed (for any reason), or the relay ended its stream so
     /// that nothing more can arrive on it.
     pub fn is_closed(&self) -> bool {
-        self.reader_done.load(Ordering::Acquire) || self.conn.close_reason().is_some()
+        self.reader_done.load(Ordering::Acquire)
+            || self.conn.close_reason().is_some()
+            || self.proxy.as_ref().is_some_and(ProxyLink::is_closed)
     }
 
     /// Waits for the connection to close and says why.
     pub async fn closed(&self) -> RelayCallError {
-        closed_error(&self.conn.closed().await)
+        let e = self.conn.closed().await;
+        match self.proxy.as_ref().filter(|l| l.is_closed()) {
+            Some(link) => RelayCallError::Proxy(link.error()),
+            None => closed_error(&e),
+        }
     }
 
     /// The next push, or `None` once the connection is gone.
@@ -397,6 +457,15 @@ impl RelayClient {
 impl Drop for RelayClient {
     fn drop(&mut self) {
         self.conn.close(0u32.into(), b"");
+    }
+}
+
+/// Closes `conn` when the proxy's association under it ends: nothing can pass any more, and
+/// calls should fail now rather than at the idle timeout.
+async fn close_with_proxy(conn: quinn::Connection, link: ProxyLink) {
+    tokio::select! {
+        () = link.closed() => conn.close(0u32.into(), b"proxy closed"),
+        _ = conn.closed() => {}
     }
 }
 

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use hush_client::net::Socks5Proxy;
 
 /// hush: end-to-end encrypted, ephemeral messaging.
 #[derive(Debug, Parser)]
@@ -26,6 +27,22 @@ pub(crate) struct Global {
     /// Print output as JSON, one object per line.
     #[arg(long, global = true)]
     pub(crate) json: bool,
+    /// Reach every relay through this SOCKS5 proxy, never directly (else HUSH_PROXY). It must
+    /// support UDP ASSOCIATE: Tor's SOCKS port and `ssh -D` cannot carry hush's QUIC.
+    #[arg(
+        long,
+        global = true,
+        env = "HUSH_PROXY",
+        value_name = "socks5://[USER:PASS@]HOST:PORT",
+        value_parser = parse_proxy,
+        hide_env_values = true
+    )]
+    pub(crate) proxy: Option<Socks5Proxy>,
+}
+
+/// A SOCKS5 proxy URL.
+pub(crate) fn parse_proxy(s: &str) -> Result<Socks5Proxy, String> {
+    s.parse().map_err(|e| format!("invalid proxy URL: {e}"))
 }
 
 /// A duration such as `30s`, `5m`, `1h`, `1d` or `4w`.

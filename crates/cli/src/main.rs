@@ -19,6 +19,9 @@
 //! - The process hardens itself before anything else (no core files, not dumpable, so other
 //!   processes of the same user cannot read its memory), and takes `HUSH_PASSPHRASE` out of
 //!   its environment before any thread starts.
+//! - `--proxy` (or `HUSH_PROXY`) sends every relay connection through a SOCKS5 proxy's UDP
+//!   association; a proxy that is down or cannot carry UDP is an error naming it, never a
+//!   reason to connect directly.
 
 mod args;
 mod chat;
@@ -38,7 +41,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
-use args::{Cli, Command};
+use args::{Cli, Command, Global};
 use output::Output;
 
 fn main() -> ExitCode {
@@ -61,10 +64,11 @@ fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()?;
-    runtime.block_on(dispatch(cli.command, &home, cli.global.json))
+    runtime.block_on(dispatch(cli.command, &home, cli.global))
 }
 
-async fn dispatch(command: Command, home: &std::path::Path, json: bool) -> anyhow::Result<()> {
+async fn dispatch(command: Command, home: &std::path::Path, global: Global) -> anyhow::Result<()> {
+    let json = global.json;
     let mut out = Output::stdout(json);
     if let Command::Init {
         name,
@@ -79,7 +83,7 @@ async fn dispatch(command: Command, home: &std::path::Path, json: bool) -> anyho
     } else {
         open::Patience::OneShot
     };
-    let client = open::open_home(home, patience).await?;
+    let client = open::open_home(home, patience, global.proxy).await?;
     let result = match &command {
         Command::Init { .. } => Ok(()),
         Command::Invite { as_name, expires } => {

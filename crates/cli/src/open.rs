@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
-use hush_client::net::RetryPolicy;
+use hush_client::net::{RetryPolicy, Socks5Proxy};
 use hush_client::store::{KeyKind, KeySource, LocalStore, Passphrase, StoreError};
 use hush_client::{Client, ClientOptions};
 
@@ -30,8 +30,13 @@ pub(crate) enum Patience {
     Interactive,
 }
 
-/// Opens the home in `home`, reading the passphrase if its store has one.
-pub(crate) async fn open_home(home: &Path, patience: Patience) -> Result<Client> {
+/// Opens the home in `home`, reading the passphrase if its store has one. With `proxy`, the
+/// client reaches relays only through it.
+pub(crate) async fn open_home(
+    home: &Path,
+    patience: Patience,
+    proxy: Option<Socks5Proxy>,
+) -> Result<Client> {
     let kind = match LocalStore::key_kind(home) {
         Ok(kind) => kind,
         Err(StoreError::NotInitialised { .. }) => bail!(not_initialised(home)),
@@ -47,6 +52,10 @@ pub(crate) async fn open_home(home: &Path, patience: Patience) -> Result<Client>
             ONE_SHOT_CONNECT_TIMEOUT,
         )),
         Patience::Interactive => ClientOptions::default(),
+    };
+    let options = match proxy {
+        Some(proxy) => options.with_proxy(proxy),
+        None => options,
     };
     Client::open_with(home, key, options)
         .await
