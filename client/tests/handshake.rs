@@ -5,8 +5,8 @@ mod common;
 
 use common::{invitation, rng, NOW};
 use hush_client::crypto::{
-    accept, message_kind, respond, safety_number, HandshakeError, Identity, Invitation,
-    InvitationSecrets, MessageKind,
+    accept, respond, safety_number, wire_format, HandshakeError, Identity, Invitation,
+    InvitationSecrets, WireFormat,
 };
 
 struct Setup {
@@ -38,7 +38,7 @@ fn both_sides_agree_and_learn_each_other() {
     let (inv, secrets) = invitation(&inviter, &mut rng);
     let inv = Invitation::parse(&inv.encode()).unwrap();
     let (mut a, first) = accept(&joiner, &inv, b"my queue", &mut rng).unwrap();
-    assert_eq!(message_kind(&first), Some(MessageKind::Handshake));
+    assert_eq!(wire_format(&first), Some(WireFormat::Current));
     // Secrets survive a restart.
     let secrets = InvitationSecrets::from_bytes(&secrets.to_bytes()).unwrap();
     let (mut b, peer, pt) = respond(&inviter, &secrets, &first, NOW).unwrap();
@@ -51,7 +51,7 @@ fn both_sides_agree_and_learn_each_other() {
         safety_number(&inviter.public(), b.peer())
     );
     let reply = b.encrypt(b"welcome", &mut rng).unwrap();
-    assert_eq!(message_kind(&reply), Some(MessageKind::Ratchet));
+    assert_eq!(wire_format(&reply), Some(WireFormat::Current));
     assert_eq!(a.decrypt(&reply, NOW).unwrap(), b"welcome");
     let next = a.encrypt(b"thanks", &mut rng).unwrap();
     assert_eq!(b.decrypt(&next, NOW).unwrap(), b"thanks");

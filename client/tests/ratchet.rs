@@ -5,7 +5,8 @@ mod common;
 
 use common::{pair, NOW};
 use hush_client::crypto::limits::{
-    MAX_PLAINTEXT_LEN, MAX_SKIP, MAX_SKIPPED_TOTAL, MAX_WIRE_MESSAGE_LEN, SKIPPED_KEY_LIFETIME_SECS,
+    MAX_PLAINTEXT_LEN, MAX_SKIP, MAX_SKIPPED_TOTAL, MAX_WIRE_MESSAGE_LEN, PADDING_MARKER_LEN,
+    RATCHET_OVERHEAD, SKIPPED_KEY_LIFETIME_SECS, WIRE_BUCKETS,
 };
 use hush_client::crypto::{DecryptError, EncryptError, Session, SessionDecodeError};
 
@@ -81,9 +82,10 @@ fn malformed_inputs_are_rejected() {
         Vec::new(),
         vec![0x02],
         vec![0x02, 0x01],
+        vec![0x03],
         m[..m.len() - 1].to_vec(),
         [m.as_slice(), &[0]].concat(),
-        [&[0x03u8][..], &m[1..]].concat(),
+        [&[0x04u8][..], &m[1..]].concat(),
         [&[0x02u8, 0x09][..], &m[2..]].concat(),
         [&[0x02u8, 0x01, 0x01][..], &m[3..]].concat(),
         [&[0x02u8, 0x01, 0xff][..], &m[3..]].concat(),
@@ -228,12 +230,15 @@ fn storage_rejects_malformed_bytes() {
 #[test]
 fn padding_hides_the_length_within_a_bucket() {
     let mut p = pair(12);
-    let lens: Vec<usize> = [0, 1, 100, 256]
+    // The most the smallest bucket holds: the bucket less the message's fixed bytes and the
+    // padding's end marker.
+    let first = WIRE_BUCKETS[0] - RATCHET_OVERHEAD - PADDING_MARKER_LEN;
+    let lens: Vec<usize> = [0, 1, 100, first]
         .iter()
         .map(|&n| p.a_to_b(&vec![7; n]).len())
         .collect();
     assert!(lens.windows(2).all(|w| w[0] == w[1]), "{lens:?}");
-    assert!(p.a_to_b(&[7; 257]).len() > lens[0]);
+    assert!(p.a_to_b(&vec![7; first + 1]).len() > lens[0]);
     let max = p.a_to_b(&vec![1; MAX_PLAINTEXT_LEN]);
     assert!(max.len() <= MAX_WIRE_MESSAGE_LEN);
     assert_eq!(

@@ -1,14 +1,18 @@
 //! Known-answer vectors that freeze the invitation, handshake and message formats.
 //!
-//! `vectors/crypto_v2.json` (invitation version 2, with a signed expiry) was generated from a
-//! seeded RNG. The first test regenerates every value and compares it byte for byte; the second
-//! decodes the stored bytes without the encoder's help, for it and for `vectors/crypto_v1.json`
-//! (invitation version 1, without an expiry), which must keep decoding. After an intended
-//! format change, regenerate with `HUSH_REGENERATE_VECTORS=1 cargo test -p hush-client --test
-//! vectors` and review the diff.
+//! `vectors/crypto_v3.json` (invitation version 2, wire version 2: untagged messages padded to
+//! the wire size buckets) was generated from a seeded RNG. The first test regenerates every
+//! value and compares it byte for byte; the others decode stored bytes without the encoder's
+//! help: for it, for `vectors/crypto_v2.json` (the same invitation version, wire version 1:
+//! clear type tags, plaintext buckets), whose messages may still wait on a relay and must keep
+//! opening, and for `vectors/crypto_v1.json` (invitation version 1, without an expiry). After an
+//! intended format change, regenerate with `HUSH_REGENERATE_VECTORS=1 cargo test -p hush-client
+//! --test vectors` and review the diff.
 
+use hush_client::crypto::limits::WIRE_BUCKETS;
 use hush_client::crypto::{
-    accept, respond, safety_number, Identity, Invitation, InvitationSecrets, Session,
+    accept, respond, safety_number, wire_format, Identity, Invitation, InvitationSecrets, Session,
+    WireFormat,
 };
 use hush_protocol::{RelayAddress, SendCapability, SenderId};
 use rand_chacha::rand_core::SeedableRng;
@@ -19,7 +23,8 @@ const SEED: u64 = 0x6875_7368; // "hush"
 const NOW: u64 = 1_700_000_000;
 /// The invitation's signed expiry in the vectors: a week after `NOW`.
 const EXPIRES_AT: u64 = NOW + 7 * 24 * 60 * 60;
-const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/crypto_v2.json");
+const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/crypto_v3.json");
+const PATH_V2: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/crypto_v2.json");
 const PATH_V1: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/crypto_v1.json");
 
 /// (sender, plaintext) of the messages after the handshake, in order.
@@ -69,7 +74,7 @@ fn generate() -> Value {
     }
     let sn = safety_number(&inviter.public(), &joiner.public());
     json!({
-        "description": "hush crypto v2 known answers: seeded ChaCha20Rng, see client/tests/vectors.rs",
+        "description": "hush crypto v3 known answers (wire version 2): seeded ChaCha20Rng, see client/tests/vectors.rs",
         "seed": SEED,
         "now": NOW,
         "invitation_expires_at": EXPIRES_AT,
@@ -127,6 +132,33 @@ fn regenerated_vectors_match_byte_for_byte() {
 #[test]
 fn stored_vectors_decode() {
     check_stored(&stored());
+}
+
+#[test]
+fn stored_vectors_are_untagged_and_fill_buckets() {
+    let v = stored();
+    let mut wires = vec![bytes(&v, "first_message")];
+    wires.extend(
+        v["messages"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| bytes(m, "wire")),
+    );
+    for wire in &wires {
+        assert_eq!(wire_format(wire), Some(WireFormat::Current));
+        assert!(WIRE_BUCKETS.contains(&wire.len()), "{}", wire.len());
+    }
+}
+
+#[test]
+fn wire_version_1_vectors_still_decode() {
+    let v = stored_at(PATH_V2);
+    assert_eq!(
+        wire_format(&bytes(&v, "first_message")),
+        Some(WireFormat::V1Handshake)
+    );
+    check_stored(&v);
 }
 
 #[test]

@@ -1,6 +1,12 @@
-//! Opening an envelope that arrived on one of our queues, as plain function calls: classify it,
-//! decrypt it, decode its payload. No relay, no store and no lock: the inbox calls these with
-//! the invitation secrets or the contact's session, and acts on the verdict.
+//! Opening an envelope that arrived on one of our queues, as plain function calls: decrypt it
+//! with what the queue belongs to, decode its payload. No relay, no store and no lock: the inbox
+//! calls these with the invitation secrets or the contact's session, and acts on the verdict.
+//!
+//! A current wire message carries no clear type: a first message and a ratchet message look
+//! alike. What the queue belongs to says which to try, and both are authenticated, so a message
+//! of the other kind (or a forgery) simply fails to open. A first message delivered again on the
+//! queue it created opens its ratchet header under the contact's session as a duplicate, and is
+//! dropped quietly. Version 1 messages still carry their clear tag and are sorted by it.
 //!
 //! What it does not do: store anything, ack anything, or feed the conversation (see `inbox`).
 
@@ -9,8 +15,8 @@ use hush_protocol::{RelayAddress, SendCapability, SenderId};
 use super::error::ClientError;
 use crate::conversation::Payload;
 use crate::crypto::{
-    self, message_kind, DecryptError, Identity, InvitationSecrets, MessageKind, PublicIdentity,
-    Session,
+    self, wire_format, DecryptError, Identity, InvitationSecrets, PublicIdentity, Session,
+    WireFormat,
 };
 
 /// What an envelope turned out to be.
@@ -58,10 +64,12 @@ pub(crate) fn open_handshake(
     body: &[u8],
     now: u64,
 ) -> Result<Opened<Joined>, ClientError> {
-    match message_kind(body) {
-        Some(MessageKind::Handshake) => {}
+    match wire_format(body) {
+        // Only opening tells whether a current message is a first message.
+        Some(WireFormat::Current | WireFormat::V1Handshake) => {}
         // Not a hush message at all: damaged or forged on the way.
         None => return Ok(Opened::Tampered { advanced: false }),
+        // A version 1 ratchet message: not for an invitation.
         Some(_) => return Ok(Opened::Ignore),
     }
     let secrets = InvitationSecrets::from_bytes(secrets).map_err(|_| ClientError::Corrupt {
@@ -89,11 +97,12 @@ pub(crate) fn open_handshake(
 /// Opens `body`, which arrived on a contact's queue, with the contact's `session`: a ratchet
 /// message carrying a payload. The session advances only if the message is authentic.
 pub(crate) fn open_message(session: &mut Session, body: &[u8], now: u64) -> Opened<Payload> {
-    match message_kind(body) {
-        Some(MessageKind::Ratchet) => {}
+    match wire_format(body) {
+        // A current first message delivered again opens as a duplicate (see the module docs).
+        Some(WireFormat::Current | WireFormat::V1Ratchet) => {}
         // Not a hush message at all: damaged or forged on the way.
         None => return Opened::Tampered { advanced: false },
-        // A handshake first message again (redelivered).
+        // A version 1 handshake first message again (redelivered).
         Some(_) => return Opened::Ignore,
     }
     let plaintext = match session.decrypt(body, now) {

@@ -13,10 +13,21 @@
 //! plays both X3DH prekey roles, and DH4 binds the two long-term identities directly. The
 //! joiner's identity and an Ed25519 signature over the transcript travel sealed under a key
 //! from DH3 and the KEM secret, so the relay never learns who joined. The first ratchet message
-//! follows, so the joiner's first plaintext is already ratchet-protected.
+//! travels with them, so the joiner's first plaintext is already ratchet-protected.
 //!
-//! First message: `0x01 | 0x01 | EK (32) | KEM ciphertext (1088) | sealed identity (144) |
-//! ratchet message`. This module does not talk to relays or store invitation secrets.
+//! First message (current version): a ratchet message, padded so that the whole first message
+//! fills a wire size bucket, followed by the handshake fields sealed under a key from the
+//! invitation hash:
+//!
+//! ```text
+//! ratchet message (0x03 | nonce | header | body) | XChaCha20-Poly1305(K_first, nonce,
+//!     aad = ratchet message, EK (32) | KEM ciphertext (1088) | sealed identity (144)) (1280)
+//! ```
+//!
+//! So a first message has the same clear byte and the same sizes as any ratchet message, and
+//! everything after its first byte looks random to whoever lacks the invitation. Version 1 first
+//! messages (`0x01 | 0x01 | EK | KEM ciphertext | sealed identity | ratchet message`, all in the
+//! clear) are still answered. This module does not talk to relays or store invitation secrets.
 
 use hush_protocol::codec::Reader;
 use ml_kem::kem::{Decapsulate, Encapsulate};
@@ -27,10 +38,13 @@ use zeroize::Zeroizing;
 
 use super::identity::{Identity, PublicIdentity, PUBLIC_IDENTITY_LEN};
 use super::invitation::{Invitation, InvitationSecrets};
-use super::kdf::{dh, hkdf, label, open_once, seal_once, sha256, split32, Key32};
-use super::limits::{HANDSHAKE_PREFIX_LEN, MAX_HANDSHAKE_MESSAGE_LEN, MAX_PLAINTEXT_LEN};
+use super::kdf::{dh, hkdf, label, open_once, open_x, seal_once, seal_x, sha256, split32, Key32};
+use super::limits::{
+    HANDSHAKE_OVERHEAD, MAX_PLAINTEXT_LEN, MAX_WIRE_MESSAGE_LEN, PADDING_MARKER_LEN,
+    RATCHET_PREFIX_LEN, SEALED_HANDSHAKE_FIELDS_LEN, V1_HANDSHAKE_PREFIX_LEN,
+};
 use super::ratchet::{EncryptError, Session};
-use super::wire::{TAG_HANDSHAKE, WIRE_VERSION};
+use super::wire::{wire_format, WireFormat};
 
 /// Length of an ML-KEM-768 ciphertext.
 const KEM_CT_LEN: usize = 1088;
@@ -102,44 +116,37 @@ pub fn accept(
     )
     .ok_or(HandshakeError::Failed)?;
     let ratchet = session
-        .encrypt(initial_plaintext, rng)
+        .encrypt_padded(initial_plaintext, SEALED_HANDSHAKE_FIELDS_LEN, rng)
         .map_err(|e| match e {
             EncryptError::PlaintextTooLong => HandshakeError::PlaintextTooLong,
             _ => HandshakeError::Failed,
         })?;
-
-    let mut wire = Vec::with_capacity(HANDSHAKE_PREFIX_LEN + ratchet.len());
-    wire.extend_from_slice(&[TAG_HANDSHAKE, WIRE_VERSION]);
-    wire.extend_from_slice(&ek_public);
-    wire.extend_from_slice(ct.as_slice());
-    wire.extend_from_slice(&sealed);
-    wire.extend_from_slice(&ratchet);
+    let fields = [&ek_public[..], ct.as_slice(), &sealed].concat();
+    let wire = seal_fields(&invitation.hash(), ratchet, &fields)?;
     Ok((session, wire))
 }
 
-/// The inviter's side: processes the joiner's first message. Returns the session, the joiner's
-/// public identity and the initial plaintext. The secrets are only borrowed, so a forged first
-/// message does not consume the invitation; delete them once this succeeds.
+/// The inviter's side: processes the joiner's first message (current or version 1). Returns
+/// the session, the joiner's public identity and the initial plaintext. The secrets are only
+/// borrowed, so a forged first message does not consume the invitation; delete them once this
+/// succeeds.
 pub fn respond(
     identity: &Identity,
     secrets: &InvitationSecrets,
     first_message: &[u8],
     now: u64,
 ) -> Result<(Session, PublicIdentity, Vec<u8>), HandshakeError> {
-    if first_message.len() < HANDSHAKE_PREFIX_LEN || first_message.len() > MAX_HANDSHAKE_MESSAGE_LEN
-    {
-        return Err(HandshakeError::Malformed);
-    }
-    let mut r = Reader::new(first_message);
-    if r.take(2).ok() != Some(&[TAG_HANDSHAKE, WIRE_VERSION][..]) {
-        return Err(HandshakeError::Malformed);
-    }
+    let parts = match wire_format(first_message) {
+        Some(WireFormat::Current) => open_fields(secrets.invitation_hash(), first_message)?,
+        Some(WireFormat::V1Handshake) => split_v1(first_message)?,
+        _ => return Err(HandshakeError::Malformed),
+    };
+    let mut r = Reader::new(&parts.fields);
     let ek_public: [u8; 32] = r.array().map_err(|_| HandshakeError::Malformed)?;
     let ct = r.take(KEM_CT_LEN).map_err(|_| HandshakeError::Malformed)?;
     let sealed = r
         .take(SEALED_IDENTITY_LEN)
         .map_err(|_| HandshakeError::Malformed)?;
-    let ratchet = r.rest();
 
     let th = transcript(secrets.invitation_hash(), &ek_public, ct);
     let ct = Ciphertext::<MlKem768>::try_from(ct).map_err(|_| HandshakeError::Malformed)?;
@@ -177,9 +184,88 @@ pub fn respond(
         keys.nhkb,
     );
     let plaintext = session
-        .decrypt(ratchet, now)
+        .decrypt_embedded(parts.ratchet, parts.v1, now)
         .map_err(|_| HandshakeError::Failed)?;
     Ok((session, joiner, plaintext))
+}
+
+/// A first message split into its handshake fields (EK, KEM ciphertext, sealed identity) and
+/// its ratchet message.
+struct FirstMessageParts<'a> {
+    fields: Zeroizing<Vec<u8>>,
+    ratchet: &'a [u8],
+    /// Whether this is a version 1 first message (its ratchet message is version 1 too).
+    v1: bool,
+}
+
+/// The key that seals a first message's handshake fields: only those who hold the invitation
+/// (the inviter, and whoever it was given to) can derive it.
+fn first_message_key(invitation_hash: &[u8; 32]) -> Key32 {
+    split32(
+        &hkdf::<32>(&[], invitation_hash, &[label::FIRST_MESSAGE_SEAL])[..],
+        0,
+    )
+}
+
+/// The nonce of a current ratchet message: its bytes after the version byte.
+fn ratchet_nonce(ratchet: &[u8]) -> Option<&[u8; 24]> {
+    ratchet
+        .get(RATCHET_PREFIX_LEN..RATCHET_PREFIX_LEN + 24)?
+        .try_into()
+        .ok()
+}
+
+/// Appends the sealed handshake `fields` to `ratchet`, the first message's ratchet message.
+/// The seal reuses the ratchet message's random nonce under its own key, and authenticates
+/// the ratchet message as associated data.
+fn seal_fields(
+    invitation_hash: &[u8; 32],
+    mut ratchet: Vec<u8>,
+    fields: &[u8],
+) -> Result<Vec<u8>, HandshakeError> {
+    let nonce = *ratchet_nonce(&ratchet).ok_or(HandshakeError::Failed)?;
+    let sealed = seal_x(
+        &first_message_key(invitation_hash),
+        &nonce,
+        &ratchet,
+        fields,
+    );
+    ratchet.extend_from_slice(&sealed);
+    Ok(ratchet)
+}
+
+/// Opens the handshake fields of a current first message (whose format and length the caller
+/// checked). Anything the invitation's key does not open (a ratchet message, or a forgery)
+/// fails here, before any costly step.
+fn open_fields<'a>(
+    invitation_hash: &[u8; 32],
+    wire: &'a [u8],
+) -> Result<FirstMessageParts<'a>, HandshakeError> {
+    if wire.len() < HANDSHAKE_OVERHEAD + PADDING_MARKER_LEN {
+        return Err(HandshakeError::Malformed);
+    }
+    let (ratchet, sealed) = wire.split_at(wire.len() - SEALED_HANDSHAKE_FIELDS_LEN);
+    let nonce = ratchet_nonce(ratchet).ok_or(HandshakeError::Malformed)?;
+    let fields = open_x(&first_message_key(invitation_hash), nonce, ratchet, sealed)
+        .map_err(|_| HandshakeError::Failed)?;
+    Ok(FirstMessageParts {
+        fields,
+        ratchet,
+        v1: false,
+    })
+}
+
+/// Splits a version 1 first message, whose fields are in the clear after its tag and version.
+fn split_v1(wire: &[u8]) -> Result<FirstMessageParts<'_>, HandshakeError> {
+    if wire.len() < V1_HANDSHAKE_PREFIX_LEN || wire.len() > MAX_WIRE_MESSAGE_LEN {
+        return Err(HandshakeError::Malformed);
+    }
+    let (prefix, ratchet) = wire.split_at(V1_HANDSHAKE_PREFIX_LEN);
+    Ok(FirstMessageParts {
+        fields: Zeroizing::new(prefix[2..].to_vec()),
+        ratchet,
+        v1: true,
+    })
 }
 
 /// The handshake's output keys (each zeroized when dropped).

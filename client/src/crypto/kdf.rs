@@ -26,6 +26,9 @@ pub(crate) mod label {
     pub(crate) const IDENTITY_SEAL: &[u8] = b"hush/v1/pqxdh/identity-seal";
     /// Prefix of the bytes a joiner signs.
     pub(crate) const JOINER_SIGNATURE: &[u8] = b"hush/v1/pqxdh/joiner";
+    /// HKDF info for the key, from the invitation hash, that seals a first message's
+    /// handshake fields.
+    pub(crate) const FIRST_MESSAGE_SEAL: &[u8] = b"hush/v1/pqxdh/first-message-seal";
     /// HKDF info for the handshake's shared secret.
     pub(crate) const HANDSHAKE: &[u8] = b"hush/v1/pqxdh/X25519_SHA-256_ML-KEM-768";
     /// Prefix of the associated data bound to every message of a session.

@@ -26,4 +26,4 @@ pub use identity::{Identity, IdentityError, PublicIdentity, IDENTITY_LEN, PUBLIC
 pub use invitation::{Invitation, InvitationError, InvitationSecrets, INVITATION_PREFIX};
 pub use ratchet::{DecryptError, EncryptError, Session, SessionDecodeError};
 pub use safety::{safety_number, SafetyNumber, QR_PAYLOAD_LEN};
-pub use wire::{message_kind, MessageKind, TAG_HANDSHAKE, TAG_RATCHET, WIRE_VERSION};
+pub use wire::{wire_format, WireFormat, WIRE_VERSION};

@@ -15,7 +15,7 @@ use chacha20poly1305::{ChaCha20Poly1305, XChaCha20Poly1305};
 use ed25519_dalek::{Signer, SigningKey};
 use hkdf::Hkdf;
 use hmac::{Hmac, Mac};
-use hush_client::crypto::limits::PADDING_BUCKETS;
+use hush_client::crypto::limits::{SEALED_HANDSHAKE_FIELDS_LEN, WIRE_BUCKETS};
 use hush_client::crypto::Identity;
 use ml_kem::kem::{Encapsulate, EncapsulationKey};
 use ml_kem::{EncodedSizeUser, MlKem768Params};
@@ -29,6 +29,7 @@ const IDENTITY_SEAL: &[u8] = b"hush/v1/pqxdh/identity-seal";
 const JOINER_SIGNATURE: &[u8] = b"hush/v1/pqxdh/joiner";
 const HANDSHAKE: &[u8] = b"hush/v1/pqxdh/X25519_SHA-256_ML-KEM-768";
 const SESSION_AD: &[u8] = b"hush/v1/session-ad";
+const FIRST_MESSAGE_SEAL: &[u8] = b"hush/v1/pqxdh/first-message-seal";
 pub(crate) const INVITATION_SIGNATURE: &[u8] = b"hush/v1/invitation";
 
 pub(crate) type Key = [u8; 32];
@@ -158,7 +159,7 @@ fn sha256(parts: &[&[u8]]) -> [u8; 32] {
 }
 
 /// A ratchet message with the given header, sealed under header key `hk` and message key
-/// `mk`, with session associated data `ad`.
+/// `mk`, with session associated data `ad`, filling a wire size bucket.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn ratchet_message(
     hk: &Key,
@@ -170,11 +171,30 @@ pub(crate) fn ratchet_message(
     plaintext: &[u8],
     rng: &mut (impl RngCore + CryptoRng),
 ) -> Vec<u8> {
-    let bucket = PADDING_BUCKETS
+    ratchet_message_padded(hk, mk, ad, dh, pn, n, plaintext, 0, rng)
+}
+
+/// As [`ratchet_message`], padded so that it and `extra` more bytes fill a bucket.
+#[allow(clippy::too_many_arguments)]
+fn ratchet_message_padded(
+    hk: &Key,
+    mk: &Key,
+    ad: &Key,
+    dh: &Key,
+    pn: u32,
+    n: u32,
+    plaintext: &[u8],
+    extra: usize,
+    rng: &mut (impl RngCore + CryptoRng),
+) -> Vec<u8> {
+    // version (1) | nonce (24) | header (40) | tag (16) | body | tag (16)
+    let overhead = 1 + 24 + 40 + 16 + 16;
+    let total = WIRE_BUCKETS
         .iter()
-        .position(|&b| b >= plaintext.len())
+        .copied()
+        .find(|&b| b >= overhead + plaintext.len() + 1 + extra)
         .unwrap();
-    let prefix = [0x02, 0x01, bucket as u8];
+    let prefix = [0x03];
     let mut nonce = [0u8; 24];
     rng.fill_bytes(&mut nonce);
     let mut buf = [0u8; 64 + 40];
@@ -189,7 +209,7 @@ pub(crate) fn ratchet_message(
     out.extend_from_slice(&tag[..16]);
     let mut padded = plaintext.to_vec();
     padded.push(0x80);
-    padded.resize(PADDING_BUCKETS[bucket] + 1, 0);
+    padded.resize(total - extra - overhead, 0);
     let aad = [&ad[..], &out].concat();
     let body = XChaCha20Poly1305::new(mk.into())
         .encrypt(
@@ -320,7 +340,7 @@ pub(crate) fn first_message(
     rng.fill_bytes(&mut ratchet_secret);
     let (_, cks, _) = kdf_rk(&sk, &raw_dh(&ratchet_secret, &inv.prekey));
     let (mk, _) = kdf_ck(&cks);
-    let ratchet = ratchet_message(
+    let mut wire = ratchet_message_padded(
         &hka,
         &mk,
         &ad,
@@ -328,13 +348,24 @@ pub(crate) fn first_message(
         0,
         0,
         plaintext,
+        SEALED_HANDSHAKE_FIELDS_LEN,
         rng,
     );
 
-    let mut wire = vec![0x01, 0x01];
-    wire.extend_from_slice(ek_public);
-    wire.extend_from_slice(ct.as_slice());
-    wire.extend_from_slice(&sealed);
-    wire.extend_from_slice(&ratchet);
+    // The handshake fields, sealed under a key from the invitation hash with the ratchet
+    // message's nonce, the ratchet message as associated data.
+    let first_key: Key = hkdf(&[], &inv_hash, FIRST_MESSAGE_SEAL);
+    let nonce: [u8; 24] = wire[1..25].try_into().unwrap();
+    let fields = [&ek_public[..], ct.as_slice(), &sealed].concat();
+    let sealed_fields = XChaCha20Poly1305::new((&first_key).into())
+        .encrypt(
+            (&nonce).into(),
+            Payload {
+                msg: &fields,
+                aad: &wire,
+            },
+        )
+        .unwrap();
+    wire.extend_from_slice(&sealed_fields);
     wire
 }

@@ -171,10 +171,22 @@ impl Session {
         &self.peer
     }
 
-    /// Encrypts one message. The state advances only if a message is returned.
+    /// Encrypts one message, padded to a wire size bucket. The state advances only if a
+    /// message is returned.
     pub fn encrypt(
         &mut self,
         plaintext: &[u8],
+        rng: &mut (impl RngCore + CryptoRng),
+    ) -> Result<Vec<u8>, EncryptError> {
+        self.encrypt_padded(plaintext, 0, rng)
+    }
+
+    /// Encrypts one message, padded so that it and the `extra` bytes the caller appends fill a
+    /// wire size bucket (a first message appends its handshake fields).
+    pub(crate) fn encrypt_padded(
+        &mut self,
+        plaintext: &[u8],
+        extra: usize,
         rng: &mut (impl RngCore + CryptoRng),
     ) -> Result<Vec<u8>, EncryptError> {
         if plaintext.len() > MAX_PLAINTEXT_LEN {
@@ -211,17 +223,45 @@ impl Session {
             pn: next.pn as u32,
             n: next.ns as u32,
         };
-        let wire = message::seal(&hks, &mk, &header, &self.ad, plaintext, rng);
+        let wire = message::seal(&hks, &mk, &header, &self.ad, plaintext, extra, rng)
+            .ok_or(EncryptError::PlaintextTooLong)?;
         next.cks = Some(ck);
         next.ns += 1;
         self.state = next;
         Ok(wire)
     }
 
-    /// Decrypts one message. On any error the session is left unchanged.
+    /// Decrypts one message (of the current version or version 1). On any error the session
+    /// is left unchanged.
     pub fn decrypt(&mut self, wire: &[u8], now: u64) -> Result<Vec<u8>, DecryptError> {
         let msg = message::parse(wire).ok_or(DecryptError::Malformed)?;
-        if let Some(pt) = self.try_skipped(&msg, now)? {
+        self.decrypt_parsed(&msg, now)
+    }
+
+    /// Decrypts the ratchet message inside a first message, whose enclosing message the caller
+    /// has checked: a current one padded to leave room for the handshake fields, or
+    /// (`v1`) a version 1 ratchet message.
+    pub(crate) fn decrypt_embedded(
+        &mut self,
+        part: &[u8],
+        v1: bool,
+        now: u64,
+    ) -> Result<Vec<u8>, DecryptError> {
+        let msg = if v1 {
+            message::parse_v1(part)
+        } else {
+            message::parse_embedded(part)
+        };
+        self.decrypt_parsed(&msg.ok_or(DecryptError::Malformed)?, now)
+    }
+
+    /// Decrypts a parsed message; see [`Session::decrypt`].
+    fn decrypt_parsed(
+        &mut self,
+        msg: &message::Parsed<'_>,
+        now: u64,
+    ) -> Result<Vec<u8>, DecryptError> {
+        if let Some(pt) = self.try_skipped(msg, now)? {
             return Ok(pt);
         }
         let mut next = self.state.clone();
@@ -229,12 +269,12 @@ impl Session {
         let (header, dh_step) = match next
             .hkr
             .as_ref()
-            .and_then(|hk| message::open_header(hk, &msg, &self.ad))
+            .and_then(|hk| message::open_header(hk, msg, &self.ad))
         {
             Some(h) => (h, false),
             None => {
                 let h =
-                    message::open_header(&next.nhkr, &msg, &self.ad).ok_or(DecryptError::Failed)?;
+                    message::open_header(&next.nhkr, msg, &self.ad).ok_or(DecryptError::Failed)?;
                 (h, true)
             }
         };
@@ -248,7 +288,7 @@ impl Session {
         let ckr = next.ckr.clone().ok_or(DecryptError::Failed)?;
         let (mk, ck) = kdf_ck(&ckr);
         let mk = Zeroizing::new(mk);
-        let mut plaintext = message::open(&mk, &msg, &self.ad).ok_or(DecryptError::Failed)?;
+        let mut plaintext = message::open(&mk, msg, &self.ad).ok_or(DecryptError::Failed)?;
         next.ckr = Some(ck);
         next.nr += 1;
         // Authenticated: commit.
