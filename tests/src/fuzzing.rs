@@ -203,7 +203,7 @@ pub fn invitation(data: &[u8]) {
 pub fn first_message(data: &[u8]) {
     let fx = fixture();
     let secrets = InvitationSecrets::from_bytes(&fx.secrets_bytes).expect("fixture secrets");
-    let _ = hush_client::crypto::message_kind(data);
+    let _ = hush_client::crypto::wire_format(data);
     if let Ok((_session, peer, plaintext)) = respond(&fx.inviter, &secrets, data, T0) {
         assert!(
             peer == fx.joiner_public,

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use hush_client::crypto::{Invitation, TAG_HANDSHAKE, WIRE_VERSION};
+use hush_client::crypto::limits::WIRE_BUCKETS;
+use hush_client::crypto::{Invitation, WIRE_VERSION};
 use hush_client::net::{NetError, PoolEvent, RelayPool, RetryPolicy};
 use hush_client::ClientEvent;
 use hush_protocol::{Fingerprint, RelayAddress};
@@ -77,8 +78,8 @@ async fn a_forged_first_message_is_reported_and_the_invitation_still_works() {
     let inv = Invitation::parse(&token).unwrap();
     let (pool, _events) = RelayPool::new(fast());
     let conn = pool.connection(inv.relay()).await.unwrap();
-    let mut forged = vec![TAG_HANDSHAKE, WIRE_VERSION];
-    forged.resize(2000, 0x5a);
+    let mut forged = vec![WIRE_VERSION];
+    forged.resize(WIRE_BUCKETS[0], 0x5a);
     conn.client()
         .send(inv.sender_id(), inv.send_capability(), 0, None, forged)
         .await
