@@ -53,7 +53,8 @@ pub enum EncryptError {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum DecryptError {
-    /// The bytes are not a ratchet message of a known version (wrong tag, bucket or length).
+    /// The bytes are not a ratchet message of a known version (unknown leading byte, or a
+    /// length that is not a size bucket).
     #[error("a received message is malformed and was dropped; the sender may run an incompatible version of hush")]
     Malformed,
     /// The message does not authenticate under any key of this session.
