@@ -281,17 +281,17 @@ fn flip(body: &[u8], at: usize) -> Vec<u8> {
     bad
 }
 
-/// Offsets in a ratchet message: the clear prefix (tag, version, bucket), the encrypted
-/// header (nonce, ciphertext, tag) and the body (ciphertext, tag).
+/// Offsets in a ratchet message: the clear version byte, the encrypted header (nonce,
+/// ciphertext, tag) and the body (ciphertext of the text and of the padding, tag).
 fn ratchet_offsets(len: usize) -> Vec<(&'static str, usize)> {
     vec![
-        ("type tag", 0),
-        ("version", 1),
-        ("padding bucket", 2),
-        ("header nonce", 3 + 5),
-        ("header ciphertext", 3 + 24 + 10),
-        ("header tag", 3 + 24 + 40 + 3),
-        ("body ciphertext", 3 + 80 + 7),
+        ("version", 0),
+        ("header nonce, first byte", 1),
+        ("header nonce", 1 + 5),
+        ("header ciphertext", 1 + 24 + 10),
+        ("header tag", 1 + 24 + 40 + 3),
+        ("body ciphertext", 1 + 80 + 7),
+        ("body ciphertext of the padding", len - 16 - 9),
         ("body tag", len - 1),
     ]
 }

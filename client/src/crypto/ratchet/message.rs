@@ -205,7 +205,7 @@ mod tests {
     }
 
     #[test]
-    fn every_length_fills_the_smallest_bucket_and_round_trips() {
+    fn every_length_pads_to_a_bucket_and_round_trips() {
         let mut rng = ChaCha20Rng::seed_from_u64(1);
         for len in [0, 1, 255, 1950, 1951, 4096, 16287, 16288, MAX_PLAINTEXT_LEN] {
             let pt = vec![0u8; len];
@@ -233,7 +233,7 @@ mod tests {
     }
 
     #[test]
-    fn parse_refuses_a_wrong_lead_byte_and_length() {
+    fn parse_refuses_wrong_tag_version_bucket_and_length() {
         let mut rng = ChaCha20Rng::seed_from_u64(2);
         let wire = seal(&k(1), &k(2), &header(), &[3; 32], b"hi", 0, &mut rng).unwrap();
         assert!(parse(&wire).is_some());
