@@ -210,18 +210,16 @@ fn ratchet_message_padded(
     let mut padded = plaintext.to_vec();
     padded.push(0x80);
     padded.resize(total - extra - overhead, 0);
-    let aad = [&ad[..], &out].concat();
-    let body = XChaCha20Poly1305::new(mk.into())
-        .encrypt(
-            (&nonce).into(),
-            Payload {
-                msg: &padded,
-                aad: &aad,
-            },
-        )
-        .unwrap();
+    let body = xseal(mk, &nonce, &[&ad[..], &out].concat(), &padded);
     out.extend_from_slice(&body);
     out
+}
+
+/// XChaCha20-Poly1305 encryption.
+fn xseal(key: &Key, nonce: &[u8; 24], aad: &[u8], msg: &[u8]) -> Vec<u8> {
+    XChaCha20Poly1305::new(key.into())
+        .encrypt(nonce.into(), Payload { msg, aad })
+        .unwrap()
 }
 
 /// The next message on the sender's current chain (as `Session::encrypt` would make it), but
@@ -357,15 +355,7 @@ pub(crate) fn first_message(
     let first_key: Key = hkdf(&[], &inv_hash, FIRST_MESSAGE_SEAL);
     let nonce: [u8; 24] = wire[1..25].try_into().unwrap();
     let fields = [&ek_public[..], ct.as_slice(), &sealed].concat();
-    let sealed_fields = XChaCha20Poly1305::new((&first_key).into())
-        .encrypt(
-            (&nonce).into(),
-            Payload {
-                msg: &fields,
-                aad: &wire,
-            },
-        )
-        .unwrap();
+    let sealed_fields = xseal(&first_key, &nonce, &wire, &fields);
     wire.extend_from_slice(&sealed_fields);
     wire
 }
