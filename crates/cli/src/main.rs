@@ -83,7 +83,7 @@ async fn dispatch(command: Command, home: &std::path::Path, global: Global) -> a
     } else {
         open::Patience::OneShot
     };
-    let client = open::open_home(home, patience, global.proxy).await?;
+    let client = open::open_home(home, patience, global.proxy, global.transport).await?;
     let result = match &command {
         Command::Init { .. } => Ok(()),
         Command::Invite { as_name, expires } => {
