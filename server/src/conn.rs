@@ -171,8 +171,10 @@ async fn drain_frames<S: QueueStore>(
 /// The connection's number and client address in the relay's connection log (tests only).
 #[cfg(feature = "testing")]
 type Observed = (u64, std::net::SocketAddr);
+/// Nothing: only the `testing` feature keeps a connection log.
 #[cfg(not(feature = "testing"))]
-type Observed = ();
+#[derive(Clone, Copy)]
+struct Observed;
 
 #[cfg(feature = "testing")]
 fn observed<S>(shared: &Shared<S>, conn: &quinn::Connection) -> Observed {
@@ -180,7 +182,9 @@ fn observed<S>(shared: &Shared<S>, conn: &quinn::Connection) -> Observed {
 }
 
 #[cfg(not(feature = "testing"))]
-fn observed<S>(_: &Shared<S>, _: &quinn::Connection) -> Observed {}
+fn observed<S>(_: &Shared<S>, _: &quinn::Connection) -> Observed {
+    Observed
+}
 
 /// Records that the connection carried `req` (tests only).
 #[cfg(feature = "testing")]

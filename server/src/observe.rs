@@ -113,11 +113,7 @@ impl ConnectionLog {
         let conns = self.conns.lock().unwrap_or_else(PoisonError::into_inner);
         conns
             .iter()
-            .filter(|(_, r)| {
-                r.carried
-                    .iter()
-                    .any(|c| c.kind == kind && c.id == Some(id))
-            })
+            .filter(|(_, r)| r.carried.iter().any(|c| c.kind == kind && c.id == Some(id)))
             .map(|(n, _)| *n)
             .collect()
     }

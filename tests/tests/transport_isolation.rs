@@ -53,7 +53,11 @@ async fn init_in(home: &Path, name: &str, relay: &TestRelay, mode: TransportMode
 async fn introduce(alice: &Client, peer: &Client, name: &str) {
     let token = alice.invite(name).await.unwrap();
     peer.accept(&token, "alice").await.unwrap();
-    until(alice, |e| matches!(e, ClientEvent::ContactJoined { contact } if contact == name)).await;
+    until(
+        alice,
+        |e| matches!(e, ClientEvent::ContactJoined { contact } if contact == name),
+    )
+    .await;
 }
 
 fn no_progress(_: TransferProgress) {}
@@ -82,7 +86,10 @@ async fn alice_talks(mode: TransportMode) -> (Seen, BTreeMap<u64, ConnectionReco
         .unwrap();
     alice.send_text("bob", "hi bob", None, false).await.unwrap();
     let first = only(log, "send");
-    alice.send_text("carol", "hi carol", None, false).await.unwrap();
+    alice
+        .send_text("carol", "hi carol", None, false)
+        .await
+        .unwrap();
     let sends = only(log, "send");
     assert_eq!((first.len(), sends.len()), (1, 2), "{sends:?}");
     let to_bob = first[0].0;
@@ -100,9 +107,16 @@ async fn alice_talks(mode: TransportMode) -> (Seen, BTreeMap<u64, ConnectionReco
     let m = message_from(&alice, "bob").await;
     assert_eq!(m.id, sent.id);
     let out = tempfile::tempdir().unwrap();
-    alice.save_file(m.id, out.path(), &no_progress).await.unwrap();
+    alice
+        .save_file(m.id, out.path(), &no_progress)
+        .await
+        .unwrap();
     let download = single(log, "blob_read");
-    assert_eq!(single(log, "ack"), subscriptions, "acks go where the pushes came from");
+    assert_eq!(
+        single(log, "ack"),
+        subscriptions,
+        "acks go where the pushes came from"
+    );
 
     let seen = Seen {
         to_bob,
@@ -114,7 +128,10 @@ async fn alice_talks(mode: TransportMode) -> (Seen, BTreeMap<u64, ConnectionReco
         // The download's connection is closed once the download is done.
         let end = std::time::Instant::now() + DEADLINE;
         while !log.snapshot()[&download].ended {
-            assert!(std::time::Instant::now() < end, "the download's connection stayed open");
+            assert!(
+                std::time::Instant::now() < end,
+                "the download's connection stayed open"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -125,7 +142,12 @@ async fn alice_talks(mode: TransportMode) -> (Seen, BTreeMap<u64, ConnectionReco
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_contact_sends_subscriptions_and_downloads_reach_the_relay_on_separate_connections() {
     let (seen, records) = alice_talks(TransportMode::PerContact).await;
-    let conns = BTreeSet::from([seen.to_bob, seen.to_carol, seen.subscriptions, seen.download]);
+    let conns = BTreeSet::from([
+        seen.to_bob,
+        seen.to_carol,
+        seen.subscriptions,
+        seen.download,
+    ]);
     assert_eq!(conns.len(), 4, "{seen:?}: {records:#?}");
     // Each from its own UDP source port.
     let ports: BTreeSet<u16> = conns
@@ -135,19 +157,33 @@ async fn per_contact_sends_subscriptions_and_downloads_reach_the_relay_on_separa
     assert_eq!(ports.len(), 4, "{records:#?}");
     // A contact's connection carries that contact's sends and nothing else.
     for n in [seen.to_bob, seen.to_carol] {
-        assert!(records[&n].carried.iter().all(|c| c.kind == "send"), "{records:#?}");
+        assert!(
+            records[&n].carried.iter().all(|c| c.kind == "send"),
+            "{records:#?}"
+        );
         assert_eq!(records[&n].carried.len(), 1, "{records:#?}");
     }
     let subs = &records[&seen.subscriptions].carried;
-    assert!(subs.iter().all(|c| ["subscribe", "ack"].contains(&c.kind)), "{subs:?}");
+    assert!(
+        subs.iter().all(|c| ["subscribe", "ack"].contains(&c.kind)),
+        "{subs:?}"
+    );
     let download = &records[&seen.download].carried;
-    assert!(download.iter().all(|c| c.kind.starts_with("blob_")), "{download:?}");
+    assert!(
+        download.iter().all(|c| c.kind.starts_with("blob_")),
+        "{download:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn per_relay_mode_keeps_everything_on_one_connection() {
     let (seen, records) = alice_talks(TransportMode::PerRelay).await;
-    let conns = BTreeSet::from([seen.to_bob, seen.to_carol, seen.subscriptions, seen.download]);
+    let conns = BTreeSet::from([
+        seen.to_bob,
+        seen.to_carol,
+        seen.subscriptions,
+        seen.download,
+    ]);
     assert_eq!(conns.len(), 1, "{seen:?}: {records:#?}");
 }
 
@@ -167,14 +203,24 @@ async fn a_contact_connection_reconnects_when_lost_and_closes_when_idle() {
     let idle = Duration::from_millis(200);
     let (pool, _events) = RelayPool::configured(fast(), TransportMode::PerContact, idle, None);
     let lane = Lane::Contact(SenderId::from_bytes([7; 16]));
-    assert_eq!(pool.run_on(&address, lane, ping).await.unwrap(), Reply::Pong);
+    assert_eq!(
+        pool.run_on(&address, lane, ping).await.unwrap(),
+        Reply::Pong
+    );
     let first = pool.current_on(&address, lane).await.unwrap();
     let own = pool.connection(&address).await.unwrap();
-    assert_ne!(own.generation(), first.generation(), "not the subscriptions' connection");
+    assert_ne!(
+        own.generation(),
+        first.generation(),
+        "not the subscriptions' connection"
+    );
 
     // Lost under us: the next call reconnects.
     first.client().close();
-    assert_eq!(pool.run_on(&address, lane, ping).await.unwrap(), Reply::Pong);
+    assert_eq!(
+        pool.run_on(&address, lane, ping).await.unwrap(),
+        Reply::Pong
+    );
     let second = pool.current_on(&address, lane).await.unwrap();
     assert_ne!(second.generation(), first.generation(), "reconnected");
     drop((first, second));
@@ -182,7 +228,10 @@ async fn a_contact_connection_reconnects_when_lost_and_closes_when_idle() {
     // Unused, it is closed; the connection for our own queues stays.
     let end = tokio::time::Instant::now() + DEADLINE;
     while pool.current_on(&address, lane).await.is_some() {
-        assert!(tokio::time::Instant::now() < end, "the idle connection stayed open");
+        assert!(
+            tokio::time::Instant::now() < end,
+            "the idle connection stayed open"
+        );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     assert!(pool.current(&address).await.is_some());

@@ -52,7 +52,8 @@ pub(crate) fn parse_proxy(s: &str) -> Result<Socks5Proxy, String> {
 
 /// A transport mode: `per-contact` or `per-relay`.
 fn parse_transport(s: &str) -> Result<TransportMode, String> {
-    s.parse().map_err(|e: hush_client::net::TransportModeError| e.to_string())
+    s.parse()
+        .map_err(|e: hush_client::net::TransportModeError| e.to_string())
 }
 
 /// A duration such as `30s`, `5m`, `1h`, `1d` or `4w`.
