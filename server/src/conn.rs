@@ -59,7 +59,9 @@ pub(crate) async fn serve<S: QueueStore>(
         queues_created: 0,
         subscriptions: Default::default(),
     };
-    let outcome = read_loop(&shared, auth, recv, &out, &mut shutdown).await;
+    let seen = observed(&shared, &conn);
+    let outcome = read_loop(&shared, auth, recv, &out, &mut shutdown, seen).await;
+    ended(&shared, seen);
     drop(out);
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, writer).await;
     match outcome {
@@ -83,6 +85,7 @@ async fn read_loop<S: QueueStore>(
     mut recv: quinn::RecvStream,
     out: &Outgoing,
     shutdown: &mut Shutdown,
+    seen: Observed,
 ) -> Outcome {
     let mut decoder = FrameDecoder::default();
     let mut limiter = RateLimiter::new(
@@ -108,7 +111,7 @@ async fn read_loop<S: QueueStore>(
             pipeline: &mut pipeline,
             subs: &mut subs,
         };
-        let drained = drain_frames(shared, &mut conn, &mut limiter, &mut decoder, out).await;
+        let drained = drain_frames(shared, &mut conn, &mut limiter, &mut decoder, out, seen).await;
         if let Err(code) = drained {
             break Outcome::Close(code);
         }
@@ -129,6 +132,7 @@ async fn drain_frames<S: QueueStore>(
     limiter: &mut RateLimiter,
     decoder: &mut FrameDecoder,
     out: &Outgoing,
+    seen: Observed,
 ) -> Result<(), ErrorCode> {
     loop {
         let decoded = match decoder.pop() {
@@ -141,6 +145,7 @@ async fn drain_frames<S: QueueStore>(
         };
         let (request_id, result) = match decoded {
             Ok((id, req)) => {
+                note(shared, seen, &req);
                 if rate_exempt(&req) || limiter.allow(shared.clock.now_millis()) {
                     match route(shared, conn, id, req, out).await {
                         Some(result) => (id, result),
@@ -162,3 +167,39 @@ async fn drain_frames<S: QueueStore>(
         }
     }
 }
+
+/// The connection's number and client address in the relay's connection log (tests only).
+#[cfg(feature = "testing")]
+type Observed = (u64, std::net::SocketAddr);
+/// Nothing: only the `testing` feature keeps a connection log.
+#[cfg(not(feature = "testing"))]
+#[derive(Clone, Copy)]
+struct Observed;
+
+#[cfg(feature = "testing")]
+fn observed<S>(shared: &Shared<S>, conn: &quinn::Connection) -> Observed {
+    (shared.connections.number(), conn.remote_address())
+}
+
+#[cfg(not(feature = "testing"))]
+fn observed<S>(_: &Shared<S>, _: &quinn::Connection) -> Observed {
+    Observed
+}
+
+/// Records that the connection carried `req` (tests only).
+#[cfg(feature = "testing")]
+fn note<S>(shared: &Shared<S>, (number, remote): Observed, req: &Request) {
+    shared.connections.note(number, remote, req);
+}
+
+#[cfg(not(feature = "testing"))]
+fn note<S>(_: &Shared<S>, _: Observed, _: &Request) {}
+
+/// Records that the connection has ended (tests only).
+#[cfg(feature = "testing")]
+fn ended<S>(shared: &Shared<S>, (number, _): Observed) {
+    shared.connections.end(number);
+}
+
+#[cfg(not(feature = "testing"))]
+fn ended<S>(_: &Shared<S>, _: Observed) {}

@@ -12,7 +12,8 @@
 //! Inside: `relay` accepts connections, `conn` reads one connection's requests, `router` decides
 //! what each kind of request does, and `ops`, `pipeline`, `blob` and `push` carry it out
 //! against [`store`]. The relay's tuning defaults are in [`limits`]. The `testing` feature
-//! exports [`store`]'s conformance suite for backends in other crates.
+//! exports [`store`]'s conformance suite for backends in other crates, and `observe`, a record
+//! of which requests each connection carried.
 //!
 //! What it does not do: see plaintext, know who talks to whom, or federate with other relays.
 
@@ -21,6 +22,8 @@ pub mod clock;
 pub mod config;
 mod conn;
 pub mod limits;
+#[cfg(feature = "testing")]
+pub mod observe;
 mod ops;
 mod outgoing;
 mod pipeline;

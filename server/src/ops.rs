@@ -35,6 +35,9 @@ pub(crate) struct Shared<S> {
     pub(crate) blobs: BlobStore,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: RelayConfig,
+    /// Which requests each connection carried (tests only).
+    #[cfg(feature = "testing")]
+    pub(crate) connections: crate::observe::ConnectionLog,
 }
 
 /// What one connection has proven and used.

@@ -176,6 +176,8 @@ impl<S: QueueStore> Relay<S> {
             blobs,
             clock,
             config,
+            #[cfg(feature = "testing")]
+            connections: Default::default(),
         });
         Ok(Self {
             endpoint,
@@ -357,6 +359,13 @@ impl<S: QueueStore> RelayHandle<S> {
     /// The relay's blob storage.
     pub fn blobs(&self) -> &BlobStore {
         &self.shared.blobs
+    }
+
+    /// Which requests each connection carried, once [`crate::observe::ConnectionLog::start`]
+    /// is called.
+    #[cfg(feature = "testing")]
+    pub fn connections(&self) -> &crate::observe::ConnectionLog {
+        &self.shared.connections
     }
 
     /// Runs one expiry sweep (queues and blobs) now, at the relay clock's current time.

@@ -24,6 +24,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "HUSH_DATA",
     "HUSH_CONFIG",
     "HUSH_MAX_TTL",
+    "HUSH_TRANSPORT",
     "RUST_LOG",
 ];
 

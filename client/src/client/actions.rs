@@ -17,6 +17,7 @@ use super::burn::{expire_tombstones, BurnReport, Delivery};
 use super::view::{ClientEvent, MessageView};
 use super::{driver, Client, ClientError, Inner};
 use crate::conversation::{Conversation, ConversationError, Effect, MessageId};
+use crate::net::Lane;
 
 /// The timer a new message gets: `timer_override` (whole seconds, at least one), else the
 /// conversation's.
@@ -39,13 +40,17 @@ fn take_back(conv: &mut Conversation, id: MessageId) {
 }
 
 impl Inner {
-    /// Makes sure contact `name` exists and its relay answers, before anything changes.
+    /// Makes sure contact `name` exists and its relay answers (on the connection its sends
+    /// take), before anything changes.
     async fn reach(&self, name: &str) -> Result<(), ClientError> {
-        let relay = {
+        let (relay, sender_id) = {
             let mut st = self.state.lock().await;
-            st.contact(name)?.link.to_peer.relay.clone()
+            let to = &st.contact(name)?.link.to_peer;
+            (to.relay.clone(), to.sender_id)
         };
-        self.pool.connection(&relay).await?;
+        self.pool
+            .connection_on(&relay, Lane::Contact(sender_id))
+            .await?;
         Ok(())
     }
 

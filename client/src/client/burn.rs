@@ -31,7 +31,7 @@ use super::view::ClientEvent;
 use super::{Inner, State, RELAY_TTL_SECS};
 use crate::conversation::limits::MAX_CLOCK_SKEW_SECS;
 use crate::conversation::Effect;
-use crate::net::NetError;
+use crate::net::{Lane, NetError};
 use crate::store::{ContactId, ContactKey, LocalStore, Namespace, StoreKey, OWED_ID_LEN};
 use crate::transfer::{forget_contact_records, staging};
 
@@ -315,7 +315,7 @@ impl Inner {
         }
         let sent = self
             .pool
-            .run(&s.relay, |conn| {
+            .run_on(&s.relay, Lane::Contact(s.sender_id), |conn| {
                 let (cap, wire) = (s.send_cap.clone(), s.envelope.clone());
                 async move { conn.client().send(s.sender_id, &cap, 0, None, wire).await }
             })

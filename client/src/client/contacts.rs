@@ -21,7 +21,7 @@ use super::view::{ContactStatus, ContactView, PendingView};
 use super::{secs, Client, ClientError, Contact, Inner, State, RELAY_TTL_SECS};
 use crate::conversation::{Conversation, Payload, Status};
 use crate::crypto::{self, Invitation, InvitationSecrets, SafetyNumber};
-use crate::net::NetError;
+use crate::net::{Lane, NetError};
 use crate::store::limits::MAX_NAME_LEN;
 use crate::store::{Batch, ContactId, ContactKey, StoreKey};
 use crate::transfer::owed::owe_queue_deletion;
@@ -266,7 +266,8 @@ impl Client {
         let invitation = Invitation::parse(invitation)?;
         invitation.check_unexpired(inner.now())?;
         let _name = inner.reserve(as_name).await?;
-        inner.pool.connection(invitation.relay()).await?;
+        let lane = Lane::Contact(invitation.sender_id());
+        inner.pool.connection_on(invitation.relay(), lane).await?;
         let (own, own_cap) = inner.create_queue(&inner.relay).await?;
         let intro = Payload::Introduce {
             relay: own.relay.clone(),
@@ -297,7 +298,7 @@ impl Client {
         inner.persist_contact(as_name, &contact)?;
         let sent = inner
             .pool
-            .run(invitation.relay(), |conn| {
+            .run_on(invitation.relay(), lane, |conn| {
                 let (cap, new_cap, wire) = (
                     invitation.send_capability().clone(),
                     new_cap.clone(),

@@ -22,7 +22,7 @@ use super::error::ClientError;
 use super::view::{ClientEvent, MessageView};
 use super::{secs, Contact, Inner, State};
 use crate::conversation::{Conversation, Effect, Event, MessageId, Payload};
-use crate::net::NetError;
+use crate::net::{Lane, NetError};
 use crate::store::{ContactId, ContactKey, LocalStore};
 use crate::transfer::staging;
 
@@ -361,7 +361,7 @@ impl Inner {
     async fn send_envelope(&self, to: &Target, wire: &[u8]) -> Result<EnvelopeId, ClientError> {
         let sent = self
             .pool
-            .run(&to.relay, |conn| {
+            .run_on(&to.relay, Lane::Contact(to.sender_id), |conn| {
                 let (cap, wire) = (to.send_cap.clone(), wire.to_vec());
                 async move { conn.client().send(to.sender_id, &cap, 0, None, wire).await }
             })
@@ -380,7 +380,7 @@ impl Inner {
     async fn retract(&self, to: &Target, envelope_id: EnvelopeId) {
         let r = self
             .pool
-            .run(&to.relay, |conn| {
+            .run_on(&to.relay, Lane::Contact(to.sender_id), |conn| {
                 let cap = to.send_cap.clone();
                 async move { conn.client().retract(to.sender_id, &cap, envelope_id).await }
             })

@@ -40,7 +40,7 @@ use tokio::task::JoinHandle;
 
 use crate::conversation::Conversation;
 use crate::crypto::{Identity, Session};
-use crate::net::{PoolEvent, RelayPool, RetryPolicy, Socks5Proxy};
+use crate::net::{PoolEvent, RelayPool, RetryPolicy, Socks5Proxy, TransportMode, CONTACT_IDLE};
 use crate::store::{ContactId, ContactKey, KeySource, LocalStore, Setting, StoreKey};
 use crate::transfer::Transfers;
 
@@ -67,6 +67,8 @@ pub struct ClientOptions {
     pub clock: Clock,
     /// A SOCKS5 proxy that every relay connection goes through (never directly), if set.
     pub proxy: Option<Socks5Proxy>,
+    /// How requests are spread over relay connections (per contact unless set).
+    pub transport: TransportMode,
 }
 
 impl ClientOptions {
@@ -74,8 +76,7 @@ impl ClientOptions {
     pub fn with_retry(retry: RetryPolicy) -> ClientOptions {
         ClientOptions {
             retry,
-            clock: Clock::system(),
-            proxy: None,
+            ..ClientOptions::default()
         }
     }
 
@@ -89,6 +90,12 @@ impl ClientOptions {
     /// The same options with another clock.
     pub fn with_clock(mut self, clock: Clock) -> ClientOptions {
         self.clock = clock;
+        self
+    }
+
+    /// The same options with another transport mode.
+    pub fn with_transport(mut self, transport: TransportMode) -> ClientOptions {
+        self.transport = transport;
         self
     }
 }
@@ -279,11 +286,16 @@ impl Client {
             .ok_or_else(|| corrupt("the relay address is missing"))?;
         // Loading expires nothing: `expire_on_open` does, once the client can count it.
         let state = load::load_state(&store, options.clock.now_secs())?;
-        let (pool, rx) = RelayPool::with_proxy(options.retry, options.proxy);
+        let (pool, rx) = RelayPool::configured(
+            options.retry,
+            options.transport,
+            CONTACT_IDLE,
+            options.proxy,
+        );
         let store = Arc::new(store);
         let transfers = Transfers::new(
             store.clone(),
-            pool.clone(),
+            pool.for_transfers(),
             relay.clone(),
             options.clock.clone(),
         );

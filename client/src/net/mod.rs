@@ -2,12 +2,14 @@
 //! fingerprint in its `hush://` address.
 //!
 //! What it does: [`RelayClient`] is one connection to one relay speaking `hush/1` (typed calls
-//! for every request and a stream of pushes). [`RelayPool`] keeps one connection per relay,
-//! keyed by [`RelayAddress`], reconnects with exponential back-off and jitter
-//! ([`RetryPolicy`]), merges every connection's pushes into one stream of [`PoolEvent`]s, and
-//! reports a relay that stays out of reach as [`NetError::Unreachable`], naming it. With a
-//! [`Socks5Proxy`] every connection goes through that proxy (QUIC over SOCKS5 UDP ASSOCIATE)
-//! and never directly; a proxy that fails is [`NetError::Proxy`], naming it.
+//! for every request and a stream of pushes). [`RelayPool`] keeps connections per relay and
+//! per [`Lane`] (our own queues, each contact's queue, file transfers; [`TransportMode`] says
+//! which of them share a connection), reconnects with exponential back-off and jitter
+//! ([`RetryPolicy`]), merges the pushes of every connection that carries subscriptions into one
+//! stream of [`PoolEvent`]s, and reports a relay that stays out of reach as
+//! [`NetError::Unreachable`], naming it. With a [`Socks5Proxy`] every connection goes through
+//! that proxy (QUIC over SOCKS5 UDP ASSOCIATE) and never directly; a proxy that fails is
+//! [`NetError::Proxy`], naming it.
 //!
 //! What it does not do: encrypt or decrypt (envelopes are opaque bytes here), remember which
 //! queues exist (the `Client` does), or trust any certificate other than the pinned one.
@@ -30,6 +32,7 @@ mod pin;
 mod pool;
 mod relay_client;
 mod socks5;
+mod transport;
 
 pub use backoff::{
     Backoff, RetryPolicy, DEFAULT_ATTEMPTS, DEFAULT_BASE_DELAY, DEFAULT_CONNECT_TIMEOUT,
@@ -42,3 +45,4 @@ pub use pin::PinnedCertVerifier;
 pub use pool::{Connection, PoolEvent, RelayPool};
 pub use relay_client::{client_config, client_config_with_alpn, RelayCallError, RelayClient};
 pub use socks5::{ProxyError, ProxyUrlError, Socks5Proxy};
+pub use transport::{Lane, TransportMode, TransportModeError, CONTACT_IDLE};

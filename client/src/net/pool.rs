@@ -1,11 +1,15 @@
-//! A pool of relay connections, one per relay address, with reconnection.
+//! A pool of relay connections, kept per relay and per [`Lane`], with reconnection.
 //!
-//! [`RelayPool::connection`] hands out the live connection to a relay, connecting (with
-//! [`Backoff`]) when there is none or the last one died. Every connection's pushes are forwarded
-//! into one channel of [`PoolEvent`]s, tagged with the relay and the connection's generation, so
-//! one task can wait on all relays at once and tell which connection an envelope came from (an
-//! ack must go back on that connection). When a connection ends, a [`PoolEvent::Lost`] says so:
-//! its subscriptions are gone and must be renewed on the next connection.
+//! [`RelayPool::connection`] hands out the live connection to a relay for our own queues, and
+//! [`RelayPool::connection_on`] the one for any lane (see `transport.rs` for which lane shares
+//! which connection in each [`TransportMode`]), connecting (with [`Backoff`]) when there is none
+//! or the last one died. The connection for our own queues carries the subscriptions: its
+//! pushes are forwarded into one channel of [`PoolEvent`]s, tagged with the relay and the
+//! connection's generation, so one task can wait on all relays at once and tell which
+//! connection an envelope came from (an ack must go back on that connection). When it ends, a
+//! [`PoolEvent::Lost`] says so: its subscriptions are gone and must be renewed on the next
+//! connection. A contact's connection is closed after its idle time; a transfer's connection
+//! is never kept, and closes when its last handle is dropped.
 //!
 //! What it does not do: resubscribe by itself (the `Client` knows the queues), or retry a
 //! relay's refusal (only transport failures are retried).
@@ -13,15 +17,18 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
 
 use hush_protocol::{Push, RelayAddress};
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 
 use super::backoff::{Backoff, RetryPolicy};
 use super::error::NetError;
 use super::relay_client::{RelayCallError, RelayClient};
 use super::socks5::Socks5Proxy;
+use super::transport::{Keep, Lane, TransportMode, CONTACT_IDLE};
 
 /// Something that happened on one of the pool's connections.
 #[derive(Debug)]
@@ -45,12 +52,27 @@ pub enum PoolEvent {
     },
 }
 
+/// Closes a connection nobody is kept to when its last handle goes.
+#[derive(Debug)]
+struct CloseOnDrop(Arc<RelayClient>);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close();
+    }
+}
+
 /// A live connection handed out by the pool.
 #[derive(Clone, Debug)]
 pub struct Connection {
     client: Arc<RelayClient>,
     relay: RelayAddress,
     generation: u64,
+    keep: Keep,
+    /// When it was last handed out or finished a `run`.
+    used: Arc<Mutex<Instant>>,
+    /// For a connection of its own: closes it with the last handle.
+    _fresh: Option<Arc<CloseOnDrop>>,
 }
 
 impl Connection {
@@ -68,50 +90,94 @@ impl Connection {
     pub fn generation(&self) -> u64 {
         self.generation
     }
+
+    fn touch(&self) {
+        *self.used.lock().unwrap_or_else(PoisonError::into_inner) = Instant::now();
+    }
+
+    fn last_used(&self) -> Instant {
+        *self.used.lock().unwrap_or_else(PoisonError::into_inner)
+    }
 }
 
 type Slot = Arc<tokio::sync::Mutex<Option<Connection>>>;
+type SlotKey = (RelayAddress, Keep);
 
 struct Inner {
-    slots: Mutex<HashMap<RelayAddress, Slot>>,
+    slots: Mutex<HashMap<SlotKey, Slot>>,
+    /// Connections of their own still open, to close with the pool.
+    fresh: Mutex<Vec<Weak<RelayClient>>>,
     events: mpsc::UnboundedSender<PoolEvent>,
     policy: RetryPolicy,
+    mode: TransportMode,
+    contact_idle: Duration,
     next_generation: AtomicU64,
     /// Every connection goes through this proxy when set.
     proxy: Option<Socks5Proxy>,
 }
 
-impl Drop for Inner {
-    fn drop(&mut self) {
+impl Inner {
+    fn slot(&self, key: &SlotKey) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        slots.entry(key.clone()).or_default().clone()
+    }
+
+    /// Closes every kept connection and every connection of its own still open.
+    fn close_all(&self) {
         let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         for slot in slots.values() {
-            if let Ok(guard) = slot.try_lock() {
-                if let Some(c) = guard.as_ref() {
+            if let Ok(mut guard) = slot.try_lock() {
+                if let Some(c) = guard.take() {
                     c.client.close();
                 }
             }
         }
+        let mut fresh = self.fresh.lock().unwrap_or_else(PoisonError::into_inner);
+        for client in fresh.drain(..).filter_map(|w| w.upgrade()) {
+            client.close();
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        self.close_all();
     }
 }
 
 /// Connections to several relays, each pinned to the fingerprint in its address.
+///
+/// [`RelayPool::connection`], [`RelayPool::current`] and [`RelayPool::run`] use the handle's
+/// lane: [`Lane::Own`], or [`Lane::Transfer`] for the handle [`RelayPool::for_transfers`] gives.
 #[derive(Clone)]
 pub struct RelayPool {
     inner: Arc<Inner>,
+    lane: Lane,
 }
 
 impl std::fmt::Debug for RelayPool {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RelayPool")
             .field("policy", &self.inner.policy)
+            .field("mode", &self.inner.mode)
+            .field("lane", &self.lane)
             .finish_non_exhaustive()
     }
 }
 
 impl RelayPool {
-    /// An empty pool, and the receiver of every connection's pushes.
+    /// An empty pool in the default [`TransportMode`], and the receiver of every connection's
+    /// pushes.
     pub fn new(policy: RetryPolicy) -> (RelayPool, mpsc::UnboundedReceiver<PoolEvent>) {
-        RelayPool::with_proxy(policy, None)
+        RelayPool::configured(policy, TransportMode::default(), CONTACT_IDLE, None)
+    }
+
+    /// As [`RelayPool::new`], in `mode`.
+    pub fn with_mode(
+        policy: RetryPolicy,
+        mode: TransportMode,
+    ) -> (RelayPool, mpsc::UnboundedReceiver<PoolEvent>) {
+        RelayPool::configured(policy, mode, CONTACT_IDLE, None)
     }
 
     /// As [`RelayPool::new`]; with `proxy`, every connection goes through that SOCKS5 proxy.
@@ -119,20 +185,42 @@ impl RelayPool {
         policy: RetryPolicy,
         proxy: Option<Socks5Proxy>,
     ) -> (RelayPool, mpsc::UnboundedReceiver<PoolEvent>) {
+        RelayPool::configured(policy, TransportMode::default(), CONTACT_IDLE, proxy)
+    }
+
+    /// A pool in `mode` that closes a contact's connection after `contact_idle` without use
+    /// and, with `proxy`, makes every connection through that SOCKS5 proxy.
+    pub fn configured(
+        policy: RetryPolicy,
+        mode: TransportMode,
+        contact_idle: Duration,
+        proxy: Option<Socks5Proxy>,
+    ) -> (RelayPool, mpsc::UnboundedReceiver<PoolEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let inner = Inner {
             slots: Mutex::new(HashMap::new()),
+            fresh: Mutex::new(Vec::new()),
             events: tx,
             policy,
+            mode,
+            contact_idle,
             next_generation: AtomicU64::new(1),
             proxy,
         };
-        (
-            RelayPool {
-                inner: Arc::new(inner),
-            },
-            rx,
-        )
+        let pool = RelayPool {
+            inner: Arc::new(inner),
+            lane: Lane::Own,
+        };
+        (pool, rx)
+    }
+
+    /// The same pool, whose [`RelayPool::connection`] and [`RelayPool::run`] use
+    /// [`Lane::Transfer`]: what file transfers are given.
+    pub fn for_transfers(&self) -> RelayPool {
+        RelayPool {
+            inner: self.inner.clone(),
+            lane: Lane::Transfer,
+        }
     }
 
     /// The retry policy.
@@ -140,35 +228,79 @@ impl RelayPool {
         self.inner.policy
     }
 
-    fn slot(&self, relay: &RelayAddress) -> Slot {
-        let mut slots = self
-            .inner
-            .slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        slots.entry(relay.clone()).or_default().clone()
+    /// How requests are spread over connections.
+    pub fn mode(&self) -> TransportMode {
+        self.inner.mode
     }
 
-    /// The live connection to `relay`, connecting first if needed. After every attempt of the
-    /// retry policy has failed: [`NetError::Unreachable`].
+    /// The live connection to `relay` on this handle's lane, connecting first if needed. After
+    /// every attempt of the retry policy has failed: [`NetError::Unreachable`].
     pub async fn connection(&self, relay: &RelayAddress) -> Result<Connection, NetError> {
-        let slot = self.slot(relay);
+        self.connection_on(relay, self.lane).await
+    }
+
+    /// The live connection to `relay` for `lane`, connecting first if needed.
+    pub async fn connection_on(
+        &self,
+        relay: &RelayAddress,
+        lane: Lane,
+    ) -> Result<Connection, NetError> {
+        let keep = self.inner.mode.keep(lane);
+        if keep == Keep::Fresh {
+            return self.fresh(relay).await;
+        }
+        let key = (relay.clone(), keep);
+        let slot = self.inner.slot(&key);
         let mut guard = slot.lock().await;
         if let Some(c) = guard.as_ref() {
             if !c.client.is_closed() {
+                c.touch();
                 return Ok(c.clone());
             }
         }
         *guard = None;
+        let conn = self.new_connection(relay, keep).await?;
+        match keep {
+            Keep::Own => {
+                tokio::spawn(forward(conn.clone(), self.inner.events.clone()));
+            }
+            _ => {
+                let idle = close_when_idle(Arc::downgrade(&self.inner), key, conn.generation);
+                tokio::spawn(idle);
+            }
+        }
+        *guard = Some(conn.clone());
+        Ok(conn)
+    }
+
+    /// A connection of its own to `relay`, closed when its last handle is dropped.
+    async fn fresh(&self, relay: &RelayAddress) -> Result<Connection, NetError> {
+        let mut conn = self.new_connection(relay, Keep::Fresh).await?;
+        conn._fresh = Some(Arc::new(CloseOnDrop(conn.client.clone())));
+        let mut fresh = self
+            .inner
+            .fresh
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        fresh.retain(|w| w.strong_count() > 0);
+        fresh.push(Arc::downgrade(&conn.client));
+        Ok(conn)
+    }
+
+    async fn new_connection(
+        &self,
+        relay: &RelayAddress,
+        keep: Keep,
+    ) -> Result<Connection, NetError> {
         let client = self.connect(relay).await?;
-        let conn = Connection {
+        Ok(Connection {
             client: Arc::new(client),
             relay: relay.clone(),
             generation: self.inner.next_generation.fetch_add(1, Ordering::Relaxed),
-        };
-        tokio::spawn(forward(conn.clone(), self.inner.events.clone()));
-        *guard = Some(conn.clone());
-        Ok(conn)
+            keep,
+            used: Arc::new(Mutex::new(Instant::now())),
+            _fresh: None,
+        })
     }
 
     async fn connect(&self, relay: &RelayAddress) -> Result<RelayClient, NetError> {
@@ -207,18 +339,31 @@ impl RelayPool {
         })
     }
 
-    /// The current connection to `relay`, without connecting: `None` if there is none or it
-    /// has closed.
+    /// The current connection to `relay` on this handle's lane, without connecting: `None` if
+    /// there is none or it has closed (always `None` for a lane whose connections are not kept).
     pub async fn current(&self, relay: &RelayAddress) -> Option<Connection> {
-        let slot = self.slot(relay);
+        self.current_on(relay, self.lane).await
+    }
+
+    /// As [`RelayPool::current`], for `lane`. Does not count as a use of the connection.
+    pub async fn current_on(&self, relay: &RelayAddress, lane: Lane) -> Option<Connection> {
+        let keep = self.inner.mode.keep(lane);
+        if keep == Keep::Fresh {
+            return None;
+        }
+        let slot = self.inner.slot(&(relay.clone(), keep));
         let guard = slot.lock().await;
         guard.as_ref().filter(|c| !c.client.is_closed()).cloned()
     }
 
-    /// Drops `conn` from the pool if it is still the current connection to its relay, so the
-    /// next call reconnects.
+    /// Drops `conn` from the pool if it is still the current connection of its kind, so the
+    /// next call reconnects. A connection that is not kept is closed.
     pub async fn forget(&self, conn: &Connection) {
-        let slot = self.slot(&conn.relay);
+        if conn.keep == Keep::Fresh {
+            conn.client.close();
+            return;
+        }
+        let slot = self.inner.slot(&(conn.relay.clone(), conn.keep));
         let mut guard = slot.lock().await;
         if guard
             .as_ref()
@@ -230,8 +375,9 @@ impl RelayPool {
         }
     }
 
-    /// Runs `op` on the connection to `relay`. If the connection fails underneath it (closed,
-    /// reset), reconnects and runs it once more. A relay's refusal is returned as is.
+    /// Runs `op` on the connection to `relay` on this handle's lane. If the connection fails
+    /// underneath it (closed, reset), reconnects and runs it once more. A relay's refusal is
+    /// returned as is.
     ///
     /// `op` may therefore run twice; it must be safe to repeat (every hush request is: a
     /// repeated send is a duplicate the recipient drops).
@@ -240,13 +386,31 @@ impl RelayPool {
         F: Fn(Connection) -> Fut,
         Fut: Future<Output = Result<T, RelayCallError>>,
     {
-        let conn = self.connection(relay).await?;
-        match op(conn.clone()).await {
+        self.run_on(relay, self.lane, op).await
+    }
+
+    /// As [`RelayPool::run`], on the connection for `lane`.
+    pub async fn run_on<T, F, Fut>(
+        &self,
+        relay: &RelayAddress,
+        lane: Lane,
+        op: F,
+    ) -> Result<T, NetError>
+    where
+        F: Fn(Connection) -> Fut,
+        Fut: Future<Output = Result<T, RelayCallError>>,
+    {
+        let conn = self.connection_on(relay, lane).await?;
+        let first = op(conn.clone()).await;
+        conn.touch();
+        match first {
             Ok(v) => Ok(v),
             Err(e) if NetError::is_transient(&e) => {
                 self.forget(&conn).await;
-                let conn = self.connection(relay).await?;
-                op(conn).await.map_err(|e| NetError::from_client(relay, e))
+                let conn = self.connection_on(relay, lane).await?;
+                let again = op(conn.clone()).await;
+                conn.touch();
+                again.map_err(|e| NetError::from_client(relay, e))
             }
             Err(e) => Err(NetError::from_client(relay, e)),
         }
@@ -254,17 +418,36 @@ impl RelayPool {
 
     /// Closes every connection.
     pub fn close_all(&self) {
-        let slots = self
-            .inner
-            .slots
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        for slot in slots.values() {
-            if let Ok(mut guard) = slot.try_lock() {
-                if let Some(c) = guard.take() {
-                    c.client.close();
-                }
+        self.inner.close_all();
+    }
+}
+
+/// Closes the kept connection `key` of `generation` once it has gone unused for the pool's
+/// contact idle time. Ends early if the pool goes away or the connection is replaced.
+async fn close_when_idle(inner: Weak<Inner>, key: SlotKey, generation: u64) {
+    let Some(idle) = inner.upgrade().map(|i| i.contact_idle) else {
+        return;
+    };
+    let mut at = Instant::now() + idle;
+    loop {
+        tokio::time::sleep_until(at).await;
+        let Some(pool) = inner.upgrade() else { return };
+        let slot = pool.slot(&key);
+        let mut guard = slot.lock().await;
+        let Some(c) = guard.as_ref().filter(|c| c.generation == generation) else {
+            return;
+        };
+        let now = Instant::now();
+        if Arc::strong_count(&c.client) > 1 {
+            // Handed out and still held: look again later.
+            at = now + idle;
+        } else if c.last_used() + idle <= now {
+            if let Some(c) = guard.take() {
+                c.client.close();
             }
+            return;
+        } else {
+            at = c.last_used() + idle;
         }
     }
 }

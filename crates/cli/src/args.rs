@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
-use hush_client::net::Socks5Proxy;
+use hush_client::net::{Socks5Proxy, TransportMode};
 
 /// hush: end-to-end encrypted, ephemeral messaging.
 #[derive(Debug, Parser)]
@@ -38,11 +38,22 @@ pub(crate) struct Global {
         hide_env_values = true
     )]
     pub(crate) proxy: Option<Socks5Proxy>,
+    /// How relay connections are shared: per-contact (one per contact you send to, so a relay
+    /// cannot link your sends to your inbox) or per-relay (one per relay, for constrained links).
+    #[arg(long, global = true, env = "HUSH_TRANSPORT", value_name = "MODE",
+          default_value = "per-contact", value_parser = parse_transport)]
+    pub(crate) transport: TransportMode,
 }
 
 /// A SOCKS5 proxy URL.
 pub(crate) fn parse_proxy(s: &str) -> Result<Socks5Proxy, String> {
     s.parse().map_err(|e| format!("invalid proxy URL: {e}"))
+}
+
+/// A transport mode: `per-contact` or `per-relay`.
+fn parse_transport(s: &str) -> Result<TransportMode, String> {
+    s.parse()
+        .map_err(|e: hush_client::net::TransportModeError| e.to_string())
 }
 
 /// A duration such as `30s`, `5m`, `1h`, `1d` or `4w`.
@@ -244,6 +255,20 @@ mod tests {
             cli.command,
             Command::Save { ref msg_id, to: Some(ref to) } if msg_id == "ab12" && to == &PathBuf::from("/tmp/out")
         ));
+    }
+
+    #[test]
+    fn parses_the_transport_mode_and_names_a_bad_one() {
+        let cli = Cli::try_parse_from(["hush", "contacts"]).unwrap();
+        assert_eq!(cli.global.transport, TransportMode::PerContact);
+        let cli = Cli::try_parse_from(["hush", "contacts", "--transport", "per-relay"]).unwrap();
+        assert_eq!(cli.global.transport, TransportMode::PerRelay);
+        let err = Cli::try_parse_from(["hush", "--transport", "per-host", "contacts"]).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("unknown transport mode `per-host`: use per-contact or per-relay"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -12,6 +12,8 @@
 //!   printed without starting its timer.
 //! - One-shot commands try an unreachable relay twice, 3 s each, then fail naming the relay;
 //!   `chat` keeps the library's patient reconnection defaults.
+//! - Relay connections are per contact unless `--transport per-relay` (or `HUSH_TRANSPORT`)
+//!   asks for one per relay; see `docs/client.md`, "Transport isolation".
 //! - In `chat`, a view-once message stays on the (alternate) screen until the chat ends; it is
 //!   already gone from the store when it appears.
 //! - Errors go to stderr as one line, also with `--json`; the exit status is 1 (2 for a
@@ -83,7 +85,7 @@ async fn dispatch(command: Command, home: &std::path::Path, global: Global) -> a
     } else {
         open::Patience::OneShot
     };
-    let client = open::open_home(home, patience, global.proxy).await?;
+    let client = open::open_home(home, patience, global.proxy, global.transport).await?;
     let result = match &command {
         Command::Init { .. } => Ok(()),
         Command::Invite { as_name, expires } => {

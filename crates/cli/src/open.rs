@@ -8,7 +8,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail, Result};
-use hush_client::net::{RetryPolicy, Socks5Proxy};
+use hush_client::net::{RetryPolicy, Socks5Proxy, TransportMode};
 use hush_client::store::{KeyKind, KeySource, LocalStore, Passphrase, StoreError};
 use hush_client::{Client, ClientOptions};
 
@@ -31,11 +31,12 @@ pub(crate) enum Patience {
 }
 
 /// Opens the home in `home`, reading the passphrase if its store has one. With `proxy`, the
-/// client reaches relays only through it.
+/// client reaches relays only through it; relay connections are shared as `transport` says.
 pub(crate) async fn open_home(
     home: &Path,
     patience: Patience,
     proxy: Option<Socks5Proxy>,
+    transport: TransportMode,
 ) -> Result<Client> {
     let kind = match LocalStore::key_kind(home) {
         Ok(kind) => kind,
@@ -52,7 +53,8 @@ pub(crate) async fn open_home(
             ONE_SHOT_CONNECT_TIMEOUT,
         )),
         Patience::Interactive => ClientOptions::default(),
-    };
+    }
+    .with_transport(transport);
     let options = match proxy {
         Some(proxy) => options.with_proxy(proxy),
         None => options,
