@@ -124,6 +124,39 @@ impl<S: QueueStore, H: Hooks<S>> Intercept<S, H> {
         &self.hooks
     }
 
+    /// Queues `body` on `rid` as if its sender had sent it, under a fresh envelope id and
+    /// past the hooks, as a relay that forges or replays envelopes would.
+    ///
+    /// # Panics
+    /// If the queue does not exist or the store refuses the envelope.
+    pub async fn inject(&self, rid: RecipientId, body: Vec<u8>) {
+        let queue = self.store.queue(rid).await.unwrap().expect("queue exists");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let envelope = NewEnvelope {
+            id: EnvelopeId::from_bytes(rand::random()),
+            body,
+            expires_at: now + 3600,
+        };
+        let quota = Quota {
+            max_messages: 1 << 20,
+            max_bytes: 1 << 30,
+        };
+        self.store
+            .send(
+                queue.sender_id,
+                queue.send_cap_hash,
+                envelope,
+                None,
+                quota,
+                now,
+            )
+            .await
+            .unwrap();
+    }
+
     /// Runs `call` through the hooks around `op`, answering `skipped` on [`Flow::Skip`].
     async fn run<T>(
         &self,

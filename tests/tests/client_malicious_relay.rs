@@ -13,9 +13,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use hush_client::{Client, ClientEvent};
-use hush_protocol::{EnvelopeId, RecipientId, SenderId};
+use hush_protocol::{RecipientId, SenderId};
 use hush_server::store::memory::MemoryStore;
-use hush_server::store::{NewEnvelope, QueueStore, Quota};
+use hush_server::store::QueueStore;
 use hush_tests::clients::*;
 use hush_tests::intercept::{Call, Flow, Hooks, Intercept};
 
@@ -87,8 +87,6 @@ trait Evil {
     fn take(&self) -> Vec<(RecipientId, Vec<u8>)>;
     /// The one envelope captured since the last call.
     fn take_one(&self) -> (RecipientId, Vec<u8>);
-    /// Queues `body` on `rid` as if someone had sent it, under a fresh envelope id.
-    async fn inject(&self, rid: RecipientId, body: Vec<u8>);
 }
 
 impl Evil for EvilStore {
@@ -105,39 +103,6 @@ impl Evil for EvilStore {
         assert_eq!(all.len(), 1, "expected one captured envelope");
         all.remove(0)
     }
-
-    async fn inject(&self, rid: RecipientId, body: Vec<u8>) {
-        let inner = self.store();
-        let queue = inner.queue(rid).await.unwrap().expect("queue exists");
-        let now = now_secs();
-        let envelope = NewEnvelope {
-            id: EnvelopeId::from_bytes(rand::random()),
-            body,
-            expires_at: now + 3600,
-        };
-        let quota = Quota {
-            max_messages: 1 << 20,
-            max_bytes: 1 << 30,
-        };
-        inner
-            .send(
-                queue.sender_id,
-                queue.send_cap_hash,
-                envelope,
-                None,
-                quota,
-                now,
-            )
-            .await
-            .unwrap();
-    }
-}
-
-fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs()
 }
 
 /// A relay on the hostile store.

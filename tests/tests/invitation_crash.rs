@@ -15,9 +15,8 @@ use std::sync::{Arc, Mutex};
 
 use hush_client::store::{KeySource, LocalStore, Namespace};
 use hush_client::ClientEvent;
-use hush_protocol::{EnvelopeId, RecipientId, SenderId};
+use hush_protocol::{RecipientId, SenderId};
 use hush_server::store::memory::MemoryStore;
-use hush_server::store::{NewEnvelope, QueueStore, Quota};
 use hush_tests::clients::*;
 use hush_tests::intercept::{Call, Flow, Hooks, Intercept};
 
@@ -47,38 +46,6 @@ impl Hooks<MemoryStore> for Recorder {
             senders.insert(queue.sender_id, queue.recipient_id);
         }
     }
-}
-
-type Recorded = Intercept<MemoryStore, Recorder>;
-
-/// Queues `body` on `rid` again, under a fresh envelope id, as a replaying relay would.
-async fn replay(store: &Recorded, rid: RecipientId, body: Vec<u8>) {
-    let inner = store.store();
-    let queue = inner.queue(rid).await.unwrap().expect("queue exists");
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let envelope = NewEnvelope {
-        id: EnvelopeId::from_bytes(rand::random()),
-        body,
-        expires_at: now + 3600,
-    };
-    let quota = Quota {
-        max_messages: 1 << 20,
-        max_bytes: 1 << 30,
-    };
-    inner
-        .send(
-            queue.sender_id,
-            queue.send_cap_hash,
-            envelope,
-            None,
-            quota,
-            now,
-        )
-        .await
-        .unwrap();
 }
 
 /// The records of one namespace in the (closed) home at `home`, as raw (key, value) pairs.
@@ -152,7 +119,7 @@ async fn a_replayed_first_message_after_a_torn_invitation_completion_restarts_no
         "an invitation its contact already completed is finished off on open"
     );
     // A hostile relay replays the first message on the same queue.
-    replay(&store, queue, handshake).await;
+    store.inject(queue, handshake).await;
     let mut events = alice.receive(None, None).await.unwrap();
     bob.send_text("alice", "two", None, false).await.unwrap();
     events.extend(until(&alice, |e| matches!(e, ClientEvent::Message { .. })).await);
