@@ -15,8 +15,6 @@
 //!
 //! What it does not do: read, write or send anything, or pad messages (the ratchet pads those).
 
-use super::stream::Layout;
-
 /// How a blob is padded beyond the file's ciphertext.
 #[derive(Clone, Copy, PartialEq, Eq, Debug, Default)]
 #[non_exhaustive]
@@ -42,79 +40,9 @@ pub fn padme(len: u64) -> u64 {
     (len.saturating_add(mask) & !mask).max(len)
 }
 
-impl Layout {
-    /// The blob's length: the ciphertext and its padding. This is all the relay sees of the
-    /// file's size.
-    pub fn blob_len(&self) -> u64 {
-        match self.padding() {
-            Padding::None => self.cipher_len(),
-            Padding::Padme => padme(self.cipher_len()),
-        }
-    }
-
-    /// How many pieces the blob has: the chunks, then the padding pieces.
-    pub fn pieces(&self) -> u64 {
-        let padding = self.blob_len() - self.cipher_len();
-        self.chunks() + padding.div_ceil(self.cipher_chunk())
-    }
-
-    /// Whether piece `index` is padding rather than a chunk.
-    pub fn is_padding(&self, index: u64) -> bool {
-        index >= self.chunks()
-    }
-
-    /// Where piece `index` starts in the blob ([`Layout::blob_len`] for `index` =
-    /// [`Layout::pieces`]).
-    pub fn piece_offset(&self, index: u64) -> u64 {
-        if index < self.chunks() {
-            return self.cipher_offset(index);
-        }
-        let into = (index - self.chunks()).saturating_mul(self.cipher_chunk());
-        self.cipher_len().saturating_add(into).min(self.blob_len())
-    }
-
-    /// Bytes in piece `index` (0 past the end).
-    pub fn piece_len(&self, index: u64) -> u64 {
-        if index < self.chunks() {
-            return self.cipher_len_of(index) as u64;
-        }
-        let start = self.piece_offset(index);
-        (self.blob_len() - start).min(self.cipher_chunk())
-    }
-
-    /// The piece that starts at blob offset `offset` ([`Layout::pieces`] at the end of the
-    /// blob), or `None` if no piece starts there.
-    pub fn piece_at(&self, offset: u64) -> Option<u64> {
-        if offset == self.blob_len() {
-            return Some(self.pieces());
-        }
-        if offset > self.blob_len() {
-            return None;
-        }
-        if offset < self.cipher_len() {
-            return self.chunk_at(offset);
-        }
-        let into = offset - self.cipher_len();
-        let index = self.chunks() + into / self.cipher_chunk();
-        (into % self.cipher_chunk() == 0 && index < self.pieces()).then_some(index)
-    }
-
-    /// How many whole pieces the first `len` bytes of the blob hold.
-    pub fn whole_pieces(&self, len: u64) -> u64 {
-        if len >= self.blob_len() {
-            self.pieces()
-        } else if len >= self.cipher_len() {
-            self.chunks() + (len - self.cipher_len()) / self.cipher_chunk()
-        } else {
-            len / self.cipher_chunk()
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::files::PLAIN_CHUNK;
 
     /// The paper's definition, in floating point, for small lengths.
     fn reference(len: u64) -> u64 {
@@ -139,42 +67,5 @@ mod tests {
             assert!(padme(len) >= len && padme(len) - len <= len * 12 / 100);
         }
         assert_eq!(padme(197_858), padme(197_864));
-    }
-
-    #[test]
-    fn pieces_cover_the_blob_exactly_once() {
-        let cc = PLAIN_CHUNK as u64 + 16;
-        for plain in [
-            0,
-            1,
-            100,
-            PLAIN_CHUNK as u64 - 1,
-            PLAIN_CHUNK as u64,
-            3 << 20,
-            7_000_001,
-        ] {
-            for padding in [Padding::None, Padding::Padme] {
-                let l = Layout::standard(plain).unwrap().with_padding(padding);
-                let mut at = 0;
-                for i in 0..l.pieces() {
-                    assert_eq!(l.piece_offset(i), at, "{plain} {padding:?} piece {i}");
-                    assert_eq!(l.piece_at(at), Some(i));
-                    assert_eq!(l.whole_pieces(at), i);
-                    let len = l.piece_len(i);
-                    assert!(len > 0 && len <= cc);
-                    at += len;
-                }
-                assert_eq!(at, l.blob_len());
-                assert_eq!(l.piece_at(at), Some(l.pieces()));
-                assert_eq!(l.whole_pieces(at), l.pieces());
-                assert_eq!(l.piece_offset(l.pieces()), l.blob_len());
-                assert_eq!(l.piece_at(at + 1), None);
-                if padding == Padding::None {
-                    assert_eq!((l.blob_len(), l.pieces()), (l.cipher_len(), l.chunks()));
-                } else {
-                    assert_eq!(l.blob_len(), padme(l.cipher_len()));
-                }
-            }
-        }
     }
 }

@@ -13,8 +13,9 @@
 //! The blob a relay holds may be padded after the last chunk (see `padding`): the padding is
 //! keystream under the nonce `prefix || k || 2`, a flag no chunk uses.
 //!
-//! With the default chunk of [`PLAIN_CHUNK`] bytes, one sealed chunk is exactly
-//! [`CIPHER_CHUNK`] = `MAX_BLOB_CHUNK` bytes: one relay write, one relay read.
+//! With the default chunk of [`PLAIN_CHUNK`](super::PLAIN_CHUNK) bytes, one sealed chunk is
+//! exactly [`CIPHER_CHUNK`](super::CIPHER_CHUNK) = `MAX_BLOB_CHUNK` bytes: one relay write,
+//! one relay read.
 //!
 //! What it does not do: read or write files, hash the ciphertext (the transfer code keeps a
 //! SHA-256 of it, carried in the file message), or choose keys (the caller passes an RNG).
@@ -25,25 +26,16 @@ use chacha20::cipher::{KeyIvInit, StreamCipher};
 use chacha20::XChaCha20;
 use chacha20poly1305::aead::{AeadInPlace, KeyInit};
 use chacha20poly1305::{Key, XChaCha20Poly1305, XNonce};
-use hush_protocol::limits::MAX_BLOB_CHUNK;
 use rand_core::{CryptoRng, RngCore};
 use zeroize::{Zeroize, ZeroizeOnDrop};
 
 use super::error::FileError;
-use super::padding::Padding;
+use super::layout::Layout;
 
 /// Length of a [`FileKey`].
 pub const FILE_KEY_LEN: usize = 32;
 /// Length of a [`NoncePrefix`].
 pub const NONCE_PREFIX_LEN: usize = 19;
-/// Poly1305 tag added to every chunk.
-pub const TAG_LEN: usize = 16;
-/// One sealed chunk: exactly one relay write.
-pub const CIPHER_CHUNK: usize = MAX_BLOB_CHUNK;
-/// Plaintext bytes per chunk, so that a sealed chunk is [`CIPHER_CHUNK`] bytes.
-pub const PLAIN_CHUNK: usize = CIPHER_CHUNK - TAG_LEN;
-/// Most chunks in one file: the counter is 32 bits.
-pub const MAX_CHUNKS: u64 = u32::MAX as u64;
 
 /// The key of one file. Zeroized on drop; never printed.
 #[derive(Clone, Zeroize, ZeroizeOnDrop)]
@@ -84,116 +76,6 @@ impl NoncePrefix {
         let mut p = [0u8; NONCE_PREFIX_LEN];
         rng.fill_bytes(&mut p);
         NoncePrefix(p)
-    }
-}
-
-/// How a file of `plain_len` bytes is cut into chunks of `chunk` bytes, and how its blob is
-/// padded (see `padding`).
-#[derive(Clone, Copy, PartialEq, Eq, Debug)]
-pub struct Layout {
-    plain_len: u64,
-    chunk: u32,
-    chunks: u64,
-    padding: Padding,
-}
-
-impl Layout {
-    /// The layout of `plain_len` bytes in chunks of `chunk` plaintext bytes. Fails if the chunk
-    /// is empty or its sealed form would not fit one relay read, or if the file needs more
-    /// than [`MAX_CHUNKS`] chunks.
-    pub fn new(plain_len: u64, chunk: u32) -> Result<Layout, FileError> {
-        if chunk == 0 || chunk as usize > PLAIN_CHUNK {
-            return Err(FileError::InvalidChunkSize { chunk });
-        }
-        let chunks = plain_len.div_ceil(u64::from(chunk)).max(1);
-        if chunks > MAX_CHUNKS {
-            return Err(FileError::TooLarge {
-                size: plain_len,
-                max: MAX_CHUNKS.saturating_mul(u64::from(chunk)),
-            });
-        }
-        Ok(Layout {
-            plain_len,
-            chunk,
-            chunks,
-            padding: Padding::None,
-        })
-    }
-
-    /// The same layout with its blob padded as `padding` says.
-    pub fn with_padding(self, padding: Padding) -> Layout {
-        Layout { padding, ..self }
-    }
-
-    /// How the blob is padded.
-    pub fn padding(&self) -> Padding {
-        self.padding
-    }
-
-    /// The layout with the default chunk, [`PLAIN_CHUNK`].
-    pub fn standard(plain_len: u64) -> Result<Layout, FileError> {
-        Layout::new(plain_len, PLAIN_CHUNK as u32)
-    }
-
-    /// The plaintext size.
-    pub fn plain_len(&self) -> u64 {
-        self.plain_len
-    }
-
-    /// Plaintext bytes per chunk (the last chunk may be shorter).
-    pub fn chunk(&self) -> u32 {
-        self.chunk
-    }
-
-    /// How many chunks (at least one, even for an empty file).
-    pub fn chunks(&self) -> u64 {
-        self.chunks
-    }
-
-    /// Sealed bytes per full chunk.
-    pub fn cipher_chunk(&self) -> u64 {
-        u64::from(self.chunk) + TAG_LEN as u64
-    }
-
-    /// The size of the whole ciphertext.
-    pub fn cipher_len(&self) -> u64 {
-        self.plain_len + self.chunks * TAG_LEN as u64
-    }
-
-    /// Plaintext bytes in chunk `index`.
-    pub fn plain_len_of(&self, index: u64) -> usize {
-        let start = index.saturating_mul(u64::from(self.chunk));
-        let len = self
-            .plain_len
-            .saturating_sub(start)
-            .min(u64::from(self.chunk));
-        // At most `chunk`, a u32.
-        usize::try_from(len).unwrap_or(0)
-    }
-
-    /// Sealed bytes in chunk `index`.
-    pub fn cipher_len_of(&self, index: u64) -> usize {
-        self.plain_len_of(index) + TAG_LEN
-    }
-
-    /// Where chunk `index` starts in the ciphertext.
-    pub fn cipher_offset(&self, index: u64) -> u64 {
-        index.saturating_mul(self.cipher_chunk())
-    }
-
-    /// Where chunk `index` starts in the plaintext.
-    pub fn plain_offset(&self, index: u64) -> u64 {
-        index.saturating_mul(u64::from(self.chunk))
-    }
-
-    /// The chunk that starts at ciphertext offset `offset` ([`Layout::chunks`] at the end of
-    /// the ciphertext), or `None` if no chunk boundary is there.
-    pub fn chunk_at(&self, offset: u64) -> Option<u64> {
-        if offset == self.cipher_len() {
-            return Some(self.chunks);
-        }
-        let index = offset / self.cipher_chunk();
-        (offset % self.cipher_chunk() == 0 && index < self.chunks).then_some(index)
     }
 }
 
@@ -277,10 +159,10 @@ impl ChunkCipher {
     /// Seals chunk `index` in place: `buf` holds its plaintext (exactly
     /// [`Layout::plain_len_of`] bytes) and gets the tag appended.
     pub fn seal(&self, index: u64, buf: &mut Vec<u8>) -> Result<(), FileError> {
-        if index >= self.layout.chunks || buf.len() != self.layout.plain_len_of(index) {
+        if index >= self.layout.chunks() || buf.len() != self.layout.plain_len_of(index) {
             return Err(FileError::ChunkMismatch);
         }
-        let last = index + 1 == self.layout.chunks;
+        let last = index + 1 == self.layout.chunks();
         let nonce = self.nonce(index, last)?;
         self.aead
             .encrypt_in_place(&nonce, b"", buf)
@@ -290,7 +172,7 @@ impl ChunkCipher {
     /// Opens chunk `index` in place: `buf` holds its sealed bytes and keeps the plaintext.
     /// Any change to the chunk, its position or its "last" flag is [`FileError::Tampered`].
     pub fn open(&self, index: u64, buf: &mut Vec<u8>) -> Result<(), FileError> {
-        self.open_as(index, index + 1 == self.layout.chunks, buf)
+        self.open_as(index, index + 1 == self.layout.chunks(), buf)
     }
 
     /// Opens `buf` as chunk `index`, final or not; the layout is not consulted.

@@ -5,7 +5,8 @@ use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
 
 use super::error::FileError;
-use super::stream::{ChunkCipher, FileKey, Layout, NoncePrefix, CIPHER_CHUNK, PLAIN_CHUNK};
+use super::layout::{Layout, CIPHER_CHUNK, PLAIN_CHUNK};
+use super::stream::{ChunkCipher, FileKey, NoncePrefix};
 
 /// A small chunk, so that multi-chunk files stay small in the tests.
 const CHUNK: u32 = 64;

@@ -29,6 +29,7 @@ mod seals;
 mod source;
 pub(crate) mod staging;
 mod state;
+mod tags;
 mod upload;
 
 use std::sync::Arc;

@@ -22,13 +22,11 @@ use std::collections::HashSet;
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
-use super::state::UPLOAD_TAG;
+use super::tags::{SEAL_TAG, UPLOAD_TAG};
 use crate::client::error::ClientError;
 use crate::conversation::codec::DecodeError;
 use crate::store::{LocalStore, Namespace, StoreKey};
 
-/// First byte of a seal segment's record id.
-pub(super) const SEAL_TAG: u8 = b'h';
 /// Hashes per segment record (a segment covers 64 MiB of a file in standard chunks).
 const PER_SEGMENT: u64 = 1024;
 /// Length of one piece's hash.

@@ -42,12 +42,10 @@ use crate::store::limits::MAX_NAME_LEN;
 use crate::store::{LocalStore, Namespace, StoreKey};
 use hush_protocol::codec::{Reader, Writer};
 
+use super::tags::{DOWNLOAD_TAG, UPLOAD_TAG};
+
 /// Longest source path kept in an upload record, in bytes.
 const MAX_PATH_LEN: usize = 4096;
-/// First byte of an upload record's id.
-pub(super) const UPLOAD_TAG: u8 = b'u';
-/// First byte of a download record's id.
-pub(super) const DOWNLOAD_TAG: u8 = b'g';
 /// Version byte of an upload record with its contact (version 1 had none).
 const UPLOAD_VERSION_2: u8 = 2;
 /// Version byte of an upload record with the source's full stamp and the blob's padding, whose

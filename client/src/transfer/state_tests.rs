@@ -9,9 +9,10 @@ use hush_protocol::RelayAddress;
 
 use super::owed::DELETION_TAG;
 use super::parts::PART_TAG;
-use super::seals::{SealLog, SEAL_TAG};
+use super::seals::SealLog;
 use super::source::FileStamp;
-use super::state::{record_download, UploadRecord, DOWNLOAD_TAG, UPLOAD_TAG};
+use super::state::{record_download, UploadRecord};
+use super::tags::{DOWNLOAD_TAG, SEAL_TAG, UPLOAD_TAG};
 use super::Transfers;
 use crate::client::Clock;
 use crate::conversation::codec::versioned_writer;
