@@ -36,8 +36,8 @@ mod transfer;
 
 pub use client::{
     BurnReport, Client, ClientError, ClientEvent, ClientOptions, Clock, ContactStatus, ContactView,
-    Delivery, ExpiryReport, FileView, MessageView, PendingView, DEFAULT_INVITATION_LIFETIME,
-    OWED_RETRY_SECS, RELAY_TTL_SECS,
+    Delivery, ExpiryReport, FileView, GroupSent, GroupView, MemberView, MessageView, PendingView,
+    DEFAULT_INVITATION_LIFETIME, OWED_RETRY_SECS, RELAY_TTL_SECS,
 };
 pub use transfer::{ProgressFn, TransferProgress};
 pub mod store;

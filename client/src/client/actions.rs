@@ -56,7 +56,7 @@ impl Inner {
 
     /// Runs a conversation action on contact `name` (after reaching its relay if `reach`) and
     /// carries out its effects.
-    async fn act(
+    pub(super) async fn act(
         &self,
         name: &str,
         reach: bool,
@@ -227,9 +227,11 @@ impl Client {
         let effects = conv.tick(inner.now());
         driver::apply_local(&inner.store, &c.key, name, conv, effects)?;
         let ttl = conv.meta().relay_ttl;
+        // Group messages belong to their group's history (`group_history`).
         Ok(conv
             .messages()
             .into_iter()
+            .filter(|r| r.group.is_none())
             .map(|r| MessageView::from_record(r, ttl))
             .collect())
     }

@@ -50,9 +50,12 @@ fn taken(name: &str) -> ClientError {
 
 impl State {
     /// Fails unless `name` is free for a new contact (a burned one left nothing behind).
-    fn check_free(&self, name: &str) -> Result<(), ClientError> {
+    pub(crate) fn check_free(&self, name: &str) -> Result<(), ClientError> {
         check_name(name)?;
-        if self.contacts.contains_key(name) || self.pending.values().any(|p| p.name == name) {
+        if self.contacts.contains_key(name)
+            || self.groups.contains_key(name)
+            || self.pending.values().any(|p| p.name == name)
+        {
             return Err(taken(name));
         }
         Ok(())

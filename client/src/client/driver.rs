@@ -86,6 +86,7 @@ pub(crate) fn to_event(name: &str, conv: Option<&Conversation>, ev: Event) -> Cl
     match ev {
         Event::MessageShown {
             id,
+            group,
             sent_at,
             timer,
             view_once,
@@ -105,6 +106,7 @@ pub(crate) fn to_event(name: &str, conv: Option<&Conversation>, ev: Event) -> Cl
                     expires_at: None,
                     body,
                     file: None,
+                    group,
                 },
             };
             ClientEvent::Message { contact, message }

@@ -4,6 +4,7 @@ use hush_protocol::{ErrorCode, RelayAddress};
 
 use crate::conversation::ConversationError;
 use crate::crypto::{HandshakeError, InvitationError};
+use crate::group::GroupError;
 use crate::net::{NetError, ProxyError};
 use crate::store::StoreError;
 
@@ -23,7 +24,8 @@ pub enum ClientError {
     },
     /// The name is already used by a contact or a pending invitation.
     #[error(
-        "the name {name:?} is already taken by a contact or a pending invitation; choose another"
+        "the name {name:?} is already taken by a contact, a group or a pending invitation; \
+         choose another"
     )]
     NameTaken {
         /// The name.
@@ -167,6 +169,44 @@ pub enum ClientError {
         path: std::path::PathBuf,
         /// What the system said.
         source: std::io::Error,
+    },
+    /// No group has that name.
+    #[error("no group named {name:?}; `contacts` lists contacts and groups")]
+    UnknownGroup {
+        /// The name asked for.
+        name: String,
+    },
+    /// We are no longer a member of the group (removed, or it was burned).
+    #[error(
+        "you are no longer a member of the group {group:?}; `group leave {group}` erases your copy"
+    )]
+    NotAGroupMember {
+        /// The group.
+        group: String,
+    },
+    /// The group's rules refuse the change (not an admin, too many members, ...).
+    #[error("group {group:?}: {source}")]
+    GroupChange {
+        /// The group.
+        group: String,
+        /// What the group's rules say.
+        source: GroupError,
+    },
+    /// The group has no member by that name.
+    #[error("{member:?} is not a member of {group:?}; `group members {group}` lists them")]
+    UnknownMember {
+        /// The group.
+        group: String,
+        /// The name asked for.
+        member: String,
+    },
+    /// A member of the group is not one of our contacts, so we cannot reach them.
+    #[error("{member} is not one of your contacts; invite them first, then add them to {group:?}")]
+    NotAContact {
+        /// The group.
+        group: String,
+        /// The name asked for.
+        member: String,
     },
 }
 

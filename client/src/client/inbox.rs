@@ -26,7 +26,7 @@ use super::envelope::{open_handshake, open_message, Opened};
 use super::records::{Link, PeerQueue};
 use super::view::ClientEvent;
 use super::{Client, ClientError, Contact, Inbox, Inner, State, RELAY_TTL_SECS};
-use crate::conversation::{Conversation, ConversationError, Status};
+use crate::conversation::{Conversation, ConversationError, Payload, Status};
 use crate::net::{NetError, PoolEvent};
 use crate::store::{ContactId, ContactKey, StoreKey};
 
@@ -299,6 +299,26 @@ impl Inner {
                 return Ok(());
             }
         };
+        // Group changes are the client's; a group message must come from a member.
+        let payload = match payload {
+            Payload::GroupChanges {
+                group,
+                name: hint,
+                changes,
+            } => {
+                events.extend(self.receive_changes(&mut st, &name, group, &hint, changes)?);
+                self.save_session(st.contact(&name)?)?;
+                return Ok(());
+            }
+            Payload::InGroup { group, .. }
+                if !self.check_group_message(&st, &name, group, events) =>
+            {
+                self.save_session(st.contact(&name)?)?;
+                return Ok(());
+            }
+            other => other,
+        };
+        let c = st.contact(&name)?;
         let effects = match c.conv.receive(payload, now) {
             Ok(e) => e,
             Err(ConversationError::Burned) => return Ok(()),

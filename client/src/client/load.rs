@@ -8,6 +8,7 @@
 
 use super::burn::settle_owed;
 use super::error::ClientError;
+use super::group_record::GroupState;
 use super::records::{ContactRecord, PendingRecord};
 use super::{corrupt, Contact, State, RELAY_TTL_SECS};
 use crate::conversation::{Conversation, ConversationMeta, MessageRecord, META_VERSION};
@@ -69,6 +70,11 @@ pub(super) fn load_state(store: &LocalStore, now: u64) -> Result<State, ClientEr
             continue;
         }
         state.pending.insert(rid, pending);
+    }
+    for (_, value) in store.list(Namespace::Group, None)? {
+        let (name, group) =
+            GroupState::decode(&value).map_err(|_| corrupt("a group is unreadable"))?;
+        state.groups.insert(name, group);
     }
     Ok(state)
 }

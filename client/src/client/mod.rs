@@ -20,6 +20,8 @@ mod envelope;
 pub(crate) mod error;
 mod expire;
 mod files;
+mod group_record;
+mod groups;
 mod inbox;
 mod load;
 mod migrate;
@@ -49,6 +51,7 @@ pub use burn::{BurnReport, Delivery, OWED_RETRY_SECS};
 pub use contacts::DEFAULT_INVITATION_LIFETIME;
 pub use error::ClientError;
 pub use expire::ExpiryReport;
+pub use groups::{GroupSent, GroupView, MemberView};
 pub use view::{ClientEvent, ContactStatus, ContactView, FileView, MessageView, PendingView};
 
 use records::{ContactRecord, Link, PendingRecord};
@@ -118,6 +121,8 @@ pub(crate) struct State {
     pub(crate) contacts: BTreeMap<String, Contact>,
     /// Pending invitations by the recipient id of their queue.
     pub(crate) pending: HashMap<RecipientId, PendingRecord>,
+    /// Groups by local name (groups and contacts share one name space).
+    pub(crate) groups: BTreeMap<String, group_record::GroupState>,
 }
 
 impl State {

@@ -8,6 +8,7 @@ use std::time::{Duration, SystemTime};
 use hush_protocol::RelayAddress;
 
 use crate::conversation::{Direction, MessageBody, MessageId, MessageRecord};
+use crate::group::GroupId;
 
 /// Something that happened, for the user interface.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -80,6 +81,38 @@ pub enum ClientEvent {
         /// The contact.
         contact: String,
     },
+    /// A group's membership or settings changed, or we were added to a group.
+    GroupChanged {
+        /// The group.
+        group: String,
+        /// Who made the change.
+        by: String,
+        /// What it did, in words ("added carol").
+        what: String,
+    },
+    /// We were removed from a group: nothing new reaches us. Its history stays until it
+    /// expires or we leave it.
+    GroupRemoved {
+        /// The group.
+        group: String,
+    },
+    /// A group was burned: its messages and log are erased here.
+    GroupBurned {
+        /// The group.
+        group: String,
+        /// Whether its owner burned it (rather than we).
+        by_owner: bool,
+    },
+    /// A group change or message from a contact was refused and dropped: a forged or
+    /// unauthorised change, or a message from someone who is not a member.
+    GroupRejected {
+        /// The group, if we know it.
+        group: Option<String>,
+        /// The contact it came from.
+        from: String,
+        /// Why.
+        reason: String,
+    },
     /// A relay could not be reached; the client keeps retrying. Nothing was lost.
     RelayUnreachable {
         /// The relay.
@@ -99,6 +132,10 @@ impl ClientEvent {
             | ClientEvent::Burned { contact, .. }
             | ClientEvent::Blocked { contact }
             | ClientEvent::OutOfStep { contact } => Some(contact),
+            ClientEvent::GroupChanged { group, .. }
+            | ClientEvent::GroupRemoved { group }
+            | ClientEvent::GroupBurned { group, .. } => Some(group),
+            ClientEvent::GroupRejected { from, .. } => Some(from),
             ClientEvent::Tampered { contact } => contact.as_deref(),
             ClientEvent::RelayUnreachable { .. } => None,
         }
@@ -129,6 +166,9 @@ pub struct MessageView {
     pub body: Option<MessageBody>,
     /// The file, for a file message ([`crate::Client::save_file`] saves it).
     pub file: Option<FileView>,
+    /// The group it was sent in (`None` for the 1:1 conversation);
+    /// [`crate::Client::group_name`] names it.
+    pub group: Option<GroupId>,
 }
 
 /// A file message's file as a front end shows it.
@@ -164,6 +204,7 @@ impl MessageView {
                 size: f.size,
                 expires_at: f.expires_at,
             }),
+            group: r.group,
         }
     }
 }

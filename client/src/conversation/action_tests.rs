@@ -298,6 +298,7 @@ fn a_full_conversation_deletes_its_oldest_message_first() {
             displayed_at: None,
             body: Some(MessageBody::new("old")),
             file: None,
+            group: None,
         }
     });
     let mut b = Conversation::restore(ConversationMeta::new(TTL, &mut rand::rngs::OsRng), records);

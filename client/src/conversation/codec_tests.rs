@@ -54,6 +54,7 @@ fn record() -> MessageRecord {
         displayed_at: Some(11),
         body: Some(MessageBody::new("kept")),
         file: None,
+        group: None,
     }
 }
 

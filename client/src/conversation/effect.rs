@@ -11,6 +11,7 @@
 use hush_protocol::ids::EnvelopeId;
 
 use super::payload::{MessageBody, MessageId, Payload};
+use crate::group::GroupId;
 
 /// One thing the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,6 +49,8 @@ pub enum Event {
     MessageShown {
         /// The message.
         id: MessageId,
+        /// The group it was sent in, `None` for the 1:1 conversation.
+        group: Option<GroupId>,
         /// When the contact sent it (unix seconds, the contact's clock).
         sent_at: u64,
         /// Its disappearing timer, in seconds.

@@ -44,4 +44,7 @@ pub enum ConversationError {
     /// A payload's fields are outside their limits (a decoded payload never is).
     #[error("the message is malformed")]
     InvalidPayload,
+    /// A message with this id is already in the conversation.
+    #[error("a message with this id is already in the conversation")]
+    DuplicateMessage,
 }

@@ -13,6 +13,13 @@ pub const ENCODING_VERSION: u8 = 1;
 /// bucket and adds the ratchet header and tag, and the result must fit one 64 KiB envelope.
 pub const MAX_TEXT_LEN: usize = 60_000;
 
+/// Longest group name carried in a `GroupChanges` payload, in bytes of UTF-8.
+pub const MAX_GROUP_NAME_LEN: usize = 64;
+
+/// Most membership changes in one `GroupChanges` payload: a log longer than this travels in
+/// several payloads.
+pub const MAX_GROUP_CHANGES: usize = 200;
+
 /// Shortest disappearing timer, in seconds. `None` (not zero) means "no timer".
 pub const MIN_TIMER_SECS: u64 = 1;
 
@@ -39,6 +46,11 @@ pub const MAX_SEEN_IDS: usize = 100_000;
 pub const MAX_STORED_MESSAGES: usize = 100_000;
 
 const _: () = assert!(MAX_TEXT_LEN + 1024 <= MAX_ENVELOPE_LEN);
+// A full batch of changes fits one envelope's plaintext with room to spare.
+const _: () = assert!(
+    MAX_GROUP_CHANGES * (crate::group::MAX_CHANGE_LEN + 2) + MAX_GROUP_NAME_LEN + 64
+        <= crate::crypto::limits::MAX_PLAINTEXT_LEN
+);
 
 /// Whether `timer` is an allowed disappearing timer (`None` is always allowed).
 pub const fn timer_in_range(timer: Option<u64>) -> bool {

@@ -17,12 +17,15 @@ use super::file::FileRef;
 use super::limits::MAX_TEXT_LEN;
 use super::payload::{read_timer, MessageBody, MessageId};
 use crate::files::Padding;
+use crate::group::GroupId;
 use hush_protocol::ids::EnvelopeId;
 
 /// Flag of a record that holds a file whose blob is not padded.
 const RECORD_FILE: u8 = 1;
 /// Flag of a record that holds a file whose blob is padded to a Padmé length.
 const RECORD_FILE_PADME: u8 = 2;
+/// Flag of the section that names the group a message belongs to.
+const RECORD_GROUP: u8 = 3;
 
 /// Who wrote a message.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -56,6 +59,8 @@ pub struct MessageRecord {
     pub body: Option<MessageBody>,
     /// The file, for a file message.
     pub file: Option<Box<FileRef>>,
+    /// The group the message was sent in, `None` for a message of the 1:1 conversation.
+    pub group: Option<GroupId>,
 }
 
 impl MessageRecord {
@@ -95,6 +100,7 @@ impl MessageRecord {
             displayed_at: None,
             body: None,
             file: None,
+            group: None,
         }
     }
 
@@ -150,6 +156,11 @@ impl MessageRecord {
             });
             file.encode_record(&mut w);
         }
+        // Absent outside groups, for the same reason.
+        if let Some(group) = &self.group {
+            w.u8(RECORD_GROUP);
+            w.raw(&group.0);
+        }
         w.finish()
     }
 
@@ -173,23 +184,29 @@ impl MessageRecord {
         } else {
             None
         };
-        let file = match r.remaining() {
-            0 => None,
-            _ => {
-                let padding = match r.u8()? {
-                    RECORD_FILE => Padding::None,
-                    RECORD_FILE_PADME => Padding::Padme,
-                    _ => return Err(DecodeError::TrailingBytes),
-                };
-                Some(Box::new(FileRef::decode_record(&mut r, padding)?))
+        // Optional sections, each at most once and in this order: the file, then the group.
+        let (mut file, mut group) = (None, None);
+        while r.remaining() > 0 {
+            let flag = r.u8()?;
+            match flag {
+                RECORD_FILE | RECORD_FILE_PADME if file.is_none() && group.is_none() => {
+                    let padding = if flag == RECORD_FILE {
+                        Padding::None
+                    } else {
+                        Padding::Padme
+                    };
+                    file = Some(Box::new(FileRef::decode_record(&mut r, padding)?));
+                }
+                RECORD_GROUP if group.is_none() => group = Some(GroupId(r.array()?)),
+                _ => return Err(DecodeError::TrailingBytes),
             }
-        };
-        r.finish()?;
+        }
         Ok(Self {
             envelope_id,
             displayed_at,
             body,
             file,
+            group,
             ..Self::new(id, direction, sent_at, received_at, timer, view_once)
         })
     }

@@ -16,6 +16,7 @@ mod effect;
 mod error;
 mod file;
 mod file_actions;
+mod group;
 pub mod limits;
 mod machine;
 mod message;
@@ -45,5 +46,5 @@ pub use message::{hard_expiry, Direction, MessageRecord};
 pub use meta::{ConversationMeta, SeenEntry, SeenKey, SeenTag, Status, META_VERSION, SEEN_TAG_LEN};
 pub use payload::{
     MessageBody, MessageId, Payload, MESSAGE_ID_LEN, TAG_BURN, TAG_FILE, TAG_FILE_PADDED,
-    TAG_INTRODUCE, TAG_SET_TIMER, TAG_TEXT, TAG_UNSEND,
+    TAG_GROUP_CHANGES, TAG_INTRODUCE, TAG_IN_GROUP, TAG_SET_TIMER, TAG_TEXT, TAG_UNSEND,
 };

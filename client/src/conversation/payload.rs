@@ -9,7 +9,7 @@
 
 use std::fmt;
 
-use hush_protocol::codec::Reader;
+use hush_protocol::codec::{Reader, Writer};
 use hush_protocol::ids::{SendCapability, SenderId, ID_LEN, SEND_CAP_LEN};
 use hush_protocol::limits::MAX_ENVELOPE_LEN;
 use hush_protocol::RelayAddress;
@@ -19,8 +19,9 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::codec::{read_relay, versioned_reader, versioned_writer, write_relay, DecodeError};
 use super::file::FileRef;
-use super::limits::{timer_in_range, MAX_TEXT_LEN};
+use super::limits::{timer_in_range, MAX_GROUP_CHANGES, MAX_GROUP_NAME_LEN, MAX_TEXT_LEN};
 use crate::files::Padding;
+use crate::group::{GroupId, MAX_CHANGE_LEN};
 
 /// Length in bytes of a [`MessageId`].
 pub const MESSAGE_ID_LEN: usize = 16;
@@ -40,6 +41,10 @@ pub const TAG_FILE: u8 = 6;
 /// Kind tag of [`Payload::File`] whose blob is padded to a Padmé length (see
 /// `crate::files::padding`). The fields are those of [`TAG_FILE`].
 pub const TAG_FILE_PADDED: u8 = 7;
+/// Kind tag of [`Payload::InGroup`].
+pub const TAG_IN_GROUP: u8 = 8;
+/// Kind tag of [`Payload::GroupChanges`].
+pub const TAG_GROUP_CHANGES: u8 = 9;
 
 /// A message's identity: 16 random bytes chosen by its sender.
 ///
@@ -165,6 +170,25 @@ pub enum Payload {
         /// The uploaded file (never with a write capability).
         file: Box<FileRef>,
     },
+    /// A text, a file or an unsend that belongs to a group conversation: sent to each member
+    /// over its pairwise session (see `docs/groups.md`).
+    InGroup {
+        /// The group.
+        group: GroupId,
+        /// A [`Payload::Text`], [`Payload::File`] or [`Payload::Unsend`]; the decoder refuses
+        /// any other kind.
+        payload: Box<Payload>,
+    },
+    /// Signed membership changes of a group, as the sender's log holds them. The conversation
+    /// ignores them; the client checks and applies them.
+    GroupChanges {
+        /// The group.
+        group: GroupId,
+        /// The sender's name for the group: a suggestion for a member who does not know it yet.
+        name: String,
+        /// Encoded changes (`crate::group::Change`), at most [`MAX_GROUP_CHANGES`].
+        changes: Vec<Vec<u8>>,
+    },
     /// The joiner's reply queue, carried in the handshake's first message.
     Introduce {
         /// The relay that holds the joiner's queue.
@@ -220,6 +244,25 @@ impl PartialEq for Payload {
                 },
             ) => id == i2 && sent_at == s2 && timer == t2 && view_once == v2 && file == f2,
             (Unsend { id }, Unsend { id: i2 }) => id == i2,
+            (
+                InGroup { group, payload },
+                InGroup {
+                    group: g2,
+                    payload: p2,
+                },
+            ) => group == g2 && payload == p2,
+            (
+                GroupChanges {
+                    group,
+                    name,
+                    changes,
+                },
+                GroupChanges {
+                    group: g2,
+                    name: n2,
+                    changes: c2,
+                },
+            ) => group == g2 && name == n2 && changes == c2,
             (Burn, Burn) => true,
             (
                 Introduce {
@@ -253,6 +296,8 @@ impl Payload {
             Payload::Unsend { .. } => TAG_UNSEND,
             Payload::Burn => TAG_BURN,
             Payload::Introduce { .. } => TAG_INTRODUCE,
+            Payload::InGroup { .. } => TAG_IN_GROUP,
+            Payload::GroupChanges { .. } => TAG_GROUP_CHANGES,
             Payload::File { file, .. } => match file.padding {
                 Padding::None => TAG_FILE,
                 Padding::Padme => TAG_FILE_PADDED,
@@ -264,6 +309,7 @@ impl Payload {
     pub fn message_id(&self) -> Option<MessageId> {
         match self {
             Payload::Text { id, .. } | Payload::File { id, .. } => Some(*id),
+            Payload::InGroup { payload, .. } => payload.message_id(),
             _ => None,
         }
     }
@@ -274,6 +320,12 @@ impl Payload {
     /// copy of the text behind in freed memory.
     pub fn encode(&self) -> Zeroizing<Vec<u8>> {
         let mut w = versioned_writer(MAX_ENVELOPE_LEN);
+        self.encode_into(&mut w);
+        Zeroizing::new(w.finish())
+    }
+
+    /// Writes the kind tag and the fields.
+    fn encode_into(&self, w: &mut Writer) {
         w.u8(self.tag());
         match self {
             Payload::Text {
@@ -304,7 +356,7 @@ impl Payload {
                 w.u64(*sent_at);
                 w.opt_u64(*timer);
                 w.bool(*view_once);
-                file.encode_payload(&mut w);
+                file.encode_payload(w);
             }
             Payload::Unsend { id } => w.raw(id.as_bytes()),
             Payload::Burn => {}
@@ -313,27 +365,50 @@ impl Payload {
                 sender_id,
                 send_cap,
             } => {
-                write_relay(&mut w, relay);
+                write_relay(w, relay);
                 w.raw(sender_id.as_bytes());
                 w.raw(send_cap.as_bytes());
             }
+            Payload::InGroup { group, payload } => {
+                w.raw(&group.0);
+                payload.encode_into(w);
+            }
+            Payload::GroupChanges {
+                group,
+                name,
+                changes,
+            } => {
+                w.raw(&group.0);
+                w.bytes16(name.as_bytes());
+                w.u16(u16::try_from(changes.len()).unwrap_or(u16::MAX));
+                for change in changes {
+                    w.bytes16(change);
+                }
+            }
         }
-        Zeroizing::new(w.finish())
     }
 
     /// Decodes bytes produced by [`Payload::encode`], rejecting anything else.
     pub fn decode(input: &[u8]) -> Result<Self, DecodeError> {
         let mut r = versioned_reader(input)?;
-        let payload = match r.u8()? {
+        let payload = Payload::decode_from(&mut r, true)?;
+        r.finish()?;
+        Ok(payload)
+    }
+
+    /// Reads a kind tag and its fields. Group kinds are refused unless `outer` (a group payload
+    /// carries only a text, a file or an unsend).
+    fn decode_from(r: &mut Reader<'_>, outer: bool) -> Result<Self, DecodeError> {
+        Ok(match r.u8()? {
             TAG_TEXT => Payload::Text {
                 id: MessageId(r.array()?),
                 sent_at: r.u64()?,
-                timer: read_timer(&mut r)?,
+                timer: read_timer(r)?,
                 view_once: r.bool()?,
                 body: MessageBody(r.str(MAX_TEXT_LEN)?.to_owned()),
             },
             TAG_SET_TIMER => Payload::SetTimer {
-                timer: read_timer(&mut r)?,
+                timer: read_timer(r)?,
                 set_at: r.u64()?,
             },
             TAG_UNSEND => Payload::Unsend {
@@ -343,10 +418,10 @@ impl Payload {
             tag @ (TAG_FILE | TAG_FILE_PADDED) => Payload::File {
                 id: MessageId(r.array()?),
                 sent_at: r.u64()?,
-                timer: read_timer(&mut r)?,
+                timer: read_timer(r)?,
                 view_once: r.bool()?,
                 file: Box::new(FileRef::decode_payload(
-                    &mut r,
+                    r,
                     if tag == TAG_FILE {
                         Padding::None
                     } else {
@@ -354,8 +429,42 @@ impl Payload {
                     },
                 )?),
             },
+            TAG_IN_GROUP if outer => {
+                let group = GroupId(r.array()?);
+                let payload = Payload::decode_from(r, false)?;
+                if !matches!(
+                    payload,
+                    Payload::Text { .. } | Payload::File { .. } | Payload::Unsend { .. }
+                ) {
+                    return Err(DecodeError::UnknownTag(payload.tag()));
+                }
+                Payload::InGroup {
+                    group,
+                    payload: Box::new(payload),
+                }
+            }
+            TAG_GROUP_CHANGES if outer => {
+                let group = GroupId(r.array()?);
+                let name = r.str16(MAX_GROUP_NAME_LEN)?.to_owned();
+                let count = usize::from(r.u16()?);
+                if count > MAX_GROUP_CHANGES {
+                    return Err(DecodeError::TooLong {
+                        len: count,
+                        max: MAX_GROUP_CHANGES,
+                    });
+                }
+                let mut changes = Vec::with_capacity(count);
+                for _ in 0..count {
+                    changes.push(r.bytes16(MAX_CHANGE_LEN)?.to_vec());
+                }
+                Payload::GroupChanges {
+                    group,
+                    name,
+                    changes,
+                }
+            }
             TAG_INTRODUCE => {
-                let relay = read_relay(&mut r)?;
+                let relay = read_relay(r)?;
                 let sender_id = SenderId::from_bytes(r.array::<ID_LEN>()?);
                 let send_cap = SendCapability::from_bytes(r.array::<SEND_CAP_LEN>()?);
                 Payload::Introduce {
@@ -365,9 +474,7 @@ impl Payload {
                 }
             }
             other => return Err(DecodeError::UnknownTag(other)),
-        };
-        r.finish()?;
-        Ok(payload)
+        })
     }
 }
 

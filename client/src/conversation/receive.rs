@@ -31,6 +31,10 @@ impl Conversation {
             Status::Blocked => return Ok(Vec::new()),
             Status::Active => {}
         }
+        let (group, payload) = match payload {
+            Payload::InGroup { group, payload } => (Some(group), *payload),
+            other => (None, other),
+        };
         let mut effects = match payload {
             Payload::Text {
                 id,
@@ -44,6 +48,7 @@ impl Conversation {
                 }
                 let record = MessageRecord {
                     body: Some(body),
+                    group,
                     ..MessageRecord::received(id, sent_at, now, timer, view_once)
                 };
                 self.receive_message(record, now)
@@ -62,6 +67,7 @@ impl Conversation {
                 file.write_cap = None;
                 let record = MessageRecord {
                     file: Some(file),
+                    group,
                     ..MessageRecord::received(id, sent_at, now, timer, view_once)
                 };
                 self.receive_message(record, now)
@@ -74,7 +80,11 @@ impl Conversation {
             }
             Payload::Unsend { id } => self.receive_unsend(id, now),
             Payload::Burn => return Ok(self.receive_burn()),
-            Payload::Introduce { .. } => Vec::new(),
+            // Decoding lets only texts, files and unsends into a group payload; membership
+            // changes are the client's to check and apply.
+            Payload::Introduce { .. } | Payload::GroupChanges { .. } | Payload::InGroup { .. } => {
+                Vec::new()
+            }
         };
         if self.meta.prune(now) && !effects.contains(&Effect::SaveMeta) {
             effects.push(Effect::SaveMeta);
@@ -114,6 +124,7 @@ impl Conversation {
         self.meta.remember(id, until, false);
         let shown = Event::MessageShown {
             id,
+            group: record.group,
             sent_at: record.sent_at,
             timer: record.timer,
             view_once: record.view_once,

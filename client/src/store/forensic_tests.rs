@@ -48,6 +48,7 @@ fn canary_message() -> MessageRecord {
         displayed_at: Some(1_700_000_002),
         body: Some(MessageBody::new(CANARY)),
         file: None,
+        group: None,
     }
 }
 

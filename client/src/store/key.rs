@@ -54,6 +54,8 @@ pub enum Namespace {
     OwedBurn,
     /// Queues of burned conversations whose late envelopes are dropped, by keyed hash.
     Tombstone,
+    /// Groups (name and membership log), by group id.
+    Group,
     /// Store format 1: contacts by name.
     LegacyContact,
     /// Store format 1: sessions by contact name.
@@ -66,7 +68,7 @@ pub enum Namespace {
 
 impl Namespace {
     /// Every namespace.
-    pub const ALL: [Namespace; 14] = [
+    pub const ALL: [Namespace; 15] = [
         Namespace::Identity,
         Namespace::Setting,
         Namespace::Contact,
@@ -77,6 +79,7 @@ impl Namespace {
         Namespace::Transfer,
         Namespace::OwedBurn,
         Namespace::Tombstone,
+        Namespace::Group,
         Namespace::LegacyContact,
         Namespace::LegacySession,
         Namespace::LegacyMeta,
@@ -100,6 +103,7 @@ impl Namespace {
             Namespace::Message => 12,
             Namespace::OwedBurn => 13,
             Namespace::Tombstone => 14,
+            Namespace::Group => 15,
         }
     }
 
@@ -184,6 +188,8 @@ pub enum StoreKey {
     /// A burned queue's tombstone, by keyed hash of its recipient id
     /// (`LocalStore::tombstone_key`).
     Tombstone([u8; TAG_LEN]),
+    /// A group, by its id.
+    Group([u8; 32]),
     /// Store format 1: a contact, by local name.
     LegacyContact(String),
     /// Store format 1: a contact's session, by local name.
@@ -215,6 +221,7 @@ impl StoreKey {
             StoreKey::Transfer(_) => Namespace::Transfer,
             StoreKey::OwedBurn(_) => Namespace::OwedBurn,
             StoreKey::Tombstone(_) => Namespace::Tombstone,
+            StoreKey::Group(_) => Namespace::Group,
             StoreKey::LegacyContact(_) => Namespace::LegacyContact,
             StoreKey::LegacySession(_) => Namespace::LegacySession,
             StoreKey::LegacyMeta(_) => Namespace::LegacyMeta,
@@ -281,6 +288,7 @@ impl StoreKey {
             }
             StoreKey::OwedBurn(id) => out.extend_from_slice(id),
             StoreKey::Tombstone(t) => out.extend_from_slice(t),
+            StoreKey::Group(id) => out.extend_from_slice(id),
             StoreKey::LegacyContact(n) | StoreKey::LegacySession(n) | StoreKey::LegacyMeta(n) => {
                 out.extend_from_slice(n.as_bytes());
             }
@@ -318,6 +326,7 @@ impl StoreKey {
             Namespace::Message => return None,
             Namespace::OwedBurn => StoreKey::OwedBurn(rest.try_into().ok()?),
             Namespace::Tombstone => StoreKey::Tombstone(tag(rest)?),
+            Namespace::Group => StoreKey::Group(rest.try_into().ok()?),
             Namespace::LegacyContact => StoreKey::LegacyContact(name(rest)?),
             Namespace::LegacySession => StoreKey::LegacySession(name(rest)?),
             Namespace::LegacyMeta => StoreKey::LegacyMeta(name(rest)?),
@@ -388,6 +397,8 @@ impl IndexKey {
             }
             StoreKey::Invitation(id) => self.single(ns, b"invitation", id),
             StoreKey::Transfer(id) => self.single(ns, b"transfer", id),
+            // A group id is known to every member: on disk only its keyed hash appears.
+            StoreKey::Group(id) => self.single(ns, b"group", id),
         }
     }
 

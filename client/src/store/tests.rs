@@ -54,6 +54,7 @@ fn message(id: u8, text: &str) -> MessageRecord {
         displayed_at: None,
         body: Some(MessageBody::new(text)),
         file: None,
+        group: None,
     }
 }
 

@@ -1,0 +1,87 @@
+//! A conversation's share of group conversations: the group messages sent to and received from
+//! this one contact over its pairwise session (see `docs/groups.md`).
+//!
+//! A group message to n members is n - 1 messages with one id, one per member's conversation,
+//! each carrying the group's id; timers, view-once, unsend and expiry then work on each copy as
+//! on any message.
+//!
+//! What it does not do: decide who is a member (the client checks the group's log) or send.
+
+use super::effect::Effect;
+use super::error::ConversationError;
+use super::limits::MAX_TEXT_LEN;
+use super::machine::Conversation;
+use super::message::MessageRecord;
+use super::payload::{MessageBody, MessageId, Payload};
+use crate::group::GroupId;
+
+impl Conversation {
+    /// Writes this contact's copy of a text in `group`. `id` is the message's id in every
+    /// member's copy, so that unsend and display name the same message everywhere.
+    ///
+    /// Returns the effects: save the record, then send the payload.
+    pub fn compose_group_text(
+        &mut self,
+        group: GroupId,
+        id: MessageId,
+        body: &MessageBody,
+        timer: Option<u64>,
+        view_once: bool,
+        now: u64,
+    ) -> Result<Vec<Effect>, ConversationError> {
+        self.check_compose(timer)?;
+        if body.len() > MAX_TEXT_LEN {
+            return Err(ConversationError::BodyTooLong {
+                len: body.len(),
+                max: MAX_TEXT_LEN,
+            });
+        }
+        if self.messages.contains_key(&id) {
+            return Err(ConversationError::DuplicateMessage);
+        }
+        let record = MessageRecord {
+            body: (!view_once).then(|| body.clone()),
+            group: Some(group),
+            ..MessageRecord::sent(id, now, timer, view_once)
+        };
+        let payload = Payload::InGroup {
+            group,
+            payload: Box::new(Payload::Text {
+                id,
+                sent_at: now,
+                timer,
+                view_once,
+                body: body.clone(),
+            }),
+        };
+        let mut effects = self.insert_record(record);
+        effects.push(Effect::SaveMessage(id));
+        effects.push(Effect::SendPayload(payload));
+        Ok(effects)
+    }
+
+    /// The messages of `group` in this conversation.
+    pub fn group_messages(&self, group: GroupId) -> Vec<&MessageRecord> {
+        self.messages
+            .values()
+            .filter(|r| r.group == Some(group))
+            .collect()
+    }
+
+    /// Shreds every message of `group` in this conversation (the group was burned, or we left
+    /// it). Nothing is sent.
+    pub fn forget_group(&mut self, group: GroupId) -> Vec<Effect> {
+        let ids: Vec<MessageId> = self
+            .messages
+            .values()
+            .filter(|r| r.group == Some(group))
+            .map(|r| r.id)
+            .collect();
+        ids.into_iter()
+            .map(|id| {
+                self.messages.remove(&id);
+                Effect::DeleteMessage(id)
+            })
+            .collect()
+    }
+}

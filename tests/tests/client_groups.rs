@@ -1,0 +1,288 @@
+//! Groups end to end: four clients on two relays, every pair of them contacts. Create, add,
+//! messages both ways, removal (the removed member gets nothing new), a change from a member
+//! who may not make it, unsend, view-once, leave and the owner's burn.
+
+use hush_client::group::{Op, Role};
+use hush_client::{Client, ClientError, ClientEvent, MessageView};
+use hush_tests::clients::*;
+
+/// `a` invites `b`, calling them `b_name`; `b` accepts, calling `a` `a_name`.
+async fn connect(a: &Client, b_name: &str, b: &Client, a_name: &str) {
+    let token = a.invite(b_name).await.unwrap();
+    b.accept(&token, a_name).await.unwrap();
+    until(
+        a,
+        |e| matches!(e, ClientEvent::ContactJoined { contact } if contact == b_name),
+    )
+    .await;
+}
+
+struct Four {
+    users: Vec<Client>,
+    _homes: Vec<tempfile::TempDir>,
+    _relays: (hush_tests::TestRelay, hush_tests::TestRelay),
+}
+
+/// Alice and Bob on one relay, Carol and Dave on another; every pair are contacts, each
+/// calling the others by their names.
+async fn four() -> Four {
+    let relays = (relay(), relay());
+    let names = ["alice", "bob", "carol", "dave"];
+    let mut users = Vec::new();
+    let mut homes = Vec::new();
+    for (i, name) in names.iter().enumerate() {
+        let home = tempfile::tempdir().unwrap();
+        let address = if i < 2 {
+            relays.0.address()
+        } else {
+            relays.1.address()
+        };
+        users.push(init(&home.path().join("home"), name, address).await);
+        homes.push(home);
+    }
+    for i in 0..names.len() {
+        for j in i + 1..names.len() {
+            connect(&users[i], names[j], &users[j], names[i]).await;
+        }
+    }
+    Four {
+        users,
+        _homes: homes,
+        _relays: relays,
+    }
+}
+
+/// Receives until `client` sees a group change of `group` whose words contain `what`.
+async fn change_seen(client: &Client, group: &str, what: &str) {
+    until(client, |e| {
+        matches!(e, ClientEvent::GroupChanged { group: g, what: w, .. } if g == group && w.contains(what))
+    })
+    .await;
+}
+
+/// Receives until `client` gets a group message from `from`; returns it.
+async fn group_message(client: &Client, from: &str) -> MessageView {
+    let events = until(client, |e| {
+        matches!(e, ClientEvent::Message { contact, message } if contact == from && message.group.is_some())
+    })
+    .await;
+    events
+        .into_iter()
+        .find_map(|e| match e {
+            ClientEvent::Message { contact, message }
+                if contact == from && message.group.is_some() =>
+            {
+                Some(message)
+            }
+            _ => None,
+        })
+        .unwrap()
+}
+
+fn body(m: &MessageView) -> &str {
+    m.body.as_ref().map(|b| b.as_str()).unwrap_or("")
+}
+
+/// Whether any group message shows up at `client` in what is waiting now.
+async fn receives_a_group_message(client: &Client) -> bool {
+    let events = client.receive(None, None).await.unwrap();
+    events
+        .iter()
+        .any(|e| matches!(e, ClientEvent::Message { message, .. } if message.group.is_some()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_group_reaches_its_members_and_a_removed_member_gets_nothing_new() {
+    let f = four().await;
+    let [alice, bob, carol, dave] = &f.users[..] else {
+        unreachable!()
+    };
+    alice.create_group("deal", None).await.unwrap();
+    let sent = alice
+        .add_to_group("deal", &["bob", "carol", "dave"])
+        .await
+        .unwrap();
+    assert_eq!(sent.reached.len(), 3, "{sent:?}");
+    for member in [bob, carol, dave] {
+        change_seen(member, "deal", "added you").await;
+        let members = member.group_members("deal").await.unwrap();
+        assert_eq!(members.len(), 4);
+        assert!(members
+            .iter()
+            .any(|m| m.name == "alice" && m.role == Role::Owner));
+    }
+
+    // Bob writes; everyone else reads it, labelled with the group, and only in the group.
+    let sent = bob
+        .send_group_text("deal", "terms attached", None, false)
+        .await
+        .unwrap();
+    assert_eq!(sent.reached.len(), 3, "{sent:?}");
+    let id = sent.message.unwrap().id;
+    for member in [alice, carol, dave] {
+        let got = group_message(member, "bob").await;
+        assert_eq!((got.id, body(&got)), (id, "terms attached"));
+        let group = got.group.unwrap();
+        assert_eq!(member.group_name(group).await.as_deref(), Some("deal"));
+        assert!(member.history("bob").await.unwrap().is_empty());
+        let history = member.group_history("deal").await.unwrap();
+        assert_eq!(history.len(), 1);
+        assert_eq!(history[0].0, "bob");
+    }
+    // Carol replies.
+    carol
+        .send_group_text("deal", "agreed", None, false)
+        .await
+        .unwrap();
+    assert_eq!(body(&group_message(bob, "carol").await), "agreed");
+    assert_eq!(bob.group_history("deal").await.unwrap().len(), 2);
+
+    // Alice removes Dave. Everyone learns it; Dave learns he is out.
+    let sent = alice.remove_from_group("deal", "dave").await.unwrap();
+    assert!(sent.reached.contains(&"dave".to_owned()), "{sent:?}");
+    until(
+        dave,
+        |e| matches!(e, ClientEvent::GroupRemoved { group } if group == "deal"),
+    )
+    .await;
+    change_seen(bob, "deal", "removed dave").await;
+    change_seen(carol, "deal", "removed dave").await;
+
+    // Bob's next message goes to Alice and Carol only: no envelope is sealed for Dave.
+    let sent = bob
+        .send_group_text("deal", "after dave left", None, false)
+        .await
+        .unwrap();
+    let mut reached = sent.reached.clone();
+    reached.sort();
+    assert_eq!(reached, ["alice", "carol"]);
+    assert_eq!(body(&group_message(carol, "bob").await), "after dave left");
+    assert!(!receives_a_group_message(dave).await);
+    assert_eq!(dave.group_history("deal").await.unwrap().len(), 2);
+    // Dave can no longer write to the group.
+    assert!(matches!(
+        dave.send_group_text("deal", "still here?", None, false)
+            .await,
+        Err(ClientError::NotAGroupMember { .. })
+    ));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_change_from_a_member_who_may_not_make_it_is_refused_everywhere() {
+    let f = four().await;
+    let [alice, bob, carol, dave] = &f.users[..] else {
+        unreachable!()
+    };
+    alice.create_group("board", None).await.unwrap();
+    alice
+        .add_to_group("board", &["bob", "carol", "dave"])
+        .await
+        .unwrap();
+    for member in [bob, carol, dave] {
+        change_seen(member, "board", "added you").await;
+    }
+    // Carol is a member, not an admin: her own client refuses.
+    assert!(matches!(
+        carol.remove_from_group("board", "bob").await,
+        Err(ClientError::GroupChange { .. })
+    ));
+    // A modified client sends the change anyway: every member refuses it and reports it.
+    let sent = carol
+        .send_unchecked_group_change(
+            "board",
+            Op::Remove {
+                member: bob.public_identity(),
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(sent.reached.len(), 3);
+    for member in [alice, bob, dave] {
+        let events = until(member, |e| matches!(e, ClientEvent::GroupRejected { .. })).await;
+        assert!(events.iter().any(|e| matches!(
+            e,
+            ClientEvent::GroupRejected { group: Some(g), from, .. } if g == "board" && from == "carol"
+        )));
+        assert_eq!(member.group_members("board").await.unwrap().len(), 4);
+    }
+    // Bob is still in: his message reaches everyone.
+    let sent = bob
+        .send_group_text("board", "still here", None, false)
+        .await
+        .unwrap();
+    assert_eq!(sent.reached.len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsend_view_once_leave_and_the_owners_burn() {
+    let f = four().await;
+    let [alice, bob, carol, dave] = &f.users[..] else {
+        unreachable!()
+    };
+    alice.create_group("room", None).await.unwrap();
+    alice
+        .add_to_group("room", &["bob", "carol", "dave"])
+        .await
+        .unwrap();
+    for member in [bob, carol, dave] {
+        change_seen(member, "room", "added you").await;
+    }
+    // Unsend: gone from every member's copy.
+    let id = alice
+        .send_group_text("room", "oops", None, false)
+        .await
+        .unwrap()
+        .message
+        .unwrap()
+        .id;
+    for member in [bob, carol, dave] {
+        assert_eq!(group_message(member, "alice").await.id, id);
+    }
+    alice.unsend_group("room", id).await.unwrap();
+    for member in [bob, carol, dave] {
+        until(
+            member,
+            |e| matches!(e, ClientEvent::Unsent { id: i, .. } if *i == id),
+        )
+        .await;
+        assert!(member.group_history("room").await.unwrap().is_empty());
+    }
+    // View-once: shown without its body, revealed once.
+    bob.send_group_text("room", "read once", None, true)
+        .await
+        .unwrap();
+    let got = group_message(carol, "bob").await;
+    assert!(got.view_once && got.body.is_none());
+    let shown = carol.display("bob", got.id).await.unwrap();
+    assert_eq!(body(&shown), "read once");
+    assert!(carol.display("bob", got.id).await.is_err());
+
+    // Dave leaves: the others see it, his copy is gone.
+    dave.leave_group("room").await.unwrap();
+    assert!(matches!(
+        dave.group_history("room").await,
+        Err(ClientError::UnknownGroup { .. })
+    ));
+    change_seen(alice, "room", "left").await;
+
+    // The owner burns the group: every remaining member's copy is erased.
+    bob.send_group_text("room", "before the burn", None, false)
+        .await
+        .unwrap();
+    group_message(carol, "bob").await;
+    assert!(!carol.group_history("room").await.unwrap().is_empty());
+    alice.burn_group("room").await.unwrap();
+    for member in [bob, carol] {
+        until(
+            member,
+            |e| matches!(e, ClientEvent::GroupBurned { group, .. } if group == "room"),
+        )
+        .await;
+        assert!(matches!(
+            member.group_history("room").await,
+            Err(ClientError::UnknownGroup { .. })
+        ));
+        assert!(member.groups().await.is_empty());
+    }
+    assert!(alice.groups().await.is_empty());
+}
