@@ -127,7 +127,7 @@ fn unknown_versions_and_tags_are_rejected() {
     let mut bytes = Payload::Burn.encode();
     bytes[0] = 2;
     assert_eq!(Payload::decode(&bytes), Err(DecodeError::UnknownVersion(2)));
-    for tag in [0, 8, 0xFF] {
+    for tag in [0, 10, 0xFF] {
         assert_eq!(
             Payload::decode(&[1, tag]),
             Err(DecodeError::UnknownTag(tag))
@@ -138,6 +138,73 @@ fn unknown_versions_and_tags_are_rejected() {
     assert_eq!(
         MessageRecord::decode(&rec),
         Err(DecodeError::UnknownVersion(0))
+    );
+}
+
+#[test]
+fn group_payloads_round_trip_and_carry_only_messages() {
+    use crate::group::GroupId;
+    let group = GroupId([7; 32]);
+    let in_group = |p: Payload| Payload::InGroup {
+        group,
+        payload: Box::new(p),
+    };
+    let changes = Payload::GroupChanges {
+        group,
+        name: "deal team".into(),
+        changes: vec![vec![1, 2, 3], vec![4; 200]],
+    };
+    for p in [
+        in_group(text("to the group")),
+        in_group(Payload::Unsend {
+            id: MessageId([1; 16]),
+        }),
+        changes.clone(),
+    ] {
+        let bytes = p.encode();
+        assert_eq!(Payload::decode(&bytes), Ok(p));
+        for cut in 0..bytes.len() {
+            assert!(Payload::decode(&bytes[..cut]).is_err());
+        }
+    }
+    // Only a text, a file or an unsend travels in a group payload; no nesting.
+    for inner in [Payload::Burn, in_group(text("nested")), changes.clone()] {
+        let tag = inner.tag();
+        assert_eq!(
+            Payload::decode(&in_group(inner).encode()),
+            Err(DecodeError::UnknownTag(tag))
+        );
+    }
+    // At most MAX_GROUP_CHANGES changes, each at most one change long.
+    let too_many = Payload::GroupChanges {
+        group,
+        name: String::new(),
+        changes: vec![vec![0]; super::limits::MAX_GROUP_CHANGES + 1],
+    };
+    assert!(matches!(
+        Payload::decode(&too_many.encode()),
+        Err(DecodeError::TooLong { .. })
+    ));
+    let too_long = Payload::GroupChanges {
+        group,
+        name: String::new(),
+        changes: vec![vec![0; crate::group::MAX_CHANGE_LEN + 1]],
+    };
+    assert!(matches!(
+        Payload::decode(&too_long.encode()),
+        Err(DecodeError::TooLong { .. })
+    ));
+    // A record remembers its group; a section out of order or repeated is refused.
+    let mut r = record();
+    r.group = Some(group);
+    let bytes = r.encode();
+    assert_eq!(MessageRecord::decode(&bytes), Ok(r));
+    let mut twice = bytes.clone();
+    twice.push(3);
+    twice.extend_from_slice(&[7; 32]);
+    assert_eq!(
+        MessageRecord::decode(&twice),
+        Err(DecodeError::TrailingBytes)
     );
 }
 
