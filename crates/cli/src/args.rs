@@ -201,6 +201,68 @@ pub(crate) enum Command {
         /// The contact.
         name: String,
     },
+    /// Group conversations: create one, manage its members, leave it or burn it. Send, read,
+    /// history, unsend and timer take a group's name like a contact's.
+    Group {
+        #[command(subcommand)]
+        action: GroupAction,
+    },
+}
+
+/// What to do with a group.
+#[derive(Debug, Subcommand)]
+pub(crate) enum GroupAction {
+    /// Create a group with you as its owner (groups and contacts share one name space).
+    Create {
+        /// The group's name.
+        name: String,
+        /// The group timer: messages disappear this long after they are read.
+        #[arg(long, value_parser = parse_duration)]
+        timer: Option<Duration>,
+    },
+    /// Add contacts to a group (owner and admins).
+    Add {
+        /// The group.
+        name: String,
+        /// The contacts to add.
+        #[arg(required = true)]
+        contacts: Vec<String>,
+    },
+    /// Remove a member (owner and admins): nothing sent afterwards reaches them.
+    Remove {
+        /// The group.
+        name: String,
+        /// The member, as `group members` names them.
+        member: String,
+    },
+    /// Make a member an admin, or with --revoke take it back (owner only).
+    Admin {
+        /// The group.
+        name: String,
+        /// The member.
+        member: String,
+        /// Revoke admin rights instead.
+        #[arg(long)]
+        revoke: bool,
+    },
+    /// Leave a group: the members are told, and your copy is erased.
+    Leave {
+        /// The group.
+        name: String,
+    },
+    /// List a group's members, their roles and whether you verified them.
+    Members {
+        /// The group.
+        name: String,
+    },
+    /// Burn a group for everyone (owner only): every member's copy is erased.
+    Burn {
+        /// The group.
+        name: String,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
 }
 
 #[cfg(test)]
@@ -277,6 +339,25 @@ mod tests {
         assert!(cli.global.json);
         assert!(matches!(cli.command, Command::Expire));
         assert!(Cli::try_parse_from(["hush", "expire", "now"]).is_err());
+    }
+
+    #[test]
+    fn parses_group_commands() {
+        let cli = Cli::try_parse_from(["hush", "group", "add", "deal", "bob", "carol"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Group { action: GroupAction::Add { ref name, ref contacts } }
+                if name == "deal" && contacts == &["bob", "carol"]
+        ));
+        assert!(Cli::try_parse_from(["hush", "group", "add", "deal"]).is_err());
+        let cli =
+            Cli::try_parse_from(["hush", "group", "admin", "deal", "bob", "--revoke"]).unwrap();
+        assert!(matches!(
+            cli.command,
+            Command::Group {
+                action: GroupAction::Admin { revoke: true, .. }
+            }
+        ));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use zeroize::Zeroizing;
 
 use crate::args::TimerSetting;
 use crate::events::event_notice;
+use crate::groups;
 use crate::open::key_from_passphrase;
 use crate::output::{Output, Record};
 use crate::present::{self, contact, message_out, now_secs, timer_secs};
@@ -116,6 +117,9 @@ pub(crate) async fn send(
     if text.is_empty() {
         bail!("the message is empty; give TEXT or pipe it on stdin");
     }
+    if groups::is_group(client, name).await {
+        return groups::send(client, name, &text, timer, view_once, out).await;
+    }
     let sent = client.send_text(name, &text, timer, view_once).await?;
     out.emit(&present::sent_record(name, &sent), now_secs())
 }
@@ -152,14 +156,29 @@ pub(crate) async fn read(
     wait: Option<Duration>,
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
-    if let Some(name) = name {
-        contact(client, name).await?;
-    }
+    let group = match name {
+        Some(name) if groups::is_group(client, name).await => Some(name),
+        Some(name) => {
+            contact(client, name).await?;
+            None
+        }
+        None => None,
+    };
     show_unread(client, name, out).await?;
-    let events = client.receive(name, wait).await?;
+    // A group's messages come from its members: receive everything, show the group's.
+    let events = client
+        .receive(name.filter(|_| group.is_none()), wait)
+        .await?;
     for event in events {
         match event {
             ClientEvent::Message { contact, message } => {
+                let in_group = match message.group {
+                    Some(id) => client.group_name(id).await,
+                    None => None,
+                };
+                if group.is_some() && in_group.as_deref() != group {
+                    continue;
+                }
                 // A message erased later in the same batch (unsend, burn) is no longer there.
                 let shown = match client.display(&contact, message.id).await {
                     Ok(shown) => shown,
@@ -167,10 +186,11 @@ pub(crate) async fn read(
                     Err(err) => return Err(err.into()),
                 };
                 let text = present::body_text(&shown);
-                out.emit(
-                    &Record::Message(message_out(&contact, &shown, text)),
-                    now_secs(),
-                )?;
+                let record = match &in_group {
+                    Some(g) => groups::group_message_out(g, &contact, &shown, text),
+                    None => message_out(&contact, &shown, text),
+                };
+                out.emit(&Record::Message(record), now_secs())?;
             }
             ClientEvent::RelayUnreachable { relay } => {
                 eprintln!(
@@ -195,7 +215,15 @@ async fn show_unread(
     name: Option<&str>,
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
+    let group_names: Vec<String> = client.groups().await.into_iter().map(|g| g.name).collect();
+    for group in group_names
+        .iter()
+        .filter(|g| name.is_none_or(|n| n == g.as_str()))
+    {
+        groups::history(client, group, true, out).await?;
+    }
     let contacts: Vec<String> = match name {
+        Some(name) if group_names.iter().any(|g| g == name) => Vec::new(),
         Some(name) => vec![name.to_owned()],
         None => client
             .contacts()
@@ -230,6 +258,9 @@ pub(crate) async fn history(
     name: &str,
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
+    if groups::is_group(client, name).await {
+        return groups::history(client, name, false, out).await;
+    }
     for view in client.history(name).await? {
         let (shown, text) = present::reveal(client, name, view).await?;
         out.emit(
@@ -246,13 +277,16 @@ pub(crate) async fn contacts(client: &Client, out: &mut Output<io::Stdout>) -> R
     for view in client.contacts().await {
         out.emit(&Record::Contact(present::contact_out(&view)), now)?;
     }
+    groups::list(client, out).await?;
     for pending in client.pending_invitations().await {
         out.emit(
             &Record::Contact(crate::output::ContactOut {
+                kind: "contact",
                 name: pending.name,
                 verified: false,
                 timer: None,
                 status: "pending".into(),
+                members: None,
             }),
             now,
         )?;
@@ -301,6 +335,9 @@ pub(crate) async fn timer(
         TimerSetting::After(d) => Some(d),
         TimerSetting::Off => None,
     };
+    if groups::is_group(client, name).await {
+        return groups::timer(client, name, timer, out).await;
+    }
     client.set_timer(name, timer).await?;
     out.emit(
         &Record::Timer {
@@ -318,6 +355,9 @@ pub(crate) async fn unsend(
     id: &str,
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
+    if groups::is_group(client, name).await {
+        return groups::unsend(client, name, id, out).await;
+    }
     let id = present::parse_message_id(id)?;
     client.unsend(name, id).await?;
     out.emit(
@@ -336,6 +376,9 @@ pub(crate) async fn burn(
     yes: bool,
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
+    if groups::is_group(client, name).await {
+        bail!("{name} is a group: `hush group burn {name}` burns it for every member (owner only), `hush group leave {name}` erases your copy");
+    }
     contact(client, name).await?;
     if !yes && !confirm_burn(name)? {
         bail!("burn cancelled; nothing was deleted");
@@ -352,13 +395,20 @@ pub(crate) async fn burn(
 }
 
 fn confirm_burn(name: &str) -> Result<bool> {
+    confirm(
+        &format!("Burn the whole conversation with {name} on BOTH sides? This cannot be undone. Type yes: "),
+        &format!("refusing to burn without confirmation: stdin is not a terminal. Add --yes to burn the conversation with {name} on both sides"),
+    )
+}
+
+/// Asks `question` on the terminal; true if the answer is yes. Fails with `refusal` when stdin
+/// is not a terminal.
+pub(crate) fn confirm(question: &str, refusal: &str) -> Result<bool> {
     let stdin = io::stdin();
     if !stdin.is_terminal() {
-        bail!("refusing to burn without confirmation: stdin is not a terminal. Add --yes to burn the conversation with {name} on both sides");
+        bail!("{refusal}");
     }
-    eprint!(
-        "Burn the whole conversation with {name} on BOTH sides? This cannot be undone. Type yes: "
-    );
+    eprint!("{question}");
     io::stderr().flush()?;
     let mut answer = String::new();
     stdin.lock().read_line(&mut answer)?;

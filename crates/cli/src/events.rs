@@ -62,6 +62,21 @@ pub(crate) fn describe(event: &ClientEvent) -> Option<(String, String)> {
             contact.clone(),
             format!("a message from {contact} came after more lost messages than hush can skip; {contact}'s messages can no longer be read here. Burn the conversation (hush burn {contact}) and send a new invitation"),
         ),
+        ClientEvent::GroupChanged { group, by, what } => {
+            (group.clone(), format!("{by} {what}"))
+        }
+        ClientEvent::GroupRemoved { group } => (
+            group.clone(),
+            format!("you were removed from {group}: nothing new reaches you. `hush group leave {group}` erases your copy"),
+        ),
+        ClientEvent::GroupBurned { group, .. } => (
+            group.clone(),
+            format!("the owner burned {group}: its messages and members are erased here"),
+        ),
+        ClientEvent::GroupRejected { group, from, reason } => (
+            group.clone().unwrap_or_else(|| from.clone()),
+            format!("refused a group change or message from {from}: {reason}"),
+        ),
         _ => return None,
     };
     Some((contact, text))

@@ -31,6 +31,7 @@ mod commands;
 mod events;
 mod expire;
 mod files;
+mod groups;
 mod home;
 mod open;
 mod output;
@@ -97,6 +98,13 @@ async fn dispatch(command: Command, home: &std::path::Path, global: Global) -> a
         } => commands::accept(&client, invitation, as_name, &mut out).await,
         Command::Send {
             name,
+            file: Some(_),
+            ..
+        } if groups::is_group(&client, name).await => Err(anyhow::anyhow!(
+            "sending files to a group is not supported yet; send {name}'s members the file one by one"
+        )),
+        Command::Send {
+            name,
             file: Some(path),
             timer,
             view_once,
@@ -123,7 +131,11 @@ async fn dispatch(command: Command, home: &std::path::Path, global: Global) -> a
         Command::Burn { name, yes } => commands::burn(&client, name, *yes, &mut out).await,
         Command::Block { name } => commands::block(&client, name, &mut out).await,
         Command::Expire => expire::run(&client, json).await,
+        Command::Chat { name } if groups::is_group(&client, name).await => Err(anyhow::anyhow!(
+            "chatting in a group is not supported yet; use `hush send {name}` and `hush read {name}`"
+        )),
         Command::Chat { name } => chat::run(&client, name).await,
+        Command::Group { action } => groups::run(&client, action, &mut out).await,
     };
     client.close().await;
     result

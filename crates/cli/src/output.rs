@@ -34,6 +34,12 @@ pub(crate) struct MessageOut {
     /// The file, for a file message (absent for a text).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(crate) file: Option<FileOut>,
+    /// The group, for a group message (absent in a 1:1 conversation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) group: Option<String>,
+    /// Who wrote a group message: a member's name, or yours (absent in a 1:1 conversation).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) from: Option<String>,
 }
 
 /// The file of a file message.
@@ -47,17 +53,39 @@ pub(crate) struct FileOut {
     pub(crate) relay_expires_at: u64,
 }
 
-/// A contact as `contacts` prints it.
+/// A contact or a group as `contacts` prints it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct ContactOut {
+    /// `contact` or `group`.
+    pub(crate) kind: &'static str,
     /// The local name.
     pub(crate) name: String,
     /// Whether the safety number was verified.
     pub(crate) verified: bool,
     /// The conversation's disappearing timer, in seconds.
     pub(crate) timer: Option<u64>,
-    /// `active`, `pending`, `blocked` or `burned`.
+    /// `active`, `pending`, `blocked` or `burned`; for a group, `active` or `removed`.
     pub(crate) status: String,
+    /// How many members a group has, you included (absent for a contact).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(crate) members: Option<usize>,
+}
+
+/// A group member as `group members` prints it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub(crate) struct MemberOut {
+    /// The group.
+    pub(crate) group: String,
+    /// The member's name (yours for you).
+    pub(crate) name: String,
+    /// `owner`, `admin` or `member`.
+    pub(crate) role: &'static str,
+    /// Whether this is you.
+    pub(crate) you: bool,
+    /// Whether the member is one of your contacts.
+    pub(crate) contact: bool,
+    /// Whether you verified their safety number.
+    pub(crate) verified: bool,
 }
 
 /// One result line.
@@ -100,6 +128,22 @@ pub(crate) enum Record {
     },
     /// A message shown by `read` or `history`.
     Message(MessageOut),
+    /// A group command's result: what changed, and which members were told.
+    Group {
+        /// The group.
+        group: String,
+        /// What was done, in words.
+        text: String,
+        /// The message id, for a message sent to the group.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+        /// The members reached.
+        reached: Vec<String>,
+        /// The members not reached, each with the reason.
+        unreachable: Vec<(String, String)>,
+    },
+    /// A member listed by `group members`.
+    Member(MemberOut),
     /// A contact listed by `contacts`.
     Contact(ContactOut),
     /// Something that happened in a conversation while receiving (timer change, unsend, burn).
@@ -201,6 +245,31 @@ impl Record {
             ),
             Record::Sent { id, .. } => id.clone(),
             Record::Message(m) => message_text(m, now),
+            Record::Group {
+                group,
+                text,
+                id,
+                unreachable,
+                ..
+            } => {
+                let mut line = match id {
+                    Some(id) => id.clone(),
+                    None => format!("{group}: {text}"),
+                };
+                for (who, why) in unreachable {
+                    line.push_str(&format!("\nnot delivered to {who}: {why}"));
+                }
+                line
+            }
+            Record::Member(m) => {
+                let you = if m.you { " (you)" } else { "" };
+                let state = match (m.contact, m.verified) {
+                    (_, true) => "verified",
+                    (true, false) => "not verified",
+                    (false, false) => "not a contact",
+                };
+                format!("{}{you}\t{}\t{state}", m.name, m.role)
+            }
             Record::Contact(c) => {
                 let verified = if c.verified { "verified" } else { "not verified" };
                 format!(
@@ -250,9 +319,11 @@ impl Record {
 }
 
 fn message_text(m: &MessageOut, now: u64) -> String {
-    let who = match m.direction {
-        "out" => format!("you -> {}", m.contact),
-        _ => m.contact.clone(),
+    let who = match (&m.group, m.direction) {
+        (Some(group), "out") => format!("you -> {group}"),
+        (Some(group), _) => format!("{} @ {group}", m.contact),
+        (None, "out") => format!("you -> {}", m.contact),
+        (None, _) => m.contact.clone(),
     };
     let file_line;
     let text = match &m.file {
@@ -364,6 +435,8 @@ mod tests {
             expires_at: Some(1_800_000_300),
             view_once: false,
             file: None,
+            group: None,
+            from: None,
         }
     }
 

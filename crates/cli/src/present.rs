@@ -51,6 +51,8 @@ pub(crate) fn message_out(contact: &str, view: &MessageView, text: Option<String
             size: f.size,
             relay_expires_at: f.expires_at,
         }),
+        group: None,
+        from: None,
     }
 }
 
@@ -112,10 +114,12 @@ pub(crate) fn contact_out(view: &ContactView) -> ContactOut {
         _ => "unknown",
     };
     ContactOut {
+        kind: "contact",
         name: view.name.clone(),
         verified: view.verified,
         timer: view.timer.map(|d| d.as_secs()),
         status: status.into(),
+        members: None,
     }
 }
 
