@@ -1,8 +1,9 @@
-//! Groups through the built `hush` binary: four homes on two relays. Create, add, messages
-//! with `"group"` and `"from"` in JSON, members and contacts listings, the clear errors (not an
-//! admin, unknown group, a removed member writing), removal (the removed member gets nothing
-//! new), and the owner's burn, after which an attacker holding every home's key file finds
-//! neither the group's name nor its messages (the search first proves it finds them).
+//! Groups through the built `hush` binary: four homes on two relays. Create, add, messages with
+//! `"group"` and `"from"` in JSON, a file that two members save in turn, members and contacts
+//! listings, the clear errors (not an admin, unknown group, a removed member writing), removal
+//! (the removed member gets nothing new), and the owner's burn, after which an attacker holding
+//! every home's key file finds neither the group's name nor its messages (the search first
+//! proves it finds them).
 
 use hush_tests::attacker::{Markers, Seizure};
 use hush_tests::cli::{introduce, poll_until, read_until_text, HushHome, RelayProcess};
@@ -72,8 +73,30 @@ fn a_group_from_creation_to_the_owners_burn() {
         assert_eq!(got["from"], "bob", "{got}");
         assert_eq!(got["id"], id.as_str(), "{got}");
     }
-    let history = carol.hush(&["history", GROUP, "--json"]).ok().json_lines();
-    assert_eq!(history.len(), 1, "{history:?}");
+
+    // A file: one upload; two members save it in turn.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("terms.pdf");
+    std::fs::write(&path, b"cli-group-file-contents-77aa").unwrap();
+    let run = bob
+        .hush(&["send", GROUP, "--file", path.to_str().unwrap(), "--json"])
+        .ok();
+    let file_id = run.json_lines()[0]["id"].as_str().unwrap().to_owned();
+    for (i, member) in [carol, dave].into_iter().enumerate() {
+        poll_until("the file message", || {
+            let lines = member.hush(&["read", "--json"]).ok().json_lines();
+            lines
+                .iter()
+                .any(|l| l["id"] == file_id.as_str() && l["group"] == GROUP)
+                .then_some(())
+        });
+        let to = dir.path().join(format!("saved-{i}"));
+        member
+            .hush(&["save", &file_id, "--to", to.to_str().unwrap()])
+            .ok();
+        assert_eq!(std::fs::read(&to).unwrap(), b"cli-group-file-contents-77aa");
+    }
+    bob.hush(&["unsend", GROUP, &file_id]).ok();
 
     // Listings.
     let contacts = alice.hush(&["contacts", "--json"]).ok().json_lines();

@@ -286,3 +286,50 @@ async fn unsend_view_once_leave_and_the_owners_burn() {
     }
     assert!(alice.groups().await.is_empty());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_file_to_a_group_is_one_upload_every_member_saves_and_its_authors_unsend_deletes() {
+    let f = four().await;
+    let [alice, bob, carol, dave] = &f.users[..] else {
+        unreachable!()
+    };
+    alice.create_group("files", None).await.unwrap();
+    alice
+        .add_to_group("files", &["bob", "carol", "dave"])
+        .await
+        .unwrap();
+    for member in [bob, carol, dave] {
+        change_seen(member, "files", "added you").await;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("terms.txt");
+    let content: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&path, &content).unwrap();
+    let no_progress = |_| {};
+    let sent = bob
+        .send_group_file("files", &path, None, false, &no_progress)
+        .await
+        .unwrap();
+    assert_eq!(sent.reached.len(), 3, "{sent:?}");
+    let id = sent.message.unwrap().id;
+    let mut got = Vec::new();
+    for member in [alice, carol, dave] {
+        let m = group_message(member, "bob").await;
+        assert_eq!(m.id, id);
+        assert_eq!(m.file.as_ref().unwrap().size, content.len() as u64);
+        got.push(m);
+    }
+    // Carol saves, then Dave: the first save leaves the blob for the others.
+    for (i, member) in [carol, dave].into_iter().enumerate() {
+        let to = dir.path().join(format!("saved-{i}"));
+        let saved = member.save_file(id, &to, &no_progress).await.unwrap();
+        assert_eq!(std::fs::read(saved).unwrap(), content);
+    }
+    // Bob unsends it: the blob goes, so Alice, who had not saved it yet, cannot.
+    bob.unsend_group("files", id).await.unwrap();
+    let err = alice
+        .save_file(id, &dir.path().join("late"), &no_progress)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, ClientError::FileExpired), "{err:?}");
+}

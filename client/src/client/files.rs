@@ -73,11 +73,15 @@ impl Client {
         progress: ProgressFn<'_>,
     ) -> Result<PathBuf, ClientError> {
         let inner = &self.inner;
-        let (contact, key, file) = inner.received_file(id).await?;
+        let (contact, key, file, in_group) = inner.received_file(id).await?;
         let dest = inner
             .transfers
             .download(&contact, &key, id, &file, to, progress)
             .await?;
+        // A group's file is one blob for every member: the author deletes it.
+        if !in_group {
+            inner.transfers.done_with_blob(&file).await?;
+        }
         let mut st = inner.state.lock().await;
         if let Some(c) = st.contacts.get_mut(&contact) {
             if let Ok(effects) = c.conv.file_saved(id, inner.now()) {
@@ -90,17 +94,19 @@ impl Client {
 }
 
 impl Inner {
-    /// The contact (its name and store key) and the file of received file message `id`.
+    /// The contact (its name and store key) and the file of received file message `id`, and
+    /// whether it was sent in a group.
     async fn received_file(
         &self,
         id: MessageId,
-    ) -> Result<(String, ContactKey, FileRef), ClientError> {
+    ) -> Result<(String, ContactKey, FileRef, bool), ClientError> {
         let now = self.now();
         let st = self.state.lock().await;
         for (name, c) in &st.contacts {
-            if c.conv.message(&id).is_some() {
+            if let Some(record) = c.conv.message(&id) {
+                let in_group = record.group.is_some();
                 let file = c.conv.received_file(id, now)?;
-                return Ok((name.clone(), c.key.clone(), file.clone()));
+                return Ok((name.clone(), c.key.clone(), file.clone(), in_group));
             }
         }
         Err(ConversationError::UnknownMessage.into())

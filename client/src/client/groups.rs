@@ -10,7 +10,7 @@
 //! message from someone who is not a member, is dropped and reported.
 //!
 //! What it does not do: introduce members who are not our contacts (a member we cannot reach
-//! is reported in [`GroupSent::unreachable`]) or carry files to a group.
+//! is reported in [`GroupSent::unreachable`]).
 
 use std::time::Duration;
 
@@ -18,11 +18,14 @@ use rand::rngs::OsRng;
 
 use super::group_record::{log_of, GroupState};
 use super::view::{ClientEvent, MessageView};
-use super::{Client, ClientError, Inner, State};
+use super::{driver, Client, ClientError, Inner, State};
 use crate::conversation::limits::MAX_GROUP_CHANGES;
-use crate::conversation::{Effect, MessageBody, MessageId, Payload};
+use crate::conversation::{
+    Conversation, ConversationError, Effect, MessageBody, MessageId, Payload,
+};
 use crate::crypto::PublicIdentity;
 use crate::group::{Change, GroupError, GroupId, MembershipLog, Op, Role};
+use crate::transfer::forget_contact_records;
 
 /// One group as a front end lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -54,7 +57,7 @@ pub struct MemberView {
 }
 
 /// What sending to a group did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct GroupSent {
     /// The message as the group's history shows it (`None` for a change).
     pub message: Option<MessageView>,
@@ -174,11 +177,7 @@ impl Inner {
 
     /// Sends group `name`'s known changes to `members`, each over its pairwise session.
     async fn send_changes(&self, name: &str, members: &[PublicIdentity]) -> GroupSent {
-        let mut sent = GroupSent {
-            message: None,
-            reached: Vec::new(),
-            unreachable: Vec::new(),
-        };
+        let mut sent = GroupSent::default();
         let batches = {
             let mut st = self.state.lock().await;
             let Ok(group) = st.group(name) else {
@@ -226,6 +225,71 @@ impl Inner {
         self.act(name, true, |_, _| Ok(effects)).await
     }
 
+    /// Checks that we may write in group `name`; returns its id, the timer its messages get
+    /// (`timer_override`, else the group's) and the other members.
+    async fn group_members_to_send(
+        &self,
+        name: &str,
+    ) -> Result<(GroupId, Option<u64>, Vec<PublicIdentity>), ClientError> {
+        let me = self.me();
+        let mut st = self.state.lock().await;
+        let group = st.group(name)?;
+        let roster = group.log.roster();
+        if roster.role_of(&me).is_none() {
+            return Err(ClientError::NotAGroupMember {
+                group: name.to_owned(),
+            });
+        }
+        let members = roster
+            .members()
+            .map(|(m, _)| *m)
+            .filter(|m| *m != me)
+            .collect();
+        Ok((group.id(), roster.timer(), members))
+    }
+
+    /// Sends one message to every other member of group `name`: `compose` writes each
+    /// member's copy (given the group, the shared message id, the timer and now).
+    async fn send_to_group(
+        &self,
+        name: &str,
+        timer_override: Option<Duration>,
+        compose: impl Fn(
+            &mut Conversation,
+            GroupId,
+            MessageId,
+            Option<u64>,
+            u64,
+        ) -> Result<Vec<Effect>, ConversationError>,
+    ) -> Result<GroupSent, ClientError> {
+        let (group, timer, members) = self.group_members_to_send(name).await?;
+        let timer = timer_override.map(|t| t.as_secs().max(1)).or(timer);
+        let id = MessageId::random(&mut OsRng);
+        let mut sent = GroupSent::default();
+        for member in members {
+            let contact = { self.state.lock().await.contact_named(&member) };
+            let Some(contact) = contact else {
+                let label = self.label(&member).await;
+                sent.unreachable
+                    .push((label, "not one of your contacts".to_owned()));
+                continue;
+            };
+            let result = self
+                .send_message(&contact, |conv, now| {
+                    Ok((id, compose(conv, group, id, timer, now)?))
+                })
+                .await;
+            match result {
+                Ok(view) => {
+                    sent.message.get_or_insert(view);
+                    sent.reached.push(contact);
+                }
+                Err(e) => sent.unreachable.push((contact, e.to_string())),
+            }
+        }
+        Ok(sent)
+    }
+
     /// Erases group `name` here: every message of it in every conversation, and its record.
     pub(crate) fn forget_group_here(
         &self,
@@ -236,13 +300,12 @@ impl Inner {
             return Ok(None);
         };
         let id = group.id();
-        for c in st.contacts.values_mut() {
-            for effect in c.conv.forget_group(id) {
-                if let Effect::DeleteMessage(m) = effect {
-                    self.store.delete(&c.key.message(m))?;
-                }
-            }
+        for (contact, c) in st.contacts.iter_mut() {
+            let effects = c.conv.forget_group(id);
+            driver::apply_local(&self.store, &c.key, contact, &c.conv, effects)?;
         }
+        // An upload to the group cut off before its message left.
+        forget_contact_records(&self.store, name)?;
         self.store.delete(&group.key())?;
         Ok(Some(id))
     }
@@ -511,11 +574,7 @@ impl Client {
     pub async fn leave_group(&self, name: &str) -> Result<GroupSent, ClientError> {
         let sent = match self.inner.change_group(name, Op::Leave).await {
             Ok((_, tell)) => self.inner.send_changes(name, &tell).await,
-            Err(ClientError::NotAGroupMember { .. }) => GroupSent {
-                message: None,
-                reached: Vec::new(),
-                unreachable: Vec::new(),
-            },
+            Err(ClientError::NotAGroupMember { .. }) => GroupSent::default(),
             Err(e) => return Err(e),
         };
         let mut st = self.inner.state.lock().await;
@@ -542,57 +601,39 @@ impl Client {
         timer_override: Option<Duration>,
         view_once: bool,
     ) -> Result<GroupSent, ClientError> {
-        let inner = &self.inner;
-        let me = inner.me();
-        let (id, timer, members) = {
-            let mut st = inner.state.lock().await;
-            let group = st.group(name)?;
-            let roster = group.log.roster();
-            if roster.role_of(&me).is_none() {
-                return Err(ClientError::NotAGroupMember {
-                    group: name.to_owned(),
-                });
-            }
-            let timer = match timer_override {
-                Some(t) => Some(t.as_secs().max(1)),
-                None => roster.timer(),
-            };
-            let members: Vec<PublicIdentity> = roster
-                .members()
-                .map(|(m, _)| *m)
-                .filter(|m| *m != me)
-                .collect();
-            (group.id(), timer, members)
-        };
         let body = MessageBody::new(text);
-        let message_id = MessageId::random(&mut OsRng);
-        let mut sent = GroupSent {
-            message: None,
-            reached: Vec::new(),
-            unreachable: Vec::new(),
-        };
-        for member in members {
-            let contact = { inner.state.lock().await.contact_named(&member) };
-            let Some(contact) = contact else {
-                let label = inner.label(&member).await;
-                sent.unreachable
-                    .push((label, "not one of your contacts".to_owned()));
-                continue;
-            };
-            let result = inner
-                .send_message(&contact, |conv, now| {
-                    let fx =
-                        conv.compose_group_text(id, message_id, &body, timer, view_once, now)?;
-                    Ok((message_id, fx))
-                })
-                .await;
-            match result {
-                Ok(view) => {
-                    sent.message.get_or_insert(view);
-                    sent.reached.push(contact);
-                }
-                Err(e) => sent.unreachable.push((contact, e.to_string())),
-            }
+        self.inner
+            .send_to_group(name, timer_override, |conv, group, id, timer, now| {
+                conv.compose_group_text(group, id, &body, timer, view_once, now)
+            })
+            .await
+    }
+
+    /// Sends the file at `path` to group `name`: one upload to our relay, whose key and read
+    /// capability go to every other member in a file message over its pairwise session.
+    /// Members' saves leave the blob for the others; it goes when our copy of the message does
+    /// (unsend, expiry, burn) or at the relay's expiry. If no member is reached, the upload
+    /// stays on record and the same call resumes it.
+    pub async fn send_group_file(
+        &self,
+        name: &str,
+        path: &std::path::Path,
+        timer_override: Option<Duration>,
+        view_once: bool,
+        progress: crate::transfer::ProgressFn<'_>,
+    ) -> Result<GroupSent, ClientError> {
+        let inner = &self.inner;
+        inner.group_members_to_send(name).await?;
+        let upload = inner.transfers.upload(name, path, progress).await?;
+        let file = upload.file.clone();
+        let sent = inner
+            .send_to_group(name, timer_override, |conv, group, id, timer, now| {
+                conv.compose_group_file(group, id, &file, timer, view_once, now)
+            })
+            .await?;
+        if !sent.reached.is_empty() {
+            // The message is out: the upload is done.
+            inner.transfers.finish_upload(&upload)?;
         }
         Ok(sent)
     }
@@ -746,11 +787,7 @@ impl Client {
             let members: Vec<PublicIdentity> = roster.members().map(|(m, _)| *m).collect();
             (group.id(), name.to_owned(), changes, members)
         };
-        let mut sent = GroupSent {
-            message: None,
-            reached: Vec::new(),
-            unreachable: Vec::new(),
-        };
+        let mut sent = GroupSent::default();
         for member in members.iter().filter(|m| **m != inner.me()) {
             let contact = { inner.state.lock().await.contact_named(member) };
             let Some(contact) = contact else { continue };

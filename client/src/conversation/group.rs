@@ -9,6 +9,7 @@
 
 use super::effect::Effect;
 use super::error::ConversationError;
+use super::file::FileRef;
 use super::limits::MAX_TEXT_LEN;
 use super::machine::Conversation;
 use super::message::MessageRecord;
@@ -29,30 +30,72 @@ impl Conversation {
         view_once: bool,
         now: u64,
     ) -> Result<Vec<Effect>, ConversationError> {
-        self.check_compose(timer)?;
         if body.len() > MAX_TEXT_LEN {
             return Err(ConversationError::BodyTooLong {
                 len: body.len(),
                 max: MAX_TEXT_LEN,
             });
         }
+        let record = MessageRecord {
+            body: (!view_once).then(|| body.clone()),
+            ..MessageRecord::sent(id, now, timer, view_once)
+        };
+        let payload = Payload::Text {
+            id,
+            sent_at: now,
+            timer,
+            view_once,
+            body: body.clone(),
+        };
+        self.compose_in_group(group, record, payload)
+    }
+
+    /// Writes this contact's copy of a file message in `group`: the one upload's `file` (our
+    /// record keeps its write capability; the payload never carries it).
+    pub fn compose_group_file(
+        &mut self,
+        group: GroupId,
+        id: MessageId,
+        file: &FileRef,
+        timer: Option<u64>,
+        view_once: bool,
+        now: u64,
+    ) -> Result<Vec<Effect>, ConversationError> {
+        let mut sent = file.clone();
+        sent.write_cap = None;
+        let record = MessageRecord {
+            file: Some(Box::new(file.clone())),
+            ..MessageRecord::sent(id, now, timer, view_once)
+        };
+        let payload = Payload::File {
+            id,
+            sent_at: now,
+            timer,
+            view_once,
+            file: Box::new(sent),
+        };
+        self.compose_in_group(group, record, payload)
+    }
+
+    /// Stores `record` as a message of `group` and sends `payload` in it.
+    fn compose_in_group(
+        &mut self,
+        group: GroupId,
+        record: MessageRecord,
+        payload: Payload,
+    ) -> Result<Vec<Effect>, ConversationError> {
+        self.check_compose(record.timer)?;
+        let id = record.id;
         if self.messages.contains_key(&id) {
             return Err(ConversationError::DuplicateMessage);
         }
         let record = MessageRecord {
-            body: (!view_once).then(|| body.clone()),
             group: Some(group),
-            ..MessageRecord::sent(id, now, timer, view_once)
+            ..record
         };
         let payload = Payload::InGroup {
             group,
-            payload: Box::new(Payload::Text {
-                id,
-                sent_at: now,
-                timer,
-                view_once,
-                body: body.clone(),
-            }),
+            payload: Box::new(payload),
         };
         let mut effects = self.insert_record(record);
         effects.push(Effect::SaveMessage(id));

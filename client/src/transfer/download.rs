@@ -127,8 +127,8 @@ impl<'a> Staged<'a> {
 
 impl Transfers {
     /// Saves the file of `contact`'s (store key `key`) file message `id` to `to` (see
-    /// [`crate::Client::save_file`]) and returns the path written; then owes the blob its
-    /// "download done" deletion and carries it out. The staged ciphertext is on record (with
+    /// [`crate::Client::save_file`]) and returns the path written. The blob stays at the relay
+    /// ([`Transfers::done_with_blob`] deletes it). The staged ciphertext is on record (with
     /// its contact and the blob's expiry) before its first byte. Dropping the returned future
     /// while it decrypts stops the decryption, which removes what it wrote.
     pub(crate) async fn download(
@@ -173,9 +173,15 @@ impl Transfers {
             }
             return Err(e);
         }
+        Ok(dest)
+    }
+
+    /// Owes the blob of received `file` its "download done" deletion, with the read capability,
+    /// and carries it out.
+    pub(crate) async fn done_with_blob(&self, file: &FileRef) -> Result<(), ClientError> {
         owe_deletion(&self.store, &file.relay, file.blob_id, &file.read_cap)?;
         self.run_deletions().await;
-        Ok(dest)
+        Ok(())
     }
 
     /// Makes `staged` hold the whole ciphertext, downloading what is missing. Returns the

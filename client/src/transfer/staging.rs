@@ -59,8 +59,8 @@ pub(crate) fn rename_legacy(
 }
 
 /// What must happen when a file message's record is about to be shredded: the blob it points
-/// to is owed a deletion (with the write capability if we sent it, else the read capability),
-/// and the staged ciphertext goes.
+/// to is owed a deletion (with the write capability if we sent it, else the read capability,
+/// except for a group's file, which the author deletes), and the staged ciphertext goes.
 pub(crate) fn forget_file(
     store: &LocalStore,
     contact: &ContactKey,
@@ -69,8 +69,13 @@ pub(crate) fn forget_file(
     let Some(file) = &record.file else {
         return Ok(());
     };
-    let cap = file.write_cap.as_ref().unwrap_or(&file.read_cap);
-    owe_deletion(store, &file.relay, file.blob_id, cap)?;
+    match (&file.write_cap, record.group) {
+        (Some(cap), _) => owe_deletion(store, &file.relay, file.blob_id, cap)?,
+        // A group's file is one blob for every member: a member's read capability does not
+        // delete it for the others; the author's copy does.
+        (None, Some(_)) => {}
+        (None, None) => owe_deletion(store, &file.relay, file.blob_id, &file.read_cap)?,
+    }
     let staged = staged_path(store.home(), contact, record.id);
     forget_download(store, &staged)
 }

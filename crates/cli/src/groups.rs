@@ -1,10 +1,11 @@
 //! The group commands (`hush group ...`), and what `send`, `history`, `unsend`, `timer` and
 //! `contacts` do when given a group's name.
 //!
-//! What it does not do: send files to a group or chat in one (both refuse clearly), or any
-//! group rule (the client library applies them).
+//! What it does not do: chat in a group (it refuses clearly), or any group rule (the client
+//! library applies them).
 
 use std::io;
+use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{bail, Result};
@@ -14,6 +15,7 @@ use hush_client::{Client, GroupSent, GroupView, MessageView};
 use crate::args::GroupAction;
 use crate::output::{ContactOut, MemberOut, MessageOut, Output, Record};
 use crate::present::{self, message_out, now_secs};
+use crate::progress::Bar;
 
 /// Whether `name` is one of the client's groups.
 pub(crate) async fn is_group(client: &Client, name: &str) -> bool {
@@ -75,11 +77,7 @@ pub(crate) async fn run(
 
 /// The record of a group command's result.
 fn record(group: &str, text: String, id: Option<String>, sent: Option<GroupSent>) -> Record {
-    let sent = sent.unwrap_or(GroupSent {
-        message: None,
-        reached: Vec::new(),
-        unreachable: Vec::new(),
-    });
+    let sent = sent.unwrap_or_default();
     Record::Group {
         group: group.to_owned(),
         text,
@@ -128,6 +126,31 @@ pub(crate) async fn send(
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
     let sent = client.send_group_text(name, text, timer, view_once).await?;
+    report_sent(name, sent, out)
+}
+
+/// `hush send GROUP --file PATH`: one upload, the file message to every member.
+pub(crate) async fn send_file(
+    client: &Client,
+    name: &str,
+    path: &Path,
+    timer: Option<Duration>,
+    view_once: bool,
+    out: &mut Output<io::Stdout>,
+) -> Result<()> {
+    let label = path
+        .file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let bar = Bar::new(&format!("sending {label} to {name}"));
+    let sent = client
+        .send_group_file(name, path, timer, view_once, &|p| bar.update(p))
+        .await;
+    bar.finish();
+    report_sent(name, sent?, out)
+}
+
+/// Prints what a message to group `name` reached; fails if it reached no member.
+fn report_sent(name: &str, sent: GroupSent, out: &mut Output<io::Stdout>) -> Result<()> {
     if sent.reached.is_empty() && !sent.unreachable.is_empty() {
         let why: Vec<String> = sent
             .unreachable
@@ -140,8 +163,7 @@ pub(crate) async fn send(
         );
     }
     let id = sent.message.as_ref().map(|m| m.id.to_hex());
-    let text = "sent".to_owned();
-    out.emit(&record(name, text, id, Some(sent)), now_secs())
+    out.emit(&record(name, "sent".to_owned(), id, Some(sent)), now_secs())
 }
 
 /// A group message as printed.

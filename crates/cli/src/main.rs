@@ -98,11 +98,13 @@ async fn dispatch(command: Command, home: &std::path::Path, global: Global) -> a
         } => commands::accept(&client, invitation, as_name, &mut out).await,
         Command::Send {
             name,
-            file: Some(_),
+            file: Some(path),
+            timer,
+            view_once,
             ..
-        } if groups::is_group(&client, name).await => Err(anyhow::anyhow!(
-            "sending files to a group is not supported yet; send {name}'s members the file one by one"
-        )),
+        } if groups::is_group(&client, name).await => {
+            groups::send_file(&client, name, path, *timer, *view_once, &mut out).await
+        }
         Command::Send {
             name,
             file: Some(path),
