@@ -1,6 +1,7 @@
 //! Groups end to end: four clients on two relays, every pair of them contacts. Create, add,
 //! messages both ways, removal (the removed member gets nothing new), a change from a member
-//! who may not make it, unsend, view-once, leave and the owner's burn.
+//! who may not make it, unsend, view-once, files, leave and the owner's burn; and a member who
+//! is only the adder's contact, introduced to the others through the group.
 
 use hush_client::group::{Op, Role};
 use hush_client::{Client, ClientError, ClientEvent, MessageView};
@@ -332,4 +333,77 @@ async fn a_file_to_a_group_is_one_upload_every_member_saves_and_its_authors_unse
         .await
         .unwrap_err();
     assert!(matches!(err, ClientError::FileExpired), "{err:?}");
+}
+
+/// Lets every client receive (and so carry out queued introduction steps) until `done`.
+async fn pump_until(users: &[&Client], what: &str, done: impl AsyncFn() -> bool) {
+    let end = tokio::time::Instant::now() + DEADLINE;
+    while !done().await {
+        assert!(tokio::time::Instant::now() < end, "deadline passed: {what}");
+        for u in users {
+            u.receive(None, None).await.unwrap();
+        }
+    }
+}
+
+async fn contact_names(client: &Client) -> Vec<String> {
+    client
+        .contacts()
+        .await
+        .into_iter()
+        .map(|c| c.name)
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_is_nobodys_contact_but_the_adders_is_introduced_to_the_others() {
+    let (r1, r2) = (relay(), relay());
+    let homes: Vec<tempfile::TempDir> = (0..4).map(|_| tempfile::tempdir().unwrap()).collect();
+    let alice = init(&homes[0].path().join("h"), "alice", r1.address()).await;
+    let bob = init(&homes[1].path().join("h"), "bob", r1.address()).await;
+    let carol = init(&homes[2].path().join("h"), "carol", r2.address()).await;
+    let dave = init(&homes[3].path().join("h"), "dave", r2.address()).await;
+    connect(&alice, "bob", &bob, "alice").await;
+    connect(&alice, "carol", &carol, "alice").await;
+    connect(&bob, "carol", &carol, "bob").await;
+    // Dave knows only Alice.
+    connect(&alice, "dave", &dave, "alice").await;
+
+    alice.create_group("intro", None).await.unwrap();
+    alice
+        .add_to_group("intro", &["bob", "carol"])
+        .await
+        .unwrap();
+    change_seen(&bob, "intro", "added you").await;
+    change_seen(&carol, "intro", "added you").await;
+    alice.add_to_group("intro", &["dave"]).await.unwrap();
+
+    let all = [&alice, &bob, &carol, &dave];
+    pump_until(&all, "Dave and the others become contacts", async || {
+        let d = contact_names(&dave).await;
+        let b = contact_names(&bob).await;
+        let c = contact_names(&carol).await;
+        d.contains(&"bob".to_owned())
+            && d.contains(&"carol".to_owned())
+            && b.contains(&"dave".to_owned())
+            && c.contains(&"dave".to_owned())
+    })
+    .await;
+    // Each side named the other as Alice does; nobody is verified yet.
+    assert!(dave.contacts().await.iter().all(|c| !c.verified));
+    // Now Dave's message reaches everyone, and Bob's reaches Dave.
+    let sent = dave
+        .send_group_text("intro", "hello, I am new", None, false)
+        .await
+        .unwrap();
+    let mut reached = sent.reached.clone();
+    reached.sort();
+    assert_eq!(reached, ["alice", "bob", "carol"], "{sent:?}");
+    assert_eq!(body(&group_message(&bob, "dave").await), "hello, I am new");
+    let sent = bob
+        .send_group_text("intro", "welcome", None, false)
+        .await
+        .unwrap();
+    assert_eq!(sent.reached.len(), 3, "{sent:?}");
+    assert_eq!(body(&group_message(&dave, "bob").await), "welcome");
 }

@@ -109,6 +109,7 @@ impl Inner {
     pub(crate) async fn tick(&self) -> Result<Vec<ClientEvent>, ClientError> {
         let events = self.tick_local().await?;
         self.deliver_owed(None).await;
+        self.run_group_work().await;
         Ok(events)
     }
 

@@ -79,6 +79,114 @@ impl Drop for Reserved<'_> {
 }
 
 impl Inner {
+    /// [`Client::invite_expiring`].
+    pub(crate) async fn invite_as(
+        &self,
+        as_name: &str,
+        lifetime: Duration,
+    ) -> Result<String, ClientError> {
+        let inner = self;
+        let _name = inner.reserve(as_name).await?;
+        let expires_at = inner.now().saturating_add(lifetime.as_secs().max(1));
+        let (own, cap) = inner.create_queue(&inner.relay).await?;
+        let (invitation, secrets) = Invitation::create(
+            &inner.identity,
+            inner.relay.clone(),
+            own.sender_id,
+            cap,
+            expires_at,
+            &mut OsRng,
+        );
+        let recipient_id = own.recipient_id;
+        let pending = PendingRecord {
+            name: as_name.to_owned(),
+            own,
+            secrets: secrets.to_bytes(),
+        };
+        inner.store.put(
+            &StoreKey::Invitation(recipient_id.as_bytes().to_vec()),
+            &pending.encode(),
+        )?;
+        inner
+            .state
+            .lock()
+            .await
+            .pending
+            .insert(recipient_id, pending);
+        Ok(invitation.encode())
+    }
+
+    /// [`Client::accept`].
+    pub(crate) async fn accept_as(
+        &self,
+        invitation: &str,
+        as_name: &str,
+    ) -> Result<(), ClientError> {
+        let inner = self;
+        let invitation = Invitation::parse(invitation)?;
+        invitation.check_unexpired(inner.now())?;
+        let _name = inner.reserve(as_name).await?;
+        let lane = Lane::Contact(invitation.sender_id());
+        inner.pool.connection_on(invitation.relay(), lane).await?;
+        let (own, own_cap) = inner.create_queue(&inner.relay).await?;
+        let intro = Payload::Introduce {
+            relay: own.relay.clone(),
+            sender_id: own.sender_id,
+            send_cap: own_cap,
+        };
+        let (session, wire) =
+            crypto::accept(&inner.identity, &invitation, &intro.encode(), &mut OsRng)?;
+        let new_cap = random_cap();
+        let link = Link {
+            verified: false,
+            peer: *invitation.inviter(),
+            own,
+            to_peer: PeerQueue {
+                relay: invitation.relay().clone(),
+                sender_id: invitation.sender_id(),
+                send_cap: new_cap.clone(),
+            },
+        };
+        let contact = Contact {
+            id: ContactId::random(),
+            key: ContactKey::random(),
+            link,
+            session,
+            conv: Conversation::new(RELAY_TTL_SECS, &mut OsRng)?,
+        };
+        // Stored before the first message leaves, so a crash cannot lose the contact.
+        inner.persist_contact(as_name, &contact)?;
+        let sent = inner
+            .pool
+            .run_on(invitation.relay(), lane, |conn| {
+                let (cap, new_cap, wire) = (
+                    invitation.send_capability().clone(),
+                    new_cap.clone(),
+                    wire.clone(),
+                );
+                let sid = invitation.sender_id();
+                async move { conn.client().send(sid, &cap, 0, Some(&new_cap), wire).await }
+            })
+            .await;
+        if let Err(e) = sent {
+            inner.store.erase_contact(contact.id, contact.key.scope())?;
+            let own = &contact.link.own;
+            inner
+                .delete_queue(&own.relay, own.recipient_id, &own.key)
+                .await;
+            return Err(match e {
+                NetError::Refused {
+                    code: ErrorCode::Auth | ErrorCode::NoQueue,
+                    ..
+                } => ClientError::InvitationUsed,
+                other => other.into(),
+            });
+        }
+        let mut st = inner.state.lock().await;
+        st.contacts.insert(as_name.to_owned(), contact);
+        Ok(())
+    }
+
     /// Holds `name` for a new contact, failing if it is taken or held already.
     async fn reserve(&self, name: &str) -> Result<Reserved<'_>, ClientError> {
         let st = self.state.lock().await;
@@ -209,35 +317,7 @@ impl Client {
         as_name: &str,
         lifetime: Duration,
     ) -> Result<String, ClientError> {
-        let inner = &self.inner;
-        let _name = inner.reserve(as_name).await?;
-        let expires_at = inner.now().saturating_add(lifetime.as_secs().max(1));
-        let (own, cap) = inner.create_queue(&inner.relay).await?;
-        let (invitation, secrets) = Invitation::create(
-            &inner.identity,
-            inner.relay.clone(),
-            own.sender_id,
-            cap,
-            expires_at,
-            &mut OsRng,
-        );
-        let recipient_id = own.recipient_id;
-        let pending = PendingRecord {
-            name: as_name.to_owned(),
-            own,
-            secrets: secrets.to_bytes(),
-        };
-        inner.store.put(
-            &StoreKey::Invitation(recipient_id.as_bytes().to_vec()),
-            &pending.encode(),
-        )?;
-        inner
-            .state
-            .lock()
-            .await
-            .pending
-            .insert(recipient_id, pending);
-        Ok(invitation.encode())
+        self.inner.invite_as(as_name, lifetime).await
     }
 
     /// The invitations we handed out that nobody has answered yet.
@@ -265,69 +345,7 @@ impl Client {
     /// invitation whose signed expiry has passed is refused
     /// ([`crate::crypto::InvitationError::Expired`]).
     pub async fn accept(&self, invitation: &str, as_name: &str) -> Result<(), ClientError> {
-        let inner = &self.inner;
-        let invitation = Invitation::parse(invitation)?;
-        invitation.check_unexpired(inner.now())?;
-        let _name = inner.reserve(as_name).await?;
-        let lane = Lane::Contact(invitation.sender_id());
-        inner.pool.connection_on(invitation.relay(), lane).await?;
-        let (own, own_cap) = inner.create_queue(&inner.relay).await?;
-        let intro = Payload::Introduce {
-            relay: own.relay.clone(),
-            sender_id: own.sender_id,
-            send_cap: own_cap,
-        };
-        let (session, wire) =
-            crypto::accept(&inner.identity, &invitation, &intro.encode(), &mut OsRng)?;
-        let new_cap = random_cap();
-        let link = Link {
-            verified: false,
-            peer: *invitation.inviter(),
-            own,
-            to_peer: PeerQueue {
-                relay: invitation.relay().clone(),
-                sender_id: invitation.sender_id(),
-                send_cap: new_cap.clone(),
-            },
-        };
-        let contact = Contact {
-            id: ContactId::random(),
-            key: ContactKey::random(),
-            link,
-            session,
-            conv: Conversation::new(RELAY_TTL_SECS, &mut OsRng)?,
-        };
-        // Stored before the first message leaves, so a crash cannot lose the contact.
-        inner.persist_contact(as_name, &contact)?;
-        let sent = inner
-            .pool
-            .run_on(invitation.relay(), lane, |conn| {
-                let (cap, new_cap, wire) = (
-                    invitation.send_capability().clone(),
-                    new_cap.clone(),
-                    wire.clone(),
-                );
-                let sid = invitation.sender_id();
-                async move { conn.client().send(sid, &cap, 0, Some(&new_cap), wire).await }
-            })
-            .await;
-        if let Err(e) = sent {
-            inner.store.erase_contact(contact.id, contact.key.scope())?;
-            let own = &contact.link.own;
-            inner
-                .delete_queue(&own.relay, own.recipient_id, &own.key)
-                .await;
-            return Err(match e {
-                NetError::Refused {
-                    code: ErrorCode::Auth | ErrorCode::NoQueue,
-                    ..
-                } => ClientError::InvitationUsed,
-                other => other.into(),
-            });
-        }
-        let mut st = inner.state.lock().await;
-        st.contacts.insert(as_name.to_owned(), contact);
-        Ok(())
+        self.inner.accept_as(invitation, as_name).await
     }
 
     /// Every contact, by name. A burned conversation leaves no contact behind.

@@ -21,7 +21,7 @@ use super::view::{ClientEvent, MessageView};
 use super::{driver, Client, ClientError, Inner, State};
 use crate::conversation::limits::MAX_GROUP_CHANGES;
 use crate::conversation::{
-    Conversation, ConversationError, Effect, MessageBody, MessageId, Payload,
+    Conversation, ConversationError, Effect, MessageBody, MessageId, Payload, MEMBER_LEN,
 };
 use crate::crypto::PublicIdentity;
 use crate::group::{Change, GroupError, GroupId, MembershipLog, Op, Role};
@@ -86,7 +86,7 @@ impl State {
     }
 
     /// The name of the contact whose identity is `who`.
-    fn contact_named(&self, who: &PublicIdentity) -> Option<String> {
+    pub(crate) fn contact_named(&self, who: &PublicIdentity) -> Option<String> {
         self.contacts
             .iter()
             .find(|(_, c)| c.link.peer == *who)
@@ -107,9 +107,30 @@ impl State {
         })
     }
 
-    /// A free name for a group we were added to, starting from `hint`.
-    fn free_group_name(&self, hint: &str) -> String {
-        let base = if hint.is_empty() { "group" } else { hint };
+    /// Our names for the members of `roster` who are contacts, and ours for us: what a member
+    /// we add or introduce may call them.
+    fn member_names(
+        &self,
+        roster: &crate::group::Roster,
+        me: &PublicIdentity,
+        own_name: &str,
+    ) -> Vec<([u8; MEMBER_LEN], String)> {
+        roster
+            .members()
+            .filter_map(|(m, _)| {
+                let name = if m == me {
+                    own_name.to_owned()
+                } else {
+                    self.contact_named(m)?
+                };
+                Some((m.to_bytes(), name.chars().take(32).collect()))
+            })
+            .collect()
+    }
+
+    /// A free name for a contact or group, starting from `hint`.
+    pub(crate) fn free_name(&self, hint: &str, fallback: &str) -> String {
+        let base = if hint.is_empty() { fallback } else { hint };
         std::iter::once(base.to_owned())
             .chain((2..).map(|n| format!("{base}-{n}")))
             .find(|n| self.check_free(n).is_ok())
@@ -185,12 +206,15 @@ impl Inner {
             };
             let id = group.id();
             let encoded: Vec<Vec<u8>> = group.log.changes().iter().map(|c| c.encode()).collect();
+            let roster = group.log.roster().clone();
+            let names = st.member_names(&roster, &self.me(), &self.own_name);
             encoded
                 .chunks(MAX_GROUP_CHANGES)
                 .map(|chunk| Payload::GroupChanges {
                     group: id,
                     name: name.chars().take(32).collect(),
                     changes: chunk.to_vec(),
+                    names: names.clone(),
                 })
                 .collect::<Vec<_>>()
         };
@@ -319,6 +343,7 @@ impl Inner {
         id: GroupId,
         hint: &str,
         changes: Vec<Vec<u8>>,
+        names: &[([u8; MEMBER_LEN], String)],
     ) -> Result<Vec<ClientEvent>, ClientError> {
         let me = self.me();
         let mut events = Vec::new();
@@ -338,9 +363,10 @@ impl Inner {
             if log.roster().role_of(&me).is_none() || log.roster().is_burned() {
                 return Ok(events);
             }
-            let name = st.free_group_name(hint);
+            let name = st.free_name(hint, "group");
             let group = GroupState { log };
             self.store.put(&group.key(), &group.encode(&name))?;
+            self.introduce_us(st, id, from, group.log.roster(), names);
             st.groups.insert(name.clone(), group);
             events.push(ClientEvent::GroupChanged {
                 group: name,
@@ -433,21 +459,22 @@ impl Inner {
             Some(r) if r.role_of(&author).is_none() => "a message from someone who is not a member",
             Some(_) => return true,
         };
-        events.push(ClientEvent::GroupRejected {
-            group: st.group_name(id),
-            from: from.to_owned(),
-            reason: reason.to_owned(),
-        });
+        events.push(rejected_because(st, id, from, reason));
         false
     }
 }
 
 /// The event for a change from `from` that group `id`'s log refused.
 fn rejected(st: &State, id: GroupId, from: &str, e: &GroupError) -> ClientEvent {
+    rejected_because(st, id, from, &e.to_string())
+}
+
+/// The event for something about group `id` from contact `from` that was refused.
+pub(crate) fn rejected_because(st: &State, id: GroupId, from: &str, reason: &str) -> ClientEvent {
     ClientEvent::GroupRejected {
         group: st.group_name(id),
         from: from.to_owned(),
-        reason: e.to_string(),
+        reason: reason.to_owned(),
     }
 }
 
@@ -795,6 +822,7 @@ impl Client {
                 group: id,
                 name: hint.clone(),
                 changes: changes.clone(),
+                names: Vec::new(),
             };
             match inner
                 .act_effects(&contact, vec![Effect::SendPayload(payload)])

@@ -305,8 +305,15 @@ impl Inner {
                 group,
                 name: hint,
                 changes,
+                names,
             } => {
-                events.extend(self.receive_changes(&mut st, &name, group, &hint, changes)?);
+                let got = self.receive_changes(&mut st, &name, group, &hint, changes, &names)?;
+                events.extend(got);
+                self.save_session(st.contact(&name)?)?;
+                return Ok(());
+            }
+            intro @ Payload::GroupIntroduce { .. } => {
+                events.extend(self.receive_introduction(&st, &name, intro));
                 self.save_session(st.contact(&name)?)?;
                 return Ok(());
             }

@@ -23,6 +23,7 @@ mod files;
 mod group_record;
 mod groups;
 mod inbox;
+mod introductions;
 mod load;
 mod migrate;
 mod owed;
@@ -182,6 +183,8 @@ pub(crate) struct Inner {
     pub(crate) listeners: Mutex<Vec<mpsc::UnboundedSender<ClientEvent>>>,
     /// When each owed burn may next be tried; held by whoever is delivering owed burns.
     pub(crate) owed_retry: tokio::sync::Mutex<burn::RetryTimes>,
+    /// Group introduction steps that call relays, for the next `tick`.
+    pub(crate) group_work: Mutex<Vec<introductions::GroupWork>>,
 }
 
 /// A hush installation: its identity, contacts and conversations, and its relay connections.
@@ -321,6 +324,7 @@ impl Client {
             yield_inbox: Notify::new(),
             listeners: Mutex::new(Vec::new()),
             owed_retry: tokio::sync::Mutex::new(burn::RetryTimes::new()),
+            group_work: Mutex::new(Vec::new()),
         });
         let (stop, _) = watch::channel(false);
         Ok(Client {

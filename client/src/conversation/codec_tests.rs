@@ -153,6 +153,7 @@ fn group_payloads_round_trip_and_carry_only_messages() {
         group,
         name: "deal team".into(),
         changes: vec![vec![1, 2, 3], vec![4; 200]],
+        names: vec![([5; MEMBER_LEN], "bob".into())],
     };
     for p in [
         in_group(text("to the group")),
@@ -160,6 +161,13 @@ fn group_payloads_round_trip_and_carry_only_messages() {
             id: MessageId([1; 16]),
         }),
         changes.clone(),
+        Payload::GroupIntroduce {
+            group,
+            forward: true,
+            member: [6; MEMBER_LEN],
+            name: "dave".into(),
+            invitation: "hush://invite/abc".into(),
+        },
     ] {
         let bytes = p.encode();
         assert_eq!(Payload::decode(&bytes), Ok(p));
@@ -180,6 +188,7 @@ fn group_payloads_round_trip_and_carry_only_messages() {
         group,
         name: String::new(),
         changes: vec![vec![0]; super::limits::MAX_GROUP_CHANGES + 1],
+        names: Vec::new(),
     };
     assert!(matches!(
         Payload::decode(&too_many.encode()),
@@ -189,6 +198,7 @@ fn group_payloads_round_trip_and_carry_only_messages() {
         group,
         name: String::new(),
         changes: vec![vec![0; crate::group::MAX_CHANGE_LEN + 1]],
+        names: Vec::new(),
     };
     assert!(matches!(
         Payload::decode(&too_long.encode()),

@@ -18,7 +18,10 @@ pub const MAX_GROUP_NAME_LEN: usize = 64;
 
 /// Most membership changes in one `GroupChanges` payload: a log longer than this travels in
 /// several payloads.
-pub const MAX_GROUP_CHANGES: usize = 200;
+pub const MAX_GROUP_CHANGES: usize = 160;
+
+/// Longest invitation carried in a `GroupIntroduce` payload, in bytes.
+pub const MAX_INVITATION_LEN: usize = 4096;
 
 /// Shortest disappearing timer, in seconds. `None` (not zero) means "no timer".
 pub const MIN_TIMER_SECS: u64 = 1;
@@ -48,7 +51,11 @@ pub const MAX_STORED_MESSAGES: usize = 100_000;
 const _: () = assert!(MAX_TEXT_LEN + 1024 <= MAX_ENVELOPE_LEN);
 // A full batch of changes fits one envelope's plaintext with room to spare.
 const _: () = assert!(
-    MAX_GROUP_CHANGES * (crate::group::MAX_CHANGE_LEN + 2) + MAX_GROUP_NAME_LEN + 64
+    MAX_GROUP_CHANGES * (crate::group::MAX_CHANGE_LEN + 2)
+        + crate::group::MAX_GROUP_MEMBERS
+            * (crate::crypto::PUBLIC_IDENTITY_LEN + 2 + MAX_GROUP_NAME_LEN)
+        + MAX_GROUP_NAME_LEN
+        + 64
         <= crate::crypto::limits::MAX_PLAINTEXT_LEN
 );
 

@@ -45,6 +45,7 @@ pub use machine::{Conversation, Displayed};
 pub use message::{hard_expiry, Direction, MessageRecord};
 pub use meta::{ConversationMeta, SeenEntry, SeenKey, SeenTag, Status, META_VERSION, SEEN_TAG_LEN};
 pub use payload::{
-    MessageBody, MessageId, Payload, MESSAGE_ID_LEN, TAG_BURN, TAG_FILE, TAG_FILE_PADDED,
-    TAG_GROUP_CHANGES, TAG_INTRODUCE, TAG_IN_GROUP, TAG_SET_TIMER, TAG_TEXT, TAG_UNSEND,
+    MessageBody, MessageId, Payload, MEMBER_LEN, MESSAGE_ID_LEN, TAG_BURN, TAG_FILE,
+    TAG_FILE_PADDED, TAG_GROUP_CHANGES, TAG_GROUP_INTRODUCE, TAG_INTRODUCE, TAG_IN_GROUP,
+    TAG_SET_TIMER, TAG_TEXT, TAG_UNSEND,
 };

@@ -19,9 +19,11 @@ use zeroize::{Zeroize, ZeroizeOnDrop, Zeroizing};
 
 use super::codec::{read_relay, versioned_reader, versioned_writer, write_relay, DecodeError};
 use super::file::FileRef;
-use super::limits::{timer_in_range, MAX_GROUP_CHANGES, MAX_GROUP_NAME_LEN, MAX_TEXT_LEN};
+use super::limits::{
+    timer_in_range, MAX_GROUP_CHANGES, MAX_GROUP_NAME_LEN, MAX_INVITATION_LEN, MAX_TEXT_LEN,
+};
 use crate::files::Padding;
-use crate::group::{GroupId, MAX_CHANGE_LEN};
+use crate::group::{GroupId, MAX_CHANGE_LEN, MAX_GROUP_MEMBERS};
 
 /// Length in bytes of a [`MessageId`].
 pub const MESSAGE_ID_LEN: usize = 16;
@@ -45,6 +47,10 @@ pub const TAG_FILE_PADDED: u8 = 7;
 pub const TAG_IN_GROUP: u8 = 8;
 /// Kind tag of [`Payload::GroupChanges`].
 pub const TAG_GROUP_CHANGES: u8 = 9;
+/// Kind tag of [`Payload::GroupIntroduce`].
+pub const TAG_GROUP_INTRODUCE: u8 = 10;
+/// Length of a member's public identity in group payloads.
+pub const MEMBER_LEN: usize = crate::crypto::PUBLIC_IDENTITY_LEN;
 
 /// A message's identity: 16 random bytes chosen by its sender.
 ///
@@ -188,6 +194,24 @@ pub enum Payload {
         name: String,
         /// Encoded changes (`crate::group::Change`), at most [`MAX_GROUP_CHANGES`].
         changes: Vec<Vec<u8>>,
+        /// The sender's names for members (their public identities): suggestions for a member
+        /// who must name them, at most [`crate::group::MAX_GROUP_MEMBERS`].
+        names: Vec<([u8; MEMBER_LEN], String)>,
+    },
+    /// An introduction between two members who are not yet contacts: a one-time invitation
+    /// made by a member just added, carried by the member who added them.
+    GroupIntroduce {
+        /// The group.
+        group: GroupId,
+        /// `true` from the new member to the adder: "forward this to `member`"; `false` from the
+        /// adder to that member: "`member` invites you".
+        forward: bool,
+        /// The other member's public identity.
+        member: [u8; MEMBER_LEN],
+        /// The sender's name for the member who made the invitation (empty when forwarding).
+        name: String,
+        /// The `hush://invite/...` token, at most [`MAX_INVITATION_LEN`] bytes.
+        invitation: String,
     },
     /// The joiner's reply queue, carried in the handshake's first message.
     Introduce {
@@ -256,13 +280,37 @@ impl PartialEq for Payload {
                     group,
                     name,
                     changes,
+                    names,
                 },
                 GroupChanges {
                     group: g2,
                     name: n2,
                     changes: c2,
+                    names: m2,
                 },
-            ) => group == g2 && name == n2 && changes == c2,
+            ) => group == g2 && name == n2 && changes == c2 && names == m2,
+            (
+                GroupIntroduce {
+                    group,
+                    forward,
+                    member,
+                    name,
+                    invitation,
+                },
+                GroupIntroduce {
+                    group: g2,
+                    forward: f2,
+                    member: m2,
+                    name: n2,
+                    invitation: i2,
+                },
+            ) => {
+                group == g2
+                    && forward == f2
+                    && member == m2
+                    && name == n2
+                    && bool::from(invitation.as_bytes().ct_eq(i2.as_bytes()))
+            }
             (Burn, Burn) => true,
             (
                 Introduce {
@@ -298,6 +346,7 @@ impl Payload {
             Payload::Introduce { .. } => TAG_INTRODUCE,
             Payload::InGroup { .. } => TAG_IN_GROUP,
             Payload::GroupChanges { .. } => TAG_GROUP_CHANGES,
+            Payload::GroupIntroduce { .. } => TAG_GROUP_INTRODUCE,
             Payload::File { file, .. } => match file.padding {
                 Padding::None => TAG_FILE,
                 Padding::Padme => TAG_FILE_PADDED,
@@ -377,6 +426,7 @@ impl Payload {
                 group,
                 name,
                 changes,
+                names,
             } => {
                 w.raw(&group.0);
                 w.bytes16(name.as_bytes());
@@ -384,6 +434,24 @@ impl Payload {
                 for change in changes {
                     w.bytes16(change);
                 }
+                w.u16(u16::try_from(names.len()).unwrap_or(u16::MAX));
+                for (member, name) in names {
+                    w.raw(member);
+                    w.bytes16(name.as_bytes());
+                }
+            }
+            Payload::GroupIntroduce {
+                group,
+                forward,
+                member,
+                name,
+                invitation,
+            } => {
+                w.raw(&group.0);
+                w.bool(*forward);
+                w.raw(member);
+                w.bytes16(name.as_bytes());
+                w.bytes16(invitation.as_bytes());
             }
         }
     }
@@ -457,12 +525,31 @@ impl Payload {
                 for _ in 0..count {
                     changes.push(r.bytes16(MAX_CHANGE_LEN)?.to_vec());
                 }
+                let count = usize::from(r.u16()?);
+                if count > MAX_GROUP_MEMBERS {
+                    return Err(DecodeError::TooLong {
+                        len: count,
+                        max: MAX_GROUP_MEMBERS,
+                    });
+                }
+                let mut names = Vec::with_capacity(count);
+                for _ in 0..count {
+                    names.push((r.array()?, r.str16(MAX_GROUP_NAME_LEN)?.to_owned()));
+                }
                 Payload::GroupChanges {
                     group,
                     name,
                     changes,
+                    names,
                 }
             }
+            TAG_GROUP_INTRODUCE if outer => Payload::GroupIntroduce {
+                group: GroupId(r.array()?),
+                forward: r.bool()?,
+                member: r.array()?,
+                name: r.str16(MAX_GROUP_NAME_LEN)?.to_owned(),
+                invitation: r.str16(MAX_INVITATION_LEN)?.to_owned(),
+            },
             TAG_INTRODUCE => {
                 let relay = read_relay(r)?;
                 let sender_id = SenderId::from_bytes(r.array::<ID_LEN>()?);

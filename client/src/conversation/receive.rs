@@ -82,9 +82,10 @@ impl Conversation {
             Payload::Burn => return Ok(self.receive_burn()),
             // Decoding lets only texts, files and unsends into a group payload; membership
             // changes are the client's to check and apply.
-            Payload::Introduce { .. } | Payload::GroupChanges { .. } | Payload::InGroup { .. } => {
-                Vec::new()
-            }
+            Payload::Introduce { .. }
+            | Payload::GroupChanges { .. }
+            | Payload::GroupIntroduce { .. }
+            | Payload::InGroup { .. } => Vec::new(),
         };
         if self.meta.prune(now) && !effects.contains(&Effect::SaveMeta) {
             effects.push(Effect::SaveMeta);
