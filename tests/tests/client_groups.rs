@@ -3,6 +3,7 @@
 //! who may not make it, unsend, view-once, files, leave and the owner's burn; and a member who
 //! is only the adder's contact, introduced to the others through the group.
 
+use hush_client::conversation::Payload;
 use hush_client::group::{Op, Role};
 use hush_client::{Client, ClientError, ClientEvent, MessageView};
 use hush_tests::clients::*;
@@ -406,4 +407,34 @@ async fn a_member_who_is_nobodys_contact_but_the_adders_is_introduced_to_the_oth
         .unwrap();
     assert_eq!(sent.reached.len(), 3, "{sent:?}");
     assert_eq!(body(&group_message(&dave, "bob").await), "welcome");
+
+    // An adder who passes on an invitation of its own instead of the new member's is refused.
+    let own = alice.invite("someone").await.unwrap();
+    let group = bob.group_history("intro").await.unwrap()[0]
+        .1
+        .group
+        .unwrap();
+    alice
+        .send_payload_unchecked(
+            "carol",
+            Payload::GroupIntroduce {
+                group,
+                forward: false,
+                member: dave.public_identity().to_bytes(),
+                name: "dave-again".into(),
+                invitation: own,
+            },
+        )
+        .await
+        .unwrap();
+    let events = until(&carol, |e| matches!(e, ClientEvent::GroupRejected { .. })).await;
+    assert!(events.iter().any(|e| matches!(
+        e,
+        ClientEvent::GroupRejected { reason, from, .. }
+            if from == "alice" && reason.contains("not the member's")
+    )));
+    carol.receive(None, None).await.unwrap();
+    assert!(!contact_names(&carol)
+        .await
+        .contains(&"dave-again".to_owned()));
 }

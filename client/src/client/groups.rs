@@ -788,6 +788,17 @@ fn view_of(name: &str, g: &GroupState, me: &PublicIdentity) -> GroupView {
 
 #[cfg(feature = "testing")]
 impl Client {
+    /// Testing only: sends `payload` to contact `contact` as it is, as a modified client could.
+    pub async fn send_payload_unchecked(
+        &self,
+        contact: &str,
+        payload: Payload,
+    ) -> Result<(), ClientError> {
+        self.inner
+            .act_effects(contact, vec![Effect::SendPayload(payload)])
+            .await
+    }
+
     /// Testing only: signs `op` on group `name`'s head without asking whether we may, and
     /// sends our changes with it to every member, as a modified client could. Our own log is
     /// left as it was.

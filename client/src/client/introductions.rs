@@ -157,12 +157,12 @@ impl Inner {
                 sender: Box::new(sender),
             });
         }
-        if st.contact_named(&member).is_some() {
-            return Err("an introduction to a member who is already your contact");
-        }
         let parsed = Invitation::parse(invitation).map_err(|_| "a broken invitation")?;
         if *parsed.inviter() != member {
             return Err("an introduction whose invitation is not the member's");
+        }
+        if st.contact_named(&member).is_some() {
+            return Err("an introduction to a member who is already your contact");
         }
         Ok(Step::Accept)
     }
