@@ -48,7 +48,7 @@ pub(crate) struct FileArgs {
 }
 
 /// Parses `1GiB`, `200MiB`, `64KiB` or a plain byte count.
-fn parse_size(s: &str) -> Result<u64, String> {
+pub(crate) fn parse_size(s: &str) -> Result<u64, String> {
     let s = s.trim();
     let (num, mult) = [("GiB", 1u64 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
         .into_iter()
@@ -79,7 +79,7 @@ fn reset_peak() -> bool {
 }
 
 /// Writes `len` pseudo-random bytes to `path` in 1 MiB blocks; returns their SHA-256.
-fn write_source(path: &Path, len: u64) -> anyhow::Result<[u8; 32]> {
+pub(crate) fn write_source(path: &Path, len: u64) -> anyhow::Result<[u8; 32]> {
     let mut out = BufWriter::new(std::fs::File::create(path)?);
     let mut hash = Sha256::new();
     let mut block = vec![0u8; 1 << 20];
@@ -101,7 +101,7 @@ fn write_source(path: &Path, len: u64) -> anyhow::Result<[u8; 32]> {
     Ok(hash.finalize().into())
 }
 
-fn hash_file(path: &Path) -> anyhow::Result<[u8; 32]> {
+pub(crate) fn hash_file(path: &Path) -> anyhow::Result<[u8; 32]> {
     let mut file = std::fs::File::open(path)?;
     let mut hash = Sha256::new();
     let mut buf = vec![0u8; 1 << 20];
@@ -150,15 +150,17 @@ fn mb_per_s(bytes: u64, took: Duration) -> f64 {
 
 /// The relay the file goes through: its address, the process if this run started it, and the
 /// pid whose peak memory to report.
-async fn start_relay(
-    a: &FileArgs,
+pub(crate) async fn start_relay(
+    source: &RelaySource,
+    size: u64,
+    requests_per_sec: Option<u32>,
 ) -> anyhow::Result<(RelayAddress, Option<ServerProcess>, Option<u32>)> {
-    if let Some(addr) = &a.source.relay {
-        return Ok((addr.clone(), None, a.source.relay_pid));
+    if let Some(addr) = &source.relay {
+        return Ok((addr.clone(), None, source.relay_pid));
     }
     let dir = tempfile::tempdir()?;
     // Room for the file with its chunk tags, whatever the relay's default cap.
-    let cap = (a.size + a.size / 1024 + (1 << 20)).to_string();
+    let cap = (size + size / 1024 + (1 << 20)).to_string();
     let mut args = vec![
         "--listen".to_owned(),
         "127.0.0.1:0".into(),
@@ -169,10 +171,10 @@ async fn start_relay(
         "--blob-budget-bytes".into(),
         cap,
     ];
-    if let Some(r) = a.requests_per_sec {
+    if let Some(r) = requests_per_sec {
         args.extend(["--requests-per-sec".into(), r.to_string()]);
     }
-    let bin = server_binary(a.source.server_bin.as_deref())?;
+    let bin = server_binary(source.server_bin.as_deref())?;
     let server = ServerProcess::spawn(&bin, &args, &[], dir).await?;
     let relay: RelayAddress = server
         .first_line()
@@ -264,7 +266,7 @@ pub(crate) async fn run(a: FileArgs) -> anyhow::Result<ExitCode> {
             eprintln!("{s}");
         }
     };
-    let (relay, server, relay_pid) = start_relay(&a).await?;
+    let (relay, server, relay_pid) = start_relay(&a.source, a.size, a.requests_per_sec).await?;
     let (alice, bob) = contacts(&relay, work.path()).await?;
     let mut outcome = transfer(&alice, &bob, work.path(), &a, log).await?;
     outcome.relay_peak = relay_pid.and_then(peak_rss);

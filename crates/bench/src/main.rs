@@ -9,13 +9,16 @@
 //! all N clients to connect, the relay's RSS and CPU from `/proc`, and how many messages were
 //! lost or duplicated. The same load then runs against a raw quinn forwarder (no storage, no
 //! auth), and hush's throughput is reported as a share of it. `hush-bench idle` holds N idle
-//! subscribed connections and reports relay RSS per connection. `--quick` is the CI smoke test.
+//! subscribed connections and reports relay RSS per connection. `hush-bench file` and
+//! `hush-bench group` time file transfer and group sends through `Client`s. `--quick` is the CI
+//! smoke test.
 //!
 //! What it does not do: assert performance targets (`docs/performance.md` records them), run
 //! anywhere but loopback, or encrypt bodies (the relay sees opaque bytes either way).
 
 mod baseline;
 mod file;
+mod group;
 mod hush;
 mod idle;
 mod net;
@@ -58,6 +61,8 @@ enum Command {
     Idle(IdleArgs),
     /// Send and save one file through a relay: MB/s each way, client and relay peak RSS
     File(file::FileArgs),
+    /// A text to a group of N and a file to a group of M: the author's wall and CPU time
+    Group(group::GroupArgs),
     /// Run the baseline's raw quinn forwarder (started by `relay`; prints "ADDR FINGERPRINT")
     #[command(hide = true)]
     Forwarder {
@@ -113,6 +118,7 @@ fn main() -> ExitCode {
             Command::Relay(a) => relay::run(a).await,
             Command::Idle(a) => idle::run(a).await,
             Command::File(a) => file::run(a).await,
+            Command::Group(a) => group::run(a).await,
             Command::Forwarder { dir } => forwarder(dir).await,
         }
     });
