@@ -12,6 +12,7 @@
 //! What it does not do: introduce members who are not our contacts (a member we cannot reach
 //! is reported in [`GroupSent::unreachable`]).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use rand::rngs::OsRng;
@@ -273,23 +274,29 @@ impl Inner {
     }
 
     /// Sends one message to every other member of group `name`: `compose` writes each
-    /// member's copy (given the group, the shared message id, the timer and now).
+    /// member's copy (given the group, the shared message id, the timer and now). Up to
+    /// [`FAN_OUT`] members' copies are in flight at once, each on its contact's connection.
     async fn send_to_group(
-        &self,
+        self: &Arc<Self>,
         name: &str,
         timer_override: Option<Duration>,
         compose: impl Fn(
-            &mut Conversation,
-            GroupId,
-            MessageId,
-            Option<u64>,
-            u64,
-        ) -> Result<Vec<Effect>, ConversationError>,
+                &mut Conversation,
+                GroupId,
+                MessageId,
+                Option<u64>,
+                u64,
+            ) -> Result<Vec<Effect>, ConversationError>
+            + Send
+            + Sync
+            + 'static,
     ) -> Result<GroupSent, ClientError> {
         let (group, timer, members) = self.group_members_to_send(name).await?;
         let timer = timer_override.map(|t| t.as_secs().max(1)).or(timer);
         let id = MessageId::random(&mut OsRng);
+        let compose = Arc::new(compose);
         let mut sent = GroupSent::default();
+        let mut tasks = tokio::task::JoinSet::new();
         for member in members {
             let contact = { self.state.lock().await.contact_named(&member) };
             let Some(contact) = contact else {
@@ -298,19 +305,25 @@ impl Inner {
                     .push((label, "not one of your contacts".to_owned()));
                 continue;
             };
-            let result = self
-                .send_message(&contact, |conv, now| {
-                    Ok((id, compose(conv, group, id, timer, now)?))
-                })
-                .await;
-            match result {
-                Ok(view) => {
-                    sent.message.get_or_insert(view);
-                    sent.reached.push(contact);
+            if tasks.len() >= FAN_OUT {
+                if let Some(done) = tasks.join_next().await {
+                    record_sent(&mut sent, done);
                 }
-                Err(e) => sent.unreachable.push((contact, e.to_string())),
             }
+            let (inner, compose) = (self.clone(), compose.clone());
+            tasks.spawn(async move {
+                let result = inner
+                    .send_message(&contact, |conv, now| {
+                        Ok((id, compose(conv, group, id, timer, now)?))
+                    })
+                    .await;
+                (contact, result)
+            });
         }
+        while let Some(done) = tasks.join_next().await {
+            record_sent(&mut sent, done);
+        }
+        sent.reached.sort();
         Ok(sent)
     }
 
@@ -461,6 +474,24 @@ impl Inner {
         };
         events.push(rejected_because(st, id, from, reason));
         false
+    }
+}
+
+/// Most members' copies of one group message in flight at once.
+const FAN_OUT: usize = 16;
+
+/// Adds the outcome of one member's copy to `sent`.
+fn record_sent(
+    sent: &mut GroupSent,
+    done: Result<(String, Result<MessageView, ClientError>), tokio::task::JoinError>,
+) {
+    match done {
+        Ok((contact, Ok(view))) => {
+            sent.message.get_or_insert(view);
+            sent.reached.push(contact);
+        }
+        Ok((contact, Err(e))) => sent.unreachable.push((contact, e.to_string())),
+        Err(e) => tracing::warn!(error = %e, "a group send task failed"),
     }
 }
 
@@ -630,7 +661,7 @@ impl Client {
     ) -> Result<GroupSent, ClientError> {
         let body = MessageBody::new(text);
         self.inner
-            .send_to_group(name, timer_override, |conv, group, id, timer, now| {
+            .send_to_group(name, timer_override, move |conv, group, id, timer, now| {
                 conv.compose_group_text(group, id, &body, timer, view_once, now)
             })
             .await
@@ -654,7 +685,7 @@ impl Client {
         let upload = inner.transfers.upload(name, path, progress).await?;
         let file = upload.file.clone();
         let sent = inner
-            .send_to_group(name, timer_override, |conv, group, id, timer, now| {
+            .send_to_group(name, timer_override, move |conv, group, id, timer, now| {
                 conv.compose_group_file(group, id, &file, timer, view_once, now)
             })
             .await?;

@@ -159,8 +159,9 @@ pub(crate) async fn start_relay(
         return Ok((addr.clone(), None, source.relay_pid));
     }
     let dir = tempfile::tempdir()?;
-    // Room for the file with its chunk tags, whatever the relay's default cap.
-    let cap = (size + size / 1024 + (1 << 20)).to_string();
+    // Room for the file with its chunk tags and its Padmé padding (under 3.1% from 64 KiB to
+    // 4 GiB), whatever the relay's default cap.
+    let cap = (size + size / 16 + (1 << 20)).to_string();
     let mut args = vec![
         "--listen".to_owned(),
         "127.0.0.1:0".into(),
