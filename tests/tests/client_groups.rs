@@ -438,3 +438,51 @@ async fn a_member_who_is_nobodys_contact_but_the_adders_is_introduced_to_the_oth
         .await
         .contains(&"dave-again".to_owned()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_member_who_missed_a_removal_catches_up_from_the_next_message() {
+    let f = four().await;
+    let [alice, bob, carol, dave] = &f.users[..] else {
+        unreachable!()
+    };
+    alice.create_group("sync", None).await.unwrap();
+    alice
+        .add_to_group("sync", &["bob", "carol", "dave"])
+        .await
+        .unwrap();
+    for member in [bob, carol, dave] {
+        change_seen(member, "sync", "added you").await;
+    }
+    // Alice removes Dave, but only Bob and Dave hear of it: Carol's copy is lost.
+    alice
+        .change_group_telling_only(
+            "sync",
+            Op::Remove {
+                member: dave.public_identity(),
+            },
+            &["bob", "dave"],
+        )
+        .await
+        .unwrap();
+    change_seen(bob, "sync", "removed dave").await;
+    assert_eq!(carol.group_members("sync").await.unwrap().len(), 4);
+    // Bob writes; his message names his head, which Carol's log lacks: she asks him, he
+    // answers with his changes, and she applies the removal.
+    bob.send_group_text("sync", "heads up", None, false)
+        .await
+        .unwrap();
+    group_message(carol, "bob").await;
+    let all = [alice, bob, carol, dave];
+    pump_until(&all, "Carol applies the removal", async || {
+        carol.group_members("sync").await.unwrap().len() == 3
+    })
+    .await;
+    // From now on Carol's messages do not reach Dave.
+    let sent = carol
+        .send_group_text("sync", "after catching up", None, false)
+        .await
+        .unwrap();
+    let mut reached = sent.reached.clone();
+    reached.sort();
+    assert_eq!(reached, ["alice", "bob"]);
+}

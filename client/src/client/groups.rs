@@ -22,7 +22,7 @@ use super::view::{ClientEvent, MessageView};
 use super::{driver, Client, ClientError, Inner, State};
 use crate::conversation::limits::MAX_GROUP_CHANGES;
 use crate::conversation::{
-    Conversation, ConversationError, Effect, MessageBody, MessageId, Payload, MEMBER_LEN,
+    Conversation, ConversationError, Effect, GroupAt, MessageBody, MessageId, Payload, MEMBER_LEN,
 };
 use crate::crypto::PublicIdentity;
 use crate::group::{Change, GroupError, GroupId, MembershipLog, Op, Role};
@@ -197,27 +197,33 @@ impl Inner {
         Ok((change, tell))
     }
 
+    /// Every change of group `name` we know, as the payloads that carry them (none if there is
+    /// no such group); `reply` asks the receiver for its changes in return.
+    pub(crate) fn change_batches(&self, st: &State, name: &str, reply: bool) -> Vec<Payload> {
+        let Some(group) = st.groups.get(name) else {
+            return Vec::new();
+        };
+        let id = group.id();
+        let encoded: Vec<Vec<u8>> = group.log.changes().iter().map(|c| c.encode()).collect();
+        let names = st.member_names(group.log.roster(), &self.me(), &self.own_name);
+        encoded
+            .chunks(MAX_GROUP_CHANGES)
+            .map(|chunk| Payload::GroupChanges {
+                group: id,
+                name: name.chars().take(32).collect(),
+                changes: chunk.to_vec(),
+                names: names.clone(),
+                reply,
+            })
+            .collect()
+    }
+
     /// Sends group `name`'s known changes to `members`, each over its pairwise session.
     async fn send_changes(&self, name: &str, members: &[PublicIdentity]) -> GroupSent {
         let mut sent = GroupSent::default();
         let batches = {
-            let mut st = self.state.lock().await;
-            let Ok(group) = st.group(name) else {
-                return sent;
-            };
-            let id = group.id();
-            let encoded: Vec<Vec<u8>> = group.log.changes().iter().map(|c| c.encode()).collect();
-            let roster = group.log.roster().clone();
-            let names = st.member_names(&roster, &self.me(), &self.own_name);
-            encoded
-                .chunks(MAX_GROUP_CHANGES)
-                .map(|chunk| Payload::GroupChanges {
-                    group: id,
-                    name: name.chars().take(32).collect(),
-                    changes: chunk.to_vec(),
-                    names: names.clone(),
-                })
-                .collect::<Vec<_>>()
+            let st = self.state.lock().await;
+            self.change_batches(&st, name, false)
         };
         for member in members {
             let contact = { self.state.lock().await.contact_named(member) };
@@ -255,7 +261,7 @@ impl Inner {
     async fn group_members_to_send(
         &self,
         name: &str,
-    ) -> Result<(GroupId, Option<u64>, Vec<PublicIdentity>), ClientError> {
+    ) -> Result<(GroupAt, Option<u64>, Vec<PublicIdentity>), ClientError> {
         let me = self.me();
         let mut st = self.state.lock().await;
         let group = st.group(name)?;
@@ -270,7 +276,11 @@ impl Inner {
             .map(|(m, _)| *m)
             .filter(|m| *m != me)
             .collect();
-        Ok((group.id(), roster.timer(), members))
+        let at = GroupAt {
+            id: group.id(),
+            head: roster.head(),
+        };
+        Ok((at, roster.timer(), members))
     }
 
     /// Sends one message to every other member of group `name`: `compose` writes each
@@ -282,7 +292,7 @@ impl Inner {
         timer_override: Option<Duration>,
         compose: impl Fn(
                 &mut Conversation,
-                GroupId,
+                GroupAt,
                 MessageId,
                 Option<u64>,
                 u64,
@@ -819,6 +829,26 @@ fn view_of(name: &str, g: &GroupState, me: &PublicIdentity) -> GroupView {
 
 #[cfg(feature = "testing")]
 impl Client {
+    /// Testing only: makes change `op` on group `name` as usual but tells only contacts
+    /// `tell`, as if the others' copies were lost.
+    pub async fn change_group_telling_only(
+        &self,
+        name: &str,
+        op: Op,
+        tell: &[&str],
+    ) -> Result<(), ClientError> {
+        self.inner.change_group(name, op).await?;
+        let batches = {
+            let st = self.inner.state.lock().await;
+            self.inner.change_batches(&st, name, false)
+        };
+        for contact in tell {
+            let effects = batches.iter().cloned().map(Effect::SendPayload).collect();
+            self.inner.act_effects(contact, effects).await?;
+        }
+        Ok(())
+    }
+
     /// Testing only: sends `payload` to contact `contact` as it is, as a modified client could.
     pub async fn send_payload_unchecked(
         &self,
@@ -865,6 +895,7 @@ impl Client {
                 name: hint.clone(),
                 changes: changes.clone(),
                 names: Vec::new(),
+                reply: false,
             };
             match inner
                 .act_effects(&contact, vec![Effect::SendPayload(payload)])

@@ -27,6 +27,7 @@ use super::records::{Link, PeerQueue};
 use super::view::ClientEvent;
 use super::{Client, ClientError, Contact, Inbox, Inner, State, RELAY_TTL_SECS};
 use crate::conversation::{Conversation, ConversationError, Payload, Status};
+use crate::group::ChangeHash;
 use crate::net::{NetError, PoolEvent};
 use crate::store::{ContactId, ContactKey, StoreKey};
 
@@ -306,9 +307,13 @@ impl Inner {
                 name: hint,
                 changes,
                 names,
+                reply,
             } => {
                 let got = self.receive_changes(&mut st, &name, group, &hint, changes, &names)?;
                 events.extend(got);
+                if reply {
+                    self.queue_sync(group, &name, false);
+                }
                 self.save_session(st.contact(&name)?)?;
                 return Ok(());
             }
@@ -325,6 +330,9 @@ impl Inner {
             }
             other => other,
         };
+        if let Payload::InGroup { group, head, .. } = &payload {
+            self.compare_heads(&st, &name, *group, ChangeHash(*head));
+        }
         let c = st.contact(&name)?;
         let effects = match c.conv.receive(payload, now) {
             Ok(e) => e,

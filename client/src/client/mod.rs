@@ -21,9 +21,9 @@ pub(crate) mod error;
 mod expire;
 mod files;
 mod group_record;
+mod group_work;
 mod groups;
 mod inbox;
-mod introductions;
 mod load;
 mod migrate;
 mod owed;
@@ -184,7 +184,7 @@ pub(crate) struct Inner {
     /// When each owed burn may next be tried; held by whoever is delivering owed burns.
     pub(crate) owed_retry: tokio::sync::Mutex<burn::RetryTimes>,
     /// Group introduction steps that call relays, for the next `tick`.
-    pub(crate) group_work: Mutex<Vec<introductions::GroupWork>>,
+    pub(crate) group_work: Mutex<Vec<group_work::GroupWork>>,
 }
 
 /// A hush installation: its identity, contacts and conversations, and its relay connections.

@@ -147,6 +147,7 @@ fn group_payloads_round_trip_and_carry_only_messages() {
     let group = GroupId([7; 32]);
     let in_group = |p: Payload| Payload::InGroup {
         group,
+        head: [9; 32],
         payload: Box::new(p),
     };
     let changes = Payload::GroupChanges {
@@ -154,6 +155,7 @@ fn group_payloads_round_trip_and_carry_only_messages() {
         name: "deal team".into(),
         changes: vec![vec![1, 2, 3], vec![4; 200]],
         names: vec![([5; MEMBER_LEN], "bob".into())],
+        reply: true,
     };
     for p in [
         in_group(text("to the group")),
@@ -189,6 +191,7 @@ fn group_payloads_round_trip_and_carry_only_messages() {
         name: String::new(),
         changes: vec![vec![0]; super::limits::MAX_GROUP_CHANGES + 1],
         names: Vec::new(),
+        reply: false,
     };
     assert!(matches!(
         Payload::decode(&too_many.encode()),
@@ -199,6 +202,7 @@ fn group_payloads_round_trip_and_carry_only_messages() {
         name: String::new(),
         changes: vec![vec![0; crate::group::MAX_CHANGE_LEN + 1]],
         names: Vec::new(),
+        reply: false,
     };
     assert!(matches!(
         Payload::decode(&too_long.encode()),

@@ -14,7 +14,16 @@ use super::limits::MAX_TEXT_LEN;
 use super::machine::Conversation;
 use super::message::MessageRecord;
 use super::payload::{MessageBody, MessageId, Payload};
-use crate::group::GroupId;
+use crate::group::{ChangeHash, GroupId};
+
+/// A group and the head of the author's log, as a group message carries them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct GroupAt {
+    /// The group.
+    pub id: GroupId,
+    /// The last change of the author's selected log.
+    pub head: ChangeHash,
+}
 
 impl Conversation {
     /// Writes this contact's copy of a text in `group`. `id` is the message's id in every
@@ -23,7 +32,7 @@ impl Conversation {
     /// Returns the effects: save the record, then send the payload.
     pub fn compose_group_text(
         &mut self,
-        group: GroupId,
+        group: GroupAt,
         id: MessageId,
         body: &MessageBody,
         timer: Option<u64>,
@@ -54,7 +63,7 @@ impl Conversation {
     /// record keeps its write capability; the payload never carries it).
     pub fn compose_group_file(
         &mut self,
-        group: GroupId,
+        group: GroupAt,
         id: MessageId,
         file: &FileRef,
         timer: Option<u64>,
@@ -80,7 +89,7 @@ impl Conversation {
     /// Stores `record` as a message of `group` and sends `payload` in it.
     fn compose_in_group(
         &mut self,
-        group: GroupId,
+        group: GroupAt,
         record: MessageRecord,
         payload: Payload,
     ) -> Result<Vec<Effect>, ConversationError> {
@@ -90,11 +99,12 @@ impl Conversation {
             return Err(ConversationError::DuplicateMessage);
         }
         let record = MessageRecord {
-            group: Some(group),
+            group: Some(group.id),
             ..record
         };
         let payload = Payload::InGroup {
-            group,
+            group: group.id,
+            head: group.head.0,
             payload: Box::new(payload),
         };
         let mut effects = self.insert_record(record);

@@ -41,6 +41,7 @@ pub use codec::DecodeError;
 pub use effect::{Effect, Event};
 pub use error::ConversationError;
 pub use file::{FileRef, FILE_DIGEST_LEN};
+pub use group::GroupAt;
 pub use machine::{Conversation, Displayed};
 pub use message::{hard_expiry, Direction, MessageRecord};
 pub use meta::{ConversationMeta, SeenEntry, SeenKey, SeenTag, Status, META_VERSION, SEEN_TAG_LEN};

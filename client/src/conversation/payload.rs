@@ -23,7 +23,7 @@ use super::limits::{
     timer_in_range, MAX_GROUP_CHANGES, MAX_GROUP_NAME_LEN, MAX_INVITATION_LEN, MAX_TEXT_LEN,
 };
 use crate::files::Padding;
-use crate::group::{GroupId, MAX_CHANGE_LEN, MAX_GROUP_MEMBERS};
+use crate::group::{GroupId, CHANGE_HASH_LEN, MAX_CHANGE_LEN, MAX_GROUP_MEMBERS};
 
 /// Length in bytes of a [`MessageId`].
 pub const MESSAGE_ID_LEN: usize = 16;
@@ -181,6 +181,9 @@ pub enum Payload {
     InGroup {
         /// The group.
         group: GroupId,
+        /// The hash of the last change of the author's selected log: a member whose log
+        /// differs asks for or sends the changes the other lacks.
+        head: [u8; CHANGE_HASH_LEN],
         /// A [`Payload::Text`], [`Payload::File`] or [`Payload::Unsend`]; the decoder refuses
         /// any other kind.
         payload: Box<Payload>,
@@ -197,6 +200,9 @@ pub enum Payload {
         /// The sender's names for members (their public identities): suggestions for a member
         /// who must name them, at most [`crate::group::MAX_GROUP_MEMBERS`].
         names: Vec<([u8; MEMBER_LEN], String)>,
+        /// Whether the sender asks for our changes in return (its log lacked a change we
+        /// named).
+        reply: bool,
     },
     /// An introduction between two members who are not yet contacts: a one-time invitation
     /// made by a member just added, carried by the member who added them.
@@ -269,26 +275,33 @@ impl PartialEq for Payload {
             ) => id == i2 && sent_at == s2 && timer == t2 && view_once == v2 && file == f2,
             (Unsend { id }, Unsend { id: i2 }) => id == i2,
             (
-                InGroup { group, payload },
+                InGroup {
+                    group,
+                    head,
+                    payload,
+                },
                 InGroup {
                     group: g2,
+                    head: h2,
                     payload: p2,
                 },
-            ) => group == g2 && payload == p2,
+            ) => group == g2 && head == h2 && payload == p2,
             (
                 GroupChanges {
                     group,
                     name,
                     changes,
                     names,
+                    reply,
                 },
                 GroupChanges {
                     group: g2,
                     name: n2,
                     changes: c2,
                     names: m2,
+                    reply: r2,
                 },
-            ) => group == g2 && name == n2 && changes == c2 && names == m2,
+            ) => group == g2 && name == n2 && changes == c2 && names == m2 && reply == r2,
             (
                 GroupIntroduce {
                     group,
@@ -418,8 +431,13 @@ impl Payload {
                 w.raw(sender_id.as_bytes());
                 w.raw(send_cap.as_bytes());
             }
-            Payload::InGroup { group, payload } => {
+            Payload::InGroup {
+                group,
+                head,
+                payload,
+            } => {
                 w.raw(&group.0);
+                w.raw(head);
                 payload.encode_into(w);
             }
             Payload::GroupChanges {
@@ -427,8 +445,10 @@ impl Payload {
                 name,
                 changes,
                 names,
+                reply,
             } => {
                 w.raw(&group.0);
+                w.bool(*reply);
                 w.bytes16(name.as_bytes());
                 w.u16(u16::try_from(changes.len()).unwrap_or(u16::MAX));
                 for change in changes {
@@ -499,6 +519,7 @@ impl Payload {
             },
             TAG_IN_GROUP if outer => {
                 let group = GroupId(r.array()?);
+                let head = r.array()?;
                 let payload = Payload::decode_from(r, false)?;
                 if !matches!(
                     payload,
@@ -508,11 +529,13 @@ impl Payload {
                 }
                 Payload::InGroup {
                     group,
+                    head,
                     payload: Box::new(payload),
                 }
             }
             TAG_GROUP_CHANGES if outer => {
                 let group = GroupId(r.array()?);
+                let reply = r.bool()?;
                 let name = r.str16(MAX_GROUP_NAME_LEN)?.to_owned();
                 let count = usize::from(r.u16()?);
                 if count > MAX_GROUP_CHANGES {
@@ -541,6 +564,7 @@ impl Payload {
                     name,
                     changes,
                     names,
+                    reply,
                 }
             }
             TAG_GROUP_INTRODUCE if outer => Payload::GroupIntroduce {

@@ -32,7 +32,7 @@ impl Conversation {
             Status::Active => {}
         }
         let (group, payload) = match payload {
-            Payload::InGroup { group, payload } => (Some(group), *payload),
+            Payload::InGroup { group, payload, .. } => (Some(group), *payload),
             other => (None, other),
         };
         let mut effects = match payload {

@@ -1,19 +1,22 @@
-//! Introductions between group members who are not yet contacts (see `docs/groups.md`).
+//! Group work that calls relays, queued while an envelope is processed and carried out by the
+//! next `tick` without the state lock: introductions between members who are not yet contacts,
+//! and catching up members whose logs differ (see `docs/groups.md`).
 //!
-//! A member who has just been added to a group makes a one-time invitation for each member it
-//! has no session with, and sends it to the member who added it (`GroupIntroduce`, forward);
-//! that member, a contact of both, passes it on (`GroupIntroduce`, not forward) with its name
-//! for the new member; the receiver checks that the invitation is signed by the identity the
-//! group's log names, and accepts it. The new contact then joins on the inviter's side as any
-//! contact does. The adder cannot substitute another invitation: the receiver accepts only one
-//! signed by the member the signed log names.
+//! **Introductions.** A member who has just been added to a group makes a one-time invitation
+//! for each member it has no session with, and sends it to the member who added it
+//! (`GroupIntroduce`, forward); that member, a contact of both, passes it on (`GroupIntroduce`,
+//! not forward) with its name for the new member; the receiver checks that the invitation is
+//! signed by the identity the group's log names, and accepts it. The new contact then joins on
+//! the inviter's side as any contact does. The adder cannot substitute another invitation.
 //!
-//! Every step that calls a relay (making the invitation, passing it on, accepting it) is queued
-//! while an envelope is processed and carried out by the next `tick`, without the state lock.
+//! **Catching up.** Every group message carries the head of its author's log. A member whose
+//! log does not know that head sends the author all its changes and asks for the author's in
+//! return; a member whose log knows it but selects another head (it has changes the author
+//! lacks) sends its changes. So a member who missed a change (a removal, say) learns it with
+//! the next message from a member who has it.
 //!
-//! What it does not do: persist the queued steps (a step lost to a crash is not retried; the
-//! members stay unreachable to each other until re-added), or mark a contact as known only
-//! through the group.
+//! What it does not do: persist the queued steps (a step lost to a crash is not retried), or
+//! mark a contact as known only through the group.
 
 use std::sync::PoisonError;
 
@@ -22,7 +25,7 @@ use super::view::ClientEvent;
 use super::{ClientError, Inner, State, DEFAULT_INVITATION_LIFETIME};
 use crate::conversation::{Effect, Payload, MEMBER_LEN};
 use crate::crypto::{Invitation, PublicIdentity};
-use crate::group::{GroupId, Roster};
+use crate::group::{ChangeHash, GroupId, Roster};
 
 /// A step of an introduction, waiting for the next `tick`.
 #[derive(Debug)]
@@ -38,6 +41,12 @@ pub(crate) enum GroupWork {
     Forward { to: String, payload: Payload },
     /// Accept `invitation`, calling its maker `name`.
     Accept { invitation: String, name: String },
+    /// Send every change of `group` we know to contact `to`, asking for theirs if `reply`.
+    Sync {
+        group: GroupId,
+        to: String,
+        reply: bool,
+    },
 }
 
 impl Inner {
@@ -68,6 +77,29 @@ impl Inner {
                 name: hint.to_owned(),
             });
         }
+    }
+
+    /// Queues sending our changes of `group` to contact `to` (asking for theirs if `reply`).
+    pub(crate) fn queue_sync(&self, group: GroupId, to: &str, reply: bool) {
+        self.work().push(GroupWork::Sync {
+            group,
+            to: to.to_owned(),
+            reply,
+        });
+    }
+
+    /// Compares `head`, the head of contact `from`'s log of `group` carried by a group
+    /// message, with ours, and queues what catches the one behind up.
+    pub(crate) fn compare_heads(&self, st: &State, from: &str, group: GroupId, head: ChangeHash) {
+        let Some(g) = st.groups.values().find(|g| g.id() == group) else {
+            return;
+        };
+        if g.log.roster().head() == head {
+            return;
+        }
+        // They have a change we lack: ask for theirs. Else we have one they lack: send ours.
+        let reply = !g.log.knows(&head);
+        self.queue_sync(group, from, reply);
     }
 
     fn work(&self) -> std::sync::MutexGuard<'_, Vec<GroupWork>> {
@@ -207,6 +239,17 @@ impl Inner {
             GroupWork::Forward { to, payload } => {
                 self.act(&to, true, |_, _| Ok(vec![Effect::SendPayload(payload)]))
                     .await
+            }
+            GroupWork::Sync { group, to, reply } => {
+                let batches = {
+                    let st = self.state.lock().await;
+                    match st.group_name(group) {
+                        Some(name) => self.change_batches(&st, &name, reply),
+                        None => return Ok(()),
+                    }
+                };
+                let effects = batches.into_iter().map(Effect::SendPayload).collect();
+                self.act(&to, true, |_, _| Ok(effects)).await
             }
             GroupWork::Accept { invitation, name } => {
                 let name = {
