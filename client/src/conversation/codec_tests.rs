@@ -127,7 +127,7 @@ fn unknown_versions_and_tags_are_rejected() {
     let mut bytes = Payload::Burn.encode();
     bytes[0] = 2;
     assert_eq!(Payload::decode(&bytes), Err(DecodeError::UnknownVersion(2)));
-    for tag in [0, 10, 0xFF] {
+    for tag in [0, 11, 0xFF] {
         assert_eq!(
             Payload::decode(&[1, tag]),
             Err(DecodeError::UnknownTag(tag))
