@@ -34,6 +34,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "HUSH_MAX_QUEUES_PER_CONNECTION",
     "HUSH_MAX_SUBSCRIPTIONS_PER_CONNECTION",
     "HUSH_IDLE_TIMEOUT",
+    "HUSH_METRICS",
 ];
 
 /// A running `hush-server`, killed and reaped on drop.
