@@ -302,8 +302,7 @@ impl<S: QueueStore> Relay<S> {
                     let (shared, stop) = (self.shared.clone(), stop_rx.clone());
                     let refusals = refusals.clone();
                     conns.spawn(async move {
-                        let Ok(connecting) = incoming.accept() else { return };
-                        let conn = match connecting.await {
+                        let conn = match handshake(incoming).await {
                             Ok(c) => c,
                             Err(e) => {
                                 tracing::debug!(error = %e, "handshake failed");
@@ -357,6 +356,12 @@ fn report(line: Option<crate::refusals::Summary>) {
 fn refused<S>(shared: &Shared<S>, log: &Mutex<RefusalLog>, why: Refusal) {
     shared.metrics.refused(why);
     report(lock(log).note(why, Instant::now()));
+}
+
+/// Runs the TLS handshake of an accepted connection attempt. The client's first flight is
+/// processed in `accept`, so a wrong ALPN fails there, before any await.
+async fn handshake(incoming: quinn::Incoming) -> Result<quinn::Connection, quinn::ConnectionError> {
+    incoming.accept()?.await
 }
 
 /// Lowers the open-connections gauge when the connection's task ends, even if it is aborted.
