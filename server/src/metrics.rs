@@ -178,10 +178,18 @@ impl Metrics {
         let help = "Connections the relay closed with an error code, by code";
         r.register("connections_closed", help, closed);
         let errors = self.errors.0.clone();
-        r.register("request_errors", "Requests answered with an error, by code", errors);
+        r.register(
+            "request_errors",
+            "Requests answered with an error, by code",
+            errors,
+        );
         r.register("sends", "Envelopes accepted", self.sends.clone());
         r.register("acks", "Envelopes acknowledged", self.acks.clone());
-        r.register("retracts", "Retract requests answered", self.retracts.clone());
+        r.register(
+            "retracts",
+            "Retract requests answered",
+            self.retracts.clone(),
+        );
     }
 
     fn register_holdings(&self, r: &mut Registry, counts: bool) {
@@ -207,7 +215,9 @@ impl Metrics {
 
     /// Counts a connection the relay closed with `code`.
     pub(crate) fn closed(&self, code: ErrorCode) {
-        self.closed.get_or_create(&[("code", code_name(code))]).inc();
+        self.closed
+            .get_or_create(&[("code", code_name(code))])
+            .inc();
     }
 
     /// The counter of error answers, for a connection's writer.
@@ -262,7 +272,10 @@ mod tests {
             disk_free: Some(5),
         };
         let text = m.encode(&holdings);
-        let build = format!("hush_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
+        let build = format!(
+            "hush_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
         for line in [
             build.as_str(),
             "hush_connections_total 1",
@@ -276,7 +289,10 @@ mod tests {
             "hush_data_disk_free_bytes 5",
             "hush_store_commit_seconds_count 0",
         ] {
-            assert!(text.lines().any(|l| l == line), "{line} missing from\n{text}");
+            assert!(
+                text.lines().any(|l| l == line),
+                "{line} missing from\n{text}"
+            );
         }
         assert!(text.ends_with("# EOF\n"));
         let without = Metrics::new(false, None).encode(&Holdings::default());

@@ -70,7 +70,9 @@ impl RefusalLog {
             return None;
         }
         self.last = Some(now);
-        Some(Summary(std::mem::take(&mut self.pending).into_iter().collect()))
+        Some(Summary(
+            std::mem::take(&mut self.pending).into_iter().collect(),
+        ))
     }
 }
 

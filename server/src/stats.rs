@@ -50,7 +50,9 @@ pub struct StatsArgs {
 #[non_exhaustive]
 pub enum StatsError {
     /// No relay store in the directory.
-    #[error("no relay store in {0} (no {DB_DIR}/ in it); name the relay's data directory with --data")]
+    #[error(
+        "no relay store in {0} (no {DB_DIR}/ in it); name the relay's data directory with --data"
+    )]
     NotAStore(PathBuf),
     /// The store is of format 1.
     #[error("the store in {0} is of format 1; start the relay once to upgrade it, then retry")]
@@ -245,7 +247,10 @@ mod tests {
         assert_eq!((stats.queues, stats.envelopes, stats.blobs), (0, 0, 0));
         assert!(stats.vault_bytes > 0);
         let text = stats.to_text(0);
-        assert!(text.contains("queues: 0\n") && text.contains("expiry: none"), "{text}");
+        assert!(
+            text.contains("queues: 0\n") && text.contains("expiry: none"),
+            "{text}"
+        );
         let json: serde_json::Value = serde_json::from_str(&stats.to_json()).unwrap();
         assert_eq!(json["earliest_expiry"], serde_json::Value::Null);
     }

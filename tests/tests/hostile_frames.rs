@@ -109,13 +109,17 @@ async fn zero_length_oversize_and_cut_frames_all_close_as_malformed_and_are_coun
     short.write(&[0, 0, 0, 2, 0, 0]).await;
     assert_eq!(short.close_code().await, code(ErrorCode::Malformed));
     let mut huge = raw(&relay).await;
-    huge.write(&((MAX_FRAME_LEN + 1) as u32).to_be_bytes()).await;
+    huge.write(&((MAX_FRAME_LEN + 1) as u32).to_be_bytes())
+        .await;
     assert_eq!(huge.close_code().await, code(ErrorCode::Malformed));
     // One rule for all three: each is counted the same way.
     let text = scrape(metrics(&relay)).await;
     let series = "hush_connections_closed_total{code=\"malformed\"}";
     assert_eq!(sample(&text, series), Some(3.0), "{text}");
-    assert_eq!(relay.client().await.call(Request::Ping).await, Ok(Reply::Pong));
+    assert_eq!(
+        relay.client().await.call(Request::Ping).await,
+        Ok(Reply::Pong)
+    );
     relay.stop().await;
 }
 
@@ -144,7 +148,10 @@ async fn refused_connections_and_failed_handshakes_are_counted_by_cause() {
     assert!(wrong.is_err());
     let series = "hush_connections_refused_total{cause=\"handshake_failed\"}";
     until_at_least(metrics(&relay), series, 1.0).await;
-    assert_eq!(relay.client().await.call(Request::Ping).await, Ok(Reply::Pong));
+    assert_eq!(
+        relay.client().await.call(Request::Ping).await,
+        Ok(Reply::Pong)
+    );
     relay.stop().await;
 }
 
@@ -174,5 +181,10 @@ async fn every_kind_of_broken_frame_is_logged_the_same_way() {
     let text = std::fs::read_to_string(&log_path).unwrap();
     let lines: Vec<&str> = text.lines().filter(|l| l.contains("bad framing")).collect();
     assert_eq!(lines.len(), 4, "{text}");
-    assert!(lines.iter().all(|l| l.contains("DEBUG") && l.contains("reason")), "{text}");
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.contains("DEBUG") && l.contains("reason")),
+        "{text}"
+    );
 }

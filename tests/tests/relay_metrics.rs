@@ -68,7 +68,10 @@ async fn counters_follow_sends_acks_retracts_errors_and_connections() {
         sample(&after, "hush_request_errors_total{code=\"auth\"}"),
         Some(1.0)
     );
-    let version = format!("hush_build_info{{version=\"{}\"}}", env!("CARGO_PKG_VERSION"));
+    let version = format!(
+        "hush_build_info{{version=\"{}\"}}",
+        env!("CARGO_PKG_VERSION")
+    );
     assert_eq!(sample(&after, &version), Some(1.0));
     assert!(sample(&after, "hush_data_disk_free_bytes").is_some_and(|v| v > 0.0));
     relay.stop().await;
@@ -130,8 +133,14 @@ async fn a_scrape_during_a_conversation_names_no_id_and_no_client_address() {
     bob.send_text("alice", "second", None, false).await.unwrap();
     // Scraped while the conversation is live: Bob's answer may still be waiting in the store.
     let text = scrape(metrics_addr(&relay)).await;
-    assert!(sample(&text, "hush_sends_total").is_some_and(|v| v >= 3.0), "{text}");
-    assert!(sample(&text, "hush_queues").is_some_and(|v| v >= 2.0), "{text}");
+    assert!(
+        sample(&text, "hush_sends_total").is_some_and(|v| v >= 3.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, "hush_queues").is_some_and(|v| v >= 2.0),
+        "{text}"
+    );
     assert!(sample(&text, "hush_store_commit_seconds_count").is_some_and(|v| v >= 1.0));
 
     let ids = relay.handle.store().hooks();
@@ -148,7 +157,10 @@ async fn a_scrape_during_a_conversation_names_no_id_and_no_client_address() {
     let conns = relay.handle.connections().snapshot();
     let remotes: Vec<SocketAddr> = conns.values().filter_map(|r| r.remote).collect();
     assert!(remotes.len() >= 2, "the clients' connections were recorded");
-    assert!(needles.len() >= 4 * 5, "ids of both queues and three envelopes");
+    assert!(
+        needles.len() >= 4 * 5,
+        "ids of both queues and three envelopes"
+    );
     for remote in &remotes {
         needles.push(remote.to_string().into_bytes());
         needles.push(remote.ip().to_string().into_bytes());
@@ -167,10 +179,18 @@ async fn a_scrape_during_a_conversation_names_no_id_and_no_client_address() {
     assert!(remotes.iter().all(|r| holds_number(&known_text, r.port())));
     // ... and finds none of them in the scrape.
     for n in &needles {
-        assert!(!found(text.as_bytes(), n), "{:?} in\n{text}", String::from_utf8_lossy(n));
+        assert!(
+            !found(text.as_bytes(), n),
+            "{:?} in\n{text}",
+            String::from_utf8_lossy(n)
+        );
     }
     for r in &remotes {
-        assert!(!holds_number(&text, r.port()), "port {} in\n{text}", r.port());
+        assert!(
+            !holds_number(&text, r.port()),
+            "port {} in\n{text}",
+            r.port()
+        );
     }
     relay.stop().await;
 }
@@ -200,10 +220,20 @@ async fn healthz_answers_200_while_the_store_writes_and_503_when_it_cannot() {
     let addr = metrics_addr(&relay);
     let ok = get(addr, "/healthz").await;
     assert_eq!((ok.status, ok.body.as_str()), (200, "ok\n"));
-    relay.handle.store().hooks().failing.store(true, Ordering::SeqCst);
+    relay
+        .handle
+        .store()
+        .hooks()
+        .failing
+        .store(true, Ordering::SeqCst);
     assert_eq!(get(addr, "/healthz").await.status, 503);
     // The relay stays up and says so again once writes work.
-    relay.handle.store().hooks().failing.store(false, Ordering::SeqCst);
+    relay
+        .handle
+        .store()
+        .hooks()
+        .failing
+        .store(false, Ordering::SeqCst);
     assert_eq!(get(addr, "/healthz").await.status, 200);
     // The probe leaves nothing behind in the data directory.
     let probe = relay.data_dir().join(hush_server::health::PROBE_FILE);
@@ -224,7 +254,10 @@ async fn a_metrics_address_in_use_is_an_error_that_names_it() {
     let mut config = RelayConfig::loopback(dir.path());
     config.metrics = Some(addr);
     let err = Relay::bind(config, MemoryStore::new()).unwrap_err();
-    assert!(matches!(err, RelayError::Metrics { addr: a, .. } if a == addr), "{err}");
+    assert!(
+        matches!(err, RelayError::Metrics { addr: a, .. } if a == addr),
+        "{err}"
+    );
     assert!(err.to_string().contains(&addr.to_string()), "{err}");
 }
 

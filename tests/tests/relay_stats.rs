@@ -10,7 +10,10 @@ use hush_tests::{cap, envelope, key};
 
 fn stats(data: &std::path::Path, json: bool) -> std::process::Output {
     let mut cmd = Command::new(built("hush-server"));
-    cmd.arg("stats").arg("--data").arg(data).env_remove("HUSH_DATA");
+    cmd.arg("stats")
+        .arg("--data")
+        .arg(data)
+        .env_remove("HUSH_DATA");
     if json {
         cmd.arg("--json");
     }
@@ -27,7 +30,10 @@ async fn stats_counts_what_a_stopped_relay_left_and_refuses_a_running_one() {
     let (rid, sid) = client.create_queue(&k, &c).await.unwrap();
     client.create_queue(&key(), &cap()).await.unwrap();
     for n in 0..3u8 {
-        client.send(sid, &c, 3600, None, vec![n; 1000]).await.unwrap();
+        client
+            .send(sid, &c, 3600, None, vec![n; 1000])
+            .await
+            .unwrap();
     }
     // One is delivered and acked: two stay pending.
     client.subscribe(&k, rid).await.unwrap();
@@ -48,16 +54,26 @@ async fn stats_counts_what_a_stopped_relay_left_and_refuses_a_running_one() {
     let running = stats(&data, false);
     assert!(!running.status.success());
     let why = String::from_utf8_lossy(&running.stderr);
-    assert!(why.contains("running relay") && why.contains("stop it first"), "{why}");
+    assert!(
+        why.contains("running relay") && why.contains("stop it first"),
+        "{why}"
+    );
 
     // Killed (every answered send is durable), the directory is counted.
     drop(client);
     relay.sigkill();
     let text = stats(&data, false);
-    assert!(text.status.success(), "{}", String::from_utf8_lossy(&text.stderr));
+    assert!(
+        text.status.success(),
+        "{}",
+        String::from_utf8_lossy(&text.stderr)
+    );
     let text = String::from_utf8(text.stdout).unwrap();
     assert!(text.contains("queues: 2\n"), "{text}");
-    assert!(text.contains("envelopes pending: 2 (2000 bytes)\n"), "{text}");
+    assert!(
+        text.contains("envelopes pending: 2 (2000 bytes)\n"),
+        "{text}"
+    );
     assert!(text.contains("blobs: 1 ("), "{text}");
     assert!(text.contains("earliest envelope expiry: 20"), "{text}");
 

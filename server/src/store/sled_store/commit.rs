@@ -182,11 +182,7 @@ fn flush_loop(
             .unwrap_or_else(|_| Err(StoreError::permanent("database flush panicked")));
         let took = started.elapsed();
         stats.latency.observe(took.as_secs_f64());
-        tracing::trace!(
-            waiters = batch.len(),
-            us = took.as_micros(),
-            "group commit"
-        );
+        tracing::trace!(waiters = batch.len(), us = took.as_micros(), "group commit");
         stats.flushes.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = &result {
             let writes: usize = batch.iter().map(|w| w.covers).sum();
