@@ -188,3 +188,24 @@ async fn every_kind_of_broken_frame_is_logged_the_same_way() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_flood_of_refused_connections_writes_one_log_line_not_one_per_attempt() {
+    let dir = tempfile::tempdir().unwrap();
+    let log_path = dir.path().join("relay.log");
+    let log = std::fs::File::create(&log_path).unwrap();
+    let data = dir.path().join("data");
+    let extra = ["--max-connections", "1"];
+    let relay = ServerProcess::start_logging(&data, "127.0.0.1:0", &extra, Some(("info", log)));
+    let held = relay.client().await;
+    for _ in 0..20 {
+        let refused = RelayClient::connect(&relay.address).await;
+        assert_eq!(refused.err(), Some(RelayCallError::Refused));
+    }
+    assert_eq!(held.call(Request::Ping).await, Ok(Reply::Pong));
+    // The first refusal is logged at once; the other 19 wait for the next summary (a minute).
+    let text = std::fs::read_to_string(&log_path).unwrap();
+    let lines: Vec<&str> = text.lines().filter(|l| l.contains("refus")).collect();
+    assert_eq!(lines.len(), 1, "{text}");
+    assert!(lines[0].contains("connection_limit=1"), "{text}");
+}
