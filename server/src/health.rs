@@ -4,7 +4,7 @@
 //! syncs it to disk and removes it (a full or read-only file system fails here), then asks the
 //! queue store to prove it can still make writes durable ([`QueueStore::probe`]: for the sled
 //! store, a group commit, which flushes sled and syncs the key vault). `GET /healthz` answers
-//! 200 only when both succeed (`monitor.rs`).
+//! 200 only when both succeed within [`PROBE_TIMEOUT`] (`monitor.rs`).
 //!
 //! What it does not do: check the network side (a relay that answers `/healthz` may still be
 //! unreachable on its UDP port), or repair anything.
@@ -16,6 +16,10 @@ use crate::store::{QueueStore, StoreError};
 
 /// The file the probe writes, syncs and removes in the data directory.
 pub const PROBE_FILE: &str = ".health-probe";
+
+/// Longest a probe may take: a store whose flush hangs (as sled's can after the disk filled
+/// up) is unhealthy, not a health check that never answers.
+pub const PROBE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(3);
 
 /// Why the relay is not healthy.
 #[derive(Debug, thiserror::Error)]
@@ -32,6 +36,9 @@ pub enum HealthError {
     /// The queue store could not make writes durable.
     #[error("the queue store cannot make writes durable: {0}")]
     Store(#[from] StoreError),
+    /// The probe did not finish within [`PROBE_TIMEOUT`].
+    #[error("the storage did not finish a small write within {PROBE_TIMEOUT:?}")]
+    TimedOut,
 }
 
 /// Writes, syncs and removes the probe file in `dir`.
@@ -51,8 +58,14 @@ fn write_probe(dir: &Path) -> Result<(), HealthError> {
     removed.map_err(disk)
 }
 
-/// Whether the data directory `dir` and `store` accept writes now.
+/// Whether the data directory `dir` and `store` accept writes now, within [`PROBE_TIMEOUT`].
 pub(crate) async fn probe<S: QueueStore>(dir: &Path, store: &S) -> Result<(), HealthError> {
+    tokio::time::timeout(PROBE_TIMEOUT, probe_writes(dir, store))
+        .await
+        .map_err(|_| HealthError::TimedOut)?
+}
+
+async fn probe_writes<S: QueueStore>(dir: &Path, store: &S) -> Result<(), HealthError> {
     let owned = dir.to_owned();
     tokio::task::spawn_blocking(move || write_probe(&owned))
         .await
