@@ -57,11 +57,15 @@ pub enum ErrorCode {
     /// The blob cannot be read yet: its upload has not finished.
     #[error("the file upload has not finished yet")]
     BlobIncomplete = 15,
+    /// Close code only: a request frame started but did not arrive whole within the relay's
+    /// deadline (a stalled or very slow client). Reconnect; check the network.
+    #[error("a request did not arrive whole in time; reconnect")]
+    RequestTimeout = 16,
 }
 
 impl ErrorCode {
     /// Every code, in wire order.
-    pub const ALL: [ErrorCode; 15] = [
+    pub const ALL: [ErrorCode; 16] = [
         ErrorCode::Malformed,
         ErrorCode::Auth,
         ErrorCode::NoQueue,
@@ -77,6 +81,7 @@ impl ErrorCode {
         ErrorCode::NoBlob,
         ErrorCode::BlobOffset,
         ErrorCode::BlobIncomplete,
+        ErrorCode::RequestTimeout,
     ];
 
     /// The wire value.

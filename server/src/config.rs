@@ -76,6 +76,11 @@ pub struct RelayConfig {
     pub blob_max_bytes: u64,
     /// Most bytes all blobs together may hold.
     pub blob_budget_bytes: u64,
+    /// TCP address of the monitoring listener (`/metrics`, `/healthz`); none by default.
+    pub metrics: Option<SocketAddr>,
+    /// How long a request frame may take to arrive whole after its first byte. Not a setting
+    /// of the binary (it uses [`l::REQUEST_DEADLINE`]); tests shorten it.
+    pub request_deadline: Duration,
 }
 
 impl Default for RelayConfig {
@@ -102,6 +107,8 @@ impl Default for RelayConfig {
             blob_ttl: Duration::from_secs(l::DEFAULT_BLOB_TTL_SECS),
             blob_max_bytes: l::DEFAULT_BLOB_MAX_BYTES,
             blob_budget_bytes: DEFAULT_BLOB_BUDGET_BYTES,
+            metrics: None,
+            request_deadline: l::REQUEST_DEADLINE,
         }
     }
 }
@@ -175,9 +182,21 @@ pub struct Cli {
     /// Check the settings (and the TLS files, if any), print what they resolve to, and exit
     #[arg(long)]
     pub check_config: bool,
+    /// A command instead of running the relay
+    #[command(subcommand)]
+    pub command: Option<Command>,
     #[command(flatten)]
     #[allow(missing_docs)]
     pub settings: Settings,
+}
+
+/// What `hush-server` does instead of running the relay.
+#[derive(clap::Subcommand, Debug, Clone)]
+#[non_exhaustive]
+pub enum Command {
+    /// Print what a stopped relay's data directory holds: queues, pending envelopes and bytes,
+    /// blobs, earliest expiry, key vault sizes
+    Stats(crate::stats::StatsArgs),
 }
 
 /// Settings shared by flags, environment and the TOML file (all optional; unset = default).
@@ -247,6 +266,9 @@ pub struct Settings {
     /// Most bytes all blobs together may hold [default: 8589934592]
     #[arg(long, env = "HUSH_BLOB_BUDGET_BYTES")]
     pub blob_budget_bytes: Option<u64>,
+    /// TCP address for /metrics and /healthz, e.g. 127.0.0.1:9090 [default: off]
+    #[arg(long, env = "HUSH_METRICS")]
+    pub metrics: Option<SocketAddr>,
 }
 
 fn duration(
@@ -309,6 +331,7 @@ impl Settings {
             blob_ttl: self.blob_ttl.or(file.blob_ttl),
             blob_max_bytes: self.blob_max_bytes.or(file.blob_max_bytes),
             blob_budget_bytes: self.blob_budget_bytes.or(file.blob_budget_bytes),
+            metrics: self.metrics.or(file.metrics),
         }
     }
 
@@ -370,6 +393,8 @@ impl Settings {
             blob_ttl,
             blob_max_bytes,
             blob_budget_bytes: self.blob_budget_bytes.unwrap_or(d.blob_budget_bytes),
+            metrics: self.metrics.or(d.metrics),
+            request_deadline: d.request_deadline,
         })
     }
 }
@@ -513,6 +538,7 @@ mod tests {
             blob_ttl,
             blob_max_bytes,
             blob_budget_bytes,
+            metrics: _,
         } = parsed.clone();
         assert!(listen.is_some() && data.is_some());
         assert!(max_ttl.is_some() && queue_idle.is_some() && sweep_interval.is_some());
@@ -529,7 +555,7 @@ mod tests {
         );
         // The commented-out keys are real settings too.
         let text = std::fs::read_to_string(&sample).unwrap();
-        for key in ["public_addr", "tls_cert", "tls_key"] {
+        for key in ["public_addr", "tls_cert", "tls_key", "metrics"] {
             assert!(text.contains(&format!("# {key} = ")), "{key}");
         }
     }

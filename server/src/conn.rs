@@ -7,15 +7,26 @@
 //! (`outgoing.rs`); when it is full, the reader waits, so the relay stops reading requests.
 //! On close, requests in flight are answered (briefly) and push tasks end.
 //!
+//! Hostile input: every frame that cannot be a request (an over-long length, a body too short
+//! for a request id, a zero-length one included, or a stream finished in the middle of a
+//! frame) closes the connection with `Malformed` through one function, [`broken`], which logs
+//! it at debug level. A frame must arrive whole within the request deadline
+//! (`RelayConfig::request_deadline`, `limits::REQUEST_DEADLINE`) of its first byte; otherwise the
+//! connection is closed with `RequestTimeout`, so a client cannot hold its connection (and its
+//! slot under `max_connections`) with a frame it never finishes while keep-alives reset the idle
+//! timer. Every close with a code is counted in the metrics.
+//!
 //! What it does not do: accept connections or enforce connection-count limits (`relay.rs`), or
 //! decide what a request does (`router.rs`).
 
+use std::fmt::Display;
 use std::sync::Arc;
 use std::time::Duration;
 
 use hush_protocol::auth::{EXPORTER_LABEL, EXPORTER_LEN};
 use hush_protocol::{ErrorCode, FrameDecoder, Request};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::ops::{ConnAuth, Shared};
 use crate::outgoing::Outgoing;
@@ -48,12 +59,12 @@ pub(crate) async fn serve<S: QueueStore>(
     let stream = tokio::select! {
         s = conn.accept_bi() => s,
         _ = shutdown.stopped() => {
-            close(&conn, ErrorCode::ShuttingDown);
+            close(&shared, &conn, ErrorCode::ShuttingDown);
             return;
         }
     };
     let Ok((send, recv)) = stream else { return };
-    let (out, writer) = Outgoing::start(send);
+    let (out, writer) = Outgoing::start(send, shared.metrics.errors());
     let auth = ConnAuth {
         exporter,
         queues_created: 0,
@@ -66,12 +77,44 @@ pub(crate) async fn serve<S: QueueStore>(
     let _ = tokio::time::timeout(DRAIN_TIMEOUT, writer).await;
     match outcome {
         Outcome::ClientLeft => conn.close(0u32.into(), b""),
-        Outcome::Close(code) => close(&conn, code),
+        Outcome::Close(code) => close(&shared, &conn, code),
     }
 }
 
-fn close(conn: &quinn::Connection, code: ErrorCode) {
+fn close<S>(shared: &Shared<S>, conn: &quinn::Connection, code: ErrorCode) {
+    shared.metrics.closed(code);
     conn.close(u32::from(code.to_u16()).into(), code.to_string().as_bytes());
+}
+
+/// The one way a connection is closed for broken framing: logged at debug level (the reason
+/// only, never the bytes), then closed with `Malformed`.
+fn broken(reason: &dyn Display) -> ErrorCode {
+    tracing::debug!(reason = %reason, "closing connection: bad framing");
+    ErrorCode::Malformed
+}
+
+/// Resolves at `deadline`, or never if there is none.
+pub(crate) async fn expiry(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// The deadline of the frame in progress after a read: none if no partial frame is buffered;
+/// a fresh one if the read completed frames (the partial one started in it) or none was running;
+/// otherwise the running one.
+fn frame_deadline(
+    running: Option<Instant>,
+    completed: usize,
+    buffered: usize,
+    allowed: Duration,
+) -> Option<Instant> {
+    match (buffered, running) {
+        (0, _) => None,
+        (_, Some(at)) if completed == 0 => Some(at),
+        _ => Some(Instant::now() + allowed),
+    }
 }
 
 enum Outcome {
@@ -95,14 +138,22 @@ async fn read_loop<S: QueueStore>(
     );
     let mut subs = JoinSet::new();
     let mut pipeline = Pipeline::new();
+    let mut deadline = None;
     let outcome = loop {
         let chunk = tokio::select! {
             biased;
             _ = shutdown.stopped() => break Outcome::Close(ErrorCode::ShuttingDown),
+            _ = expiry(deadline) => {
+                tracing::debug!(buffered = decoder.buffered(), "closing connection: a request frame stalled");
+                break Outcome::Close(ErrorCode::RequestTimeout);
+            }
             c = recv.read_chunk(READ_CHUNK, true) => c,
         };
         let chunk = match chunk {
             Ok(Some(c)) => c,
+            Ok(None) if decoder.buffered() > 0 => {
+                break Outcome::Close(broken(&"the stream ended inside a frame"));
+            }
             Ok(None) | Err(_) => break Outcome::ClientLeft,
         };
         decoder.feed(&chunk.bytes);
@@ -112,8 +163,12 @@ async fn read_loop<S: QueueStore>(
             subs: &mut subs,
         };
         let drained = drain_frames(shared, &mut conn, &mut limiter, &mut decoder, out, seen).await;
-        if let Err(code) = drained {
-            break Outcome::Close(code);
+        match drained {
+            Ok(completed) => {
+                let allowed = shared.config.request_deadline;
+                deadline = frame_deadline(deadline, completed, decoder.buffered(), allowed);
+            }
+            Err(code) => break Outcome::Close(code),
         }
     };
     // Requests in flight are answered (briefly) before the connection closes.
@@ -125,7 +180,7 @@ async fn read_loop<S: QueueStore>(
 }
 
 /// Hands every complete frame in the decoder to the router, and queues the answers the router
-/// gives at once. An error closes the connection.
+/// gives at once; returns how many frames it took. An error closes the connection.
 async fn drain_frames<S: QueueStore>(
     shared: &Arc<Shared<S>>,
     conn: &mut ConnState<'_>,
@@ -133,16 +188,15 @@ async fn drain_frames<S: QueueStore>(
     decoder: &mut FrameDecoder,
     out: &Outgoing,
     seen: Observed,
-) -> Result<(), ErrorCode> {
+) -> Result<usize, ErrorCode> {
+    let mut completed = 0;
     loop {
         let decoded = match decoder.pop() {
             Ok(Some(body)) => Request::decode_frame(body),
-            Ok(None) => return Ok(()),
-            Err(e) => {
-                tracing::debug!(error = %e, "closing connection: bad framing");
-                return Err(ErrorCode::Malformed);
-            }
+            Ok(None) => return Ok(completed),
+            Err(e) => return Err(broken(&e)),
         };
+        completed += 1;
         let (request_id, result) = match decoded {
             Ok((id, req)) => {
                 note(shared, seen, &req);
@@ -160,7 +214,8 @@ async fn drain_frames<S: QueueStore>(
                 tracing::debug!(error = %e, "malformed request");
                 (id, Err(ErrorCode::Malformed))
             }
-            Err((None, _)) => return Err(ErrorCode::Malformed),
+            // Too short to carry a request id, so it cannot be answered.
+            Err((None, e)) => return Err(broken(&e)),
         };
         if out.respond(request_id, result).await.is_err() {
             return Err(ErrorCode::Malformed);

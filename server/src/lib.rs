@@ -11,7 +11,10 @@
 //!
 //! Inside: `relay` accepts connections, `conn` reads one connection's requests, `router` decides
 //! what each kind of request does, and `ops`, `pipeline`, `blob` and `push` carry it out
-//! against [`store`]. The relay's tuning defaults are in [`limits`]. The `testing` feature
+//! against [`store`]. `metrics` counts what the relay does and `monitor` serves those counts
+//! and the [`health`] check over HTTP (`--metrics`); `refusals` keeps refused connections from
+//! flooding the log. [`stats`] reads an idle data directory for `hush-server stats`. The
+//! relay's tuning defaults are in [`limits`]. The `testing` feature
 //! exports [`store`]'s conformance suite for backends in other crates, and `observe`, a record
 //! of which requests each connection carried.
 //!
@@ -21,7 +24,10 @@ pub mod blob;
 pub mod clock;
 pub mod config;
 mod conn;
+pub mod health;
 pub mod limits;
+mod metrics;
+mod monitor;
 #[cfg(feature = "testing")]
 pub mod observe;
 mod ops;
@@ -29,9 +35,11 @@ mod outgoing;
 mod pipeline;
 mod push;
 mod rate;
+mod refusals;
 pub mod relay;
 mod router;
 mod shutdown;
+pub mod stats;
 pub mod store;
 pub mod tls;
 

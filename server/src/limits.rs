@@ -9,6 +9,8 @@
 //! What it does not do: read settings (`config.rs` assembles [`crate::RelayConfig`] from these
 //! defaults, the TOML file, the environment and the flags) or enforce anything itself.
 
+use std::time::Duration;
+
 use hush_protocol::limits::MAX_FRAME_LEN;
 
 /// Default cap on envelopes pending in one queue.
@@ -69,3 +71,13 @@ pub const STREAM_RECEIVE_WINDOW: u32 = 4 * MAX_FRAME_LEN as u32;
 
 /// Per-connection QUIC send window, in bytes.
 pub const CONNECTION_SEND_WINDOW: u64 = 1024 * 1024;
+
+/// How long a request frame may take to arrive whole, counted from its first byte. A
+/// connection whose frame is still incomplete then is closed with `RequestTimeout`, whatever
+/// else it sends (QUIC keep-alives reset only the idle timer). Ten seconds carry a maximal
+/// frame at about 55 kbit/s.
+pub const REQUEST_DEADLINE: Duration = Duration::from_secs(10);
+
+/// Shortest interval between two log lines about refused connections: refusals in between are
+/// counted and reported in the next line.
+pub const REFUSAL_LOG_INTERVAL: Duration = Duration::from_secs(60);

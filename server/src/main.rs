@@ -1,5 +1,6 @@
 //! The `hush-server` binary: parses settings, starts the relay on the sled store, prints the
-//! relay address as the first line of stdout, logs to stderr, and exits 0 after a graceful
+//! relay address as the first line of stdout (or, for `hush-server stats`, prints what a
+//! stopped relay's data directory holds), logs to stderr, and exits 0 after a graceful
 //! shutdown on SIGINT or SIGTERM. It hardens itself first: no core files, and not dumpable, so
 //! other processes of its user cannot read the vault key from its memory.
 
@@ -7,7 +8,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::Parser;
-use hush_server::config::Cli;
+use hush_server::config::{Cli, Command};
 use hush_server::store::sled_store::SledStore;
 use hush_server::Relay;
 use tracing_subscriber::EnvFilter;
@@ -59,7 +60,11 @@ async fn main() -> anyhow::Result<()> {
     for gap in gaps {
         tracing::warn!("{gap}; a crash or another process could read the vault key");
     }
-    let cli = Cli::parse();
+    let mut cli = Cli::parse();
+    if let Some(Command::Stats(args)) = cli.command.take() {
+        print!("{}", hush_server::stats::run(&args)?);
+        return Ok(());
+    }
     let check_only = cli.check_config;
     let config = cli.into_config()?;
     if check_only {
@@ -79,6 +84,9 @@ async fn main() -> anyhow::Result<()> {
     out.flush()?;
     drop(out);
     tracing::info!(addr = %relay.local_addr(), "relay listening");
+    if let Some(addr) = relay.metrics_addr() {
+        tracing::info!(%addr, "metrics and health check listening (GET /metrics, GET /healthz)");
+    }
     tracing::info!(
         max_ttl = ?settings.max_ttl,
         queue_idle = ?settings.queue_idle,

@@ -35,6 +35,8 @@ pub(crate) struct Shared<S> {
     pub(crate) blobs: BlobStore,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: RelayConfig,
+    /// What the relay counts for its metrics.
+    pub(crate) metrics: crate::metrics::Metrics,
     /// Which requests each connection carried (tests only).
     #[cfg(feature = "testing")]
     pub(crate) connections: crate::observe::ConnectionLog,
@@ -103,11 +105,13 @@ impl<S: QueueStore> Shared<S> {
         cap: &SendCapability,
         envelope: EnvelopeId,
     ) -> Result<Reply, ErrorCode> {
-        self.store
+        let was_pending = self
+            .store
             .retract(sender, cap_hash(cap), envelope)
             .await
-            .map(|was_pending| Reply::Retracted { was_pending })
-            .map_err(store_err)
+            .map_err(store_err)?;
+        self.metrics.retracts.inc();
+        Ok(Reply::Retracted { was_pending })
     }
 
     /// Subscribes the connection to queue `rid` after checking the signature of `req`. Returns

@@ -14,6 +14,7 @@ use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use crate::limits::{CONNECTION_OUTGOING_BYTES, CONNECTION_OUTGOING_FRAMES};
+use crate::metrics::ErrorCounter;
 
 /// Largest batch of frames the writer coalesces into one write.
 const WRITE_BATCH: usize = 64 * 1024;
@@ -27,16 +28,22 @@ type Queued = (Vec<u8>, OwnedSemaphorePermit);
 pub(crate) struct Outgoing {
     tx: mpsc::Sender<Queued>,
     budget: Arc<Semaphore>,
+    errors: ErrorCounter,
 }
 
 impl Outgoing {
     /// Starts the writer task on `send`; returns the queue and the task, which ends once every
     /// [`Outgoing`] is dropped and what was queued is written.
-    pub(crate) fn start(send: quinn::SendStream) -> (Outgoing, JoinHandle<()>) {
+    /// Error answers are counted in `errors`.
+    pub(crate) fn start(
+        send: quinn::SendStream,
+        errors: ErrorCounter,
+    ) -> (Outgoing, JoinHandle<()>) {
         let (tx, rx) = mpsc::channel(CONNECTION_OUTGOING_FRAMES);
         let out = Outgoing {
             tx,
             budget: Arc::new(Semaphore::new(CONNECTION_OUTGOING_BYTES)),
+            errors,
         };
         (out, tokio::spawn(write_loop(send, rx)))
     }
@@ -59,6 +66,9 @@ impl Outgoing {
         request_id: u32,
         result: Result<Reply, ErrorCode>,
     ) -> Result<(), ()> {
+        if let Err(code) = &result {
+            self.errors.note(*code);
+        }
         let mut frame = Vec::with_capacity(64);
         ServerFrame::Response { request_id, result }.encode_frame(&mut frame);
         self.send(frame).await

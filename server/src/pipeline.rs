@@ -80,9 +80,16 @@ impl Pipeline {
             .await;
         let out = out.clone();
         match started {
-            Ok(durable) => self.spawn(room, async move {
-                answer(&out, request_id, "send", durable.await).await;
-            }),
+            Ok(durable) => {
+                let sends = shared.metrics.sends.clone();
+                self.spawn(room, async move {
+                    let result = durable.await;
+                    if result.is_ok() {
+                        sends.inc();
+                    }
+                    answer(&out, request_id, "send", result).await;
+                })
+            }
             Err(code) => self.spawn(room, async move {
                 answer(&out, request_id, "send", Err(code)).await;
             }),
@@ -111,6 +118,9 @@ impl Pipeline {
         let shared = Arc::clone(shared);
         self.spawn(room, async move {
             let result = shared.ack_subscribed(rid, envelope).await;
+            if result.is_ok() {
+                shared.metrics.acks.inc();
+            }
             answer(&out, request_id, "ack", result).await;
         });
     }

@@ -4,25 +4,33 @@
 //! serves until a shutdown future resolves (the mini-redis `run(listener, shutdown)` shape);
 //! [`Relay::spawn`] runs it on a task and returns a [`RelayHandle`], which tests use to start
 //! relays on port 0. Connection and handshake caps refuse new connections at the QUIC level
-//! (`CONNECTION_REFUSED`) and leave everyone else served.
+//! (`CONNECTION_REFUSED`) and leave everyone else served. Refusals and failed handshakes are
+//! counted in the metrics and summarised in the log at most once a minute (`refusals.rs`).
+//! With `metrics` set, the monitoring listener (`monitor.rs`) is bound with the relay and
+//! served alongside it.
 //!
 //! What it does not do: parse flags (`config.rs`) or speak the request protocol (`conn.rs`).
 
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hush_protocol::limits::MAX_BIDI_STREAMS;
 use hush_protocol::{Fingerprint, RelayAddress};
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::blob::{BlobError, BlobStore};
 use crate::clock::{Clock, SystemClock};
 use crate::config::RelayConfig;
-use crate::limits::{CONNECTION_RECEIVE_WINDOW, CONNECTION_SEND_WINDOW, STREAM_RECEIVE_WINDOW};
+use crate::limits::{
+    CONNECTION_RECEIVE_WINDOW, CONNECTION_SEND_WINDOW, REFUSAL_LOG_INTERVAL, STREAM_RECEIVE_WINDOW,
+};
+use crate::metrics::{Metrics, Refusal};
 use crate::ops::Shared;
+use crate::refusals::RefusalLog;
 use crate::shutdown::{Shutdown, Stop};
 use crate::store::{QueueStore, StoreError, SweepStats};
 use crate::tls;
@@ -45,6 +53,14 @@ pub enum RelayError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The monitoring listener (`metrics`) could not be bound.
+    #[error("cannot serve metrics on {addr}: {source}; is another process using that port?")]
+    Metrics {
+        /// The address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The store failed to flush on shutdown.
     #[error("store flush failed on shutdown: {0}")]
     Store(#[from] StoreError),
@@ -61,6 +77,7 @@ pub struct Relay<S> {
     endpoint: quinn::Endpoint,
     shared: Arc<Shared<S>>,
     address: RelayAddress,
+    monitor: Option<tokio::net::TcpListener>,
 }
 
 impl<S> std::fmt::Debug for Relay<S> {
@@ -164,8 +181,16 @@ impl<S: QueueStore> Relay<S> {
             addr: config.listen,
             source,
         })?;
+        let monitor = match config.metrics {
+            Some(addr) => Some(
+                crate::monitor::bind(addr)
+                    .map_err(|source| RelayError::Metrics { addr, source })?,
+            ),
+            None => None,
+        };
         let blobs = BlobStore::open(&config.data_dir, config.blob_limits())?;
         let (host, port) = public_host_port(&config, bound);
+        let metrics = Metrics::new(store.stats().is_some(), store.commit_latency());
         let address = RelayAddress {
             host,
             port,
@@ -176,6 +201,7 @@ impl<S: QueueStore> Relay<S> {
             blobs,
             clock,
             config,
+            metrics,
             #[cfg(feature = "testing")]
             connections: Default::default(),
         });
@@ -183,7 +209,13 @@ impl<S: QueueStore> Relay<S> {
             endpoint,
             shared,
             address,
+            monitor,
         })
+    }
+
+    /// The TCP address of the monitoring listener, if `metrics` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.monitor.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The address to give clients: `hush://HOST:PORT#FINGERPRINT`.
@@ -205,50 +237,15 @@ impl<S: QueueStore> Relay<S> {
 
     /// Serves until `shutdown` resolves, then stops accepting, lets every connection finish its
     /// in-flight request and flush its answers, flushes the store and returns.
-    pub async fn run(self, shutdown: impl Future<Output = ()>) -> Result<(), RelayError> {
+    pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), RelayError> {
         let (stop, stop_rx) = Stop::new();
-        let cfg = &self.shared.config;
-        let conn_slots = Arc::new(Semaphore::new(cfg.max_connections));
-        let handshake_slots = Arc::new(Semaphore::new(cfg.max_handshakes));
-        let mut conns = JoinSet::new();
-        let sweeper = tokio::spawn(sweep_loop(self.shared.clone(), stop_rx.clone()));
-        tokio::pin!(shutdown);
-        loop {
-            tokio::select! {
-                _ = &mut shutdown => break,
-                Some(_) = conns.join_next(), if !conns.is_empty() => {}
-                incoming = self.endpoint.accept() => {
-                    let Some(incoming) = incoming else { break };
-                    let Ok(conn_permit) = conn_slots.clone().try_acquire_owned() else {
-                        tracing::info!("refusing connection: connection limit reached");
-                        incoming.refuse();
-                        continue;
-                    };
-                    let Ok(hs_permit) = handshake_slots.clone().try_acquire_owned() else {
-                        tracing::info!("refusing connection: handshake limit reached");
-                        incoming.refuse();
-                        continue;
-                    };
-                    let shared = self.shared.clone();
-                    let stop = stop_rx.clone();
-                    conns.spawn(async move {
-                        let Ok(connecting) = incoming.accept() else { return };
-                        let conn = match connecting.await {
-                            Ok(c) => c,
-                            Err(e) => {
-                                tracing::debug!(error = %e, "handshake failed");
-                                return;
-                            }
-                        };
-                        drop(hs_permit);
-                        tracing::debug!("connection established");
-                        crate::conn::serve(shared, conn, stop).await;
-                        tracing::debug!("connection ended");
-                        drop(conn_permit);
-                    });
-                }
-            }
-        }
+        let shared = self.shared.clone();
+        let monitor = self
+            .monitor
+            .take()
+            .map(|l| tokio::spawn(crate::monitor::serve(l, shared.clone(), stop_rx.clone())));
+        let sweeper = tokio::spawn(sweep_loop(shared, stop_rx.clone()));
+        let mut conns = self.accept_loop(shutdown, &stop_rx).await;
         tracing::info!(connections = conns.len(), "shutting down");
         self.endpoint.set_server_config(None);
         stop.stop();
@@ -261,6 +258,9 @@ impl<S: QueueStore> Relay<S> {
             conns.abort_all();
         }
         let _ = sweeper.await;
+        if let Some(monitor) = monitor {
+            let _ = monitor.await;
+        }
         self.shared.store.flush().await?;
         self.shared.blobs.flush().await?;
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
@@ -268,9 +268,62 @@ impl<S: QueueStore> Relay<S> {
         Ok(())
     }
 
+    /// Accepts connections until `shutdown` resolves (or the endpoint closes); returns the
+    /// connections still being served.
+    async fn accept_loop(
+        &self,
+        shutdown: impl Future<Output = ()>,
+        stop_rx: &Shutdown,
+    ) -> JoinSet<()> {
+        let cfg = &self.shared.config;
+        let conn_slots = Arc::new(Semaphore::new(cfg.max_connections));
+        let handshake_slots = Arc::new(Semaphore::new(cfg.max_handshakes));
+        let refusals = Arc::new(Mutex::new(RefusalLog::new(REFUSAL_LOG_INTERVAL)));
+        let mut conns = JoinSet::new();
+        tokio::pin!(shutdown);
+        loop {
+            let due = lock(&refusals).due();
+            tokio::select! {
+                _ = &mut shutdown => break,
+                Some(_) = conns.join_next(), if !conns.is_empty() => {}
+                _ = crate::conn::expiry(due) => report(lock(&refusals).flush(Instant::now())),
+                incoming = self.endpoint.accept() => {
+                    let Some(incoming) = incoming else { break };
+                    let Ok(conn_permit) = conn_slots.clone().try_acquire_owned() else {
+                        refused(&self.shared, &refusals, Refusal::ConnectionLimit);
+                        incoming.refuse();
+                        continue;
+                    };
+                    let Ok(hs_permit) = handshake_slots.clone().try_acquire_owned() else {
+                        refused(&self.shared, &refusals, Refusal::HandshakeLimit);
+                        incoming.refuse();
+                        continue;
+                    };
+                    let (shared, stop) = (self.shared.clone(), stop_rx.clone());
+                    let refusals = refusals.clone();
+                    conns.spawn(async move {
+                        let conn = match handshake(incoming).await {
+                            Ok(c) => c,
+                            Err(e) => {
+                                tracing::debug!(error = %e, "handshake failed");
+                                refused(&shared, &refusals, Refusal::HandshakeFailed);
+                                return;
+                            }
+                        };
+                        drop(hs_permit);
+                        serve_counted(shared, conn, stop).await;
+                        drop(conn_permit);
+                    });
+                }
+            }
+        }
+        conns
+    }
+
     /// Runs the relay on a new task; the handle stops it.
     pub fn spawn(self) -> RelayHandle<S> {
         let (tx, rx) = oneshot::channel::<()>();
+        let metrics_addr = self.metrics_addr();
         let address = self.address.clone();
         let local_addr = self.local_addr();
         let shared = self.shared.clone();
@@ -280,11 +333,58 @@ impl<S: QueueStore> Relay<S> {
         RelayHandle {
             address,
             local_addr,
+            metrics_addr,
             shared,
             stop: Some(tx),
             task,
         }
     }
+}
+
+fn lock(log: &Mutex<RefusalLog>) -> std::sync::MutexGuard<'_, RefusalLog> {
+    log.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Writes a summary of refused connections, if one is due.
+fn report(line: Option<crate::refusals::Summary>) {
+    if let Some(line) = line {
+        tracing::info!(refused = %line, "connections refused since the last such line");
+    }
+}
+
+/// Counts a refused connection (or failed handshake) and logs a summary if one is due.
+fn refused<S>(shared: &Shared<S>, log: &Mutex<RefusalLog>, why: Refusal) {
+    shared.metrics.refused(why);
+    report(lock(log).note(why, Instant::now()));
+}
+
+/// Runs the TLS handshake of an accepted connection attempt. The client's first flight is
+/// processed in `accept`, so a wrong ALPN fails there, before any await.
+async fn handshake(incoming: quinn::Incoming) -> Result<quinn::Connection, quinn::ConnectionError> {
+    incoming.accept()?.await
+}
+
+/// Lowers the open-connections gauge when the connection's task ends, even if it is aborted.
+struct OpenConnection(prometheus_client::metrics::gauge::Gauge);
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
+
+/// Serves an established connection, counted in the connection metrics.
+async fn serve_counted<S: QueueStore>(
+    shared: Arc<Shared<S>>,
+    conn: quinn::Connection,
+    stop: Shutdown,
+) {
+    shared.metrics.connections.inc();
+    shared.metrics.connections_open.inc();
+    let _open = OpenConnection(shared.metrics.connections_open.clone());
+    tracing::debug!("connection established");
+    crate::conn::serve(shared, conn, stop).await;
+    tracing::debug!("connection ended");
 }
 
 async fn sweep_loop<S: QueueStore>(shared: Arc<Shared<S>>, mut stop: Shutdown) {
@@ -327,6 +427,7 @@ async fn sweep<S: QueueStore>(shared: &Shared<S>) -> Result<SweepStats, StoreErr
 pub struct RelayHandle<S> {
     address: RelayAddress,
     local_addr: SocketAddr,
+    metrics_addr: Option<SocketAddr>,
     shared: Arc<Shared<S>>,
     stop: Option<oneshot::Sender<()>>,
     task: tokio::task::JoinHandle<Result<(), RelayError>>,
@@ -349,6 +450,11 @@ impl<S: QueueStore> RelayHandle<S> {
     /// The bound socket.
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The TCP address of the monitoring listener, if `metrics` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_addr
     }
 
     /// The store the relay serves from.

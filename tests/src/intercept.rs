@@ -15,8 +15,8 @@ use std::sync::Arc;
 
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 use hush_server::store::{
-    CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError, StoredEnvelope, SweepStats,
-    Wakeup,
+    CapHash, CommitLatency, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError, StoreStats,
+    StoredEnvelope, SweepStats, Wakeup,
 };
 
 /// One call on the store, as the hooks see it.
@@ -285,5 +285,15 @@ impl<S: QueueStore, H: Hooks<S>> QueueStore for Intercept<S, H> {
 
     async fn flush(&self) -> Result<(), StoreError> {
         self.run(Call::Flush, nothing, self.store.flush()).await
+    }
+
+    // Counts are read past the hooks: they change nothing. (`probe` keeps the default, a
+    // flush, so a failing disk fails the relay's health check.)
+    fn stats(&self) -> Option<StoreStats> {
+        self.store.stats()
+    }
+
+    fn commit_latency(&self) -> Option<CommitLatency> {
+        self.store.commit_latency()
     }
 }

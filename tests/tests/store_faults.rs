@@ -29,6 +29,7 @@ use hush_server::ManualClock;
 use hush_tests::hostile::process::ServerProcess;
 use hush_tests::hostile::raw::StalledReader;
 use hush_tests::intercept::{Call, Flow, Hooks, Intercept};
+use hush_tests::monitor::{get, sample, scrape};
 use hush_tests::{cap, drained, envelope, key, TestRelay, DEADLINE, START_SECS};
 
 /// Envelopes waiting before the disk fails: 8 MiB, far more than the relay's outgoing queue and
@@ -277,6 +278,14 @@ struct FullDiskSetup {
 }
 
 fn full_disk_setup() -> Option<FullDiskSetup> {
+    full_disk_setup_with(&[], None)
+}
+
+/// As [`full_disk_setup`], the relay started with `extra` flags and its log going to `log`.
+fn full_disk_setup_with(
+    extra: &[&str],
+    log: Option<(&str, std::fs::File)>,
+) -> Option<FullDiskSetup> {
     let disk = match SmallDisk::mount(16 * 1024 * 1024) {
         Ok(d) => d,
         Err(why) => {
@@ -287,7 +296,8 @@ fn full_disk_setup() -> Option<FullDiskSetup> {
     // Ballast to delete later, so that the full disk gets room again.
     let ballast = disk.path().join("ballast");
     std::fs::write(&ballast, vec![0u8; 2 * 1024 * 1024]).unwrap();
-    let relay = ServerProcess::start(&disk.path().join("relay"), "127.0.0.1:0", &[]);
+    let data = disk.path().join("relay");
+    let relay = ServerProcess::start_logging(&data, "127.0.0.1:0", extra, log);
     Some(FullDiskSetup {
         relay,
         disk,
@@ -340,6 +350,53 @@ async fn a_full_disk_refuses_sends_and_a_restart_with_room_loses_nothing() {
         .await
         .expect("a send once the disk has room");
     assert_eq!(envelope(&client).await, (after, b"after".to_vec()));
+    drop(relay);
+    drop(disk);
+}
+
+/// The monitoring address a relay logged at start, read from its log file at `path`.
+async fn logged_metrics_addr(path: &Path) -> std::net::SocketAddr {
+    let end = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let line = text
+            .lines()
+            .find(|l| l.contains("metrics and health check listening"));
+        if let Some(addr) = line.and_then(|l| l.split("addr=").nth(1)) {
+            let addr = addr.split_whitespace().next().unwrap_or_default();
+            return addr.parse().expect("a socket address in the log");
+        }
+        assert!(
+            tokio::time::Instant::now() < end,
+            "no metrics address logged:\n{text}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn healthz_answers_503_once_the_disk_is_full() {
+    let logs = tempfile::tempdir().unwrap();
+    let log_path = logs.path().join("relay.log");
+    let log = Some(("info", std::fs::File::create(&log_path).unwrap()));
+    let Some(FullDiskSetup { relay, disk, .. }) =
+        full_disk_setup_with(&["--metrics", "127.0.0.1:0"], log)
+    else {
+        return;
+    };
+    let addr = logged_metrics_addr(&log_path).await;
+    assert_eq!(get(addr, "/healthz").await.status, 200);
+    let sender = relay.client().await;
+    let (k, c) = (key(), cap());
+    let (_, sid) = sender.create_queue(&k, &c).await.unwrap();
+    fill_until_refused(&sender, sid, &c).await;
+    // A real full disk: the probe's write, or the store's flush, fails (or hangs past the
+    // probe's timeout), and the check says so while the relay keeps answering.
+    assert_eq!(get(addr, "/healthz").await.status, 503);
+    assert_eq!(sender.call(Request::Ping).await, Ok(Reply::Pong));
+    let text = scrape(addr).await;
+    let storage = sample(&text, "hush_request_errors_total{code=\"storage\"}");
+    assert!(storage.is_some_and(|n| n >= 1.0), "{text}");
     drop(relay);
     drop(disk);
 }

@@ -12,8 +12,8 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 
 use super::{
-    cap_matches, CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError, StoredEnvelope,
-    SweepStats, WakeRegistry, Wakeup,
+    cap_matches, CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError, StoreStats,
+    StoredEnvelope, SweepStats, WakeRegistry, Wakeup,
 };
 
 #[derive(Default)]
@@ -275,6 +275,22 @@ impl QueueStore for MemoryStore {
 
     fn watch(&self, recipient: RecipientId) -> Wakeup {
         self.wake.watch(recipient)
+    }
+
+    fn stats(&self) -> Option<StoreStats> {
+        let state = self.lock();
+        let mut stats = StoreStats::default();
+        for q in state.queues.values() {
+            stats.queues += 1;
+            stats.envelopes += q.envelopes.len() as u64;
+            stats.envelope_bytes += q.bytes;
+            let earliest = q.envelopes.values().map(|e| e.expires_at).min();
+            stats.earliest_expiry = match (stats.earliest_expiry, earliest) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+        }
+        Some(stats)
     }
 
     async fn flush(&self) -> Result<(), StoreError> {

@@ -28,6 +28,9 @@ mod wake;
 
 pub use wake::{WakeRegistry, Wakeup};
 
+/// A histogram of group-commit latencies in seconds ([`QueueStore::commit_latency`]).
+pub type CommitLatency = prometheus_client::metrics::histogram::Histogram;
+
 /// SHA-256 of a send capability. The relay never stores the capability itself.
 pub type CapHash = [u8; 32];
 
@@ -86,6 +89,21 @@ pub struct SweepStats {
     pub expired_envelopes: u64,
     /// Queues removed because they were idle too long (their envelopes included).
     pub idle_queues: u64,
+}
+
+/// How much a store holds now: for the relay's metrics and `hush-server stats`. Counts only:
+/// no id, and nothing per queue.
+#[derive(Clone, Copy, Default, PartialEq, Eq, Debug)]
+pub struct StoreStats {
+    /// Queues.
+    pub queues: u64,
+    /// Envelopes waiting to be delivered (expired ones the sweep has not removed included).
+    pub envelopes: u64,
+    /// Body bytes of those envelopes.
+    pub envelope_bytes: u64,
+    /// The earliest `expires_at` (Unix seconds) of any waiting envelope. The relay keeps no
+    /// send time, so this, not an age, is what it can tell about its oldest envelope.
+    pub earliest_expiry: Option<u64>,
 }
 
 /// Why a store operation failed. Clones carry the same failure (a group commit reports one
@@ -317,4 +335,22 @@ pub trait QueueStore: Send + Sync + 'static {
 
     /// Makes everything written so far durable. Called on graceful shutdown.
     fn flush(&self) -> impl Future<Output = Result<(), StoreError>> + Send;
+
+    /// Checks that the store still accepts writes, for the relay's health check. The default
+    /// is a [`QueueStore::flush`]; a store that can do a cheaper real write overrides it.
+    fn probe(&self) -> impl Future<Output = Result<(), StoreError>> + Send {
+        self.flush()
+    }
+
+    /// How much the store holds now, or `None` if it cannot count cheaply (the default).
+    /// Called on every metrics scrape, so it must not block for long.
+    fn stats(&self) -> Option<StoreStats> {
+        None
+    }
+
+    /// The store's group-commit latency histogram (seconds per flush), if it commits in
+    /// groups; the relay exports it as `hush_store_commit_seconds`.
+    fn commit_latency(&self) -> Option<CommitLatency> {
+        None
+    }
 }

@@ -55,8 +55,8 @@ use self::error::backend;
 use self::ops::{Core, SendOp};
 use self::writer::{Op, Writer};
 use super::{
-    CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError, StoredEnvelope, SweepStats,
-    WakeRegistry, Wakeup,
+    CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError, StoreStats, StoredEnvelope,
+    SweepStats, WakeRegistry, Wakeup,
 };
 
 /// Most vault slots, hence most records (envelopes and queues) stored at once (64 Mi).
@@ -319,5 +319,13 @@ impl QueueStore for SledStore {
 
     async fn flush(&self) -> Result<(), StoreError> {
         self.inner.commit.durable().await
+    }
+
+    fn stats(&self) -> Option<StoreStats> {
+        Some(self.inner.core.stats())
+    }
+
+    fn commit_latency(&self) -> Option<super::CommitLatency> {
+        Some(self.inner.commit.latency())
     }
 }

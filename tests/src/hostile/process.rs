@@ -34,6 +34,7 @@ const SCRUBBED_ENV: &[&str] = &[
     "HUSH_MAX_QUEUES_PER_CONNECTION",
     "HUSH_MAX_SUBSCRIPTIONS_PER_CONNECTION",
     "HUSH_IDLE_TIMEOUT",
+    "HUSH_METRICS",
 ];
 
 /// A running `hush-server`, killed and reaped on drop.
@@ -49,6 +50,17 @@ impl ServerProcess {
     /// Starts the relay on `data`, listening on `listen` (`127.0.0.1:0` for a fresh port),
     /// with extra flags, and waits for its address line.
     pub fn start(data: &Path, listen: &str, extra: &[&str]) -> Self {
+        Self::start_logging(data, listen, extra, None)
+    }
+
+    /// As [`ServerProcess::start`], its log going to `log`: the `HUSH_LOG` filter and the file
+    /// that gets stderr.
+    pub fn start_logging(
+        data: &Path,
+        listen: &str,
+        extra: &[&str],
+        log: Option<(&str, std::fs::File)>,
+    ) -> Self {
         let mut cmd = Command::new(built("hush-server"));
         cmd.arg("--listen")
             .arg(listen)
@@ -60,6 +72,9 @@ impl ServerProcess {
             .stderr(Stdio::null());
         for key in SCRUBBED_ENV {
             cmd.env_remove(key);
+        }
+        if let Some((filter, file)) = log {
+            cmd.env("HUSH_LOG", filter).stderr(file);
         }
         let mut child = cmd.spawn().expect("spawn hush-server");
         let mut stdout = BufReader::new(child.stdout.take().expect("relay stdout"));

@@ -1,4 +1,5 @@
-//! Connections that misbehave on purpose, below what `RelayClient` allows: a subscriber that
+//! Connections that misbehave on purpose, below what `RelayClient` allows: a bare connection
+//! whose request stream the test writes and finishes by hand, a subscriber that
 //! stops reading its stream, and a UDP hole that lets a client's handshake packets reach the
 //! relay but never lets the answers back, so the relay's handshake waits.
 //!
@@ -19,6 +20,60 @@ use tokio::net::UdpSocket;
 use tokio::sync::Notify;
 
 use crate::DEADLINE;
+
+/// A bare connection to the relay with its request stream open: the test writes whatever
+/// bytes it likes, and may finish the stream.
+pub struct RawConnection {
+    _endpoint: quinn::Endpoint,
+    /// The connection.
+    pub conn: quinn::Connection,
+    /// The request stream, to write.
+    pub send: quinn::SendStream,
+    _recv: quinn::RecvStream,
+}
+
+impl RawConnection {
+    /// Connects to the relay at `sock` (pinned to `addr`) and opens the request stream. The
+    /// relay sees the stream once something is written on it.
+    pub async fn open(addr: &RelayAddress, sock: SocketAddr) -> Self {
+        let endpoint = quinn::Endpoint::client(([127, 0, 0, 1], 0).into()).expect("endpoint");
+        let config = client_config(addr.fingerprint).expect("client config");
+        let conn = endpoint
+            .connect_with(config, sock, &addr.host)
+            .expect("connect")
+            .await
+            .expect("handshake");
+        let (send, recv) = conn.open_bi().await.expect("open the request stream");
+        Self {
+            _endpoint: endpoint,
+            conn,
+            send,
+            _recv: recv,
+        }
+    }
+
+    /// Writes `bytes` on the request stream.
+    pub async fn write(&mut self, bytes: &[u8]) {
+        self.send.write_all(bytes).await.expect("write");
+    }
+
+    /// Finishes the request stream (a FIN after what was written).
+    pub fn finish(&mut self) {
+        self.send.finish().expect("finish the stream");
+    }
+
+    /// The application close code the relay closes the connection with, failing the test if
+    /// it is not closed that way before the deadline.
+    pub async fn close_code(&self) -> u64 {
+        let why = tokio::time::timeout(DEADLINE, self.conn.closed())
+            .await
+            .expect("closed before the deadline");
+        match why {
+            quinn::ConnectionError::ApplicationClosed(c) => c.error_code.into_inner(),
+            other => panic!("closed otherwise: {other}"),
+        }
+    }
+}
 
 /// A connection that subscribes to a queue, reads until the subscribe is answered, and then
 /// reads nothing until told to.

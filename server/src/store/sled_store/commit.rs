@@ -26,6 +26,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use hush_vault::Vault;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use tokio::sync::oneshot;
 
 use super::error::failed;
@@ -49,13 +50,29 @@ const SLED_LOG_FILE: &str = "db";
 /// sled 0.34's directory of values too large for the log.
 const SLED_BLOB_DIR: &str = "blobs";
 
+/// Bucket bounds of the flush-latency histogram: 50 µs doubling to about 1.6 s.
+fn latency_buckets() -> impl Iterator<Item = f64> {
+    exponential_buckets(50e-6, 2.0, 16)
+}
+
 /// What the flusher shares with the store besides its queue of waiters.
-#[derive(Default)]
 struct Stats {
     flushes: AtomicU64,
+    /// How long each flush took, in seconds.
+    latency: Histogram,
     /// Held by the flusher while it takes a batch and flushes it; tests hold it to pile up
     /// writers deterministically.
     gate: Mutex<()>,
+}
+
+impl Default for Stats {
+    fn default() -> Self {
+        Stats {
+            flushes: AtomicU64::new(0),
+            latency: Histogram::new(latency_buckets()),
+            gate: Mutex::new(()),
+        }
+    }
 }
 
 /// The flusher thread and the queue of writers waiting for it.
@@ -112,6 +129,11 @@ impl GroupCommit {
         self.stats.flushes.load(Ordering::Relaxed)
     }
 
+    /// The flush-latency histogram (seconds per flush); clones share it.
+    pub(super) fn latency(&self) -> Histogram {
+        self.stats.latency.clone()
+    }
+
     /// Holds back flushes until the guard drops.
     #[cfg(test)]
     pub(super) fn pause(&self) -> MutexGuard<'_, ()> {
@@ -158,11 +180,9 @@ fn flush_loop(
         let started = Instant::now();
         let result = std::panic::catch_unwind(AssertUnwindSafe(|| flush_once(db, files, vault)))
             .unwrap_or_else(|_| Err(StoreError::permanent("database flush panicked")));
-        tracing::trace!(
-            waiters = batch.len(),
-            us = started.elapsed().as_micros(),
-            "group commit"
-        );
+        let took = started.elapsed();
+        stats.latency.observe(took.as_secs_f64());
+        tracing::trace!(waiters = batch.len(), us = took.as_micros(), "group commit");
         stats.flushes.fetch_add(1, Ordering::Relaxed);
         if let Err(e) = &result {
             let writes: usize = batch.iter().map(|w| w.covers).sum();

@@ -24,7 +24,8 @@ use super::mem::{EnvelopeMeta, QueueMem, Stripe, Undo};
 use super::recovery::{load, Repair};
 use super::seal::{open_envelope, seal_envelope, seal_queue, EnvelopeHead};
 use crate::store::{
-    cap_matches, CapHash, NewEnvelope, QueueRecord, Quota, StoreError, StoredEnvelope, SweepStats,
+    cap_matches, CapHash, NewEnvelope, QueueRecord, Quota, StoreError, StoreStats, StoredEnvelope,
+    SweepStats,
 };
 
 /// Lock stripes; queues hash onto them, so sends to different queues rarely contend.
@@ -442,6 +443,25 @@ impl Core {
             senders.insert(q.value.sender_id, r);
             stripes[stripe_of(&r)].insert_queue(r, q);
         }
+    }
+
+    /// Counts of what the index holds, one stripe at a time (so the counts of different
+    /// stripes may be a moment apart).
+    pub(super) fn stats(&self) -> StoreStats {
+        let mut stats = StoreStats::default();
+        for stripe in &self.stripes {
+            let stripe = lock(stripe);
+            stats.queues += stripe.queues.len() as u64;
+            for q in stripe.queues.values() {
+                stats.envelopes += q.value.count;
+                stats.envelope_bytes += q.value.bytes;
+            }
+            if let Some((at, ..)) = stripe.expiry.first() {
+                let earliest = stats.earliest_expiry.map_or(*at, |e| e.min(*at));
+                stats.earliest_expiry = Some(earliest);
+            }
+        }
+        stats
     }
 
     /// The vault slot of envelope `id` of queue `r`, for tests.
