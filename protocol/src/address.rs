@@ -1,5 +1,8 @@
 //! The relay address: `hush://HOST:PORT#FINGERPRINT`.
 //!
+//! This form never carries a create token: the one that does, `hush://TOKEN@HOST:PORT#...`, is a
+//! [`HomeRelay`](crate::access::HomeRelay) and is parsed in `access.rs`.
+//!
 //! The fingerprint is the lowercase hex SHA-256 of the relay's DER certificate. Clients pin it:
 //! a relay whose certificate hashes to anything else is refused.
 
@@ -69,6 +72,15 @@ pub enum AddressError {
     /// The port is missing or not a number from 1 to 65535.
     #[error("the relay address needs a port from 1 to 65535 (host:port)")]
     BadPort,
+    /// The create token (`hush://TOKEN@HOST:PORT#FINGERPRINT`) is malformed.
+    #[error(
+        "the create token in the relay address must be 16 to 128 characters of A-Z a-z 0-9 . _ ~ -; copy the whole address the relay's operator gave you"
+    )]
+    BadToken,
+    /// A create token appeared where only a plain relay address belongs (one handed to or
+    /// received from a contact).
+    #[error("this relay address carries a create token, which belongs only in your own home's settings; give contacts hush://HOST:PORT#FINGERPRINT")]
+    UnexpectedToken,
 }
 
 impl RelayAddress {
@@ -99,6 +111,9 @@ impl FromStr for RelayAddress {
         let (authority, fp) = rest
             .split_once('#')
             .ok_or(AddressError::MissingFingerprint)?;
+        if authority.contains('@') {
+            return Err(AddressError::UnexpectedToken);
+        }
         let fingerprint = parse_fingerprint(fp)?;
         let (host, port) = split_host_port(authority)?;
         Ok(RelayAddress {

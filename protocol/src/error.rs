@@ -61,11 +61,19 @@ pub enum ErrorCode {
     /// deadline (a stalled or very slow client). Reconnect; check the network.
     #[error("a request did not arrive whole in time; reconnect")]
     RequestTimeout = 16,
+    /// Creating queues and blobs on this relay needs a create token, and this connection
+    /// presented none. Sent only to connections that said `Hello` (others get `Auth`).
+    #[error("this relay requires a create token to create queues and files; ask its operator for the relay address with a token (hush://TOKEN@HOST:PORT#FINGERPRINT)")]
+    TokenRequired = 17,
+    /// The create token presented in `Hello` is not one this relay accepts (wrong, or revoked
+    /// by the operator).
+    #[error("this relay does not accept the create token (wrong or revoked); ask its operator for a current relay address with a token")]
+    Forbidden = 18,
 }
 
 impl ErrorCode {
     /// Every code, in wire order.
-    pub const ALL: [ErrorCode; 16] = [
+    pub const ALL: [ErrorCode; 18] = [
         ErrorCode::Malformed,
         ErrorCode::Auth,
         ErrorCode::NoQueue,
@@ -82,6 +90,8 @@ impl ErrorCode {
         ErrorCode::BlobOffset,
         ErrorCode::BlobIncomplete,
         ErrorCode::RequestTimeout,
+        ErrorCode::TokenRequired,
+        ErrorCode::Forbidden,
     ];
 
     /// The wire value.

@@ -5,7 +5,8 @@
 //!
 //! What it does: defines requests, responses and pushes ([`message`]), their length-delimited
 //! framing ([`frame`]), the protocol version and the channel-bound signing input ([`auth`]),
-//! the `hush://host:port#fingerprint` relay address ([`address`]), the protocol's limits
+//! the `hush://host:port#fingerprint` relay address ([`address`]), the create token and the
+//! relay's announced limits ([`access`]), the protocol's limits
 //! ([`limits`]), its error codes ([`error`]), and the one bounded byte reader and writer
 //! ([`codec`]) that every hand-written binary encoding in hush, client and relay alike, goes
 //! through.
@@ -19,6 +20,7 @@
     warn(clippy::unwrap_used, clippy::expect_used, clippy::panic)
 )]
 
+pub mod access;
 pub mod address;
 pub mod auth;
 pub mod codec;
@@ -30,6 +32,7 @@ pub mod message;
 #[cfg(test)]
 mod message_tests;
 
+pub use access::{CreateToken, HomeRelay, RelayInfo};
 pub use address::{AddressError, Fingerprint, RelayAddress};
 pub use codec::DecodeError;
 pub use error::ErrorCode;

@@ -26,3 +26,9 @@ pub const MAX_BIDI_STREAMS: u32 = 1;
 /// Largest piece of blob data in one `BlobWrite` request or one `BlobData` reply. It fits in a
 /// frame with room for the request's other fields.
 pub const MAX_BLOB_CHUNK: usize = 64 * 1024;
+
+/// Fewest characters in a create token: short tokens are guessable.
+pub const MIN_TOKEN_LEN: usize = 16;
+
+/// Most characters in a create token.
+pub const MAX_TOKEN_LEN: usize = 128;

@@ -52,6 +52,10 @@ fn all_requests() -> Vec<Request> {
             signature: [9; 64],
         },
         Request::Ping,
+        Request::Hello { token: None },
+        Request::Hello {
+            token: Some("a-create-token-0123".parse().unwrap()),
+        },
     ]
 }
 
@@ -142,6 +146,22 @@ fn server_frames_round_trip() {
         ServerFrame::Response {
             request_id: 6,
             result: Err(ErrorCode::QueueFull),
+        },
+        ServerFrame::Response {
+            request_id: 7,
+            result: Ok(Reply::Welcome(crate::RelayInfo {
+                max_ttl_secs: 86_400,
+                max_envelope_len: 65_536,
+                queue_max_messages: 10,
+                queue_max_bytes: 1 << 20,
+                blob_max_bytes: 1 << 30,
+                blob_ttl_secs: 3_600,
+                may_create: false,
+            })),
+        },
+        ServerFrame::Response {
+            request_id: 8,
+            result: Err(ErrorCode::Forbidden),
         },
         ServerFrame::Push(Push::Envelope {
             recipient_id: RecipientId([1; 16]),

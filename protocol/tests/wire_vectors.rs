@@ -6,7 +6,7 @@
 
 use hush_protocol::auth::signing_input;
 use hush_protocol::{
-    BlobCapability, BlobId, EnvelopeId, ErrorCode, Push, RecipientId, Reply, Request,
+    BlobCapability, BlobId, EnvelopeId, ErrorCode, Push, RecipientId, RelayInfo, Reply, Request,
     SendCapability, SenderId, ServerFrame,
 };
 
@@ -92,6 +92,14 @@ fn requests() -> Vec<(&'static str, u32, Request)> {
             },
         ),
         ("ping", 9, Request::Ping),
+        ("hello", 20, Request::Hello { token: None }),
+        (
+            "hello_token",
+            21,
+            Request::Hello {
+                token: Some("0123456789abcdef-tok".parse().unwrap()),
+            },
+        ),
         (
             "blob_create",
             10,
@@ -208,6 +216,23 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
             ),
         ),
         ("error_no_blob", resp(14, Err(ErrorCode::NoBlob))),
+        (
+            "welcome",
+            resp(
+                20,
+                Ok(Reply::Welcome(RelayInfo {
+                    max_ttl_secs: 604_800,
+                    max_envelope_len: 65_536,
+                    queue_max_messages: 10_000,
+                    queue_max_bytes: 64 << 20,
+                    blob_max_bytes: 1 << 30,
+                    blob_ttl_secs: 172_800,
+                    may_create: true,
+                })),
+            ),
+        ),
+        ("error_token_required", resp(22, Err(ErrorCode::TokenRequired))),
+        ("error_forbidden", resp(21, Err(ErrorCode::Forbidden))),
         (
             "push_envelope",
             ServerFrame::Push(Push::Envelope {

@@ -7,7 +7,9 @@
 //! What it does not do: variable-length fields (those carry a cap and go through
 //! [`Reader::bytes`] directly) or tags.
 
+use crate::access::{CreateToken, RelayInfo};
 use crate::codec::{DecodeError, Reader, Writer};
+use crate::limits::MAX_TOKEN_LEN;
 use crate::ids::{BlobCapability, BlobId, EnvelopeId, RecipientId, SendCapability, SenderId};
 
 /// The writer every message encoder appends to: a frame under construction.
@@ -78,6 +80,40 @@ macro_rules! scalar {
 }
 
 scalar!(u32, u64, bool);
+
+/// A create token: `u32` length then its characters, checked as the address parser checks them.
+impl Field for CreateToken {
+    fn put(&self, w: &mut FrameWriter<'_>) {
+        w.bytes(self.as_bytes());
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        CreateToken::from_bytes(r.bytes(MAX_TOKEN_LEN)?).map_err(|_| DecodeError::InvalidValue)
+    }
+}
+
+/// A relay's announced limits: its fields in declaration order.
+impl Field for RelayInfo {
+    fn put(&self, w: &mut FrameWriter<'_>) {
+        put(w, &self.max_ttl_secs);
+        put(w, &self.max_envelope_len);
+        put(w, &self.queue_max_messages);
+        put(w, &self.queue_max_bytes);
+        put(w, &self.blob_max_bytes);
+        put(w, &self.blob_ttl_secs);
+        put(w, &self.may_create);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(RelayInfo {
+            max_ttl_secs: get(r)?,
+            max_envelope_len: get(r)?,
+            queue_max_messages: get(r)?,
+            queue_max_bytes: get(r)?,
+            blob_max_bytes: get(r)?,
+            blob_ttl_secs: get(r)?,
+            may_create: get(r)?,
+        })
+    }
+}
 
 impl<T: Field> Field for Option<T> {
     fn put(&self, w: &mut FrameWriter<'_>) {

@@ -6,6 +6,7 @@
 //! What it does not do: the frame around it or error responses (`mod.rs`).
 
 use super::field::{get, put, FrameWriter};
+use crate::access::RelayInfo;
 use crate::codec::{DecodeError, Reader};
 use crate::ids::{BlobId, EnvelopeId, RecipientId, SenderId};
 use crate::limits::MAX_BLOB_CHUNK;
@@ -23,6 +24,7 @@ mod tag {
     pub(super) const BLOB_WRITTEN: u8 = 0x07;
     pub(super) const BLOB_STATUS: u8 = 0x08;
     pub(super) const BLOB_DATA: u8 = 0x09;
+    pub(super) const WELCOME: u8 = 0x0A;
 }
 
 /// A successful answer.
@@ -76,6 +78,9 @@ pub enum Reply {
         /// The bytes.
         data: Vec<u8>,
     },
+    /// Answer to [`Request::Hello`]: the relay's limits, and whether this connection may
+    /// create queues and blobs.
+    Welcome(RelayInfo),
 }
 
 impl Reply {
@@ -126,6 +131,10 @@ impl Reply {
                 w.u8(tag::BLOB_DATA);
                 w.bytes(data);
             }
+            Reply::Welcome(info) => {
+                w.u8(tag::WELCOME);
+                put(w, info);
+            }
         }
     }
 
@@ -157,6 +166,7 @@ impl Reply {
             tag::BLOB_DATA => Reply::BlobData {
                 data: r.bytes(MAX_BLOB_CHUNK)?.to_vec(),
             },
+            tag::WELCOME => Reply::Welcome(get(r)?),
             other => return Err(DecodeError::UnknownTag(other)),
         })
     }

@@ -55,7 +55,8 @@ pub(super) fn encode_fields(req: &Request, w: &mut FrameWriter<'_>) {
         | Request::Ack { .. }
         | Request::Resecure { .. }
         | Request::DeleteQueue { .. }
-        | Request::Ping => {}
+        | Request::Ping
+        | Request::Hello { .. } => {}
     }
 }
 

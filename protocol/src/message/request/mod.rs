@@ -13,6 +13,7 @@ mod queue;
 
 use super::field::FrameWriter;
 use super::{PublicKeyBytes, SignatureBytes};
+use crate::access::CreateToken;
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::frame::{begin_frame, end_frame};
 use crate::ids::{BlobCapability, BlobId, EnvelopeId, RecipientId, SendCapability, SenderId};
@@ -36,6 +37,7 @@ mod tag {
     pub(super) const BLOB_STATUS: u8 = 0x0B;
     pub(super) const BLOB_READ: u8 = 0x0C;
     pub(super) const BLOB_DELETE: u8 = 0x0D;
+    pub(super) const HELLO: u8 = 0x0E;
 }
 
 /// What a client asks of the relay.
@@ -161,6 +163,14 @@ pub enum Request {
         /// Its write or read capability.
         cap: BlobCapability,
     },
+    /// Introduces the connection: presents the create token, if the client has one for this
+    /// relay, and asks for the relay's limits, answered with [`Reply::Welcome`]. A token the
+    /// relay does not accept is `Forbidden`. Optional: a connection that never says hello
+    /// works as before on an open relay.
+    Hello {
+        /// The create token from the user's relay address, if it carried one.
+        token: Option<CreateToken>,
+    },
 }
 
 impl Request {
@@ -180,6 +190,7 @@ impl Request {
             Request::BlobStatus { .. } => "blob_status",
             Request::BlobRead { .. } => "blob_read",
             Request::BlobDelete { .. } => "blob_delete",
+            Request::Hello { .. } => "hello",
         }
     }
 
@@ -250,6 +261,7 @@ impl Request {
             Request::BlobStatus { .. } => tag::BLOB_STATUS,
             Request::BlobRead { .. } => tag::BLOB_READ,
             Request::BlobDelete { .. } => tag::BLOB_DELETE,
+            Request::Hello { .. } => tag::HELLO,
         }
     }
 

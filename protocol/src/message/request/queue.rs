@@ -1,5 +1,5 @@
-//! The fields of the queue requests (create, send, retract, subscribe, ack, resecure, delete,
-//! ping), encoder beside decoder. Fields go in declaration order; a signed request's signature
+//! The fields of the queue requests (create, send, retract, subscribe, ack, resecure, delete)
+//! and of the connection's own (ping, hello), encoder beside decoder. Fields go in declaration order; a signed request's signature
 //! is read here, as its last field, and written by the caller.
 //!
 //! What it does not do: the tag or the request id (`mod.rs`), or the blob requests.
@@ -60,6 +60,7 @@ pub(super) fn encode_fields(req: &Request, w: &mut FrameWriter<'_>) {
             put(w, recipient_id);
             put(w, new_send_cap);
         }
+        Request::Hello { token } => put(w, token),
         Request::Ping
         | Request::BlobCreate { .. }
         | Request::BlobWrite { .. }
@@ -108,6 +109,7 @@ pub(super) fn decode_fields(t: u8, r: &mut Reader<'_>) -> Result<Request, Decode
             signature: get(r)?,
         },
         tag::PING => Request::Ping,
+        tag::HELLO => Request::Hello { token: get(r)? },
         other => return Err(DecodeError::UnknownTag(other)),
     })
 }
