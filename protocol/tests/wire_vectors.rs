@@ -231,7 +231,10 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
                 })),
             ),
         ),
-        ("error_token_required", resp(22, Err(ErrorCode::TokenRequired))),
+        (
+            "error_token_required",
+            resp(22, Err(ErrorCode::TokenRequired)),
+        ),
         ("error_forbidden", resp(21, Err(ErrorCode::Forbidden))),
         (
             "push_envelope",

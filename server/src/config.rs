@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use clap::Parser;
 use hush_protocol::limits::{DEFAULT_MAX_TTL_SECS, MAX_ENVELOPE_LEN};
+use hush_protocol::CreateToken;
 use serde::Deserialize;
 
 use crate::blob::{BlobLimits, MAX_BLOB_BYTES};
@@ -81,6 +82,11 @@ pub struct RelayConfig {
     /// How long a request frame may take to arrive whole after its first byte. Not a setting
     /// of the binary (it uses [`l::REQUEST_DEADLINE`]); tests shorten it.
     pub request_deadline: Duration,
+    /// A token that creating queues and blobs needs (see `access.rs`); `None` with no tokens
+    /// file leaves the relay open.
+    pub create_token: Option<CreateToken>,
+    /// A file of create tokens, one per line, read at start and on SIGHUP.
+    pub create_tokens_file: Option<PathBuf>,
 }
 
 impl Default for RelayConfig {
@@ -109,6 +115,8 @@ impl Default for RelayConfig {
             blob_budget_bytes: DEFAULT_BLOB_BUDGET_BYTES,
             metrics: None,
             request_deadline: l::REQUEST_DEADLINE,
+            create_token: None,
+            create_tokens_file: None,
         }
     }
 }
@@ -269,6 +277,23 @@ pub struct Settings {
     /// TCP address for /metrics and /healthz, e.g. 127.0.0.1:9090 [default: off]
     #[arg(long, env = "HUSH_METRICS")]
     pub metrics: Option<SocketAddr>,
+    /// Require this token to create queues and files (prefer the environment or a file: flags
+    /// show in the process list) [default: none, the relay is open]
+    #[arg(long, env = "HUSH_CREATE_TOKEN", hide_env_values = true)]
+    #[serde(default, deserialize_with = "token")]
+    pub create_token: Option<CreateToken>,
+    /// Require one of the tokens in this file (one per line; re-read on SIGHUP) to create
+    /// queues and files [default: none]
+    #[arg(long, env = "HUSH_CREATE_TOKENS_FILE")]
+    pub create_tokens_file: Option<PathBuf>,
+}
+
+/// Reads `create_token` from the TOML file as a checked token; the error never repeats it.
+fn token<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<CreateToken>, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse()
+        .map(Some)
+        .map_err(|e: hush_protocol::AddressError| serde::de::Error::custom(e.to_string()))
 }
 
 fn duration(
@@ -332,6 +357,8 @@ impl Settings {
             blob_max_bytes: self.blob_max_bytes.or(file.blob_max_bytes),
             blob_budget_bytes: self.blob_budget_bytes.or(file.blob_budget_bytes),
             metrics: self.metrics.or(file.metrics),
+            create_token: self.create_token.or(file.create_token),
+            create_tokens_file: self.create_tokens_file.or(file.create_tokens_file),
         }
     }
 
@@ -395,14 +422,20 @@ impl Settings {
             blob_budget_bytes: self.blob_budget_bytes.unwrap_or(d.blob_budget_bytes),
             metrics: self.metrics.or(d.metrics),
             request_deadline: d.request_deadline,
+            create_token: self.create_token.or(d.create_token),
+            create_tokens_file: self.create_tokens_file.or(d.create_tokens_file),
         })
     }
 }
 
 impl RelayConfig {
-    /// What `--check-config` checks beyond parsing: the operator's certificate and key load
-    /// and make a TLS configuration.
+    /// What `--check-config` checks beyond parsing: the create tokens file reads, and the
+    /// operator's certificate and key load and make a TLS configuration.
     pub fn check(&self) -> Result<(), ConfigError> {
+        crate::access::Access::load(self).map_err(|e| ConfigError::Invalid {
+            name: "create-tokens-file",
+            message: e.to_string(),
+        })?;
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             let identity = crate::tls::load_pem(cert, key).map_err(|e| ConfigError::Invalid {
                 name: "tls-cert",
@@ -424,8 +457,21 @@ fn read_file(path: &Path) -> Result<Settings, ConfigError> {
     })?;
     toml::from_str(&text).map_err(|e| ConfigError::Parse {
         path: path.to_owned(),
-        message: e.to_string(),
+        message: parse_message(&text, &e),
     })
+}
+
+/// The parser's complaint and the line it is about, without the parser's quote of that line:
+/// the line may hold a create token.
+fn parse_message(text: &str, e: &toml::de::Error) -> String {
+    match e.span() {
+        Some(span) => {
+            let before = &text.as_bytes()[..span.start.min(text.len())];
+            let line = before.iter().filter(|&&b| b == b'\n').count() + 1;
+            format!("line {line}: {}", e.message())
+        }
+        None => e.message().to_owned(),
+    }
 }
 
 #[cfg(test)]
@@ -539,6 +585,8 @@ mod tests {
             blob_max_bytes,
             blob_budget_bytes,
             metrics: _,
+            create_token: _,
+            create_tokens_file: _,
         } = parsed.clone();
         assert!(listen.is_some() && data.is_some());
         assert!(max_ttl.is_some() && queue_idle.is_some() && sweep_interval.is_some());
@@ -555,9 +603,51 @@ mod tests {
         );
         // The commented-out keys are real settings too.
         let text = std::fs::read_to_string(&sample).unwrap();
-        for key in ["public_addr", "tls_cert", "tls_key", "metrics"] {
+        for key in [
+            "public_addr",
+            "tls_cert",
+            "tls_key",
+            "metrics",
+            "create_token",
+            "create_tokens_file",
+        ] {
             assert!(text.contains(&format!("# {key} = ")), "{key}");
         }
+    }
+
+    #[test]
+    fn a_create_token_comes_from_flag_env_or_file_and_is_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("hush.toml");
+        std::fs::write(&file, "create_token = \"file-token-0123456789\"\n").unwrap();
+        let path = file.to_str().unwrap();
+        let c = Cli::try_parse_from(["hush-server", "--config", path])
+            .unwrap()
+            .into_config()
+            .unwrap();
+        let t = c.create_token.as_ref().map(CreateToken::as_str);
+        assert_eq!(t, Some("file-token-0123456789"));
+        // The resolved settings print without the token.
+        assert!(!format!("{c:?}").contains("file-token"));
+        let cli = Cli::try_parse_from([
+            "hush-server",
+            "--config",
+            path,
+            "--create-token",
+            "flag-token-0123456789",
+        ]);
+        let c = cli.unwrap().into_config().unwrap();
+        let t = c.create_token.as_ref().map(CreateToken::as_str);
+        assert_eq!(t, Some("flag-token-0123456789"));
+        assert!(Cli::try_parse_from(["hush-server", "--create-token", "short"]).is_err());
+        std::fs::write(&file, "create_token = \"short secret\"\n").unwrap();
+        let cli = Cli::try_parse_from(["hush-server", "--config", path]).unwrap();
+        let err = cli.into_config().unwrap_err().to_string();
+        assert!(
+            err.contains("line 1") && err.contains("create token"),
+            "{err}"
+        );
+        assert!(!err.contains("short secret"), "{err}");
     }
 
     #[test]

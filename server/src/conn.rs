@@ -69,6 +69,7 @@ pub(crate) async fn serve<S: QueueStore>(
         exporter,
         queues_created: 0,
         subscriptions: Default::default(),
+        standing: Default::default(),
     };
     let seen = observed(&shared, &conn);
     let outcome = read_loop(&shared, auth, recv, &out, &mut shutdown, seen).await;

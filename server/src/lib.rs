@@ -20,6 +20,7 @@
 //!
 //! What it does not do: see plaintext, know who talks to whom, or federate with other relays.
 
+pub mod access;
 pub mod blob;
 pub mod clock;
 pub mod config;

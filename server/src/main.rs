@@ -1,7 +1,8 @@
 //! The `hush-server` binary: parses settings, starts the relay on the sled store, prints the
 //! relay address as the first line of stdout (or, for `hush-server stats`, prints what a
 //! stopped relay's data directory holds), logs to stderr, and exits 0 after a graceful
-//! shutdown on SIGINT or SIGTERM. It hardens itself first: no core files, and not dumpable, so
+//! shutdown on SIGINT or SIGTERM; SIGHUP re-reads the create tokens file. It hardens itself
+//! first: no core files, and not dumpable, so
 //! other processes of its user cannot read the vault key from its memory.
 
 use std::io::Write;
@@ -87,6 +88,8 @@ async fn main() -> anyhow::Result<()> {
     if let Some(addr) = relay.metrics_addr() {
         tracing::info!(%addr, "metrics and health check listening (GET /metrics, GET /healthz)");
     }
+    relay.access().announce(relay.address());
+    hush_server::access::reload_on_sighup(relay.access()).context("cannot handle SIGHUP")?;
     tracing::info!(
         max_ttl = ?settings.max_ttl,
         queue_idle = ?settings.queue_idle,

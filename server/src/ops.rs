@@ -24,6 +24,7 @@ use hush_protocol::{EnvelopeId, ErrorCode, RecipientId, Reply, Request, SendCapa
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 
+use crate::access::{Access, Standing};
 use crate::blob::BlobStore;
 use crate::clock::Clock;
 use crate::config::RelayConfig;
@@ -37,6 +38,8 @@ pub(crate) struct Shared<S> {
     pub(crate) config: RelayConfig,
     /// What the relay counts for its metrics.
     pub(crate) metrics: crate::metrics::Metrics,
+    /// Who may create queues and blobs.
+    pub(crate) access: Arc<Access>,
     /// Which requests each connection carried (tests only).
     #[cfg(feature = "testing")]
     pub(crate) connections: crate::observe::ConnectionLog,
@@ -50,6 +53,8 @@ pub(crate) struct ConnAuth {
     pub(crate) queues_created: u32,
     /// Queues subscribed on this connection.
     pub(crate) subscriptions: HashSet<RecipientId>,
+    /// What its `Hello` presented, for creating queues and blobs.
+    pub(crate) standing: Standing,
 }
 
 fn cap_hash(cap: &SendCapability) -> CapHash {

@@ -22,6 +22,7 @@ use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
+use crate::access::{Access, AccessError};
 use crate::blob::{BlobError, BlobStore};
 use crate::clock::{Clock, SystemClock};
 use crate::config::RelayConfig;
@@ -67,6 +68,9 @@ pub enum RelayError {
     /// The blob directory could not be opened, or not flushed on shutdown.
     #[error("blob storage in the data directory failed: {0}")]
     Blob(#[from] BlobError),
+    /// The create tokens could not be loaded.
+    #[error(transparent)]
+    Access(#[from] AccessError),
     /// The relay task panicked or was cancelled.
     #[error("relay task failed: {0}")]
     Task(String),
@@ -196,12 +200,14 @@ impl<S: QueueStore> Relay<S> {
             port,
             fingerprint,
         };
+        let access = Arc::new(Access::load(&config)?);
         let shared = Arc::new(Shared {
             store,
             blobs,
             clock,
             config,
             metrics,
+            access,
             #[cfg(feature = "testing")]
             connections: Default::default(),
         });
@@ -228,6 +234,12 @@ impl<S: QueueStore> Relay<S> {
         self.endpoint
             .local_addr()
             .unwrap_or_else(|_| self.shared.config.listen)
+    }
+
+    /// Who may create queues and blobs: the binary reloads it on SIGHUP, tests after editing
+    /// the tokens file.
+    pub fn access(&self) -> Arc<Access> {
+        Arc::clone(&self.shared.access)
     }
 
     /// The pinned certificate fingerprint.
@@ -465,6 +477,11 @@ impl<S: QueueStore> RelayHandle<S> {
     /// The relay's blob storage.
     pub fn blobs(&self) -> &BlobStore {
         &self.shared.blobs
+    }
+
+    /// Who may create queues and blobs (to reload the tokens file, as SIGHUP does).
+    pub fn access(&self) -> &Access {
+        &self.shared.access
     }
 
     /// Which requests each connection carried, once [`crate::observe::ConnectionLog::start`]

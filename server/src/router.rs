@@ -3,7 +3,8 @@
 //! Sends and acks join the connection's pipeline (`pipeline.rs`) and are answered as each
 //! becomes durable. Every other request waits until those in flight are answered and is then
 //! handled alone, in request order: queue requests by `ops.rs`, blob requests by
-//! `blob::handler`, `Ping` here. A new subscription starts its push task (`push.rs`). Blob
+//! `blob::handler`, `Ping` and `Hello` here (`Hello` through `access.rs`, which also decides
+//! whether the connection may create queues and blobs). A new subscription starts its push task (`push.rs`). Blob
 //! chunks (`BlobWrite`, `BlobRead`) are exempt from the request rate, which QUIC flow control,
 //! in-order handling and the blob size cap bound instead.
 //!
@@ -103,6 +104,7 @@ async fn in_order<S: QueueStore>(
             ref send_cap,
             ..
         } => {
+            shared.access.may_create(&conn.auth.standing)?;
             let create = shared.create_queue(conn.auth, id, &req, recipient_key, send_cap);
             create.await
         }
@@ -135,7 +137,15 @@ async fn in_order<S: QueueStore>(
             read_cap,
             total_len,
             ttl_secs,
-        } => blob::create(blobs, &write_cap, &read_cap, total_len, ttl_secs, now).await,
+        } => {
+            shared.access.may_create(&conn.auth.standing)?;
+            blob::create(blobs, &write_cap, &read_cap, total_len, ttl_secs, now).await
+        }
+        Request::Hello { token } => {
+            let standing = &mut conn.auth.standing;
+            let info = shared.access.hello(standing, token, &shared.config);
+            info.map(Reply::Welcome)
+        }
         Request::BlobWrite {
             blob_id,
             write_cap,

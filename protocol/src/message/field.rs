@@ -9,8 +9,8 @@
 
 use crate::access::{CreateToken, RelayInfo};
 use crate::codec::{DecodeError, Reader, Writer};
-use crate::limits::MAX_TOKEN_LEN;
 use crate::ids::{BlobCapability, BlobId, EnvelopeId, RecipientId, SendCapability, SenderId};
+use crate::limits::MAX_TOKEN_LEN;
 
 /// The writer every message encoder appends to: a frame under construction.
 pub(super) type FrameWriter<'a> = Writer<&'a mut Vec<u8>>;
