@@ -98,6 +98,16 @@ impl HomeRelay {
     }
 }
 
+impl From<RelayAddress> for HomeRelay {
+    /// An open relay's address: no token.
+    fn from(address: RelayAddress) -> Self {
+        HomeRelay {
+            address,
+            token: None,
+        }
+    }
+}
+
 impl FromStr for HomeRelay {
     type Err = AddressError;
 

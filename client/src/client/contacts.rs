@@ -18,7 +18,7 @@ use rand::RngCore;
 
 use super::records::{Link, OwnQueue, PeerQueue, PendingRecord};
 use super::view::{ContactStatus, ContactView, PendingView};
-use super::{secs, Client, ClientError, Contact, Inner, State, RELAY_TTL_SECS};
+use super::{secs, Client, ClientError, Contact, Inner, State};
 use crate::conversation::{Conversation, Payload, Status};
 use crate::crypto::{self, Invitation, InvitationSecrets, SafetyNumber};
 use crate::net::{Lane, NetError};
@@ -152,7 +152,7 @@ impl Inner {
             key: ContactKey::random(),
             link,
             session,
-            conv: Conversation::new(RELAY_TTL_SECS, &mut OsRng)?,
+            conv: Conversation::new(inner.relay_ttl(), &mut OsRng)?,
         };
         // Stored before the first message leaves, so a crash cannot lose the contact.
         inner.persist_contact(as_name, &contact)?;
@@ -201,20 +201,26 @@ impl Inner {
         })
     }
 
-    /// Creates a queue we own on `relay`; returns it and its send capability.
+    /// Creates a queue we own on `relay`; returns it and its send capability. The connection
+    /// says `Hello` first, presenting our create token, and what the relay announces is kept
+    /// (its lifetime, for the conversation this queue will carry).
     async fn create_queue(
         &self,
         relay: &RelayAddress,
     ) -> Result<(OwnQueue, SendCapability), ClientError> {
         let key = SigningKey::generate(&mut OsRng);
         let cap = random_cap();
-        let (recipient_id, sender_id) = self
+        let (info, (recipient_id, sender_id)) = self
             .pool
             .run(relay, |conn| {
                 let (key, cap) = (key.clone(), cap.clone());
-                async move { conn.client().create_queue(&key, &cap).await }
+                async move {
+                    let info = conn.hello().await?;
+                    Ok((info, conn.client().create_queue(&key, &cap).await?))
+                }
             })
             .await?;
+        self.learn_limits(info)?;
         let own = OwnQueue {
             relay: relay.clone(),
             recipient_id,

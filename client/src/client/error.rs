@@ -61,6 +61,36 @@ pub enum ClientError {
         /// Its answer.
         code: ErrorCode,
     },
+    /// Our relay requires a create token to create queues and files, and this home has none.
+    #[error(
+        "the relay {relay} requires a create token to create queues and files; ask its operator \
+         for your relay address with a token (hush://TOKEN@HOST:PORT#FINGERPRINT) and give it \
+         to `hush init --relay` (or `hush token` for an existing home)"
+    )]
+    TokenRequired {
+        /// The relay.
+        relay: RelayAddress,
+    },
+    /// Our relay does not accept this home's create token: it is wrong, or the operator
+    /// revoked it.
+    #[error(
+        "the relay {relay} does not accept your create token (wrong or revoked); ask its \
+         operator for a current relay address with a token and give it to `hush init --relay` \
+         (or `hush token` for an existing home)"
+    )]
+    TokenRefused {
+        /// The relay.
+        relay: RelayAddress,
+    },
+    /// A relay address with a token was given for a relay that is not this home's.
+    #[error(
+        "this home receives on the relay {relay}; a create token applies only to that relay's \
+         address"
+    )]
+    OtherRelay {
+        /// This home's relay.
+        relay: RelayAddress,
+    },
     /// A relay answered something this client does not understand.
     #[error("the relay {relay} sent an invalid answer; it may run an incompatible version")]
     RelayProtocol {
@@ -233,6 +263,14 @@ impl From<NetError> for ClientError {
     fn from(e: NetError) -> Self {
         match e {
             NetError::Unreachable { relay } => ClientError::Unreachable { relay },
+            NetError::Refused {
+                relay,
+                code: ErrorCode::TokenRequired,
+            } => ClientError::TokenRequired { relay },
+            NetError::Refused {
+                relay,
+                code: ErrorCode::Forbidden,
+            } => ClientError::TokenRefused { relay },
             NetError::Refused { relay, code } => ClientError::Relay { relay, code },
             NetError::Protocol { relay } => ClientError::RelayProtocol { relay },
             NetError::Proxy { error, .. } => ClientError::Proxy(error),

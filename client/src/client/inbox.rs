@@ -25,7 +25,7 @@ use tokio::time::Instant;
 use super::envelope::{open_handshake, open_message, Opened};
 use super::records::{Link, PeerQueue};
 use super::view::ClientEvent;
-use super::{Client, ClientError, Contact, Inbox, Inner, State, RELAY_TTL_SECS};
+use super::{Client, ClientError, Contact, Inbox, Inner, State};
 use crate::conversation::{Conversation, ConversationError, Payload, Status};
 use crate::group::ChangeHash;
 use crate::net::{NetError, PoolEvent};
@@ -379,7 +379,7 @@ impl Inner {
                 return Ok(());
             }
         };
-        let conv = Conversation::new(RELAY_TTL_SECS, &mut rand::rngs::OsRng)?;
+        let conv = Conversation::new(self.relay_ttl(), &mut rand::rngs::OsRng)?;
         let Some(mut pending) = st.pending.remove(&rid) else {
             return Ok(());
         };

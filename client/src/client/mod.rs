@@ -12,6 +12,7 @@
 //! file data (its [`Transfers`] do), or print anything. It reads the clock here and only here,
 //! and passes `now` into the cores.
 
+mod access;
 mod actions;
 mod burn;
 mod contacts;
@@ -32,12 +33,12 @@ mod view;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::path::Path;
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicU64, AtomicUsize};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use hush_protocol::limits::DEFAULT_MAX_TTL_SECS;
-use hush_protocol::{RecipientId, RelayAddress};
+use hush_protocol::{HomeRelay, RecipientId, RelayAddress};
 use tokio::sync::{mpsc, watch, Notify};
 use tokio::task::JoinHandle;
 
@@ -57,7 +58,8 @@ pub use view::{ClientEvent, ContactStatus, ContactView, FileView, MessageView, P
 
 use records::{ContactRecord, Link, PendingRecord};
 
-/// The relay TTL assumed for the hard expiry of unread messages: the protocol's default maximum
+/// The relay TTL assumed for the hard expiry of unread messages until our relay announces its
+/// own (and always with a relay too old to announce it): the protocol's default maximum
 /// envelope lifetime.
 pub const RELAY_TTL_SECS: u64 = DEFAULT_MAX_TTL_SECS;
 
@@ -169,6 +171,9 @@ pub(crate) struct Inner {
     pub(crate) identity: Identity,
     pub(crate) own_name: String,
     pub(crate) relay: RelayAddress,
+    /// Our relay's maximum envelope lifetime, as it last announced it: new conversations use it
+    /// for the hard expiry of unread messages.
+    pub(crate) relay_ttl: AtomicU64,
     pub(crate) pool: RelayPool,
     /// Contacts and invitations. Never held across a relay call (see `driver`).
     pub(crate) state: tokio::sync::Mutex<State>,
@@ -220,11 +225,12 @@ impl Inner {
 
 impl Client {
     /// Creates a new home in `home`: a fresh identity, the user's `name` and `relay` (where
-    /// invitations' queues live), locked by `key`.
+    /// invitations' queues live, with its create token if the relay requires one), locked by
+    /// `key`. No relay is contacted.
     pub async fn init(
         home: &Path,
         name: &str,
-        relay: RelayAddress,
+        relay: impl Into<HomeRelay>,
         key: KeySource,
     ) -> Result<Client, ClientError> {
         Client::init_with(home, name, relay, key, ClientOptions::default()).await
@@ -234,11 +240,18 @@ impl Client {
     pub async fn init_with(
         home: &Path,
         name: &str,
-        relay: RelayAddress,
+        relay: impl Into<HomeRelay>,
         key: KeySource,
         options: ClientOptions,
     ) -> Result<Client, ClientError> {
+        let HomeRelay {
+            address: relay,
+            token,
+        } = relay.into();
         let store = LocalStore::create(home, key)?;
+        if let Some(token) = token {
+            store.put(&StoreKey::Setting(Setting::CreateToken), token.as_bytes())?;
+        }
         let identity = Identity::generate(&mut rand::rngs::OsRng);
         store.put(&StoreKey::Identity, &identity.to_bytes())?;
         store.put(&StoreKey::Setting(Setting::OwnName), name.as_bytes())?;
@@ -300,6 +313,8 @@ impl Client {
             CONTACT_IDLE,
             options.proxy,
         );
+        pool.set_create_token(&relay, access::stored_token(&store)?);
+        let relay_ttl = AtomicU64::new(access::stored_ttl(&store)?);
         let store = Arc::new(store);
         let transfers = Transfers::new(
             store.clone(),
@@ -313,6 +328,7 @@ impl Client {
             identity,
             own_name,
             relay,
+            relay_ttl,
             pool,
             state: tokio::sync::Mutex::new(state),
             reserved: Mutex::new(HashSet::new()),

@@ -9,7 +9,9 @@
 //! stream of [`PoolEvent`]s, and reports a relay that stays out of reach as
 //! [`NetError::Unreachable`], naming it. With a [`Socks5Proxy`] every connection goes through
 //! that proxy (QUIC over SOCKS5 UDP ASSOCIATE) and never directly; a proxy that fails is
-//! [`NetError::Proxy`], naming it.
+//! [`NetError::Proxy`], naming it. A pooled [`Connection`] says `Hello` once, before its first
+//! create, presenting the create token the client holds for that relay
+//! ([`RelayPool::set_create_token`]) and learning the relay's limits.
 //!
 //! What it does not do: encrypt or decrypt (envelopes are opaque bytes here), remember which
 //! queues exist (the `Client` does), or trust any certificate other than the pinned one.
@@ -28,6 +30,7 @@ macro_rules! expect_reply {
 mod backoff;
 mod blob_calls;
 mod error;
+mod hello;
 mod pin;
 mod pool;
 mod relay_client;

@@ -20,7 +20,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::Duration;
 
-use hush_protocol::{Push, RelayAddress};
+use hush_protocol::{CreateToken, Push, RelayAddress, RelayInfo};
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
@@ -73,6 +73,11 @@ pub struct Connection {
     used: Arc<Mutex<Instant>>,
     /// For a connection of its own: closes it with the last handle.
     _fresh: Option<Arc<CloseOnDrop>>,
+    /// The create token to present to this relay, if the client has one for it.
+    token: Option<CreateToken>,
+    /// What the connection's `Hello` learned, once said (`None` inside: a relay too old to
+    /// know `Hello`).
+    hello: Arc<tokio::sync::OnceCell<Option<RelayInfo>>>,
 }
 
 impl Connection {
@@ -89,6 +94,18 @@ impl Connection {
     /// A number unique to this connection within the pool: a reconnection gets a new one.
     pub fn generation(&self) -> u64 {
         self.generation
+    }
+
+    /// Says `Hello` on this connection once (presenting the client's create token for this
+    /// relay, if it has one) and returns the relay's limits: `None` from a relay too old to
+    /// announce them. Creating a queue or a blob needs it first on a relay that requires a
+    /// token; a token the relay does not accept fails with `Forbidden`.
+    pub async fn hello(&self) -> Result<Option<RelayInfo>, RelayCallError> {
+        let said = self
+            .hello
+            .get_or_try_init(|| self.client.hello(self.token.as_ref()))
+            .await?;
+        Ok(*said)
     }
 
     fn touch(&self) {
@@ -114,6 +131,8 @@ struct Inner {
     next_generation: AtomicU64,
     /// Every connection goes through this proxy when set.
     proxy: Option<Socks5Proxy>,
+    /// The create token for each relay the client has one for (its own).
+    tokens: Mutex<HashMap<RelayAddress, CreateToken>>,
 }
 
 impl Inner {
@@ -206,6 +225,7 @@ impl RelayPool {
             contact_idle,
             next_generation: AtomicU64::new(1),
             proxy,
+            tokens: Mutex::new(HashMap::new()),
         };
         let pool = RelayPool {
             inner: Arc::new(inner),
@@ -221,6 +241,20 @@ impl RelayPool {
             inner: self.inner.clone(),
             lane: Lane::Transfer,
         }
+    }
+
+    /// Presents `token` in the `Hello` of every new connection to `relay` (`None`: no token).
+    /// Connections open already keep what they said.
+    pub fn set_create_token(&self, relay: &RelayAddress, token: Option<CreateToken>) {
+        let mut tokens = self
+            .inner
+            .tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        match token {
+            Some(t) => tokens.insert(relay.clone(), t),
+            None => tokens.remove(relay),
+        };
     }
 
     /// The retry policy.
@@ -293,6 +327,13 @@ impl RelayPool {
         keep: Keep,
     ) -> Result<Connection, NetError> {
         let client = self.connect(relay).await?;
+        let token = self
+            .inner
+            .tokens
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(relay)
+            .cloned();
         Ok(Connection {
             client: Arc::new(client),
             relay: relay.clone(),
@@ -300,6 +341,8 @@ impl RelayPool {
             keep,
             used: Arc::new(Mutex::new(Instant::now())),
             _fresh: None,
+            token,
+            hello: Arc::default(),
         })
     }
 

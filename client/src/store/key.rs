@@ -141,6 +141,11 @@ pub enum Setting {
     RelayAddress,
     /// The layout of the store's records (absent: format 1).
     StoreFormat,
+    /// The create token for our relay, if its address carried one.
+    CreateToken,
+    /// Our relay's maximum envelope lifetime in seconds, as it last announced it (absent: the
+    /// protocol default).
+    RelayTtl,
 }
 
 impl Setting {
@@ -149,6 +154,8 @@ impl Setting {
             Setting::OwnName => 1,
             Setting::RelayAddress => 2,
             Setting::StoreFormat => 3,
+            Setting::CreateToken => 4,
+            Setting::RelayTtl => 5,
         }
     }
 
@@ -157,6 +164,8 @@ impl Setting {
             Setting::OwnName,
             Setting::RelayAddress,
             Setting::StoreFormat,
+            Setting::CreateToken,
+            Setting::RelayTtl,
         ]
         .into_iter()
         .find(|s| s.byte() == b)
@@ -480,6 +489,8 @@ mod tests {
             StoreKey::Setting(Setting::OwnName),
             StoreKey::Setting(Setting::RelayAddress),
             StoreKey::Setting(Setting::StoreFormat),
+            StoreKey::Setting(Setting::CreateToken),
+            StoreKey::Setting(Setting::RelayTtl),
             StoreKey::Contact(ContactId([9; 16])),
             bob.session(),
             bob.meta(),

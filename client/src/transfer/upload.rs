@@ -240,15 +240,30 @@ impl Transfers {
     ) -> Result<UploadRecord, ClientError> {
         let (write_cap, read_cap) = (random_cap(), random_cap());
         let total = layout_of(src, NEW_PADDING)?.blob_len();
+        // Hello first: it presents our create token, and a relay that announces its blob
+        // limit lets a file too large for it be refused before anything is reserved.
         let created = self
             .pool
             .run(&self.relay, |conn| {
                 let (w, r) = (write_cap.clone(), read_cap.clone());
-                async move { conn.client().blob_create(&w, &r, total, 0).await }
+                async move {
+                    let info = conn.hello().await?;
+                    match info.map(|i| i.blob_max_bytes).filter(|&max| total > max) {
+                        Some(max) => Ok(Err(max)),
+                        None => conn.client().blob_create(&w, &r, total, 0).await.map(Ok),
+                    }
+                }
             })
             .await;
         let (blob_id, expires_at) = match created {
-            Ok(v) => v,
+            Ok(Ok(v)) => v,
+            Ok(Err(max)) => {
+                // The limit counts the padded ciphertext: name it only when the file alone is
+                // larger, so the message never calls a file under the limit too large.
+                let size = src.stamp.size;
+                let max = (size > max).then_some(max);
+                return Err(ClientError::FileTooLarge { size, max });
+            }
             Err(NetError::Refused {
                 code: ErrorCode::TooLarge,
                 ..

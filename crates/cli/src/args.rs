@@ -87,12 +87,19 @@ pub(crate) enum Command {
         /// Your display name (kept locally).
         #[arg(long)]
         name: String,
-        /// Your relay, as printed by hush-server: hush://HOST:PORT#FINGERPRINT.
+        /// Your relay, as its operator gave it: hush://HOST:PORT#FINGERPRINT, or
+        /// hush://TOKEN@HOST:PORT#FINGERPRINT for a relay that requires a create token.
         #[arg(long)]
         relay: String,
         /// Protect the local store with a passphrase (read from the terminal, or HUSH_PASSPHRASE).
         #[arg(long)]
         passphrase: bool,
+    },
+    /// Store a new create token for your relay (after the operator replaced or revoked yours).
+    Token {
+        /// Your relay's address with the token: hush://TOKEN@HOST:PORT#FINGERPRINT (without
+        /// TOKEN@ to forget the token).
+        relay: String,
     },
     /// Create a one-time invitation for a new contact.
     Invite {

@@ -8,8 +8,8 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use anyhow::{anyhow, bail, Context, Result};
 use hush_client::store::KeySource;
-use hush_client::{Client, ClientEvent, DEFAULT_INVITATION_LIFETIME};
-use hush_protocol::RelayAddress;
+use hush_client::{Client, ClientError, ClientEvent, ClientOptions, DEFAULT_INVITATION_LIFETIME};
+use hush_protocol::HomeRelay;
 use zeroize::Zeroizing;
 
 use crate::args::TimerSetting;
@@ -23,17 +23,30 @@ use crate::qr;
 /// The most bytes `send` reads from stdin.
 const MAX_STDIN_TEXT: u64 = 64 * 1024;
 
-/// `hush init`.
+/// `hush init`. The relay is asked first whether it lets this address create queues: a relay
+/// that requires a create token the address lacks, or refuses the one it carries, stops here
+/// with nothing made. A relay out of reach is only a warning: a home can be made offline.
 pub(crate) async fn init(
     home: &Path,
     name: &str,
     relay: &str,
     passphrase: bool,
+    options: &ClientOptions,
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
-    let address: RelayAddress = relay.parse().map_err(|e| {
-        anyhow!("invalid relay address {relay:?} ({e}); use hush://HOST:PORT#FINGERPRINT as hush-server prints it")
+    let address: HomeRelay = relay.parse().map_err(|e| {
+        // The address may carry a token: it is not repeated in the message.
+        anyhow!("invalid relay address ({e}); use hush://HOST:PORT#FINGERPRINT (or hush://TOKEN@HOST:PORT#FINGERPRINT) as the relay's operator gave it")
     })?;
+    match Client::check_relay(&address, options).await {
+        Ok(_) => {}
+        Err(e @ (ClientError::TokenRequired { .. } | ClientError::TokenRefused { .. })) => {
+            return Err(e.into())
+        }
+        Err(e) => {
+            eprintln!("hush: warning: could not check the relay ({e}); making the home anyway")
+        }
+    }
     let key = if passphrase {
         key_from_passphrase(true)?
     } else {
@@ -48,6 +61,26 @@ pub(crate) async fn init(
     };
     client.close().await;
     out.emit(&record, now_secs())
+}
+
+/// `hush token`: stores the create token from an address of this home's relay, once the relay
+/// accepts it.
+pub(crate) async fn token(
+    client: &Client,
+    relay: &str,
+    out: &mut Output<io::Stdout>,
+) -> Result<()> {
+    let address: HomeRelay = relay
+        .parse()
+        .map_err(|e| anyhow!("invalid relay address ({e})"))?;
+    client.set_create_token(&address).await?;
+    out.emit(
+        &Record::TokenSet {
+            relay: client.relay().to_string(),
+            token: address.token.is_some(),
+        },
+        now_secs(),
+    )
 }
 
 /// `hush invite`.

@@ -79,7 +79,8 @@ async fn dispatch(command: Command, home: &std::path::Path, global: Global) -> a
         passphrase,
     } = &command
     {
-        return commands::init(home, name, relay, *passphrase, &mut out).await;
+        let options = open::options(open::Patience::OneShot, global.proxy, global.transport);
+        return commands::init(home, name, relay, *passphrase, &options, &mut out).await;
     }
     let patience = if matches!(command, Command::Chat { .. }) {
         open::Patience::Interactive
@@ -89,6 +90,7 @@ async fn dispatch(command: Command, home: &std::path::Path, global: Global) -> a
     let client = open::open_home(home, patience, global.proxy, global.transport).await?;
     let result = match &command {
         Command::Init { .. } => Ok(()),
+        Command::Token { relay } => commands::token(&client, relay, &mut out).await,
         Command::Invite { as_name, expires } => {
             commands::invite(&client, as_name, *expires, &mut out).await
         }

@@ -47,6 +47,21 @@ pub(crate) async fn open_home(
         KeyKind::Passphrase => key_from_passphrase(false)?,
         _ => KeySource::KeyFile,
     };
+    Client::open_with(home, key, options(patience, proxy, transport))
+        .await
+        .map_err(|err| match err {
+            hush_client::ClientError::NotInitialised { .. } => anyhow!(not_initialised(home)),
+            other => other.into(),
+        })
+}
+
+/// The client options for `patience`, reaching relays through `proxy` (if set) as `transport`
+/// says.
+pub(crate) fn options(
+    patience: Patience,
+    proxy: Option<Socks5Proxy>,
+    transport: TransportMode,
+) -> ClientOptions {
     let options = match patience {
         Patience::OneShot => ClientOptions::with_retry(RetryPolicy::new(
             ONE_SHOT_ATTEMPTS,
@@ -55,16 +70,10 @@ pub(crate) async fn open_home(
         Patience::Interactive => ClientOptions::default(),
     }
     .with_transport(transport);
-    let options = match proxy {
+    match proxy {
         Some(proxy) => options.with_proxy(proxy),
         None => options,
-    };
-    Client::open_with(home, key, options)
-        .await
-        .map_err(|err| match err {
-            hush_client::ClientError::NotInitialised { .. } => anyhow!(not_initialised(home)),
-            other => other.into(),
-        })
+    }
 }
 
 fn not_initialised(home: &Path) -> String {

@@ -103,6 +103,13 @@ pub(crate) enum Record {
         /// Whether the store is protected by a passphrase.
         passphrase: bool,
     },
+    /// `token` stored (or forgot) the create token for the relay.
+    TokenSet {
+        /// The relay address, without the token.
+        relay: String,
+        /// Whether a token is stored now.
+        token: bool,
+    },
     /// `invite` made an invitation.
     Invitation {
         /// The `hush://invite/...` string.
@@ -239,6 +246,13 @@ impl Record {
                 };
                 format!("created {name}'s identity in {home}, protected by {key}; relay {relay}")
             }
+            Record::TokenSet { relay, token: true } => {
+                format!("stored the create token for {relay}; the relay accepts it")
+            }
+            Record::TokenSet {
+                relay,
+                token: false,
+            } => format!("forgot the create token for {relay}"),
             Record::Invitation { invitation, .. } => invitation.clone(),
             Record::Accepted { contact } => format!(
                 "added {contact}; they see you once they next receive (hush read). Compare safety numbers with: hush verify {contact}"
