@@ -134,14 +134,16 @@ impl Access {
 
     /// Whether a connection of this standing may create a queue or a blob now: `Auth` for a
     /// connection that never said `Hello` (an older client knows no newer code),
-    /// `TokenRequired` for one that presented no accepted token.
+    /// `TokenRequired` for one that presented no token, `Forbidden` for one whose token was
+    /// revoked since.
     pub(crate) fn may_create(&self, standing: &Standing) -> Result<(), ErrorCode> {
         if self.is_open() {
             return Ok(());
         }
         match standing {
             Standing::Hello(Some(h)) if self.accepts(h) => Ok(()),
-            Standing::Hello(_) => Err(ErrorCode::TokenRequired),
+            Standing::Hello(Some(_)) => Err(ErrorCode::Forbidden),
+            Standing::Hello(None) => Err(ErrorCode::TokenRequired),
             Standing::Unknown => Err(ErrorCode::Auth),
         }
     }
@@ -310,7 +312,7 @@ mod tests {
         std::fs::write(dir.path().join("tokens"), format!("{OTHER}\n")).unwrap();
         assert_eq!(access.reload().unwrap(), 1);
         // The connection that presented it earlier loses it too.
-        assert_eq!(access.may_create(&s), Err(ErrorCode::TokenRequired));
+        assert_eq!(access.may_create(&s), Err(ErrorCode::Forbidden));
         let mut other = Standing::Unknown;
         assert!(access.hello(&mut other, Some(token(OTHER)), &c).is_ok());
         // Every token revoked: the relay stays closed.

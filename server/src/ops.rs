@@ -40,6 +40,10 @@ pub(crate) struct Shared<S> {
     pub(crate) metrics: crate::metrics::Metrics,
     /// Who may create queues and blobs.
     pub(crate) access: Arc<Access>,
+    /// Set to answer `Hello` as relays from before it did (`Malformed`), so tests can play an
+    /// older relay (tests only).
+    #[cfg(feature = "testing")]
+    pub(crate) before_hello: std::sync::atomic::AtomicBool,
     /// Which requests each connection carried (tests only).
     #[cfg(feature = "testing")]
     pub(crate) connections: crate::observe::ConnectionLog,

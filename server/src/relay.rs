@@ -209,6 +209,8 @@ impl<S: QueueStore> Relay<S> {
             metrics,
             access,
             #[cfg(feature = "testing")]
+            before_hello: Default::default(),
+            #[cfg(feature = "testing")]
             connections: Default::default(),
         });
         Ok(Self {
@@ -489,6 +491,15 @@ impl<S: QueueStore> RelayHandle<S> {
     #[cfg(feature = "testing")]
     pub fn connections(&self) -> &crate::observe::ConnectionLog {
         &self.shared.connections
+    }
+
+    /// From now on, answers `Hello` with `Malformed`, as a relay from before `Hello` does (it
+    /// knows no such request), to test clients against an older relay.
+    #[cfg(feature = "testing")]
+    pub fn act_before_hello(&self) {
+        self.shared
+            .before_hello
+            .store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Runs one expiry sweep (queues and blobs) now, at the relay clock's current time.

@@ -142,6 +142,13 @@ async fn in_order<S: QueueStore>(
             blob::create(blobs, &write_cap, &read_cap, total_len, ttl_secs, now).await
         }
         Request::Hello { token } => {
+            #[cfg(feature = "testing")]
+            if shared
+                .before_hello
+                .load(std::sync::atomic::Ordering::Relaxed)
+            {
+                return Err(ErrorCode::Malformed);
+            }
             let standing = &mut conn.auth.standing;
             let info = shared.access.hello(standing, token, &shared.config);
             info.map(Reply::Welcome)

@@ -24,6 +24,8 @@ const SCRUBBED_ENV: &[&str] = &[
     "HUSH_DATA",
     "HUSH_CONFIG",
     "HUSH_MAX_TTL",
+    "HUSH_CREATE_TOKEN",
+    "HUSH_CREATE_TOKENS_FILE",
     "HUSH_TRANSPORT",
     "RUST_LOG",
 ];

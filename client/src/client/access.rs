@@ -83,8 +83,7 @@ impl Inner {
 impl Client {
     /// Replaces this home's create token with the one in `home` (an address of this home's
     /// relay; without a token, forgets ours), once the relay has accepted it: a token the relay
-    /// refuses, or a relay out of reach, changes nothing. Connections open already keep what
-    /// they presented; the check runs on a new one when none is open.
+    /// refuses, or a relay out of reach, changes nothing. The check runs on a new connection.
     pub async fn set_create_token(
         &self,
         home: &HomeRelay,
@@ -96,13 +95,11 @@ impl Client {
             });
         }
         let before = stored_token(&inner.store)?;
-        inner
-            .pool
-            .set_create_token(&inner.relay, home.token.clone());
+        self.present_token(home.token.clone()).await;
         let info = match self.relay_info().await {
             Ok(info) => info,
             Err(e) => {
-                inner.pool.set_create_token(&inner.relay, before);
+                self.present_token(before).await;
                 return Err(e);
             }
         };
@@ -114,6 +111,17 @@ impl Client {
             }
         }
         Ok(info)
+    }
+
+    /// Presents `token` to our relay from now on: on new connections, so the one open to it
+    /// (which said its `Hello` with the token before) is let go; its subscriptions are renewed
+    /// on the next.
+    async fn present_token(&self, token: Option<CreateToken>) {
+        let inner = &self.inner;
+        inner.pool.set_create_token(&inner.relay, token);
+        if let Some(conn) = inner.pool.current(&inner.relay).await {
+            inner.pool.forget(&conn).await;
+        }
     }
 
     /// Asks our relay for its limits, presenting our create token: `None` from a relay too old
