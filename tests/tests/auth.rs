@@ -126,7 +126,7 @@ async fn a_wrong_pin_or_protocol_version_fails_the_handshake() {
     let wrong_alpn = client_config_with_alpn(addr.fingerprint, b"hush/0").unwrap();
     assert!(matches!(
         RelayClient::connect_with(sock, &addr.host, wrong_alpn).await,
-        Err(RelayCallError::Connect(_))
+        Err(RelayCallError::Version)
     ));
     // The relay keeps serving correct clients.
     let ok = relay.client().await;

@@ -91,6 +91,15 @@ pub enum ClientError {
         /// This home's relay.
         relay: RelayAddress,
     },
+    /// The relay speaks no protocol version this client does (no shared ALPN value).
+    #[error(
+        "the relay {relay} speaks another protocol version than this client; update hush, or \
+         ask the relay's operator which version it runs"
+    )]
+    RelayVersion {
+        /// The relay.
+        relay: RelayAddress,
+    },
     /// A relay answered something this client does not understand.
     #[error("the relay {relay} sent an invalid answer; it may run an incompatible version")]
     RelayProtocol {
@@ -273,6 +282,7 @@ impl From<NetError> for ClientError {
             } => ClientError::TokenRefused { relay },
             NetError::Refused { relay, code } => ClientError::Relay { relay, code },
             NetError::Protocol { relay } => ClientError::RelayProtocol { relay },
+            NetError::Version { relay } => ClientError::RelayVersion { relay },
             NetError::Proxy { error, .. } => ClientError::Proxy(error),
         }
     }

@@ -33,6 +33,12 @@ pub enum NetError {
         /// The relay.
         relay: RelayAddress,
     },
+    /// The relay speaks no protocol version this client does.
+    #[error("the relay {relay} speaks another protocol version than this client; update hush, or ask the relay's operator which version it runs")]
+    Version {
+        /// The relay.
+        relay: RelayAddress,
+    },
     /// The SOCKS5 proxy could not carry the connection to the relay. Nothing was sent to the
     /// relay directly.
     #[error("{error}")]
@@ -53,6 +59,9 @@ impl NetError {
                 code,
             },
             RelayCallError::Protocol => NetError::Protocol {
+                relay: relay.clone(),
+            },
+            RelayCallError::Version => NetError::Version {
                 relay: relay.clone(),
             },
             RelayCallError::Proxy(error) => NetError::Proxy {

@@ -365,6 +365,12 @@ impl RelayPool {
                         break;
                     }
                 }
+                Ok(Err(RelayCallError::Version)) => {
+                    // Trying again cannot help: the versions stay what they are.
+                    return Err(NetError::Version {
+                        relay: relay.clone(),
+                    });
+                }
                 Ok(Err(e)) => {
                     tracing::debug!(error = %e, "relay connection attempt failed");
                 }

@@ -27,6 +27,10 @@ use tokio::sync::{mpsc, oneshot};
 use super::pin::PinnedCertVerifier;
 use super::socks5::{self, ProxyError, ProxyLink, Socks5Proxy};
 
+/// The TLS alert a relay sends when it shares no ALPN value (protocol version) with the client
+/// (RFC 8446 §6.2, `no_application_protocol`).
+const NO_APPLICATION_PROTOCOL: u8 = 120;
+
 /// Interval of QUIC keep-alives, well under the relay's idle timeout.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
 
@@ -46,9 +50,13 @@ pub enum RelayCallError {
         /// The relay's close code, if it closed with one.
         code: Option<ErrorCode>,
     },
-    /// Could not connect (address, TLS, certificate pin or ALPN mismatch).
+    /// Could not connect (address, TLS or certificate pin).
     #[error("cannot connect to relay: {0}")]
     Connect(String),
+    /// The relay speaks no protocol version this client does (no shared ALPN value): one of
+    /// the two needs an update.
+    #[error("the relay speaks another protocol version than this client ({}); update hush, or ask the relay's operator which version it runs", String::from_utf8_lossy(ALPN))]
+    Version,
     /// The relay sent something that does not decode.
     #[error("relay sent an invalid frame")]
     Protocol,
@@ -80,6 +88,11 @@ fn closed_error(e: &quinn::ConnectionError) -> RelayCallError {
             if c.error_code == quinn::TransportErrorCode::CONNECTION_REFUSED =>
         {
             RelayCallError::Refused
+        }
+        quinn::ConnectionError::ConnectionClosed(c)
+            if c.error_code == quinn::TransportErrorCode::crypto(NO_APPLICATION_PROTOCOL) =>
+        {
+            RelayCallError::Version
         }
         _ => RelayCallError::Closed { code: None },
     }
