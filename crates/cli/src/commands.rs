@@ -24,8 +24,9 @@ use crate::qr;
 const MAX_STDIN_TEXT: u64 = 64 * 1024;
 
 /// `hush init`. The relay is asked first whether it lets this address create queues: a relay
-/// that requires a create token the address lacks, or refuses the one it carries, stops here
-/// with nothing made. A relay out of reach is only a warning: a home can be made offline.
+/// that requires a create token the address lacks, refuses the one it carries, or speaks
+/// another protocol version stops here with nothing made. A relay out of reach is only a
+/// warning: a home can be made offline.
 pub(crate) async fn init(
     home: &Path,
     name: &str,
@@ -40,9 +41,11 @@ pub(crate) async fn init(
     })?;
     match Client::check_relay(&address, options).await {
         Ok(_) => {}
-        Err(e @ (ClientError::TokenRequired { .. } | ClientError::TokenRefused { .. })) => {
-            return Err(e.into())
-        }
+        Err(
+            e @ (ClientError::TokenRequired { .. }
+            | ClientError::TokenRefused { .. }
+            | ClientError::RelayVersion { .. }),
+        ) => return Err(e.into()),
         Err(e) => {
             eprintln!("hush: warning: could not check the relay ({e}); making the home anyway")
         }
