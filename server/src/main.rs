@@ -2,8 +2,8 @@
 //! relay address as the first line of stdout (or, for `hush-server stats`, prints what a
 //! stopped relay's data directory holds), logs to stderr, and exits 0 after a graceful
 //! shutdown on SIGINT or SIGTERM; SIGHUP re-reads the create tokens file. It hardens itself
-//! first: no core files, and not dumpable, so
-//! other processes of its user cannot read the vault key from its memory.
+//! first: no core files, and not dumpable, so other processes of its user cannot read the vault
+//! key from its memory.
 
 use std::io::Write;
 

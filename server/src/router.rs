@@ -4,9 +4,9 @@
 //! becomes durable. Every other request waits until those in flight are answered and is then
 //! handled alone, in request order: queue requests by `ops.rs`, blob requests by
 //! `blob::handler`, `Ping` and `Hello` here (`Hello` through `access.rs`, which also decides
-//! whether the connection may create queues and blobs). A new subscription starts its push task (`push.rs`). Blob
-//! chunks (`BlobWrite`, `BlobRead`) are exempt from the request rate, which QUIC flow control,
-//! in-order handling and the blob size cap bound instead.
+//! whether the connection may create queues and blobs). A new subscription starts its push task
+//! (`push.rs`). Blob chunks (`BlobWrite`, `BlobRead`) are exempt from the request rate, which
+//! QUIC flow control, in-order handling and the blob size cap bound instead.
 //!
 //! What it does not do: decode frames or apply the rate limit (`conn.rs`), or carry out an
 //! operation itself (`ops.rs`, `pipeline.rs`, `blob`).
