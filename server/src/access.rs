@@ -319,7 +319,7 @@ mod tests {
         std::fs::write(dir.path().join("tokens"), "").unwrap();
         assert_eq!(access.reload().unwrap(), 0);
         assert!(!access.is_open());
-        assert_eq!(access.may_create(&other), Err(ErrorCode::TokenRequired));
+        assert_eq!(access.may_create(&other), Err(ErrorCode::Forbidden));
     }
 
     #[test]
