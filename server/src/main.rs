@@ -9,7 +9,7 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::Parser;
-use hush_server::config::{Cli, Command};
+use hush_server::config::{Cli, Command, RelayConfig};
 use hush_server::store::sled_store::SledStore;
 use hush_server::Relay;
 use tracing_subscriber::EnvFilter;
@@ -77,7 +77,11 @@ async fn main() -> anyhow::Result<()> {
     let store = SledStore::open_async(config.data_dir.clone())
         .await
         .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
-    let settings = config.clone();
+    // Kept for the limits logged below; the create token stays with the relay, as a hash.
+    let settings = RelayConfig {
+        create_token: None,
+        ..config.clone()
+    };
     let relay = Relay::bind(config, store)?;
     let shutdown = shutdown_signal()?;
     let mut out = std::io::stdout().lock();

@@ -201,6 +201,11 @@ impl<S: QueueStore> Relay<S> {
             fingerprint,
         };
         let access = Arc::new(Access::load(&config)?);
+        // From here on only the token's hash is kept.
+        let config = RelayConfig {
+            create_token: None,
+            ..config
+        };
         let shared = Arc::new(Shared {
             store,
             blobs,
@@ -542,5 +547,22 @@ mod tests {
             public_host_port(&c, any),
             ("relay.example".to_owned(), 4433)
         );
+    }
+
+    #[tokio::test]
+    async fn a_bound_relay_keeps_only_the_hash_of_its_create_token() {
+        use sha2::{Digest, Sha256};
+        let dir = tempfile::tempdir().unwrap();
+        let token: hush_protocol::CreateToken = "kept-hashed-0123456789".parse().unwrap();
+        let mut config = RelayConfig::loopback(dir.path());
+        config.create_token = Some(token.clone());
+        let store = crate::store::memory::MemoryStore::new();
+        let relay = Relay::bind(config, store).unwrap();
+        assert!(relay.shared.config.create_token.is_none());
+        // What the relay holds of it: the hash, which the same search finds, not the token.
+        let held = format!("{:?}", relay.shared.access);
+        let hash: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        assert!(held.contains(&format!("{hash:?}")), "{held}");
+        assert!(!held.contains(token.as_str()), "{held}");
     }
 }
