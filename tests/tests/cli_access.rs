@@ -130,7 +130,10 @@ fn init_and_invite_need_the_relays_token_and_say_what_to_ask_for() {
 
     // The relay's log never holds a token. The same search finds the relay's fingerprint and
     // its start-up line in it, so the log was written and read.
-    let log = relay.log();
+    let log = poll_until("the relay's start-up line", || {
+        let log = relay.log();
+        log.contains("needs a create token").then_some(log)
+    });
     let fingerprint = relay.address.rsplit('#').next().unwrap();
     assert!(log.contains(fingerprint), "{log}");
     assert!(log.contains("needs a create token"), "{log}");
@@ -145,11 +148,10 @@ fn init_and_invite_need_the_relays_token_and_say_what_to_ask_for() {
 fn an_open_relay_warns_at_start_and_init_works_as_before() {
     let data = tempfile::tempdir().unwrap();
     let relay = LoggedRelay::start(data, "127.0.0.1:0", &[], &[]);
-    assert!(
-        relay.log().contains("no create token is set"),
-        "{}",
-        relay.log()
-    );
+    // Logged just after the address is printed.
+    poll_until("the open relay's warning", || {
+        relay.log().contains("no create token is set").then_some(())
+    });
     let home = HushHome::new();
     home.init("alice", &relay.address);
     home.hush(&["invite", "--as", "bob"]).ok();
