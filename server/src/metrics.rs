@@ -69,6 +69,8 @@ pub(crate) fn code_name(code: ErrorCode) -> &'static str {
         ErrorCode::BlobOffset => "blob_offset",
         ErrorCode::BlobIncomplete => "blob_incomplete",
         ErrorCode::RequestTimeout => "request_timeout",
+        ErrorCode::TokenRequired => "token_required",
+        ErrorCode::Forbidden => "forbidden",
         _ => "other",
     }
 }
