@@ -127,7 +127,7 @@ async fn pushed_messages_show_count_down_and_vanish_and_typed_lines_are_sent() {
     let mut terminal = Terminal::new(backend.clone()).unwrap();
     let (keys, key_rx) = mpsc::unbounded_channel();
 
-    let chat = run_on(&alice, "bob", &mut terminal, key_rx);
+    let chat = run_on(&alice, Some("bob"), &mut terminal, key_rx);
     let script = async {
         backend
             .wait_for("the header", |s| s.contains("hush chat with bob"))
