@@ -128,9 +128,10 @@ async fn group_chat(client: &Client, name: &str) -> Result<ChatModel> {
     Ok(model)
 }
 
-/// Group `name`'s members (with roles) and its timer in seconds.
+/// Group `name`'s members (with roles: the owner, then admins, then the others, each by name)
+/// and its timer in seconds.
 pub(crate) async fn group_pane(client: &Client, name: &str) -> Result<(GroupPane, Option<u64>)> {
-    let members = client
+    let mut members: Vec<Member> = client
         .group_members(name)
         .await?
         .into_iter()
@@ -144,6 +145,12 @@ pub(crate) async fn group_pane(client: &Client, name: &str) -> Result<(GroupPane
             you: m.is_self,
         })
         .collect();
+    let rank = |role: &str| match role {
+        "owner" => 0,
+        "admin" => 1,
+        _ => 2,
+    };
+    members.sort_by(|a, b| (rank(a.role), &a.name).cmp(&(rank(b.role), &b.name)));
     let timer = client
         .groups()
         .await

@@ -64,14 +64,17 @@ fn render_header(frame: &mut Frame<'_>, model: &ChatModel, area: Rect) {
     if model.group.is_none() {
         spans.push(Span::raw("| "));
         spans.push(if model.verified {
-            Span::styled("verified", Style::default().fg(Color::Green))
+            Span::styled("verified ", Style::default().fg(Color::Green))
         } else {
-            Span::styled("not verified (/verify)", Style::default().fg(Color::Yellow))
+            Span::styled(
+                "not verified (/verify) ",
+                Style::default().fg(Color::Yellow),
+            )
         });
     }
     if model.unread_elsewhere > 0 {
         spans.push(Span::styled(
-            format!(" | {} unread elsewhere (Ctrl-O)", model.unread_elsewhere),
+            format!("| {} unread elsewhere (Ctrl-O)", model.unread_elsewhere),
             Style::default().fg(Color::Yellow),
         ));
     }
