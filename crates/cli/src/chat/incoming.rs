@@ -70,14 +70,14 @@ async fn apply_to_open(client: &Client, session: &mut Session, event: &ClientEve
             chat.closed = true;
         }
         ClientEvent::Blocked { .. } | ClientEvent::GroupRemoved { .. } => chat.closed = true,
-        ClientEvent::GroupChanged { group, .. } => match load::group_pane(client, group).await {
-            Ok((pane, timer)) => {
+        ClientEvent::GroupChanged { group, .. } => {
+            // Fails only for a group already erased: its burn, reported next, closes it.
+            if let Ok((pane, timer)) = load::group_pane(client, group).await {
                 chat.closed = !pane.members.iter().any(|m| m.you);
                 chat.group = Some(pane);
                 chat.timer = timer;
             }
-            Err(err) => chat.status(format!("cannot read {group}'s members: {err:#}")),
-        },
+        }
         _ => {}
     }
 }
