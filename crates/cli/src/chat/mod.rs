@@ -19,6 +19,8 @@ pub(crate) mod list;
 pub(crate) mod list_view;
 mod load;
 pub(crate) mod model;
+#[cfg(test)]
+mod model_tests;
 pub(crate) mod session;
 pub(crate) mod terminal;
 pub(crate) mod view;
