@@ -1,7 +1,7 @@
 //! `hush chat` without a name, on a real pseudo-terminal: the conversation list shows a contact
 //! and a group with their unread counts; arrows and Enter open the group, whose lines name
-//! their authors and whose header lists the members with roles; a line typed there reaches a
-//! member (read with `hush read --json`); Ctrl-O goes back to the list, where the contact's
+//! their authors and whose header lists the members with roles; the owner's `/timer` sets the
+//! group timer; a line typed there reaches a member (read with `hush read --json`); Ctrl-O goes back to the list, where the contact's
 //! message is still unread; `q` leaves.
 //!
 //! The pseudo-terminal's output is read through a terminal emulator, so the test sees the
@@ -174,9 +174,17 @@ fn the_conversation_list_counts_unread_and_switches_into_a_group() {
         row.contains("1 unread elsewhere")
     });
 
+    // The owner sets the group timer from the chat; the next line carries it.
+    pty.type_line("/timer 1h");
+    pty.wait_for_row("the new timer in the header", |row| {
+        row.contains("hush chat in group team") && row.contains("timer 1h")
+    });
+    pty.wait_for_row("the timer notice", |row| {
+        row.contains("you set the disappearing timer to 1h for every member")
+    });
     pty.type_line("alice answers the team");
     pty.wait_for_row("the sent line", |row| {
-        row.contains("you: alice answers the team")
+        row.contains("you (59m") && row.contains("left): alice answers the team")
     });
     let got = read_until_text(&bob, "alice answers the team");
     assert_eq!(got["group"], "team", "{got}");
