@@ -314,6 +314,7 @@ async fn a_group_chat_shows_authors_members_and_changes_and_counts_other_message
         backend
             .wait_for("the unread count", |s| s.contains("1 unread elsewhere"))
             .await;
+        // Not on screen (the same search finds it once carol's conversation is opened below).
         assert!(!backend.screen().contains("alice alone"));
 
         type_line(&keys, "/burn");
@@ -396,8 +397,17 @@ async fn a_group_chat_shows_authors_members_and_changes_and_counts_other_message
                 s.contains("conversations") && !s.contains("crew") && s.contains("1 unread")
             })
             .await;
-        keys.send(TermEvent::Key(KeyEvent::from(KeyCode::Char('q'))))
+        // Opening carol's conversation shows the message that was only counted.
+        keys.send(TermEvent::Key(KeyEvent::from(KeyCode::Down)))
             .unwrap();
+        keys.send(TermEvent::Key(KeyEvent::from(KeyCode::Enter)))
+            .unwrap();
+        backend
+            .wait_for("carol's message, shown now", |s| {
+                s.contains("hush chat with carol") && s.contains("carol: carol to alice alone")
+            })
+            .await;
+        type_line(&keys, "/quit");
     };
     let (result, ()) = tokio::join!(chat, script);
     result.unwrap();
