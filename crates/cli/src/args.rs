@@ -203,10 +203,11 @@ pub(crate) enum Command {
     /// exit: for a timer unit or cron, so that nothing expired stays on disk while hush is
     /// closed.
     Expire,
-    /// Chat interactively.
+    /// Chat interactively: with a contact or in a group, or, without a name, choose from the
+    /// list of every conversation with its unread count (Ctrl-O goes back to it).
     Chat {
-        /// The contact.
-        name: String,
+        /// The contact or group; without one, the conversation list.
+        name: Option<String>,
     },
     /// Group conversations: create one, manage its members, leave it or burn it. Send, read,
     /// history, unsend and timer take a group's name like a contact's.

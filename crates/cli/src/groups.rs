@@ -1,7 +1,7 @@
 //! The group commands (`hush group ...`), and what `send`, `history`, `unsend`, `timer` and
 //! `contacts` do when given a group's name.
 //!
-//! What it does not do: chat in a group (it refuses clearly), or any group rule (the client
+//! What it does not do: the chat on a group (see `chat/`), or any group rule (the client
 //! library applies them).
 
 use std::io;

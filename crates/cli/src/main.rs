@@ -135,10 +135,7 @@ async fn dispatch(command: Command, home: &std::path::Path, global: Global) -> a
         Command::Burn { name, yes } => commands::burn(&client, name, *yes, &mut out).await,
         Command::Block { name } => commands::block(&client, name, &mut out).await,
         Command::Expire => expire::run(&client, json).await,
-        Command::Chat { name } if groups::is_group(&client, name).await => Err(anyhow::anyhow!(
-            "chatting in a group is not supported yet; use `hush send {name}` and `hush read {name}`"
-        )),
-        Command::Chat { name } => chat::run(&client, name).await,
+        Command::Chat { name } => chat::run(&client, name.as_deref()).await,
         Command::Group { action } => groups::run(&client, action, &mut out).await,
     };
     client.close().await;

@@ -6,7 +6,7 @@ use std::io;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent};
+use crossterm::event::{Event as TermEvent, KeyCode, KeyEvent, KeyModifiers};
 use hush_client::store::KeySource;
 use hush_client::{Client, ClientEvent};
 use hush_tests::{TestRelay, DEADLINE};
@@ -127,7 +127,7 @@ async fn pushed_messages_show_count_down_and_vanish_and_typed_lines_are_sent() {
     let mut terminal = Terminal::new(backend.clone()).unwrap();
     let (keys, key_rx) = mpsc::unbounded_channel();
 
-    let chat = run_on(&alice, "bob", &mut terminal, key_rx);
+    let chat = run_on(&alice, Some("bob"), &mut terminal, key_rx);
     let script = async {
         backend
             .wait_for("the header", |s| s.contains("hush chat with bob"))
@@ -227,5 +227,192 @@ async fn pushed_messages_show_count_down_and_vanish_and_typed_lines_are_sent() {
     );
     alice.close().await;
     bob.close().await;
+    relay.stop().await;
+}
+
+/// Makes `a` and `b` contacts, calling each other `b_name` and `a_name`.
+async fn introduce(a: &Client, b_name: &str, b: &Client, a_name: &str) {
+    let token = a.invite(b_name).await.unwrap();
+    b.accept(&token, a_name).await.unwrap();
+    wait_event(a, "the contact to join", |e| {
+        matches!(e, ClientEvent::ContactJoined { .. })
+    })
+    .await;
+}
+
+/// Receives on `client` until an event satisfies `check`; returns it.
+async fn wait_event(
+    client: &Client,
+    what: &str,
+    check: impl Fn(&ClientEvent) -> bool,
+) -> ClientEvent {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        let events = client.receive(None, Some(DEADLINE)).await.unwrap();
+        if let Some(found) = events.into_iter().find(|e| check(e)) {
+            return found;
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_group_chat_shows_authors_members_and_changes_and_counts_other_messages_unread() {
+    let relay = TestRelay::start(|_| {});
+    let dirs = [(); 3].map(|()| tempfile::tempdir().unwrap());
+    let addr = relay.handle.address().clone();
+    let mut clients = Vec::new();
+    for (dir, name) in dirs.iter().zip(["alice", "bob", "carol"]) {
+        let client = Client::init(dir.path(), name, addr.clone(), KeySource::KeyFile)
+            .await
+            .unwrap();
+        clients.push(client);
+    }
+    let [alice, bob, carol] = &clients[..] else {
+        unreachable!()
+    };
+    introduce(alice, "bob", bob, "alice").await;
+    introduce(alice, "carol", carol, "alice").await;
+    introduce(bob, "carol", carol, "bob").await;
+    bob.create_group("crew", None).await.unwrap();
+    bob.add_to_group("crew", &["alice", "carol"]).await.unwrap();
+    for member in [alice, carol] {
+        wait_event(
+            member,
+            "being added",
+            |e| matches!(e, ClientEvent::GroupChanged { what, .. } if what.contains("added you")),
+        )
+        .await;
+    }
+
+    let backend = Shared(Arc::new(Mutex::new(TestBackend::new(120, 20))));
+    let mut terminal = Terminal::new(backend.clone()).unwrap();
+    let (keys, key_rx) = mpsc::unbounded_channel();
+    let chat = run_on(alice, Some("crew"), &mut terminal, key_rx);
+    let script = async {
+        backend
+            .wait_for("the group and its members", |s| {
+                s.contains("hush chat in group crew")
+                    && s.contains("members: bob (owner), alice (you), carol")
+            })
+            .await;
+        carol
+            .send_group_text("crew", "carol to the crew", None, false)
+            .await
+            .unwrap();
+        backend
+            .wait_for("carol's line", |s| s.contains("carol: carol to the crew"))
+            .await;
+        // A message of another conversation is counted, not shown.
+        carol
+            .send_text("alice", "carol to alice alone", None, false)
+            .await
+            .unwrap();
+        backend
+            .wait_for("the unread count", |s| s.contains("1 unread elsewhere"))
+            .await;
+        // Not on screen (the same search finds it once carol's conversation is opened below).
+        assert!(!backend.screen().contains("alice alone"));
+
+        type_line(&keys, "/burn");
+        backend
+            .wait_for("the refusal", |s| {
+                s.contains("only the owner of crew can burn it")
+            })
+            .await;
+
+        // Changes by the owner appear as notices and update the header.
+        bob.set_group_timer("crew", Some(Duration::from_secs(3600)))
+            .await
+            .unwrap();
+        backend
+            .wait_for("the new group timer", |s| {
+                s.contains("timer 1h") && s.contains("bob set the group timer to 3600 s")
+            })
+            .await;
+        bob.remove_from_group("crew", "carol").await.unwrap();
+        backend
+            .wait_for("carol's removal", |s| {
+                s.contains("bob removed carol") && s.contains("members: bob (owner), alice (you)  ")
+            })
+            .await;
+
+        type_line(&keys, "alice to the crew");
+        backend
+            .wait_for("the sent line with the group timer", |s| {
+                s.contains("you (59m") && s.contains("alice to the crew")
+            })
+            .await;
+        let got = wait_event(
+            bob,
+            "alice's group message",
+            |e| matches!(e, ClientEvent::Message { message, .. } if message.group.is_some()),
+        )
+        .await;
+        let ClientEvent::Message { contact, message } = got else {
+            unreachable!()
+        };
+        assert_eq!(contact, "alice");
+        assert_eq!(message.body.unwrap().as_str(), "alice to the crew");
+        let screen = backend.screen();
+        let line = screen
+            .lines()
+            .find(|l| l.contains("alice to the crew"))
+            .unwrap();
+        type_line(&keys, &format!("/unsend {}", &line[..8]));
+        backend
+            .wait_for("the unsend", |s| {
+                s.contains("it is gone for every member") && !s.contains("alice to the crew")
+            })
+            .await;
+        wait_event(
+            bob,
+            "the unsend",
+            |e| matches!(e, ClientEvent::Unsent { id, .. } if *id == message.id),
+        )
+        .await;
+
+        type_line(&keys, "/leave");
+        type_line(&keys, "yes");
+        backend
+            .wait_for("the leave", |s| s.contains("you left crew"))
+            .await;
+        wait_event(
+            bob,
+            "alice leaving",
+            |e| matches!(e, ClientEvent::GroupChanged { what, .. } if what == "left the group"),
+        )
+        .await;
+        // Back in the list: crew is gone, carol's message still waits.
+        keys.send(TermEvent::Key(KeyEvent::new(
+            KeyCode::Char('o'),
+            KeyModifiers::CONTROL,
+        )))
+        .unwrap();
+        backend
+            .wait_for("the list", |s| {
+                s.contains("conversations") && !s.contains("crew") && s.contains("1 unread")
+            })
+            .await;
+        // Opening carol's conversation shows the message that was only counted.
+        keys.send(TermEvent::Key(KeyEvent::from(KeyCode::Down)))
+            .unwrap();
+        keys.send(TermEvent::Key(KeyEvent::from(KeyCode::Enter)))
+            .unwrap();
+        backend
+            .wait_for("carol's message, shown now", |s| {
+                s.contains("hush chat with carol") && s.contains("carol: carol to alice alone")
+            })
+            .await;
+        type_line(&keys, "/quit");
+    };
+    let (result, ()) = tokio::join!(chat, script);
+    result.unwrap();
+    for client in clients {
+        client.close().await;
+    }
     relay.stop().await;
 }

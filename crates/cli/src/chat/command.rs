@@ -9,7 +9,7 @@ use crate::args::{parse_duration, TimerSetting};
 
 /// The help shown for an unknown or malformed command.
 pub(crate) const COMMANDS_HELP: &str =
-    "commands: /timer DUR|off, /unsend ID, /burn, /verify, /quit (start with // to send a /)";
+    "commands: /timer DUR|off, /unsend ID, /burn, /leave (groups), /verify, /switch NAME, /list or Ctrl-O (the conversation list), /quit or Ctrl-C (start with // to send a /)";
 
 /// One thing the user asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -22,6 +22,14 @@ pub(crate) enum Action {
     Unsend(String),
     /// Ask to burn the conversation (the model then asks for confirmation).
     Burn,
+    /// Ask to leave the group (the model then asks for confirmation).
+    Leave,
+    /// Go back to the conversation list.
+    List,
+    /// Show the commands and keys.
+    Help,
+    /// Open the conversation with this contact or group.
+    Switch(String),
     /// Show the safety number.
     Verify,
     /// Leave the chat.
@@ -53,6 +61,11 @@ pub(crate) fn parse(line: &str) -> Result<Option<Action>, String> {
             return Err("usage: /unsend ID, with the id shown before your message".into())
         }
         ("burn", None, _) => Action::Burn,
+        ("leave", None, _) => Action::Leave,
+        ("list", None, _) => Action::List,
+        ("help" | "h" | "?", None, _) => Action::Help,
+        ("switch", Some(name), None) => Action::Switch(name.to_owned()),
+        ("switch", _, _) => return Err("usage: /switch NAME, a contact's or a group's name".into()),
         ("verify", None, _) => Action::Verify,
         ("quit" | "q" | "exit", None, _) => Action::Quit,
         _ => return Err(format!("unknown command /{command}; {COMMANDS_HELP}")),
@@ -101,6 +114,12 @@ mod tests {
         );
         assert_eq!(parse("/burn").unwrap(), Some(Action::Burn));
         assert_eq!(parse("/verify").unwrap(), Some(Action::Verify));
+        assert_eq!(parse("/leave").unwrap(), Some(Action::Leave));
+        assert_eq!(parse("/list").unwrap(), Some(Action::List));
+        assert_eq!(
+            parse("/switch team").unwrap(),
+            Some(Action::Switch("team".into()))
+        );
         assert_eq!(parse("/quit").unwrap(), Some(Action::Quit));
     }
 
@@ -110,6 +129,8 @@ mod tests {
         assert!(parse("/timer soon").unwrap_err().contains("duration"));
         assert!(parse("/timer 0s").unwrap_err().contains("/timer off"));
         assert!(parse("/unsend").unwrap_err().contains("usage: /unsend"));
+        assert!(parse("/switch").unwrap_err().contains("usage: /switch"));
+        assert!(parse("/switch a b").unwrap_err().contains("usage: /switch"));
         assert!(parse("/frobnicate").unwrap_err().contains("/quit"));
         assert!(parse("/burn now").unwrap_err().contains("unknown command"));
     }

@@ -1,4 +1,5 @@
-//! The chat's view model: the conversation as the screen shows it, and the input line.
+//! The chat's view model: one conversation (with a contact or in a group) as the screen shows
+//! it, and the input line.
 //!
 //! It is plain data with a clock passed in as `now` (unix seconds), so the rules (what is shown,
 //! when a message vanishes, what a key does) are tested without a terminal or a client.
@@ -40,6 +41,9 @@ pub(crate) struct ChatMessage {
     pub(crate) expires_at: Option<u64>,
     /// Whether it is deleted right after this display.
     pub(crate) view_once: bool,
+    /// Who wrote a received group message (`None` in a conversation with a contact, where the
+    /// contact wrote it).
+    pub(crate) author: Option<String>,
 }
 
 impl ChatMessage {
@@ -58,6 +62,40 @@ pub(crate) enum Entry {
     Status(String),
 }
 
+/// One member of a group, as the header lists them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Member {
+    /// The member's name (a contact's name, ours, or a `member-` label).
+    pub(crate) name: String,
+    /// `owner`, `admin` or `member`.
+    pub(crate) role: &'static str,
+    /// Whether this is us.
+    pub(crate) you: bool,
+}
+
+/// What a group conversation knows beyond a contact's.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub(crate) struct GroupPane {
+    /// The members, us included.
+    pub(crate) members: Vec<Member>,
+}
+
+impl GroupPane {
+    /// Whether we own the group (and so may burn it).
+    pub(crate) fn we_own(&self) -> bool {
+        self.members.iter().any(|m| m.you && m.role == "owner")
+    }
+}
+
+/// A destructive command waiting for a typed `yes`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Confirm {
+    /// `/burn`.
+    Burn,
+    /// `/leave`.
+    Leave,
+}
+
 /// What a key press asks of the event loop.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum KeyOutcome {
@@ -70,8 +108,10 @@ pub(crate) enum KeyOutcome {
 /// The conversation on screen and the line being typed.
 #[derive(Debug, Clone)]
 pub(crate) struct ChatModel {
-    /// The contact's local name.
-    pub(crate) contact: String,
+    /// The contact's or the group's local name.
+    pub(crate) name: String,
+    /// The group's members, if this is a group.
+    pub(crate) group: Option<GroupPane>,
     /// The conversation's disappearing timer, in seconds.
     pub(crate) timer: Option<u64>,
     /// Whether the contact's safety number was verified.
@@ -80,24 +120,41 @@ pub(crate) struct ChatModel {
     pub(crate) entries: Vec<Entry>,
     /// The line being typed.
     pub(crate) input: String,
-    /// Set after `/burn`: the next line must be `yes` to go ahead.
-    pub(crate) confirming_burn: bool,
-    /// Set once the conversation is burned or blocked: nothing more can be sent.
+    /// Set after `/burn` or `/leave`: the next line must be `yes` to go ahead.
+    pub(crate) confirming: Option<Confirm>,
+    /// Set once the conversation is burned, blocked or left: nothing more can be sent.
     pub(crate) closed: bool,
+    /// How many unread messages wait in other conversations.
+    pub(crate) unread_elsewhere: usize,
 }
 
 impl ChatModel {
-    /// An empty chat with `contact`.
-    pub(crate) fn new(contact: impl Into<String>) -> Self {
+    /// An empty chat with contact `name`.
+    pub(crate) fn new(name: impl Into<String>) -> Self {
         Self {
-            contact: contact.into(),
+            name: name.into(),
+            group: None,
             timer: None,
             verified: false,
             entries: Vec::new(),
             input: String::new(),
-            confirming_burn: false,
+            confirming: None,
             closed: false,
+            unread_elsewhere: 0,
         }
+    }
+
+    /// An empty chat in group `name`.
+    pub(crate) fn new_group(name: impl Into<String>, pane: GroupPane) -> Self {
+        Self {
+            group: Some(pane),
+            ..Self::new(name)
+        }
+    }
+
+    /// Whether this is a group conversation.
+    pub(crate) fn is_group(&self) -> bool {
+        self.group.is_some()
     }
 
     /// Adds a message, unless one with the same id is already shown.
@@ -188,6 +245,7 @@ impl ChatModel {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         match key.code {
             KeyCode::Char('c' | 'd') if ctrl => KeyOutcome::Act(Action::Quit),
+            KeyCode::Char('o') if ctrl => KeyOutcome::Act(Action::List),
             KeyCode::Char('u') if ctrl => {
                 self.input.clear();
                 KeyOutcome::None
@@ -202,7 +260,7 @@ impl ChatModel {
             }
             KeyCode::Esc => {
                 self.input.clear();
-                self.cancel_burn();
+                self.cancel_confirm();
                 KeyOutcome::None
             }
             KeyCode::Enter => self.submit(),
@@ -213,26 +271,27 @@ impl ChatModel {
     /// Takes the input line and works out what it asks for.
     fn submit(&mut self) -> KeyOutcome {
         let line = std::mem::take(&mut self.input);
-        if self.confirming_burn {
-            self.confirming_burn = false;
+        if let Some(confirm) = self.confirming.take() {
             if line.trim().eq_ignore_ascii_case("yes") {
-                return KeyOutcome::Act(Action::Burn);
+                return KeyOutcome::Act(match confirm {
+                    Confirm::Burn => Action::Burn,
+                    Confirm::Leave => Action::Leave,
+                });
             }
-            self.status("burn cancelled; nothing was deleted");
+            self.status(cancelled(confirm));
             return KeyOutcome::None;
         }
         match command::parse(&line) {
             Ok(None) => KeyOutcome::None,
-            Ok(Some(Action::Burn)) => {
-                self.confirming_burn = true;
-                self.status(format!(
-                    "burn destroys the whole conversation with {} on BOTH sides. Type yes and Enter to go ahead, anything else to cancel",
-                    self.contact
-                ));
+            Ok(Some(action @ (Action::Burn | Action::Leave))) => self.ask_confirmation(&action),
+            Ok(Some(Action::Help)) => {
+                self.status(command::COMMANDS_HELP);
                 KeyOutcome::None
             }
             Ok(Some(Action::Send(_) | Action::Timer(_) | Action::Unsend(_))) if self.closed => {
-                self.status("this conversation is closed; press Ctrl-C or type /quit to leave");
+                self.status(
+                    "this conversation is closed; Ctrl-O for the list, Ctrl-C or /quit to leave",
+                );
                 KeyOutcome::None
             }
             Ok(Some(action)) => KeyOutcome::Act(action),
@@ -243,115 +302,51 @@ impl ChatModel {
         }
     }
 
-    fn cancel_burn(&mut self) {
-        if self.confirming_burn {
-            self.confirming_burn = false;
-            self.status("burn cancelled; nothing was deleted");
+    /// Asks for a typed `yes` before a burn or a leave, or says why it cannot be done here.
+    fn ask_confirmation(&mut self, action: &Action) -> KeyOutcome {
+        let name = self.name.clone();
+        let (confirm, question) = match (action, &self.group) {
+            (Action::Leave, None) => {
+                self.status(format!(
+                    "/leave is for groups; /burn ends the conversation with {name}"
+                ));
+                return KeyOutcome::None;
+            }
+            (Action::Burn, Some(pane)) if !pane.we_own() => {
+                self.status(format!(
+                    "only the owner of {name} can burn it; /leave erases your copy"
+                ));
+                return KeyOutcome::None;
+            }
+            (Action::Leave, Some(_)) => (
+                Confirm::Leave,
+                format!("leaving {name} erases your copy of it and tells its members. Type yes and Enter to go ahead, anything else to cancel"),
+            ),
+            (_, Some(_)) => (
+                Confirm::Burn,
+                format!("burn destroys {name} for EVERY member. Type yes and Enter to go ahead, anything else to cancel"),
+            ),
+            (_, None) => (
+                Confirm::Burn,
+                format!("burn destroys the whole conversation with {name} on BOTH sides. Type yes and Enter to go ahead, anything else to cancel"),
+            ),
+        };
+        self.confirming = Some(confirm);
+        self.status(question);
+        KeyOutcome::None
+    }
+
+    fn cancel_confirm(&mut self) {
+        if let Some(confirm) = self.confirming.take() {
+            self.status(cancelled(confirm));
         }
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn message(id: &str, direction: Direction, expires_at: Option<u64>) -> ChatMessage {
-        ChatMessage {
-            id: id.into(),
-            direction,
-            text: format!("text of {id}"),
-            sent_at: 100,
-            expires_at,
-            view_once: false,
-        }
-    }
-
-    fn type_line(model: &mut ChatModel, line: &str) -> KeyOutcome {
-        for c in line.chars() {
-            assert_eq!(
-                model.on_key(KeyEvent::from(KeyCode::Char(c))),
-                KeyOutcome::None
-            );
-        }
-        model.on_key(KeyEvent::from(KeyCode::Enter))
-    }
-
-    #[test]
-    fn expiry_removes_exactly_the_messages_whose_time_has_come() {
-        let mut model = ChatModel::new("bob");
-        model.add_message(message("aaaa0001", Direction::Sent, Some(130)));
-        model.add_message(message("aaaa0002", Direction::Received, Some(160)));
-        model.add_message(message("aaaa0003", Direction::Received, None));
-        assert_eq!(model.expire(129), 0);
-        assert_eq!(model.expire(130), 1);
-        let left: Vec<_> = model.messages().map(|m| m.id.as_str()).collect();
-        assert_eq!(left, ["aaaa0002", "aaaa0003"]);
-        assert_eq!(model.expire(10_000), 1);
-    }
-
-    #[test]
-    fn a_redelivered_message_is_shown_once() {
-        let mut model = ChatModel::new("bob");
-        model.add_message(message("aaaa0001", Direction::Received, None));
-        model.add_message(message("aaaa0001", Direction::Received, None));
-        assert_eq!(model.messages().count(), 1);
-        assert!(model.remove_message("aaaa0001"));
-        assert!(!model.remove_message("aaaa0001"));
-    }
-
-    #[test]
-    fn typing_and_enter_send_a_message() {
-        let mut model = ChatModel::new("bob");
-        assert_eq!(
-            type_line(&mut model, "hi bob"),
-            KeyOutcome::Act(Action::Send("hi bob".into()))
-        );
-        assert!(model.input.is_empty());
-        model.on_key(KeyEvent::from(KeyCode::Char('x')));
-        model.on_key(KeyEvent::from(KeyCode::Backspace));
-        assert!(model.input.is_empty());
-    }
-
-    #[test]
-    fn burn_needs_a_typed_yes() {
-        let mut model = ChatModel::new("bob");
-        assert_eq!(type_line(&mut model, "/burn"), KeyOutcome::None);
-        assert!(model.confirming_burn);
-        assert_eq!(type_line(&mut model, "no"), KeyOutcome::None);
-        assert!(!model.confirming_burn);
-        type_line(&mut model, "/burn");
-        assert_eq!(type_line(&mut model, "yes"), KeyOutcome::Act(Action::Burn));
-    }
-
-    #[test]
-    fn unsend_resolves_a_unique_prefix_of_our_own_messages() {
-        let mut model = ChatModel::new("bob");
-        model.add_message(message("abcd1111", Direction::Sent, None));
-        model.add_message(message("abcd2222", Direction::Sent, None));
-        model.add_message(message("ffff3333", Direction::Received, None));
-        assert_eq!(model.resolve_sent_id("abcd1").unwrap(), "abcd1111");
-        assert!(model.resolve_sent_id("abcd").unwrap_err().contains("more"));
-        assert!(model.resolve_sent_id("ffff33").is_err());
-        assert!(model.resolve_sent_id("ab").is_err());
-    }
-
-    #[test]
-    fn a_closed_conversation_sends_nothing_but_can_be_left() {
-        let mut model = ChatModel::new("bob");
-        model.closed = true;
-        assert_eq!(type_line(&mut model, "hello"), KeyOutcome::None);
-        assert_eq!(
-            type_line(&mut model, "/quit"),
-            KeyOutcome::Act(Action::Quit)
-        );
-        let ctrl_c = KeyEvent::new(KeyCode::Char('c'), KeyModifiers::CONTROL);
-        assert_eq!(model.on_key(ctrl_c), KeyOutcome::Act(Action::Quit));
-    }
-
-    #[test]
-    fn errors_become_status_lines() {
-        let mut model = ChatModel::new("bob");
-        type_line(&mut model, "/nope");
-        assert!(matches!(model.entries.last(), Some(Entry::Status(s)) if s.contains("unknown")));
+/// The status line after a cancelled confirmation.
+fn cancelled(confirm: Confirm) -> &'static str {
+    match confirm {
+        Confirm::Burn => "burn cancelled; nothing was deleted",
+        Confirm::Leave => "leave cancelled; you are still a member",
     }
 }

@@ -1,5 +1,6 @@
-//! Draws the chat: a header, the conversation (newest at the bottom, with live countdowns) and
-//! the input line.
+//! Draws the chat: a header (for a group, with a line of its members and their roles), the
+//! conversation (newest at the bottom, each line with its author and a live countdown) and the
+//! input line with the keys.
 //!
 //! What it does not do: change the model or read a clock; `now` comes in as an argument.
 
@@ -10,7 +11,11 @@ use ratatui::widgets::{Block, Borders, Paragraph};
 use ratatui::Frame;
 use unicode_width::UnicodeWidthChar;
 
-use super::model::{ChatMessage, ChatModel, Direction, Entry};
+use super::model::{ChatMessage, ChatModel, Confirm, Direction, Entry, GroupPane};
+
+/// The keys and commands, as the input line's title shows them.
+pub(crate) const KEYS_HELP: &str =
+    " Enter sends | Ctrl-O list | /switch NAME | /help | /timer DUR | /unsend ID | /burn | /leave | /verify | /quit ";
 
 /// A duration in seconds as a short countdown: `42s`, `4m05s`, `3h12m`, `2d03h`.
 pub(crate) fn countdown(secs: u64) -> String {
@@ -32,8 +37,9 @@ pub(crate) fn timer_label(timer: Option<u64>) -> String {
 
 /// Draws the whole chat into `frame`.
 pub(crate) fn render(frame: &mut Frame<'_>, model: &ChatModel, now: u64) {
+    let header_height = if model.is_group() { 2 } else { 1 };
     let [header, body, input] = Layout::vertical([
-        Constraint::Length(1),
+        Constraint::Length(header_height),
         Constraint::Min(1),
         Constraint::Length(2),
     ])
@@ -44,23 +50,57 @@ pub(crate) fn render(frame: &mut Frame<'_>, model: &ChatModel, now: u64) {
 }
 
 fn render_header(frame: &mut Frame<'_>, model: &ChatModel, area: Rect) {
-    let verified = if model.verified {
-        Span::styled("verified", Style::default().fg(Color::Green))
-    } else {
-        Span::styled("not verified (/verify)", Style::default().fg(Color::Yellow))
-    };
-    let line = Line::from(vec![
-        Span::styled(
-            format!(" hush chat with {} ", model.contact),
+    let mut spans = match &model.group {
+        Some(_) => vec![Span::styled(
+            format!(" hush chat in group {} ", model.name),
             Style::default().add_modifier(Modifier::BOLD),
-        ),
-        Span::raw(format!("| timer {} | ", timer_label(model.timer))),
-        verified,
-    ]);
+        )],
+        None => vec![Span::styled(
+            format!(" hush chat with {} ", model.name),
+            Style::default().add_modifier(Modifier::BOLD),
+        )],
+    };
+    spans.push(Span::raw(format!("| timer {} ", timer_label(model.timer))));
+    if model.group.is_none() {
+        spans.push(Span::raw("| "));
+        spans.push(if model.verified {
+            Span::styled("verified ", Style::default().fg(Color::Green))
+        } else {
+            Span::styled(
+                "not verified (/verify) ",
+                Style::default().fg(Color::Yellow),
+            )
+        });
+    }
+    if model.unread_elsewhere > 0 {
+        spans.push(Span::styled(
+            format!("| {} unread elsewhere (Ctrl-O)", model.unread_elsewhere),
+            Style::default().fg(Color::Yellow),
+        ));
+    }
+    let mut lines = vec![Line::from(spans)];
+    if let Some(pane) = &model.group {
+        lines.push(Line::raw(members_line(pane)));
+    }
     frame.render_widget(
-        Paragraph::new(line).style(Style::default().add_modifier(Modifier::REVERSED)),
+        Paragraph::new(lines).style(Style::default().add_modifier(Modifier::REVERSED)),
         area,
     );
+}
+
+/// The members as the header lists them: `members: alice (owner, you), bob (admin), carol`.
+pub(crate) fn members_line(pane: &GroupPane) -> String {
+    let members: Vec<String> = pane
+        .members
+        .iter()
+        .map(|m| match (m.role, m.you) {
+            ("member", false) => m.name.clone(),
+            ("member", true) => format!("{} (you)", m.name),
+            (role, false) => format!("{} ({role})", m.name),
+            (role, true) => format!("{} ({role}, you)", m.name),
+        })
+        .collect();
+    format!(" members: {}", members.join(", "))
 }
 
 fn render_conversation(frame: &mut Frame<'_>, model: &ChatModel, now: u64, area: Rect) {
@@ -68,7 +108,7 @@ fn render_conversation(frame: &mut Frame<'_>, model: &ChatModel, now: u64, area:
     let mut lines: Vec<Line<'static>> = Vec::new();
     for entry in &model.entries {
         match entry {
-            Entry::Message(m) => lines.extend(message_lines(m, &model.contact, now, width)),
+            Entry::Message(m) => lines.extend(message_lines(m, &model.name, now, width)),
             Entry::Status(text) => {
                 let style = Style::default()
                     .fg(Color::DarkGray)
@@ -89,7 +129,10 @@ fn render_conversation(frame: &mut Frame<'_>, model: &ChatModel, now: u64, area:
 fn message_lines(m: &ChatMessage, contact: &str, now: u64, width: usize) -> Vec<Line<'static>> {
     let (who, colour) = match m.direction {
         Direction::Sent => ("you".to_owned(), Color::Cyan),
-        Direction::Received => (contact.to_owned(), Color::Green),
+        Direction::Received => (
+            m.author.clone().unwrap_or_else(|| contact.to_owned()),
+            Color::Green,
+        ),
     };
     let mut prefix = vec![
         Span::styled(
@@ -134,12 +177,16 @@ fn message_lines(m: &ChatMessage, contact: &str, now: u64, width: usize) -> Vec<
 }
 
 fn render_input(frame: &mut Frame<'_>, model: &ChatModel, area: Rect) {
-    let title = if model.confirming_burn {
-        " type yes to burn the conversation on both sides, anything else to cancel "
-    } else if model.closed {
-        " conversation closed: /quit to leave "
-    } else {
-        " Enter sends | /timer DUR | /unsend ID | /burn | /verify | /quit "
+    let title = match (model.confirming, model.is_group()) {
+        (Some(Confirm::Burn), false) => {
+            " type yes to burn the conversation on both sides, anything else to cancel "
+        }
+        (Some(Confirm::Burn), true) => {
+            " type yes to burn the group for every member, anything else to cancel "
+        }
+        (Some(Confirm::Leave), _) => " type yes to leave the group, anything else to cancel ",
+        (None, _) if model.closed => " conversation closed: Ctrl-O for the list, /quit to leave ",
+        (None, _) => KEYS_HELP,
     };
     let block = Block::default().borders(Borders::TOP).title(title);
     let inner = block.inner(area);
@@ -222,6 +269,7 @@ mod tests {
             sent_at: 1_000,
             expires_at,
             view_once: false,
+            author: None,
         }
     }
 
@@ -319,6 +367,43 @@ mod tests {
             "{all}"
         );
         assert!(all.contains("(view once): secret"), "{all}");
+    }
+
+    #[test]
+    fn a_group_shows_its_members_with_roles_and_each_author() {
+        use crate::chat::model::Member;
+        let member = |name: &str, role, you| Member {
+            name: name.into(),
+            role,
+            you,
+        };
+        let pane = GroupPane {
+            members: vec![
+                member("alice", "owner", true),
+                member("bob", "admin", false),
+                member("carol", "member", false),
+            ],
+        };
+        let mut model = ChatModel::new_group("team", pane);
+        let mut from_bob = msg("3333333333333333", Direction::Received, "from bob", None);
+        from_bob.author = Some("bob".into());
+        let mut from_carol = msg("4444444444444444", Direction::Received, "from carol", None);
+        from_carol.author = Some("carol".into());
+        model.add_message(from_bob);
+        model.add_message(from_carol);
+        model.add_message(msg("5555555555555555", Direction::Sent, "mine", None));
+        model.unread_elsewhere = 3;
+        let all = text(&screen(&model, 0));
+        assert!(all.contains("hush chat in group team"), "{all}");
+        assert!(
+            all.contains("members: alice (owner, you), bob (admin), carol"),
+            "{all}"
+        );
+        assert!(all.contains("33333333 bob: from bob"), "{all}");
+        assert!(all.contains("44444444 carol: from carol"), "{all}");
+        assert!(all.contains("55555555 you: mine"), "{all}");
+        assert!(!all.contains("team: "), "{all}");
+        assert!(all.contains("3 unread elsewhere"), "{all}");
     }
 
     #[test]
