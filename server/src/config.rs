@@ -428,28 +428,6 @@ impl Settings {
     }
 }
 
-impl RelayConfig {
-    /// What `--check-config` checks beyond parsing: the create tokens file reads, and the
-    /// operator's certificate and key load and make a TLS configuration.
-    pub fn check(&self) -> Result<(), ConfigError> {
-        crate::access::Access::load(self).map_err(|e| ConfigError::Invalid {
-            name: "create-tokens-file",
-            message: e.to_string(),
-        })?;
-        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
-            let identity = crate::tls::load_pem(cert, key).map_err(|e| ConfigError::Invalid {
-                name: "tls-cert",
-                message: e.to_string(),
-            })?;
-            crate::tls::server_crypto(identity).map_err(|e| ConfigError::Invalid {
-                name: "tls-key",
-                message: e.to_string(),
-            })?;
-        }
-        Ok(())
-    }
-}
-
 fn read_file(path: &Path) -> Result<Settings, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
         path: path.to_owned(),

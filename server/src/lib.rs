@@ -22,6 +22,7 @@
 
 pub mod access;
 pub mod blob;
+mod check;
 pub mod clock;
 pub mod config;
 mod conn;

@@ -2,7 +2,7 @@
 //!
 //! What it does not do: the interactive chat (see `chat/`), or any protocol work.
 
-use std::io::{self, BufRead, IsTerminal, Read, Write};
+use std::io::{self, IsTerminal, Read};
 use std::path::Path;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -431,24 +431,10 @@ pub(crate) async fn burn(
 }
 
 fn confirm_burn(name: &str) -> Result<bool> {
-    confirm(
+    crate::confirm::confirm(
         &format!("Burn the whole conversation with {name} on BOTH sides? This cannot be undone. Type yes: "),
         &format!("refusing to burn without confirmation: stdin is not a terminal. Add --yes to burn the conversation with {name} on both sides"),
     )
-}
-
-/// Asks `question` on the terminal; true if the answer is yes. Fails with `refusal` when stdin
-/// is not a terminal.
-pub(crate) fn confirm(question: &str, refusal: &str) -> Result<bool> {
-    let stdin = io::stdin();
-    if !stdin.is_terminal() {
-        bail!("{refusal}");
-    }
-    eprint!("{question}");
-    io::stderr().flush()?;
-    let mut answer = String::new();
-    stdin.lock().read_line(&mut answer)?;
-    Ok(answer.trim().eq_ignore_ascii_case("yes"))
 }
 
 /// `hush block`.

@@ -251,7 +251,7 @@ pub(crate) async fn list(client: &Client, out: &mut Output<io::Stdout>) -> Resul
 }
 
 fn confirm_burn(name: &str) -> Result<bool> {
-    crate::commands::confirm(
+    crate::confirm::confirm(
         &format!("Burn the group {name} for EVERY member? This cannot be undone. Type yes: "),
         &format!("refusing to burn without confirmation: stdin is not a terminal. Add --yes to burn the group {name} for every member"),
     )

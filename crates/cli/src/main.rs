@@ -28,6 +28,7 @@
 mod args;
 mod chat;
 mod commands;
+mod confirm;
 mod events;
 mod expire;
 mod files;
