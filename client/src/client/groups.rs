@@ -9,8 +9,8 @@
 //! have removed gets none. What arrives is checked against our log: a change it refuses, or a
 //! message from someone who is not a member, is dropped and reported.
 //!
-//! What it does not do: introduce members who are not our contacts (a member we cannot reach
-//! is reported in [`GroupSent::unreachable`]).
+//! What it does not do: introduce members who are not contacts or catch up a member whose log
+//! differs (see `group_work`: both call relays, so they wait for the next `tick`).
 
 use std::sync::Arc;
 use std::time::Duration;
