@@ -10,8 +10,7 @@
 use super::effect::Effect;
 use super::error::ConversationError;
 use super::file::FileRef;
-use super::limits::MAX_TEXT_LEN;
-use super::machine::Conversation;
+use super::machine::{check_body, Conversation};
 use super::message::MessageRecord;
 use super::payload::{MessageBody, MessageId, Payload};
 use crate::group::{ChangeHash, GroupId};
@@ -39,12 +38,7 @@ impl Conversation {
         view_once: bool,
         now: u64,
     ) -> Result<Vec<Effect>, ConversationError> {
-        if body.len() > MAX_TEXT_LEN {
-            return Err(ConversationError::BodyTooLong {
-                len: body.len(),
-                max: MAX_TEXT_LEN,
-            });
-        }
+        check_body(body)?;
         let record = MessageRecord {
             body: (!view_once).then(|| body.clone()),
             ..MessageRecord::sent(id, now, timer, view_once)

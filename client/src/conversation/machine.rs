@@ -136,12 +136,7 @@ impl Conversation {
     ) -> Result<(MessageId, Vec<Effect>), ConversationError> {
         self.check_compose(timer)?;
         let body = MessageBody::new(body);
-        if body.len() > MAX_TEXT_LEN {
-            return Err(ConversationError::BodyTooLong {
-                len: body.len(),
-                max: MAX_TEXT_LEN,
-            });
-        }
+        check_body(&body)?;
         Ok(self.compose_with(rng, |id| {
             let record = MessageRecord {
                 body: (!view_once).then(|| body.clone()),
@@ -388,4 +383,15 @@ impl Conversation {
             .filter_map(|r| r.expires_at(relay_ttl))
             .min()
     }
+}
+
+/// Fails if `body` is longer than [`MAX_TEXT_LEN`].
+pub(super) fn check_body(body: &MessageBody) -> Result<(), ConversationError> {
+    if body.len() > MAX_TEXT_LEN {
+        return Err(ConversationError::BodyTooLong {
+            len: body.len(),
+            max: MAX_TEXT_LEN,
+        });
+    }
+    Ok(())
 }

@@ -537,24 +537,12 @@ impl Payload {
                 let group = GroupId(r.array()?);
                 let reply = r.bool()?;
                 let name = r.str16(MAX_GROUP_NAME_LEN)?.to_owned();
-                let count = usize::from(r.u16()?);
-                if count > MAX_GROUP_CHANGES {
-                    return Err(DecodeError::TooLong {
-                        len: count,
-                        max: MAX_GROUP_CHANGES,
-                    });
-                }
+                let count = read_count(r, MAX_GROUP_CHANGES)?;
                 let mut changes = Vec::with_capacity(count);
                 for _ in 0..count {
                     changes.push(r.bytes16(MAX_CHANGE_LEN)?.to_vec());
                 }
-                let count = usize::from(r.u16()?);
-                if count > MAX_GROUP_MEMBERS {
-                    return Err(DecodeError::TooLong {
-                        len: count,
-                        max: MAX_GROUP_MEMBERS,
-                    });
-                }
+                let count = read_count(r, MAX_GROUP_MEMBERS)?;
                 let mut names = Vec::with_capacity(count);
                 for _ in 0..count {
                     names.push((r.array()?, r.str16(MAX_GROUP_NAME_LEN)?.to_owned()));
@@ -587,6 +575,15 @@ impl Payload {
             other => return Err(DecodeError::UnknownTag(other)),
         })
     }
+}
+
+/// Reads a `u16` count of items and checks it is at most `max`.
+fn read_count(r: &mut Reader<'_>, max: usize) -> Result<usize, DecodeError> {
+    let count = usize::from(r.u16()?);
+    if count > max {
+        return Err(DecodeError::TooLong { len: count, max });
+    }
+    Ok(count)
 }
 
 /// Reads an optional timer and checks its range.
