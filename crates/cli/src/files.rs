@@ -30,15 +30,18 @@ pub(crate) async fn send(
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
     present::contact(client, name).await?;
-    let label = path
-        .file_name()
-        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
-    let bar = Bar::new(&format!("sending {label}"));
+    let bar = Bar::new(&format!("sending {}", file_label(path)));
     let sent = client
         .send_file(name, path, timer, view_once, &|p| bar.update(p))
         .await;
     bar.finish();
     out.emit(&present::sent_record(name, &sent?), now_secs())
+}
+
+/// The file name of `path`, as the progress bar shows it.
+pub(crate) fn file_label(path: &Path) -> String {
+    path.file_name()
+        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned())
 }
 
 /// `hush save MSG_ID [--to PATH]`.

@@ -138,9 +138,7 @@ pub(crate) async fn send_file(
     view_once: bool,
     out: &mut Output<io::Stdout>,
 ) -> Result<()> {
-    let label = path
-        .file_name()
-        .map_or_else(|| "file".into(), |n| n.to_string_lossy().into_owned());
+    let label = crate::files::file_label(path);
     let bar = Bar::new(&format!("sending {label} to {name}"));
     let sent = client
         .send_group_file(name, path, timer, view_once, &|p| bar.update(p))
