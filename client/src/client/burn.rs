@@ -65,7 +65,7 @@ pub struct BurnReport {
 }
 
 /// When a burn made at `now` stops being owed, and its tombstone may go.
-fn owed_until(now: u64) -> u64 {
+pub(crate) fn owed_until(now: u64) -> u64 {
     now.saturating_add(RELAY_TTL_SECS)
         .saturating_add(MAX_CLOCK_SKEW_SECS)
 }
@@ -119,6 +119,14 @@ fn store_owed(store: &LocalStore, id: OwedId, owed: &OwedBurn) -> Result<(), Cli
         store.put(&StoreKey::OwedBurn(id), &owed.encode())?;
     }
     Ok(())
+}
+
+/// Writes `owed` under a new random id, which it returns.
+pub(crate) fn put_new_owed(store: &LocalStore, owed: &OwedBurn) -> Result<OwedId, ClientError> {
+    let mut id = [0u8; OWED_ID_LEN];
+    OsRng.fill_bytes(&mut id);
+    store.put(&StoreKey::OwedBurn(id), &owed.encode())?;
+    Ok(id)
 }
 
 /// Every owed burn in the store. A damaged one is removed (a typed error is logged).
@@ -208,9 +216,7 @@ impl Inner {
                 key: own.key.clone(),
             }),
         };
-        let mut id = [0u8; OWED_ID_LEN];
-        OsRng.fill_bytes(&mut id);
-        self.store.put(&StoreKey::OwedBurn(id), &owed.encode())?;
+        let id = put_new_owed(&self.store, &owed)?;
         // Committed: from here on the contact is gone, and an erase cut short is finished by
         // the next tick or open.
         let Some(c) = st.contacts.remove(name) else {
@@ -235,37 +241,56 @@ impl Inner {
     /// Tries what owed burn `only` (or, with `None`, every owed burn that is due) still owes
     /// the relays, striking each part that is done. Returns what became of `only`.
     pub(crate) async fn deliver_owed(&self, only: Option<OwedId>) -> Option<BurnReport> {
-        let mut next_try = match only {
-            Some(_) => self.owed_retry.lock().await,
-            // A run already under way covers this one.
-            None => self.owed_retry.try_lock().ok()?,
-        };
+        match only {
+            Some(id) => self.deliver_owed_now(&[id]).await.remove(&id),
+            None => {
+                // A run already under way covers this one.
+                let next_try = self.owed_retry.try_lock().ok()?;
+                self.deliver(next_try, None).await;
+                None
+            }
+        }
+    }
+
+    /// Tries the owed burns `ids` now, whenever they were last tried; returns what became of
+    /// each one still on record.
+    pub(crate) async fn deliver_owed_now(&self, ids: &[OwedId]) -> HashMap<OwedId, BurnReport> {
+        let next_try = self.owed_retry.lock().await;
+        self.deliver(next_try, Some(ids)).await
+    }
+
+    /// One run over the owed burns: `only` those (tried now), or every one that is due.
+    async fn deliver(
+        &self,
+        mut next_try: tokio::sync::MutexGuard<'_, RetryTimes>,
+        only: Option<&[OwedId]>,
+    ) -> HashMap<OwedId, BurnReport> {
         let now = self.now();
+        let mut reports = HashMap::new();
         let owed = match owed_burns(&self.store) {
             Ok(owed) => owed,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot list owed burns");
-                return None;
+                return reports;
             }
         };
         next_try.retain(|id, _| owed.iter().any(|(o, _)| o == id));
         let mut unreachable = HashSet::new();
-        let mut report = None;
         for (id, owed) in owed {
-            let wanted = only.is_none_or(|o| o == id);
-            let due = only.is_some() || next_try.get(&id).is_none_or(|&at| at <= now);
-            if !wanted || !due {
+            let due = match only {
+                Some(only) => only.contains(&id),
+                None => next_try.get(&id).is_none_or(|&at| at <= now),
+            };
+            if !due {
                 continue;
             }
             let r = self.attempt(id, owed, now, &mut unreachable).await;
             if r.contact_told == Delivery::Owed || r.queue_deleted == Delivery::Owed {
                 next_try.insert(id, now.saturating_add(OWED_RETRY_SECS));
             }
-            if only == Some(id) {
-                report = Some(r);
-            }
+            reports.insert(id, r);
         }
-        report
+        reports
     }
 
     /// One attempt at one owed burn; relays in `unreachable` are not tried again.

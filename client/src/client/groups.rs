@@ -66,6 +66,9 @@ pub struct GroupSent {
     pub reached: Vec<String>,
     /// The members it did not reach, and why.
     pub unreachable: Vec<(String, String)>,
+    /// The members not reached yet, to whom it is owed: tried again by `tick` until the relay
+    /// TTL has passed (a burn only).
+    pub owed: Vec<String>,
 }
 
 impl State {
@@ -95,7 +98,12 @@ impl State {
     }
 
     /// A member as we name them.
-    fn label(&self, who: &PublicIdentity, me: &PublicIdentity, own_name: &str) -> String {
+    pub(crate) fn label(
+        &self,
+        who: &PublicIdentity,
+        me: &PublicIdentity,
+        own_name: &str,
+    ) -> String {
         if who == me {
             return own_name.to_owned();
         }
@@ -166,13 +174,23 @@ impl Inner {
 
     /// Proposes `op` on group `name`, applies it to our log and stores it. Returns the change
     /// and the members to tell: everyone in the group before or after it, but us.
-    async fn change_group(
+    pub(crate) async fn change_group(
         &self,
         name: &str,
         op: Op,
     ) -> Result<(Change, Vec<PublicIdentity>), ClientError> {
-        let me = self.me();
         let mut st = self.state.lock().await;
+        self.change_group_in(&mut st, name, op)
+    }
+
+    /// [`Inner::change_group`] under the lock.
+    pub(crate) fn change_group_in(
+        &self,
+        st: &mut State,
+        name: &str,
+        op: Op,
+    ) -> Result<(Change, Vec<PublicIdentity>), ClientError> {
+        let me = self.me();
         let group = st.group(name)?;
         if group.log.roster().role_of(&me).is_none() {
             return Err(ClientError::NotAGroupMember {
@@ -645,16 +663,6 @@ impl Client {
             Err(ClientError::NotAGroupMember { .. }) => GroupSent::default(),
             Err(e) => return Err(e),
         };
-        let mut st = self.inner.state.lock().await;
-        self.inner.forget_group_here(&mut st, name)?;
-        Ok(sent)
-    }
-
-    /// Burns group `name` for everyone (the owner only): every member's client erases the
-    /// group's messages and log; ours is erased at once.
-    pub async fn burn_group(&self, name: &str) -> Result<GroupSent, ClientError> {
-        let (_, tell) = self.inner.change_group(name, Op::Burn).await?;
-        let sent = self.inner.send_changes(name, &tell).await;
         let mut st = self.inner.state.lock().await;
         self.inner.forget_group_here(&mut st, name)?;
         Ok(sent)

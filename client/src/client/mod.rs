@@ -21,6 +21,7 @@ mod envelope;
 pub(crate) mod error;
 mod expire;
 mod files;
+mod group_burn;
 mod group_record;
 mod group_work;
 mod groups;
@@ -287,6 +288,7 @@ impl Client {
         let store = LocalStore::open(home, key)?;
         migrate::migrate(&store)?;
         let client = Client::start(store, options)?;
+        client.inner.finish_group_burns().await?;
         client.expire_on_open().await?;
         Ok(client)
     }

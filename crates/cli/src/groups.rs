@@ -84,6 +84,7 @@ fn record(group: &str, text: String, id: Option<String>, sent: Option<GroupSent>
         id,
         reached: sent.reached,
         unreachable: sent.unreachable,
+        owed: sent.owed,
     }
 }
 

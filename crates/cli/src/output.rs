@@ -148,6 +148,9 @@ pub(crate) enum Record {
         reached: Vec<String>,
         /// The members not reached, each with the reason.
         unreachable: Vec<(String, String)>,
+        /// The members not reached yet: tried again until the relay TTL has passed (a burn).
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        owed: Vec<String>,
     },
     /// A member listed by `group members`.
     Member(MemberOut),
@@ -264,12 +267,19 @@ impl Record {
                 text,
                 id,
                 unreachable,
+                owed,
                 ..
             } => {
                 let mut line = match id {
                     Some(id) => id.clone(),
                     None => format!("{group}: {text}"),
                 };
+                for who in owed {
+                    line.push_str(&format!(
+                        "\n{who}'s relay is out of reach: hush tells them when it next reaches it \
+                         (hush read, hush chat)"
+                    ));
+                }
                 for (who, why) in unreachable {
                     line.push_str(&format!("\nnot delivered to {who}: {why}"));
                 }

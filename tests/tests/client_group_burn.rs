@@ -1,0 +1,117 @@
+//! The owner's burn of a group reaches a member whose relay is down: the group is erased at
+//! the owner's at once, the burn is owed to that member (kept across a restart, naming no
+//! group), and a later tick delivers it once the relay is back, which erases the member's copy
+//! (the attacker holding the member's key file finds the group's text before, and not after).
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hush_client::store::{KeySource, LocalStore, Namespace};
+use hush_client::{Client, ClientError, ClientEvent, Clock, OWED_RETRY_SECS};
+use hush_tests::attacker::{unique_text, Markers, Seizure};
+use hush_tests::clients::{init_clocked, reopen_clocked, sled_relay_in, until};
+use hush_tests::DEADLINE;
+
+/// The owed burns in the (closed) home at `home`.
+fn owed_burns(home: &Path) -> usize {
+    let store = LocalStore::open(home, KeySource::KeyFile).unwrap();
+    store.list(Namespace::OwedBurn, None).unwrap().len()
+}
+
+/// `a` invites `b`, calling them `b_name`; `b` accepts, calling `a` `a_name`.
+async fn connect(a: &Client, b_name: &str, b: &Client, a_name: &str) {
+    let token = a.invite(b_name).await.unwrap();
+    b.accept(&token, a_name).await.unwrap();
+    until(
+        a,
+        |e| matches!(e, ClientEvent::ContactJoined { contact } if contact == b_name),
+    )
+    .await;
+}
+
+/// Receives until `client` sees group `group` burned.
+async fn burned(client: &Client, group: &str) {
+    until(
+        client,
+        |e| matches!(e, ClientEvent::GroupBurned { group: g, .. } if g == group),
+    )
+    .await;
+    assert!(matches!(
+        client.group_history(group).await,
+        Err(ClientError::UnknownGroup { .. })
+    ));
+    assert!(client.groups().await.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burn_is_owed_to_a_member_whose_relay_is_down_and_delivered_later() {
+    // Alice and Bob receive on relay one, Carol on relay two, which goes down.
+    let one = sled_relay_in(Arc::new(tempfile::tempdir().unwrap()), None);
+    let two_dir = Arc::new(tempfile::tempdir().unwrap());
+    let two = sled_relay_in(two_dir.clone(), None);
+    let two_listen = two.handle.local_addr();
+    let clock = Clock::system();
+    let homes: Vec<tempfile::TempDir> = (0..3).map(|_| tempfile::tempdir().unwrap()).collect();
+    let home = |i: usize| homes[i].path().join("home");
+    let alice = init_clocked(&home(0), "alice", one.address(), clock.clone()).await;
+    let bob = init_clocked(&home(1), "bob", one.address(), clock.clone()).await;
+    let carol = init_clocked(&home(2), "carol", two.address(), clock.clone()).await;
+    connect(&alice, "bob", &bob, "alice").await;
+    connect(&alice, "carol", &carol, "alice").await;
+    connect(&bob, "carol", &carol, "bob").await;
+
+    alice.create_group("board", None).await.unwrap();
+    alice
+        .add_to_group("board", &["bob", "carol"])
+        .await
+        .unwrap();
+    let said = unique_text("group-burn", "minutes");
+    let sent = alice
+        .send_group_text("board", &said, None, false)
+        .await
+        .unwrap();
+    assert_eq!(sent.reached, ["bob", "carol"]);
+    until(&carol, |e| {
+        matches!(e, ClientEvent::Message { message, .. } if message.body.as_ref().map(|b| b.as_str()) == Some(said.as_str()))
+    })
+    .await;
+    let at_carol = Markers::new().text(&said).seen_in(&Seizure::home(&home(2)));
+
+    // Carol's relay goes down; Alice burns. Bob is told at once, Carol is owed.
+    two.stop().await;
+    let sent = alice.burn_group("board").await.unwrap();
+    assert_eq!(sent.reached, ["bob"], "{sent:?}");
+    assert_eq!(sent.owed, ["carol"], "{sent:?}");
+    assert!(alice.groups().await.is_empty());
+    burned(&bob, "board").await;
+
+    // The owed burn survives a restart of Alice's client.
+    alice.close().await;
+    assert_eq!(owed_burns(&home(0)), 1);
+    let mut alice = reopen_clocked(&home(0), clock.clone()).await;
+    assert!(alice.groups().await.is_empty());
+
+    // The relay comes back; a later tick delivers the burn and Carol's copy is erased.
+    let two = sled_relay_in(two_dir, Some(two_listen));
+    let end = std::time::Instant::now() + DEADLINE;
+    loop {
+        clock.advance(Duration::from_secs(OWED_RETRY_SECS + 1));
+        alice.tick().await.unwrap();
+        alice.close().await;
+        if owed_burns(&home(0)) == 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < end,
+            "the owed burn was never delivered"
+        );
+        alice = reopen_clocked(&home(0), clock.clone()).await;
+    }
+    burned(&carol, "board").await;
+    carol.close().await;
+    bob.close().await;
+    at_carol.gone_from(&Seizure::home(&home(2)));
+    two.stop().await;
+    one.stop().await;
+}
