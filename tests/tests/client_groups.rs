@@ -390,8 +390,28 @@ async fn a_member_who_is_nobodys_contact_but_the_adders_is_introduced_to_the_oth
             && c.contains(&"dave".to_owned())
     })
     .await;
-    // Each side named the other as Alice does; nobody is verified yet.
+    // Each side named the other as Alice does; nobody is verified yet, and the contacts made by
+    // the introduction are marked as known only through the group, on both sides.
+    let introduced = |views: Vec<hush_client::ContactView>, name: &str| {
+        let c = views.iter().find(|c| c.name == name).unwrap();
+        assert!(!c.verified);
+        c.introduced
+    };
     assert!(dave.contacts().await.iter().all(|c| !c.verified));
+    assert!(!introduced(dave.contacts().await, "alice"));
+    assert!(introduced(dave.contacts().await, "bob"));
+    assert!(introduced(dave.contacts().await, "carol"));
+    assert!(introduced(bob.contacts().await, "dave"));
+    assert!(introduced(carol.contacts().await, "dave"));
+    assert!(!introduced(bob.contacts().await, "carol"));
+    let members = bob.group_members("intro").await.unwrap();
+    let of = |name: &str| members.iter().find(|m| m.name == name).unwrap();
+    assert!(of("dave").introduced && !of("carol").introduced);
+    // Once verified, the mark goes.
+    bob.mark_verified("dave").await.unwrap();
+    let views = bob.contacts().await;
+    let d = views.iter().find(|c| c.name == "dave").unwrap();
+    assert!(d.verified && !d.introduced);
     // Now Dave's message reaches everyone, and Bob's reaches Dave.
     let sent = dave
         .send_group_text("intro", "hello, I am new", None, false)

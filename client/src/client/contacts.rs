@@ -84,6 +84,7 @@ impl Inner {
         &self,
         as_name: &str,
         lifetime: Duration,
+        introduced: bool,
     ) -> Result<String, ClientError> {
         let inner = self;
         let _name = inner.reserve(as_name).await?;
@@ -102,6 +103,7 @@ impl Inner {
             name: as_name.to_owned(),
             own,
             secrets: secrets.to_bytes(),
+            introduced,
         };
         inner.store.put(
             &StoreKey::Invitation(recipient_id.as_bytes().to_vec()),
@@ -121,6 +123,7 @@ impl Inner {
         &self,
         invitation: &str,
         as_name: &str,
+        introduced: bool,
     ) -> Result<(), ClientError> {
         let inner = self;
         let invitation = Invitation::parse(invitation)?;
@@ -139,6 +142,7 @@ impl Inner {
         let new_cap = random_cap();
         let link = Link {
             verified: false,
+            introduced,
             peer: *invitation.inviter(),
             own,
             to_peer: PeerQueue {
@@ -323,7 +327,7 @@ impl Client {
         as_name: &str,
         lifetime: Duration,
     ) -> Result<String, ClientError> {
-        self.inner.invite_as(as_name, lifetime).await
+        self.inner.invite_as(as_name, lifetime, false).await
     }
 
     /// The invitations we handed out that nobody has answered yet.
@@ -351,7 +355,7 @@ impl Client {
     /// invitation whose signed expiry has passed is refused
     /// ([`crate::crypto::InvitationError::Expired`]).
     pub async fn accept(&self, invitation: &str, as_name: &str) -> Result<(), ClientError> {
-        self.inner.accept_as(invitation, as_name).await
+        self.inner.accept_as(invitation, as_name, false).await
     }
 
     /// Every contact, by name. A burned conversation leaves no contact behind.
@@ -369,6 +373,7 @@ impl Client {
                     name: name.clone(),
                     status,
                     verified: c.link.verified,
+                    introduced: c.link.introduced,
                     timer: secs(c.conv.timer()),
                     relay: Some(c.link.to_peer.relay.clone()),
                     messages: c.conv.messages().len(),
@@ -393,6 +398,7 @@ impl Client {
         let mut st = inner.state.lock().await;
         let c = st.contact(name)?;
         c.link.verified = true;
+        c.link.introduced = false;
         inner.store.put(&StoreKey::Contact(c.id), &c.record(name))?;
         Ok(())
     }

@@ -226,7 +226,9 @@ impl Inner {
                     }
                     st.free_name(&name, "member")
                 };
-                let invitation = self.invite_as(&name, DEFAULT_INVITATION_LIFETIME).await?;
+                let invitation = self
+                    .invite_as(&name, DEFAULT_INVITATION_LIFETIME, true)
+                    .await?;
                 let payload = Payload::GroupIntroduce {
                     group,
                     forward: true,
@@ -257,7 +259,7 @@ impl Inner {
                     let st = self.state.lock().await;
                     st.free_name(&name, "member")
                 };
-                self.accept_as(&invitation, &name).await
+                self.accept_as(&invitation, &name, true).await
             }
         }
     }

@@ -53,6 +53,8 @@ pub struct MemberView {
     pub is_contact: bool,
     /// Whether we compared safety numbers with them (`false` for members who are not contacts).
     pub verified: bool,
+    /// Whether we know them only through a group's introduction, not verified yet.
+    pub introduced: bool,
     /// Their role.
     pub role: Role,
 }
@@ -738,6 +740,7 @@ impl Client {
                     is_self: *who == me,
                     is_contact: contact.is_some(),
                     verified: contact.is_some_and(|(_, c)| c.link.verified),
+                    introduced: contact.is_some_and(|(_, c)| c.link.introduced),
                     role,
                 }
             })

@@ -389,6 +389,7 @@ impl Inner {
             key: ContactKey::random(),
             link: Link {
                 verified: false,
+                introduced: pending.introduced,
                 peer: joined.peer,
                 own: pending.own,
                 to_peer: PeerQueue {

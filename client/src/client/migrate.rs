@@ -117,6 +117,7 @@ mod tests {
             .unwrap();
         Link {
             verified: false,
+            introduced: false,
             peer: Identity::generate(&mut OsRng).public(),
             own: OwnQueue {
                 relay: relay.clone(),

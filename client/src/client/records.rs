@@ -4,12 +4,15 @@
 //! Formats (integers big-endian, `str` = u16 length + UTF-8, `key` = 32-byte Ed25519 seed):
 //!
 //! - queue we own: `relay:str recipient_id:[16] sender_id:[16] recipient_key:key`
-//! - contact: `2 | name:str | contact_key:[32] | link`, where link is `verified:u8 |
+//! - contact: `2 | name:str | contact_key:[32] | link`, where link is `trust:u8 (0 not
+//!   verified, 1 verified, 2 introduced through a group and not verified) |
 //!   peer:[64] | own queue | peer_relay:str peer_sender_id:[16] peer_send_cap:[32]`. The record
 //!   lives under the contact's random id; the key names its other records (`ContactKey`).
 //! - contact, store format 1 (read only to migrate it): `1 | status:u8 (0 active, 1 burned) |
 //!   link`, or just `1 | 1` for the placeholder a burn used to leave.
-//! - pending invitation: `1 | name:str | own queue | secrets:(u32 length, bytes)`
+//! - pending invitation: `2 | name:str | own queue | secrets:(u32 length, bytes) |
+//!   introduced:u8` (1 for an invitation made to introduce a group's member); version 1 has no
+//!   `introduced` byte.
 //!
 //! Fields are read and written with [`hush_protocol::codec`].
 //!
@@ -25,6 +28,8 @@ use crate::crypto::{PublicIdentity, PUBLIC_IDENTITY_LEN};
 use crate::store::{ContactKey, CONTACT_KEY_LEN};
 
 const VERSION: u8 = 1;
+/// Version byte of a pending invitation that says whether it introduces a group's member.
+const PENDING_VERSION: u8 = 2;
 /// Version byte of a contact record in store format 2.
 const CONTACT_VERSION: u8 = 2;
 /// Most bytes a record field of variable length may hold.
@@ -54,6 +59,8 @@ pub(crate) struct PeerQueue {
 /// An established contact.
 pub(crate) struct Link {
     pub(crate) verified: bool,
+    /// Known only through a group's introduction: we never handed them an invitation ourselves.
+    pub(crate) introduced: bool,
     pub(crate) peer: PublicIdentity,
     pub(crate) own: OwnQueue,
     pub(crate) to_peer: PeerQueue,
@@ -79,6 +86,8 @@ pub(crate) struct PendingRecord {
     pub(crate) name: String,
     pub(crate) own: OwnQueue,
     pub(crate) secrets: Zeroizing<Vec<u8>>,
+    /// Made to introduce a group's member: the contact it makes is known only through the group.
+    pub(crate) introduced: bool,
 }
 
 impl From<DecodeError> for RecordError {
@@ -87,10 +96,10 @@ impl From<DecodeError> for RecordError {
     }
 }
 
-/// A writer for a new record, its version byte written.
-fn writer() -> Writer<Zeroizing<Vec<u8>>> {
+/// A writer for a new record, its `version` byte written.
+fn writer(version: u8) -> Writer<Zeroizing<Vec<u8>>> {
     let mut w = Writer::new(Zeroizing::new(Vec::new()));
-    w.u8(VERSION);
+    w.u8(version);
     w
 }
 
@@ -132,7 +141,11 @@ fn get_own(r: &mut Reader<'_>) -> Result<OwnQueue, RecordError> {
 }
 
 fn put_link(w: &mut Writer<Zeroizing<Vec<u8>>>, link: &Link) {
-    w.bool(link.verified);
+    w.u8(match (link.verified, link.introduced) {
+        (true, _) => 1,
+        (false, false) => 0,
+        (false, true) => 2,
+    });
     w.raw(&link.peer.to_bytes());
     put_own(w, &link.own);
     put_relay(w, &link.to_peer.relay);
@@ -141,7 +154,12 @@ fn put_link(w: &mut Writer<Zeroizing<Vec<u8>>>, link: &Link) {
 }
 
 fn get_link(r: &mut Reader<'_>) -> Result<Link, RecordError> {
-    let verified = r.bool()?;
+    let (verified, introduced) = match r.u8()? {
+        0 => (false, false),
+        1 => (true, false),
+        2 => (false, true),
+        _ => return Err(RecordError),
+    };
     let peer = PublicIdentity::from_bytes(r.take(PUBLIC_IDENTITY_LEN)?).map_err(|_| RecordError)?;
     let own = get_own(r)?;
     let relay = get_relay(r)?;
@@ -149,6 +167,7 @@ fn get_link(r: &mut Reader<'_>) -> Result<Link, RecordError> {
     let send_cap = SendCapability::from_bytes(r.array()?);
     Ok(Link {
         verified,
+        introduced,
         peer,
         own,
         to_peer: PeerQueue {
@@ -187,7 +206,7 @@ impl LegacyContact {
     /// Encodes a format 1 contact record (tests build format 1 homes with it).
     #[cfg(test)]
     pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut w = writer();
+        let mut w = writer(VERSION);
         match self {
             LegacyContact::Burned => w.u8(1),
             LegacyContact::Live(link) => {
@@ -212,20 +231,31 @@ impl LegacyContact {
 
 impl PendingRecord {
     pub(crate) fn encode(&self) -> Zeroizing<Vec<u8>> {
-        let mut w = writer();
+        let mut w = writer(PENDING_VERSION);
         w.bytes16(self.name.as_bytes());
         put_own(&mut w, &self.own);
         w.bytes(&self.secrets);
+        w.bool(self.introduced);
         w.finish()
     }
 
     pub(crate) fn decode(bytes: &[u8]) -> Result<PendingRecord, RecordError> {
-        let mut r = reader(bytes)?;
+        let mut r = Reader::new(bytes);
+        let version = r.u8()?;
+        if version != VERSION && version != PENDING_VERSION {
+            return Err(RecordError);
+        }
         let name = r.str16(MAX_STR_LEN)?.to_owned();
         let own = get_own(&mut r)?;
         let secrets = Zeroizing::new(r.bytes(MAX_FIELD_LEN)?.to_vec());
+        let introduced = version == PENDING_VERSION && r.bool()?;
         r.finish()?;
-        Ok(PendingRecord { name, own, secrets })
+        Ok(PendingRecord {
+            name,
+            own,
+            secrets,
+            introduced,
+        })
     }
 }
 
@@ -253,6 +283,7 @@ mod tests {
     fn link() -> Link {
         Link {
             verified: true,
+            introduced: false,
             peer: Identity::generate(&mut OsRng).public(),
             own: own(),
             to_peer: PeerQueue {
@@ -300,10 +331,33 @@ mod tests {
             name: "bob".into(),
             own: own(),
             secrets: Zeroizing::new(vec![9; 100]),
+            introduced: true,
         };
-        let back = PendingRecord::decode(&rec.encode()).unwrap();
+        let bytes = rec.encode();
+        let back = PendingRecord::decode(&bytes).unwrap();
         assert_eq!(back.name, "bob");
         assert_eq!(&back.secrets[..], &[9; 100][..]);
         assert_eq!(back.own.recipient_id, RecipientId([1; 16]));
+        assert!(back.introduced);
+        // Version 1 has no `introduced` byte: such an invitation introduces nobody.
+        let mut old = bytes[..bytes.len() - 1].to_vec();
+        old[0] = VERSION;
+        assert!(!PendingRecord::decode(&old).unwrap().introduced);
+        assert!(PendingRecord::decode(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn a_links_trust_round_trips() {
+        for (verified, introduced) in [(false, false), (true, false), (false, true)] {
+            let mut l = link();
+            l.verified = verified;
+            l.introduced = introduced;
+            let mut w = writer(VERSION);
+            put_link(&mut w, &l);
+            let bytes = w.finish();
+            let mut r = reader(&bytes).unwrap();
+            let back = get_link(&mut r).unwrap();
+            assert_eq!((back.verified, back.introduced), (verified, introduced));
+        }
     }
 }

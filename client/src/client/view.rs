@@ -231,6 +231,9 @@ pub struct ContactView {
     pub status: ContactStatus,
     /// Whether we marked its safety number verified.
     pub verified: bool,
+    /// Whether we know them only through a group's introduction (and have not verified them):
+    /// we never exchanged an invitation with them ourselves.
+    pub introduced: bool,
     /// The conversation's disappearing timer.
     pub timer: Option<Duration>,
     /// The relay the contact receives on (`None` once burned).

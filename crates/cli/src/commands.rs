@@ -320,6 +320,7 @@ pub(crate) async fn contacts(client: &Client, out: &mut Output<io::Stdout>) -> R
                 kind: "contact",
                 name: pending.name,
                 verified: false,
+                introduced: false,
                 timer: None,
                 status: "pending".into(),
                 members: None,

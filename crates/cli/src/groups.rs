@@ -111,6 +111,7 @@ async fn members(client: &Client, name: &str, out: &mut Output<io::Stdout>) -> R
             you: m.is_self,
             contact: m.is_contact,
             verified: m.verified,
+            introduced: m.introduced,
         });
         out.emit(&record, now_secs())?;
     }
@@ -235,6 +236,7 @@ pub(crate) async fn list(client: &Client, out: &mut Output<io::Stdout>) -> Resul
             kind: "group",
             name: g.name,
             verified: false,
+            introduced: false,
             timer: g.timer.map(|d| d.as_secs()),
             status: if g.role.is_some() {
                 "active"

@@ -62,6 +62,8 @@ pub(crate) struct ContactOut {
     pub(crate) name: String,
     /// Whether the safety number was verified.
     pub(crate) verified: bool,
+    /// Whether the contact is known only through a group's introduction (not verified yet).
+    pub(crate) introduced: bool,
     /// The conversation's disappearing timer, in seconds.
     pub(crate) timer: Option<u64>,
     /// `active`, `pending`, `blocked` or `burned`; for a group, `active` or `removed`.
@@ -86,7 +88,12 @@ pub(crate) struct MemberOut {
     pub(crate) contact: bool,
     /// Whether you verified their safety number.
     pub(crate) verified: bool,
+    /// Whether you know them only through a group's introduction (not verified yet).
+    pub(crate) introduced: bool,
 }
+
+/// How a contact known only through a group's introduction is shown.
+const INTRODUCED: &str = "introduced by a group, not verified";
 
 /// One result line.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -287,15 +294,20 @@ impl Record {
             }
             Record::Member(m) => {
                 let you = if m.you { " (you)" } else { "" };
-                let state = match (m.contact, m.verified) {
-                    (_, true) => "verified",
-                    (true, false) => "not verified",
-                    (false, false) => "not a contact",
+                let state = match (m.contact, m.verified, m.introduced) {
+                    (_, true, _) => "verified",
+                    (true, false, true) => INTRODUCED,
+                    (true, false, false) => "not verified",
+                    (false, false, _) => "not a contact",
                 };
                 format!("{}{you}\t{}\t{state}", m.name, m.role)
             }
             Record::Contact(c) => {
-                let verified = if c.verified { "verified" } else { "not verified" };
+                let verified = match (c.verified, c.introduced) {
+                    (true, _) => "verified",
+                    (false, true) => INTRODUCED,
+                    (false, false) => "not verified",
+                };
                 format!(
                     "{}\t{}\ttimer {}\t{}",
                     c.name,

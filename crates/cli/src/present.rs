@@ -117,6 +117,7 @@ pub(crate) fn contact_out(view: &ContactView) -> ContactOut {
         kind: "contact",
         name: view.name.clone(),
         verified: view.verified,
+        introduced: view.introduced,
         timer: view.timer.map(|d| d.as_secs()),
         status: status.into(),
         members: None,

@@ -144,6 +144,10 @@ async fn verify_members(client: &Client, chat: &mut ChatModel) -> Result<()> {
         .filter(|m| !m.is_self)
         .map(|m| match (m.is_contact, m.verified) {
             (true, true) => format!("{} verified", m.name),
+            (true, false) if m.introduced => format!(
+                "{} introduced by a group, not verified (/switch {} then /verify)",
+                m.name, m.name
+            ),
             (true, false) => format!("{} not verified (/switch {} then /verify)", m.name, m.name),
             (false, _) => format!("{} is not your contact", m.name),
         })
