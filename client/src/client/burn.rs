@@ -25,6 +25,7 @@ use rand::RngCore;
 
 use super::driver::to_event;
 use super::error::ClientError;
+use super::group_work_record::forget_contact_work;
 use super::owed::{encode_tombstone, OwedBurn, OwedDelete, OwedSend};
 use super::records::ContactRecord;
 use super::view::ClientEvent;
@@ -86,6 +87,7 @@ fn erase_records(
     )?;
     staging::forget_all(store, key)?;
     forget_contact_records(store, name)?;
+    forget_contact_work(store, id)?;
     store.erase_contact(id, key.scope())?;
     Ok(())
 }

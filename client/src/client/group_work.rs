@@ -15,41 +15,59 @@
 //! lacks) sends its changes. So a member who missed a change (a removal, say) learns it with
 //! the next message from a member who has it.
 //!
-//! What it does not do: persist the queued steps (a step lost to a crash is not retried), or
-//! mark a contact as known only through the group.
+//! Every step is kept in the local store (`group_work_record`) until it is done: a crash or a
+//! relay out of reach delays it, and `tick` tries it again, at most every [`OWED_RETRY_SECS`],
+//! until its invitation would have expired. An invitation made for an introduction is kept as
+//! the step that passes it on before it is sent, so a retry does not make another. A contact
+//! made by an introduction is marked as known only through the group until it is verified.
+//!
+//! What it does not do: hold the state lock across a relay call.
 
-use std::sync::PoisonError;
+use std::collections::HashMap;
 
+use super::burn::OWED_RETRY_SECS;
+use super::group_work_record::{list_work, put_work, GroupWork, WorkId, WorkRecord};
 use super::groups::rejected_because;
 use super::view::ClientEvent;
 use super::{ClientError, Inner, State, DEFAULT_INVITATION_LIFETIME};
 use crate::conversation::{Effect, Payload, MEMBER_LEN};
 use crate::crypto::{Invitation, PublicIdentity};
 use crate::group::{ChangeHash, GroupId, Roster};
+use crate::store::{ContactId, StoreKey};
 
-/// A step of an introduction, waiting for the next `tick`.
-#[derive(Debug)]
-pub(crate) enum GroupWork {
-    /// We were added to `group`: invite `member`, calling them `name`, through contact `via`.
-    Invite {
-        group: GroupId,
-        via: String,
-        member: PublicIdentity,
-        name: String,
-    },
-    /// Pass `payload` on to contact `to`.
-    Forward { to: String, payload: Payload },
-    /// Accept `invitation`, calling its maker `name`.
-    Accept { invitation: String, name: String },
-    /// Send every change of `group` we know to contact `to`, asking for theirs if `reply`.
-    Sync {
-        group: GroupId,
-        to: String,
-        reply: bool,
-    },
+/// When each queued step may next be tried (unix seconds), in memory.
+pub(crate) type WorkRetry = HashMap<WorkId, u64>;
+
+impl State {
+    /// The name of the contact whose store id is `id`.
+    fn contact_by_id(&self, id: ContactId) -> Option<String> {
+        self.contacts
+            .iter()
+            .find(|(_, c)| c.id == id)
+            .map(|(name, _)| name.clone())
+    }
+
+    /// The store id of contact `name`.
+    fn contact_id(&self, name: &str) -> Option<ContactId> {
+        self.contacts.get(name).map(|c| c.id)
+    }
 }
 
 impl Inner {
+    /// Stores `work` for group `group`, to be carried out by the next `tick`.
+    fn queue_work(&self, group: GroupId, work: GroupWork) -> Result<(), ClientError> {
+        let expires_at = self
+            .now()
+            .saturating_add(DEFAULT_INVITATION_LIFETIME.as_secs());
+        let record = WorkRecord {
+            group,
+            expires_at,
+            work,
+        };
+        put_work(&self.store, &record)?;
+        Ok(())
+    }
+
     /// Queues invitations for every member of `roster` we have no session with, carried by
     /// contact `via` (who added us), named as `names` suggests.
     pub(crate) fn introduce_us(
@@ -59,9 +77,11 @@ impl Inner {
         via: &str,
         roster: &Roster,
         names: &[([u8; MEMBER_LEN], String)],
-    ) {
+    ) -> Result<(), ClientError> {
         let me = self.identity.public();
-        let mut work = self.work();
+        let Some(via) = st.contact_id(via) else {
+            return Ok(());
+        };
         for (member, _) in roster.members() {
             if *member == me || st.contact_named(member).is_some() {
                 continue;
@@ -70,42 +90,48 @@ impl Inner {
                 .iter()
                 .find(|(m, _)| *m == member.to_bytes())
                 .map_or("", |(_, n)| n.as_str());
-            work.push(GroupWork::Invite {
-                group,
-                via: via.to_owned(),
-                member: *member,
+            let work = GroupWork::Invite {
+                via,
+                member: member.to_bytes(),
                 name: hint.to_owned(),
-            });
+            };
+            self.queue_work(group, work)?;
         }
+        Ok(())
     }
 
     /// Queues sending our changes of `group` to contact `to` (asking for theirs if `reply`).
-    pub(crate) fn queue_sync(&self, group: GroupId, to: &str, reply: bool) {
-        self.work().push(GroupWork::Sync {
-            group,
-            to: to.to_owned(),
-            reply,
-        });
+    pub(crate) fn queue_sync(
+        &self,
+        st: &State,
+        group: GroupId,
+        to: &str,
+        reply: bool,
+    ) -> Result<(), ClientError> {
+        match st.contact_id(to) {
+            Some(to) => self.queue_work(group, GroupWork::Sync { to, reply }),
+            None => Ok(()),
+        }
     }
 
     /// Compares `head`, the head of contact `from`'s log of `group` carried by a group
     /// message, with ours, and queues what catches the one behind up.
-    pub(crate) fn compare_heads(&self, st: &State, from: &str, group: GroupId, head: ChangeHash) {
+    pub(crate) fn compare_heads(
+        &self,
+        st: &State,
+        from: &str,
+        group: GroupId,
+        head: ChangeHash,
+    ) -> Result<(), ClientError> {
         let Some(g) = st.groups.values().find(|g| g.id() == group) else {
-            return;
+            return Ok(());
         };
         if g.log.roster().head() == head {
-            return;
+            return Ok(());
         }
         // They have a change we lack: ask for theirs. Else we have one they lack: send ours.
         let reply = !g.log.knows(&head);
-        self.queue_sync(group, from, reply);
-    }
-
-    fn work(&self) -> std::sync::MutexGuard<'_, Vec<GroupWork>> {
-        self.group_work
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.queue_sync(st, group, from, reply)
     }
 
     /// Handles a `GroupIntroduce` from contact `from`: passes it on, or queues its acceptance.
@@ -115,7 +141,7 @@ impl Inner {
         st: &State,
         from: &str,
         payload: Payload,
-    ) -> Vec<ClientEvent> {
+    ) -> Result<Vec<ClientEvent>, ClientError> {
         let Payload::GroupIntroduce {
             group,
             forward,
@@ -124,29 +150,26 @@ impl Inner {
             invitation,
         } = payload
         else {
-            return Vec::new();
+            return Ok(Vec::new());
         };
         match self.check_introduction(st, from, group, forward, &member, &invitation) {
             Ok(Step::Forward { to, sender }) => {
                 // To the member it is for: made by `sender`, whom we call `from`.
-                let our_name = from.to_owned();
-                self.work().push(GroupWork::Forward {
-                    to,
-                    payload: Payload::GroupIntroduce {
-                        group,
-                        forward: false,
-                        member: sender.to_bytes(),
-                        name: our_name,
-                        invitation,
-                    },
-                });
-                Vec::new()
+                let payload = Payload::GroupIntroduce {
+                    group,
+                    forward: false,
+                    member: sender.to_bytes(),
+                    name: from.to_owned(),
+                    invitation,
+                };
+                self.queue_work(group, GroupWork::forward(to, &payload))?;
+                Ok(Vec::new())
             }
             Ok(Step::Accept) => {
-                self.work().push(GroupWork::Accept { invitation, name });
-                Vec::new()
+                self.queue_work(group, GroupWork::Accept { invitation, name })?;
+                Ok(Vec::new())
             }
-            Err(reason) => vec![rejected_because(st, group, from, reason)],
+            Err(reason) => Ok(vec![rejected_because(st, group, from, reason)]),
         }
     }
 
@@ -183,6 +206,7 @@ impl Inner {
         if forward {
             let to = st
                 .contact_named(&member)
+                .and_then(|name| st.contact_id(&name))
                 .ok_or("an introduction to pass on to a member who is not your contact")?;
             return Ok(Step::Forward {
                 to,
@@ -199,32 +223,69 @@ impl Inner {
         Ok(Step::Accept)
     }
 
-    /// Carries out the queued steps (introductions, catch-up sends). A step that fails is
-    /// dropped with a log line (an introduction's pending invitation expires on its own).
+    /// Carries out the queued steps that are due (introductions, catch-up sends). A step that
+    /// fails for want of a relay is tried again at most every [`OWED_RETRY_SECS`] until its
+    /// invitation would have expired; a step that can no longer succeed is dropped with a log
+    /// line.
     pub(crate) async fn run_group_work(&self) {
-        let steps: Vec<GroupWork> = std::mem::take(&mut *self.work());
-        for step in steps {
-            // The error's text may name a contact: the log says only that a step failed.
-            if self.run_step(step).await.is_err() {
-                tracing::warn!("a group step failed; it is not retried");
+        // A run already under way covers this one.
+        let Ok(mut next_try) = self.work_retry.try_lock() else {
+            return;
+        };
+        let now = self.now();
+        let steps = match list_work(&self.store) {
+            Ok(steps) => steps,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot list queued group steps");
+                return;
+            }
+        };
+        next_try.retain(|id, _| steps.iter().any(|(s, _)| s == id));
+        for (id, record) in steps {
+            if next_try.get(&id).is_some_and(|&at| at > now) {
+                continue;
+            }
+            let key = StoreKey::GroupWork(id);
+            let outcome = if record.expires_at <= now {
+                Ok(())
+            } else {
+                self.run_step(id, &record).await
+            };
+            let stored = match outcome {
+                Ok(()) => self.store.delete(&key).map(drop),
+                Err(e) if is_transient(&e) => {
+                    next_try.insert(id, now.saturating_add(OWED_RETRY_SECS));
+                    Ok(())
+                }
+                // The error's text may name a contact: the log says only that a step failed.
+                Err(_) => {
+                    tracing::warn!("a group step cannot succeed; it is dropped");
+                    self.store.delete(&key).map(drop)
+                }
+            };
+            if let Err(e) = stored {
+                tracing::warn!(error = %e, "cannot update a queued group step");
             }
         }
     }
 
-    async fn run_step(&self, step: GroupWork) -> Result<(), ClientError> {
-        match step {
-            GroupWork::Invite {
-                group,
-                via,
-                member,
-                name,
-            } => {
-                let name = {
+    /// Tries one step: `Ok` when it is done or can no longer be done (its contact or group is
+    /// gone, or the member is a contact already).
+    async fn run_step(&self, id: WorkId, record: &WorkRecord) -> Result<(), ClientError> {
+        let group = record.group;
+        match &record.work {
+            GroupWork::Invite { via, member, name } => {
+                let (to, name) = {
                     let st = self.state.lock().await;
-                    if st.contact_named(&member).is_some() {
+                    let member = PublicIdentity::from_bytes(member)
+                        .map_err(|_| super::corrupt("a queued group step"))?;
+                    let Some(to) = st.contact_by_id(*via) else {
+                        return Ok(());
+                    };
+                    if st.contact_named(&member).is_some() || st.group_name(group).is_none() {
                         return Ok(());
                     }
-                    st.free_name(&name, "member")
+                    (to, st.free_name(name, "member"))
                 };
                 let invitation = self
                     .invite_as(&name, DEFAULT_INVITATION_LIFETIME, true)
@@ -232,44 +293,76 @@ impl Inner {
                 let payload = Payload::GroupIntroduce {
                     group,
                     forward: true,
-                    member: member.to_bytes(),
+                    member: member.to_owned(),
                     name: String::new(),
                     invitation,
                 };
-                self.act(&via, true, |_, _| Ok(vec![Effect::SendPayload(payload)]))
-                    .await
+                // The invitation exists now: what is left is to pass it on, kept before trying.
+                let rest = WorkRecord {
+                    work: GroupWork::forward(*via, &payload),
+                    ..record.clone()
+                };
+                self.store.put(&StoreKey::GroupWork(id), &rest.encode())?;
+                self.send_payload(&to, payload).await?;
+                Ok(())
             }
             GroupWork::Forward { to, payload } => {
-                self.act(&to, true, |_, _| Ok(vec![Effect::SendPayload(payload)]))
-                    .await
+                let Some(to) = self.state.lock().await.contact_by_id(*to) else {
+                    return Ok(());
+                };
+                let payload =
+                    Payload::decode(payload).map_err(|_| super::corrupt("a queued group step"))?;
+                self.send_payload(&to, payload).await?;
+                Ok(())
             }
-            GroupWork::Sync { group, to, reply } => {
-                let batches = {
+            GroupWork::Sync { to, reply } => {
+                let (to, batches) = {
                     let st = self.state.lock().await;
-                    match st.group_name(group) {
-                        Some(name) => self.change_batches(&st, &name, reply),
-                        None => return Ok(()),
-                    }
+                    let (Some(to), Some(name)) = (st.contact_by_id(*to), st.group_name(group))
+                    else {
+                        return Ok(());
+                    };
+                    (to, self.change_batches(&st, &name, *reply))
                 };
                 let effects = batches.into_iter().map(Effect::SendPayload).collect();
-                self.act(&to, true, |_, _| Ok(effects)).await
+                self.act(&to, true, |_, _| Ok(effects)).await?;
+                Ok(())
             }
             GroupWork::Accept { invitation, name } => {
                 let name = {
                     let st = self.state.lock().await;
-                    st.free_name(&name, "member")
+                    let parsed = Invitation::parse(invitation)?;
+                    if st.contact_named(parsed.inviter()).is_some() {
+                        return Ok(());
+                    }
+                    st.free_name(name, "member")
                 };
-                self.accept_as(&invitation, &name, true).await
+                self.accept_as(invitation, &name, true).await?;
+                Ok(())
             }
         }
     }
+
+    /// Sends `payload` to contact `to`.
+    async fn send_payload(&self, to: &str, payload: Payload) -> Result<(), ClientError> {
+        self.act(to, true, |_, _| Ok(vec![Effect::SendPayload(payload)]))
+            .await
+    }
+}
+
+/// Whether a step that failed with `e` may succeed later: a relay was out of reach or busy.
+fn is_transient(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Unreachable { .. } | ClientError::Relay { .. } | ClientError::Proxy(_)
+    )
 }
 
 /// What an introduction asks of us.
 enum Step {
     /// Pass it on to contact `to`; `sender` made it.
     Forward {
-        to: String,
+        to: ContactId,
         sender: Box<PublicIdentity>,
     },
     /// Accept its invitation.

@@ -18,6 +18,7 @@ use std::time::Duration;
 use rand::rngs::OsRng;
 
 use super::group_record::{log_of, GroupState};
+use super::group_work_record::forget_group_work;
 use super::view::{ClientEvent, MessageView};
 use super::{driver, Client, ClientError, Inner, State};
 use crate::conversation::limits::MAX_GROUP_CHANGES;
@@ -371,8 +372,9 @@ impl Inner {
             let effects = c.conv.forget_group(id);
             driver::apply_local(&self.store, &c.key, contact, &c.conv, effects)?;
         }
-        // An upload to the group cut off before its message left.
+        // An upload to the group cut off before its message left, and its queued steps.
         forget_contact_records(&self.store, name)?;
+        forget_group_work(&self.store, id)?;
         self.store.delete(&group.key())?;
         Ok(Some(id))
     }
@@ -409,7 +411,7 @@ impl Inner {
             let name = st.free_name(hint, "group");
             let group = GroupState { log };
             self.store.put(&group.key(), &group.encode(&name))?;
-            self.introduce_us(st, id, from, group.log.roster(), names);
+            self.introduce_us(st, id, from, group.log.roster(), names)?;
             st.groups.insert(name.clone(), group);
             events.push(ClientEvent::GroupChanged {
                 group: name,

@@ -312,13 +312,13 @@ impl Inner {
                 let got = self.receive_changes(&mut st, &name, group, &hint, changes, &names)?;
                 events.extend(got);
                 if reply {
-                    self.queue_sync(group, &name, false);
+                    self.queue_sync(&st, group, &name, false)?;
                 }
                 self.save_session(st.contact(&name)?)?;
                 return Ok(());
             }
             intro @ Payload::GroupIntroduce { .. } => {
-                events.extend(self.receive_introduction(&st, &name, intro));
+                events.extend(self.receive_introduction(&st, &name, intro)?);
                 self.save_session(st.contact(&name)?)?;
                 return Ok(());
             }
@@ -331,7 +331,7 @@ impl Inner {
             other => other,
         };
         if let Payload::InGroup { group, head, .. } = &payload {
-            self.compare_heads(&st, &name, *group, ChangeHash(*head));
+            self.compare_heads(&st, &name, *group, ChangeHash(*head))?;
         }
         let c = st.contact(&name)?;
         let effects = match c.conv.receive(payload, now) {

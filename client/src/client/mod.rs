@@ -24,6 +24,7 @@ mod files;
 mod group_burn;
 mod group_record;
 mod group_work;
+mod group_work_record;
 mod groups;
 mod inbox;
 mod load;
@@ -190,7 +191,7 @@ pub(crate) struct Inner {
     /// When each owed burn may next be tried; held by whoever is delivering owed burns.
     pub(crate) owed_retry: tokio::sync::Mutex<burn::RetryTimes>,
     /// Group introduction steps that call relays, for the next `tick`.
-    pub(crate) group_work: Mutex<Vec<group_work::GroupWork>>,
+    pub(crate) work_retry: tokio::sync::Mutex<group_work::WorkRetry>,
 }
 
 /// A hush installation: its identity, contacts and conversations, and its relay connections.
@@ -342,7 +343,7 @@ impl Client {
             yield_inbox: Notify::new(),
             listeners: Mutex::new(Vec::new()),
             owed_retry: tokio::sync::Mutex::new(burn::RetryTimes::new()),
-            group_work: Mutex::new(Vec::new()),
+            work_retry: tokio::sync::Mutex::new(group_work::WorkRetry::new()),
         });
         let (stop, _) = watch::channel(false);
         Ok(Client {

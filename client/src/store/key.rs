@@ -56,6 +56,8 @@ pub enum Namespace {
     Tombstone,
     /// Groups (name and membership log), by group id.
     Group,
+    /// Group steps waiting for a relay (introductions, catch-up sends), by random id.
+    GroupWork,
     /// Store format 1: contacts by name.
     LegacyContact,
     /// Store format 1: sessions by contact name.
@@ -68,7 +70,7 @@ pub enum Namespace {
 
 impl Namespace {
     /// Every namespace.
-    pub const ALL: [Namespace; 15] = [
+    pub const ALL: [Namespace; 16] = [
         Namespace::Identity,
         Namespace::Setting,
         Namespace::Contact,
@@ -80,6 +82,7 @@ impl Namespace {
         Namespace::OwedBurn,
         Namespace::Tombstone,
         Namespace::Group,
+        Namespace::GroupWork,
         Namespace::LegacyContact,
         Namespace::LegacySession,
         Namespace::LegacyMeta,
@@ -104,6 +107,7 @@ impl Namespace {
             Namespace::OwedBurn => 13,
             Namespace::Tombstone => 14,
             Namespace::Group => 15,
+            Namespace::GroupWork => 16,
         }
     }
 
@@ -199,6 +203,8 @@ pub enum StoreKey {
     Tombstone([u8; TAG_LEN]),
     /// A group, by its id.
     Group([u8; 32]),
+    /// A group step waiting for a relay, by random id.
+    GroupWork([u8; OWED_ID_LEN]),
     /// Store format 1: a contact, by local name.
     LegacyContact(String),
     /// Store format 1: a contact's session, by local name.
@@ -231,6 +237,7 @@ impl StoreKey {
             StoreKey::OwedBurn(_) => Namespace::OwedBurn,
             StoreKey::Tombstone(_) => Namespace::Tombstone,
             StoreKey::Group(_) => Namespace::Group,
+            StoreKey::GroupWork(_) => Namespace::GroupWork,
             StoreKey::LegacyContact(_) => Namespace::LegacyContact,
             StoreKey::LegacySession(_) => Namespace::LegacySession,
             StoreKey::LegacyMeta(_) => Namespace::LegacyMeta,
@@ -295,7 +302,7 @@ impl StoreKey {
                 out.extend_from_slice(&s.0);
                 out.extend_from_slice(t);
             }
-            StoreKey::OwedBurn(id) => out.extend_from_slice(id),
+            StoreKey::OwedBurn(id) | StoreKey::GroupWork(id) => out.extend_from_slice(id),
             StoreKey::Tombstone(t) => out.extend_from_slice(t),
             StoreKey::Group(id) => out.extend_from_slice(id),
             StoreKey::LegacyContact(n) | StoreKey::LegacySession(n) | StoreKey::LegacyMeta(n) => {
@@ -334,6 +341,7 @@ impl StoreKey {
             }
             Namespace::Message => return None,
             Namespace::OwedBurn => StoreKey::OwedBurn(rest.try_into().ok()?),
+            Namespace::GroupWork => StoreKey::GroupWork(rest.try_into().ok()?),
             Namespace::Tombstone => StoreKey::Tombstone(tag(rest)?),
             Namespace::Group => StoreKey::Group(rest.try_into().ok()?),
             Namespace::LegacyContact => StoreKey::LegacyContact(name(rest)?),
@@ -395,6 +403,7 @@ impl IndexKey {
             | StoreKey::ConversationMeta(_)
             | StoreKey::Message(..)
             | StoreKey::OwedBurn(_)
+            | StoreKey::GroupWork(_)
             | StoreKey::Tombstone(_) => key.encode(),
             StoreKey::LegacyContact(n) | StoreKey::LegacySession(n) | StoreKey::LegacyMeta(n) => {
                 self.legacy_prefix(ns, n)
@@ -498,6 +507,7 @@ mod tests {
             StoreKey::Invitation(vec![1, 2, 3]),
             StoreKey::Transfer(vec![4, 5]),
             StoreKey::OwedBurn([6; OWED_ID_LEN]),
+            StoreKey::GroupWork([8; OWED_ID_LEN]),
             StoreKey::Tombstone([7; TAG_LEN]),
             StoreKey::LegacyContact("bob".into()),
             StoreKey::LegacySession("b\u{f6}b".into()),
