@@ -506,3 +506,49 @@ async fn a_member_who_missed_a_removal_catches_up_from_the_next_message() {
     reached.sort();
     assert_eq!(reached, ["alice", "bob"]);
 }
+
+/// The members of `group` as `client` names them, sorted.
+async fn roster_of(client: &Client, group: &str) -> Vec<String> {
+    let mut names: Vec<String> = client
+        .group_members(group)
+        .await
+        .map(|ms| ms.into_iter().map(|m| m.name).collect())
+        .unwrap_or_default();
+    names.sort();
+    names
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_changes_by_two_admins_both_take_effect() {
+    let f = four().await;
+    let [alice, bob, carol, dave] = &f.users[..] else {
+        unreachable!()
+    };
+    alice.create_group("pair", None).await.unwrap();
+    alice.add_to_group("pair", &["bob"]).await.unwrap();
+    change_seen(bob, "pair", "added you").await;
+    alice.set_group_admin("pair", "bob", true).await.unwrap();
+    change_seen(bob, "pair", "admin").await;
+
+    // Both admins add someone at the same point of the log, neither hearing of the other first:
+    // only one of the two changes can follow that point, so the other is superseded and its
+    // author makes it again on the new head.
+    alice.add_to_group("pair", &["carol"]).await.unwrap();
+    bob.add_to_group("pair", &["dave"]).await.unwrap();
+    let everyone = ["alice", "bob", "carol", "dave"];
+    let all = [alice, bob, carol, dave];
+    pump_until(&all, "every member sees all four", async || {
+        for (u, me) in all.iter().zip(everyone) {
+            let names = roster_of(u, "pair").await;
+            // Each names itself by its own name and the others by theirs.
+            if names.len() != 4 || !names.contains(&me.to_owned()) {
+                return false;
+            }
+        }
+        true
+    })
+    .await;
+    for u in all {
+        assert_eq!(roster_of(u, "pair").await, everyone);
+    }
+}

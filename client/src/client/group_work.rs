@@ -32,7 +32,7 @@ use super::view::ClientEvent;
 use super::{ClientError, Inner, State, DEFAULT_INVITATION_LIFETIME};
 use crate::conversation::{Effect, Payload, MEMBER_LEN};
 use crate::crypto::{Invitation, PublicIdentity};
-use crate::group::{ChangeHash, GroupId, Roster};
+use crate::group::{Change, ChangeHash, GroupId, Roster};
 use crate::store::{ContactId, StoreKey};
 
 /// When each queued step may next be tried (unix seconds), in memory.
@@ -132,6 +132,36 @@ impl Inner {
         // They have a change we lack: ask for theirs. Else we have one they lack: send ours.
         let reply = !g.log.knows(&head);
         self.queue_sync(st, group, from, reply)
+    }
+
+    /// Makes our changes among `superseded` (selected before, and a concurrent change won)
+    /// again on group `name`'s new head, where they still apply, and queues sending the log to
+    /// every member concerned.
+    pub(crate) fn reissue(
+        &self,
+        st: &mut State,
+        name: &str,
+        superseded: Vec<Change>,
+    ) -> Result<(), ClientError> {
+        let me = self.identity.public();
+        let mut tell = Vec::new();
+        for change in superseded.into_iter().filter(|c| *c.author() == me) {
+            match self.change_group_in(st, name, *change.op()) {
+                Ok((_, members)) => tell.extend(members),
+                // It no longer applies (done by the change that won, say, or we lost the right).
+                Err(ClientError::GroupChange { .. } | ClientError::NotAGroupMember { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        tell.sort_by_key(|m| m.to_bytes());
+        tell.dedup();
+        let group = st.group(name)?.id();
+        for member in tell {
+            if let Some(contact) = st.contact_named(&member) {
+                self.queue_sync(st, group, &contact, false)?;
+            }
+        }
+        Ok(())
     }
 
     /// Handles a `GroupIntroduce` from contact `from`: passes it on, or queues its acceptance.

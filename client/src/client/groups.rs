@@ -438,11 +438,15 @@ impl Inner {
         let before: Vec<_> = group.log.selected().iter().map(|c| c.hash()).collect();
         let was_member = group.log.roster().role_of(&me).is_some();
         let mut refused = Vec::new();
+        let mut superseded = Vec::new();
         for change in changes {
-            if let Err(e) = group.log.insert(change) {
-                refused.push(e);
+            match group.log.insert(change) {
+                Ok(inserted) => superseded.extend(inserted.superseded),
+                Err(e) => refused.push(e),
             }
         }
+        self.reissue(st, name, superseded)?;
+        let group = st.group(name)?;
         let new: Vec<Change> = group
             .log
             .selected()
