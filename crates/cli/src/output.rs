@@ -477,6 +477,31 @@ mod tests {
     }
 
     #[test]
+    fn a_group_burn_names_who_was_told_who_is_owed_and_who_cannot_be_reached() {
+        let record = Record::Group {
+            group: "board".into(),
+            text: "burned".into(),
+            id: None,
+            reached: vec!["bob".into()],
+            unreachable: vec![("dave".into(), "not one of your contacts".into())],
+            owed: vec!["carol".into()],
+        };
+        let text = lines(std::slice::from_ref(&record), false).join("\n");
+        assert!(
+            text.contains("carol's relay is out of reach: hush tells them"),
+            "{text}"
+        );
+        assert!(
+            text.contains("not delivered to dave: not one of your contacts"),
+            "{text}"
+        );
+        let json = lines(&[record], true);
+        let v: serde_json::Value = serde_json::from_str(&json[0]).unwrap();
+        assert_eq!(v["owed"], serde_json::json!(["carol"]));
+        assert_eq!(v["reached"], serde_json::json!(["bob"]));
+    }
+
+    #[test]
     fn a_burn_says_it_erased_here_and_what_the_relays_still_owe() {
         let burned = |told: &str, deleted: &str| Record::Burned {
             contact: "bob".into(),
