@@ -124,6 +124,18 @@ impl<S: QueueStore, H: Hooks<S>> Intercept<S, H> {
         &self.hooks
     }
 
+    /// How many envelopes wait in queue `rid` now, past the hooks.
+    ///
+    /// # Panics
+    /// If the store fails.
+    pub async fn pending_count(&self, rid: RecipientId) -> usize {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        self.store.pending(rid, 0, 10, now).await.unwrap().len()
+    }
+
     /// Queues `body` on `rid` as if its sender had sent it, under a fresh envelope id and
     /// past the hooks, as a relay that forges or replays envelopes would.
     ///
