@@ -393,3 +393,30 @@ pub fn history_texts(home: &HushHome, contact: &str) -> Vec<String> {
         .filter_map(|l| l["text"].as_str().map(str::to_owned))
         .collect()
 }
+
+/// Runs `read --json` on `home` until a notice about group `group` contains `words`.
+#[track_caller]
+pub fn group_notice(home: &HushHome, group: &str, words: &str) {
+    poll_until(&format!("a notice {words:?} about {group}"), || {
+        let run = home.hush(&["read", "--json"]).ok();
+        run.json_lines()
+            .iter()
+            .any(|l| {
+                l["type"] == "notice"
+                    && l["contact"] == group
+                    && l["text"].as_str().is_some_and(|t| t.contains(words))
+            })
+            .then_some(())
+    });
+}
+
+/// Sends `text` to group `group` from `home` with `extra` flags; returns the message id.
+#[track_caller]
+pub fn group_send(home: &HushHome, group: &str, text: &str, extra: &[&str]) -> String {
+    let mut args = vec!["send", group, text, "--json"];
+    args.extend_from_slice(extra);
+    let run = home.hush(&args).ok();
+    let line = &run.json_lines()[0];
+    assert_eq!(line["type"], "group", "{line}");
+    line["id"].as_str().unwrap().to_owned()
+}

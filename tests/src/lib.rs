@@ -16,6 +16,7 @@ pub mod fuzzing;
 pub mod hostile;
 pub mod intercept;
 pub mod monitor;
+pub mod recording;
 pub mod socks5;
 
 pub use hush_vault::forensic;

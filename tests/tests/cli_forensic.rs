@@ -9,19 +9,15 @@
 //! the relay's seizure must see while they are pending and not after. The tests that stop and
 //! restart the relay run the `hush-server` binary.
 
-use std::future::{ready, Future};
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use hush_client::store::KeySource;
 use hush_client::Client;
-use hush_server::store::sled_store::SledStore;
 use hush_tests::attacker::{Markers, Seizure};
 use hush_tests::blobs::blob_files;
 use hush_tests::cli::{history, introduce, poll_until, read_until_text, HushHome, RelayProcess};
 use hush_tests::clients::message_from;
-use hush_tests::intercept::{Call, Flow, Hooks, Intercept};
-use hush_tests::TestRelay;
+use hush_tests::recording::RecordingRelay as Relay;
 
 /// What Alice calls Bob.
 const BOB: &str = "contact-bob-7c41e9d2";
@@ -38,83 +34,6 @@ fn unhex(s: &str) -> Vec<u8> {
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
         .collect()
-}
-
-/// Records the body of every envelope the relay queues.
-#[derive(Default)]
-struct Recorder {
-    bodies: Mutex<Vec<Vec<u8>>>,
-}
-
-impl Hooks<SledStore> for Recorder {
-    fn before(&self, _: &SledStore, call: &Call) -> impl Future<Output = Flow> + Send {
-        if let Call::Send { envelope, .. } = call {
-            self.bodies.lock().unwrap().push(envelope.body.clone());
-        }
-        ready(Flow::Go)
-    }
-}
-
-/// A relay in this process on a sled store in its data directory, reading the wall clock.
-struct Relay {
-    relay: Option<TestRelay<Intercept<SledStore, Recorder>>>,
-    rt: tokio::runtime::Runtime,
-    address: String,
-}
-
-impl Relay {
-    fn start() -> Relay {
-        let rt = tokio::runtime::Runtime::new().unwrap();
-        let dir = Arc::new(tempfile::tempdir().unwrap());
-        let relay = {
-            let _in = rt.enter();
-            let store = SledStore::open(dir.path()).unwrap();
-            TestRelay::wall_clock_on(Intercept::new(store, Recorder::default()), dir, |_| {})
-        };
-        let address = relay.address().to_string();
-        Relay {
-            relay: Some(relay),
-            rt,
-            address,
-        }
-    }
-
-    fn relay(&self) -> &TestRelay<Intercept<SledStore, Recorder>> {
-        self.relay.as_ref().unwrap()
-    }
-
-    fn dir(&self) -> &Path {
-        self.relay().data_dir()
-    }
-
-    /// How many envelopes it has queued so far.
-    fn sent(&self) -> usize {
-        self.relay()
-            .handle
-            .store()
-            .hooks()
-            .bodies
-            .lock()
-            .unwrap()
-            .len()
-    }
-
-    /// The bodies of the envelopes queued since `since`, as markers.
-    fn bodies_since(&self, since: usize, markers: Markers) -> Markers {
-        let bodies = self.relay().handle.store().hooks().bodies.lock().unwrap()[since..].to_vec();
-        assert!(!bodies.is_empty(), "nothing was queued");
-        bodies.iter().enumerate().fold(markers, |m, (i, b)| {
-            m.bytes(&format!("envelope body {i}"), b)
-        })
-    }
-}
-
-impl Drop for Relay {
-    fn drop(&mut self) {
-        if let Some(relay) = self.relay.take() {
-            self.rt.block_on(relay.stop());
-        }
-    }
 }
 
 /// Alice and Bob, contacts on `relay`.

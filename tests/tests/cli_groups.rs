@@ -6,7 +6,9 @@
 //! proves it finds them).
 
 use hush_tests::attacker::{Markers, Seizure};
-use hush_tests::cli::{introduce, poll_until, read_until_text, HushHome, RelayProcess};
+use hush_tests::cli::{
+    group_notice, group_send, introduce, poll_until, read_until_text, HushHome, RelayProcess,
+};
 
 /// The group's name, long enough to be searched for.
 const GROUP: &str = "cli-group-deal-3f9a21";
@@ -14,26 +16,13 @@ const GROUP: &str = "cli-group-deal-3f9a21";
 /// Runs `read --json` on `home` until a notice about `GROUP` contains `words`.
 #[track_caller]
 fn notice(home: &HushHome, words: &str) {
-    poll_until(&format!("a notice {words:?}"), || {
-        let run = home.hush(&["read", "--json"]).ok();
-        run.json_lines()
-            .iter()
-            .any(|l| {
-                l["type"] == "notice"
-                    && l["contact"] == GROUP
-                    && l["text"].as_str().is_some_and(|t| t.contains(words))
-            })
-            .then_some(())
-    });
+    group_notice(home, GROUP, words);
 }
 
 /// Sends `text` to the group from `home`; returns the message id.
 #[track_caller]
 fn send(home: &HushHome, text: &str) -> String {
-    let run = home.hush(&["send", GROUP, text, "--json"]).ok();
-    let line = &run.json_lines()[0];
-    assert_eq!(line["type"], "group", "{line}");
-    line["id"].as_str().unwrap().to_owned()
+    group_send(home, GROUP, text, &[])
 }
 
 #[test]
