@@ -257,6 +257,82 @@ impl Vault {
         Ok((SlotId(i), key))
     }
 
+    /// Puts fresh random keys in up to `n` free slots, fewer if the vault fills up, writing
+    /// each run of adjacent slots with one write. Durable after the next [`Vault::sync`].
+    pub fn allocate_many(&self, n: usize) -> Result<Vec<(SlotId, RecordKey)>, VaultError> {
+        let mut slots = Vec::with_capacity(n);
+        {
+            let mut table = self.lock();
+            while slots.len() < n {
+                if table.free.is_empty() && self.grow(&mut table).is_err() {
+                    break;
+                }
+                let Some(i) = table.free.pop() else { break };
+                table.set_used(i, true);
+                slots.push(i);
+            }
+        }
+        slots.sort_unstable();
+        let keys: Vec<(SlotId, RecordKey)> = slots
+            .iter()
+            .map(|&i| (SlotId(i), RecordKey::generate()))
+            .collect();
+        let mut buf = Vec::with_capacity(SLOT_LEN * keys.len());
+        let mut start = 0;
+        for (k, (slot, key)) in keys.iter().enumerate() {
+            buf.extend_from_slice(&seal_with(
+                &self.slot_key,
+                &self.slot_aad(slot.0),
+                key.as_bytes(),
+            ));
+            let run_ends = keys.get(k + 1).is_none_or(|(next, _)| next.0 != slot.0 + 1);
+            if run_ends {
+                let first = keys[start].0 .0;
+                if let Err(e) = self.file.write_all_at(&buf, slot_offset(first)) {
+                    // Some slots may hold a partial write: zero them all before reuse.
+                    for (slot, _) in &keys {
+                        self.shred_deferred(*slot)?;
+                    }
+                    return Err(e.into());
+                }
+                buf.clear();
+                start = k + 1;
+            }
+        }
+        Ok(keys)
+    }
+
+    /// Overwrites every slot of `slots` with zeros in place, each run of adjacent slots with
+    /// one write; durable after the next [`Vault::sync`]. Shredding a free slot is harmless.
+    pub fn shred_many(&self, slots: &[SlotId]) -> Result<(), VaultError> {
+        let mut sorted: Vec<u64> = slots.iter().map(|s| s.0).collect();
+        sorted.sort_unstable();
+        sorted.dedup();
+        let mut table = self.lock();
+        if let Some(&last) = sorted.last().filter(|&&i| i >= table.capacity) {
+            return Err(VaultError::SlotOutOfRange(last));
+        }
+        let mut start = 0;
+        for k in 0..sorted.len() {
+            let run_ends = sorted.get(k + 1).is_none_or(|&next| next != sorted[k] + 1);
+            if run_ends {
+                let zeros = vec![0u8; SLOT_LEN * (k + 1 - start)];
+                // Written under the lock, as in `shred_deferred`.
+                self.file.write_all_at(&zeros, slot_offset(sorted[start]))?;
+                for &i in &sorted[start..=k] {
+                    if table.is_used(i) {
+                        table.set_used(i, false);
+                        if i < self.max_slots {
+                            table.free.push(i);
+                        }
+                    }
+                }
+                start = k + 1;
+            }
+        }
+        Ok(())
+    }
+
     fn grow(&self, table: &mut SlotTable) -> Result<(), VaultError> {
         if table.capacity >= self.max_slots {
             return Err(VaultError::Full {

@@ -259,3 +259,39 @@ fn concurrent_allocations_get_distinct_slots() {
         vault.get(slot).unwrap();
     }
 }
+
+#[test]
+fn batched_allocation_and_shredding_write_what_single_calls_do() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("vault");
+    let key = DeviceKey::load_or_create_key_file(&dir.path().join("key")).unwrap();
+    let options = VaultOptions { max_slots: 6 };
+    let vault = Vault::open(&path, &key, options).unwrap();
+    let (single, _) = vault.allocate().unwrap();
+    // Only five slots are left: the batch gets five, not an error.
+    let many = vault.allocate_many(8).unwrap();
+    assert_eq!(many.len(), 5);
+    vault.sync().unwrap();
+    for (slot, k) in &many {
+        assert_ne!(*slot, single);
+        assert!(raw_slot(&path, *slot).iter().any(|&x| x != 0));
+        let sealed = k.seal(b"rec", b"body");
+        assert_eq!(vault.get(*slot).unwrap().open(b"rec", &sealed).unwrap(), b"body");
+    }
+    assert!(matches!(vault.allocate(), Err(VaultError::Full { .. })));
+    // Shred slots 1, 2 and 4 (two runs) and a free-to-be slot twice.
+    let gone: Vec<SlotId> = [1, 2, 4, 2].map(SlotId::from_index).into();
+    vault.shred_many(&gone).unwrap();
+    vault.sync().unwrap();
+    for slot in [1, 2, 4].map(SlotId::from_index) {
+        assert!(raw_slot(&path, slot).iter().all(|&x| x == 0));
+        assert!(matches!(vault.get(slot), Err(VaultError::EmptySlot(_))));
+    }
+    for slot in [0, 3, 5].map(SlotId::from_index) {
+        assert!(vault.get(slot).is_ok(), "slot {slot:?} was not shredded");
+    }
+    assert_eq!(vault.slots_in_use(), 3);
+    assert_eq!(vault.allocate_many(4).unwrap().len(), 3);
+    let out_of_range = vault.shred_many(&[SlotId::from_index(99)]);
+    assert!(matches!(out_of_range, Err(VaultError::SlotOutOfRange(99))));
+}

@@ -36,6 +36,7 @@ mod migrate;
 mod ops;
 mod recovery;
 mod seal;
+mod segment;
 #[cfg(test)]
 mod tests;
 mod worker;
@@ -113,11 +114,11 @@ impl SledStore {
         let key = DeviceKey::load_or_create_key_file(&dir.join(KEY_FILE)).map_err(backend)?;
         let vault = Arc::new(Vault::open(&dir.join(VAULT_FILE), &key, options).map_err(backend)?);
         let db = migrate::open_current(dir, &dir.join(DB_DIR), &vault)?;
-        let queues = recovery::load(&db, &vault, recovery::Repair::Yes)?;
+        let (queues, segments) = recovery::load(&db, &vault, recovery::Repair::Yes)?;
         let files = SledFiles::open(&dir.join(DB_DIR)).map_err(backend)?;
         let commit = GroupCommit::start(db.clone(), files, Arc::clone(&vault))?;
         let core = Arc::new(Core::new(db, vault));
-        core.install(queues);
+        core.install(queues, segments);
         let wakes = WakeRegistry::default();
         let writer = Writer::start(Arc::clone(&core), commit.committer(), wakes.clone())?;
         Ok(SledStore {

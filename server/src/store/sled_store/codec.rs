@@ -1,4 +1,4 @@
-//! Keys of [`super::SledStore`]'s single sled tree (store format 2), and the queue values the
+//! Keys of [`super::SledStore`]'s single sled tree (store format 3), and the queue values the
 //! store keeps in memory and seals at rest.
 //!
 //! Every key starts with a one-byte kind, so one tree (and one atomic `Batch`) holds all of it:
@@ -7,13 +7,16 @@
 //! |------|------------------------------|---------------------------------------------------|
 //! | `f`  | (nothing more)               | the store format, u32 BE ([`FORMAT`])             |
 //! | `q`  | vault slot of the queue key  | the queue record, sealed (see `seal`)             |
-//! | `e`  | vault slot of the envelope key | the envelope's header and body, sealed (see `seal`) |
+//! | `s`  | segment id (u64 BE)          | a segment: envelope records, each sealed under its own key (see `segment`) |
 //!
 //! No key holds an id a client uses, nor anything computed from one: the relay never looks a
-//! record up on disk by id. The in-memory index (`mem`) maps ids to slots, and is rebuilt on
-//! open by opening every record. A slot is a vault position, reused once its key is shredded.
+//! record up on disk by id. The in-memory index (`mem`) maps ids to slots and segments, and is
+//! rebuilt on open by opening every record. A slot is a vault position, reused once its key is
+//! shredded; a segment id is a counter.
 //!
-//! Format 1 (before the records were sealed) is read only to migrate it (`migrate`).
+//! Format 2 had one `e` key per envelope (`e` ‖ vault slot → the sealed envelope record, the
+//! same record a segment entry holds) and no segments; format 1 had ids in the clear. Both are
+//! read only to migrate them (`migrate`).
 //!
 //! What it does not do: encrypt (`seal` does), or touch sled.
 
@@ -21,18 +24,24 @@ use hush_protocol::SenderId;
 
 use crate::store::{CapHash, QueueRecord, StoreError};
 
-/// The store format this code writes. Format 1 had ids in the clear (see `migrate`).
-pub(super) const FORMAT: u32 = 2;
+/// The store format this code writes. Format 1 had ids in the clear, format 2 one key per
+/// envelope (see `migrate`).
+pub(super) const FORMAT: u32 = 3;
+/// The format with one sled key per envelope, which `migrate` turns into segments.
+pub(super) const FORMAT_2: u32 = 2;
 /// Key of the store format record.
 pub(super) const FORMAT_KEY: [u8; 1] = [b'f'];
 
 const QUEUE: u8 = b'q';
 const ENVELOPE: u8 = b'e';
+const SEGMENT: u8 = b's';
 
 /// The prefix of every queue record.
 pub(super) const QUEUE_PREFIX: [u8; 1] = [QUEUE];
-/// The prefix of every envelope record.
+/// The prefix of every envelope record of format 2.
 pub(super) const ENVELOPE_PREFIX: [u8; 1] = [ENVELOPE];
+/// The prefix of every segment.
+pub(super) const SEGMENT_PREFIX: [u8; 1] = [SEGMENT];
 
 pub(super) fn corrupt(what: &str) -> StoreError {
     StoreError::permanent(format!("corrupt {what} record"))
@@ -49,12 +58,17 @@ pub(super) fn queue_key(slot: u64) -> [u8; 9] {
     slot_key(QUEUE, slot)
 }
 
-/// Key of the envelope record sealed under the key in vault slot `slot`.
+/// Key of the format 2 envelope record sealed under the key in vault slot `slot`.
 pub(super) fn envelope_key(slot: u64) -> [u8; 9] {
     slot_key(ENVELOPE, slot)
 }
 
-/// The vault slot a queue or envelope key names.
+/// Key of segment `id`.
+pub(super) fn segment_key(id: u64) -> [u8; 9] {
+    slot_key(SEGMENT, id)
+}
+
+/// The vault slot a queue or envelope key names (or the id a segment key names).
 pub(super) fn key_slot(key: &[u8]) -> Result<u64, StoreError> {
     let bytes: [u8; 8] = key
         .get(1..)
@@ -63,9 +77,9 @@ pub(super) fn key_slot(key: &[u8]) -> Result<u64, StoreError> {
     Ok(u64::from_be_bytes(bytes))
 }
 
-/// The value of the format record.
-pub(super) fn format_value() -> [u8; 4] {
-    FORMAT.to_be_bytes()
+/// The value of the format record of format `format`.
+pub(super) fn format_value(format: u32) -> [u8; 4] {
+    format.to_be_bytes()
 }
 
 /// A queue's record: its [`QueueRecord`] (but the recipient id, its key in the index) plus the
@@ -118,6 +132,8 @@ mod tests {
         assert_eq!(queue_key(7), [b'q', 0, 0, 0, 0, 0, 0, 0, 7]);
         assert_eq!(key_slot(&envelope_key(u64::MAX)).unwrap(), u64::MAX);
         assert!(envelope_key(255) < envelope_key(256));
+        assert!(segment_key(255) < segment_key(256));
+        assert_eq!(key_slot(&segment_key(42)).unwrap(), 42);
         assert!(key_slot(b"e").is_err());
         assert!(key_slot(&[b'e'; 10]).is_err());
     }

@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 #[cfg(test)]
 use std::sync::MutexGuard;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{mpsc, Arc, Mutex, PoisonError};
 use std::time::Instant;
 
-use hush_vault::Vault;
+use hush_vault::{Vault, VaultError};
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use tokio::sync::oneshot;
 
@@ -90,8 +90,9 @@ impl GroupCommit {
     ) -> Result<GroupCommit, StoreError> {
         let stats = Arc::new(Stats::default());
         let for_thread = Arc::clone(&stats);
+        let syncer = VaultSyncer::spawn(Arc::clone(&vault));
         let worker = Worker::start("hush-store-flush", "flusher", move |queue| {
-            flush_loop(queue, &for_thread, &db, &mut files, &vault)
+            flush_loop(queue, &for_thread, &db, &mut files, &syncer)
         })?;
         Ok(GroupCommit { stats, worker })
     }
@@ -170,7 +171,7 @@ fn flush_loop(
     stats: &Stats,
     db: &sled::Db,
     files: &mut SledFiles,
-    vault: &Vault,
+    vault: &VaultSyncer,
 ) {
     loop {
         queue.wait();
@@ -197,7 +198,7 @@ fn flush_loop(
     }
 }
 
-/// Flushes sled and fdatasyncs sled's files, while another thread fdatasyncs the vault.
+/// Flushes sled and fdatasyncs sled's files, while the vault's sync thread fdatasyncs the vault.
 ///
 /// On Linux sled 0.34 makes its log stable with `sync_file_range`, which neither flushes the
 /// drive's volatile cache nor persists the file's size, and it writes oversized nodes to blob
@@ -207,23 +208,60 @@ fn flush_loop(
 /// (Crash consistency does not depend on the order of the two sides: a record whose key did not
 /// reach disk, or a key whose record did not, is dropped on the next open by `recovery`; neither
 /// was acknowledged.)
-fn flush_once(db: &sled::Db, files: &mut SledFiles, vault: &Vault) -> FlushResult {
-    std::thread::scope(|scope| {
-        let helper = std::thread::Builder::new().spawn_scoped(scope, || vault.sync());
-        let db_synced = db
-            .flush()
-            .map_err(|e| failed("database flush failed", e))
-            .and_then(|_| files.sync().map_err(|e| failed("database sync failed", e)));
-        let vault_synced = match helper {
-            Ok(handle) => handle
-                .join()
-                .unwrap_or_else(|_| Err(io::Error::other("vault sync panicked").into())),
-            // No thread to spare: sync in line.
-            Err(_) => vault.sync(),
-        };
-        db_synced?;
-        vault_synced.map_err(|e| failed("key vault sync failed", e))
-    })
+fn flush_once(db: &sled::Db, files: &mut SledFiles, vault: &VaultSyncer) -> FlushResult {
+    let pending = vault.start_sync();
+    let db_synced = db
+        .flush()
+        .map_err(|e| failed("database flush failed", e))
+        .and_then(|_| files.sync().map_err(|e| failed("database sync failed", e)));
+    let vault_synced = vault.finish(pending);
+    db_synced?;
+    vault_synced.map_err(|e| failed("key vault sync failed", e))
+}
+
+/// A thread that fdatasyncs the vault when the flusher asks, so the vault's sync runs while
+/// the flusher syncs sled, without starting a thread per flush.
+struct VaultSyncer {
+    vault: Arc<Vault>,
+    /// Asks the thread for one sync; `None` if the thread could not be started.
+    ask: Option<mpsc::Sender<mpsc::Sender<Result<(), VaultError>>>>,
+}
+
+/// A sync the [`VaultSyncer`] runs, or, if it could not be asked, none.
+struct PendingSync(Option<mpsc::Receiver<Result<(), VaultError>>>);
+
+impl VaultSyncer {
+    fn spawn(vault: Arc<Vault>) -> VaultSyncer {
+        let (ask, asked) = mpsc::channel::<mpsc::Sender<Result<(), VaultError>>>();
+        let for_thread = Arc::clone(&vault);
+        let spawned = std::thread::Builder::new()
+            .name("hush-store-vsync".into())
+            .spawn(move || {
+                // Ends when the flusher (which holds the only sender) is gone.
+                for reply in asked {
+                    let _ = reply.send(for_thread.sync());
+                }
+            });
+        VaultSyncer {
+            vault,
+            ask: spawned.is_ok().then_some(ask),
+        }
+    }
+
+    /// Starts a sync of everything written to the vault so far.
+    fn start_sync(&self) -> PendingSync {
+        let (reply, result) = mpsc::channel();
+        let asked = self.ask.as_ref().is_some_and(|ask| ask.send(reply).is_ok());
+        PendingSync(asked.then_some(result))
+    }
+
+    /// Waits for a sync [`VaultSyncer::start_sync`] began, or syncs in line if the thread is gone.
+    fn finish(&self, pending: PendingSync) -> Result<(), VaultError> {
+        match pending.0.map(|result| result.recv()) {
+            Some(Ok(synced)) => synced,
+            _ => self.vault.sync(),
+        }
+    }
 }
 
 /// sled's log file and blob directory, which the store syncs itself.

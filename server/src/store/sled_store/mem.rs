@@ -1,6 +1,7 @@
 //! The in-memory index of [`super::SledStore`]: every queue's record, counters and key slot, the
-//! id, seq, expiry and key slot of every stored envelope, and the expiry order, so that a send
-//! or an ack writes one sled key and reads none, and a read finds its envelopes without a scan.
+//! id, seq, expiry, key slot and segment place of every stored envelope, and the expiry order,
+//! so that a send adds to its round's segment, an ack writes nothing to sled, neither reads
+//! sled, and a read finds its envelopes without a scan.
 //!
 //! sled holds the truth; this index is rebuilt from it on open (`recovery`), and changed only
 //! together with a batch, under the lock of the queue's stripe (a [`Stripe`] is what that lock
@@ -21,6 +22,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use hush_protocol::{EnvelopeId, RecipientId};
 
 use super::codec::QueueValue;
+use super::segment::Place;
 
 /// How many seqs one write of a queue's record reserves.
 pub(super) const SEQ_BLOCK: u64 = 1 << 16;
@@ -46,6 +48,8 @@ pub(super) struct EnvelopeMeta {
     pub(super) slot: u64,
     /// Plaintext body length, counted against the quota.
     pub(super) body_len: u64,
+    /// Where its sealed record is stored.
+    pub(super) place: Place,
 }
 
 /// The parts of a queue's index entry that an [`Undo`] restores.
@@ -337,6 +341,11 @@ mod tests {
             expires_at,
             slot: u64::from(n),
             body_len: 5,
+            place: Place {
+                seg: 0,
+                at: 0,
+                len: 5,
+            },
         }
     }
 

@@ -1,4 +1,13 @@
-//! The store's format on disk, and the move of a format 1 database to format 2.
+//! The store's format on disk, and the moves of older formats to format 3: format 1 to format
+//! 2's layout, then format 2 to segments.
+//!
+//! Format 2 to 3, in place: format 2 stored each sealed envelope record under its own `e` key;
+//! format 3 keeps the same records, unchanged and under the same keys, as entries of segments
+//! (`segment`). The `e` records are moved a segment at a time, each segment written in the
+//! same sled batch that removes the keys it took over, and the format record is set to 3 once
+//! none is left. Nothing is decrypted or re-sealed, and no vault key changes, so what sled's
+//! log keeps of the old keys is as unreadable as the records themselves once their keys are
+//! shredded. A crash part-way leaves format 2 with some segments, and the next open carries on.
 //!
 //! Format 1 kept ids in the clear: queue records keyed by recipient id (with the sender id,
 //! recipient key, `last_active` and counters unsealed), a sender id → recipient id index, and
@@ -29,11 +38,13 @@ use hush_protocol::ids::ID_LEN;
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 use hush_vault::{SlotId, Vault};
 
-use super::codec::{envelope_key, format_value, queue_key, QueueValue, FORMAT, FORMAT_KEY};
+use super::codec::{envelope_key, format_value, key_slot, queue_key, segment_key, QueueValue};
+use super::codec::{ENVELOPE_PREFIX, FORMAT, FORMAT_2, FORMAT_KEY, SEGMENT_PREFIX};
 use super::error::{backend, failed};
 use super::mem::coarse_active;
 use super::open_db;
 use super::seal::{id_at, seal_envelope, seal_queue, u64_at, EnvelopeHead};
+use super::segment::{push_entry, SEGMENT_TARGET_BYTES};
 use crate::store::StoreError;
 
 /// The directory of a format 1 database.
@@ -46,8 +57,8 @@ const V1_QUEUE_LEN: usize = ID_LEN + 64 + 32;
 const V1_HEAD_LEN: usize = ID_LEN + 16;
 
 /// Opens the store's database at `db_dir` in the data directory `dir`, in the current format:
-/// stamps a new one, and rewrites a format 1 database into it. Fails on a format it does not
-/// know.
+/// stamps a new one, rewrites a format 1 database into it, and moves a format 2 database's
+/// envelopes into segments. Fails on a format it does not know.
 pub(super) fn open_current(
     dir: &Path,
     db_dir: &Path,
@@ -58,6 +69,11 @@ pub(super) fn open_current(
     if let Some(v) = db.get(FORMAT_KEY).map_err(backend)? {
         match <[u8; 4]>::try_from(v.as_ref()).map(u32::from_be_bytes) {
             Ok(FORMAT) => {}
+            Ok(FORMAT_2) => {
+                let envelopes = to_segments(&db)?;
+                stamp(&db)?;
+                tracing::info!(envelopes, "store migrated from format 2 to format {FORMAT}");
+            }
             Ok(other) => {
                 return Err(StoreError::permanent(format!(
                     "the store in {} has format {other}, which this relay does not know \
@@ -76,13 +92,54 @@ pub(super) fn open_current(
     if old.exists() {
         let v1 = open_db(&old)?;
         let (queues, envelopes) = rewrite(&v1, &db, vault)?;
+        to_segments(&db)?;
         tracing::info!(queues, envelopes, "store migrated to format {FORMAT}");
     }
-    db.insert(FORMAT_KEY, &format_value()[..])
-        .map_err(backend)?;
-    db.flush().map_err(backend)?;
+    stamp(&db)?;
     remove_old(dir, &old)?;
     Ok(db)
+}
+
+/// Writes the current format record and makes it durable.
+fn stamp(db: &sled::Db) -> Result<(), StoreError> {
+    db.insert(FORMAT_KEY, &format_value(FORMAT)[..])
+        .map_err(backend)?;
+    db.flush().map_err(backend)?;
+    Ok(())
+}
+
+/// Moves every format 2 envelope record (`e` ‖ slot) into segments, unchanged, each segment
+/// in one batch with the removal of the keys it took over. Returns how many it moved.
+fn to_segments(db: &sled::Db) -> Result<u64, StoreError> {
+    let last = db.scan_prefix(SEGMENT_PREFIX).keys().next_back();
+    let mut next = match last {
+        Some(k) => key_slot(&k.map_err(backend)?)?.saturating_add(1),
+        None => 0,
+    };
+    let mut moved = 0u64;
+    let (mut value, mut batch) = (Vec::new(), sled::Batch::default());
+    for item in db.scan_prefix(ENVELOPE_PREFIX) {
+        let (k, v) = item.map_err(backend)?;
+        // A key of another length is no record of format 2; `recovery` drops it.
+        if k.len() != envelope_key(0).len() {
+            continue;
+        }
+        let slot = key_slot(&k)?;
+        if !value.is_empty() && value.len() + v.len() > SEGMENT_TARGET_BYTES {
+            batch.insert(&segment_key(next)[..], std::mem::take(&mut value));
+            db.apply_batch(std::mem::take(&mut batch)).map_err(backend)?;
+            next += 1;
+        }
+        push_entry(&mut value, slot, |out| out.extend_from_slice(&v));
+        batch.remove(k);
+        moved += 1;
+    }
+    if !value.is_empty() {
+        batch.insert(&segment_key(next)[..], value);
+        db.apply_batch(batch).map_err(backend)?;
+    }
+    db.flush().map_err(backend)?;
+    Ok(moved)
 }
 
 /// Deletes the format 1 directory `old` of the data directory `dir`, if it is there.
@@ -323,7 +380,7 @@ mod tests {
         {
             // What a crash after the format record but before the deletion left.
             let done = sled::open(dir.path().join(DB_DIR)).unwrap();
-            done.insert(FORMAT_KEY, &format_value()[..]).unwrap();
+            done.insert(FORMAT_KEY, &format_value(FORMAT)[..]).unwrap();
             done.flush().unwrap();
         }
         write_format_1(dir.path());
@@ -331,6 +388,108 @@ mod tests {
         assert!(!dir.path().join(V1_DIR).exists());
         let r = RecipientId::from_bytes(RID);
         assert!(s.queue(r).await.unwrap().is_none(), "not migrated twice");
+    }
+
+    /// Writes a data directory as format 2 did: one queue record and an `e` record per
+    /// envelope (`bodies`, seqs from 1), each sealed under its own key; with `segment`, one
+    /// envelope already moved to a segment, as a migration a crash interrupted leaves it.
+    fn write_format_2(dir: &Path, bodies: &[&str], segment: bool) {
+        let key = DeviceKey::load_or_create_key_file(&dir.join(KEY_FILE)).unwrap();
+        let vault = Vault::open(&dir.join(VAULT_FILE), &key, VaultOptions::default()).unwrap();
+        let db = sled::open(dir.join(DB_DIR)).unwrap();
+        let (r, sender) = (RecipientId::from_bytes(RID), SenderId::from_bytes(SID));
+        let value = QueueValue {
+            sender_id: sender,
+            recipient_key: [0x4B; 32],
+            send_cap_hash: CAP,
+            last_active: coarse_active(1_000),
+            next_seq: 1 + (1 << 16),
+            count: 0,
+            bytes: 0,
+        };
+        let (slot, k) = vault.allocate().unwrap();
+        db.insert(queue_key(slot.index()), seal_queue(&k, slot.index(), &r, &value))
+            .unwrap();
+        for (n, body) in bodies.iter().enumerate() {
+            let (slot, k) = vault.allocate().unwrap();
+            let head = EnvelopeHead {
+                recipient: r,
+                id: EnvelopeId::from_bytes([n as u8; ID_LEN]),
+                seq: n as u64 + 1,
+                expires_at: 5_000,
+            };
+            let sealed = seal_envelope(&k, slot.index(), &head, body.as_bytes());
+            if segment && n == 0 {
+                let mut v = Vec::new();
+                push_entry(&mut v, slot.index(), |out| out.extend_from_slice(&sealed));
+                db.insert(segment_key(0), v).unwrap();
+            } else {
+                db.insert(envelope_key(slot.index()), sealed).unwrap();
+            }
+        }
+        db.insert(FORMAT_KEY, &format_value(FORMAT_2)[..]).unwrap();
+        db.flush().unwrap();
+        vault.sync().unwrap();
+    }
+
+    async fn bodies(s: &SledStore) -> Vec<(u64, String)> {
+        let r = RecipientId::from_bytes(RID);
+        let pending = s.pending(r, 0, 1_000, 1).await.unwrap();
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        pending.iter().map(|e| (e.seq, text(&e.body))).collect()
+    }
+
+    #[tokio::test]
+    async fn a_format_2_directory_moves_its_envelopes_into_segments() {
+        let dir = tempfile::tempdir().unwrap();
+        // Enough bodies for more than one segment.
+        let long: Vec<String> = (0..40).map(|n| format!("{n:0>200}")).collect();
+        let all: Vec<&str> = long.iter().map(String::as_str).collect();
+        write_format_2(dir.path(), &all, false);
+        {
+            let db = sled::open(dir.path().join(DB_DIR)).unwrap();
+            assert_eq!(db.scan_prefix(ENVELOPE_PREFIX).count(), 40);
+        }
+        let s = SledStore::open(dir.path()).unwrap();
+        let want: Vec<(u64, String)> = (1..=40).zip(long.iter().cloned()).collect();
+        assert_eq!(bodies(&s).await, want);
+        let db = &s.inner.core.db;
+        assert_eq!(db.scan_prefix(ENVELOPE_PREFIX).count(), 0);
+        let segments = db.scan_prefix(SEGMENT_PREFIX).count();
+        assert!((2..40).contains(&segments), "{segments} segments");
+        let format = db.get(FORMAT_KEY).unwrap().unwrap();
+        assert_eq!(format.as_ref(), format_value(FORMAT));
+        // Acks and sends go on; the keys stayed where they were.
+        let r = RecipientId::from_bytes(RID);
+        assert!(s.ack(r, EnvelopeId::from_bytes([0; ID_LEN]), 1).await.unwrap());
+        let env = NewEnvelope {
+            id: EnvelopeId::from_bytes([0xAA; ID_LEN]),
+            body: b"new".to_vec(),
+            expires_at: 5_000,
+        };
+        let quota = Quota {
+            max_messages: 100,
+            max_bytes: 1 << 20,
+        };
+        let sender = SenderId::from_bytes(SID);
+        assert_eq!(s.send(sender, CAP, env, None, quota, 2).await.unwrap(), r);
+        assert_eq!(s.inner.core.vault.slots_in_use(), 41);
+        drop(s);
+        let s = SledStore::open(dir.path()).unwrap();
+        let after = bodies(&s).await;
+        assert_eq!(after.len(), 40);
+        assert_eq!(after[..39], want[1..]);
+        assert!(after[39].0 > 40);
+    }
+
+    #[tokio::test]
+    async fn a_format_2_migration_a_crash_interrupted_carries_on() {
+        let dir = tempfile::tempdir().unwrap();
+        write_format_2(dir.path(), &["moved", "still e 1", "still e 2"], true);
+        let s = SledStore::open(dir.path()).unwrap();
+        let got: Vec<String> = bodies(&s).await.into_iter().map(|(_, b)| b).collect();
+        assert_eq!(got, ["moved", "still e 1", "still e 2"]);
+        assert_eq!(s.inner.core.db.scan_prefix(ENVELOPE_PREFIX).count(), 0);
     }
 
     #[test]

@@ -5,6 +5,11 @@
 //! they stage and note how to take that back in an [`Undo`]): the writer applies many of them
 //! in one batch, and undoes the round in the index if that batch is refused.
 //!
+//! Envelopes are stored in segments (`segment`): a send adds its record to the round's open
+//! segment; a removal writes nothing for the envelope itself (shredding its key is what removes
+//! it) and counts it off its segment, whose key goes in the same batch once it holds no live
+//! envelope. The segment table's lock is taken after any stripe.
+//!
 //! Every record is sealed under its own vault key (`seal`): a queue's record under the queue's
 //! key, which is shredded with the queue, and each envelope's header and body under the
 //! envelope's key.
@@ -16,13 +21,15 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, RwLockReadGuard};
 
 use hush_protocol::{EnvelopeId, RecipientId, SenderId};
-use hush_vault::{SlotId, Vault};
+use hush_vault::{RecordKey, SlotId, Vault};
 
-use super::codec::{envelope_key, queue_key, QueueValue};
+use super::codec::{queue_key, segment_key, QueueValue};
 use super::error::backend;
 use super::mem::{EnvelopeMeta, QueueMem, Stripe, Undo};
 use super::recovery::{load, Repair};
-use super::seal::{open_envelope, seal_envelope, seal_queue, EnvelopeHead};
+use super::seal::{open_envelope, seal_envelope_into, seal_queue, EnvelopeHead};
+use super::seal::ENVELOPE_SEAL_OVERHEAD;
+use super::segment::{SegmentRound, Segments};
 use crate::store::{
     cap_matches, CapHash, NewEnvelope, QueueRecord, Quota, StoreError, StoreStats, StoredEnvelope,
     SweepStats,
@@ -39,11 +46,21 @@ pub(super) struct Core {
     stripes: Box<[Mutex<Stripe>]>,
     /// Sender id → recipient id. Taken before any stripe; written only by create and delete.
     senders: RwLock<HashMap<SenderId, RecipientId>>,
+    /// Live envelopes per segment. Taken after any stripe.
+    segments: Mutex<Segments>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+/// What the writer stages a round in: its batch, its segments, and keys allocated for its
+/// sends ahead of time (in one vault write), taken from the end.
+pub(super) type Staging<'a, 't> = (
+    &'a mut sled::Batch,
+    &'a mut SegmentRound<'t>,
+    &'a mut Vec<(SlotId, RecordKey)>,
+);
 
 /// A send as the writer receives it.
 pub(super) struct SendOp {
@@ -86,7 +103,13 @@ impl Core {
                 .map(|_| Mutex::new(Stripe::default()))
                 .collect(),
             senders: RwLock::default(),
+            segments: Mutex::default(),
         }
+    }
+
+    /// The segment table: the writer holds it (after every stripe) while it stages a round.
+    pub(super) fn segments(&self) -> MutexGuard<'_, Segments> {
+        lock(&self.segments)
     }
 
     fn stripe(&self, r: &RecipientId) -> MutexGuard<'_, Stripe> {
@@ -147,7 +170,7 @@ impl Core {
         &self,
         stripes: &mut [MutexGuard<'_, Stripe>],
         senders: &HashMap<SenderId, RecipientId>,
-        batch: &mut sled::Batch,
+        (batch, segs, keys): Staging<'_, '_>,
         undo: &mut Undo,
         op: SendOp,
     ) -> Result<(RecipientId, SlotId), StoreError> {
@@ -169,7 +192,10 @@ impl Core {
             return Err(StoreError::QueueFull);
         }
         // Nothing changes before the key has its slot: a failure here leaves no trace.
-        let (slot, key) = self.vault.allocate().map_err(backend)?;
+        let (slot, key) = match keys.pop() {
+            Some(allocated) => allocated,
+            None => self.vault.allocate().map_err(backend)?,
+        };
         undo.before_change(&r, q);
         let before = q.state();
         let (seq, mut write) = q.take_seq();
@@ -194,13 +220,16 @@ impl Core {
             seq,
             expires_at: env.expires_at,
         };
-        let value = seal_envelope(&key, slot.index(), &head, &env.body);
-        batch.insert(&envelope_key(slot.index())[..], value);
+        let sealed_len = env.body.len() + ENVELOPE_SEAL_OVERHEAD;
+        let place = segs.append(batch, slot.index(), sealed_len, |out| {
+            seal_envelope_into(&key, slot.index(), &head, &env.body, out)
+        });
         let meta = EnvelopeMeta {
             seq,
             expires_at: env.expires_at,
             slot: slot.index(),
             body_len: len,
+            place,
         };
         stripe.add_envelope(&r, env.id, meta);
         undo.added(r, env.id);
@@ -213,7 +242,7 @@ impl Core {
     pub(super) fn stage_ack(
         &self,
         stripes: &mut [MutexGuard<'_, Stripe>],
-        batch: &mut sled::Batch,
+        (batch, segs, _): Staging<'_, '_>,
         undo: &mut Undo,
         (r, id): (&RecipientId, &EnvelopeId),
         now: u64,
@@ -234,7 +263,7 @@ impl Core {
             }
         }
         let meta = stripe.remove_envelope(r, id)?;
-        batch.remove(&envelope_key(meta.slot)[..]);
+        segs.release(batch, meta.place.seg);
         undo.removed(*r, *id, meta);
         Some(meta)
     }
@@ -253,25 +282,50 @@ impl Core {
         Ok(())
     }
 
-    /// Removes envelopes `ids` of queue `r` in one batch, then from the index, and shreds their
-    /// keys. Call with the queue's stripe held. Returns how many envelopes it removed.
+    /// Counts the envelopes in `segs` off their segments and applies `batch` with the removal
+    /// of every segment left empty; on refusal the counts are put back.
+    fn release_segments(
+        &self,
+        mut batch: sled::Batch,
+        segs: impl IntoIterator<Item = u64>,
+        must_apply: bool,
+    ) -> Result<(), StoreError> {
+        let mut table = self.segments();
+        let mut round = SegmentRound::new(&mut table);
+        let mut emptied = false;
+        for seg in segs {
+            emptied |= round.release(&mut batch, seg);
+        }
+        if !(must_apply || emptied) {
+            return Ok(());
+        }
+        if let Err(e) = self.db.apply_batch(batch) {
+            round.undo();
+            return Err(backend(e));
+        }
+        Ok(())
+    }
+
+    /// Removes envelopes `ids` of queue `r`: counts them off their segments (removing the
+    /// segments left empty, in one batch), then from the index, and shreds their keys. Call
+    /// with the queue's stripe held. Returns how many envelopes it removed.
     fn remove_envelopes(
         &self,
         stripe: &mut Stripe,
         r: &RecipientId,
         ids: &[EnvelopeId],
     ) -> Result<usize, StoreError> {
-        let mut batch = sled::Batch::default();
         let mut found = Vec::with_capacity(ids.len());
+        let mut segs = Vec::with_capacity(ids.len());
         if let Some(q) = stripe.queues.get(r) {
             for id in ids {
                 if let Some(meta) = q.envelopes.get(id) {
-                    batch.remove(&envelope_key(meta.slot)[..]);
+                    segs.push(meta.place.seg);
                     found.push(*id);
                 }
             }
         }
-        self.db.apply_batch(batch).map_err(backend)?;
+        self.release_segments(sled::Batch::default(), segs, false)?;
         let slots: Vec<u64> = found
             .iter()
             .filter_map(|id| stripe.remove_envelope(r, id))
@@ -330,11 +384,21 @@ impl Core {
             None => return Ok(Vec::new()),
         };
         let mut out = Vec::with_capacity(wanted.len());
+        // Envelopes sent together share a segment: read each segment once.
+        let mut segment: Option<(u64, Option<sled::IVec>)> = None;
         for (id, meta) in wanted {
-            let read = self.db.get(envelope_key(meta.slot)).map_err(backend)?;
+            let seg = meta.place.seg;
+            if segment.as_ref().is_none_or(|(s, _)| *s != seg) {
+                let read = self.db.get(segment_key(seg)).map_err(backend)?;
+                segment = Some((seg, read));
+            }
+            let record = segment
+                .as_ref()
+                .and_then(|(_, v)| v.as_deref())
+                .and_then(|v| meta.place.slice(v));
             let key = self.vault.get(SlotId::from_index(meta.slot));
-            let opened = match (read, key) {
-                (Some(v), Ok(key)) => open_envelope(&key, meta.slot, &v).ok(),
+            let opened = match (record, key) {
+                (Some(v), Ok(key)) => open_envelope(&key, meta.slot, v).ok(),
                 _ => None,
             };
             match opened {
@@ -376,11 +440,9 @@ impl Core {
         let (sender, queue_slot) = (q.value.sender_id, q.slot);
         let mut batch = sled::Batch::default();
         let mut slots: Vec<u64> = q.envelopes.values().map(|m| m.slot).collect();
-        for slot in &slots {
-            batch.remove(&envelope_key(*slot)[..]);
-        }
+        let segs: Vec<u64> = q.envelopes.values().map(|m| m.place.seg).collect();
         batch.remove(&queue_key(queue_slot)[..]);
-        self.db.apply_batch(batch).map_err(backend)?;
+        self.release_segments(batch, segs, true)?;
         stripe.remove_queue(r);
         senders.remove(&sender);
         drop(stripe);
@@ -426,15 +488,16 @@ impl Core {
 
     /// Forgets the whole index and builds it again from sled, changing nothing on disk.
     pub(super) fn rebuild_index(&self) -> Result<(), StoreError> {
-        let queues = load(&self.db, &self.vault, Repair::No)?;
-        self.install(queues);
+        let (queues, segments) = load(&self.db, &self.vault, Repair::No)?;
+        self.install(queues, segments);
         Ok(())
     }
 
-    /// Replaces the whole index with `queues` (on open, from `recovery`).
-    pub(super) fn install(&self, queues: HashMap<RecipientId, QueueMem>) {
+    /// Replaces the whole index with `queues` and `segments` (on open, from `recovery`).
+    pub(super) fn install(&self, queues: HashMap<RecipientId, QueueMem>, segments: Segments) {
         let mut senders = self.senders.write().unwrap_or_else(PoisonError::into_inner);
         let mut stripes = self.all_stripes();
+        *self.segments() = segments;
         senders.clear();
         for stripe in stripes.iter_mut() {
             **stripe = Stripe::default();

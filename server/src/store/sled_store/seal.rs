@@ -1,5 +1,6 @@
-//! The sealed records of store format 2: what a queue record and an envelope record hold, and
-//! their encryption under the record's own vault key.
+//! The sealed records of store formats 2 and 3: what a queue record and an envelope record
+//! hold, and their encryption under the record's own vault key. (Format 3 keeps the same
+//! records and stores envelope records in segments, see `segment`.)
 //!
 //! - A queue record is `recipient id ‖ sender id ‖ recipient key ‖ capability hash ‖
 //!   last_active ‖ seq limit` (112 bytes), sealed under the queue's key.
@@ -118,13 +119,26 @@ pub(super) fn seal_envelope(
     head: &EnvelopeHead,
     body: &[u8],
 ) -> Vec<u8> {
+    let mut out = Vec::with_capacity(ENVELOPE_SEAL_OVERHEAD + body.len());
+    seal_envelope_into(key, slot, head, body, &mut out);
+    out
+}
+
+/// Like [`seal_envelope`], but appends the sealed record to `out` (a segment's value).
+pub(super) fn seal_envelope_into(
+    key: &RecordKey,
+    slot: u64,
+    head: &EnvelopeHead,
+    body: &[u8],
+    out: &mut Vec<u8>,
+) {
     let mut plain = Vec::with_capacity(ENVELOPE_HEAD_LEN + body.len());
     plain.extend_from_slice(head.recipient.as_bytes());
     plain.extend_from_slice(head.id.as_bytes());
     plain.extend_from_slice(&head.seq.to_be_bytes());
     plain.extend_from_slice(&head.expires_at.to_be_bytes());
     plain.extend_from_slice(body);
-    key.seal(&aad(ENVELOPE_LABEL, slot), &plain)
+    key.seal_into(&aad(ENVELOPE_LABEL, slot), &plain, out);
 }
 
 /// Opens an envelope record sealed by [`seal_envelope`]: its header and its body.

@@ -9,8 +9,9 @@ use hush_vault::forensic::{self, Pattern};
 use hush_vault::{DeviceKey, SlotId, Vault, VaultError, VaultOptions};
 use tokio::time::timeout;
 
-use super::codec::envelope_key;
+use super::codec::SEGMENT_PREFIX;
 use super::seal::open_envelope;
+use super::segment::{entries, Place};
 use super::{SledStore, DB_DIR, KEY_FILE, VAULT_FILE};
 use crate::store::{CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError};
 
@@ -89,7 +90,7 @@ async fn crash_leftovers_are_dropped_on_open() {
         send(&s, 1, 1, b"kept", FAR).await;
         send(&s, 1, 2, b"lost key", FAR).await;
         let lost = s.inner.core.envelope_slot(&rid(1), &eid(2)).unwrap();
-        assert!(s.inner.core.db.get(envelope_key(lost)).unwrap().is_some());
+        assert!(stored_slots(&s.inner.core.db).contains(&lost));
         // As if the crash hit after the record reached disk but before its key did, and after
         // a key reached disk but before its record did.
         s.inner.core.vault.shred(SlotId::from_index(lost)).unwrap();
@@ -186,16 +187,36 @@ async fn forensic_check(removal: Removal) {
     // Every envelope sled still holds opens only to the other, still pending, body.
     let db = sled::open(dir.path().join(DB_DIR)).unwrap();
     let mut readable = Vec::new();
-    for item in db.scan_prefix(b"e") {
-        let (k, v) = item.unwrap();
-        let at = u64::from_be_bytes(k[1..9].try_into().unwrap());
-        readable.extend(
-            keys.iter()
-                .filter_map(|(_, key)| open_envelope(key, at, &v).ok())
-                .map(|(_, body)| body),
-        );
+    let mut records = 0;
+    for (seg, v) in segments(&db) {
+        for (slot, at, len) in entries(&v).unwrap() {
+            records += 1;
+            let sealed = Place { seg, at, len }.slice(&v).unwrap();
+            readable.extend(
+                keys.iter()
+                    .filter_map(|(_, key)| open_envelope(key, slot, sealed).ok())
+                    .map(|(_, body)| body),
+            );
+        }
     }
+    assert!(records >= 1, "{removal:?}: the search found no record at all");
     assert_eq!(readable, vec![b"still pending".to_vec()], "{removal:?}");
+}
+
+/// Every segment in `db`: its id and value.
+fn segments(db: &sled::Db) -> Vec<(u64, Vec<u8>)> {
+    db.scan_prefix(SEGMENT_PREFIX)
+        .map(|item| {
+            let (k, v) = item.unwrap();
+            (u64::from_be_bytes(k[1..9].try_into().unwrap()), v.to_vec())
+        })
+        .collect()
+}
+
+/// The vault slots of every envelope record the segments in `db` hold.
+fn stored_slots(db: &sled::Db) -> Vec<u64> {
+    let records = segments(db).into_iter().flat_map(|(_, v)| entries(&v).unwrap());
+    records.map(|(slot, _, _)| slot).collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -488,4 +509,54 @@ async fn sled_store_conforms() {
         (SledStore::open(dir.path()).unwrap(), dir)
     })
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_round_is_one_segment_that_goes_only_when_all_its_envelopes_are_gone() {
+    let dir = tempfile::tempdir().unwrap();
+    let s = SledStore::open(dir.path()).unwrap();
+    create(&s, 1).await;
+    create(&s, 2).await;
+    // With the stripes held, the writer cannot finish a round: every send submitted meanwhile
+    // is staged in at most two rounds (one it may already have taken, and the rest).
+    let held = s.inner.core.all_stripes();
+    let mut durable = Vec::new();
+    for i in 0..20u16 {
+        let n = 1 + (i % 2) as u8;
+        let env = NewEnvelope {
+            id: eid(i),
+            body: format!("body {i}").into_bytes(),
+            expires_at: if i == 5 { 50 } else { FAR },
+        };
+        durable.push(s.start_send(sid(n), cap(n), env, None, ROOMY, 1).await);
+    }
+    drop(held);
+    for d in durable {
+        d.await.unwrap();
+    }
+    let db = &s.inner.core.db;
+    let segs = segments(db).len();
+    assert!((1..=2).contains(&segs), "{segs} segments for 20 sends");
+    assert_eq!(stored_slots(db).len(), 20);
+
+    // Acks, a retraction and expiry remove all but one envelope: the segments stay.
+    for i in (0..20u16).filter(|i| ![3, 4, 5].contains(i)) {
+        assert!(s.ack(rid(1 + (i % 2) as u8), eid(i), 1).await.unwrap());
+    }
+    assert!(s.retract(sid(2), cap(2), eid(3)).await.unwrap());
+    assert_eq!(s.sweep(60, FAR).await.unwrap().expired_envelopes, 1);
+    assert!(!segments(db).is_empty());
+    drop(s);
+
+    // Reopened: only the one left is there, with its segment.
+    let s = SledStore::open(dir.path()).unwrap();
+    let pending = s.pending(rid(1), 0, 100, 1).await.unwrap();
+    let bodies: Vec<_> = pending.iter().map(|e| e.body.clone()).collect();
+    assert_eq!(bodies, vec![b"body 4".to_vec()]);
+    assert!(s.pending(rid(2), 0, 100, 1).await.unwrap().is_empty());
+    assert_eq!(segments(&s.inner.core.db).len(), 1);
+    // Its ack removes the last segment.
+    assert!(s.ack(rid(1), eid(4), 1).await.unwrap());
+    assert!(segments(&s.inner.core.db).is_empty());
+    assert_eq!(s.inner.core.vault.slots_in_use(), 2, "the two queues' keys");
 }

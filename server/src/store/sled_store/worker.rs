@@ -1,5 +1,7 @@
 //! A store thread fed by a queue: callers push work and return at once; the thread takes all
 //! that is queued in one go (which is what lets one flush or one sled batch serve many callers).
+//! A push wakes the thread only if it sleeps: under load, callers wake it once per round, not
+//! once per item.
 //! The group commit's flusher (`commit`) and the writer (`writer`) are two such threads.
 //!
 //! Dropping the [`Worker`] tells its thread to stop once it has taken what is queued, and waits
@@ -17,6 +19,9 @@ use crate::store::StoreError;
 struct Queued<T> {
     items: Vec<T>,
     shutdown: bool,
+    /// The thread is asleep in [`WorkQueue::wait`]: a push must wake it. While it works, pushes
+    /// only queue (no futex call per push); it takes them when its round ends.
+    asleep: bool,
 }
 
 /// The queue between callers and one store thread.
@@ -30,21 +35,30 @@ impl<T> WorkQueue<T> {
         self.queued.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    /// Queues `item` and wakes the thread; it is taken after everything queued before it.
+    /// Queues `item`, waking the thread if it sleeps; it is taken after everything queued
+    /// before it.
     pub(super) fn push(&self, item: T) {
-        self.lock().items.push(item);
-        self.wake.notify_one();
+        let asleep = {
+            let mut queued = self.lock();
+            queued.items.push(item);
+            std::mem::take(&mut queued.asleep)
+        };
+        if asleep {
+            self.wake.notify_one();
+        }
     }
 
     /// Blocks until something is queued or the worker is stopping.
     pub(super) fn wait(&self) {
         let mut queued = self.lock();
         while queued.items.is_empty() && !queued.shutdown {
+            queued.asleep = true;
             queued = self
                 .wake
                 .wait(queued)
                 .unwrap_or_else(PoisonError::into_inner);
         }
+        queued.asleep = false;
     }
 
     /// Takes everything queued, and says whether the worker is stopping.
@@ -89,6 +103,7 @@ impl<T: Send + 'static> Worker<T> {
             queued: Mutex::new(Queued {
                 items: Vec::new(),
                 shutdown: false,
+                asleep: false,
             }),
             wake: Condvar::new(),
         });

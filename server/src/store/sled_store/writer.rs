@@ -1,5 +1,7 @@
 //! The writer: one thread that applies the sends and acks of every connection as one sled batch
-//! per round, so that one group commit makes them all durable.
+//! per round, so that one group commit makes them all durable. A round's new envelopes go into
+//! a few segments (`segment`), not one sled key each, and its acks write nothing to sled but
+//! the removal of segments they empty.
 //!
 //! sled 0.34 applies batches one at a time under a process-wide lock, and each send or ack used
 //! to be its own batch. Here callers queue their operation ([`Writer::submit`]) and wait. The
@@ -29,6 +31,7 @@ use super::commit::{Committer, FlushResult};
 use super::error::backend;
 use super::mem::Undo;
 use super::ops::{Core, SendOp};
+use super::segment::SegmentRound;
 use super::worker::{WorkQueue, Worker};
 use crate::store::{StoreError, WakeRegistry};
 
@@ -136,13 +139,19 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
     let mut undo = Undo::default();
     let senders = core.senders();
     let mut stripes = core.all_stripes();
+    // The round's keys in one vault write; a send that finds none left allocates its own.
+    let sends = ops.iter().filter(|op| matches!(op, Op::Send(..))).count();
+    let mut keys = core.vault.allocate_many(sends).unwrap_or_default();
+    let mut table = core.segments();
+    let mut segs = SegmentRound::new(&mut table);
     let mut batch = sled::Batch::default();
     for op in ops {
         let i = outcomes.len();
+        let staging = (&mut batch, &mut segs, &mut keys);
         match op {
             Op::Send(send, done) => {
                 let r = core
-                    .stage_append(&mut stripes, &senders, &mut batch, &mut undo, send)
+                    .stage_append(&mut stripes, &senders, staging, &mut undo, send)
                     .map(|(r, slot)| {
                         allocated.push((i, slot));
                         r
@@ -156,7 +165,7 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
                 done,
             } => {
                 let target = (&recipient, &envelope);
-                let meta = core.stage_ack(&mut stripes, &mut batch, &mut undo, target, now);
+                let meta = core.stage_ack(&mut stripes, staging, &mut undo, target, now);
                 let r = meta.is_some_and(|m| {
                     removed.push((i, m.slot));
                     // An expired envelope was no longer pending, though it is gone now.
@@ -166,20 +175,31 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
             }
         }
     }
+    segs.close(&mut batch);
+    // Keys of sends refused before they took one: nothing refers to them.
+    let unused: Vec<SlotId> = keys.into_iter().map(|(slot, _)| slot).collect();
+    if let Err(e) = core.vault.shred_many(&unused) {
+        tracing::error!(error = %e, "cannot free unused vault slots");
+    }
     let applied = core.db.apply_batch(batch);
     let refused = applied.is_err();
     match applied {
         Ok(()) => {
+            drop(table);
             drop(stripes);
             drop(senders);
-            for (i, slot) in removed {
-                if let Err(e) = core.shred([slot]) {
-                    // The envelope is gone from the database but its key is not: the ack fails.
+            // Shredding its key is what removes an acked envelope: one write per run of slots.
+            let slots: Vec<SlotId> = removed.iter().map(|(_, s)| SlotId::from_index(*s)).collect();
+            if let Err(e) = core.vault.shred_many(&slots).map_err(backend) {
+                // The envelopes are gone from the index but maybe not their keys: the acks fail.
+                for (i, _) in removed {
                     outcomes[i].fail(&e);
                 }
             }
         }
         Err(e) => {
+            segs.undo();
+            drop(table);
             Core::revert(&mut stripes, undo);
             drop(stripes);
             drop(senders);
