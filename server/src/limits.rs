@@ -28,11 +28,14 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 20_000;
 /// Default cap on TLS handshakes in progress at once.
 pub const DEFAULT_MAX_HANDSHAKES: usize = 256;
 
-/// Default sustained request rate per connection, in requests per second.
-pub const DEFAULT_REQUESTS_PER_SEC: u32 = 2_000;
+/// Default sustained request rate per connection, in requests per second. A connection that
+/// sends and acks as fast as its 32 pipelined requests allow made about 3,500 a second on a
+/// 2-core machine (`hush-bench relay --clients 10`, see `docs/performance.md`); this leaves
+/// room for a faster machine. Blob reads and writes are not counted.
+pub const DEFAULT_REQUESTS_PER_SEC: u32 = 10_000;
 
 /// Default burst of requests a connection may send above its sustained rate.
-pub const DEFAULT_REQUEST_BURST: u32 = 4_000;
+pub const DEFAULT_REQUEST_BURST: u32 = 20_000;
 
 /// Default cap on queues one connection may create.
 pub const DEFAULT_MAX_QUEUES_PER_CONNECTION: u32 = 1_000;

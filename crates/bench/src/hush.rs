@@ -11,13 +11,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use hush_protocol::{EnvelopeId, Push, RecipientId, SendCapability, SenderId};
+use hush_client::net::RelayCallError;
+use hush_protocol::{EnvelopeId, ErrorCode, Push, RecipientId, SendCapability, SenderId};
 use rand::RngCore;
 use tokio::task::JoinSet;
 
 use crate::net::{client_config, client_endpoints, connect_hush, RelayClient};
 use crate::target::HushTarget;
-use crate::workload::{storm, Peer, StormStats};
+use crate::workload::{storm, Peer, Refused, StormStats};
 
 /// Envelope lifetime requested on every send.
 const TTL_SECS: u32 = 3600;
@@ -37,8 +38,8 @@ impl Peer for HushPeer {
 
     async fn send(&self, dest: usize, body: Vec<u8>) -> anyhow::Result<()> {
         let (sid, cap) = &self.directory[dest];
-        self.client.send(*sid, cap, TTL_SECS, None, body).await?;
-        Ok(())
+        let sent = self.client.send(*sid, cap, TTL_SECS, None, body).await;
+        sent.map(drop).map_err(refusal_apart)
     }
 
     async fn recv(&self) -> Option<(Vec<u8>, EnvelopeId)> {
@@ -55,8 +56,16 @@ impl Peer for HushPeer {
     }
 
     async fn confirm(self: Arc<Self>, id: EnvelopeId) -> anyhow::Result<()> {
-        self.client.ack(self.rid, id).await?;
-        Ok(())
+        self.client.ack(self.rid, id).await.map_err(refusal_apart)
+    }
+}
+
+/// A request the relay refused under its rate limit becomes [`Refused`], so the load counts
+/// it apart from failures.
+fn refusal_apart(e: RelayCallError) -> anyhow::Error {
+    match e {
+        RelayCallError::Relay(ErrorCode::RateLimited) => anyhow::Error::new(Refused),
+        e => e.into(),
     }
 }
 

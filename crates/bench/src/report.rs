@@ -54,6 +54,8 @@ impl SideReport {
             "lost": l.lost,
             "duplicated": l.duplicated,
             "ack_errors": l.confirm_errors,
+            "send_refused": l.send_refused,
+            "ack_refused": l.confirm_refused,
             "seconds": l.elapsed.as_secs_f64(),
             "delivered_per_sec": l.per_sec,
             "latency_us": {
@@ -71,7 +73,8 @@ impl SideReport {
     pub(crate) fn summary(&self) -> String {
         let l = &self.load;
         format!(
-            "{} delivered in {:.1} s ({:.0}/s), p99 {}, lost {}, duplicated {}, errors {}/{}",
+            "{} delivered in {:.1} s ({:.0}/s), p99 {}, lost {}, duplicated {}, errors {}/{}, \
+             refused {}/{}",
             l.delivered,
             l.elapsed.as_secs_f64(),
             l.per_sec,
@@ -79,7 +82,9 @@ impl SideReport {
             l.lost,
             l.duplicated,
             l.send_errors,
-            l.confirm_errors
+            l.confirm_errors,
+            l.send_refused,
+            l.confirm_refused
         )
     }
 
@@ -100,6 +105,7 @@ impl SideReport {
             ms(l.latency_us[3]),
             format!("{} / {}", l.lost, l.duplicated),
             format!("{} / {}", l.send_errors, l.confirm_errors),
+            format!("{} / {}", l.send_refused, l.confirm_refused),
             mib(self.server.max_rss),
             pct(self.server.cpu_percent),
             pct(self.bench.cpu_percent),
@@ -107,7 +113,7 @@ impl SideReport {
     }
 }
 
-const ROWS: [&str; 13] = [
+const ROWS: [&str; 14] = [
     "connect (all clients)",
     "sends confirmed",
     "delivered",
@@ -118,6 +124,7 @@ const ROWS: [&str; 13] = [
     "latency max",
     "lost / duplicated",
     "send / ack errors",
+    "send / ack rate-limited",
     "server RSS (max)",
     "server CPU",
     "load generator CPU",

@@ -44,6 +44,19 @@ pub(crate) trait Peer: Send + Sync + 'static {
     ) -> impl Future<Output = anyhow::Result<()>> + Send;
 }
 
+/// The error a [`Peer`] returns for a request the relay refused under its request rate limit:
+/// counted apart from errors, since the relay did what it is told to.
+#[derive(Debug)]
+pub(crate) struct Refused;
+
+impl std::fmt::Display for Refused {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("refused by the relay's request rate limit")
+    }
+}
+
+impl std::error::Error for Refused {}
+
 /// What to send.
 #[derive(Debug, Clone)]
 pub(crate) struct LoadParams {
@@ -66,16 +79,20 @@ pub(crate) struct LoadParams {
 pub(crate) struct LoadStats {
     /// Sends the relay confirmed.
     pub(crate) sent: u64,
-    /// Sends that failed.
+    /// Sends that failed (refusals under the rate limit aside).
     pub(crate) send_errors: u64,
+    /// Sends the relay refused under its request rate limit.
+    pub(crate) send_refused: u64,
     /// Distinct messages delivered.
     pub(crate) delivered: u64,
     /// Deliveries of a message already delivered.
     pub(crate) duplicated: u64,
     /// Confirmed sends never delivered.
     pub(crate) lost: u64,
-    /// Acks that failed.
+    /// Acks that failed (refusals under the rate limit aside).
     pub(crate) confirm_errors: u64,
+    /// Acks the relay refused under its request rate limit.
+    pub(crate) confirm_refused: u64,
     /// First send to last delivery.
     pub(crate) elapsed: Duration,
     /// `delivered / elapsed`.
@@ -182,6 +199,8 @@ struct Shared {
     hist: Vec<Mutex<Histogram<u64>>>,
     send_errors: AtomicU64,
     confirm_errors: AtomicU64,
+    send_refused: AtomicU64,
+    confirm_refused: AtomicU64,
 }
 
 impl Shared {
@@ -202,6 +221,8 @@ pub(crate) async fn run<P: Peer>(peers: &[Arc<P>], p: &LoadParams) -> anyhow::Re
         hist,
         send_errors: AtomicU64::new(0),
         confirm_errors: AtomicU64::new(0),
+        send_refused: AtomicU64::new(0),
+        confirm_refused: AtomicU64::new(0),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut receivers = JoinSet::new();
@@ -263,6 +284,8 @@ fn summarize(shared: &Shared, start_ns: u64) -> LoadStats {
         duplicated: l.duplicated.load(Ordering::Relaxed),
         lost: l.lost(),
         confirm_errors: shared.confirm_errors.load(Ordering::Relaxed),
+        send_refused: shared.send_refused.load(Ordering::Relaxed),
+        confirm_refused: shared.confirm_refused.load(Ordering::Relaxed),
         elapsed,
         per_sec,
         latency_us: [
@@ -310,6 +333,9 @@ async fn send_loop<P: Peer>(
             let body = encode_body(size, i as u32, seq, shared.now_ns());
             match tokio::time::timeout(REQUEST_TIMEOUT, peer.send(dest, body)).await {
                 Ok(Ok(())) => shared.ledger.confirm(i as u32, seq),
+                Ok(Err(e)) if e.is::<Refused>() => {
+                    shared.send_refused.fetch_add(1, Ordering::Relaxed);
+                }
                 _ => {
                     shared.send_errors.fetch_add(1, Ordering::Relaxed);
                 }
@@ -352,9 +378,14 @@ async fn receive_loop<P: Peer>(
         }
         let (peer, shared) = (peer.clone(), shared.clone());
         acks.spawn(async move {
-            let r = tokio::time::timeout(REQUEST_TIMEOUT, peer.confirm(token)).await;
-            if !matches!(r, Ok(Ok(()))) {
-                shared.confirm_errors.fetch_add(1, Ordering::Relaxed);
+            match tokio::time::timeout(REQUEST_TIMEOUT, peer.confirm(token)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) if e.is::<Refused>() => {
+                    shared.confirm_refused.fetch_add(1, Ordering::Relaxed);
+                }
+                _ => {
+                    shared.confirm_errors.fetch_add(1, Ordering::Relaxed);
+                }
             }
         });
     }

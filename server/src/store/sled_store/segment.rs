@@ -143,6 +143,7 @@ impl Segments {
     }
 
     /// How many segments hold a live envelope.
+    #[cfg(test)]
     pub(super) fn count(&self) -> usize {
         self.live.len()
     }
