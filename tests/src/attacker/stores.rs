@@ -4,10 +4,14 @@
 //! Two layouts, read from the formats' own code rather than through it:
 //! - a client home (`client/src/store/record.rs`): every sled value is `version (1) ‖ slot (u64
 //!   BE) ‖ sealed`, sealed with associated data `"hush-client store v1" ‖ slot ‖ sled key`;
-//! - a relay's queue store, format 2 in `db.v2/` (`server/src/store/sled_store/codec.rs` and
-//!   `seal.rs`): a queue's key is `'q' ‖ slot (u64 BE)` and an envelope's `'e' ‖ slot`, each value sealed
-//!   whole under the key in that vault slot, with associated data `"hush-relay que 2" ‖ slot`
-//!   or `"hush-relay env 2" ‖ slot`; the format record `'f'` is not sealed.
+//! - a relay's queue store, format 3 in `db.v2/` (`server/src/store/sled_store/codec.rs`,
+//!   `seal.rs` and `segment.rs`): a queue's key is `'q' ‖ slot (u64 BE)`, its value sealed whole
+//!   under the key in that vault slot with associated data `"hush-relay que 2" ‖ slot`; a
+//!   segment's key is `'s' ‖ id (u64 BE)` and its value a run of `slot (u64 BE) ‖ length (u32
+//!   BE) ‖ sealed envelope record`, each record sealed under the key in its slot with
+//!   associated data `"hush-relay env 2" ‖ slot` (each is reported as a record of its own);
+//!   format 2's `'e' ‖ slot` envelope records are read too. The format record `'f'` is not
+//!   sealed.
 //!
 //! What it does not do: repair, remove or rewrite anything (it works on a copy), or read sled's
 //! log for values that are no longer live.
@@ -112,7 +116,11 @@ pub(super) fn read_store(dir: &Path, layout: Layout, unlock: Unlock<'_>) -> Stor
             .unwrap_or_else(|e| panic!("sled tree does not open: {e}"));
         for item in tree.iter() {
             let (k, v) = item.unwrap_or_else(|e| panic!("sled iteration failed: {e}"));
-            entries.push(entry(layout, &name, &k, &v, &keys));
+            if layout == Layout::Relay && k.first() == Some(&b's') {
+                entries.extend(segment_entries(&name, &k, &v, &keys));
+            } else {
+                entries.push(entry(layout, &name, &k, &v, &keys));
+            }
         }
     }
     StoreImage { entries, occupied }
@@ -148,7 +156,7 @@ fn open_vault(dir: &Path, unlock: Unlock<'_>) -> Vault {
 
 /// Label of the client store's associated data.
 const CLIENT_AAD_LABEL: &[u8] = b"hush-client store v1";
-/// The directory of a relay's sled database (format 2).
+/// The directory of a relay's sled database (formats 2 and 3).
 const RELAY_DB_DIR: &str = "db.v2";
 /// Label of the associated data of a relay's queue record.
 const RELAY_QUEUE_LABEL: &[u8] = b"hush-relay que 2";
@@ -218,6 +226,53 @@ fn entry(layout: Layout, tree: &[u8], k: &[u8], v: &[u8], keys: &[(u64, RecordKe
     e
 }
 
+/// Every envelope record of a relay's segment (key `k`, value `v`), each as an entry of its
+/// own: its value the sealed record, its named slot the one the segment gives it. A segment
+/// that does not parse is one unsealed entry, searched whole.
+fn segment_entries(tree: &[u8], k: &[u8], v: &[u8], keys: &[(u64, RecordKey)]) -> Vec<Entry> {
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    while at < v.len() {
+        let Some(head) = v.get(at..at + 12) else {
+            break;
+        };
+        let slot = u64::from_be_bytes(head[..8].try_into().expect("8 bytes"));
+        let len = u32::from_be_bytes(head[8..].try_into().expect("4 bytes")) as usize;
+        let Some(sealed) = v.get(at + 12..at + 12 + len) else {
+            break;
+        };
+        let mut e = Entry {
+            label: format!("{} entry {}", label(Layout::Relay, tree, k), out.len()),
+            key: k.to_vec(),
+            value: sealed.to_vec(),
+            sealed: true,
+            named_slot: Some(slot),
+            opened: Vec::new(),
+        };
+        for (key_slot, key) in keys {
+            let aads = std::iter::once(slot)
+                .chain((slot != *key_slot).then_some(*key_slot))
+                .map(|s| [RELAY_ENVELOPE_LABEL, &s.to_be_bytes()].concat());
+            if let Some(plain) = aads.into_iter().find_map(|aad| key.open(&aad, sealed).ok()) {
+                e.opened.push((*key_slot, plain));
+            }
+        }
+        out.push(e);
+        at += 12 + len;
+    }
+    if at != v.len() {
+        out.push(Entry {
+            label: format!("{} (unparsed)", label(Layout::Relay, tree, k)),
+            key: k.to_vec(),
+            value: v.to_vec(),
+            sealed: false,
+            named_slot: None,
+            opened: Vec::new(),
+        });
+    }
+    out
+}
+
 /// What a record is, for reports: its tree (if not the default), namespace and key in hex.
 fn label(layout: Layout, tree: &[u8], k: &[u8]) -> String {
     let kind = match (layout, k.first()) {
@@ -242,6 +297,7 @@ fn label(layout: Layout, tree: &[u8], k: &[u8]) -> String {
         },
         (Layout::Relay, Some(b'q')) => "queue".to_owned(),
         (Layout::Relay, Some(b'e')) => "envelope".to_owned(),
+        (Layout::Relay, Some(b's')) => "segment".to_owned(),
         (Layout::Relay, Some(b'f')) => "store format".to_owned(),
         (Layout::Relay, Some(&b)) => format!("kind {b:#04x}"),
     };
