@@ -276,7 +276,10 @@ fn batched_allocation_and_shredding_write_what_single_calls_do() {
         assert_ne!(*slot, single);
         assert!(raw_slot(&path, *slot).iter().any(|&x| x != 0));
         let sealed = k.seal(b"rec", b"body");
-        assert_eq!(vault.get(*slot).unwrap().open(b"rec", &sealed).unwrap(), b"body");
+        assert_eq!(
+            vault.get(*slot).unwrap().open(b"rec", &sealed).unwrap(),
+            b"body"
+        );
     }
     assert!(matches!(vault.allocate(), Err(VaultError::Full { .. })));
     // Shred slots 1, 2 and 4 (two runs) and a free-to-be slot twice.

@@ -1,12 +1,14 @@
 //! [`SledStore`]: the embedded default [`QueueStore`], on sled, with every record sealed at rest.
 //!
-//! Layout (store format 2, see `codec`): one sled tree holds queue records and envelope
-//! records, each sealed under its own key from a [`Vault`] in the data directory (device key
-//! from the 0600 `device.key` beside it) and keyed by nothing but that key's vault slot (`seal`
-//! says what each record holds). No id a client uses is on disk in the clear, nor anything
-//! computed from one. An in-memory index (`mem`), rebuilt on open by opening every record, holds
-//! every queue's record and counters and every envelope's id, seq, expiry and key slot, so a
-//! send writes one key (its envelope) and an ack removes one, and neither reads sled. Every
+//! Layout (store format 3, see `codec`): one sled tree holds queue records and segments of
+//! envelope records (`segment`), each record sealed under its own key from a [`Vault`] in the
+//! data directory (device key from the 0600 `device.key` beside it); a queue record is keyed by
+//! nothing but that key's vault slot, a segment by a counter (`seal` says what each record
+//! holds). No id a client uses is on disk in the clear, nor anything computed from one. An
+//! in-memory index (`mem`), rebuilt on open by opening every record, holds every queue's record
+//! and counters and every envelope's id, seq, expiry, key slot and place in its segment, so a
+//! round of sends writes a few segments, an ack writes nothing to sled (it shreds the
+//! envelope's key), and neither reads sled. Every
 //! change to a queue is part of one sled `Batch`, applied atomically under that queue's lock
 //! stripe (which also guards its part of the index), so the capability check, quota check,
 //! append and optional capability swap of a send are one step. Sends and acks go through one
@@ -14,8 +16,10 @@
 //! stripe; other changes apply their own batch.
 //!
 //! Deletion: ack, retract and expiry shred the envelope's key; deleting a queue shreds its
-//! envelopes' keys and the queue's own. What sled's log may still hold of them can then no
-//! longer be read. A database of format 1 (ids in the clear) is rewritten on open (`migrate`).
+//! envelopes' keys and the queue's own. What sled's log, or a segment that still holds other
+//! envelopes, may still hold of them can then no longer be read; a segment's key is removed
+//! once all its envelopes are gone. A database of format 1 (ids in the clear) or 2 (one key per
+//! envelope) is migrated on open (`migrate`).
 //!
 //! Durability: mutations return once a group commit (one sled flush, then one vault fdatasync,
 //! shared by every concurrent writer; see `commit`) has covered them. Runtime: sends and acks
@@ -62,7 +66,7 @@ use super::{
 
 /// Most vault slots, hence most records (envelopes and queues) stored at once (64 Mi).
 pub const MAX_STORED_ENVELOPES: u64 = 1 << 26;
-/// Subdirectory that holds the sled database (format 2; format 1 was in `db`).
+/// Subdirectory that holds the sled database (formats 2 and 3; format 1 was in `db`).
 const DB_DIR: &str = "db.v2";
 /// The key vault file.
 const VAULT_FILE: &str = "keys.vault";

@@ -127,7 +127,8 @@ fn to_segments(db: &sled::Db) -> Result<u64, StoreError> {
         let slot = key_slot(&k)?;
         if !value.is_empty() && value.len() + v.len() > SEGMENT_TARGET_BYTES {
             batch.insert(&segment_key(next)[..], std::mem::take(&mut value));
-            db.apply_batch(std::mem::take(&mut batch)).map_err(backend)?;
+            db.apply_batch(std::mem::take(&mut batch))
+                .map_err(backend)?;
             next += 1;
         }
         push_entry(&mut value, slot, |out| out.extend_from_slice(&v));
@@ -408,8 +409,11 @@ mod tests {
             bytes: 0,
         };
         let (slot, k) = vault.allocate().unwrap();
-        db.insert(queue_key(slot.index()), seal_queue(&k, slot.index(), &r, &value))
-            .unwrap();
+        db.insert(
+            queue_key(slot.index()),
+            seal_queue(&k, slot.index(), &r, &value),
+        )
+        .unwrap();
         for (n, body) in bodies.iter().enumerate() {
             let (slot, k) = vault.allocate().unwrap();
             let head = EnvelopeHead {
@@ -461,7 +465,10 @@ mod tests {
         assert_eq!(format.as_ref(), format_value(FORMAT));
         // Acks and sends go on; the keys stayed where they were.
         let r = RecipientId::from_bytes(RID);
-        assert!(s.ack(r, EnvelopeId::from_bytes([0; ID_LEN]), 1).await.unwrap());
+        assert!(s
+            .ack(r, EnvelopeId::from_bytes([0; ID_LEN]), 1)
+            .await
+            .unwrap());
         let env = NewEnvelope {
             id: EnvelopeId::from_bytes([0xAA; ID_LEN]),
             body: b"new".to_vec(),

@@ -27,8 +27,8 @@ use super::codec::{queue_key, segment_key, QueueValue};
 use super::error::backend;
 use super::mem::{EnvelopeMeta, QueueMem, Stripe, Undo};
 use super::recovery::{load, Repair};
-use super::seal::{open_envelope, seal_envelope_into, seal_queue, EnvelopeHead};
 use super::seal::ENVELOPE_SEAL_OVERHEAD;
+use super::seal::{open_envelope, seal_envelope_into, seal_queue, EnvelopeHead};
 use super::segment::{SegmentRound, Segments};
 use crate::store::{
     cap_matches, CapHash, NewEnvelope, QueueRecord, Quota, StoreError, StoreStats, StoredEnvelope,

@@ -274,7 +274,11 @@ mod tests {
         round.release(&mut batch, places[2].seg);
         round.append(&mut batch, 9, 10, |v| v.resize(v.len() + 10, 2));
         round.undo();
-        assert_eq!(table.count(), 1, "the third's segment is back, the new one gone");
+        assert_eq!(
+            table.count(),
+            1,
+            "the third's segment is back, the new one gone"
+        );
         assert!(table.release(places[2].seg));
         assert_eq!(table.start(), 3, "ids are not handed out twice");
     }

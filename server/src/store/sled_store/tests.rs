@@ -199,7 +199,10 @@ async fn forensic_check(removal: Removal) {
             );
         }
     }
-    assert!(records >= 1, "{removal:?}: the search found no record at all");
+    assert!(
+        records >= 1,
+        "{removal:?}: the search found no record at all"
+    );
     assert_eq!(readable, vec![b"still pending".to_vec()], "{removal:?}");
 }
 
@@ -215,7 +218,9 @@ fn segments(db: &sled::Db) -> Vec<(u64, Vec<u8>)> {
 
 /// The vault slots of every envelope record the segments in `db` hold.
 fn stored_slots(db: &sled::Db) -> Vec<u64> {
-    let records = segments(db).into_iter().flat_map(|(_, v)| entries(&v).unwrap());
+    let records = segments(db)
+        .into_iter()
+        .flat_map(|(_, v)| entries(&v).unwrap());
     records.map(|(slot, _, _)| slot).collect()
 }
 

@@ -189,7 +189,10 @@ fn run_round(core: &Core, ops: Vec<Op>) -> Round {
             drop(stripes);
             drop(senders);
             // Shredding its key is what removes an acked envelope: one write per run of slots.
-            let slots: Vec<SlotId> = removed.iter().map(|(_, s)| SlotId::from_index(*s)).collect();
+            let slots: Vec<SlotId> = removed
+                .iter()
+                .map(|(_, s)| SlotId::from_index(*s))
+                .collect();
             if let Err(e) = core.vault.shred_many(&slots).map_err(backend) {
                 // The envelopes are gone from the index but maybe not their keys: the acks fail.
                 for (i, _) in removed {
