@@ -3,9 +3,9 @@
 //! This library holds the shared fixtures: a relay on `127.0.0.1:0` (with a clock the test
 //! controls, or the wall clock for tests of whole clients), fresh keys and capabilities, and
 //! awaiting a push with a deadline instead of sleeping. [`clients`] drives whole `Client`s,
-//! [`intercept`] wraps a queue store with hooks, [`monitor`] scrapes a relay's metrics, and
-//! [`forensic`] searches directories for
-//! bytes that must be gone. The tests themselves live in `tests/`; tests that need no relay
+//! [`intercept`] wraps a queue store with hooks, [`monitor`] scrapes a relay's metrics,
+//! [`nats`] starts a NATS JetStream cluster, and [`forensic`] searches directories for bytes
+//! that must be gone. The tests themselves live in `tests/`; tests that need no relay
 //! stay in the crate they test.
 
 pub mod attacker;
@@ -16,6 +16,7 @@ pub mod fuzzing;
 pub mod hostile;
 pub mod intercept;
 pub mod monitor;
+pub mod nats;
 pub mod recording;
 pub mod socks5;
 

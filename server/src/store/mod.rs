@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 
 #[cfg(any(test, feature = "testing"))]
 pub mod conformance;
+pub mod jetstream;
 pub mod memory;
 pub mod sled_store;
 mod wake;

@@ -41,6 +41,12 @@ impl WakeRegistry {
         Wakeup { rx }
     }
 
+    /// Whether anyone still watches `queue`.
+    pub fn is_watched(&self, queue: &RecipientId) -> bool {
+        let map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(queue).is_some_and(|tx| tx.receiver_count() > 0)
+    }
+
     /// Wakes everyone watching `queue`, and forgets the queue if nobody watches any more.
     pub fn wake(&self, queue: &RecipientId) {
         let mut map = self.inner.lock().unwrap_or_else(PoisonError::into_inner);

@@ -1,0 +1,255 @@
+//! The few JetStream calls the store makes, over the JetStream JSON API.
+//!
+//! Reads go to the stream leader (`STREAM.MSG.GET`, not the direct-get API that a lagging
+//! replica may answer), so a read sees every write acknowledged before it. Writes are
+//! publishes that JetStream acknowledges only once a quorum of the stream's replicas has them;
+//! a conditional publish states the subject's expected last sequence, which is how the store
+//! serialises the writes to one queue without a lock in the relay. Deletions erase: the server
+//! overwrites the message bytes.
+//!
+//! What this module does not do: know what the messages mean (`queue.rs`, `codec.rs`).
+
+use std::time::Duration;
+
+use async_nats::jetstream::context::{Publish, PublishErrorKind};
+use async_nats::jetstream::Context;
+use base64::Engine;
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use crate::store::StoreError;
+
+/// JetStream's error code for "no message found".
+const NO_MESSAGE: u64 = 10037;
+/// JetStream's error code for "stream not found".
+const NO_STREAM: u64 = 10059;
+/// JetStream's error code for a failed message deletion (the message is gone already).
+const DELETE_FAILED: u64 = 10057;
+/// How long a publish whose acknowledgement was lost is retried, with the same message id so
+/// that JetStream keeps one copy.
+const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(20);
+/// The duplicate window of the queue stream: a publish retried within it is stored once.
+pub(super) const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
+
+/// An error reply of the JetStream API.
+#[derive(Deserialize, Debug)]
+struct ApiError {
+    #[serde(default)]
+    err_code: u64,
+    #[serde(default)]
+    description: String,
+}
+
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum Reply<T> {
+    Err { error: ApiError },
+    Ok(T),
+}
+
+#[derive(Deserialize)]
+struct MsgGetReply {
+    message: StoredMsg,
+}
+
+#[derive(Deserialize)]
+struct StoredMsg {
+    subject: String,
+    seq: u64,
+    #[serde(default)]
+    data: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Success {
+    #[serde(default)]
+    success: bool,
+}
+
+/// One message read back: stream sequence, subject and payload.
+#[derive(Debug)]
+pub(super) struct Msg {
+    /// The stream sequence.
+    pub seq: u64,
+    /// The subject it was published to.
+    pub subject: String,
+    /// Its payload.
+    pub data: Vec<u8>,
+}
+
+/// Which message a read asks for.
+pub(super) enum Get<'a> {
+    /// The last message on a subject.
+    Last(&'a str),
+    /// The first message at or after a sequence whose subject matches a filter (wildcards
+    /// allowed).
+    Next { from: u64, filter: &'a str },
+}
+
+/// The outcome of a conditional publish.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum Published {
+    /// Stored on a quorum at this stream sequence.
+    Stored(u64),
+    /// The subject's last sequence was not the one expected: nothing was stored.
+    Conflict,
+}
+
+/// A JetStream context with the store's request helpers.
+#[derive(Clone)]
+pub(super) struct Api {
+    js: Context,
+    client: async_nats::Client,
+}
+
+fn transient(what: &str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::transient(format!("jetstream {what}: {e}"))
+}
+
+fn api_failure(what: &str, e: &ApiError) -> StoreError {
+    StoreError::transient(format!(
+        "jetstream {what}: {} (code {})",
+        e.description, e.err_code
+    ))
+}
+
+impl Api {
+    /// Wraps a connected client.
+    pub(super) fn new(client: async_nats::Client) -> Api {
+        Api {
+            js: async_nats::jetstream::new(client.clone()),
+            client,
+        }
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        subject: String,
+        body: &Value,
+    ) -> Result<Result<T, ApiError>, StoreError> {
+        let reply: Reply<T> = self
+            .js
+            .request(subject, body)
+            .await
+            .map_err(|e| transient("request", e))?;
+        Ok(match reply {
+            Reply::Ok(v) => Ok(v),
+            Reply::Err { error } => Err(error),
+        })
+    }
+
+    /// Reads one message, or `None` if there is none.
+    pub(super) async fn get(&self, stream: &str, which: Get<'_>) -> Result<Option<Msg>, StoreError> {
+        let body = match which {
+            Get::Last(subject) => json!({ "last_by_subj": subject }),
+            Get::Next { from, filter } => json!({ "seq": from.max(1), "next_by_subj": filter }),
+        };
+        let reply = self.call::<MsgGetReply>(format!("STREAM.MSG.GET.{stream}"), &body);
+        match reply.await? {
+            Ok(r) => {
+                let data = match r.message.data {
+                    Some(b64) => base64::engine::general_purpose::STANDARD
+                        .decode(b64)
+                        .map_err(|e| transient("message decode", e))?,
+                    None => Vec::new(),
+                };
+                Ok(Some(Msg {
+                    seq: r.message.seq,
+                    subject: r.message.subject,
+                    data,
+                }))
+            }
+            Err(e) if e.err_code == NO_MESSAGE => Ok(None),
+            Err(e) => Err(api_failure("read", &e)),
+        }
+    }
+
+    /// Erases one message (the server overwrites its bytes). Returns `false` if it was gone
+    /// already, so two nodes removing the same message do not fail.
+    pub(super) async fn erase(&self, stream: &str, seq: u64) -> Result<bool, StoreError> {
+        let body = json!({ "seq": seq, "no_erase": false });
+        let reply = self.call::<Success>(format!("STREAM.MSG.DELETE.{stream}"), &body);
+        match reply.await? {
+            Ok(s) => Ok(s.success),
+            Err(e) if e.err_code == DELETE_FAILED || e.err_code == NO_MESSAGE => Ok(false),
+            Err(e) => Err(api_failure("delete", &e)),
+        }
+    }
+
+    /// Publishes `payload` and waits for the quorum acknowledgement. With `expected_last`, the
+    /// publish is stored only if the subject's last stream sequence is that one (0: no message
+    /// on the subject). With `msg_id`, a publish whose acknowledgement was lost is retried, and
+    /// JetStream keeps one copy.
+    pub(super) async fn publish(
+        &self,
+        subject: &str,
+        payload: Vec<u8>,
+        expected_last: Option<u64>,
+        msg_id: Option<&str>,
+    ) -> Result<Published, StoreError> {
+        let deadline = tokio::time::Instant::now() + PUBLISH_RETRY_FOR;
+        loop {
+            let mut publish = Publish::build().payload(payload.clone().into());
+            if let Some(seq) = expected_last {
+                publish = publish.expected_last_subject_sequence(seq);
+            }
+            if let Some(id) = msg_id {
+                publish = publish.message_id(id);
+            }
+            let acked = match self.js.send_publish(subject.to_owned(), publish).await {
+                Ok(ack) => ack.await,
+                Err(e) => Err(e),
+            };
+            match acked {
+                Ok(ack) => return Ok(Published::Stored(ack.sequence)),
+                Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
+                    return Ok(Published::Conflict)
+                }
+                Err(e) if msg_id.is_some() && tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "jetstream publish unacknowledged; retrying");
+                }
+                Err(e) => return Err(transient("publish", e)),
+            }
+        }
+    }
+
+    /// Creates a stream unless one of that name exists.
+    pub(super) async fn ensure_stream(&self, config: Value) -> Result<(), StoreError> {
+        let name = config["name"].as_str().unwrap_or_default().to_owned();
+        let empty = json!({});
+        let info = self.call::<Value>(format!("STREAM.INFO.{name}"), &empty);
+        match info.await? {
+            Ok(_) => return Ok(()),
+            Err(e) if e.err_code == NO_STREAM => {}
+            Err(e) => return Err(api_failure("stream info", &e)),
+        }
+        let created = self.call::<Value>(format!("STREAM.CREATE.{name}"), &config);
+        match created.await? {
+            Ok(_) => Ok(()),
+            // Another node created it at the same time.
+            Err(_) if self.exists(&name).await? => Ok(()),
+            Err(e) => Err(api_failure("stream create", &e)),
+        }
+    }
+
+    async fn exists(&self, stream: &str) -> Result<bool, StoreError> {
+        let empty = json!({});
+        let info = self.call::<Value>(format!("STREAM.INFO.{stream}"), &empty);
+        Ok(info.await?.is_ok())
+    }
+
+    /// Asks JetStream for the account's state: an answer means the cluster has a meta leader
+    /// and takes requests.
+    pub(super) async fn account_info(&self) -> Result<(), StoreError> {
+        match self.call::<Value>("INFO".to_owned(), &json!({})).await? {
+            Ok(_) => Ok(()),
+            Err(e) => Err(api_failure("account info", &e)),
+        }
+    }
+
+    /// The core NATS client, for wake-up messages.
+    pub(super) fn client(&self) -> async_nats::Client {
+        self.client.clone()
+    }
+}
