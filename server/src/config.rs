@@ -19,6 +19,7 @@ use serde::Deserialize;
 
 use crate::blob::{BlobLimits, MAX_BLOB_BYTES};
 use crate::limits as l;
+use crate::store::jetstream::JetStreamConfig;
 
 /// Default listen address.
 pub const DEFAULT_LISTEN: &str = "0.0.0.0:4433";
@@ -87,6 +88,19 @@ pub struct RelayConfig {
     pub create_token: Option<CreateToken>,
     /// A file of create tokens, one per line, read at start and on SIGHUP.
     pub create_tokens_file: Option<PathBuf>,
+    /// Where queues are kept. Only the binary reads it: a relay is given its store.
+    pub store: StoreChoice,
+}
+
+/// Where the binary keeps queues.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum StoreChoice {
+    /// The embedded sled store in the data directory (the default).
+    #[default]
+    Sled,
+    /// A NATS JetStream cluster shared by several relay nodes.
+    JetStream(JetStreamConfig),
 }
 
 impl Default for RelayConfig {
@@ -117,6 +131,7 @@ impl Default for RelayConfig {
             request_deadline: l::REQUEST_DEADLINE,
             create_token: None,
             create_tokens_file: None,
+            store: StoreChoice::Sled,
         }
     }
 }
@@ -286,6 +301,29 @@ pub struct Settings {
     /// queues and files [default: none]
     #[arg(long, env = "HUSH_CREATE_TOKENS_FILE")]
     pub create_tokens_file: Option<PathBuf>,
+    /// Where queues are kept: sled (embedded, in the data directory) or jetstream (a NATS
+    /// cluster shared by several relay nodes; needs --nats) [default: sled]
+    #[arg(long, env = "HUSH_STORE")]
+    pub store: Option<String>,
+    /// NATS server URLs for --store jetstream, comma-separated: nats://h1:4222,nats://h2:4222
+    #[arg(long, env = "HUSH_NATS")]
+    pub nats: Option<String>,
+    /// NATS credentials file (JWT and NKey seed) [default: none]
+    #[arg(long, env = "HUSH_NATS_CREDS")]
+    pub nats_creds: Option<PathBuf>,
+    /// PEM CA certificates for NATS; when set, the NATS connection requires TLS [default: none]
+    #[arg(long, env = "HUSH_NATS_CA")]
+    pub nats_ca: Option<PathBuf>,
+    /// Copies of each JetStream stream: 1, 3 or 5 [default: 3]
+    #[arg(long, env = "HUSH_NATS_REPLICAS")]
+    pub nats_replicas: Option<usize>,
+    /// Prefix of the JetStream stream names and subjects [default: hush]
+    #[arg(long, env = "HUSH_NATS_PREFIX")]
+    pub nats_prefix: Option<String>,
+    /// Where blobs (file transfers) are kept: local (each node's data directory). jetstream is
+    /// not supported yet and is refused [default: local]
+    #[arg(long, env = "HUSH_BLOB_STORE")]
+    pub blob_store: Option<String>,
 }
 
 /// Reads `create_token` from the TOML file as a checked token; the error never repeats it.
@@ -359,12 +397,72 @@ impl Settings {
             metrics: self.metrics.or(file.metrics),
             create_token: self.create_token.or(file.create_token),
             create_tokens_file: self.create_tokens_file.or(file.create_tokens_file),
+            store: self.store.or(file.store),
+            nats: self.nats.or(file.nats),
+            nats_creds: self.nats_creds.or(file.nats_creds),
+            nats_ca: self.nats_ca.or(file.nats_ca),
+            nats_replicas: self.nats_replicas.or(file.nats_replicas),
+            nats_prefix: self.nats_prefix.or(file.nats_prefix),
+            blob_store: self.blob_store.or(file.blob_store),
+        }
+    }
+
+    /// The store these settings choose, checked: `--nats` goes with `--store jetstream` only,
+    /// and blobs on JetStream are refused until they are supported.
+    fn store_choice(&mut self) -> Result<StoreChoice, ConfigError> {
+        let invalid = |name, message: &str| ConfigError::Invalid {
+            name,
+            message: message.to_owned(),
+        };
+        match self.blob_store.as_deref() {
+            None | Some("local") => {}
+            Some("jetstream") => {
+                return Err(invalid(
+                    "blob-store",
+                    "blobs on JetStream are not supported yet; use local (each relay node \
+                     keeps the files uploaded through it)",
+                ))
+            }
+            Some(_) => return Err(invalid("blob-store", "write local")),
+        }
+        let nats_set = self.nats.is_some()
+            || self.nats_creds.is_some()
+            || self.nats_ca.is_some()
+            || self.nats_replicas.is_some()
+            || self.nats_prefix.is_some();
+        match self.store.as_deref() {
+            None | Some("sled") if nats_set => Err(invalid(
+                "nats",
+                "the NATS settings are used only with store = jetstream",
+            )),
+            None | Some("sled") => Ok(StoreChoice::Sled),
+            Some("jetstream") => {
+                let urls: Vec<String> = (self.nats.take().unwrap_or_default().split(','))
+                    .map(|u| u.trim().to_owned())
+                    .filter(|u| !u.is_empty())
+                    .collect();
+                if urls.is_empty() {
+                    return Err(invalid(
+                        "nats",
+                        "store = jetstream needs the NATS server URLs, such as \
+                         nats://h1:4222,nats://h2:4222",
+                    ));
+                }
+                let mut js = JetStreamConfig::new(urls);
+                js.creds_file = self.nats_creds.take();
+                js.ca_file = self.nats_ca.take();
+                js.replicas = self.nats_replicas.unwrap_or(js.replicas);
+                js.prefix = self.nats_prefix.take().unwrap_or(js.prefix);
+                Ok(StoreChoice::JetStream(js))
+            }
+            Some(_) => Err(invalid("store", "write sled or jetstream")),
         }
     }
 
     /// The configuration these settings make, each one that is unset taken from `d`; checks
     /// the sizes against their maximums and parses the durations.
-    fn resolve(self, d: RelayConfig) -> Result<RelayConfig, ConfigError> {
+    fn resolve(mut self, d: RelayConfig) -> Result<RelayConfig, ConfigError> {
+        let store = self.store_choice()?;
         let max_envelope_len = self.max_envelope_bytes.unwrap_or(d.max_envelope_len);
         if max_envelope_len > MAX_ENVELOPE_LEN {
             return Err(ConfigError::Invalid {
@@ -424,6 +522,7 @@ impl Settings {
             request_deadline: d.request_deadline,
             create_token: self.create_token.or(d.create_token),
             create_tokens_file: self.create_tokens_file.or(d.create_tokens_file),
+            store,
         })
     }
 }
@@ -565,7 +664,15 @@ mod tests {
             metrics: _,
             create_token: _,
             create_tokens_file: _,
+            store,
+            nats: _,
+            nats_creds: _,
+            nats_ca: _,
+            nats_replicas: _,
+            nats_prefix: _,
+            blob_store,
         } = parsed.clone();
+        assert!(store.is_some() && blob_store.is_some());
         assert!(listen.is_some() && data.is_some());
         assert!(max_ttl.is_some() && queue_idle.is_some() && sweep_interval.is_some());
         assert!(max_envelope_bytes.is_some() && queue_max_messages.is_some());
@@ -588,6 +695,11 @@ mod tests {
             "metrics",
             "create_token",
             "create_tokens_file",
+            "nats",
+            "nats_creds",
+            "nats_ca",
+            "nats_replicas",
+            "nats_prefix",
         ] {
             assert!(text.contains(&format!("# {key} = ")), "{key}");
         }
@@ -626,6 +738,41 @@ mod tests {
             "{err}"
         );
         assert!(!err.contains("short secret"), "{err}");
+    }
+
+    #[test]
+    fn the_jetstream_store_needs_its_urls_and_blobs_on_jetstream_are_refused() {
+        let parse = |args: &[&str]| {
+            let argv = [&["hush-server"][..], args].concat();
+            Cli::try_parse_from(argv).unwrap().into_config()
+        };
+        assert_eq!(parse(&[]).unwrap().store, StoreChoice::Sled);
+        let c = parse(&[
+            "--store",
+            "jetstream",
+            "--nats",
+            "nats://a:4222, nats://b:4222",
+            "--nats-replicas",
+            "1",
+        ])
+        .unwrap();
+        let StoreChoice::JetStream(js) = c.store else {
+            panic!("not jetstream: {:?}", c.store)
+        };
+        assert_eq!(js.urls, ["nats://a:4222", "nats://b:4222"]);
+        assert_eq!((js.replicas, js.prefix.as_str()), (1, "hush"));
+        let named = |r: Result<RelayConfig, ConfigError>| match r {
+            Err(ConfigError::Invalid { name, .. }) => name,
+            other => panic!("expected an invalid setting, got {other:?}"),
+        };
+        assert_eq!(named(parse(&["--store", "jetstream"])), "nats");
+        assert_eq!(named(parse(&["--nats", "nats://a:4222"])), "nats");
+        assert_eq!(named(parse(&["--store", "redis"])), "store");
+        let blobs = ["--store", "jetstream", "--nats", "nats://a:4222"];
+        assert_eq!(
+            named(parse(&[&blobs[..], &["--blob-store", "jetstream"]].concat())),
+            "blob-store"
+        );
     }
 
     #[test]

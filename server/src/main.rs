@@ -1,4 +1,5 @@
-//! The `hush-server` binary: parses settings, starts the relay on the sled store, prints the
+//! The `hush-server` binary: parses settings, starts the relay on the sled store (or, with
+//! `--store jetstream`, on a NATS JetStream cluster shared with other relay nodes), prints the
 //! relay address as the first line of stdout (or, for `hush-server stats`, prints what a
 //! stopped relay's data directory holds), logs to stderr, and exits 0 after a graceful
 //! shutdown on SIGINT or SIGTERM; SIGHUP re-reads the create tokens file. It hardens itself
@@ -9,8 +10,10 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::Parser;
-use hush_server::config::{Cli, Command, RelayConfig};
+use hush_server::config::{Cli, Command, RelayConfig, StoreChoice};
+use hush_server::store::jetstream::JetStreamStore;
 use hush_server::store::sled_store::SledStore;
+use hush_server::store::QueueStore;
 use hush_server::Relay;
 use tracing_subscriber::EnvFilter;
 
@@ -73,10 +76,34 @@ async fn main() -> anyhow::Result<()> {
         println!("configuration is valid:\n{config:#?}");
         return Ok(());
     }
-    // The embedded default store. It creates the data directory (mode 0700) if needed.
-    let store = SledStore::open_async(config.data_dir.clone())
-        .await
-        .with_context(|| format!("cannot open the store in {}", config.data_dir.display()))?;
+    match config.store.clone() {
+        StoreChoice::Sled => {
+            // The embedded default store. It creates the data directory (mode 0700) if needed.
+            let store = SledStore::open_async(config.data_dir.clone())
+                .await
+                .with_context(|| {
+                    format!("cannot open the store in {}", config.data_dir.display())
+                })?;
+            serve(config, store).await
+        }
+        StoreChoice::JetStream(js) => {
+            let store = JetStreamStore::open(&js)
+                .await
+                .context("cannot open the JetStream store")?;
+            tracing::info!(
+                nats = %js.urls.join(","),
+                replicas = js.replicas,
+                prefix = %js.prefix,
+                "queues on NATS JetStream; blobs stay in this node's data directory"
+            );
+            serve(config, store).await
+        }
+        other => anyhow::bail!("this build cannot open the store {other:?}"),
+    }
+}
+
+/// Runs the relay on `store` until SIGINT or SIGTERM.
+async fn serve<S: QueueStore>(config: RelayConfig, store: S) -> anyhow::Result<()> {
     // Kept for the limits logged below; the create token stays with the relay, as a hash.
     let settings = RelayConfig {
         create_token: None,

@@ -52,18 +52,22 @@ fn nats_server() -> PathBuf {
         .expect("nats-server is not installed (apt-get install nats-server; .ci/run does)")
 }
 
+/// `GET path` on a monitoring port: the body if the answer is 200.
+fn http_get(port: u16, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(2))).ok()?;
+    let request = format!("GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n");
+    s.write_all(request.as_bytes()).ok()?;
+    let mut reply = String::new();
+    s.read_to_string(&mut reply).ok()?;
+    let ok = reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200");
+    let body = reply.split_once("\r\n\r\n")?.1;
+    ok.then(|| body.to_owned())
+}
+
 /// Whether `GET /healthz` on this port answers 200.
 fn healthy(port: u16) -> bool {
-    let Ok(mut s) = TcpStream::connect(("127.0.0.1", port)) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
-    if s.write_all(b"GET /healthz HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut reply = String::new();
-    let _ = s.read_to_string(&mut reply);
-    reply.starts_with("HTTP/1.1 200") || reply.starts_with("HTTP/1.0 200")
+    http_get(port, "/healthz").is_some()
 }
 
 impl Node {
@@ -196,9 +200,19 @@ impl NatsCluster {
         self.nodes[i].dir.join("js")
     }
 
-    /// Node `i`'s monitoring port (`/healthz`, `/jsz`).
-    pub fn monitor_port(&self, i: usize) -> u16 {
-        self.nodes[i].monitor_port
+    /// What node `i`'s own replica of `stream` holds, from its `/jsz` report: messages and
+    /// last sequence. `None` if the node does not answer or holds no replica.
+    pub fn stream_state(&self, i: usize, stream: &str) -> Option<(u64, u64)> {
+        let body = http_get(self.nodes[i].monitor_port, "/jsz?accounts=true&streams=true")?;
+        let jsz: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let accounts = jsz["account_details"].as_array()?;
+        let details = accounts
+            .iter()
+            .filter_map(|a| a["stream_detail"].as_array())
+            .flatten();
+        let found = details.into_iter().find(|d| d["name"] == stream)?;
+        let state = &found["state"];
+        Some((state["messages"].as_u64()?, state["last_seq"].as_u64()?))
     }
 }
 
