@@ -207,3 +207,40 @@ async fn logs_hold_no_bodies_capabilities_keys_or_queue_ids() {
 fn hex_lower(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
+
+#[tokio::test]
+async fn two_binaries_on_one_jetstream_cluster_share_queues_and_one_certificate() {
+    let cluster = hush_tests::nats::NatsCluster::start(3);
+    let nats = cluster.urls().join(",");
+    let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let args = |data: &std::path::Path| {
+        let data = data.to_str().unwrap().to_owned();
+        let list = ["--listen", "127.0.0.1:0", "--store", "jetstream", "--nats", &nats];
+        let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
+        v.extend(["--data".to_owned(), data]);
+        v
+    };
+    let args_a = args(dir_a.path());
+    let a = spawn(&args_a.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    // Node B gets node A's certificate and key, so both have one fingerprint.
+    for file in [hush_server::tls::CERT_FILE, hush_server::tls::KEY_FILE] {
+        std::fs::copy(dir_a.path().join(file), dir_b.path().join(file)).unwrap();
+    }
+    let args_b = args(dir_b.path());
+    let b = spawn(&args_b.iter().map(String::as_str).collect::<Vec<_>>(), &[]);
+    assert_eq!(a.address.fingerprint, b.address.fingerprint);
+    let (via_a, via_b) = (
+        RelayClient::connect(&a.address).await.unwrap(),
+        RelayClient::connect(&b.address).await.unwrap(),
+    );
+    let (k, c) = (key(), cap());
+    let (rid, sid) = via_a.create_queue(&k, &c).await.unwrap();
+    via_b.subscribe(&k, rid).await.unwrap();
+    let sent = via_a.send(sid, &c, 600, None, b"across".to_vec()).await;
+    let (id, body) = envelope(&via_b).await;
+    assert_eq!((Ok(id), body.as_slice()), (sent, &b"across"[..]));
+    via_b.ack(rid, id).await.unwrap();
+    drop((via_a, via_b));
+    assert!(stop(a, Signal::Term).await.success());
+    assert!(stop(b, Signal::Term).await.success());
+}

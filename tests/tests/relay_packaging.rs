@@ -36,6 +36,12 @@ fn the_sample_config_passes_the_check_and_broken_ones_name_the_setting() {
         ("max_ttl = \"soon\"\n", "max-ttl"),
         ("no_such_setting = 1\n", "no_such_setting"),
         ("tls_cert = \"/etc/hush/cert.pem\"\n", "tls-key"),
+        ("store = \"jetstream\"\n", "nats"),
+        ("nats = \"nats://127.0.0.1:4222\"\n", "nats"),
+        (
+            "store = \"jetstream\"\nnats = \"nats://127.0.0.1:4222\"\nblob_store = \"jetstream\"\n",
+            "blob-store",
+        ),
     ] {
         let file = dir.path().join("hush.toml");
         std::fs::write(&file, text).unwrap();
