@@ -46,6 +46,16 @@ pub(crate) struct RelayArgs {
     /// only if a message was lost or duplicated
     #[arg(long)]
     quick: bool,
+    /// The store of the relay the benchmark starts: sled, or jetstream, which runs the same
+    /// load on sled first and then on NATS JetStream, in the same run (needs --nats)
+    #[arg(long, default_value = "sled")]
+    store: String,
+    /// For --store jetstream: the URLs of a running NATS cluster, comma-separated
+    #[arg(long)]
+    nats: Option<String>,
+    /// For --store jetstream: copies of each stream
+    #[arg(long, default_value_t = 3)]
+    nats_replicas: usize,
     #[command(flatten)]
     pub(crate) target: TargetArgs,
 }
@@ -127,6 +137,48 @@ async fn hush_side(
     Ok(report)
 }
 
+/// The same load against the `hush-server` binary on NATS JetStream, under fresh stream
+/// names, so that every run starts on empty streams.
+async fn jetstream_side(
+    a: &RelayArgs,
+    params: &LoadParams,
+    log: &impl Fn(&str),
+) -> anyhow::Result<SideReport> {
+    let Some(nats) = &a.nats else {
+        anyhow::bail!("--store jetstream needs --nats URL,URL,... of a running NATS cluster");
+    };
+    if a.target.source.relay.is_some() || a.quick {
+        anyhow::bail!("--store jetstream starts its own relay: drop --relay and --quick");
+    }
+    let n = a.clients.max(1);
+    let prefix = format!("bench{}x{}", std::process::id(), report::unix_secs());
+    let extra: Vec<String> = [
+        "--store",
+        "jetstream",
+        "--nats",
+        nats,
+        "--nats-replicas",
+        &a.nats_replicas.to_string(),
+        "--nats-prefix",
+        &prefix,
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    log(&format!("jetstream: starting the relay on {nats}, connecting {n} clients"));
+    let bin = crate::target::server_binary(a.target.source.server_bin.as_deref())?;
+    let target = crate::target::HushTarget::spawn_with(&bin, &extra).await?;
+    let (peers, storm) =
+        hush::setup(&target, n, a.target.endpoints, a.target.connect_timeout).await?;
+    log("jetstream: sending");
+    let description = target.description.clone();
+    let r = measure("jetstream", description, storm, &peers, params, target.pid, log).await?;
+    peers.iter().for_each(|p| p.close());
+    drop(peers);
+    target.stop().await.context("stopping the relay")?;
+    Ok(r)
+}
+
 /// The same load against the raw quinn forwarder.
 async fn baseline_side(
     a: &RelayArgs,
@@ -165,6 +217,11 @@ pub(crate) async fn run(mut a: RelayArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let hush_report = hush_side(&a, &params, &log).await?;
+    let jetstream_report = match a.store.as_str() {
+        "sled" => None,
+        "jetstream" => Some(jetstream_side(&a, &params, &log).await?),
+        other => anyhow::bail!("--store {other}: write sled or jetstream"),
+    };
     let base_report = if a.no_baseline {
         None
     } else {
@@ -174,6 +231,7 @@ pub(crate) async fn run(mut a: RelayArgs) -> anyhow::Result<ExitCode> {
     let sides = Sides {
         hush: &hush_report,
         baseline: base_report.as_ref(),
+        jetstream: jetstream_report.as_ref(),
     };
     if a.target.json {
         println!("{}", sides.json(&a, &params, &machine, load_end));
@@ -191,6 +249,8 @@ pub(crate) async fn run(mut a: RelayArgs) -> anyhow::Result<ExitCode> {
 struct Sides<'a> {
     hush: &'a SideReport,
     baseline: Option<&'a SideReport>,
+    /// The same load on the relay on NATS JetStream, with `--store jetstream`.
+    jetstream: Option<&'a SideReport>,
 }
 
 impl Sides<'_> {
@@ -203,7 +263,7 @@ impl Sides<'_> {
 
     /// Whether a message was lost or duplicated, or none delivered, on either side.
     fn bad(&self) -> bool {
-        [Some(self.hush), self.baseline]
+        [Some(self.hush), self.baseline, self.jetstream]
             .into_iter()
             .flatten()
             .any(|r| r.load.lost > 0 || r.load.duplicated > 0 || r.load.delivered == 0)
@@ -233,6 +293,11 @@ impl Sides<'_> {
             },
             "hush": self.hush.json(),
             "baseline": self.baseline.map(SideReport::json),
+            "jetstream": self.jetstream.map(SideReport::json),
+            "cpu_per_message_us": {
+                "sled": report::cpu_per_message_us(self.hush),
+                "jetstream": self.jetstream.and_then(report::cpu_per_message_us),
+            },
             "hush_over_baseline": self.ratio(),
         })
     }
@@ -261,5 +326,10 @@ impl Sides<'_> {
             load_end.map(|l| l.to_string()).unwrap_or_default(),
         );
         report::print_table(&header, self.hush, self.baseline);
+        if let Some(js) = self.jetstream {
+            println!();
+            let labels = ["relay on sled", "relay on JetStream"];
+            report::print_columns("The same load, sled against NATS JetStream (relay process only; NATS CPU not included):", labels, self.hush, Some(js));
+        }
     }
 }

@@ -132,23 +132,7 @@ const ROWS: [&str; 14] = [
 
 /// Prints the side-by-side table.
 pub(crate) fn print_table(header: &str, hush: &SideReport, base: Option<&SideReport>) {
-    println!("{header}");
-    let h = hush.column();
-    let b = base.map(SideReport::column);
-    println!(
-        "{:<24} {:>26} {:>26}",
-        "",
-        "hush relay",
-        if b.is_some() {
-            "raw quinn baseline"
-        } else {
-            ""
-        }
-    );
-    for (i, row) in ROWS.iter().enumerate() {
-        let bv = b.as_ref().map(|b| b[i].as_str()).unwrap_or("");
-        println!("{row:<24} {:>26} {bv:>26}", h[i]);
-    }
+    print_columns(header, ["hush relay", "raw quinn baseline"], hush, base);
     if let Some(base) = base {
         if base.load.per_sec > 0.0 {
             println!(
@@ -160,6 +144,46 @@ pub(crate) fn print_table(header: &str, hush: &SideReport, base: Option<&SideRep
     }
 }
 
+/// The relay's CPU time per delivered message, in microseconds.
+pub(crate) fn cpu_per_message_us(r: &SideReport) -> Option<f64> {
+    let cpu = r.server.cpu_percent?;
+    (r.load.per_sec > 0.0).then(|| cpu / 100.0 / r.load.per_sec * 1e6)
+}
+
+/// Prints two reports side by side under `labels`, with the relay CPU per message.
+pub(crate) fn print_columns(
+    header: &str,
+    labels: [&str; 2],
+    first: &SideReport,
+    second: Option<&SideReport>,
+) {
+    let (hush, base) = (first, second);
+    println!("{header}");
+    let h = hush.column();
+    let b = base.map(SideReport::column);
+    println!(
+        "{:<24} {:>26} {:>26}",
+        "",
+        labels[0],
+        if b.is_some() { labels[1] } else { "" }
+    );
+    for (i, row) in ROWS.iter().enumerate() {
+        let bv = b.as_ref().map(|b| b[i].as_str()).unwrap_or("");
+        println!("{row:<24} {:>26} {bv:>26}", h[i]);
+    }
+    let cpu = |r: Option<&SideReport>| {
+        r.and_then(cpu_per_message_us)
+            .map(|us| format!("{us:.1} µs"))
+            .unwrap_or_default()
+    };
+    println!(
+        "{:<24} {:>26} {:>26}",
+        "server CPU per message",
+        cpu(Some(hush)),
+        cpu(base)
+    );
+}
+
 /// The commit the benchmark was built from, if `git` can tell.
 pub(crate) fn commit() -> Option<String> {
     let out = std::process::Command::new("git")
@@ -169,4 +193,11 @@ pub(crate) fn commit() -> Option<String> {
     out.status
         .success()
         .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// Seconds since the Unix epoch, to name things uniquely per run.
+pub(crate) fn unix_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }

@@ -176,13 +176,20 @@ pub(crate) struct HushTarget {
 impl HushTarget {
     /// Spawns the `hush-server` binary on a fresh data directory.
     pub(crate) async fn spawn(bin: &Path) -> anyhow::Result<Self> {
+        Self::spawn_with(bin, &[]).await
+    }
+
+    /// Spawns the `hush-server` binary on a fresh data directory with `extra` arguments (the
+    /// store to use, say).
+    pub(crate) async fn spawn_with(bin: &Path, extra: &[String]) -> anyhow::Result<Self> {
         let dir = tempfile::Builder::new().prefix("hush-bench-").tempdir()?;
-        let args = vec![
+        let mut args = vec![
             "--listen".to_owned(),
             "127.0.0.1:0".to_owned(),
             "--data".to_owned(),
             dir.path().join("relay").display().to_string(),
         ];
+        args.extend_from_slice(extra);
         let proc = ServerProcess::spawn(bin, &args, &[("HUSH_LOG", "warn")], dir).await?;
         let address: RelayAddress = proc
             .first_line()
@@ -191,7 +198,7 @@ impl HushTarget {
         let sock = resolve(&address).await?;
         Ok(Self {
             pid: Some(proc.pid()),
-            description: format!("spawned {}", bin.display()),
+            description: format!("spawned {} {}", bin.display(), extra.join(" ")),
             kind: Kind::Spawned(proc),
             address,
             sock,
