@@ -25,6 +25,7 @@
 
 mod api;
 mod codec;
+mod local;
 mod notify;
 mod queue;
 
@@ -150,6 +151,7 @@ pub struct JetStreamStore {
 struct Inner {
     api: Api,
     names: Names,
+    local: local::Local,
     watchers: notify::Watchers,
     _listener: notify::Listener,
 }
@@ -292,6 +294,7 @@ impl JetStreamStore {
             inner: Arc::new(Inner {
                 api,
                 names,
+                local: local::Local::default(),
                 watchers,
                 _listener: listener,
             }),
@@ -322,11 +325,16 @@ impl JetStreamStore {
 
     /// The queue a sender id names, if any.
     async fn queue_of_sender(&self, sid: &SenderId) -> Result<Option<RecipientId>, StoreError> {
+        if let Some(rid) = self.inner.local.sender(sid) {
+            return Ok(Some(rid));
+        }
         let subject = self.names().sender(&codec::sender_hash(sid));
         let Some(m) = self.api().get(&self.names().records, Get::Last(&subject)).await? else {
             return Ok(None);
         };
-        codec::decode_sender(sid, &subject, &m.data).map(Some)
+        let rid = codec::decode_sender(sid, &subject, &m.data)?;
+        self.inner.local.remember_sender(*sid, rid);
+        Ok(Some(rid))
     }
 
     /// Tells every node's watchers of this queue that it changed.
@@ -485,6 +493,7 @@ impl JetStreamStore {
     ) -> Result<(bool, bool), StoreError> {
         let hash = codec::queue_hash(rid);
         let key = codec::queue_key(rid);
+        let _turn = self.inner.local.turn(&hash).await;
         for _ in 0..MAX_TRIES {
             let view = self.view(&hash, 0).await?;
             let cap = view.current_cap(&key)?;
@@ -626,6 +635,7 @@ impl QueueStore for JetStreamStore {
             new_cap_hash: new_cap_hash.as_ref(),
             quota,
         };
+        let _turn = self.inner.local.turn(&hash).await;
         for _ in 0..MAX_TRIES {
             if let Outcome::Done(()) = self.try_send(&attempt, now).await? {
                 self.wake(&hash).await;
@@ -659,8 +669,15 @@ impl QueueStore for JetStreamStore {
         limit: usize,
         now: u64,
     ) -> Result<Vec<StoredEnvelope>, StoreError> {
-        let hash = codec::queue_hash(&recipient);
-        let view = self.view(&hash, from_seq).await?;
+        let (api, n) = (self.api(), self.names());
+        let subject = n.queue(&codec::queue_hash(&recipient));
+        // Reads only as far as the first `limit` unexpired envelopes.
+        let mut live = 0;
+        let enough = |m: &RawQueueMsg| {
+            live += usize::from(m.kind.has_envelope() && m.expires_at > now);
+            live >= limit
+        };
+        let view = View::load_until(api, &n.queues, &subject, from_seq, enough).await?;
         view.pending(&codec::queue_key(&recipient), limit, now)
     }
 
@@ -687,6 +704,7 @@ impl QueueStore for JetStreamStore {
     ) -> Result<(), StoreError> {
         let hash = codec::queue_hash(&recipient);
         let key = codec::queue_key(&recipient);
+        let _turn = self.inner.local.turn(&hash).await;
         for _ in 0..MAX_TRIES {
             let view = self.view(&hash, 0).await?;
             if view.cap_carrier().is_none() {

@@ -46,9 +46,22 @@ impl View {
         subject: &str,
         from: u64,
     ) -> Result<View, StoreError> {
+        Self::load_until(api, stream, subject, from, |_| false).await
+    }
+
+    /// Reads the messages on `subject` from `from` on, stopping early after the message for
+    /// which `enough` (called on each in turn) says the messages read suffice.
+    pub(super) async fn load_until(
+        api: &Api,
+        stream: &str,
+        subject: &str,
+        from: u64,
+        mut enough: impl FnMut(&RawQueueMsg) -> bool,
+    ) -> Result<View, StoreError> {
         let mut msgs = Vec::new();
         let mut next = from;
-        while let Some(m) = api
+        loop {
+            let Some(m) = api
             .get(
                 stream,
                 Get::Next {
@@ -57,9 +70,16 @@ impl View {
                 },
             )
             .await?
-        {
+            else {
+                break;
+            };
             next = m.seq + 1;
-            msgs.push(RawQueueMsg::decode(m.seq, &m.data)?);
+            let msg = RawQueueMsg::decode(m.seq, &m.data)?;
+            let done = enough(&msg);
+            msgs.push(msg);
+            if done {
+                break;
+            }
         }
         Ok(View {
             subject: subject.to_owned(),
