@@ -770,7 +770,9 @@ mod tests {
         assert_eq!(named(parse(&["--store", "redis"])), "store");
         let blobs = ["--store", "jetstream", "--nats", "nats://a:4222"];
         assert_eq!(
-            named(parse(&[&blobs[..], &["--blob-store", "jetstream"]].concat())),
+            named(parse(
+                &[&blobs[..], &["--blob-store", "jetstream"]].concat()
+            )),
             "blob-store"
         );
     }

@@ -80,7 +80,10 @@ impl Node {
             .arg("-sd")
             .arg(self.dir.join("js"))
             .args(["--cluster_name", "hush-test"])
-            .args(["--cluster", &format!("nats://127.0.0.1:{}", self.cluster_port)])
+            .args([
+                "--cluster",
+                &format!("nats://127.0.0.1:{}", self.cluster_port),
+            ])
             .args(["--routes", routes])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -203,7 +206,10 @@ impl NatsCluster {
     /// What node `i`'s own replica of `stream` holds, from its `/jsz` report: messages and
     /// last sequence. `None` if the node does not answer or holds no replica.
     pub fn stream_state(&self, i: usize, stream: &str) -> Option<(u64, u64)> {
-        let body = http_get(self.nodes[i].monitor_port, "/jsz?accounts=true&streams=true")?;
+        let body = http_get(
+            self.nodes[i].monitor_port,
+            "/jsz?accounts=true&streams=true",
+        )?;
         let jsz: serde_json::Value = serde_json::from_str(&body).ok()?;
         let accounts = jsz["account_details"].as_array()?;
         let details = accounts

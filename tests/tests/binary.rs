@@ -215,7 +215,14 @@ async fn two_binaries_on_one_jetstream_cluster_share_queues_and_one_certificate(
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let args = |data: &std::path::Path| {
         let data = data.to_str().unwrap().to_owned();
-        let list = ["--listen", "127.0.0.1:0", "--store", "jetstream", "--nats", &nats];
+        let list = [
+            "--listen",
+            "127.0.0.1:0",
+            "--store",
+            "jetstream",
+            "--nats",
+            &nats,
+        ];
         let mut v: Vec<String> = list.iter().map(|s| s.to_string()).collect();
         v.extend(["--data".to_owned(), data]);
         v

@@ -11,9 +11,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
+use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 use hush_server::store::jetstream::{JetStreamConfig, JetStreamStore};
 use hush_server::store::{NewEnvelope, QueueRecord, QueueStore, Quota};
-use hush_protocol::{EnvelopeId, RecipientId, SenderId};
 use hush_tests::forensic::{self, Pattern};
 use hush_tests::nats::NatsCluster;
 use hush_tests::DEADLINE;
@@ -26,7 +26,9 @@ const QUOTA: Quota = Quota {
 
 /// The payload JetStream holds as the last message of the queue's subject.
 async fn stored_payload(urls: &[String], rid: &RecipientId) -> Vec<u8> {
-    let client = async_nats::connect(urls[0].as_str()).await.expect("connect");
+    let client = async_nats::connect(urls[0].as_str())
+        .await
+        .expect("connect");
     let mut h = Sha256::new();
     h.update(b"hush-js-queue\0");
     h.update(rid.as_bytes());
@@ -61,7 +63,10 @@ async fn an_acked_envelope_is_erased_from_every_nodes_stream_files() {
     let store = JetStreamStore::open(&JetStreamConfig::new(cluster.urls()))
         .await
         .expect("open");
-    let (rid, sid) = (RecipientId::from_bytes([7; 16]), SenderId::from_bytes([8; 16]));
+    let (rid, sid) = (
+        RecipientId::from_bytes([7; 16]),
+        SenderId::from_bytes([8; 16]),
+    );
     let record = QueueRecord {
         recipient_id: rid,
         sender_id: sid,
@@ -76,7 +81,10 @@ async fn an_acked_envelope_is_erased_from_every_nodes_stream_files() {
         body: vec![0x5a; 700],
         expires_at: u64::MAX,
     };
-    store.send(sid, [10; 32], envelope, None, QUOTA, 1).await.unwrap();
+    store
+        .send(sid, [10; 32], envelope, None, QUOTA, 1)
+        .await
+        .unwrap();
     // The tail of the sealed envelope: nonce-prefixed ciphertext, unique to this message.
     let payload = stored_payload(&cluster.urls(), &rid).await;
     let needle = &payload[payload.len() - 64..];
@@ -89,7 +97,10 @@ async fn an_acked_envelope_is_erased_from_every_nodes_stream_files() {
         let dir = cluster.storage_dir(node);
         forensic::assert_can_see(&dir, &pattern);
         while !holding(&dir, &pattern).iter().any(|f| is_stream_file(f)) {
-            assert!(tokio::time::Instant::now() < deadline, "node {node} never wrote it");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "node {node} never wrote it"
+            );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
@@ -124,7 +135,10 @@ async fn how_long_raft_logs_keep_an_acked_envelope() {
     let store = JetStreamStore::open(&JetStreamConfig::new(cluster.urls()))
         .await
         .expect("open");
-    let (rid, sid) = (RecipientId::from_bytes([7; 16]), SenderId::from_bytes([8; 16]));
+    let (rid, sid) = (
+        RecipientId::from_bytes([7; 16]),
+        SenderId::from_bytes([8; 16]),
+    );
     let record = QueueRecord {
         recipient_id: rid,
         sender_id: sid,
@@ -139,7 +153,10 @@ async fn how_long_raft_logs_keep_an_acked_envelope() {
         body: vec![0x5a; 700],
         expires_at: u64::MAX,
     };
-    store.send(sid, [10; 32], envelope, None, QUOTA, 1).await.unwrap();
+    store
+        .send(sid, [10; 32], envelope, None, QUOTA, 1)
+        .await
+        .unwrap();
     let payload = stored_payload(&cluster.urls(), &rid).await;
     let pattern = Pattern::bytes(&payload[payload.len() - 64..]);
     assert!(store.ack(rid, id, 2).await.unwrap());

@@ -23,12 +23,16 @@ const KILL_AT: u32 = 40;
 
 async fn store(cluster: &NatsCluster) -> JetStreamStore {
     let config = JetStreamConfig::new(cluster.urls());
-    JetStreamStore::open(&config).await.expect("open the JetStream store")
+    JetStreamStore::open(&config)
+        .await
+        .expect("open the JetStream store")
 }
 
 /// Two relay nodes on the cluster, sharing one certificate (copied from the first node's data
 /// directory into the second's before it starts), so they have one fingerprint.
-async fn two_nodes(cluster: &NatsCluster) -> (TestRelay<JetStreamStore>, TestRelay<JetStreamStore>) {
+async fn two_nodes(
+    cluster: &NatsCluster,
+) -> (TestRelay<JetStreamStore>, TestRelay<JetStreamStore>) {
     let dir_a = Arc::new(tempfile::tempdir().expect("tempdir"));
     let a = TestRelay::wall_clock_on(store(cluster).await, dir_a.clone(), |_| {});
     let dir_b = Arc::new(tempfile::tempdir().expect("tempdir"));
@@ -61,7 +65,13 @@ async fn a_send_through_one_node_reaches_a_subscriber_on_the_other() {
     }
     // The acks through B removed them for A too.
     for node in [&a, &b] {
-        assert!(node.handle.store().pending(rid, 0, 100, 0).await.unwrap().is_empty());
+        assert!(node
+            .handle
+            .store()
+            .pending(rid, 0, 100, 0)
+            .await
+            .unwrap()
+            .is_empty());
     }
     a.stop().await;
     b.stop().await;
@@ -116,8 +126,14 @@ async fn a_nats_node_killed_under_load_loses_nothing_and_catches_up_when_it_retu
             Err(_) => refused += 1,
         }
     }
-    assert!(acknowledged.len() as u32 > KILL_AT, "no send succeeded after the kill");
-    eprintln!("{} sends acknowledged, {refused} refused", acknowledged.len());
+    assert!(
+        acknowledged.len() as u32 > KILL_AT,
+        "no send succeeded after the kill"
+    );
+    eprintln!(
+        "{} sends acknowledged, {refused} refused",
+        acknowledged.len()
+    );
 
     // Every acknowledged body arrives, under the id its send returned, and no body is stored
     // twice (a second id for one body would be a duplicate).
@@ -127,7 +143,9 @@ async fn a_nats_node_killed_under_load_loses_nothing_and_catches_up_when_it_retu
     };
     while !complete(&ids_of_body) {
         let next = tokio::time::timeout(DEADLINE, received.recv()).await;
-        let (id, body) = next.expect("an acknowledged send never arrived").expect("pushes");
+        let (id, body) = next
+            .expect("an acknowledged send never arrived")
+            .expect("pushes");
         ids_of_body.entry(body).or_default().insert(id);
     }
     for (body, ids) in &ids_of_body {
@@ -147,7 +165,10 @@ async fn a_nats_node_killed_under_load_loses_nothing_and_catches_up_when_it_retu
         if here.is_some() && here == cluster.stream_state(1, stream) {
             break;
         }
-        assert!(tokio::time::Instant::now() < deadline, "node 0 did not catch up: {here:?}");
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "node 0 did not catch up: {here:?}"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
     cluster.kill(2);

@@ -165,14 +165,25 @@ async fn jetstream_side(
     .iter()
     .map(|s| s.to_string())
     .collect();
-    log(&format!("jetstream: starting the relay on {nats}, connecting {n} clients"));
+    log(&format!(
+        "jetstream: starting the relay on {nats}, connecting {n} clients"
+    ));
     let bin = crate::target::server_binary(a.target.source.server_bin.as_deref())?;
     let target = crate::target::HushTarget::spawn_with(&bin, &extra).await?;
     let (peers, storm) =
         hush::setup(&target, n, a.target.endpoints, a.target.connect_timeout).await?;
     log("jetstream: sending");
     let description = target.description.clone();
-    let r = measure("jetstream", description, storm, &peers, params, target.pid, log).await?;
+    let r = measure(
+        "jetstream",
+        description,
+        storm,
+        &peers,
+        params,
+        target.pid,
+        log,
+    )
+    .await?;
     peers.iter().for_each(|p| p.close());
     drop(peers);
     target.stop().await.context("stopping the relay")?;

@@ -140,7 +140,11 @@ impl Api {
     }
 
     /// Reads one message, or `None` if there is none.
-    pub(super) async fn get(&self, stream: &str, which: Get<'_>) -> Result<Option<Msg>, StoreError> {
+    pub(super) async fn get(
+        &self,
+        stream: &str,
+        which: Get<'_>,
+    ) -> Result<Option<Msg>, StoreError> {
         let body = match which {
             Get::Last(subject) => json!({ "last_by_subj": subject }),
             Get::Next { from, filter } => json!({ "seq": from.max(1), "next_by_subj": filter }),

@@ -175,9 +175,8 @@ impl RawQueueMsg {
 
     /// The payload that writes this message (its `seq` is not part of it).
     pub(super) fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(
-            HEADER_LEN + self.sealed_cap.len() + self.sealed_envelope.len(),
-        );
+        let mut out =
+            Vec::with_capacity(HEADER_LEN + self.sealed_cap.len() + self.sealed_envelope.len());
         out.push(self.kind.byte());
         out.extend_from_slice(&self.expires_at.to_be_bytes());
         out.extend_from_slice(&self.sealed_cap);

@@ -42,8 +42,8 @@ use codec::{Kind, RawQueueMsg};
 use queue::{Outcome, View};
 
 use super::{
-    cap_matches, CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError,
-    StoredEnvelope, SweepStats, Wakeup,
+    cap_matches, CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError, StoredEnvelope,
+    SweepStats, Wakeup,
 };
 
 /// How many times an operation reads the queue again after a concurrent write won.
@@ -209,7 +209,9 @@ async fn connect(
             .map_err(|e| fail(format!("credentials file {}: {e}", path.display())))?;
     }
     if let Some(path) = &config.ca_file {
-        options = options.add_root_certificates(path.clone()).require_tls(true);
+        options = options
+            .add_root_certificates(path.clone())
+            .require_tls(true);
     }
     let addrs = config
         .urls
@@ -329,7 +331,11 @@ impl JetStreamStore {
             return Ok(Some(rid));
         }
         let subject = self.names().sender(&codec::sender_hash(sid));
-        let Some(m) = self.api().get(&self.names().records, Get::Last(&subject)).await? else {
+        let Some(m) = self
+            .api()
+            .get(&self.names().records, Get::Last(&subject))
+            .await?
+        else {
             return Ok(None);
         };
         let rid = codec::decode_sender(sid, &subject, &m.data)?;
@@ -341,7 +347,12 @@ impl JetStreamStore {
     async fn wake(&self, hash: &str) {
         self.inner.watchers.wake_hash(hash);
         let subject = self.names().wake(hash);
-        if let Err(e) = self.api().client().publish(subject, Vec::new().into()).await {
+        if let Err(e) = self
+            .api()
+            .client()
+            .publish(subject, Vec::new().into())
+            .await
+        {
             tracing::warn!(error = %e, "cannot publish a wake-up to the other relay nodes");
         }
     }
@@ -441,8 +452,7 @@ impl JetStreamStore {
         }
         let (count, bytes) = view.usage();
         let len = a.envelope.body.len() as u64;
-        if count >= u64::from(a.quota.max_messages)
-            || bytes.saturating_add(len) > a.quota.max_bytes
+        if count >= u64::from(a.quota.max_messages) || bytes.saturating_add(len) > a.quota.max_bytes
         {
             return Err(StoreError::QueueFull);
         }
@@ -466,9 +476,12 @@ impl JetStreamStore {
         };
         // Scoped to the queue: JetStream's duplicate window spans the whole stream.
         let msg_id = format!("{}.{}", a.hash, a.envelope.id.to_hex());
-        let publish =
-            self.api()
-                .publish(&view.subject, msg.encode(), Some(view.last_seq()), Some(&msg_id));
+        let publish = self.api().publish(
+            &view.subject,
+            msg.encode(),
+            Some(view.last_seq()),
+            Some(&msg_id),
+        );
         let (published, activity) = tokio::join!(publish, self.put_activity(a.hash, now));
         activity?;
         match published? {
@@ -544,7 +557,16 @@ impl JetStreamStore {
         let filter = n.activity("*");
         let mut idle = Vec::new();
         let mut from = 0;
-        while let Some(m) = api.get(&n.records, Get::Next { from, filter: &filter }).await? {
+        while let Some(m) = api
+            .get(
+                &n.records,
+                Get::Next {
+                    from,
+                    filter: &filter,
+                },
+            )
+            .await?
+        {
             from = m.seq + 1;
             if codec::decode_activity(&m.data)? < cutoff {
                 idle.extend(m.subject.rsplit('.').next().map(str::to_owned));
@@ -559,7 +581,16 @@ impl JetStreamStore {
         let filter = n.queue("*");
         let mut hashes = std::collections::BTreeSet::new();
         let mut from = 0;
-        while let Some(m) = api.get(&n.queues, Get::Next { from, filter: &filter }).await? {
+        while let Some(m) = api
+            .get(
+                &n.queues,
+                Get::Next {
+                    from,
+                    filter: &filter,
+                },
+            )
+            .await?
+        {
             from = m.seq + 1;
             let msg = RawQueueMsg::decode(m.seq, &m.data)?;
             if msg.kind.has_envelope() && msg.expires_at <= now {
@@ -580,7 +611,10 @@ impl QueueStore for JetStreamStore {
         self.create(&queue, &hash).await?;
         let key = codec::queue_key(&queue.recipient_id);
         let view = self.view(&hash, 0).await?;
-        match self.publish_cap(&view, &key, &queue.send_cap_hash, None).await? {
+        match self
+            .publish_cap(&view, &key, &queue.send_cap_hash, None)
+            .await?
+        {
             Outcome::Done(()) => Ok(()),
             Outcome::Retry => Err(contended()),
         }
@@ -721,7 +755,11 @@ impl QueueStore for JetStreamStore {
     async fn touch(&self, recipient: RecipientId, now: u64) -> Result<(), StoreError> {
         let (api, n) = (self.api(), self.names());
         let hash = codec::queue_hash(&recipient);
-        if api.get(&n.records, Get::Last(&n.record(&hash))).await?.is_some() {
+        if api
+            .get(&n.records, Get::Last(&n.record(&hash)))
+            .await?
+            .is_some()
+        {
             self.put_activity(&hash, now).await?;
         }
         Ok(())

@@ -62,14 +62,14 @@ impl View {
         let mut next = from;
         loop {
             let Some(m) = api
-            .get(
-                stream,
-                Get::Next {
-                    from: next,
-                    filter: subject,
-                },
-            )
-            .await?
+                .get(
+                    stream,
+                    Get::Next {
+                        from: next,
+                        filter: subject,
+                    },
+                )
+                .await?
             else {
                 break;
             };
@@ -188,7 +188,11 @@ impl View {
     /// Erases the capability messages older than `seq`, which a newer carrier superseded.
     /// Failures are logged only: a stale capability message is never the one in force.
     pub(super) async fn erase_caps_before(&self, api: &Api, stream: &str, seq: u64) {
-        for m in self.msgs.iter().filter(|m| m.kind == Kind::Cap && m.seq < seq) {
+        for m in self
+            .msgs
+            .iter()
+            .filter(|m| m.kind == Kind::Cap && m.seq < seq)
+        {
             if let Err(e) = api.erase(stream, m.seq).await {
                 tracing::debug!(error = %e, "superseded capability not erased yet");
             }
