@@ -1,7 +1,8 @@
 //! Several relay nodes on one NATS JetStream cluster, all started by the test on loopback: a
 //! send through one node reaches a subscriber on another; a NATS node killed with SIGKILL
-//! under load loses and duplicates no acknowledged message; and a NATS node that comes back
-//! catches up and takes its part in the quorum again.
+//! under load loses and duplicates no acknowledged message; a NATS node that comes back
+//! catches up and takes its part in the quorum again; and two nodes sweeping at once remove
+//! each expired envelope and idle queue once, without an error.
 //!
 //! Not here: a relay node killed under its clients, who move to another node. That needs the
 //! client to know several hosts for one relay address.
@@ -192,4 +193,51 @@ async fn a_nats_node_killed_under_load_loses_nothing_and_catches_up_when_it_retu
     }
     a.stop().await;
     b.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_nodes_sweeping_at_once_remove_each_expired_envelope_and_idle_queue_once() {
+    use hush_protocol::{EnvelopeId, RecipientId, SenderId};
+    use hush_server::store::{NewEnvelope, QueueRecord, Quota};
+    let cluster = NatsCluster::start(3);
+    let (a, b) = (store(&cluster).await, store(&cluster).await);
+    let quota = Quota {
+        max_messages: 1000,
+        max_bytes: 1 << 20,
+    };
+    // Queues 1..=4 with expiring envelopes (active at 900); queues 5..=6 idle since 10.
+    for n in 1..=6u8 {
+        let record = QueueRecord {
+            recipient_id: RecipientId::from_bytes([n; 16]),
+            sender_id: SenderId::from_bytes([n | 0x80; 16]),
+            recipient_key: [n; 32],
+            send_cap_hash: [n; 32],
+            last_active: 10,
+        };
+        a.create_queue(record).await.unwrap();
+    }
+    for n in 1..=4u8 {
+        for i in 0..5u8 {
+            let envelope = NewEnvelope {
+                id: EnvelopeId::from_bytes([n * 16 + i; 16]),
+                body: vec![i; 10],
+                expires_at: if i < 3 { 100 } else { 5000 },
+            };
+            let sid = SenderId::from_bytes([n | 0x80; 16]);
+            b.send(sid, [n; 32], envelope, None, quota, 900).await.unwrap();
+        }
+    }
+    let (on_a, on_b) = tokio::join!(a.sweep(1000, 500), b.sweep(1000, 500));
+    let (on_a, on_b) = (on_a.unwrap(), on_b.unwrap());
+    assert_eq!(on_a.expired_envelopes + on_b.expired_envelopes, 4 * 3);
+    assert_eq!(on_a.idle_queues + on_b.idle_queues, 2);
+    for n in 1..=6u8 {
+        let rid = RecipientId::from_bytes([n; 16]);
+        let left = a.pending(rid, 0, 100, 0).await.unwrap();
+        assert_eq!(left.len(), if n <= 4 { 2 } else { 0 }, "queue {n}");
+        assert_eq!(a.queue(rid).await.unwrap().is_some(), n <= 4, "queue {n}");
+    }
+    // A second round finds nothing left to do, on either node.
+    assert_eq!(a.sweep(1000, 500).await.unwrap(), Default::default());
+    assert_eq!(b.sweep(1000, 500).await.unwrap(), Default::default());
 }
