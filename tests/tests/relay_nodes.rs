@@ -224,7 +224,9 @@ async fn two_nodes_sweeping_at_once_remove_each_expired_envelope_and_idle_queue_
                 expires_at: if i < 3 { 100 } else { 5000 },
             };
             let sid = SenderId::from_bytes([n | 0x80; 16]);
-            b.send(sid, [n; 32], envelope, None, quota, 900).await.unwrap();
+            b.send(sid, [n; 32], envelope, None, quota, 900)
+                .await
+                .unwrap();
         }
     }
     let (on_a, on_b) = tokio::join!(a.sweep(1000, 500), b.sweep(1000, 500));
