@@ -26,6 +26,8 @@ const NO_MESSAGE: u64 = 10037;
 const NO_STREAM: u64 = 10059;
 /// JetStream's error code for a failed message deletion (the message is gone already).
 const DELETE_FAILED: u64 = 10057;
+/// JetStream's error code for "sequence not found": another node erased the message first.
+const NO_SEQUENCE: u64 = 10043;
 /// How long a publish whose acknowledgement was lost is retried, with the same message id so
 /// that JetStream keeps one copy.
 const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(20);
@@ -176,7 +178,7 @@ impl Api {
         let reply = self.call::<Success>(format!("STREAM.MSG.DELETE.{stream}"), &body);
         match reply.await? {
             Ok(s) => Ok(s.success),
-            Err(e) if e.err_code == DELETE_FAILED || e.err_code == NO_MESSAGE => Ok(false),
+            Err(e) if [DELETE_FAILED, NO_MESSAGE, NO_SEQUENCE].contains(&e.err_code) => Ok(false),
             Err(e) => Err(api_failure("delete", &e)),
         }
     }
