@@ -26,6 +26,11 @@ impl Fingerprint {
     pub fn to_hex(&self) -> String {
         hex::encode(self.0)
     }
+
+    /// Parses 64 hex digits, as in relay addresses.
+    pub fn from_hex(s: &str) -> Result<Fingerprint, AddressError> {
+        parse_fingerprint(s)
+    }
 }
 
 impl fmt::Debug for Fingerprint {

@@ -6,7 +6,8 @@
 //! What it does: defines requests, responses and pushes ([`message`]), their length-delimited
 //! framing ([`frame`]), the protocol version and the channel-bound signing input ([`auth`]),
 //! the `hush://host:port#fingerprint` relay address ([`address`]), the create token and the
-//! relay's announced limits ([`access`]), the protocol's limits
+//! relay's announced limits ([`access`]), a relay's announced certificate rotation
+//! ([`rotation`]), the protocol's limits
 //! ([`limits`]), its error codes ([`error`]), and the one bounded byte reader and writer
 //! ([`codec`]) that every hand-written binary encoding in hush, client and relay alike, goes
 //! through.
@@ -29,6 +30,7 @@ pub mod frame;
 pub mod ids;
 pub mod limits;
 pub mod message;
+pub mod rotation;
 #[cfg(test)]
 mod message_tests;
 
@@ -39,3 +41,4 @@ pub use error::ErrorCode;
 pub use frame::{FrameDecoder, FrameError};
 pub use ids::{BlobCapability, BlobId, EnvelopeId, RecipientId, SendCapability, SenderId};
 pub use message::{Push, Reply, Request, ServerFrame};
+pub use rotation::CertRotation;

@@ -56,6 +56,7 @@ fn all_requests() -> Vec<Request> {
         Request::Hello {
             token: Some("a-create-token-0123".parse().unwrap()),
         },
+        Request::NextCert,
     ]
 }
 
@@ -162,6 +163,17 @@ fn server_frames_round_trip() {
         ServerFrame::Response {
             request_id: 8,
             result: Err(ErrorCode::Forbidden),
+        },
+        ServerFrame::Response {
+            request_id: 9,
+            result: Ok(Reply::NextCert(None)),
+        },
+        ServerFrame::Response {
+            request_id: 10,
+            result: Ok(Reply::NextCert(Some(crate::CertRotation {
+                fingerprint: crate::Fingerprint([0xab; 32]),
+                switch_at: 1_800_000_000,
+            }))),
         },
         ServerFrame::Push(Push::Envelope {
             recipient_id: RecipientId([1; 16]),

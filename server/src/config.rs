@@ -220,6 +220,9 @@ pub enum Command {
     /// Print what a stopped relay's data directory holds: queues, pending envelopes and bytes,
     /// blobs, earliest expiry, key vault sizes
     Stats(crate::stats::StatsArgs),
+    /// Make a new certificate, served from the end of a grace period on, and print the new
+    /// address; clients that connect during the grace period learn it and keep working
+    RotateCert(crate::rotate::RotateArgs),
 }
 
 /// Settings shared by flags, environment and the TOML file (all optional; unset = default).

@@ -39,6 +39,7 @@ mod push;
 mod rate;
 mod refusals;
 pub mod relay;
+pub mod rotate;
 mod router;
 mod shutdown;
 pub mod stats;

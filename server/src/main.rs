@@ -1,7 +1,8 @@
 //! The `hush-server` binary: parses settings, starts the relay on the sled store (or, with
 //! `--store jetstream`, on a NATS JetStream cluster shared with other relay nodes), prints the
 //! relay address as the first line of stdout (or, for `hush-server stats`, prints what a
-//! stopped relay's data directory holds), logs to stderr, and exits 0 after a graceful
+//! stopped relay's data directory holds, or for `hush-server rotate-cert` makes the next
+//! certificate and prints the new address), logs to stderr, and exits 0 after a graceful
 //! shutdown on SIGINT or SIGTERM; SIGHUP re-reads the create tokens file. It hardens itself
 //! first: no core files, and not dumpable, so other processes of its user cannot read the vault
 //! key from its memory.
@@ -65,9 +66,16 @@ async fn main() -> anyhow::Result<()> {
         tracing::warn!("{gap}; a crash or another process could read the vault key");
     }
     let mut cli = Cli::parse();
-    if let Some(Command::Stats(args)) = cli.command.take() {
-        print!("{}", hush_server::stats::run(&args)?);
-        return Ok(());
+    match cli.command.take() {
+        Some(Command::Stats(args)) => {
+            print!("{}", hush_server::stats::run(&args)?);
+            return Ok(());
+        }
+        Some(Command::RotateCert(args)) => {
+            print!("{}", hush_server::rotate::run(&args)?);
+            return Ok(());
+        }
+        _ => {}
     }
     let check_only = cli.check_config;
     let config = cli.into_config()?;
@@ -118,6 +126,13 @@ async fn serve<S: QueueStore>(config: RelayConfig, store: S) -> anyhow::Result<(
     tracing::info!(addr = %relay.local_addr(), "relay listening");
     if let Some(addr) = relay.metrics_addr() {
         tracing::info!(%addr, "metrics and health check listening (GET /metrics, GET /healthz)");
+    }
+    if let Some(next) = relay.pending_rotation() {
+        tracing::info!(
+            fingerprint = %next.fingerprint,
+            switch_at = next.switch_at,
+            "certificate rotation pending: announced to clients until the switch"
+        );
     }
     relay.access().announce(relay.address());
     hush_server::access::reload_on_sighup(relay.access()).context("cannot handle SIGHUP")?;

@@ -40,6 +40,8 @@ pub(crate) struct Shared<S> {
     pub(crate) metrics: crate::metrics::Metrics,
     /// Who may create queues and blobs.
     pub(crate) access: Arc<Access>,
+    /// The certificate served and the rotation announced (`NextCert`).
+    pub(crate) certs: crate::rotate::CertState,
     /// Set to answer `Hello` as relays from before it did (`Malformed`), so tests can play an
     /// older relay (tests only).
     #[cfg(feature = "testing")]

@@ -34,7 +34,8 @@ use crate::ops::Shared;
 use crate::refusals::RefusalLog;
 use crate::shutdown::{Shutdown, Stop};
 use crate::store::{QueueStore, StoreError, SweepStats};
-use crate::tls;
+use crate::rotate::{self, CertState, RotateError};
+use crate::tls::{self, TlsIdentity};
 
 /// How long shutdown waits for connections to finish their in-flight requests.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -46,6 +47,9 @@ pub enum RelayError {
     /// The TLS identity could not be loaded or made.
     #[error(transparent)]
     Tls(#[from] tls::TlsError),
+    /// A pending certificate rotation could not be read or applied.
+    #[error(transparent)]
+    Rotate(#[from] RotateError),
     /// The UDP socket could not be bound.
     #[error("cannot listen on {addr}: {source}; is another relay running there?")]
     Bind {
@@ -75,6 +79,7 @@ pub enum RelayError {
     #[error("relay task failed: {0}")]
     Task(String),
 }
+
 
 /// A bound relay, ready to [`Relay::run`].
 pub struct Relay<S> {
@@ -109,6 +114,18 @@ fn transport(config: &RelayConfig) -> quinn::TransportConfig {
 /// overflows the receive buffer, and the dropped packets cost QUIC retransmission timeouts.
 pub const UDP_SOCKET_BUFFER: usize = 8 * 1024 * 1024;
 
+/// The QUIC server configuration serving `identity`.
+fn server_config(
+    config: &RelayConfig,
+    identity: TlsIdentity,
+) -> Result<quinn::ServerConfig, tls::TlsError> {
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls::server_crypto(identity)?)
+        .map_err(|e| tls::TlsError::Rustls(e.to_string()))?;
+    let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    server.transport_config(Arc::new(transport(config)));
+    Ok(server)
+}
+
 /// Binds the UDP socket with [`UDP_SOCKET_BUFFER`] and makes the QUIC endpoint on it.
 fn bind_endpoint(
     server: quinn::ServerConfig,
@@ -128,16 +145,6 @@ fn bind_endpoint(
     )
 }
 
-/// The machine's host name, for the printed address when listening on every interface.
-fn hostname() -> String {
-    ["/proc/sys/kernel/hostname", "/etc/hostname"]
-        .iter()
-        .find_map(|p| std::fs::read_to_string(p).ok())
-        .map(|s| s.trim().to_owned())
-        .filter(|s| !s.is_empty())
-        .unwrap_or_else(|| "localhost".to_owned())
-}
-
 /// The host and port clients should use, given what was bound.
 fn public_host_port(config: &RelayConfig, bound: SocketAddr) -> (String, u16) {
     if !bound.ip().is_unspecified() {
@@ -151,7 +158,7 @@ fn public_host_port(config: &RelayConfig, bound: SocketAddr) -> (String, u16) {
         }
         return (p.clone(), bound.port());
     }
-    (hostname(), bound.port())
+    (tls::hostname(), bound.port())
 }
 
 impl<S: QueueStore> Relay<S> {
@@ -166,17 +173,12 @@ impl<S: QueueStore> Relay<S> {
         store: S,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, RelayError> {
-        let names = vec!["localhost".to_owned(), hostname()];
-        let identity = match (&config.tls_cert, &config.tls_key) {
-            (Some(c), Some(k)) => tls::load_pem(c, k)?,
-            _ => tls::load_or_generate(&config.data_dir, &names)?,
+        let (identity, pending) = match (&config.tls_cert, &config.tls_key) {
+            (Some(c), Some(k)) => (tls::load_pem(c, k)?, None),
+            _ => rotate::load_current(&config.data_dir, clock.now_secs(), &tls::names())?,
         };
         let fingerprint = identity.fingerprint;
-        let crypto =
-            quinn::crypto::rustls::QuicServerConfig::try_from(tls::server_crypto(identity)?)
-                .map_err(|e| tls::TlsError::Rustls(e.to_string()))?;
-        let mut server = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-        server.transport_config(Arc::new(transport(&config)));
+        let server = server_config(&config, identity)?;
         let endpoint = bind_endpoint(server, config.listen).map_err(|source| RelayError::Bind {
             addr: config.listen,
             source,
@@ -213,6 +215,7 @@ impl<S: QueueStore> Relay<S> {
             config,
             metrics,
             access,
+            certs: CertState::new(fingerprint, pending),
             #[cfg(feature = "testing")]
             before_hello: Default::default(),
             #[cfg(feature = "testing")]
@@ -254,6 +257,11 @@ impl<S: QueueStore> Relay<S> {
         self.address.fingerprint
     }
 
+    /// The certificate rotation pending, which the relay announces to clients, if any.
+    pub fn pending_rotation(&self) -> Option<hush_protocol::CertRotation> {
+        self.shared.certs.pending()
+    }
+
     /// Serves until `shutdown` resolves, then stops accepting, lets every connection finish its
     /// in-flight request and flush its answers, flushes the store and returns.
     pub async fn run(mut self, shutdown: impl Future<Output = ()>) -> Result<(), RelayError> {
@@ -263,7 +271,8 @@ impl<S: QueueStore> Relay<S> {
             .monitor
             .take()
             .map(|l| tokio::spawn(crate::monitor::serve(l, shared.clone(), stop_rx.clone())));
-        let sweeper = tokio::spawn(sweep_loop(shared, stop_rx.clone()));
+        let endpoint = self.endpoint.clone();
+        let sweeper = tokio::spawn(sweep_loop(shared, endpoint, stop_rx.clone()));
         let mut conns = self.accept_loop(shutdown, &stop_rx).await;
         tracing::info!(connections = conns.len(), "shutting down");
         self.endpoint.set_server_config(None);
@@ -406,17 +415,66 @@ async fn serve_counted<S: QueueStore>(
     tracing::debug!("connection ended");
 }
 
-async fn sweep_loop<S: QueueStore>(shared: Arc<Shared<S>>, mut stop: Shutdown) {
+/// Every sweep interval: applies a certificate rotation if one is due, then sweeps.
+async fn sweep_loop<S: QueueStore>(
+    shared: Arc<Shared<S>>,
+    endpoint: quinn::Endpoint,
+    mut stop: Shutdown,
+) {
     let mut tick = tokio::time::interval(shared.config.sweep_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = stop.stopped() => return,
             _ = tick.tick() => {
+                rotation_tick(&shared, &endpoint);
                 let _ = sweep(&shared).await;
             }
         }
     }
+}
+
+/// Picks up a rotation made while the relay runs (so it is announced), and serves the next
+/// certificate from its switch time on. Connections open already keep theirs. Failures are
+/// logged and the current certificate stays in use.
+fn rotation_tick<S>(shared: &Shared<S>, endpoint: &quinn::Endpoint) {
+    let config = &shared.config;
+    if config.tls_cert.is_some() {
+        return;
+    }
+    let serving = match rotate::promote_if_due(&config.data_dir, shared.clock.now_secs()) {
+        Ok(None) => shared.certs.serving(),
+        Ok(Some(_)) => match switch_certificate(config, endpoint) {
+            Ok(fingerprint) => {
+                tracing::info!(%fingerprint, "serving the rotated certificate");
+                fingerprint
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot serve the rotated certificate");
+                return;
+            }
+        },
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the pending certificate rotation");
+            return;
+        }
+    };
+    match rotate::pending(&config.data_dir) {
+        Ok(pending) => shared.certs.set(serving, pending),
+        Err(e) => tracing::warn!(error = %e, "cannot read the pending certificate rotation"),
+    }
+}
+
+/// Loads the (just promoted) certificate from the data directory and serves it to new
+/// connections.
+fn switch_certificate(
+    config: &RelayConfig,
+    endpoint: &quinn::Endpoint,
+) -> Result<hush_protocol::Fingerprint, tls::TlsError> {
+    let identity = tls::load_or_generate(&config.data_dir, &tls::names())?;
+    let fingerprint = identity.fingerprint;
+    endpoint.set_server_config(Some(server_config(config, identity)?));
+    Ok(fingerprint)
 }
 
 async fn sweep<S: QueueStore>(shared: &Shared<S>) -> Result<SweepStats, StoreError> {
@@ -461,9 +519,20 @@ impl<S> std::fmt::Debug for RelayHandle<S> {
 }
 
 impl<S: QueueStore> RelayHandle<S> {
-    /// The relay's `hush://` address.
+    /// The relay's `hush://` address, as printed at start.
     pub fn address(&self) -> &RelayAddress {
         &self.address
+    }
+
+    /// The fingerprint of the certificate the relay serves to new connections now (after a
+    /// certificate rotation's switch, no longer the one in [`RelayHandle::address`]).
+    pub fn serving_fingerprint(&self) -> hush_protocol::Fingerprint {
+        self.shared.certs.serving()
+    }
+
+    /// The certificate rotation the relay announces, if one is pending.
+    pub fn pending_rotation(&self) -> Option<hush_protocol::CertRotation> {
+        self.shared.certs.pending()
     }
 
     /// The bound socket.

@@ -3,7 +3,7 @@
 //! Sends and acks join the connection's pipeline (`pipeline.rs`) and are answered as each
 //! becomes durable. Every other request waits until those in flight are answered and is then
 //! handled alone, in request order: queue requests by `ops.rs`, blob requests by
-//! `blob::handler`, `Ping` and `Hello` here (`Hello` through `access.rs`, which also decides
+//! `blob::handler`, `Ping`, `Hello` and `NextCert` here (`Hello` through `access.rs`, which also decides
 //! whether the connection may create queues and blobs). A new subscription starts its push task
 //! (`push.rs`). Blob chunks (`BlobWrite`, `BlobRead`) are exempt from the request rate, which
 //! QUIC flow control, in-order handling and the blob size cap bound instead.
@@ -153,6 +153,7 @@ async fn in_order<S: QueueStore>(
             let info = shared.access.hello(standing, token, &shared.config);
             info.map(Reply::Welcome)
         }
+        Request::NextCert => Ok(Reply::NextCert(shared.certs.pending())),
         Request::BlobWrite {
             blob_id,
             write_cap,

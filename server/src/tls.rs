@@ -3,7 +3,8 @@
 //!
 //! The relay address carries [`fingerprint`] of the end-entity certificate, which clients pin.
 //!
-//! What it does not do: verify certificates (clients do, in `hush_client::net`), or rotate them.
+//! What it does not do: verify certificates (clients do, in `hush_client::net`), or rotate them
+//! (`rotate.rs` does, with the files and helpers here).
 
 use std::fs;
 use std::io::Write;
@@ -62,6 +63,21 @@ impl std::fmt::Debug for TlsIdentity {
     }
 }
 
+/// The machine's host name, for the printed address when listening on every interface.
+pub(crate) fn hostname() -> String {
+    ["/proc/sys/kernel/hostname", "/etc/hostname"]
+        .iter()
+        .find_map(|p| std::fs::read_to_string(p).ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "localhost".to_owned())
+}
+
+/// The names a generated certificate carries: `localhost` and the machine's host name.
+pub(crate) fn names() -> Vec<String> {
+    vec!["localhost".to_owned(), hostname()]
+}
+
 /// SHA-256 of a DER certificate.
 pub fn fingerprint(cert: &[u8]) -> Fingerprint {
     Fingerprint(Sha256::digest(cert).into())
@@ -84,13 +100,26 @@ pub fn load_or_generate(data_dir: &Path, names: &[String]) -> Result<TlsIdentity
         let key = fs::read(&key_path).map_err(io_err(&key_path))?;
         return Ok(identity(cert, key));
     }
-    let ck = rcgen::generate_simple_self_signed(names.to_vec())
-        .map_err(|e| TlsError::Generate(e.to_string()))?;
-    let cert = ck.cert.der().to_vec();
-    let key = ck.key_pair.serialize_der();
+    let (cert, key) = generate(names)?;
     write_private(&key_path, &key)?;
     write_private(&cert_path, &cert)?;
     Ok(identity(cert, key))
+}
+
+/// A new self-signed certificate for `names` and its PKCS#8 key, both DER.
+pub(crate) fn generate(names: &[String]) -> Result<(Vec<u8>, Vec<u8>), TlsError> {
+    let ck = rcgen::generate_simple_self_signed(names.to_vec())
+        .map_err(|e| TlsError::Generate(e.to_string()))?;
+    Ok((ck.cert.der().to_vec(), ck.key_pair.serialize_der()))
+}
+
+/// Makes the renames and removals in `dir` durable.
+pub(crate) fn sync_dir(dir: &Path) -> Result<(), TlsError> {
+    #[cfg(unix)]
+    fs::File::open(dir)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(dir))?;
+    Ok(())
 }
 
 fn identity(cert: Vec<u8>, key: Vec<u8>) -> TlsIdentity {
@@ -102,7 +131,7 @@ fn identity(cert: Vec<u8>, key: Vec<u8>) -> TlsIdentity {
 }
 
 /// Writes a file readable only by its owner, via a temporary file and a rename.
-fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> Result<(), TlsError> {
     let tmp = path.with_extension("tmp");
     let mut opts = fs::OpenOptions::new();
     opts.write(true).create(true).truncate(true);

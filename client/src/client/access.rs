@@ -6,17 +6,21 @@
 //! the pool for our own relay. It never enters an invitation, an introduction or a file offer:
 //! those carry a [`RelayAddress`], which has no room for one.
 //!
+//! It also keeps the certificate pins the pool learns from relays' announced rotations in the
+//! home, under their own setting, so they survive a restart.
+//!
 //! What it does not do: create queues (`contacts.rs`) or blobs (`transfer`), or hash or check
 //! tokens (the relay does).
 
 use std::sync::atomic::Ordering;
+use std::sync::Arc;
 
 use hush_protocol::limits::DEFAULT_MAX_TTL_SECS;
 use hush_protocol::{CreateToken, HomeRelay, RelayAddress, RelayInfo};
 
 use super::{corrupt, Client, ClientError, ClientOptions, Inner};
 use crate::conversation::limits::MAX_RELAY_TTL_SECS;
-use crate::net::{RelayPool, CONTACT_IDLE};
+use crate::net::{PinBook, RelayPool, CONTACT_IDLE};
 use crate::store::{LocalStore, Setting, StoreKey};
 
 /// The create token stored in `store`, if any.
@@ -27,6 +31,23 @@ pub(super) fn stored_token(store: &LocalStore) -> Result<Option<CreateToken>, Cl
             .map(Some)
             .map_err(|_| corrupt("the create token is unreadable")),
     }
+}
+
+/// Loads the certificate pins learned earlier into `pins`, and stores them after every change.
+/// A failure to store is logged: the pins stay in memory, and the next change tries again.
+pub(super) fn keep_pins(store: &Arc<LocalStore>, pins: &PinBook) -> Result<(), ClientError> {
+    if let Some(b) = store.get(&StoreKey::Setting(Setting::RelayPins))? {
+        pins.load(&b)
+            .map_err(|_| corrupt("the relay certificate pins are unreadable"))?;
+    }
+    let store = Arc::downgrade(store);
+    pins.set_persist(move |bytes| {
+        let Some(store) = store.upgrade() else { return };
+        if let Err(error) = store.put(&StoreKey::Setting(Setting::RelayPins), bytes) {
+            tracing::warn!(%error, "cannot store a relay's new certificate pin");
+        }
+    });
+    Ok(())
 }
 
 /// Our relay's maximum envelope lifetime as last announced, or the protocol default.

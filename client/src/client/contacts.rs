@@ -90,9 +90,10 @@ impl Inner {
         let _name = inner.reserve(as_name).await?;
         let expires_at = inner.now().saturating_add(lifetime.as_secs().max(1));
         let (own, cap) = inner.create_queue(&inner.relay).await?;
+        // After a certificate rotation, the address with the certificate our relay serves now.
         let (invitation, secrets) = Invitation::create(
             &inner.identity,
-            inner.relay.clone(),
+            inner.pool.pins().current_address(&inner.relay),
             own.sender_id,
             cap,
             expires_at,
@@ -133,7 +134,7 @@ impl Inner {
         inner.pool.connection_on(invitation.relay(), lane).await?;
         let (own, own_cap) = inner.create_queue(&inner.relay).await?;
         let intro = Payload::Introduce {
-            relay: own.relay.clone(),
+            relay: inner.pool.pins().current_address(&own.relay),
             sender_id: own.sender_id,
             send_cap: own_cap,
         };

@@ -53,6 +53,17 @@ pub enum ClientError {
         /// The relay.
         relay: RelayAddress,
     },
+    /// A relay presented a certificate other than the pinned one: rotated by its operator
+    /// after this client last connected, or an interception.
+    #[error(
+        "the relay {relay} presented a different certificate than the one this client trusts \
+         for it. If its operator changed the relay's certificate, ask them for the relay's new \
+         address; otherwise someone may be intercepting the connection"
+    )]
+    CertificateChanged {
+        /// The relay.
+        relay: RelayAddress,
+    },
     /// A relay refused the request.
     #[error("the relay {relay} refused the request ({code}); try again later")]
     Relay {
@@ -284,6 +295,7 @@ impl From<NetError> for ClientError {
             NetError::Protocol { relay } => ClientError::RelayProtocol { relay },
             NetError::Version { relay } => ClientError::RelayVersion { relay },
             NetError::Proxy { error, .. } => ClientError::Proxy(error),
+            NetError::CertificateChanged { relay } => ClientError::CertificateChanged { relay },
         }
     }
 }

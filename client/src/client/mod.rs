@@ -77,6 +77,9 @@ pub struct ClientOptions {
     pub proxy: Option<Socks5Proxy>,
     /// How requests are spread over relay connections (per contact unless set).
     pub transport: TransportMode,
+    /// How often the connection to our relay asks again for a pending certificate rotation
+    /// (`None`: [`crate::net::NEXT_CERT_RECHECK`]).
+    pub next_cert_recheck: Option<Duration>,
 }
 
 impl ClientOptions {
@@ -98,6 +101,13 @@ impl ClientOptions {
     /// The same options with another clock.
     pub fn with_clock(mut self, clock: Clock) -> ClientOptions {
         self.clock = clock;
+        self
+    }
+
+    /// The same options, asking relays for a pending certificate rotation this often on a
+    /// connection that stays open.
+    pub fn with_next_cert_recheck(mut self, every: Duration) -> ClientOptions {
+        self.next_cert_recheck = Some(every);
         self
     }
 
@@ -317,8 +327,12 @@ impl Client {
             options.proxy,
         );
         pool.set_create_token(&relay, access::stored_token(&store)?);
+        if let Some(every) = options.next_cert_recheck {
+            pool.set_next_cert_recheck(every);
+        }
         let relay_ttl = AtomicU64::new(access::stored_ttl(&store)?);
         let store = Arc::new(store);
+        access::keep_pins(&store, pool.pins())?;
         let transfers = Transfers::new(
             store.clone(),
             pool.for_transfers(),
@@ -362,6 +376,12 @@ impl Client {
     /// The relay this installation receives on.
     pub fn relay(&self) -> &RelayAddress {
         &self.inner.relay
+    }
+
+    /// The certificate fingerprints this client accepts from `relay` now: its address's, or
+    /// what it learned from the relay's announced rotation.
+    pub fn certificate_pins(&self, relay: &RelayAddress) -> crate::net::Pins {
+        self.inner.pool.pins().pins(relay)
     }
 
     /// The home directory.

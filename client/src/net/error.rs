@@ -39,6 +39,18 @@ pub enum NetError {
         /// The relay.
         relay: RelayAddress,
     },
+    /// The relay presented a certificate other than the pinned one(s): its operator rotated
+    /// it and this client did not connect during the grace period to learn the new one, or
+    /// someone is intercepting the connection. Not retried.
+    #[error(
+        "the relay {relay} presented a different certificate than the one this client trusts \
+         for it. If its operator changed the relay's certificate, ask them for the relay's new \
+         address; otherwise someone may be intercepting the connection"
+    )]
+    CertificateChanged {
+        /// The relay, as this client knows it.
+        relay: RelayAddress,
+    },
     /// The SOCKS5 proxy could not carry the connection to the relay. Nothing was sent to the
     /// relay directly.
     #[error("{error}")]
@@ -67,6 +79,9 @@ impl NetError {
             RelayCallError::Proxy(error) => NetError::Proxy {
                 relay: relay.clone(),
                 error,
+            },
+            RelayCallError::CertificateMismatch => NetError::CertificateChanged {
+                relay: relay.clone(),
             },
             _ => NetError::Unreachable {
                 relay: relay.clone(),

@@ -13,8 +13,14 @@
 //! create, presenting the create token the client holds for that relay
 //! ([`RelayPool::set_create_token`]) and learning the relay's limits.
 //!
+//! Each connection pins the certificates in the pool's [`PinBook`]: the fingerprint in the
+//! relay's address, and during a certificate rotation the next one the relay announced over a
+//! pinned connection (`NextCert`, asked on every new connection and again every
+//! [`NEXT_CERT_RECHECK`] on the connection for our own queues). A relay whose certificate
+//! matches no pin is [`NetError::CertificateChanged`], naming it.
+//!
 //! What it does not do: encrypt or decrypt (envelopes are opaque bytes here), remember which
-//! queues exist (the `Client` does), or trust any certificate other than the pinned one.
+//! queues exist (the `Client` does), or trust any certificate other than the pinned ones.
 
 /// Awaits a relay call and takes the one kind of reply it expects, as `pattern => value`; any
 /// other reply is [`RelayCallError::Protocol`].
@@ -32,6 +38,7 @@ mod blob_calls;
 mod error;
 mod hello;
 mod pin;
+mod pins;
 mod pool;
 mod relay_client;
 mod socks5;
@@ -45,7 +52,8 @@ pub use blob_calls::BlobStatus;
 pub use error::NetError;
 pub use hush_protocol::RelayAddress;
 pub use pin::PinnedCertVerifier;
-pub use pool::{Connection, PoolEvent, RelayPool};
+pub use pins::{PinBook, PinBookError, Pins};
+pub use pool::{Connection, PoolEvent, RelayPool, NEXT_CERT_RECHECK};
 pub use relay_client::{client_config, client_config_with_alpn, RelayCallError, RelayClient};
 pub use socks5::{ProxyError, ProxyUrlError, Socks5Proxy};
 pub use transport::{Lane, TransportMode, TransportModeError, CONTACT_IDLE};

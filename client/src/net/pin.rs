@@ -1,11 +1,16 @@
-//! Certificate pinning: accept exactly the relay certificate whose SHA-256 is the fingerprint
-//! from its `hush://` address, whoever issued it.
+//! Certificate pinning: accept exactly the relay certificates whose SHA-256 is a pinned
+//! fingerprint, whoever issued them: the one from the relay's `hush://` address, and during a
+//! certificate rotation the next one the relay announced (see `pins.rs`).
+//!
+//! A certificate that matches no pin is refused, and the verifier records that it saw one, so
+//! the caller can tell a changed certificate from an unreachable relay.
 //!
 //! The handshake signature is still verified against that certificate's key, so a peer that
 //! merely replays the certificate without its private key fails.
 //!
 //! What it does not do: consult CAs, names or expiry dates; the pin is the whole trust decision.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use hush_protocol::Fingerprint;
@@ -17,17 +22,32 @@ use subtle::ConstantTimeEq;
 
 use sha2::{Digest, Sha256};
 
-/// A verifier that pins one certificate fingerprint.
+/// A verifier that pins one or more certificate fingerprints.
 #[derive(Debug)]
 pub struct PinnedCertVerifier {
-    pin: Fingerprint,
+    pins: Vec<Fingerprint>,
     provider: Arc<CryptoProvider>,
+    /// Set when a certificate matching no pin was presented.
+    mismatch: Arc<AtomicBool>,
 }
 
 impl PinnedCertVerifier {
     /// Pins `pin`, verifying handshake signatures with `provider`'s algorithms.
     pub fn new(pin: Fingerprint, provider: Arc<CryptoProvider>) -> Self {
-        Self { pin, provider }
+        Self::with_pins(vec![pin], provider, Arc::default())
+    }
+
+    /// Accepts any of `pins`; sets `mismatch` when a certificate matching none is presented.
+    pub fn with_pins(
+        pins: Vec<Fingerprint>,
+        provider: Arc<CryptoProvider>,
+        mismatch: Arc<AtomicBool>,
+    ) -> Self {
+        Self {
+            pins,
+            provider,
+            mismatch,
+        }
     }
 }
 
@@ -41,9 +61,14 @@ impl ServerCertVerifier for PinnedCertVerifier {
         _now: UnixTime,
     ) -> Result<ServerCertVerified, rustls::Error> {
         let got: [u8; 32] = Sha256::digest(end_entity.as_ref()).into();
-        if bool::from(got.ct_eq(&self.pin.0)) {
+        let matched = self
+            .pins
+            .iter()
+            .fold(0u8, |any, pin| any | got.ct_eq(&pin.0).unwrap_u8());
+        if matched == 1 {
             Ok(ServerCertVerified::assertion())
         } else {
+            self.mismatch.store(true, Ordering::Release);
             Err(rustls::Error::InvalidCertificate(
                 rustls::CertificateError::ApplicationVerificationFailure,
             ))

@@ -11,6 +11,10 @@
 //! connection. A contact's connection is closed after its idle time; a transfer's connection
 //! is never kept, and closes when its last handle is dropped.
 //!
+//! Every new connection asks its relay once whether it will rotate its certificate
+//! (`NextCert`), and the connection for our own queues asks again every [`NEXT_CERT_RECHECK`];
+//! the answers go to the pool's [`PinBook`], whose pins every connection accepts.
+//!
 //! What it does not do: resubscribe by itself (the `Client` knows the queues), or retry a
 //! relay's refusal (only transport failures are retried).
 
@@ -26,9 +30,15 @@ use tokio::time::Instant;
 
 use super::backoff::{Backoff, RetryPolicy};
 use super::error::NetError;
+use super::pins::PinBook;
 use super::relay_client::{RelayCallError, RelayClient};
 use super::socks5::Socks5Proxy;
 use super::transport::{Keep, Lane, TransportMode, CONTACT_IDLE};
+
+/// How often, by default, the connection for our own queues asks its relay again whether it
+/// will rotate its certificate (every new connection asks once). A grace period much longer
+/// than this lets a client that stays connected learn the new certificate in time.
+pub const NEXT_CERT_RECHECK: Duration = Duration::from_secs(3600);
 
 /// Something that happened on one of the pool's connections.
 #[derive(Debug)]
@@ -133,6 +143,10 @@ struct Inner {
     proxy: Option<Socks5Proxy>,
     /// The create token for each relay the client has one for (its own).
     tokens: Mutex<HashMap<RelayAddress, CreateToken>>,
+    /// The certificates each relay may present.
+    pins: PinBook,
+    /// How often the connection for our own queues asks again for a pending rotation.
+    recheck: Mutex<Duration>,
 }
 
 impl Inner {
@@ -226,6 +240,8 @@ impl RelayPool {
             next_generation: AtomicU64::new(1),
             proxy,
             tokens: Mutex::new(HashMap::new()),
+            pins: PinBook::default(),
+            recheck: Mutex::new(NEXT_CERT_RECHECK),
         };
         let pool = RelayPool {
             inner: Arc::new(inner),
@@ -255,6 +271,21 @@ impl RelayPool {
             Some(t) => tokens.insert(relay.clone(), t),
             None => tokens.remove(relay),
         };
+    }
+
+    /// The certificate pins of every relay: what connections accept, and what they learned.
+    pub fn pins(&self) -> &PinBook {
+        &self.inner.pins
+    }
+
+    /// How often a connection for our own queues asks again whether its relay will rotate its
+    /// certificate ([`NEXT_CERT_RECHECK`] unless set); applies to connections made after.
+    pub fn set_next_cert_recheck(&self, every: Duration) {
+        *self
+            .inner
+            .recheck
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner) = every;
     }
 
     /// The retry policy.
@@ -326,7 +357,18 @@ impl RelayPool {
         relay: &RelayAddress,
         keep: Keep,
     ) -> Result<Connection, NetError> {
-        let client = self.connect(relay).await?;
+        let client = Arc::new(self.connect(relay).await?);
+        let recheck = *self
+            .inner
+            .recheck
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        tokio::spawn(learn_rotation(
+            Arc::downgrade(&client),
+            relay.clone(),
+            self.inner.pins.clone(),
+            (keep == Keep::Own).then_some(recheck),
+        ));
         let token = self
             .inner
             .tokens
@@ -335,7 +377,7 @@ impl RelayPool {
             .get(relay)
             .cloned();
         Ok(Connection {
-            client: Arc::new(client),
+            client,
             relay: relay.clone(),
             generation: self.inner.next_generation.fetch_add(1, Ordering::Relaxed),
             keep,
@@ -354,9 +396,21 @@ impl RelayPool {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            let attempt = RelayClient::connect_via(relay, self.inner.proxy.as_ref());
+            let pins = self.inner.pins.pins(relay).accepted();
+            let attempt = RelayClient::connect_pinned(relay, &pins, self.inner.proxy.as_ref());
             match tokio::time::timeout(policy.connect_timeout, attempt).await {
-                Ok(Ok(client)) => return Ok(client),
+                Ok(Ok(client)) => {
+                    if let Some(fingerprint) = client.presented_fingerprint() {
+                        self.inner.pins.presented(relay, fingerprint);
+                    }
+                    return Ok(client);
+                }
+                Ok(Err(RelayCallError::CertificateMismatch)) => {
+                    // Not retried: the relay (or whoever answers) keeps presenting it.
+                    return Err(NetError::CertificateChanged {
+                        relay: relay.clone(),
+                    });
+                }
                 Ok(Err(RelayCallError::Proxy(error))) => {
                     tracing::debug!(%error, "relay connection through the proxy failed");
                     let permanent = error.is_permanent();
@@ -498,6 +552,29 @@ async fn close_when_idle(inner: Weak<Inner>, key: SlotKey, generation: u64) {
         } else {
             at = c.last_used() + idle;
         }
+    }
+}
+
+/// Asks the relay on `client` whether it will rotate its certificate and records the answer
+/// in `pins`; with `every`, asks again at that interval for as long as the connection lives.
+/// The connection is pinned, so the answer comes from the relay and no one else.
+async fn learn_rotation(
+    client: Weak<RelayClient>,
+    relay: RelayAddress,
+    pins: PinBook,
+    every: Option<Duration>,
+) {
+    loop {
+        let Some(c) = client.upgrade().filter(|c| !c.is_closed()) else {
+            return;
+        };
+        match c.next_cert().await {
+            Ok(next) => pins.announced(&relay, next),
+            Err(error) => tracing::debug!(%error, "asking the relay for its next certificate failed"),
+        }
+        drop(c);
+        let Some(every) = every else { return };
+        tokio::time::sleep(every).await;
     }
 }
 

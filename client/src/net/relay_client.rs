@@ -22,6 +22,7 @@ use hush_protocol::{
     EnvelopeId, ErrorCode, Fingerprint, FrameDecoder, Push, RecipientId, RelayAddress, Reply,
     Request, SendCapability, SenderId, ServerFrame,
 };
+use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
 use super::pin::PinnedCertVerifier;
@@ -53,6 +54,10 @@ pub enum RelayCallError {
     /// Could not connect (address, TLS or certificate pin).
     #[error("cannot connect to relay: {0}")]
     Connect(String),
+    /// The relay presented a certificate that matches no pin: its operator rotated it (and this
+    /// client did not learn the new one in time), or someone is intercepting the connection.
+    #[error("the relay presented a certificate other than the pinned one")]
+    CertificateMismatch,
     /// The relay speaks no protocol version this client does (no shared ALPN value): one of
     /// the two needs an update.
     #[error("the relay speaks another protocol version than this client ({}); update hush, or ask the relay's operator which version it runs", String::from_utf8_lossy(ALPN))]
@@ -114,6 +119,8 @@ pub struct RelayClient {
     reader_done: Arc<AtomicBool>,
     /// The SOCKS5 association the connection runs through, if any.
     proxy: Option<ProxyLink>,
+    /// SHA-256 of the certificate the relay presented (one of the pins).
+    presented: Option<Fingerprint>,
 }
 
 impl std::fmt::Debug for RelayClient {
@@ -134,12 +141,23 @@ pub fn client_config_with_alpn(
     fingerprint: Fingerprint,
     alpn: &[u8],
 ) -> Result<quinn::ClientConfig, RelayCallError> {
+    pinned_config(vec![fingerprint], Arc::default(), alpn)
+}
+
+/// A client configuration accepting any of `pins`, which sets `mismatch` when the relay
+/// presents a certificate matching none.
+fn pinned_config(
+    pins: Vec<Fingerprint>,
+    mismatch: Arc<AtomicBool>,
+    alpn: &[u8],
+) -> Result<quinn::ClientConfig, RelayCallError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut tls = rustls::ClientConfig::builder_with_provider(provider.clone())
+    let verifier = PinnedCertVerifier::with_pins(pins, provider.clone(), mismatch);
+    let mut tls = rustls::ClientConfig::builder_with_provider(provider)
         .with_protocol_versions(&[&rustls::version::TLS13])
         .map_err(|e| RelayCallError::Connect(e.to_string()))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(PinnedCertVerifier::new(fingerprint, provider)))
+        .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
     tls.alpn_protocols = vec![alpn.to_vec()];
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
@@ -164,19 +182,42 @@ impl RelayClient {
         addr: &RelayAddress,
         proxy: Option<&Socks5Proxy>,
     ) -> Result<Self, RelayCallError> {
+        Self::connect_pinned(addr, &[addr.fingerprint], proxy).await
+    }
+
+    /// As [`RelayClient::connect_via`], accepting a certificate whose fingerprint is any of
+    /// `pins` (the address's own is not added). A certificate matching none is
+    /// [`RelayCallError::CertificateMismatch`].
+    pub async fn connect_pinned(
+        addr: &RelayAddress,
+        pins: &[Fingerprint],
+        proxy: Option<&Socks5Proxy>,
+    ) -> Result<Self, RelayCallError> {
         let sock = tokio::net::lookup_host(addr.host_port())
             .await
             .map_err(|e| RelayCallError::Connect(e.to_string()))?
             .next()
             .ok_or_else(|| RelayCallError::Connect(format!("{} did not resolve", addr.host)))?;
-        let config = client_config(addr.fingerprint)?;
-        let Some(proxy) = proxy else {
-            return Self::connect_with(sock, &addr.host, config).await;
+        let mismatch = Arc::new(AtomicBool::new(false));
+        let config = pinned_config(pins.to_vec(), mismatch.clone(), ALPN)?;
+        let connected = match proxy {
+            None => Self::connect_with(sock, &addr.host, config).await,
+            Some(proxy) => {
+                let (endpoint, link) = socks5::proxied_endpoint(proxy)
+                    .await
+                    .map_err(RelayCallError::Proxy)?;
+                Self::connect_inner(&endpoint, sock, &addr.host, config, Some(link)).await
+            }
         };
-        let (endpoint, link) = socks5::proxied_endpoint(proxy)
-            .await
-            .map_err(RelayCallError::Proxy)?;
-        Self::connect_inner(&endpoint, sock, &addr.host, config, Some(link)).await
+        match connected {
+            Err(_) if mismatch.load(Ordering::Acquire) => Err(RelayCallError::CertificateMismatch),
+            other => other,
+        }
+    }
+
+    /// SHA-256 of the certificate the relay presented on this connection.
+    pub fn presented_fingerprint(&self) -> Option<Fingerprint> {
+        self.presented
     }
 
     /// Connects to `sock` with an explicit client configuration; `host` is the TLS server name.
@@ -232,6 +273,7 @@ impl RelayClient {
         if let Some(link) = &proxy {
             tokio::spawn(close_with_proxy(conn.clone(), link.clone()));
         }
+        let presented = presented_fingerprint(&conn);
         let mut exporter = [0u8; EXPORTER_LEN];
         conn.export_keying_material(&mut exporter, EXPORTER_LABEL, b"")
             .map_err(|_| RelayCallError::Connect("TLS exporter unavailable".into()))?;
@@ -255,6 +297,7 @@ impl RelayClient {
             exporter,
             reader_done,
             proxy,
+            presented,
         })
     }
 
@@ -471,6 +514,15 @@ impl Drop for RelayClient {
     fn drop(&mut self) {
         self.conn.close(0u32.into(), b"");
     }
+}
+
+/// SHA-256 of the end-entity certificate the peer presented, if it presented one.
+fn presented_fingerprint(conn: &quinn::Connection) -> Option<Fingerprint> {
+    let identity = conn.peer_identity()?;
+    let chain = identity
+        .downcast_ref::<Vec<rustls::pki_types::CertificateDer<'static>>>()?;
+    let first = chain.first()?;
+    Some(Fingerprint(Sha256::digest(first.as_ref()).into()))
 }
 
 /// Closes `conn` when the proxy's association under it ends: nothing can pass any more, and

@@ -150,6 +150,8 @@ pub enum Setting {
     /// Our relay's maximum envelope lifetime in seconds, as it last announced it (absent: the
     /// protocol default).
     RelayTtl,
+    /// The certificate pins learned from relays' announced rotations (see `net/pins.rs`).
+    RelayPins,
 }
 
 impl Setting {
@@ -160,6 +162,7 @@ impl Setting {
             Setting::StoreFormat => 3,
             Setting::CreateToken => 4,
             Setting::RelayTtl => 5,
+            Setting::RelayPins => 6,
         }
     }
 
@@ -170,6 +173,7 @@ impl Setting {
             Setting::StoreFormat,
             Setting::CreateToken,
             Setting::RelayTtl,
+            Setting::RelayPins,
         ]
         .into_iter()
         .find(|s| s.byte() == b)

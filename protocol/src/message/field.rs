@@ -8,6 +8,8 @@
 //! [`Reader::bytes`] directly) or tags.
 
 use crate::access::{CreateToken, RelayInfo};
+use crate::address::Fingerprint;
+use crate::rotation::CertRotation;
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::ids::{BlobCapability, BlobId, EnvelopeId, RecipientId, SendCapability, SenderId};
 use crate::limits::MAX_TOKEN_LEN;
@@ -111,6 +113,30 @@ impl Field for RelayInfo {
             blob_max_bytes: get(r)?,
             blob_ttl_secs: get(r)?,
             may_create: get(r)?,
+        })
+    }
+}
+
+/// A certificate fingerprint: its 32 bytes.
+impl Field for Fingerprint {
+    fn put(&self, w: &mut FrameWriter<'_>) {
+        w.raw(&self.0);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(Fingerprint(r.array()?))
+    }
+}
+
+/// A pending rotation: the new fingerprint, then the switch time.
+impl Field for CertRotation {
+    fn put(&self, w: &mut FrameWriter<'_>) {
+        put(w, &self.fingerprint);
+        put(w, &self.switch_at);
+    }
+    fn get(r: &mut Reader<'_>) -> Result<Self, DecodeError> {
+        Ok(CertRotation {
+            fingerprint: get(r)?,
+            switch_at: get(r)?,
         })
     }
 }

@@ -7,6 +7,7 @@
 
 use super::field::{get, put, FrameWriter};
 use crate::access::RelayInfo;
+use crate::rotation::CertRotation;
 use crate::codec::{DecodeError, Reader};
 use crate::ids::{BlobId, EnvelopeId, RecipientId, SenderId};
 use crate::limits::MAX_BLOB_CHUNK;
@@ -25,6 +26,7 @@ mod tag {
     pub(super) const BLOB_STATUS: u8 = 0x08;
     pub(super) const BLOB_DATA: u8 = 0x09;
     pub(super) const WELCOME: u8 = 0x0A;
+    pub(super) const NEXT_CERT: u8 = 0x0B;
 }
 
 /// A successful answer.
@@ -81,6 +83,8 @@ pub enum Reply {
     /// Answer to [`Request::Hello`]: the relay's limits, and whether this connection may
     /// create queues and blobs.
     Welcome(RelayInfo),
+    /// Answer to [`Request::NextCert`]: the certificate rotation pending, if any.
+    NextCert(Option<CertRotation>),
 }
 
 impl Reply {
@@ -135,6 +139,10 @@ impl Reply {
                 w.u8(tag::WELCOME);
                 put(w, info);
             }
+            Reply::NextCert(next) => {
+                w.u8(tag::NEXT_CERT);
+                put(w, next);
+            }
         }
     }
 
@@ -167,6 +175,7 @@ impl Reply {
                 data: r.bytes(MAX_BLOB_CHUNK)?.to_vec(),
             },
             tag::WELCOME => Reply::Welcome(get(r)?),
+            tag::NEXT_CERT => Reply::NextCert(get(r)?),
             other => return Err(DecodeError::UnknownTag(other)),
         })
     }

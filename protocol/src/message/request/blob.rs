@@ -56,7 +56,8 @@ pub(super) fn encode_fields(req: &Request, w: &mut FrameWriter<'_>) {
         | Request::Resecure { .. }
         | Request::DeleteQueue { .. }
         | Request::Ping
-        | Request::Hello { .. } => {}
+        | Request::Hello { .. }
+        | Request::NextCert => {}
     }
 }
 

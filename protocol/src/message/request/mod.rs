@@ -38,6 +38,7 @@ mod tag {
     pub(super) const BLOB_READ: u8 = 0x0C;
     pub(super) const BLOB_DELETE: u8 = 0x0D;
     pub(super) const HELLO: u8 = 0x0E;
+    pub(super) const NEXT_CERT: u8 = 0x0F;
 }
 
 /// What a client asks of the relay.
@@ -171,6 +172,10 @@ pub enum Request {
         /// The create token from the user's relay address, if it carried one.
         token: Option<CreateToken>,
     },
+    /// Asks whether the relay will switch to another certificate soon, answered with
+    /// [`Reply::NextCert`]. Optional: the client asks on connections it pinned, and keeps the
+    /// announced fingerprint as a second pin for this relay until the switch.
+    NextCert,
 }
 
 impl Request {
@@ -191,6 +196,7 @@ impl Request {
             Request::BlobRead { .. } => "blob_read",
             Request::BlobDelete { .. } => "blob_delete",
             Request::Hello { .. } => "hello",
+            Request::NextCert => "next_cert",
         }
     }
 
@@ -262,6 +268,7 @@ impl Request {
             Request::BlobRead { .. } => tag::BLOB_READ,
             Request::BlobDelete { .. } => tag::BLOB_DELETE,
             Request::Hello { .. } => tag::HELLO,
+            Request::NextCert => tag::NEXT_CERT,
         }
     }
 

@@ -1,5 +1,5 @@
 //! The fields of the queue requests (create, send, retract, subscribe, ack, resecure, delete)
-//! and of the connection's own (ping, hello), encoder beside decoder. Fields go in declaration order; a signed request's signature
+//! and of the connection's own (ping, hello, next cert), encoder beside decoder. Fields go in declaration order; a signed request's signature
 //! is read here, as its last field, and written by the caller.
 //!
 //! What it does not do: the tag or the request id (`mod.rs`), or the blob requests.
@@ -62,6 +62,7 @@ pub(super) fn encode_fields(req: &Request, w: &mut FrameWriter<'_>) {
         }
         Request::Hello { token } => put(w, token),
         Request::Ping
+        | Request::NextCert
         | Request::BlobCreate { .. }
         | Request::BlobWrite { .. }
         | Request::BlobStatus { .. }
@@ -110,6 +111,7 @@ pub(super) fn decode_fields(t: u8, r: &mut Reader<'_>) -> Result<Request, Decode
         },
         tag::PING => Request::Ping,
         tag::HELLO => Request::Hello { token: get(r)? },
+        tag::NEXT_CERT => Request::NextCert,
         other => return Err(DecodeError::UnknownTag(other)),
     })
 }
