@@ -30,9 +30,9 @@ pub mod frame;
 pub mod ids;
 pub mod limits;
 pub mod message;
-pub mod rotation;
 #[cfg(test)]
 mod message_tests;
+pub mod rotation;
 
 pub use access::{CreateToken, HomeRelay, RelayInfo};
 pub use address::{AddressError, Fingerprint, RelayAddress};

@@ -32,9 +32,9 @@ use crate::limits::{
 use crate::metrics::{Metrics, Refusal};
 use crate::ops::Shared;
 use crate::refusals::RefusalLog;
+use crate::rotate::{self, CertState, RotateError};
 use crate::shutdown::{Shutdown, Stop};
 use crate::store::{QueueStore, StoreError, SweepStats};
-use crate::rotate::{self, CertState, RotateError};
 use crate::tls::{self, TlsIdentity};
 
 /// How long shutdown waits for connections to finish their in-flight requests.
@@ -79,7 +79,6 @@ pub enum RelayError {
     #[error("relay task failed: {0}")]
     Task(String),
 }
-
 
 /// A bound relay, ready to [`Relay::run`].
 pub struct Relay<S> {

@@ -156,7 +156,10 @@ pub fn rotate(
     tls::write_private(&data_dir.join(NEXT_KEY_FILE), &key)?;
     tls::write_private(&data_dir.join(NEXT_CERT_FILE), &cert)?;
     let switch_at = now_secs.saturating_add(grace.as_secs());
-    tls::write_private(&data_dir.join(SWITCH_FILE), switch_at.to_string().as_bytes())?;
+    tls::write_private(
+        &data_dir.join(SWITCH_FILE),
+        switch_at.to_string().as_bytes(),
+    )?;
     Ok(CertRotation {
         fingerprint: tls::fingerprint(&cert),
         switch_at,
@@ -309,11 +312,7 @@ mod tests {
         load_current(dir.path(), 0, &names()).unwrap();
         let next = rotate(dir.path(), Duration::ZERO, 0, &names()).unwrap();
         // As if the process died after moving the key only.
-        fs::rename(
-            dir.path().join(NEXT_KEY_FILE),
-            dir.path().join(KEY_FILE),
-        )
-        .unwrap();
+        fs::rename(dir.path().join(NEXT_KEY_FILE), dir.path().join(KEY_FILE)).unwrap();
         assert_eq!(pending(dir.path()).unwrap(), Some(next));
         let (id, pend) = load_current(dir.path(), 0, &names()).unwrap();
         assert_eq!((id.fingerprint, pend), (next.fingerprint, None));

@@ -136,7 +136,10 @@ async fn clients_connected_during_the_grace_period_keep_working_after_the_switch
     bob.send_text("alice", "after the switch", None, false)
         .await
         .unwrap();
-    assert_eq!(message_from(&alice, "bob").await.body.unwrap().as_str(), "after the switch");
+    assert_eq!(
+        message_from(&alice, "bob").await.body.unwrap().as_str(),
+        "after the switch"
+    );
     // Having seen the new certificate, they no longer accept the old one.
     let only_new = Pins {
         current: next.fingerprint,
@@ -170,7 +173,10 @@ async fn the_printed_address_works_for_new_users_from_the_switch_on() {
     let dave = init(&hd.path().join("home"), "dave", printed.clone()).await;
     introduce(&carol, &dave, "carol", "dave").await;
     dave.send_text("carol", "hello", None, false).await.unwrap();
-    assert_eq!(message_from(&carol, "dave").await.body.unwrap().as_str(), "hello");
+    assert_eq!(
+        message_from(&carol, "dave").await.body.unwrap().as_str(),
+        "hello"
+    );
     carol.close().await;
     dave.close().await;
     relay.stop().await;
@@ -196,7 +202,10 @@ async fn a_client_that_missed_the_grace_period_gets_a_clear_error() {
     );
     let text = err.to_string();
     assert!(text.contains(&old.to_string()), "{text}");
-    assert!(text.contains("ask them for the relay's new address"), "{text}");
+    assert!(
+        text.contains("ask them for the relay's new address"),
+        "{text}"
+    );
     erin.close().await;
     relay.stop().await;
 }
@@ -224,7 +233,10 @@ async fn a_relay_restarted_during_the_grace_period_announces_then_switches_at_st
     drop(raw);
     // A second rotation while one is pending is refused, naming the pending one.
     let again = rotate::rotate(dir.path(), GRACE, clock.now_secs(), &[]).unwrap_err();
-    assert!(again.to_string().contains(&next.fingerprint.to_hex()), "{again}");
+    assert!(
+        again.to_string().contains(&next.fingerprint.to_hex()),
+        "{again}"
+    );
     relay.stop().await;
 
     // Started after the switch time: it promotes the new certificate before serving.
@@ -234,7 +246,10 @@ async fn a_relay_restarted_during_the_grace_period_announces_then_switches_at_st
     assert_eq!(relay.address().fingerprint, next.fingerprint);
     assert_eq!(relay.handle.pending_rotation(), None);
     let raw = RelayClient::connect(&relay.address()).await.unwrap();
-    assert_eq!(raw.call(Request::NextCert).await.unwrap(), Reply::NextCert(None));
+    assert_eq!(
+        raw.call(Request::NextCert).await.unwrap(),
+        Reply::NextCert(None)
+    );
     drop(raw);
     relay.stop().await;
 }
@@ -265,7 +280,10 @@ async fn a_rotation_is_learned_only_over_a_pinned_connection() {
     let hv = tempfile::tempdir().unwrap();
     let victim = init(&hv.path().join("home"), "v", target.clone()).await;
     let err = victim.invite("x").await.unwrap_err();
-    assert!(matches!(err, ClientError::CertificateChanged { .. }), "{err:?}");
+    assert!(
+        matches!(err, ClientError::CertificateChanged { .. }),
+        "{err:?}"
+    );
     assert_eq!(
         victim.certificate_pins(&target),
         Pins {
@@ -276,4 +294,44 @@ async fn a_rotation_is_learned_only_over_a_pinned_connection() {
     victim.close().await;
     impostor.stop().await;
     genuine.stop().await;
+}
+
+/// `hush-server rotate-cert --data DIR [--grace D] [--public-addr HOST:PORT]`.
+fn rotate_cert(data: &std::path::Path, args: &[&str]) -> std::process::Output {
+    std::process::Command::new(hush_tests::cli::built("hush-server"))
+        .arg("rotate-cert")
+        .arg("--data")
+        .arg(data)
+        .args(args)
+        .env_remove("HUSH_DATA")
+        .env_remove("HUSH_PUBLIC_ADDR")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn rotate_cert_prints_the_address_the_relay_serves_from_the_switch_on() {
+    let empty = tempfile::tempdir().unwrap();
+    let refused = rotate_cert(empty.path(), &[]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(err.contains("start the relay once"), "{err}");
+
+    let relay = hush_tests::cli::RelayProcess::start();
+    let listen = relay.listen_addr();
+    let old = relay.address.clone();
+    let out = rotate_cert(
+        relay.data.path(),
+        &["--grace", "0s", "--public-addr", &listen],
+    );
+    assert!(out.status.success(), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let printed: RelayAddress = stdout.lines().next().unwrap().parse().unwrap();
+    assert_eq!(printed.host_port(), listen);
+    assert_ne!(printed.to_string(), old);
+
+    // Restarted after the switch time, the relay prints (and serves) the printed address.
+    let data = relay.stop();
+    let relay = hush_tests::cli::RelayProcess::start_at(data, &listen, &[]);
+    assert_eq!(relay.address, printed.to_string());
 }

@@ -41,7 +41,7 @@ async fn the_pool_reuses_a_live_connection_and_renews_a_dead_one() {
 }
 
 #[tokio::test]
-async fn a_wrong_pin_or_a_dead_port_is_unreachable_and_named() {
+async fn a_wrong_pin_is_a_changed_certificate_and_a_dead_port_unreachable_both_named() {
     let relay = relay();
     let mut wrong_pin = relay.address();
     wrong_pin.fingerprint = Fingerprint([0x42; 32]);
@@ -54,7 +54,19 @@ async fn a_wrong_pin_or_a_dead_port_is_unreachable_and_named() {
         a
     };
     let (pool, _events) = RelayPool::new(fast());
-    for addr in [wrong_pin, dead] {
+    let err = pool.connection(&wrong_pin).await.unwrap_err();
+    assert_eq!(
+        err,
+        NetError::CertificateChanged {
+            relay: wrong_pin.clone()
+        }
+    );
+    let msg = err.to_string();
+    assert!(
+        msg.contains(&wrong_pin.to_string())
+            && msg.contains("ask them for the relay's new address")
+    );
+    for addr in [dead] {
         let err = pool.connection(&addr).await.unwrap_err();
         assert_eq!(
             err,

@@ -570,7 +570,9 @@ async fn learn_rotation(
         };
         match c.next_cert().await {
             Ok(next) => pins.announced(&relay, next),
-            Err(error) => tracing::debug!(%error, "asking the relay for its next certificate failed"),
+            Err(error) => {
+                tracing::debug!(%error, "asking the relay for its next certificate failed")
+            }
         }
         drop(c);
         let Some(every) = every else { return };

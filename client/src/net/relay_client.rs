@@ -519,8 +519,7 @@ impl Drop for RelayClient {
 /// SHA-256 of the end-entity certificate the peer presented, if it presented one.
 fn presented_fingerprint(conn: &quinn::Connection) -> Option<Fingerprint> {
     let identity = conn.peer_identity()?;
-    let chain = identity
-        .downcast_ref::<Vec<rustls::pki_types::CertificateDer<'static>>>()?;
+    let chain = identity.downcast_ref::<Vec<rustls::pki_types::CertificateDer<'static>>>()?;
     let first = chain.first()?;
     Some(Fingerprint(Sha256::digest(first.as_ref()).into()))
 }

@@ -9,10 +9,10 @@
 
 use crate::access::{CreateToken, RelayInfo};
 use crate::address::Fingerprint;
-use crate::rotation::CertRotation;
 use crate::codec::{DecodeError, Reader, Writer};
 use crate::ids::{BlobCapability, BlobId, EnvelopeId, RecipientId, SendCapability, SenderId};
 use crate::limits::MAX_TOKEN_LEN;
+use crate::rotation::CertRotation;
 
 /// The writer every message encoder appends to: a frame under construction.
 pub(super) type FrameWriter<'a> = Writer<&'a mut Vec<u8>>;

@@ -7,12 +7,12 @@
 
 use super::field::{get, put, FrameWriter};
 use crate::access::RelayInfo;
-use crate::rotation::CertRotation;
 use crate::codec::{DecodeError, Reader};
 use crate::ids::{BlobId, EnvelopeId, RecipientId, SenderId};
 use crate::limits::MAX_BLOB_CHUNK;
 #[cfg(doc)]
 use crate::message::Request;
+use crate::rotation::CertRotation;
 
 /// Reply tags.
 mod tag {
