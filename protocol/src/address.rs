@@ -1,15 +1,23 @@
-//! The relay address: `hush://HOST:PORT#FINGERPRINT`.
+//! The relay address: `hush://HOST:PORT#FINGERPRINT`, or with several hosts of one relay,
+//! `hush://HOST1:PORT1,HOST2:PORT2#FINGERPRINT`.
 //!
 //! This form never carries a create token: the one that does, `hush://TOKEN@HOST:PORT#...`, is a
 //! [`HomeRelay`](crate::access::HomeRelay) and is parsed in `access.rs`.
 //!
 //! The fingerprint is the lowercase hex SHA-256 of the relay's DER certificate. Clients pin it:
-//! a relay whose certificate hashes to anything else is refused.
+//! a relay whose certificate hashes to anything else is refused. Several hosts name the nodes
+//! of one relay, which share its certificate (and so its fingerprint) and its queues; clients
+//! try them in the order given. An address prints in one canonical form: hosts in their given
+//! order, IPv6 literals in brackets, separated by commas without spaces. A single-host address
+//! prints exactly as before.
+//!
+//! What it does not do: resolve host names, or decide which host to try (the client's pool
+//! does).
 
 use std::fmt;
 use std::str::FromStr;
 
-use crate::limits::MAX_HOST_LEN;
+use crate::limits::{MAX_ADDRESS_LEN, MAX_HOST_LEN, MAX_RELAY_HOSTS};
 
 /// The URI scheme prefix of relay addresses.
 pub const RELAY_SCHEME: &str = "hush://";
@@ -45,13 +53,38 @@ impl fmt::Display for Fingerprint {
     }
 }
 
-/// Where a relay is, and which certificate it must present.
+/// One host of a relay: a name or IP address, and a UDP port.
 #[derive(Clone, PartialEq, Eq, Hash, Debug)]
-pub struct RelayAddress {
+pub struct RelayHost {
     /// Host name or IP address. IPv6 literals are stored without brackets.
     pub host: String,
     /// UDP port.
     pub port: u16,
+}
+
+impl RelayHost {
+    /// `host:port`, with brackets around IPv6 literals, suitable for DNS resolution.
+    pub fn host_port(&self) -> String {
+        host_port(&self.host, self.port)
+    }
+}
+
+impl fmt::Display for RelayHost {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.host_port())
+    }
+}
+
+/// Where a relay is, and which certificate it must present.
+#[derive(Clone, PartialEq, Eq, Hash, Debug)]
+pub struct RelayAddress {
+    /// The first host: name or IP address. IPv6 literals are stored without brackets.
+    pub host: String,
+    /// The first host's UDP port.
+    pub port: u16,
+    /// Further hosts of the same relay (same certificate, same queues), tried in this order
+    /// after the first; empty for a single-host address.
+    pub more_hosts: Vec<RelayHost>,
     /// The pinned certificate fingerprint.
     pub fingerprint: Fingerprint,
 }
@@ -86,22 +119,69 @@ pub enum AddressError {
     /// received from a contact).
     #[error("this relay address carries a create token, which belongs only in your own home's settings; give contacts hush://HOST:PORT#FINGERPRINT")]
     UnexpectedToken,
+    /// More hosts than [`MAX_RELAY_HOSTS`], or the same host twice, or an address longer than
+    /// [`MAX_ADDRESS_LEN`].
+    #[error("a relay address lists at most 8 different hosts (hush://h1:4433,h2:4433#<fingerprint>) and is at most 512 characters long")]
+    BadHostList,
+}
+
+fn host_port(host: &str, port: u16) -> String {
+    if host.contains(':') {
+        format!("[{host}]:{port}")
+    } else {
+        format!("{host}:{port}")
+    }
 }
 
 impl RelayAddress {
-    /// `host:port`, with brackets around IPv6 literals, suitable for DNS resolution.
-    pub fn host_port(&self) -> String {
-        if self.host.contains(':') {
-            format!("[{}]:{}", self.host, self.port)
-        } else {
-            format!("{}:{}", self.host, self.port)
+    /// A single-host address.
+    pub fn new(host: impl Into<String>, port: u16, fingerprint: Fingerprint) -> RelayAddress {
+        RelayAddress {
+            host: host.into(),
+            port,
+            more_hosts: Vec::new(),
+            fingerprint,
         }
+    }
+
+    /// The first host's `host:port`, with brackets around IPv6 literals, suitable for DNS
+    /// resolution.
+    pub fn host_port(&self) -> String {
+        host_port(&self.host, self.port)
+    }
+
+    /// Every host, in the order clients try them: the first, then [`RelayAddress::more_hosts`].
+    pub fn hosts(&self) -> Vec<RelayHost> {
+        let first = RelayHost {
+            host: self.host.clone(),
+            port: self.port,
+        };
+        std::iter::once(first)
+            .chain(self.more_hosts.iter().cloned())
+            .collect()
+    }
+
+    /// The same relay (same certificate) at `hosts`, in that order; `None` if `hosts` is empty.
+    pub fn with_hosts(&self, hosts: Vec<RelayHost>) -> Option<RelayAddress> {
+        let mut it = hosts.into_iter();
+        let first = it.next()?;
+        Some(RelayAddress {
+            host: first.host,
+            port: first.port,
+            more_hosts: it.collect(),
+            fingerprint: self.fingerprint,
+        })
     }
 }
 
 impl fmt::Display for RelayAddress {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{RELAY_SCHEME}{}#{}", self.host_port(), self.fingerprint)
+        f.write_str(RELAY_SCHEME)?;
+        f.write_str(&self.host_port())?;
+        for h in &self.more_hosts {
+            write!(f, ",{h}")?;
+        }
+        write!(f, "#{}", self.fingerprint)
     }
 }
 
@@ -120,13 +200,33 @@ impl FromStr for RelayAddress {
             return Err(AddressError::UnexpectedToken);
         }
         let fingerprint = parse_fingerprint(fp)?;
-        let (host, port) = split_host_port(authority)?;
+        if s.trim().len() > MAX_ADDRESS_LEN {
+            return Err(AddressError::BadHostList);
+        }
+        let hosts = parse_hosts(authority)?;
+        let mut it = hosts.into_iter();
+        let first = it.next().ok_or(AddressError::BadHost)?;
         Ok(RelayAddress {
-            host,
-            port,
+            host: first.host,
+            port: first.port,
+            more_hosts: it.collect(),
             fingerprint,
         })
     }
+}
+
+/// `HOST:PORT[,HOST:PORT...]`: at most [`MAX_RELAY_HOSTS`], all different.
+fn parse_hosts(authority: &str) -> Result<Vec<RelayHost>, AddressError> {
+    let mut hosts: Vec<RelayHost> = Vec::new();
+    for part in authority.split(',') {
+        let (host, port) = split_host_port(part)?;
+        let h = RelayHost { host, port };
+        if hosts.len() == MAX_RELAY_HOSTS || hosts.contains(&h) {
+            return Err(AddressError::BadHostList);
+        }
+        hosts.push(h);
+    }
+    Ok(hosts)
 }
 
 fn parse_fingerprint(s: &str) -> Result<Fingerprint, AddressError> {
@@ -175,12 +275,40 @@ mod tests {
             format!("hush://[::1]:65535#{FP}"),
         ] {
             let a: RelayAddress = s.parse().unwrap();
+            assert!(a.more_hosts.is_empty());
             assert_eq!(a.to_string(), s);
         }
     }
 
     #[test]
+    fn several_hosts_round_trip_in_order_in_one_canonical_form() {
+        let s = format!("hush://h1.example:4433,[2001:db8::1]:4434,10.0.0.3:4435#{FP}");
+        let a: RelayAddress = s.parse().unwrap();
+        let hosts: Vec<String> = a.hosts().iter().map(RelayHost::host_port).collect();
+        assert_eq!(
+            hosts,
+            ["h1.example:4433", "[2001:db8::1]:4434", "10.0.0.3:4435"]
+        );
+        assert_eq!(a.more_hosts[0].host, "2001:db8::1");
+        assert_eq!(a.to_string(), s);
+        // Surrounding white space is not part of the canonical form.
+        let spaced: RelayAddress = format!("  {s}\n").parse().unwrap();
+        assert_eq!(spaced, a);
+        assert_eq!(a.with_hosts(a.hosts()), Some(a.clone()));
+        let single = a.with_hosts(vec![a.more_hosts[1].clone()]).unwrap();
+        assert_eq!(single.to_string(), format!("hush://10.0.0.3:4435#{FP}"));
+        assert_eq!(a.with_hosts(Vec::new()), None);
+        assert_eq!(
+            RelayAddress::new("h", 1, a.fingerprint).to_string(),
+            format!("hush://h:1#{FP}")
+        );
+    }
+
+    #[test]
     fn rejects_each_malformation() {
+        let nine = (1..=9).map(|i| format!("h{i}:1")).collect::<Vec<_>>().join(",");
+        let [a, b, c] = ["a", "b", "c"].map(|x| x.repeat(200));
+        let long = format!("hush://{a}:1,{b}:1,{c}:1#{FP}");
         let cases = [
             (format!("http://h:1#{FP}"), AddressError::Scheme),
             ("hush://h:1".to_owned(), AddressError::MissingFingerprint),
@@ -191,6 +319,12 @@ mod tests {
             (format!("hush://:1#{FP}"), AddressError::BadHost),
             (format!("hush://a b:1#{FP}"), AddressError::BadHost),
             (format!("hush://::1:1#{FP}"), AddressError::BadHost),
+            (format!("hush://h:1,#{FP}"), AddressError::BadPort),
+            (format!("hush://h:1, g:2#{FP}"), AddressError::BadHost),
+            (format!("hush://h:1,[::1]#{FP}"), AddressError::BadPort),
+            (format!("hush://h:1,h:1#{FP}"), AddressError::BadHostList),
+            (format!("hush://{nine}#{FP}"), AddressError::BadHostList),
+            (long, AddressError::BadHostList),
         ];
         for (s, want) in cases {
             assert_eq!(s.parse::<RelayAddress>(), Err(want), "{s}");

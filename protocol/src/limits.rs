@@ -17,6 +17,12 @@ pub const MAX_FRAME_LEN: usize = MAX_ENVELOPE_LEN + 1024;
 /// Longest host name in a relay address, in bytes (the DNS limit).
 pub const MAX_HOST_LEN: usize = 253;
 
+/// Most hosts one relay address lists (`hush://h1:4433,h2:4433#...`): the nodes of one relay.
+pub const MAX_RELAY_HOSTS: usize = 8;
+
+/// Longest relay address, in bytes, as it travels in invitations and introductions.
+pub const MAX_ADDRESS_LEN: usize = 512;
+
 /// The relay's maximum envelope lifetime unless its operator configures another (7 days).
 pub const DEFAULT_MAX_TTL_SECS: u64 = 7 * 24 * 60 * 60;
 

@@ -196,11 +196,7 @@ impl<S: QueueStore> Relay<S> {
         let blobs = BlobStore::open(&config.data_dir, config.blob_limits())?;
         let (host, port) = public_host_port(&config, bound);
         let metrics = Metrics::new(store.stats().is_some(), store.commit_latency());
-        let address = RelayAddress {
-            host,
-            port,
-            fingerprint,
-        };
+        let address = RelayAddress::new(host, port, fingerprint);
         let access = Arc::new(Access::load(&config)?);
         // From here on only the token's hash is kept.
         let config = RelayConfig {

@@ -259,11 +259,7 @@ pub fn run(args: &RotateArgs) -> Result<String, RotateError> {
         .map_or(0, |d| d.as_secs());
     let (host, port) = host_port(args.public_addr.as_deref())?;
     let next = rotate(&args.data, grace, now, &tls::names())?;
-    let address = RelayAddress {
-        host,
-        port,
-        fingerprint: next.fingerprint,
-    };
+    let address = RelayAddress::new(host, port, next.fingerprint);
     Ok(format!(
         "{address}\n\
          The relay keeps serving its current certificate until {} and serves the new one from \

@@ -75,11 +75,7 @@ struct Fixture {
 }
 
 fn relay_address() -> RelayAddress {
-    RelayAddress {
-        host: "relay.example".to_owned(),
-        port: 4433,
-        fingerprint: Fingerprint([7; 32]),
-    }
+    RelayAddress::new("relay.example", 4433, Fingerprint([7; 32]))
 }
 
 fn introduce() -> Payload {

@@ -275,11 +275,7 @@ impl UdpTap {
 
     /// `relay` with the tap's port: clients given it reach the relay through the tap.
     pub fn address(&self, relay: &RelayAddress) -> RelayAddress {
-        RelayAddress {
-            host: "127.0.0.1".into(),
-            port: self.addr.port(),
-            fingerprint: relay.fingerprint,
-        }
+        RelayAddress::new("127.0.0.1", self.addr.port(), relay.fingerprint)
     }
 
     /// Every source address seen so far, in order of first appearance.

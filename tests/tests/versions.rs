@@ -47,11 +47,7 @@ async fn newer_relay(dir: &std::path::Path) -> (RelayAddress, tokio::task::JoinH
             let _ = incoming.await;
         }
     });
-    let address = RelayAddress {
-        host: "127.0.0.1".into(),
-        port,
-        fingerprint,
-    };
+    let address = RelayAddress::new("127.0.0.1", port, fingerprint);
     (address, task)
 }
 

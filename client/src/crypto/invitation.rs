@@ -442,6 +442,24 @@ mod tests {
     }
 
     #[test]
+    fn an_invitation_carries_a_relay_address_with_several_hosts() {
+        let mut rng = ChaCha20Rng::seed_from_u64(3);
+        let id = Identity::generate(&mut rng);
+        let nodes: RelayAddress = format!(
+            "hush://n1.example:4433,[2001:db8::2]:4433,10.0.0.3:4434#{}",
+            "ab".repeat(32)
+        )
+        .parse()
+        .unwrap();
+        let cap = SendCapability::from_bytes([1; 32]);
+        let sid = SenderId::from_bytes([2; 16]);
+        let (inv, _) = Invitation::create(&id, nodes.clone(), sid, cap, EXP, &mut rng);
+        let parsed = Invitation::parse(&inv.encode()).unwrap();
+        assert_eq!(parsed.relay(), &nodes);
+        assert_eq!(parsed.relay().hosts().len(), 3);
+    }
+
+    #[test]
     fn low_order_prekey_is_refused_even_when_signed() {
         let mut rng = ChaCha20Rng::seed_from_u64(5);
         let id = Identity::generate(&mut rng);

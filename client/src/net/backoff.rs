@@ -19,6 +19,10 @@ pub struct RetryPolicy {
     pub max_delay: Duration,
     /// How long one connection attempt (QUIC and TLS handshakes) may take.
     pub connect_timeout: Duration,
+    /// How long a connection may hear nothing from its relay (keep-alives included) before
+    /// it counts as dead: how soon a relay node that died unannounced is noticed, and the
+    /// client moves on (to another of its hosts, or reconnects).
+    pub idle_timeout: Duration,
 }
 
 /// Default connection attempts per operation.
@@ -29,6 +33,8 @@ pub const DEFAULT_BASE_DELAY: Duration = Duration::from_millis(250);
 pub const DEFAULT_MAX_DELAY: Duration = Duration::from_secs(8);
 /// Default time allowed for one connection attempt.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Default silence after which a connection counts as dead (QUIC's idle timeout).
+pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(30);
 
 impl Default for RetryPolicy {
     fn default() -> Self {
@@ -37,6 +43,7 @@ impl Default for RetryPolicy {
             base_delay: DEFAULT_BASE_DELAY,
             max_delay: DEFAULT_MAX_DELAY,
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
+            idle_timeout: DEFAULT_IDLE_TIMEOUT,
         }
     }
 }
@@ -49,6 +56,13 @@ impl RetryPolicy {
             connect_timeout,
             ..RetryPolicy::default()
         }
+    }
+
+    /// The same policy, counting a connection dead after `idle_timeout` without a word from
+    /// its relay (at least 2 seconds: keep-alives go at half of it, at most every 15 seconds).
+    pub fn with_idle_timeout(mut self, idle_timeout: Duration) -> RetryPolicy {
+        self.idle_timeout = idle_timeout.max(Duration::from_secs(2));
+        self
     }
 
     /// The same policy with other delays between attempts.

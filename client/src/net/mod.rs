@@ -46,7 +46,7 @@ mod transport;
 
 pub use backoff::{
     Backoff, RetryPolicy, DEFAULT_ATTEMPTS, DEFAULT_BASE_DELAY, DEFAULT_CONNECT_TIMEOUT,
-    DEFAULT_MAX_DELAY,
+    DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_DELAY,
 };
 pub use blob_calls::BlobStatus;
 pub use error::NetError;

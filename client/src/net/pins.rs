@@ -193,11 +193,7 @@ mod tests {
     use super::*;
 
     fn relay(fp: u8) -> RelayAddress {
-        RelayAddress {
-            host: "relay.example".to_owned(),
-            port: 4433,
-            fingerprint: Fingerprint([fp; 32]),
-        }
+        RelayAddress::new("relay.example", 4433, Fingerprint([fp; 32]))
     }
 
     fn rotation(fp: u8) -> Option<CertRotation> {

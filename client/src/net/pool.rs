@@ -11,6 +11,13 @@
 //! connection. A contact's connection is closed after its idle time; a transfer's connection
 //! is never kept, and closes when its last handle is dropped.
 //!
+//! A relay address may list several hosts (the nodes of one relay, sharing its certificate and
+//! its queues). Each attempt of the retry policy tries them in order, starting from the host
+//! that worked last, each within the connect timeout; when a connection dies, or fails under a
+//! request, the next one starts from the host after it. So a client moves to another node when
+//! one dies, and its subscriptions are renewed there like after any lost connection. Every lane
+//! picks its host this way on its own connection, so transport isolation is unchanged.
+//!
 //! Every new connection asks its relay once whether it will rotate its certificate
 //! (`NextCert`), and the connection for our own queues asks again every [`NEXT_CERT_RECHECK`];
 //! the answers go to the pool's [`PinBook`], whose pins every connection accepts.
@@ -77,6 +84,8 @@ impl Drop for CloseOnDrop {
 pub struct Connection {
     client: Arc<RelayClient>,
     relay: RelayAddress,
+    /// Which of the relay's hosts it reached (an index into [`RelayAddress::hosts`]).
+    host: usize,
     generation: u64,
     keep: Keep,
     /// When it was last handed out or finished a `run`.
@@ -99,6 +108,11 @@ impl Connection {
     /// The relay it goes to.
     pub fn relay(&self) -> &RelayAddress {
         &self.relay
+    }
+
+    /// Which of the relay's hosts it reached: an index into [`RelayAddress::hosts`].
+    pub fn host(&self) -> usize {
+        self.host
     }
 
     /// A number unique to this connection within the pool: a reconnection gets a new one.
@@ -147,9 +161,56 @@ struct Inner {
     pins: PinBook,
     /// How often the connection for our own queues asks again for a pending rotation.
     recheck: Mutex<Duration>,
+    /// For relays with several hosts: the host to try first (the last that worked, or the
+    /// one after a host whose connection died).
+    preferred: Mutex<HashMap<RelayAddress, usize>>,
+}
+
+/// How one round over a relay's hosts went.
+enum Round {
+    /// This host connected.
+    Connected(RelayClient, usize),
+    /// None did; `permanent` when a later round cannot help either.
+    Failed {
+        /// The last proxy failure, if the proxy failed.
+        proxy: Option<super::socks5::ProxyError>,
+        /// Whether to stop trying.
+        permanent: bool,
+    },
+    /// None did, and retrying cannot help.
+    Fatal(NetError),
 }
 
 impl Inner {
+    /// The host of `relay` to try first.
+    fn preferred(&self, relay: &RelayAddress) -> usize {
+        let map = self.preferred.lock().unwrap_or_else(PoisonError::into_inner);
+        map.get(relay).copied().unwrap_or(0)
+    }
+
+    /// Tries `host` of `relay` first from now on.
+    fn prefer(&self, relay: &RelayAddress, host: usize) {
+        if relay.more_hosts.is_empty() {
+            return;
+        }
+        let mut map = self.preferred.lock().unwrap_or_else(PoisonError::into_inner);
+        map.insert(relay.clone(), host);
+    }
+
+    /// A connection to `host` of `relay` died: unless another host is preferred already, the
+    /// next connection tries the host after it first.
+    fn host_failed(&self, relay: &RelayAddress, host: usize) {
+        let n = relay.more_hosts.len() + 1;
+        if n == 1 {
+            return;
+        }
+        let mut map = self.preferred.lock().unwrap_or_else(PoisonError::into_inner);
+        let preferred = map.entry(relay.clone()).or_insert(0);
+        if *preferred == host {
+            *preferred = (host + 1) % n;
+        }
+    }
+
     fn slot(&self, key: &SlotKey) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         slots.entry(key.clone()).or_default().clone()
@@ -242,6 +303,7 @@ impl RelayPool {
             tokens: Mutex::new(HashMap::new()),
             pins: PinBook::default(),
             recheck: Mutex::new(NEXT_CERT_RECHECK),
+            preferred: Mutex::new(HashMap::new()),
         };
         let pool = RelayPool {
             inner: Arc::new(inner),
@@ -322,6 +384,7 @@ impl RelayPool {
                 c.touch();
                 return Ok(c.clone());
             }
+            self.inner.host_failed(relay, c.host);
         }
         *guard = None;
         let conn = self.new_connection(relay, keep).await?;
@@ -357,7 +420,8 @@ impl RelayPool {
         relay: &RelayAddress,
         keep: Keep,
     ) -> Result<Connection, NetError> {
-        let client = Arc::new(self.connect(relay).await?);
+        let (client, host) = self.connect(relay).await?;
+        let client = Arc::new(client);
         let recheck = *self
             .inner
             .recheck
@@ -378,6 +442,7 @@ impl RelayPool {
             .cloned();
         Ok(Connection {
             client,
+            host,
             relay: relay.clone(),
             generation: self.inner.next_generation.fetch_add(1, Ordering::Relaxed),
             keep,
@@ -388,7 +453,10 @@ impl RelayPool {
         })
     }
 
-    async fn connect(&self, relay: &RelayAddress) -> Result<RelayClient, NetError> {
+    /// Connects to `relay`: each attempt of the retry policy tries its hosts in order, starting
+    /// from the one that worked last, each within the connect timeout. Returns the client and
+    /// which host it reached.
+    async fn connect(&self, relay: &RelayAddress) -> Result<(RelayClient, usize), NetError> {
         let policy = self.inner.policy;
         let mut backoff = Backoff::new(policy);
         let mut proxy_error = None;
@@ -396,39 +464,21 @@ impl RelayPool {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            let pins = self.inner.pins.pins(relay).accepted();
-            let attempt = RelayClient::connect_pinned(relay, &pins, self.inner.proxy.as_ref());
-            match tokio::time::timeout(policy.connect_timeout, attempt).await {
-                Ok(Ok(client)) => {
+            match self.try_hosts(relay).await {
+                Round::Connected(client, host) => {
                     if let Some(fingerprint) = client.presented_fingerprint() {
                         self.inner.pins.presented(relay, fingerprint);
                     }
-                    return Ok(client);
+                    self.inner.prefer(relay, host);
+                    return Ok((client, host));
                 }
-                Ok(Err(RelayCallError::CertificateMismatch)) => {
-                    // Not retried: the relay (or whoever answers) keeps presenting it.
-                    return Err(NetError::CertificateChanged {
-                        relay: relay.clone(),
-                    });
-                }
-                Ok(Err(RelayCallError::Proxy(error))) => {
-                    tracing::debug!(%error, "relay connection through the proxy failed");
-                    let permanent = error.is_permanent();
-                    proxy_error = Some(error);
+                Round::Failed { proxy, permanent } => {
+                    proxy_error = proxy.or(proxy_error);
                     if permanent {
                         break;
                     }
                 }
-                Ok(Err(RelayCallError::Version)) => {
-                    // Trying again cannot help: the versions stay what they are.
-                    return Err(NetError::Version {
-                        relay: relay.clone(),
-                    });
-                }
-                Ok(Err(e)) => {
-                    tracing::debug!(error = %e, "relay connection attempt failed");
-                }
-                Err(_) => tracing::debug!("relay connection attempt timed out"),
+                Round::Fatal(e) => return Err(e),
             }
         }
         Err(match proxy_error {
@@ -440,6 +490,54 @@ impl RelayPool {
                 relay: relay.clone(),
             },
         })
+    }
+
+    /// One attempt at each of `relay`'s hosts, in order from the preferred one.
+    async fn try_hosts(&self, relay: &RelayAddress) -> Round {
+        let hosts = relay.hosts();
+        let first = self.inner.preferred(relay) % hosts.len().max(1);
+        let pins = self.inner.pins.pins(relay).accepted();
+        let (timeout, idle) = (
+            self.inner.policy.connect_timeout,
+            self.inner.policy.idle_timeout,
+        );
+        let (mut proxy, mut mismatched) = (None, false);
+        for i in (0..hosts.len()).map(|k| (first + k) % hosts.len()) {
+            let proxy_ref = self.inner.proxy.as_ref();
+            let attempt = RelayClient::connect_host(&hosts[i], &pins, proxy_ref, idle);
+            match tokio::time::timeout(timeout, attempt).await {
+                Ok(Ok(client)) => return Round::Connected(client, i),
+                Ok(Err(RelayCallError::Proxy(error))) => {
+                    tracing::debug!(%error, "relay connection through the proxy failed");
+                    if error.is_permanent() {
+                        return Round::Failed {
+                            proxy: Some(error),
+                            permanent: true,
+                        };
+                    }
+                    proxy = Some(error);
+                }
+                // Trying again cannot help: the versions stay what they are.
+                Ok(Err(RelayCallError::Version)) => {
+                    return Round::Fatal(NetError::Version {
+                        relay: relay.clone(),
+                    })
+                }
+                Ok(Err(RelayCallError::CertificateMismatch)) => mismatched = true,
+                Ok(Err(e)) => tracing::debug!(error = %e, "relay connection attempt failed"),
+                Err(_) => tracing::debug!("relay connection attempt timed out"),
+            }
+        }
+        if mismatched {
+            // Not retried: the relay (or whoever answers) keeps presenting it.
+            return Round::Fatal(NetError::CertificateChanged {
+                relay: relay.clone(),
+            });
+        }
+        Round::Failed {
+            proxy,
+            permanent: false,
+        }
     }
 
     /// The current connection to `relay` on this handle's lane, without connecting: `None` if
@@ -462,6 +560,7 @@ impl RelayPool {
     /// Drops `conn` from the pool if it is still the current connection of its kind, so the
     /// next call reconnects. A connection that is not kept is closed.
     pub async fn forget(&self, conn: &Connection) {
+        self.inner.host_failed(&conn.relay, conn.host);
         if conn.keep == Keep::Fresh {
             conn.client.close();
             return;

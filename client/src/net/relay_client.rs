@@ -18,6 +18,7 @@ use std::time::Duration;
 
 use ed25519_dalek::{Signer, SigningKey};
 use hush_protocol::auth::{signing_input, ALPN, EXPORTER_LABEL, EXPORTER_LEN};
+use hush_protocol::address::RelayHost;
 use hush_protocol::{
     EnvelopeId, ErrorCode, Fingerprint, FrameDecoder, Push, RecipientId, RelayAddress, Reply,
     Request, SendCapability, SenderId, ServerFrame,
@@ -25,6 +26,7 @@ use hush_protocol::{
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
+use super::backoff::DEFAULT_IDLE_TIMEOUT;
 use super::pin::PinnedCertVerifier;
 use super::socks5::{self, ProxyError, ProxyLink, Socks5Proxy};
 
@@ -141,7 +143,7 @@ pub fn client_config_with_alpn(
     fingerprint: Fingerprint,
     alpn: &[u8],
 ) -> Result<quinn::ClientConfig, RelayCallError> {
-    pinned_config(vec![fingerprint], Arc::default(), alpn)
+    pinned_config(vec![fingerprint], Arc::default(), alpn, DEFAULT_IDLE_TIMEOUT)
 }
 
 /// A client configuration accepting any of `pins`, which sets `mismatch` when the relay
@@ -150,6 +152,7 @@ fn pinned_config(
     pins: Vec<Fingerprint>,
     mismatch: Arc<AtomicBool>,
     alpn: &[u8],
+    idle_timeout: Duration,
 ) -> Result<quinn::ClientConfig, RelayCallError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let verifier = PinnedCertVerifier::with_pins(pins, provider.clone(), mismatch);
@@ -164,7 +167,9 @@ fn pinned_config(
         .map_err(|e| RelayCallError::Connect(e.to_string()))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
     let mut transport = quinn::TransportConfig::default();
-    transport.keep_alive_interval(Some(KEEP_ALIVE));
+    transport
+        .keep_alive_interval(Some(KEEP_ALIVE.min(idle_timeout / 2)))
+        .max_idle_timeout(quinn::IdleTimeout::try_from(idle_timeout).ok());
     cfg.transport_config(Arc::new(transport));
     Ok(cfg)
 }
@@ -186,27 +191,54 @@ impl RelayClient {
     }
 
     /// As [`RelayClient::connect_via`], accepting a certificate whose fingerprint is any of
-    /// `pins` (the address's own is not added). A certificate matching none is
-    /// [`RelayCallError::CertificateMismatch`].
+    /// `pins` (the address's own is not added), and trying the address's hosts in order until
+    /// one connects. A certificate matching no pin is [`RelayCallError::CertificateMismatch`]
+    /// when no host connected; otherwise the last host's error is returned. (The pool tries
+    /// hosts itself, with a time limit on each.)
     pub async fn connect_pinned(
         addr: &RelayAddress,
         pins: &[Fingerprint],
         proxy: Option<&Socks5Proxy>,
     ) -> Result<Self, RelayCallError> {
-        let sock = tokio::net::lookup_host(addr.host_port())
+        let mut last = RelayCallError::Connect("the relay address lists no host".into());
+        let mut mismatched = false;
+        for host in addr.hosts() {
+            match Self::connect_host(&host, pins, proxy, DEFAULT_IDLE_TIMEOUT).await {
+                Ok(client) => return Ok(client),
+                Err(RelayCallError::CertificateMismatch) => mismatched = true,
+                Err(e) => last = e,
+            }
+        }
+        Err(if mismatched {
+            RelayCallError::CertificateMismatch
+        } else {
+            last
+        })
+    }
+
+    /// Connects to one host of a relay, accepting a certificate whose fingerprint is any of
+    /// `pins`; with `proxy`, through that SOCKS5 proxy only. The connection counts as dead
+    /// after `idle_timeout` without a word from the relay.
+    pub async fn connect_host(
+        host: &RelayHost,
+        pins: &[Fingerprint],
+        proxy: Option<&Socks5Proxy>,
+        idle_timeout: Duration,
+    ) -> Result<Self, RelayCallError> {
+        let sock = tokio::net::lookup_host(host.host_port())
             .await
             .map_err(|e| RelayCallError::Connect(e.to_string()))?
             .next()
-            .ok_or_else(|| RelayCallError::Connect(format!("{} did not resolve", addr.host)))?;
+            .ok_or_else(|| RelayCallError::Connect(format!("{} did not resolve", host.host)))?;
         let mismatch = Arc::new(AtomicBool::new(false));
-        let config = pinned_config(pins.to_vec(), mismatch.clone(), ALPN)?;
+        let config = pinned_config(pins.to_vec(), mismatch.clone(), ALPN, idle_timeout)?;
         let connected = match proxy {
-            None => Self::connect_with(sock, &addr.host, config).await,
+            None => Self::connect_with(sock, &host.host, config).await,
             Some(proxy) => {
                 let (endpoint, link) = socks5::proxied_endpoint(proxy)
                     .await
                     .map_err(RelayCallError::Proxy)?;
-                Self::connect_inner(&endpoint, sock, &addr.host, config, Some(link)).await
+                Self::connect_inner(&endpoint, sock, &host.host, config, Some(link)).await
             }
         };
         match connected {
