@@ -306,7 +306,10 @@ mod tests {
 
     #[test]
     fn rejects_each_malformation() {
-        let nine = (1..=9).map(|i| format!("h{i}:1")).collect::<Vec<_>>().join(",");
+        let nine = (1..=9)
+            .map(|i| format!("h{i}:1"))
+            .collect::<Vec<_>>()
+            .join(",");
         let [a, b, c] = ["a", "b", "c"].map(|x| x.repeat(200));
         let long = format!("hush://{a}:1,{b}:1,{c}:1#{FP}");
         let cases = [

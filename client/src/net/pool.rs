@@ -169,7 +169,7 @@ struct Inner {
 /// How one round over a relay's hosts went.
 enum Round {
     /// This host connected.
-    Connected(RelayClient, usize),
+    Connected(Box<RelayClient>, usize),
     /// None did; `permanent` when a later round cannot help either.
     Failed {
         /// The last proxy failure, if the proxy failed.
@@ -184,7 +184,10 @@ enum Round {
 impl Inner {
     /// The host of `relay` to try first.
     fn preferred(&self, relay: &RelayAddress) -> usize {
-        let map = self.preferred.lock().unwrap_or_else(PoisonError::into_inner);
+        let map = self
+            .preferred
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         map.get(relay).copied().unwrap_or(0)
     }
 
@@ -193,7 +196,10 @@ impl Inner {
         if relay.more_hosts.is_empty() {
             return;
         }
-        let mut map = self.preferred.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .preferred
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         map.insert(relay.clone(), host);
     }
 
@@ -204,7 +210,10 @@ impl Inner {
         if n == 1 {
             return;
         }
-        let mut map = self.preferred.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut map = self
+            .preferred
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
         let preferred = map.entry(relay.clone()).or_insert(0);
         if *preferred == host {
             *preferred = (host + 1) % n;
@@ -470,7 +479,7 @@ impl RelayPool {
                         self.inner.pins.presented(relay, fingerprint);
                     }
                     self.inner.prefer(relay, host);
-                    return Ok((client, host));
+                    return Ok((*client, host));
                 }
                 Round::Failed { proxy, permanent } => {
                     proxy_error = proxy.or(proxy_error);
@@ -506,7 +515,7 @@ impl RelayPool {
             let proxy_ref = self.inner.proxy.as_ref();
             let attempt = RelayClient::connect_host(&hosts[i], &pins, proxy_ref, idle);
             match tokio::time::timeout(timeout, attempt).await {
-                Ok(Ok(client)) => return Round::Connected(client, i),
+                Ok(Ok(client)) => return Round::Connected(Box::new(client), i),
                 Ok(Err(RelayCallError::Proxy(error))) => {
                     tracing::debug!(%error, "relay connection through the proxy failed");
                     if error.is_permanent() {

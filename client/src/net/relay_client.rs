@@ -17,8 +17,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use ed25519_dalek::{Signer, SigningKey};
-use hush_protocol::auth::{signing_input, ALPN, EXPORTER_LABEL, EXPORTER_LEN};
 use hush_protocol::address::RelayHost;
+use hush_protocol::auth::{signing_input, ALPN, EXPORTER_LABEL, EXPORTER_LEN};
 use hush_protocol::{
     EnvelopeId, ErrorCode, Fingerprint, FrameDecoder, Push, RecipientId, RelayAddress, Reply,
     Request, SendCapability, SenderId, ServerFrame,
@@ -143,7 +143,12 @@ pub fn client_config_with_alpn(
     fingerprint: Fingerprint,
     alpn: &[u8],
 ) -> Result<quinn::ClientConfig, RelayCallError> {
-    pinned_config(vec![fingerprint], Arc::default(), alpn, DEFAULT_IDLE_TIMEOUT)
+    pinned_config(
+        vec![fingerprint],
+        Arc::default(),
+        alpn,
+        DEFAULT_IDLE_TIMEOUT,
+    )
 }
 
 /// A client configuration accepting any of `pins`, which sets `mismatch` when the relay
