@@ -429,47 +429,18 @@ async fn sweep_loop<S: QueueStore>(
     }
 }
 
-/// Picks up a rotation made while the relay runs (so it is announced), and serves the next
-/// certificate from its switch time on. Connections open already keep theirs. Failures are
-/// logged and the current certificate stays in use.
+/// Picks up a rotation made while the relay runs, and from its switch time on serves the new
+/// certificate to new connections (see `rotate.rs`). Not for an operator-supplied certificate.
 fn rotation_tick<S>(shared: &Shared<S>, endpoint: &quinn::Endpoint) {
     let config = &shared.config;
     if config.tls_cert.is_some() {
         return;
     }
-    let serving = match rotate::promote_if_due(&config.data_dir, shared.clock.now_secs()) {
-        Ok(None) => shared.certs.serving(),
-        Ok(Some(_)) => match switch_certificate(config, endpoint) {
-            Ok(fingerprint) => {
-                tracing::info!(%fingerprint, "serving the rotated certificate");
-                fingerprint
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "cannot serve the rotated certificate");
-                return;
-            }
-        },
-        Err(e) => {
-            tracing::warn!(error = %e, "cannot read the pending certificate rotation");
-            return;
-        }
-    };
-    match rotate::pending(&config.data_dir) {
-        Ok(pending) => shared.certs.set(serving, pending),
-        Err(e) => tracing::warn!(error = %e, "cannot read the pending certificate rotation"),
-    }
-}
-
-/// Loads the (just promoted) certificate from the data directory and serves it to new
-/// connections.
-fn switch_certificate(
-    config: &RelayConfig,
-    endpoint: &quinn::Endpoint,
-) -> Result<hush_protocol::Fingerprint, tls::TlsError> {
-    let identity = tls::load_or_generate(&config.data_dir, &tls::names())?;
-    let fingerprint = identity.fingerprint;
-    endpoint.set_server_config(Some(server_config(config, identity)?));
-    Ok(fingerprint)
+    let now = shared.clock.now_secs();
+    rotate::tick(&config.data_dir, now, &shared.certs, |identity| {
+        endpoint.set_server_config(Some(server_config(config, identity)?));
+        Ok(())
+    });
 }
 
 async fn sweep<S: QueueStore>(shared: &Shared<S>) -> Result<SweepStats, StoreError> {

@@ -199,6 +199,44 @@ pub fn load_current(
     Ok((identity, pending(data_dir)?))
 }
 
+/// One check of a running relay (every sweep interval): promotes a due rotation in `data_dir`
+/// and hands the new identity to `serve`, then records what is served and announced in
+/// `certs`. Failures are logged; the current certificate then stays in use.
+pub(crate) fn tick(
+    data_dir: &Path,
+    now_secs: u64,
+    certs: &CertState,
+    serve: impl FnOnce(TlsIdentity) -> Result<(), TlsError>,
+) {
+    let serving = match promote_if_due(data_dir, now_secs) {
+        Ok(None) => certs.serving(),
+        Ok(Some(_)) => {
+            let switched = tls::load_or_generate(data_dir, &tls::names()).and_then(|identity| {
+                let fingerprint = identity.fingerprint;
+                serve(identity).map(|()| fingerprint)
+            });
+            match switched {
+                Ok(fingerprint) => {
+                    tracing::info!(%fingerprint, "serving the rotated certificate");
+                    fingerprint
+                }
+                Err(error) => {
+                    tracing::error!(%error, "cannot serve the rotated certificate");
+                    return;
+                }
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot read the pending certificate rotation");
+            return;
+        }
+    };
+    match pending(data_dir) {
+        Ok(next) => certs.set(serving, next),
+        Err(error) => tracing::warn!(%error, "cannot read the pending certificate rotation"),
+    }
+}
+
 /// What the running relay serves and announces.
 #[derive(Debug)]
 pub struct CertState {

@@ -37,6 +37,7 @@ mod backoff;
 mod blob_calls;
 mod error;
 mod hello;
+mod hosts;
 mod pin;
 mod pins;
 mod pool;

@@ -11,14 +11,19 @@
 //! The book is kept in memory and handed, encoded, to a persistence hook after every change
 //! (the `Client` stores it in the home), so what was learned survives a restart.
 //!
-//! What it does not do: ask relays (the pool does, see `pool.rs`), or trust an announcement
+//! [`learn_rotation`] is what the pool runs for each new connection: it asks and records.
+//!
+//! What it does not do: open connections (the pool does, see `pool.rs`), or trust an announcement
 //! that did not come over a pinned connection (only the pool's connections, all pinned, feed
 //! it).
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::Duration;
 
 use hush_protocol::{CertRotation, Fingerprint, RelayAddress};
+
+use super::relay_client::RelayClient;
 
 /// The fingerprints accepted for one relay.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -186,6 +191,31 @@ fn decode(bytes: &[u8]) -> Result<HashMap<RelayAddress, Pins>, PinBookError> {
             Ok((relay, Pins { current, next }))
         })
         .collect()
+}
+
+/// Asks the relay on `client` whether it will rotate its certificate and records the answer
+/// in `pins`; with `every`, asks again at that interval for as long as the connection lives.
+/// The connection is pinned, so the answer comes from the relay and no one else.
+pub(super) async fn learn_rotation(
+    client: Weak<RelayClient>,
+    relay: RelayAddress,
+    pins: PinBook,
+    every: Option<Duration>,
+) {
+    loop {
+        let Some(c) = client.upgrade().filter(|c| !c.is_closed()) else {
+            return;
+        };
+        match c.next_cert().await {
+            Ok(next) => pins.announced(&relay, next),
+            Err(error) => {
+                tracing::debug!(%error, "asking the relay for its next certificate failed")
+            }
+        }
+        drop(c);
+        let Some(every) = every else { return };
+        tokio::time::sleep(every).await;
+    }
 }
 
 #[cfg(test)]

@@ -37,7 +37,8 @@ use tokio::time::Instant;
 
 use super::backoff::{Backoff, RetryPolicy};
 use super::error::NetError;
-use super::pins::PinBook;
+use super::hosts::{try_hosts, HostChoice, Round};
+use super::pins::{learn_rotation, PinBook};
 use super::relay_client::{RelayCallError, RelayClient};
 use super::socks5::Socks5Proxy;
 use super::transport::{Keep, Lane, TransportMode, CONTACT_IDLE};
@@ -161,65 +162,11 @@ struct Inner {
     pins: PinBook,
     /// How often the connection for our own queues asks again for a pending rotation.
     recheck: Mutex<Duration>,
-    /// For relays with several hosts: the host to try first (the last that worked, or the
-    /// one after a host whose connection died).
-    preferred: Mutex<HashMap<RelayAddress, usize>>,
-}
-
-/// How one round over a relay's hosts went.
-enum Round {
-    /// This host connected.
-    Connected(Box<RelayClient>, usize),
-    /// None did; `permanent` when a later round cannot help either.
-    Failed {
-        /// The last proxy failure, if the proxy failed.
-        proxy: Option<super::socks5::ProxyError>,
-        /// Whether to stop trying.
-        permanent: bool,
-    },
-    /// None did, and retrying cannot help.
-    Fatal(NetError),
+    /// For relays with several hosts: the host to try first.
+    hosts: HostChoice,
 }
 
 impl Inner {
-    /// The host of `relay` to try first.
-    fn preferred(&self, relay: &RelayAddress) -> usize {
-        let map = self
-            .preferred
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.get(relay).copied().unwrap_or(0)
-    }
-
-    /// Tries `host` of `relay` first from now on.
-    fn prefer(&self, relay: &RelayAddress, host: usize) {
-        if relay.more_hosts.is_empty() {
-            return;
-        }
-        let mut map = self
-            .preferred
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        map.insert(relay.clone(), host);
-    }
-
-    /// A connection to `host` of `relay` died: unless another host is preferred already, the
-    /// next connection tries the host after it first.
-    fn host_failed(&self, relay: &RelayAddress, host: usize) {
-        let n = relay.more_hosts.len() + 1;
-        if n == 1 {
-            return;
-        }
-        let mut map = self
-            .preferred
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        let preferred = map.entry(relay.clone()).or_insert(0);
-        if *preferred == host {
-            *preferred = (host + 1) % n;
-        }
-    }
-
     fn slot(&self, key: &SlotKey) -> Slot {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         slots.entry(key.clone()).or_default().clone()
@@ -312,7 +259,7 @@ impl RelayPool {
             tokens: Mutex::new(HashMap::new()),
             pins: PinBook::default(),
             recheck: Mutex::new(NEXT_CERT_RECHECK),
-            preferred: Mutex::new(HashMap::new()),
+            hosts: HostChoice::default(),
         };
         let pool = RelayPool {
             inner: Arc::new(inner),
@@ -393,7 +340,7 @@ impl RelayPool {
                 c.touch();
                 return Ok(c.clone());
             }
-            self.inner.host_failed(relay, c.host);
+            self.inner.hosts.failed(relay, c.host);
         }
         *guard = None;
         let conn = self.new_connection(relay, keep).await?;
@@ -473,12 +420,15 @@ impl RelayPool {
             if !delay.is_zero() {
                 tokio::time::sleep(delay).await;
             }
-            match self.try_hosts(relay).await {
+            let first = self.inner.hosts.preferred(relay);
+            let pins = self.inner.pins.pins(relay).accepted();
+            let proxy = self.inner.proxy.as_ref();
+            match try_hosts(relay, first, &pins, proxy, policy).await {
                 Round::Connected(client, host) => {
                     if let Some(fingerprint) = client.presented_fingerprint() {
                         self.inner.pins.presented(relay, fingerprint);
                     }
-                    self.inner.prefer(relay, host);
+                    self.inner.hosts.prefer(relay, host);
                     return Ok((*client, host));
                 }
                 Round::Failed { proxy, permanent } => {
@@ -501,54 +451,6 @@ impl RelayPool {
         })
     }
 
-    /// One attempt at each of `relay`'s hosts, in order from the preferred one.
-    async fn try_hosts(&self, relay: &RelayAddress) -> Round {
-        let hosts = relay.hosts();
-        let first = self.inner.preferred(relay) % hosts.len().max(1);
-        let pins = self.inner.pins.pins(relay).accepted();
-        let (timeout, idle) = (
-            self.inner.policy.connect_timeout,
-            self.inner.policy.idle_timeout,
-        );
-        let (mut proxy, mut mismatched) = (None, false);
-        for i in (0..hosts.len()).map(|k| (first + k) % hosts.len()) {
-            let proxy_ref = self.inner.proxy.as_ref();
-            let attempt = RelayClient::connect_host(&hosts[i], &pins, proxy_ref, idle);
-            match tokio::time::timeout(timeout, attempt).await {
-                Ok(Ok(client)) => return Round::Connected(Box::new(client), i),
-                Ok(Err(RelayCallError::Proxy(error))) => {
-                    tracing::debug!(%error, "relay connection through the proxy failed");
-                    if error.is_permanent() {
-                        return Round::Failed {
-                            proxy: Some(error),
-                            permanent: true,
-                        };
-                    }
-                    proxy = Some(error);
-                }
-                // Trying again cannot help: the versions stay what they are.
-                Ok(Err(RelayCallError::Version)) => {
-                    return Round::Fatal(NetError::Version {
-                        relay: relay.clone(),
-                    })
-                }
-                Ok(Err(RelayCallError::CertificateMismatch)) => mismatched = true,
-                Ok(Err(e)) => tracing::debug!(error = %e, "relay connection attempt failed"),
-                Err(_) => tracing::debug!("relay connection attempt timed out"),
-            }
-        }
-        if mismatched {
-            // Not retried: the relay (or whoever answers) keeps presenting it.
-            return Round::Fatal(NetError::CertificateChanged {
-                relay: relay.clone(),
-            });
-        }
-        Round::Failed {
-            proxy,
-            permanent: false,
-        }
-    }
-
     /// The current connection to `relay` on this handle's lane, without connecting: `None` if
     /// there is none or it has closed (always `None` for a lane whose connections are not kept).
     pub async fn current(&self, relay: &RelayAddress) -> Option<Connection> {
@@ -569,7 +471,7 @@ impl RelayPool {
     /// Drops `conn` from the pool if it is still the current connection of its kind, so the
     /// next call reconnects. A connection that is not kept is closed.
     pub async fn forget(&self, conn: &Connection) {
-        self.inner.host_failed(&conn.relay, conn.host);
+        self.inner.hosts.failed(&conn.relay, conn.host);
         if conn.keep == Keep::Fresh {
             conn.client.close();
             return;
@@ -660,31 +562,6 @@ async fn close_when_idle(inner: Weak<Inner>, key: SlotKey, generation: u64) {
         } else {
             at = c.last_used() + idle;
         }
-    }
-}
-
-/// Asks the relay on `client` whether it will rotate its certificate and records the answer
-/// in `pins`; with `every`, asks again at that interval for as long as the connection lives.
-/// The connection is pinned, so the answer comes from the relay and no one else.
-async fn learn_rotation(
-    client: Weak<RelayClient>,
-    relay: RelayAddress,
-    pins: PinBook,
-    every: Option<Duration>,
-) {
-    loop {
-        let Some(c) = client.upgrade().filter(|c| !c.is_closed()) else {
-            return;
-        };
-        match c.next_cert().await {
-            Ok(next) => pins.announced(&relay, next),
-            Err(error) => {
-                tracing::debug!(%error, "asking the relay for its next certificate failed")
-            }
-        }
-        drop(c);
-        let Some(every) = every else { return };
-        tokio::time::sleep(every).await;
     }
 }
 
