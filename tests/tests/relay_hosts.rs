@@ -2,9 +2,11 @@
 //! the client tries them in order, skips a dead one, and moves to another node when the one
 //! it is connected to dies, with its subscription going on and nothing lost or duplicated.
 //!
-//! The nodes here are `hush-server` processes run one after the other on one data directory
-//! (the second started on the first's certificate and queues after the first is killed), so
-//! both are "the same relay" without a shared store.
+//! In the first fail-over test the nodes are `hush-server` processes run one after the other on
+//! one data directory (the second started on the first's certificate and queues after the first
+//! is killed), so both are "the same relay" without a shared store. In the second, two nodes
+//! run at once on one NATS JetStream cluster the test starts, sharing one certificate, and the
+//! one the clients use is killed with SIGKILL.
 
 use std::time::Duration;
 
@@ -126,6 +128,57 @@ async fn a_client_moves_to_the_next_node_when_its_node_dies_and_loses_nothing() 
     received.sort();
     assert_eq!(received, ["one", "three", "two"]);
     // Nothing more arrives: the first node's undelivered copy of "two" is not shown again.
+    let later = alice.receive(None, None).await.unwrap();
+    assert!(
+        !later
+            .iter()
+            .any(|e| matches!(e, hush_client::ClientEvent::Message { .. })),
+        "{later:?}"
+    );
+    alice.close().await;
+    bob.close().await;
+    drop(node2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jetstream_node_killed_under_its_clients_moves_them_to_the_other_and_loses_nothing() {
+    let cluster = hush_tests::nats::NatsCluster::start(3);
+    let nats = cluster.urls().join(",");
+    let extra = ["--store", "jetstream", "--nats", nats.as_str()];
+    let node1 = RelayProcess::start_in(tempfile::tempdir().unwrap(), &extra);
+    // Node two gets node one's certificate and key: one relay, one fingerprint.
+    let dir2 = tempfile::tempdir().unwrap();
+    for file in [hush_server::tls::CERT_FILE, hush_server::tls::KEY_FILE] {
+        std::fs::copy(node1.data.path().join(file), dir2.path().join(file)).unwrap();
+    }
+    let node2 = RelayProcess::start_in(dir2, &extra);
+    let first: RelayAddress = node1.address.parse().unwrap();
+    let second: RelayAddress = node2.address.parse().unwrap();
+    assert_eq!(first.fingerprint, second.fingerprint);
+    let addr = first
+        .with_hosts(vec![first.hosts()[0].clone(), second.hosts()[0].clone()])
+        .unwrap();
+    let (alice, bob, _dirs) = pair(&addr).await;
+    bob.send_text("alice", "one", None, false).await.unwrap();
+    assert_eq!(text_from(&alice, "bob").await, "one");
+    // "two" waits in the shared store, unread, when the node both clients use is killed.
+    bob.send_text("alice", "two", None, false).await.unwrap();
+    drop(node1.stop());
+
+    // Both move to node two, which serves the same queues from the cluster.
+    assert_eq!(text_from(&alice, "bob").await, "two");
+    bob.send_text("alice", "three", None, false).await.unwrap();
+    assert_eq!(text_from(&alice, "bob").await, "three");
+    let mut received: Vec<String> = alice
+        .history("bob")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| !m.outgoing)
+        .map(|m| m.body.unwrap().as_str().to_owned())
+        .collect();
+    received.sort();
+    assert_eq!(received, ["one", "three", "two"]);
     let later = alice.receive(None, None).await.unwrap();
     assert!(
         !later

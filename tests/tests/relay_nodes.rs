@@ -4,8 +4,8 @@
 //! catches up and takes its part in the quorum again; and two nodes sweeping at once remove
 //! each expired envelope and idle queue once, without an error.
 //!
-//! Not here: a relay node killed under its clients, who move to another node. That needs the
-//! client to know several hosts for one relay address.
+//! A relay node killed under its clients, who move to the other node, is in
+//! `relay_hosts.rs::a_jetstream_node_killed_under_its_clients_moves_them_to_the_other_and_loses_nothing`.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
