@@ -164,3 +164,25 @@ pub async fn expired(client: &Client, contact: &str, id: MessageId) {
         tokio::time::sleep(pause.max(Duration::from_millis(10))).await;
     }
 }
+
+/// `a` invites `b`, calling them `b_name`; `b` accepts, calling `a` `a_name`; returns once `a`
+/// has seen `b` join.
+pub async fn connect(a: &Client, b_name: &str, b: &Client, a_name: &str) {
+    let token = a.invite(b_name).await.unwrap();
+    b.accept(&token, a_name).await.unwrap();
+    until(
+        a,
+        |e| matches!(e, ClientEvent::ContactJoined { contact } if contact == b_name),
+    )
+    .await;
+}
+
+/// The names of `client`'s contacts.
+pub async fn contact_names(client: &Client) -> Vec<String> {
+    client
+        .contacts()
+        .await
+        .into_iter()
+        .map(|c| c.name)
+        .collect()
+}

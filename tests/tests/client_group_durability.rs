@@ -14,7 +14,9 @@ use std::time::Duration;
 use hush_client::store::{KeySource, LocalStore, Namespace};
 use hush_client::{Client, ClientError, ClientEvent, Clock, OWED_RETRY_SECS};
 use hush_tests::attacker::{unique_text, Markers, Seizure};
-use hush_tests::clients::{init_clocked, reopen_clocked, sled_relay_in, until};
+use hush_tests::clients::{
+    connect, contact_names, init_clocked, reopen_clocked, sled_relay_in, until,
+};
 use hush_tests::DEADLINE;
 
 /// The records in namespace `ns` of the (closed) home at `home`.
@@ -26,17 +28,6 @@ fn records(home: &Path, ns: Namespace) -> usize {
 /// The owed burns in the (closed) home at `home`.
 fn owed_burns(home: &Path) -> usize {
     records(home, Namespace::OwedBurn)
-}
-
-/// `a` invites `b`, calling them `b_name`; `b` accepts, calling `a` `a_name`.
-async fn connect(a: &Client, b_name: &str, b: &Client, a_name: &str) {
-    let token = a.invite(b_name).await.unwrap();
-    b.accept(&token, a_name).await.unwrap();
-    until(
-        a,
-        |e| matches!(e, ClientEvent::ContactJoined { contact } if contact == b_name),
-    )
-    .await;
 }
 
 /// Receives until `client` sees group `group` burned.
@@ -123,15 +114,6 @@ async fn a_burn_is_owed_to_a_member_whose_relay_is_down_and_delivered_later() {
     at_carol.gone_from(&Seizure::home(&home(2)));
     two.stop().await;
     one.stop().await;
-}
-
-async fn contact_names(client: &Client) -> Vec<String> {
-    client
-        .contacts()
-        .await
-        .into_iter()
-        .map(|c| c.name)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,7 +13,7 @@ use hush_client::{Client, ClientEvent};
 use hush_protocol::{EnvelopeId, RecipientId};
 use hush_server::store::memory::MemoryStore;
 use hush_tests::attacker::{unique_text, Markers, Seizure};
-use hush_tests::clients::{init, message_from, until};
+use hush_tests::clients::{connect, init, message_from, until};
 use hush_tests::intercept::{Call, Flow, Hooks, Intercept};
 use hush_tests::{TestRelay, DEADLINE};
 
@@ -42,17 +42,6 @@ type Relay = TestRelay<Intercept<MemoryStore, Capture>>;
 
 fn capture(relay: &Relay) -> &Capture {
     relay.handle.store().hooks()
-}
-
-/// `a` invites `b`, calling them `b_name`; `b` accepts, calling `a` `a_name`.
-async fn connect(a: &Client, b_name: &str, b: &Client, a_name: &str) {
-    let token = a.invite(b_name).await.unwrap();
-    b.accept(&token, a_name).await.unwrap();
-    until(
-        a,
-        |e| matches!(e, ClientEvent::ContactJoined { contact } if contact == b_name),
-    )
-    .await;
 }
 
 /// Receives until `client` sees a group change whose words contain `what`.

@@ -8,17 +8,6 @@ use hush_client::group::{Op, Role};
 use hush_client::{Client, ClientError, ClientEvent, MessageView};
 use hush_tests::clients::*;
 
-/// `a` invites `b`, calling them `b_name`; `b` accepts, calling `a` `a_name`.
-async fn connect(a: &Client, b_name: &str, b: &Client, a_name: &str) {
-    let token = a.invite(b_name).await.unwrap();
-    b.accept(&token, a_name).await.unwrap();
-    until(
-        a,
-        |e| matches!(e, ClientEvent::ContactJoined { contact } if contact == b_name),
-    )
-    .await;
-}
-
 struct Four {
     users: Vec<Client>,
     _homes: Vec<tempfile::TempDir>,
@@ -345,15 +334,6 @@ async fn pump_until(users: &[&Client], what: &str, done: impl AsyncFn() -> bool)
             u.receive(None, None).await.unwrap();
         }
     }
-}
-
-async fn contact_names(client: &Client) -> Vec<String> {
-    client
-        .contacts()
-        .await
-        .into_iter()
-        .map(|c| c.name)
-        .collect()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -65,6 +65,29 @@ async fn text_from(client: &Client, contact: &str) -> String {
     m.body.unwrap().as_str().to_owned()
 }
 
+/// `alice` holds each of `expected` (sorted) from Bob once, and nothing more arrives: nothing
+/// lost, nothing shown twice (a dead node's undelivered copy is not shown again). History
+/// orders messages of the same second by id, so the comparison is of sorted lists.
+async fn received_once(alice: &Client, expected: &[&str]) {
+    let mut received: Vec<String> = alice
+        .history("bob")
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|m| !m.outgoing)
+        .map(|m| m.body.unwrap().as_str().to_owned())
+        .collect();
+    received.sort();
+    assert_eq!(received, expected);
+    let later = alice.receive(None, None).await.unwrap();
+    assert!(
+        !later
+            .iter()
+            .any(|e| matches!(e, hush_client::ClientEvent::Message { .. })),
+        "{later:?}"
+    );
+}
+
 #[tokio::test]
 async fn a_dead_first_host_is_skipped_and_the_live_one_used_on_every_lane() {
     let relay = relay();
@@ -115,26 +138,7 @@ async fn a_client_moves_to_the_next_node_when_its_node_dies_and_loses_nothing() 
     bob.send_text("alice", "three", None, false).await.unwrap();
     assert_eq!(text_from(&alice, "bob").await, "three");
 
-    // Each message once: nothing lost, nothing shown twice. (History orders messages of the
-    // same second by id, so the comparison is of the sorted lists.)
-    let mut received: Vec<String> = alice
-        .history("bob")
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| !m.outgoing)
-        .map(|m| m.body.unwrap().as_str().to_owned())
-        .collect();
-    received.sort();
-    assert_eq!(received, ["one", "three", "two"]);
-    // Nothing more arrives: the first node's undelivered copy of "two" is not shown again.
-    let later = alice.receive(None, None).await.unwrap();
-    assert!(
-        !later
-            .iter()
-            .any(|e| matches!(e, hush_client::ClientEvent::Message { .. })),
-        "{later:?}"
-    );
+    received_once(&alice, &["one", "three", "two"]).await;
     alice.close().await;
     bob.close().await;
     drop(node2);
@@ -169,23 +173,7 @@ async fn a_jetstream_node_killed_under_its_clients_moves_them_to_the_other_and_l
     assert_eq!(text_from(&alice, "bob").await, "two");
     bob.send_text("alice", "three", None, false).await.unwrap();
     assert_eq!(text_from(&alice, "bob").await, "three");
-    let mut received: Vec<String> = alice
-        .history("bob")
-        .await
-        .unwrap()
-        .into_iter()
-        .filter(|m| !m.outgoing)
-        .map(|m| m.body.unwrap().as_str().to_owned())
-        .collect();
-    received.sort();
-    assert_eq!(received, ["one", "three", "two"]);
-    let later = alice.receive(None, None).await.unwrap();
-    assert!(
-        !later
-            .iter()
-            .any(|e| matches!(e, hush_client::ClientEvent::Message { .. })),
-        "{later:?}"
-    );
+    received_once(&alice, &["one", "three", "two"]).await;
     alice.close().await;
     bob.close().await;
     drop(node2);
