@@ -57,9 +57,9 @@ fn is_stream_file(path: &str) -> bool {
     path.contains("streams/hush_queues/")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_acked_envelope_is_erased_from_every_nodes_stream_files() {
-    let cluster = NatsCluster::start(3);
+/// A JetStream store on `cluster` with one queue holding one envelope sent at time 1; returns
+/// the store, the queue's recipient id and the envelope's id.
+async fn one_pending_envelope(cluster: &NatsCluster) -> (JetStreamStore, RecipientId, EnvelopeId) {
     let store = JetStreamStore::open(&JetStreamConfig::new(cluster.urls()))
         .await
         .expect("open");
@@ -85,6 +85,13 @@ async fn an_acked_envelope_is_erased_from_every_nodes_stream_files() {
         .send(sid, [10; 32], envelope, None, QUOTA, 1)
         .await
         .unwrap();
+    (store, rid, id)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acked_envelope_is_erased_from_every_nodes_stream_files() {
+    let cluster = NatsCluster::start(3);
+    let (store, rid, id) = one_pending_envelope(&cluster).await;
     // The tail of the sealed envelope: nonce-prefixed ciphertext, unique to this message.
     let payload = stored_payload(&cluster.urls(), &rid).await;
     let needle = &payload[payload.len() - 64..];
@@ -132,31 +139,7 @@ async fn an_acked_envelope_is_erased_from_every_nodes_stream_files() {
 #[ignore = "a measurement that takes minutes"]
 async fn how_long_raft_logs_keep_an_acked_envelope() {
     let cluster = NatsCluster::start(3);
-    let store = JetStreamStore::open(&JetStreamConfig::new(cluster.urls()))
-        .await
-        .expect("open");
-    let (rid, sid) = (
-        RecipientId::from_bytes([7; 16]),
-        SenderId::from_bytes([8; 16]),
-    );
-    let record = QueueRecord {
-        recipient_id: rid,
-        sender_id: sid,
-        recipient_key: [9; 32],
-        send_cap_hash: [10; 32],
-        last_active: 0,
-    };
-    store.create_queue(record).await.unwrap();
-    let id = EnvelopeId::from_bytes([11; 16]);
-    let envelope = NewEnvelope {
-        id,
-        body: vec![0x5a; 700],
-        expires_at: u64::MAX,
-    };
-    store
-        .send(sid, [10; 32], envelope, None, QUOTA, 1)
-        .await
-        .unwrap();
+    let (store, rid, id) = one_pending_envelope(&cluster).await;
     let payload = stored_payload(&cluster.urls(), &rid).await;
     let pattern = Pattern::bytes(&payload[payload.len() - 64..]);
     assert!(store.ack(rid, id, 2).await.unwrap());

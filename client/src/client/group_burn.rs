@@ -16,7 +16,7 @@
 //!
 //! What it does not do: reach a member who is not our contact (no session to seal it with), a
 //! member who has blocked us (their queue is gone), or a member whose log lacks more than
-//! [`MAX_GROUP_CHANGES`] changes before the burn (the envelope carries the last ones).
+//! `MAX_GROUP_CHANGES` (160) changes before the burn (the envelope carries the last ones).
 
 use rand::rngs::OsRng;
 use zeroize::Zeroizing;
@@ -25,8 +25,6 @@ use super::burn::{owed_until, put_new_owed, Delivery, OwedId};
 use super::groups::GroupSent;
 use super::owed::{OwedBurn, OwedSend};
 use super::{Client, ClientError, Inner, State};
-#[cfg(doc)]
-use crate::conversation::limits::MAX_GROUP_CHANGES;
 use crate::crypto::PublicIdentity;
 use crate::group::{Op, Role};
 
@@ -78,7 +76,7 @@ impl Inner {
         Ok((owed, sent))
     }
 
-    /// The payload carrying group `name`'s last [`MAX_GROUP_CHANGES`] changes, encoded.
+    /// The payload carrying group `name`'s last `MAX_GROUP_CHANGES` changes, encoded.
     fn last_changes(&self, st: &State, name: &str) -> Result<Zeroizing<Vec<u8>>, ClientError> {
         self.change_batches(st, name, false)
             .pop()
