@@ -40,5 +40,5 @@ pub use codec::DecodeError;
 pub use error::ErrorCode;
 pub use frame::{FrameDecoder, FrameError};
 pub use ids::{BlobCapability, BlobId, EnvelopeId, RecipientId, SendCapability, SenderId};
-pub use message::{Push, Reply, Request, ServerFrame};
+pub use message::{Push, PushedEnvelope, Reply, Request, ServerFrame};
 pub use rotation::CertRotation;

@@ -38,3 +38,9 @@ pub const MIN_TOKEN_LEN: usize = 16;
 
 /// Most characters in a create token.
 pub const MAX_TOKEN_LEN: usize = 128;
+
+/// Most envelope ids one `AckMany` request (`hush/2`) carries.
+pub const MAX_ACK_BATCH: usize = 256;
+
+/// Most envelopes one `Envelopes` push (`hush/2`) carries; the frame limit bounds their bytes.
+pub const MAX_PUSH_BATCH: usize = 256;

@@ -5,7 +5,8 @@ use crate::error::ErrorCode;
 use crate::frame::FrameDecoder;
 use crate::ids::{EnvelopeId, RecipientId, SendCapability, SenderId};
 use crate::limits::MAX_FRAME_LEN;
-use crate::message::{Push, Reply, Request, ServerFrame};
+use crate::limits::{MAX_ACK_BATCH, MAX_PUSH_BATCH};
+use crate::message::{Push, PushedEnvelope, Reply, Request, ServerFrame};
 
 fn all_requests() -> Vec<Request> {
     let cap = || SendCapability::from_bytes([3; 32]);
@@ -41,6 +42,10 @@ fn all_requests() -> Vec<Request> {
         Request::Ack {
             recipient_id: RecipientId([7; 16]),
             envelope_id: EnvelopeId([6; 16]),
+        },
+        Request::AckMany {
+            recipient_id: RecipientId([7; 16]),
+            envelope_ids: vec![EnvelopeId([6; 16]), EnvelopeId([5; 16])],
         },
         Request::Resecure {
             recipient_id: RecipientId([7; 16]),
@@ -181,6 +186,21 @@ fn server_frames_round_trip() {
             expires_at: 1_700_000_000,
             body: vec![9; 100],
         }),
+        ServerFrame::Push(Push::Envelopes {
+            recipient_id: RecipientId([1; 16]),
+            envelopes: vec![
+                PushedEnvelope {
+                    envelope_id: EnvelopeId([3; 16]),
+                    expires_at: 1_700_000_000,
+                    body: vec![9; 100],
+                },
+                PushedEnvelope {
+                    envelope_id: EnvelopeId([4; 16]),
+                    expires_at: 1_700_000_001,
+                    body: vec![],
+                },
+            ],
+        }),
         ServerFrame::Push(Push::QueueGone {
             recipient_id: RecipientId([1; 16]),
         }),
@@ -202,6 +222,82 @@ fn server_frames_round_trip() {
             assert!(ServerFrame::decode(&body[..cut]).is_err());
         }
     }
+}
+
+/// An `AckMany` body (request id 1) listing `count` ids, with `ids` ids actually present.
+fn ack_many_body(count: u16, ids: usize) -> Vec<u8> {
+    let mut body = vec![0, 0, 0, 1, 0x10];
+    body.extend([7; 16]);
+    body.extend(count.to_be_bytes());
+    body.extend(std::iter::repeat_n(6u8, 16 * ids));
+    body
+}
+
+#[test]
+fn ack_many_needs_one_to_max_ids() {
+    let most = u16::try_from(MAX_ACK_BATCH).unwrap();
+    let (_, ok) = Request::decode_frame(&ack_many_body(most, MAX_ACK_BATCH)).unwrap();
+    assert!(matches!(ok, Request::AckMany { envelope_ids, .. } if envelope_ids.len() == MAX_ACK_BATCH));
+    assert_eq!(
+        Request::decode_frame(&ack_many_body(0, 0)).unwrap_err(),
+        (Some(1), DecodeError::InvalidValue)
+    );
+    assert_eq!(
+        Request::decode_frame(&ack_many_body(most + 1, MAX_ACK_BATCH + 1)).unwrap_err(),
+        (
+            Some(1),
+            DecodeError::TooLong {
+                len: MAX_ACK_BATCH + 1,
+                max: MAX_ACK_BATCH
+            }
+        )
+    );
+    // A count larger than the ids that follow is a truncation, found before any allocation
+    // beyond the count's cap.
+    assert_eq!(
+        Request::decode_frame(&ack_many_body(3, 2)).unwrap_err(),
+        (Some(1), DecodeError::Truncated)
+    );
+}
+
+#[test]
+fn envelope_batches_need_one_to_max_envelopes_and_unbatch_in_order() {
+    let mut head = vec![0x03, 0x04];
+    head.extend([1; 16]);
+    let with_count = |count: u16| {
+        let mut b = head.clone();
+        b.extend(count.to_be_bytes());
+        b
+    };
+    assert_eq!(ServerFrame::decode(&with_count(0)), Err(DecodeError::InvalidValue));
+    let over = u16::try_from(MAX_PUSH_BATCH + 1).unwrap();
+    assert!(matches!(
+        ServerFrame::decode(&with_count(over)),
+        Err(DecodeError::TooLong { .. })
+    ));
+    assert_eq!(ServerFrame::decode(&with_count(1)), Err(DecodeError::Truncated));
+    let rid = RecipientId([1; 16]);
+    let batch = Push::Envelopes {
+        recipient_id: rid,
+        envelopes: (0..3u8)
+            .map(|i| PushedEnvelope {
+                envelope_id: EnvelopeId([i; 16]),
+                expires_at: u64::from(i),
+                body: vec![i; usize::from(i)],
+            })
+            .collect(),
+    };
+    let singles: Vec<Push> = (0..3u8)
+        .map(|i| Push::Envelope {
+            recipient_id: rid,
+            envelope_id: EnvelopeId([i; 16]),
+            expires_at: u64::from(i),
+            body: vec![i; usize::from(i)],
+        })
+        .collect();
+    assert_eq!(batch.unbatch(), singles);
+    let gone = Push::QueueGone { recipient_id: rid };
+    assert_eq!(gone.clone().unbatch(), vec![gone]);
 }
 
 proptest::proptest! {

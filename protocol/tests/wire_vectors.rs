@@ -1,4 +1,5 @@
-//! Known-answer vectors that freeze the `hush/1` wire format.
+//! Known-answer vectors that freeze the wire format: `hush/1`, and `hush/2`, which adds
+//! `request/ack_many` and `server/push_envelopes` and changes nothing else.
 //!
 //! `tests/vectors/wire.json` holds the exact bytes of one frame of every kind. A change to the
 //! encoding fails this test; a deliberate change is a new protocol version (a new ALPN value)
@@ -6,7 +7,7 @@
 
 use hush_protocol::auth::signing_input;
 use hush_protocol::{
-    BlobCapability, BlobId, EnvelopeId, ErrorCode, Push, RecipientId, RelayInfo, Reply, Request,
+    BlobCapability, BlobId, EnvelopeId, ErrorCode, Push, PushedEnvelope, RecipientId, RelayInfo, Reply, Request,
     SendCapability, SenderId, ServerFrame,
 };
 
@@ -98,6 +99,14 @@ fn requests() -> Vec<(&'static str, u32, Request)> {
             21,
             Request::Hello {
                 token: Some("0123456789abcdef-tok".parse().unwrap()),
+            },
+        ),
+        (
+            "ack_many",
+            15,
+            Request::AckMany {
+                recipient_id: RecipientId([0x77; 16]),
+                envelope_ids: vec![EnvelopeId([0x66; 16]), EnvelopeId([0x65; 16])],
             },
         ),
         (
@@ -243,6 +252,24 @@ fn server_frames() -> Vec<(&'static str, ServerFrame)> {
                 envelope_id: EnvelopeId([0x66; 16]),
                 expires_at: 1_800_003_600,
                 body: b"ct".to_vec(),
+            }),
+        ),
+        (
+            "push_envelopes",
+            ServerFrame::Push(Push::Envelopes {
+                recipient_id: RecipientId([0x77; 16]),
+                envelopes: vec![
+                    PushedEnvelope {
+                        envelope_id: EnvelopeId([0x66; 16]),
+                        expires_at: 1_800_003_600,
+                        body: b"ct".to_vec(),
+                    },
+                    PushedEnvelope {
+                        envelope_id: EnvelopeId([0x65; 16]),
+                        expires_at: 1_800_003_601,
+                        body: b"c2".to_vec(),
+                    },
+                ],
             }),
         ),
         (

@@ -1,7 +1,8 @@
 //! One client connection: its request stream, read and decoded frame by frame, until the client
 //! leaves or the relay stops.
 //!
-//! The client opens one bidirectional stream. The reader decodes request frames, applies the
+//! The client opens one bidirectional stream. The ALPN value the handshake chose is the
+//! connection's protocol version (`hush/1` or `hush/2`), kept with its [`ConnAuth`]. The reader decodes request frames, applies the
 //! connection's request rate and hands each request to the router (`router.rs`), which decides
 //! what it does. Answers and pushes go through the connection's bounded write queue
 //! (`outgoing.rs`); when it is full, the reader waits, so the relay stops reading requests.
@@ -23,7 +24,7 @@ use std::fmt::Display;
 use std::sync::Arc;
 use std::time::Duration;
 
-use hush_protocol::auth::{EXPORTER_LABEL, EXPORTER_LEN};
+use hush_protocol::auth::{WireVersion, EXPORTER_LABEL, EXPORTER_LEN};
 use hush_protocol::{ErrorCode, FrameDecoder, Request};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -70,6 +71,7 @@ pub(crate) async fn serve<S: QueueStore>(
         queues_created: 0,
         subscriptions: Default::default(),
         standing: Default::default(),
+        version: negotiated(&conn),
     };
     let seen = observed(&shared, &conn);
     let outcome = read_loop(&shared, auth, recv, &out, &mut shutdown, seen).await;
@@ -80,6 +82,15 @@ pub(crate) async fn serve<S: QueueStore>(
         Outcome::ClientLeft => conn.close(0u32.into(), b""),
         Outcome::Close(code) => close(&shared, &conn, code),
     }
+}
+
+/// The protocol version the handshake chose. The TLS configuration offers only our ALPN values,
+/// so a handshake that completed chose one of them; `hush/1` is the fallback all the same.
+fn negotiated(conn: &quinn::Connection) -> WireVersion {
+    conn.handshake_data()
+        .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|d| d.protocol.as_deref().and_then(WireVersion::from_alpn))
+        .unwrap_or(WireVersion::V1)
 }
 
 fn close<S>(shared: &Shared<S>, conn: &quinn::Connection, code: ErrorCode) {

@@ -19,7 +19,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use ed25519_dalek::{Signature, VerifyingKey};
-use hush_protocol::auth::{signing_input, EXPORTER_LEN};
+use hush_protocol::auth::{signing_input, WireVersion, EXPORTER_LEN};
 use hush_protocol::{EnvelopeId, ErrorCode, RecipientId, Reply, Request, SendCapability, SenderId};
 use rand::RngCore;
 use sha2::{Digest, Sha256};
@@ -61,6 +61,8 @@ pub(crate) struct ConnAuth {
     pub(crate) subscriptions: HashSet<RecipientId>,
     /// What its `Hello` presented, for creating queues and blobs.
     pub(crate) standing: Standing,
+    /// The protocol version it negotiated: whether it may batch acks and pushes.
+    pub(crate) version: WireVersion,
 }
 
 fn cap_hash(cap: &SendCapability) -> CapHash {
@@ -290,6 +292,22 @@ impl<S: QueueStore> Shared<S> {
             .touch(rid, self.clock.now_secs())
             .await
             .map_err(store_err)?;
+        Ok(Reply::Done)
+    }
+
+    /// Acks several envelopes of one queue for a connection that [`may_ack`] allowed: all
+    /// queued with the store at once, answered once every one is durable (the first error
+    /// otherwise; acks are idempotent, so a client may send the same list again).
+    pub(crate) async fn ack_many_subscribed(
+        &self,
+        rid: RecipientId,
+        envelopes: &[EnvelopeId],
+    ) -> Result<Reply, ErrorCode> {
+        let now = self.clock.now_secs();
+        let acks = envelopes.iter().map(|e| self.store.ack(rid, *e, now));
+        for result in futures_util::future::join_all(acks).await {
+            result.map_err(store_err)?;
+        }
         Ok(Reply::Done)
     }
 

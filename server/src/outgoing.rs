@@ -78,6 +78,7 @@ impl Outgoing {
     pub(crate) async fn push(&self, push: Push) -> Result<(), ()> {
         let body_len = match &push {
             Push::Envelope { body, .. } => body.len(),
+            Push::Envelopes { envelopes, .. } => envelopes.iter().map(|e| e.encoded_len()).sum(),
             _ => 0,
         };
         let mut frame = Vec::with_capacity(body_len + 64);

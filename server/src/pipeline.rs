@@ -96,15 +96,16 @@ impl Pipeline {
         }
     }
 
-    /// Starts an ack, waiting first for room in the pipeline; its response is written when the
-    /// deletion is durable.
+    /// Starts an ack of one or more envelopes of queue `rid` (an `Ack` or an `AckMany`),
+    /// waiting first for room in the pipeline (one request slot either way); its one response
+    /// is written when every deletion is durable.
     pub(crate) async fn ack<S: QueueStore>(
         &mut self,
         shared: &Arc<Shared<S>>,
         auth: &ConnAuth,
         request_id: u32,
         rid: RecipientId,
-        envelope: EnvelopeId,
+        envelopes: Vec<EnvelopeId>,
         out: &Outgoing,
     ) {
         let room = self.room(1).await;
@@ -117,9 +118,12 @@ impl Pipeline {
         }
         let shared = Arc::clone(shared);
         self.spawn(room, async move {
-            let result = shared.ack_subscribed(rid, envelope).await;
+            let result = match envelopes.as_slice() {
+                [one] => shared.ack_subscribed(rid, *one).await,
+                many => shared.ack_many_subscribed(rid, many).await,
+            };
             if result.is_ok() {
-                shared.metrics.acks.inc();
+                shared.metrics.acks.inc_by(envelopes.len() as u64);
             }
             answer(&out, request_id, "ack", result).await;
         });

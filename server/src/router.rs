@@ -1,6 +1,7 @@
 //! The request router: the one place that decides what each kind of request does.
 //!
-//! Sends and acks join the connection's pipeline (`pipeline.rs`) and are answered as each
+//! Sends and acks (one envelope per `Ack`, several per `AckMany`, which only `hush/2`
+//! connections may send) join the connection's pipeline (`pipeline.rs`) and are answered as each
 //! becomes durable. Every other request waits until those in flight are answered and is then
 //! handled alone, in request order: queue requests by `ops.rs`, blob requests by
 //! `blob::handler`, `Ping`, `Hello` and `NextCert` here (`Hello` through `access.rs`, which also decides
@@ -13,7 +14,7 @@
 
 use std::sync::Arc;
 
-use hush_protocol::{ErrorCode, Reply, Request};
+use hush_protocol::{EnvelopeId, ErrorCode, Reply, Request};
 use tokio::task::JoinSet;
 
 use crate::blob::handler as blob;
@@ -72,7 +73,19 @@ pub(crate) async fn route<S: QueueStore>(
         } => {
             let auth = &*conn.auth;
             conn.pipeline
-                .ack(shared, auth, id, recipient_id, envelope_id, out)
+                .ack(shared, auth, id, recipient_id, envelope_ids(envelope_id), out)
+                .await;
+            None
+        }
+        // A `hush/1` connection gets what a `hush/1` relay answers to a tag it does not know.
+        Request::AckMany { .. } if !conn.auth.version.batches() => Some(Err(ErrorCode::Malformed)),
+        Request::AckMany {
+            recipient_id,
+            envelope_ids,
+        } => {
+            let auth = &*conn.auth;
+            conn.pipeline
+                .ack(shared, auth, id, recipient_id, envelope_ids, out)
                 .await;
             None
         }
@@ -86,6 +99,11 @@ pub(crate) async fn route<S: QueueStore>(
             Some(result)
         }
     }
+}
+
+/// One ack's envelope as the list the pipeline takes.
+fn envelope_ids(one: EnvelopeId) -> Vec<EnvelopeId> {
+    vec![one]
 }
 
 /// Handles a request that is not pipelined, with nothing else of the connection in flight.
@@ -115,7 +133,8 @@ async fn in_order<S: QueueStore>(
         } => shared.retract(sender_id, send_cap, envelope_id).await,
         Request::Subscribe { recipient_id, .. } => {
             if shared.subscribe(conn.auth, id, &req, recipient_id).await? {
-                let pushes = push_loop(Arc::clone(shared), recipient_id, out.clone());
+                let batches = conn.auth.version.batches();
+                let pushes = push_loop(Arc::clone(shared), recipient_id, out.clone(), batches);
                 conn.subs.spawn(pushes);
             }
             Ok(Reply::Done)

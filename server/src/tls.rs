@@ -11,7 +11,7 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
-use hush_protocol::auth::ALPN;
+use hush_protocol::auth::ALPNS;
 use hush_protocol::Fingerprint;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -170,7 +170,8 @@ pub fn provider() -> Arc<rustls::crypto::CryptoProvider> {
     Arc::new(rustls::crypto::ring::default_provider())
 }
 
-/// A TLS 1.3-only rustls server configuration offering ALPN `hush/1`.
+/// A TLS 1.3-only rustls server configuration offering ALPN `hush/2` and `hush/1` (the
+/// client's preference picks; current clients prefer `hush/2`).
 pub fn server_crypto(id: TlsIdentity) -> Result<rustls::ServerConfig, TlsError> {
     let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
         .with_protocol_versions(&[&rustls::version::TLS13])
@@ -178,7 +179,7 @@ pub fn server_crypto(id: TlsIdentity) -> Result<rustls::ServerConfig, TlsError> 
         .with_no_client_auth()
         .with_single_cert(id.chain, id.key)
         .map_err(|e| TlsError::Rustls(e.to_string()))?;
-    cfg.alpn_protocols = vec![ALPN.to_vec()];
+    cfg.alpn_protocols = ALPNS.iter().map(|a| a.to_vec()).collect();
     Ok(cfg)
 }
 

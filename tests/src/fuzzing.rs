@@ -23,7 +23,7 @@ use hush_client::crypto::{
 use hush_protocol::address::Fingerprint;
 use hush_protocol::ids::{EnvelopeId, RecipientId, SenderId};
 use hush_protocol::{
-    ErrorCode, FrameDecoder, Push, RelayAddress, Reply, Request, SendCapability, ServerFrame,
+    ErrorCode, FrameDecoder, Push, PushedEnvelope, RelayAddress, Reply, Request, SendCapability, ServerFrame,
 };
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -691,6 +691,10 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<Vec<u8>>)> {
             recipient_id: RecipientId::from_bytes([6; 16]),
             signature: [8; 64],
         },
+        Request::AckMany {
+            recipient_id: RecipientId::from_bytes([6; 16]),
+            envelope_ids: vec![EnvelopeId::from_bytes([7; 16]), EnvelopeId::from_bytes([9; 16])],
+        },
     ];
     let mut stream = vec![3u8];
     for (i, r) in requests.iter().enumerate() {
@@ -717,6 +721,21 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<Vec<u8>>)> {
             envelope_id: EnvelopeId::from_bytes([3; 16]),
             expires_at: T0,
             body: vec![0xaa; 40],
+        }),
+        ServerFrame::Push(Push::Envelopes {
+            recipient_id: RecipientId::from_bytes([1; 16]),
+            envelopes: vec![
+                PushedEnvelope {
+                    envelope_id: EnvelopeId::from_bytes([3; 16]),
+                    expires_at: T0,
+                    body: vec![0xaa; 40],
+                },
+                PushedEnvelope {
+                    envelope_id: EnvelopeId::from_bytes([4; 16]),
+                    expires_at: T0 + 1,
+                    body: vec![0xbb; 8],
+                },
+            ],
         }),
         ServerFrame::Push(Push::QueueGone {
             recipient_id: RecipientId::from_bytes([1; 16]),

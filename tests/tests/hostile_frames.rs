@@ -1,19 +1,20 @@
 //! Hostile request streams over raw QUIC connections: a frame started and never finished, a
 //! frame cut short by the end of the stream, a zero-length frame, refused connections and
 //! failed handshakes. Each is closed (or refused) with a clear code and counted in the
-//! metrics, and the relay keeps serving everyone else.
+//! metrics, and the relay keeps serving everyone else. A batched ack (`hush/2`) with no ids or
+//! too many is answered `Malformed` and the connection goes on.
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
 use hush_client::net::{client_config_with_alpn, RelayCallError, RelayClient};
-use hush_protocol::limits::MAX_FRAME_LEN;
-use hush_protocol::{ErrorCode, Reply, Request};
+use hush_protocol::limits::{MAX_ACK_BATCH, MAX_FRAME_LEN};
+use hush_protocol::{EnvelopeId, ErrorCode, Reply, Request};
 use hush_server::RelayConfig;
 use hush_tests::hostile::process::ServerProcess;
 use hush_tests::hostile::raw::RawConnection;
 use hush_tests::monitor::{sample, scrape, until_at_least};
-use hush_tests::TestRelay;
+use hush_tests::{cap, key, TestRelay};
 
 /// A request deadline short enough for a test; the real one is ten seconds.
 const SHORT_DEADLINE: Duration = Duration::from_millis(300);
@@ -208,4 +209,27 @@ async fn a_flood_of_refused_connections_writes_one_log_line_not_one_per_attempt(
     let lines: Vec<&str> = text.lines().filter(|l| l.contains("refus")).collect();
     assert_eq!(lines.len(), 1, "{text}");
     assert!(lines[0].contains("connection_limit=1"), "{text}");
+}
+
+#[tokio::test]
+async fn an_ack_many_with_no_ids_or_too_many_is_malformed_and_the_connection_goes_on() {
+    let relay = TestRelay::start(|_| {});
+    let client = relay.client().await;
+    let (k, c) = (key(), cap());
+    let (rid, _) = client.create_queue(&k, &c).await.unwrap();
+    client.subscribe(&k, rid).await.unwrap();
+    let ack_many = |n: usize| Request::AckMany {
+        recipient_id: rid,
+        envelope_ids: vec![EnvelopeId([1; 16]); n],
+    };
+    // The most ids a request may carry is accepted (acks of unknown envelopes succeed).
+    assert_eq!(client.call(ack_many(MAX_ACK_BATCH)).await, Ok(Reply::Done));
+    for n in [0, MAX_ACK_BATCH + 1] {
+        assert_eq!(
+            client.call(ack_many(n)).await,
+            Err(RelayCallError::Relay(ErrorCode::Malformed)),
+            "{n} ids"
+        );
+    }
+    assert_eq!(client.call(Request::Ping).await, Ok(Reply::Pong));
 }

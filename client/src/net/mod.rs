@@ -33,6 +33,7 @@ macro_rules! expect_reply {
     };
 }
 
+mod acks;
 mod backoff;
 mod blob_calls;
 mod error;

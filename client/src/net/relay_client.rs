@@ -1,8 +1,11 @@
 //! One QUIC connection to one relay, pinned to its certificate.
 //!
-//! [`RelayClient`] speaks `hush/1` directly: typed calls for every request, pipelining (calls
-//! may run concurrently; each waits for its own request id), and a stream of pushes. It is what
-//! the end-to-end tests and the benchmark drive, and what [`super::RelayPool`] builds on.
+//! [`RelayClient`] speaks the protocol directly: typed calls for every request, pipelining
+//! (calls may run concurrently; each waits for its own request id), and a stream of pushes. It
+//! is what the end-to-end tests and the benchmark drive, and what [`super::RelayPool`] builds
+//! on. It offers `hush/2` and `hush/1` and speaks what the relay chose ([`RelayClient::version`]);
+//! on `hush/2` its acks are batched (`acks.rs`) and each `Envelopes` push is handed on as the
+//! `Envelope` pushes it carries, so its callers see the same calls and pushes in both versions.
 //!
 //! With a [`Socks5Proxy`] ([`RelayClient::connect_via`]) the connection's endpoint sends
 //! through the proxy only; when the proxy ends the association, the connection is closed and
@@ -10,15 +13,14 @@
 //!
 //! What it does not do: reconnect (the pool does), encrypt envelopes or remember queues.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::Duration;
 
 use ed25519_dalek::{Signer, SigningKey};
 use hush_protocol::address::RelayHost;
-use hush_protocol::auth::{signing_input, ALPN, EXPORTER_LABEL, EXPORTER_LEN};
+use hush_protocol::auth::{signing_input, WireVersion, ALPN, ALPNS, EXPORTER_LABEL, EXPORTER_LEN};
 use hush_protocol::{
     EnvelopeId, ErrorCode, Fingerprint, FrameDecoder, Push, RecipientId, RelayAddress, Reply,
     Request, SendCapability, SenderId, ServerFrame,
@@ -26,6 +28,7 @@ use hush_protocol::{
 use sha2::{Digest, Sha256};
 use tokio::sync::{mpsc, oneshot};
 
+use super::acks::{AckBatcher, Waiters, Wire};
 use super::backoff::DEFAULT_IDLE_TIMEOUT;
 use super::pin::PinnedCertVerifier;
 use super::socks5::{self, ProxyError, ProxyLink, Socks5Proxy};
@@ -105,16 +108,18 @@ fn closed_error(e: &quinn::ConnectionError) -> RelayCallError {
     }
 }
 
-type Waiters = Arc<Mutex<HashMap<u32, oneshot::Sender<Result<Reply, ErrorCode>>>>>;
-
 /// A connection to one relay.
 pub struct RelayClient {
     conn: quinn::Connection,
     _endpoint: quinn::Endpoint,
-    send: tokio::sync::Mutex<quinn::SendStream>,
+    send: Arc<tokio::sync::Mutex<quinn::SendStream>>,
     waiters: Waiters,
     pushes: tokio::sync::Mutex<mpsc::UnboundedReceiver<Push>>,
-    next_id: AtomicU32,
+    next_id: Arc<AtomicU32>,
+    /// The protocol version the relay chose.
+    version: WireVersion,
+    /// Batches acks, on a `hush/2` connection.
+    acks: Option<AckBatcher>,
     exporter: [u8; EXPORTER_LEN],
     /// Set when the relay's stream ended: no answer or push can come any more, even if the
     /// connection has not finished closing.
@@ -133,12 +138,12 @@ impl std::fmt::Debug for RelayClient {
     }
 }
 
-/// A client endpoint whose connections pin `fingerprint` and offer ALPN `hush/1`.
+/// A client endpoint whose connections pin `fingerprint` and offer ALPN `hush/2` and `hush/1`.
 pub fn client_config(fingerprint: Fingerprint) -> Result<quinn::ClientConfig, RelayCallError> {
-    client_config_with_alpn(fingerprint, ALPN)
+    pinned_config(vec![fingerprint], Arc::default(), &ALPNS, DEFAULT_IDLE_TIMEOUT)
 }
 
-/// As [`client_config`] with another ALPN value (to test version mismatches).
+/// As [`client_config`] offering only `alpn` (to test versions and version mismatches).
 pub fn client_config_with_alpn(
     fingerprint: Fingerprint,
     alpn: &[u8],
@@ -146,7 +151,7 @@ pub fn client_config_with_alpn(
     pinned_config(
         vec![fingerprint],
         Arc::default(),
-        alpn,
+        &[alpn],
         DEFAULT_IDLE_TIMEOUT,
     )
 }
@@ -156,7 +161,7 @@ pub fn client_config_with_alpn(
 fn pinned_config(
     pins: Vec<Fingerprint>,
     mismatch: Arc<AtomicBool>,
-    alpn: &[u8],
+    alpns: &[&[u8]],
     idle_timeout: Duration,
 ) -> Result<quinn::ClientConfig, RelayCallError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
@@ -167,7 +172,7 @@ fn pinned_config(
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(verifier))
         .with_no_client_auth();
-    tls.alpn_protocols = vec![alpn.to_vec()];
+    tls.alpn_protocols = alpns.iter().map(|a| a.to_vec()).collect();
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| RelayCallError::Connect(e.to_string()))?;
     let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
@@ -236,7 +241,7 @@ impl RelayClient {
             .next()
             .ok_or_else(|| RelayCallError::Connect(format!("{} did not resolve", host.host)))?;
         let mismatch = Arc::new(AtomicBool::new(false));
-        let config = pinned_config(pins.to_vec(), mismatch.clone(), ALPN, idle_timeout)?;
+        let config = pinned_config(pins.to_vec(), mismatch.clone(), &ALPNS, idle_timeout)?;
         let connected = match proxy {
             None => Self::connect_with(sock, &host.host, config).await,
             Some(proxy) => {
@@ -314,8 +319,18 @@ impl RelayClient {
         let mut exporter = [0u8; EXPORTER_LEN];
         conn.export_keying_material(&mut exporter, EXPORTER_LABEL, b"")
             .map_err(|_| RelayCallError::Connect("TLS exporter unavailable".into()))?;
+        let version = negotiated(&conn);
         let (send, recv) = conn.open_bi().await.map_err(|e| closed_error(&e))?;
+        let send = Arc::new(tokio::sync::Mutex::new(send));
+        let next_id = Arc::new(AtomicU32::new(1));
         let waiters: Waiters = Arc::default();
+        let acks = version.batches().then(|| {
+            AckBatcher::start(Wire {
+                send: Arc::clone(&send),
+                waiters: Arc::clone(&waiters),
+                next_id: Arc::clone(&next_id),
+            })
+        });
         let (push_tx, push_rx) = mpsc::unbounded_channel();
         let reader_done = Arc::new(AtomicBool::new(false));
         tokio::spawn(read_loop(
@@ -327,15 +342,22 @@ impl RelayClient {
         Ok(Self {
             conn,
             _endpoint: endpoint.clone(),
-            send: tokio::sync::Mutex::new(send),
+            send,
             waiters,
             pushes: tokio::sync::Mutex::new(push_rx),
-            next_id: AtomicU32::new(1),
+            next_id,
+            version,
+            acks,
             exporter,
             reader_done,
             proxy,
             presented,
         })
+    }
+
+    /// The protocol version the relay chose for this connection.
+    pub fn version(&self) -> WireVersion {
+        self.version
     }
 
     /// This connection's TLS exporter value, which recipient signatures bind to.
@@ -505,12 +527,20 @@ impl RelayClient {
         self.call_signed(key, req).await.map(drop)
     }
 
-    /// Acknowledges (deletes) a delivered envelope.
+    /// Acknowledges (deletes) a delivered envelope. On `hush/2`, acks made while others are in
+    /// flight share one `AckMany` request; the result is that request's.
     pub async fn ack(
         &self,
         recipient_id: RecipientId,
         envelope_id: EnvelopeId,
     ) -> Result<(), RelayCallError> {
+        if let Some(acks) = &self.acks {
+            return match acks.ack(recipient_id, envelope_id).await {
+                Ok(()) => Ok(()),
+                Err(Some(code)) => Err(RelayCallError::Relay(code)),
+                Err(None) => Err(self.close_reason()),
+            };
+        }
         let req = Request::Ack {
             recipient_id,
             envelope_id,
@@ -551,6 +581,15 @@ impl Drop for RelayClient {
     fn drop(&mut self) {
         self.conn.close(0u32.into(), b"");
     }
+}
+
+/// The protocol version the handshake chose; `hush/1` if it names none of ours (a relay from
+/// before ALPN lists could only have chosen `hush/1`).
+fn negotiated(conn: &quinn::Connection) -> WireVersion {
+    conn.handshake_data()
+        .and_then(|d| d.downcast::<quinn::crypto::rustls::HandshakeData>().ok())
+        .and_then(|d| d.protocol.as_deref().and_then(WireVersion::from_alpn))
+        .unwrap_or(WireVersion::V1)
 }
 
 /// SHA-256 of the end-entity certificate the peer presented, if it presented one.
@@ -614,8 +653,11 @@ async fn read_frames(
                 Ok(ServerFrame::Push(p)) => {
                     // Never waits: a response queued behind pushes must not wait for the
                     // application to drain them. The relay's queue quotas bound this buffer.
-                    if pushes.send(p).is_err() {
-                        return;
+                    // A batch goes on as the envelopes it carries, in order.
+                    for one in p.unbatch() {
+                        if pushes.send(one).is_err() {
+                            return;
+                        }
                     }
                 }
                 Ok(_) | Err(_) => return,

@@ -15,7 +15,7 @@ mod push;
 mod reply;
 mod request;
 
-pub use push::Push;
+pub use push::{Push, PushedEnvelope, ENVELOPES_OVERHEAD};
 pub use reply::Reply;
 pub use request::Request;
 

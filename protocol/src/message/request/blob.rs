@@ -53,6 +53,7 @@ pub(super) fn encode_fields(req: &Request, w: &mut FrameWriter<'_>) {
         | Request::Retract { .. }
         | Request::Subscribe { .. }
         | Request::Ack { .. }
+        | Request::AckMany { .. }
         | Request::Resecure { .. }
         | Request::DeleteQueue { .. }
         | Request::Ping

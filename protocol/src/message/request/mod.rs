@@ -18,7 +18,7 @@ use crate::codec::{DecodeError, Reader, Writer};
 use crate::frame::{begin_frame, end_frame};
 use crate::ids::{BlobCapability, BlobId, EnvelopeId, RecipientId, SendCapability, SenderId};
 #[cfg(doc)]
-use crate::limits::{MAX_BLOB_CHUNK, MAX_ENVELOPE_LEN};
+use crate::limits::{MAX_ACK_BATCH, MAX_BLOB_CHUNK, MAX_ENVELOPE_LEN};
 #[cfg(doc)]
 use crate::message::Reply;
 
@@ -39,6 +39,7 @@ mod tag {
     pub(super) const BLOB_DELETE: u8 = 0x0D;
     pub(super) const HELLO: u8 = 0x0E;
     pub(super) const NEXT_CERT: u8 = 0x0F;
+    pub(super) const ACK_MANY: u8 = 0x10;
 }
 
 /// What a client asks of the relay.
@@ -91,6 +92,15 @@ pub enum Request {
         recipient_id: RecipientId,
         /// The envelope to delete.
         envelope_id: EnvelopeId,
+    },
+    /// Deletes several delivered envelopes of one queue (`hush/2` only), answered with one
+    /// [`Reply::Done`] once every deletion is durable. Allowed like [`Request::Ack`]; a
+    /// `hush/1` connection gets `Malformed`, as from a relay that does not know it.
+    AckMany {
+        /// The queue, by its recipient id.
+        recipient_id: RecipientId,
+        /// The envelopes to delete: 1 to [`MAX_ACK_BATCH`] ids.
+        envelope_ids: Vec<EnvelopeId>,
     },
     /// Replaces the queue's send capability. Signed.
     Resecure {
@@ -187,6 +197,7 @@ impl Request {
             Request::Retract { .. } => "retract",
             Request::Subscribe { .. } => "subscribe",
             Request::Ack { .. } => "ack",
+            Request::AckMany { .. } => "ack_many",
             Request::Resecure { .. } => "resecure",
             Request::DeleteQueue { .. } => "delete",
             Request::Ping => "ping",
@@ -259,6 +270,7 @@ impl Request {
             Request::Retract { .. } => tag::RETRACT,
             Request::Subscribe { .. } => tag::SUBSCRIBE,
             Request::Ack { .. } => tag::ACK,
+            Request::AckMany { .. } => tag::ACK_MANY,
             Request::Resecure { .. } => tag::RESECURE,
             Request::DeleteQueue { .. } => tag::DELETE,
             Request::Ping => tag::PING,

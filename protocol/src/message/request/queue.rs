@@ -1,4 +1,5 @@
-//! The fields of the queue requests (create, send, retract, subscribe, ack, resecure, delete)
+//! The fields of the queue requests (create, send, retract, subscribe, ack, ack many, resecure,
+//! delete)
 //! and of the connection's own (ping, hello, next cert), encoder beside decoder. Fields go in declaration order; a signed request's signature
 //! is read here, as its last field, and written by the caller.
 //!
@@ -7,7 +8,8 @@
 use super::super::field::{get, put, FrameWriter};
 use super::{tag, Request};
 use crate::codec::{DecodeError, Reader};
-use crate::limits::MAX_FRAME_LEN;
+use crate::ids::EnvelopeId;
+use crate::limits::{MAX_ACK_BATCH, MAX_FRAME_LEN};
 
 /// Appends the fields of a queue request, without its signature. A blob request writes nothing.
 pub(super) fn encode_fields(req: &Request, w: &mut FrameWriter<'_>) {
@@ -51,6 +53,18 @@ pub(super) fn encode_fields(req: &Request, w: &mut FrameWriter<'_>) {
         } => {
             put(w, recipient_id);
             put(w, envelope_id);
+        }
+        Request::AckMany {
+            recipient_id,
+            envelope_ids,
+        } => {
+            put(w, recipient_id);
+            // At most MAX_ACK_BATCH ids are meant to go out; a longer list still encodes (its
+            // count saturates), and the relay refuses it as malformed.
+            w.u16(u16::try_from(envelope_ids.len()).unwrap_or(u16::MAX));
+            for id in envelope_ids {
+                put(w, id);
+            }
         }
         Request::Resecure {
             recipient_id,
@@ -100,6 +114,10 @@ pub(super) fn decode_fields(t: u8, r: &mut Reader<'_>) -> Result<Request, Decode
             recipient_id: get(r)?,
             envelope_id: get(r)?,
         },
+        tag::ACK_MANY => Request::AckMany {
+            recipient_id: get(r)?,
+            envelope_ids: envelope_ids(r)?,
+        },
         tag::RESECURE => Request::Resecure {
             recipient_id: get(r)?,
             new_send_cap: get(r)?,
@@ -114,4 +132,19 @@ pub(super) fn decode_fields(t: u8, r: &mut Reader<'_>) -> Result<Request, Decode
         tag::NEXT_CERT => Request::NextCert,
         other => return Err(DecodeError::UnknownTag(other)),
     })
+}
+
+/// Reads an `AckMany` list: a `u16` count of 1 to [`MAX_ACK_BATCH`], then that many ids.
+fn envelope_ids(r: &mut Reader<'_>) -> Result<Vec<EnvelopeId>, DecodeError> {
+    let count = usize::from(r.u16()?);
+    if count == 0 {
+        return Err(DecodeError::InvalidValue);
+    }
+    if count > MAX_ACK_BATCH {
+        return Err(DecodeError::TooLong {
+            len: count,
+            max: MAX_ACK_BATCH,
+        });
+    }
+    (0..count).map(|_| get(r)).collect()
 }
