@@ -1,11 +1,11 @@
 //! Batched acks on a `hush/2` connection: acks that queue up while earlier ones are in flight
 //! go to the relay as one `AckMany` request per queue, answered once.
 //!
-//! [`AckBatcher::ack`] hands the envelope to one task per connection. The task keeps at most
-//! [`ACKS_IN_FLIGHT`] ack requests in flight; while all of them are, further acks wait in its
-//! channel, and the next request takes every ack waiting (up to `MAX_ACK_BATCH`), one request
-//! per queue. So an ack on an idle connection leaves at once, alone, and under load one request
-//! and one answer stand for many envelopes. Every caller gets the answer of the request that
+//! [`AckBatcher::ack`] hands the envelope to one task per connection. Each time the task runs
+//! it takes every ack waiting in its channel (up to `MAX_ACK_BATCH`) and sends one request per
+//! queue; it keeps at most [`ACKS_IN_FLIGHT`] requests in flight, and while all are, acks wait.
+//! An ack never waits for company: on an idle connection it leaves at once, alone; under load
+//! the acks made while the task waited to run share one request and one answer. Every caller gets the answer of the request that
 //! carried its envelope; acks are idempotent, so a failed batch may be acked again.
 //!
 //! What it does not do: decide whether the connection may batch (the negotiated version, in
@@ -19,8 +19,10 @@ use hush_protocol::limits::MAX_ACK_BATCH;
 use hush_protocol::{EnvelopeId, ErrorCode, RecipientId, Reply, Request};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 
-/// Ack requests one connection keeps in flight before it holds acks back to batch them.
-pub(super) const ACKS_IN_FLIGHT: usize = 4;
+/// Ack requests one connection keeps in flight at most (half the relay's pipeline of 32, so
+/// sends keep room). Four were tried: more acks shared a request, but each waited longer for a
+/// slot, and a receiver that keeps a fixed number of acks outstanding fell behind its senders.
+pub(super) const ACKS_IN_FLIGHT: usize = 16;
 
 /// The calls waiting for an answer, by request id.
 pub(super) type Waiters = Arc<Mutex<HashMap<u32, oneshot::Sender<Result<Reply, ErrorCode>>>>>;
