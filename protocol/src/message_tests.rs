@@ -237,7 +237,9 @@ fn ack_many_body(count: u16, ids: usize) -> Vec<u8> {
 fn ack_many_needs_one_to_max_ids() {
     let most = u16::try_from(MAX_ACK_BATCH).unwrap();
     let (_, ok) = Request::decode_frame(&ack_many_body(most, MAX_ACK_BATCH)).unwrap();
-    assert!(matches!(ok, Request::AckMany { envelope_ids, .. } if envelope_ids.len() == MAX_ACK_BATCH));
+    assert!(
+        matches!(ok, Request::AckMany { envelope_ids, .. } if envelope_ids.len() == MAX_ACK_BATCH)
+    );
     assert_eq!(
         Request::decode_frame(&ack_many_body(0, 0)).unwrap_err(),
         (Some(1), DecodeError::InvalidValue)
@@ -269,13 +271,19 @@ fn envelope_batches_need_one_to_max_envelopes_and_unbatch_in_order() {
         b.extend(count.to_be_bytes());
         b
     };
-    assert_eq!(ServerFrame::decode(&with_count(0)), Err(DecodeError::InvalidValue));
+    assert_eq!(
+        ServerFrame::decode(&with_count(0)),
+        Err(DecodeError::InvalidValue)
+    );
     let over = u16::try_from(MAX_PUSH_BATCH + 1).unwrap();
     assert!(matches!(
         ServerFrame::decode(&with_count(over)),
         Err(DecodeError::TooLong { .. })
     ));
-    assert_eq!(ServerFrame::decode(&with_count(1)), Err(DecodeError::Truncated));
+    assert_eq!(
+        ServerFrame::decode(&with_count(1)),
+        Err(DecodeError::Truncated)
+    );
     let rid = RecipientId([1; 16]);
     let batch = Push::Envelopes {
         recipient_id: rid,

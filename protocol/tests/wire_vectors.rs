@@ -7,8 +7,8 @@
 
 use hush_protocol::auth::signing_input;
 use hush_protocol::{
-    BlobCapability, BlobId, EnvelopeId, ErrorCode, Push, PushedEnvelope, RecipientId, RelayInfo, Reply, Request,
-    SendCapability, SenderId, ServerFrame,
+    BlobCapability, BlobId, EnvelopeId, ErrorCode, Push, PushedEnvelope, RecipientId, RelayInfo,
+    Reply, Request, SendCapability, SenderId, ServerFrame,
 };
 
 const PATH: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/vectors/wire.json");

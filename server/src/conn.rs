@@ -2,8 +2,8 @@
 //! leaves or the relay stops.
 //!
 //! The client opens one bidirectional stream. The ALPN value the handshake chose is the
-//! connection's protocol version (`hush/1` or `hush/2`), kept with its [`ConnAuth`]. The reader decodes request frames, applies the
-//! connection's request rate and hands each request to the router (`router.rs`), which decides
+//! connection's protocol version (`hush/1` or `hush/2`), kept with its [`ConnAuth`]. The reader
+//! decodes request frames, applies the connection's request rate and hands each request to the router (`router.rs`), which decides
 //! what it does. Answers and pushes go through the connection's bounded write queue
 //! (`outgoing.rs`); when it is full, the reader waits, so the relay stops reading requests.
 //! On close, requests in flight are answered (briefly) and push tasks end.

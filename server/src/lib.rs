@@ -3,7 +3,7 @@
 //! Layer: a library above hush-protocol and hush-vault; only its own binary, hush-bench and the
 //! tests use it. It never depends on hush-client (see `docs/architecture.md`).
 //!
-//! What it does: accepts QUIC connections speaking `hush/1`, keeps queues of opaque envelopes
+//! What it does: accepts QUIC connections speaking `hush/2` or `hush/1`, keeps queues of opaque envelopes
 //! behind the [`store::QueueStore`] trait, authorises senders by capability and recipients by
 //! channel-bound Ed25519 signatures, pushes envelopes to subscribers in order, expires what is
 //! old and enforces every limit with a typed error. [`Relay::bind`] starts a relay in-process

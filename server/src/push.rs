@@ -207,7 +207,9 @@ mod tests {
             ServerFrame::Push(push).encode_frame(&mut frame);
             assert!(frame.len() - 4 <= MAX_FRAME_LEN, "{} bytes", frame.len());
         }
-        let want: Vec<_> = (0..sizes.len()).map(|i| EnvelopeId([i as u8; 16])).collect();
+        let want: Vec<_> = (0..sizes.len())
+            .map(|i| EnvelopeId([i as u8; 16]))
+            .collect();
         assert_eq!(ids, want, "order kept");
         groups.iter().map(Vec::len).collect()
     }

@@ -73,7 +73,14 @@ pub(crate) async fn route<S: QueueStore>(
         } => {
             let auth = &*conn.auth;
             conn.pipeline
-                .ack(shared, auth, id, recipient_id, envelope_ids(envelope_id), out)
+                .ack(
+                    shared,
+                    auth,
+                    id,
+                    recipient_id,
+                    envelope_ids(envelope_id),
+                    out,
+                )
                 .await;
             None
         }

@@ -23,7 +23,8 @@ use hush_client::crypto::{
 use hush_protocol::address::Fingerprint;
 use hush_protocol::ids::{EnvelopeId, RecipientId, SenderId};
 use hush_protocol::{
-    ErrorCode, FrameDecoder, Push, PushedEnvelope, RelayAddress, Reply, Request, SendCapability, ServerFrame,
+    ErrorCode, FrameDecoder, Push, PushedEnvelope, RelayAddress, Reply, Request, SendCapability,
+    ServerFrame,
 };
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -693,7 +694,10 @@ pub fn seed_corpus() -> Vec<(&'static str, Vec<Vec<u8>>)> {
         },
         Request::AckMany {
             recipient_id: RecipientId::from_bytes([6; 16]),
-            envelope_ids: vec![EnvelopeId::from_bytes([7; 16]), EnvelopeId::from_bytes([9; 16])],
+            envelope_ids: vec![
+                EnvelopeId::from_bytes([7; 16]),
+                EnvelopeId::from_bytes([9; 16]),
+            ],
         },
     ];
     let mut stream = vec![3u8];

@@ -229,7 +229,10 @@ async fn backlog_of_three(
     };
     let sender = relay.client().await;
     for body in [&b"one"[..], b"two", b"three"] {
-        sender.send(sender_id, &c, 0, None, body.to_vec()).await.unwrap();
+        sender
+            .send(sender_id, &c, 0, None, body.to_vec())
+            .await
+            .unwrap();
     }
     let subscribe = Request::Subscribe {
         recipient_id,
@@ -261,14 +264,19 @@ async fn a_current_client_and_relay_choose_hush_2_and_a_hush_1_client_is_still_s
     for (alpn, version) in [(ALPN, WireVersion::V2), (ALPN_V1, WireVersion::V1)] {
         let config = client_config_with_alpn(addr.fingerprint, alpn).unwrap();
         let (owner, sender) = (
-            RelayClient::connect_with(sock, &addr.host, config).await.unwrap(),
+            RelayClient::connect_with(sock, &addr.host, config)
+                .await
+                .unwrap(),
             relay.client().await,
         );
         assert_eq!(owner.version(), version);
         let (k, c) = (key(), cap());
         let (rid, sid) = owner.create_queue(&k, &c).await.unwrap();
         owner.subscribe(&k, rid).await.unwrap();
-        assert!(matches!(hush_tests::any_push(&owner).await, Push::Drained { .. }));
+        assert!(matches!(
+            hush_tests::any_push(&owner).await,
+            Push::Drained { .. }
+        ));
         for body in [&b"a"[..], b"b", b"c"] {
             sender.send(sid, &c, 0, None, body.to_vec()).await.unwrap();
         }
@@ -322,7 +330,10 @@ async fn hush_2_pushes_a_backlog_in_one_frame_and_acks_it_in_one_request() {
     };
     assert_eq!(again.call(subscribe, Some(&k)).await, Ok(Reply::Done));
     let left = again.pushes_until_drained().await;
-    assert!(matches!(left.as_slice(), [Push::Drained { .. }]), "{left:?}");
+    assert!(
+        matches!(left.as_slice(), [Push::Drained { .. }]),
+        "{left:?}"
+    );
 }
 
 #[tokio::test]

@@ -1,5 +1,5 @@
-//! Batched acks on a `hush/2` connection: acks that queue up while earlier ones are in flight
-//! go to the relay as one `AckMany` request per queue, answered once.
+//! Batched acks on a `hush/2` connection: acks made close together go to the relay as one
+//! `AckMany` request per queue, answered once.
 //!
 //! [`AckBatcher::ack`] hands the envelope to one task per connection. Each time the task runs
 //! it takes every ack waiting in its channel (up to `MAX_ACK_BATCH`) and sends one request per
@@ -33,6 +33,9 @@ pub(super) type AckResult = Result<(), Option<ErrorCode>>;
 
 /// One ack waiting for a request.
 type Queued = (RecipientId, EnvelopeId, oneshot::Sender<AckResult>);
+
+/// One queue's acks for one request, each with its caller.
+type Group = Vec<(EnvelopeId, oneshot::Sender<AckResult>)>;
 
 /// What the batching task needs of the connection to send a request and hear its answer.
 pub(super) struct Wire {
@@ -123,8 +126,8 @@ async fn run(wire: Arc<Wire>, mut rx: mpsc::UnboundedReceiver<Queued>) {
 }
 
 /// Groups acks by queue, keeping each queue's acks in the order they came.
-fn by_queue(taken: Vec<Queued>) -> Vec<(RecipientId, Vec<(EnvelopeId, oneshot::Sender<AckResult>)>)> {
-    let mut groups: Vec<(RecipientId, Vec<_>)> = Vec::new();
+fn by_queue(taken: Vec<Queued>) -> Vec<(RecipientId, Group)> {
+    let mut groups: Vec<(RecipientId, Group)> = Vec::new();
     for (rid, envelope, tx) in taken {
         match groups.iter_mut().find(|(r, _)| *r == rid) {
             Some((_, group)) => group.push((envelope, tx)),
@@ -136,11 +139,7 @@ fn by_queue(taken: Vec<Queued>) -> Vec<(RecipientId, Vec<(EnvelopeId, oneshot::S
 
 /// Sends one queue's acks as one request (`Ack` for one, `AckMany` for more) and hands its
 /// answer to every caller.
-async fn send_group(
-    wire: &Wire,
-    rid: RecipientId,
-    group: Vec<(EnvelopeId, oneshot::Sender<AckResult>)>,
-) {
+async fn send_group(wire: &Wire, rid: RecipientId, group: Group) {
     let req = match group.as_slice() {
         [(one, _)] => Request::Ack {
             recipient_id: rid,

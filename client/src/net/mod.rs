@@ -1,7 +1,8 @@
 //! The client library's relay connections: QUIC with TLS 1.3, each pinned to the certificate
 //! fingerprint in its `hush://` address.
 //!
-//! What it does: [`RelayClient`] is one connection to one relay speaking `hush/1` (typed calls
+//! What it does: [`RelayClient`] is one connection to one relay speaking `hush/2` or `hush/1`
+//! (whichever the relay chose; typed calls
 //! for every request and a stream of pushes). [`RelayPool`] keeps connections per relay and
 //! per [`Lane`] (our own queues, each contact's queue, file transfers; [`TransportMode`] says
 //! which of them share a connection), reconnects with exponential back-off and jitter

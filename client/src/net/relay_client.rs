@@ -140,7 +140,12 @@ impl std::fmt::Debug for RelayClient {
 
 /// A client endpoint whose connections pin `fingerprint` and offer ALPN `hush/2` and `hush/1`.
 pub fn client_config(fingerprint: Fingerprint) -> Result<quinn::ClientConfig, RelayCallError> {
-    pinned_config(vec![fingerprint], Arc::default(), &ALPNS, DEFAULT_IDLE_TIMEOUT)
+    pinned_config(
+        vec![fingerprint],
+        Arc::default(),
+        &ALPNS,
+        DEFAULT_IDLE_TIMEOUT,
+    )
 }
 
 /// As [`client_config`] offering only `alpn` (to test versions and version mismatches).
