@@ -3,9 +3,10 @@
 //!
 //! The client opens one bidirectional stream. The ALPN value the handshake chose is the
 //! connection's protocol version (`hush/1` or `hush/2`), kept with its [`ConnAuth`]. The reader
-//! decodes request frames, applies the connection's request rate and hands each request to the router (`router.rs`), which decides
-//! what it does. Answers and pushes go through the connection's bounded write queue
-//! (`outgoing.rs`); when it is full, the reader waits, so the relay stops reading requests.
+//! decodes request frames, applies the connection's request rate and hands each request to the
+//! router (`router.rs`), which decides what it does. Answers and pushes go through the
+//! connection's bounded write queue (`outgoing.rs`); when it is full, the reader waits, so the
+//! relay stops reading requests.
 //! On close, requests in flight are answered (briefly) and push tasks end.
 //!
 //! Hostile input: every frame that cannot be a request (an over-long length, a body too short

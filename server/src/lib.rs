@@ -3,11 +3,12 @@
 //! Layer: a library above hush-protocol and hush-vault; only its own binary, hush-bench and the
 //! tests use it. It never depends on hush-client (see `docs/architecture.md`).
 //!
-//! What it does: accepts QUIC connections speaking `hush/2` or `hush/1`, keeps queues of opaque envelopes
-//! behind the [`store::QueueStore`] trait, authorises senders by capability and recipients by
-//! channel-bound Ed25519 signatures, pushes envelopes to subscribers in order, expires what is
-//! old and enforces every limit with a typed error. [`Relay::bind`] starts a relay in-process
-//! (tests bind port 0). The client side of the protocol lives in `hush_client::net`.
+//! What it does: accepts QUIC connections speaking `hush/2` or `hush/1`, keeps queues of
+//! opaque envelopes behind the [`store::QueueStore`] trait, authorises senders by capability
+//! and recipients by channel-bound Ed25519 signatures, pushes envelopes to subscribers in
+//! order, expires what is old and enforces every limit with a typed error. [`Relay::bind`]
+//! starts a relay in-process (tests bind port 0). The client side of the protocol lives in
+//! `hush_client::net`.
 //!
 //! Inside: `relay` accepts connections, `conn` reads one connection's requests, `router` decides
 //! what each kind of request does, and `ops`, `pipeline`, `blob` and `push` carry it out

@@ -5,8 +5,9 @@
 //! it takes every ack waiting in its channel (up to `MAX_ACK_BATCH`) and sends one request per
 //! queue; it keeps at most [`ACKS_IN_FLIGHT`] requests in flight, and while all are, acks wait.
 //! An ack never waits for company: on an idle connection it leaves at once, alone; under load
-//! the acks made while the task waited to run share one request and one answer. Every caller gets the answer of the request that
-//! carried its envelope; acks are idempotent, so a failed batch may be acked again.
+//! the acks made while the task waited to run share one request and one answer. Every caller
+//! gets the answer of the request that carried its envelope; acks are idempotent, so a failed
+//! batch may be acked again.
 //!
 //! What it does not do: decide whether the connection may batch (the negotiated version, in
 //! `relay_client.rs`), or read answers (the connection's reader routes them to [`Waiters`]).

@@ -140,7 +140,7 @@ impl StalledReader {
                         request_id: 1,
                         result,
                     } => return result,
-                    ServerFrame::Push(Push::Envelope { body, .. }) => self.bodies.push(body),
+                    ServerFrame::Push(push) => self.keep(push),
                     _ => {}
                 }
             }
@@ -152,14 +152,22 @@ impl StalledReader {
     pub async fn read_bodies(&mut self, n: usize) {
         while self.bodies.len() < n {
             while let Some(body) = self.decoder.pop().expect("framing") {
-                if let ServerFrame::Push(Push::Envelope { body, .. }) =
-                    ServerFrame::decode(body).expect("frame")
-                {
-                    self.bodies.push(body);
+                if let ServerFrame::Push(push) = ServerFrame::decode(body).expect("frame") {
+                    self.keep(push);
                 }
             }
             if self.bodies.len() < n {
                 self.read_chunk().await;
+            }
+        }
+    }
+
+    /// Keeps the bodies a push carries: one for `Envelope`, each of a `hush/2` `Envelopes`
+    /// batch in order, none for the others.
+    fn keep(&mut self, push: Push) {
+        for one in push.unbatch() {
+            if let Push::Envelope { body, .. } = one {
+                self.bodies.push(body);
             }
         }
     }
