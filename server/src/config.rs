@@ -268,10 +268,10 @@ pub struct Settings {
     /// Most concurrent TLS handshakes [default: 256]
     #[arg(long, env = "HUSH_MAX_HANDSHAKES")]
     pub max_handshakes: Option<usize>,
-    /// Sustained requests per second per connection [default: 2000]
+    /// Sustained requests per second per connection [default: 10000]
     #[arg(long, env = "HUSH_REQUESTS_PER_SEC")]
     pub requests_per_sec: Option<u32>,
-    /// Request burst per connection [default: 4000]
+    /// Request burst per connection [default: 20000]
     #[arg(long, env = "HUSH_REQUEST_BURST")]
     pub request_burst: Option<u32>,
     /// Most queues created per connection [default: 1000]
