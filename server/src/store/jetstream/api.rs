@@ -194,6 +194,32 @@ impl Api {
         expected_last: Option<u64>,
         msg_id: Option<&str>,
     ) -> Result<Published, StoreError> {
+        let (published, _) = self
+            .publish_acked(subject, payload, expected_last, msg_id)
+            .await?;
+        Ok(published)
+    }
+
+    /// [`Api::publish`] with a message id, also saying whether JetStream found the id in its
+    /// duplicate window (`true`: nothing new was stored; the sequence is the first copy's).
+    pub(super) async fn publish_once(
+        &self,
+        subject: &str,
+        payload: Vec<u8>,
+        expected_last: Option<u64>,
+        msg_id: &str,
+    ) -> Result<(Published, bool), StoreError> {
+        self.publish_acked(subject, payload, expected_last, Some(msg_id))
+            .await
+    }
+
+    async fn publish_acked(
+        &self,
+        subject: &str,
+        payload: Vec<u8>,
+        expected_last: Option<u64>,
+        msg_id: Option<&str>,
+    ) -> Result<(Published, bool), StoreError> {
         let deadline = tokio::time::Instant::now() + PUBLISH_RETRY_FOR;
         loop {
             let mut publish = Publish::build().payload(payload.clone().into());
@@ -208,9 +234,9 @@ impl Api {
                 Err(e) => Err(e),
             };
             match acked {
-                Ok(ack) => return Ok(Published::Stored(ack.sequence)),
+                Ok(ack) => return Ok((Published::Stored(ack.sequence), ack.duplicate)),
                 Err(e) if e.kind() == PublishErrorKind::WrongLastSequence => {
-                    return Ok(Published::Conflict)
+                    return Ok((Published::Conflict, false))
                 }
                 Err(e) if msg_id.is_some() && tokio::time::Instant::now() < deadline => {
                     tracing::debug!(error = %e, "jetstream publish unacknowledged; retrying");

@@ -24,6 +24,7 @@
 //! message).
 
 mod api;
+mod cache;
 mod codec;
 mod local;
 mod notify;
@@ -38,6 +39,7 @@ use serde_json::json;
 use tokio::sync::mpsc;
 
 use api::{Api, Get, Published};
+use cache::{Entry, Held, Source};
 use codec::{Kind, RawQueueMsg};
 use queue::{Outcome, View};
 
@@ -152,6 +154,7 @@ struct Inner {
     api: Api,
     names: Names,
     local: local::Local,
+    cache: cache::Cache,
     watchers: notify::Watchers,
     _listener: notify::Listener,
 }
@@ -286,8 +289,14 @@ impl JetStreamStore {
         let names = Names::new(&config.prefix);
         wait_ready(&api, &names, config.replicas).await?;
         let watchers = notify::Watchers::default();
-        let listener = notify::Listener::start(&client, &names.prefix, watchers.clone(), rx)
-            .await
+        let cache = cache::Cache::default();
+        let on_reconnect = {
+            let cache = cache.clone();
+            move || cache.clear()
+        };
+        let listener =
+            notify::Listener::start(&client, &names.prefix, watchers.clone(), rx, on_reconnect)
+                .await
             .map_err(|e| JetStreamError::Connect {
                 urls: config.urls.join(","),
                 detail: format!("cannot subscribe to wake-ups: {e}"),
@@ -297,6 +306,7 @@ impl JetStreamStore {
                 api,
                 names,
                 local: local::Local::default(),
+                cache,
                 watchers,
                 _listener: listener,
             }),
@@ -377,6 +387,7 @@ impl JetStreamStore {
         if let Some(a) = api.get(&n.records, Get::Last(&n.activity(hash))).await? {
             api.erase(&n.records, a.seq).await?;
         }
+        self.inner.cache.forget(hash);
         self.wake(hash).await;
         Ok(removed)
     }
@@ -404,36 +415,58 @@ impl JetStreamStore {
         Ok(())
     }
 
-    /// Writes a capability message: at creation, and when the recipient re-secures.
+    /// This node's turn at the queue with this hash, and its cached message list.
+    async fn held(&self, hash: &str) -> Held {
+        self.inner.cache.lock(hash, &self.names().queue(hash)).await
+    }
+
+    /// Where the queue messages opened with `key` are read from.
+    fn source<'a>(&'a self, key: &'a chacha20poly1305::Key) -> Source<'a> {
+        Source {
+            api: self.api(),
+            stream: &self.inner.names.queues,
+            key,
+        }
+    }
+
+    /// Writes a capability message: at creation (`conditional` false: the subject is new), and
+    /// when the recipient re-secures (on the cached last sequence).
     async fn publish_cap(
         &self,
-        view: &View,
+        q: &mut Held,
         key: &chacha20poly1305::Key,
         cap: &CapHash,
-        expected_last: Option<u64>,
+        conditional: bool,
     ) -> Result<Outcome<()>, StoreError> {
+        let subject = q.subject().to_owned();
         let msg = RawQueueMsg {
             seq: 0,
             kind: Kind::Cap,
             expires_at: u64::MAX,
-            sealed_cap: codec::seal_cap(key, &view.subject, cap),
+            sealed_cap: codec::seal_cap(key, &subject, cap),
             sealed_envelope: Vec::new(),
         };
-        let api = self.api();
-        match api
-            .publish(&view.subject, msg.encode(), expected_last, None)
+        let expected = conditional.then(|| q.last_seq());
+        match self
+            .api()
+            .publish(&subject, msg.encode(), expected, None)
             .await?
         {
             Published::Conflict => Ok(Outcome::Retry),
-            Published::Stored(seq) => {
-                view.erase_caps_before(api, &self.names().queues, seq).await;
+            Published::Stored(seq) if conditional => {
+                q.appended(Entry::written(seq, &msg, None, 0));
+                q.erase_caps_before(&self.source(key), seq).await;
+                Ok(Outcome::Done(()))
+            }
+            Published::Stored(_) => {
+                q.reset();
                 Ok(Outcome::Done(()))
             }
         }
     }
 }
 
-/// One attempt of a send, on a fresh read of the queue.
+/// One send, tried on the cached message list until it is stored or refused.
 struct SendAttempt<'a> {
     hash: &'a str,
     key: &'a chacha20poly1305::Key,
@@ -443,19 +476,38 @@ struct SendAttempt<'a> {
     quota: Quota,
 }
 
+/// How one try of a send ended.
+enum Sent {
+    /// Stored and recorded in the cache.
+    Done,
+    /// The cached last sequence was not the subject's: something was written since.
+    Conflict,
+    /// Refused on what the cache holds, which may be stale.
+    Refused(StoreError),
+}
+
 impl JetStreamStore {
-    async fn try_send(&self, a: &SendAttempt<'_>, now: u64) -> Result<Outcome<()>, StoreError> {
-        let view = self.view(a.hash, 0).await?;
-        let current = view.current_cap(a.key)?.ok_or(StoreError::Auth)?;
+    /// Checks the capability and quota on the cached list and publishes conditionally on its
+    /// last sequence.
+    async fn try_send(
+        &self,
+        q: &mut Held,
+        a: &SendAttempt<'_>,
+        now: u64,
+    ) -> Result<Sent, StoreError> {
+        let Some(current) = q.current_cap(a.key)? else {
+            return Ok(Sent::Refused(StoreError::Auth));
+        };
         if !cap_matches(&current, a.cap_hash) {
-            return Err(StoreError::Auth);
+            return Ok(Sent::Refused(StoreError::Auth));
         }
-        let (count, bytes) = view.usage();
+        let (count, bytes) = q.usage();
         let len = a.envelope.body.len() as u64;
         if count >= u64::from(a.quota.max_messages) || bytes.saturating_add(len) > a.quota.max_bytes
         {
-            return Err(StoreError::QueueFull);
+            return Ok(Sent::Refused(StoreError::QueueFull));
         }
+        let subject = q.subject().to_owned();
         let msg = RawQueueMsg {
             seq: 0,
             kind: match a.new_cap_hash {
@@ -465,58 +517,72 @@ impl JetStreamStore {
             expires_at: a.envelope.expires_at,
             sealed_cap: a
                 .new_cap_hash
-                .map(|c| codec::seal_cap(a.key, &view.subject, c))
+                .map(|c| codec::seal_cap(a.key, &subject, c))
                 .unwrap_or_default(),
-            sealed_envelope: codec::seal_envelope(
-                a.key,
-                &view.subject,
-                &a.envelope.id,
-                &a.envelope.body,
-            ),
+            sealed_envelope: codec::seal_envelope(a.key, &subject, &a.envelope.id, &a.envelope.body),
         };
         // Scoped to the queue: JetStream's duplicate window spans the whole stream.
         let msg_id = format!("{}.{}", a.hash, a.envelope.id.to_hex());
-        let publish = self.api().publish(
-            &view.subject,
-            msg.encode(),
-            Some(view.last_seq()),
-            Some(&msg_id),
-        );
+        let publish =
+            self.api()
+                .publish_once(&subject, msg.encode(), Some(q.last_seq()), &msg_id);
         let (published, activity) = tokio::join!(publish, self.put_activity(a.hash, now));
         activity?;
-        match published? {
-            Published::Conflict => Ok(Outcome::Retry),
-            Published::Stored(seq) => {
-                if a.new_cap_hash.is_some() {
-                    view.erase_caps_before(self.api(), &self.names().queues, seq)
-                        .await;
-                }
-                Ok(Outcome::Done(()))
+        let seq = match published? {
+            (Published::Conflict, _) => return Ok(Sent::Conflict),
+            (Published::Stored(_), true) => {
+                // The same envelope was stored before, at a place the cache may not hold.
+                q.reset();
+                return Ok(Sent::Done);
             }
+            (Published::Stored(seq), false) => seq,
+        };
+        q.appended(Entry::written(seq, &msg, Some(a.envelope.id), len));
+        if a.new_cap_hash.is_some() {
+            q.erase_caps_before(&self.source(a.key), seq).await;
         }
+        Ok(Sent::Done)
     }
 
     /// Removes the envelope with this id from the queue, after `authorise` accepts the queue's
-    /// current capability. Returns whether it was pending and whether the queue exists.
+    /// current capability (read fresh when `fresh_cap`). Returns whether it was pending and
+    /// whether the queue exists.
     async fn remove_envelope(
         &self,
         rid: &RecipientId,
         id: &EnvelopeId,
+        fresh_cap: bool,
         authorise: impl Fn(Option<CapHash>) -> Result<(), StoreError>,
     ) -> Result<(bool, bool), StoreError> {
         let hash = codec::queue_hash(rid);
         let key = codec::queue_key(rid);
-        let _turn = self.inner.local.turn(&hash).await;
+        let src = self.source(&key);
+        let mut q = self.held(&hash).await;
+        // `fresh`: read past the cached last sequence during this call.
+        let mut fresh = q.ensure_loaded(&src).await?;
+        if fresh_cap && !fresh {
+            q.sync(&src).await?;
+            fresh = true;
+        }
         for _ in 0..MAX_TRIES {
-            let view = self.view(&hash, 0).await?;
-            let cap = view.current_cap(&key)?;
-            authorise(cap)?;
-            let Some(seq) = view.find(&key, id)? else {
-                return Ok((false, cap.is_some()));
+            let cap = q.current_cap(&key)?;
+            let seq = match authorise(cap).map(|()| q.find(id)) {
+                Ok(Some(seq)) => seq,
+                Ok(None) if fresh => return Ok((false, cap.is_some())),
+                Err(e) if fresh => return Err(e),
+                _ => {
+                    q.sync(&src).await?;
+                    fresh = true;
+                    continue;
+                }
             };
-            match view.remove(self.api(), &self.names().queues, seq).await? {
-                Outcome::Done(removed) => return Ok((removed, true)),
-                Outcome::Retry => continue,
+            match q.remove(&src, seq).await? {
+                Outcome::Done(true) => return Ok((true, true)),
+                Outcome::Done(false) if fresh => return Ok((false, true)),
+                Outcome::Done(false) | Outcome::Retry => {
+                    q.sync(&src).await?;
+                    fresh = true;
+                }
             }
         }
         Err(contended())
@@ -545,6 +611,7 @@ impl JetStreamStore {
                 }
             }
             if !retry {
+                self.inner.cache.forget(hash);
                 return Ok(removed);
             }
         }
@@ -610,9 +677,9 @@ impl QueueStore for JetStreamStore {
         let hash = codec::queue_hash(&queue.recipient_id);
         self.create(&queue, &hash).await?;
         let key = codec::queue_key(&queue.recipient_id);
-        let view = self.view(&hash, 0).await?;
+        let mut q = self.held(&hash).await;
         match self
-            .publish_cap(&view, &key, &queue.send_cap_hash, None)
+            .publish_cap(&mut q, &key, &queue.send_cap_hash, false)
             .await?
         {
             Outcome::Done(()) => Ok(()),
@@ -629,7 +696,15 @@ impl QueueStore for JetStreamStore {
         };
         let key = codec::queue_key(&recipient);
         let (sender_id, recipient_key) = codec::decode_record(&key, &subject, &rec.data)?;
-        let Some(send_cap_hash) = self.view(&hash, 0).await?.current_cap(&key)? else {
+        let cap = {
+            let mut q = self.held(&hash).await;
+            let src = self.source(&key);
+            if !q.ensure_loaded(&src).await? {
+                q.sync(&src).await?;
+            }
+            q.current_cap(&key)?
+        };
+        let Some(send_cap_hash) = cap else {
             return Ok(None);
         };
         let activity = api.get(&n.records, Get::Last(&n.activity(&hash))).await?;
@@ -669,11 +744,29 @@ impl QueueStore for JetStreamStore {
             new_cap_hash: new_cap_hash.as_ref(),
             quota,
         };
-        let _turn = self.inner.local.turn(&hash).await;
+        let src = self.source(&key);
+        let mut q = self.held(&hash).await;
+        // `synced`: read past the cached last sequence during this call; `full`: read in full.
+        let mut full = q.ensure_loaded(&src).await?;
+        let mut synced = full;
         for _ in 0..MAX_TRIES {
-            if let Outcome::Done(()) = self.try_send(&attempt, now).await? {
-                self.wake(&hash).await;
-                return Ok(rid);
+            match self.try_send(&mut q, &attempt, now).await? {
+                Sent::Done => {
+                    drop(q);
+                    self.wake(&hash).await;
+                    return Ok(rid);
+                }
+                // Entries another node erased count for nothing once read in full.
+                Sent::Refused(StoreError::QueueFull) if !full => {
+                    q.reset();
+                    q.ensure_loaded(&src).await?;
+                    (full, synced) = (true, true);
+                }
+                Sent::Refused(e) if synced => return Err(e),
+                Sent::Conflict | Sent::Refused(_) => {
+                    full |= q.sync(&src).await?;
+                    synced = true;
+                }
             }
         }
         Err(contended())
@@ -693,7 +786,10 @@ impl QueueStore for JetStreamStore {
             Some(c) if cap_matches(&c, &cap_hash) => Ok(()),
             _ => Err(StoreError::Auth),
         };
-        Ok(self.remove_envelope(&rid, &envelope, authorise).await?.0)
+        Ok(self
+            .remove_envelope(&rid, &envelope, true, authorise)
+            .await?
+            .0)
     }
 
     async fn pending(
@@ -722,7 +818,7 @@ impl QueueStore for JetStreamStore {
         now: u64,
     ) -> Result<bool, StoreError> {
         let (removed, exists) = self
-            .remove_envelope(&recipient, &envelope, |_| Ok(()))
+            .remove_envelope(&recipient, &envelope, false, |_| Ok(()))
             .await?;
         if exists {
             self.put_activity(&codec::queue_hash(&recipient), now)
@@ -738,16 +834,20 @@ impl QueueStore for JetStreamStore {
     ) -> Result<(), StoreError> {
         let hash = codec::queue_hash(&recipient);
         let key = codec::queue_key(&recipient);
-        let _turn = self.inner.local.turn(&hash).await;
+        let src = self.source(&key);
+        let mut q = self.held(&hash).await;
+        let mut fresh = q.ensure_loaded(&src).await?;
         for _ in 0..MAX_TRIES {
-            let view = self.view(&hash, 0).await?;
-            if view.cap_carrier().is_none() {
+            if q.cap_carrier().is_some() {
+                let published = self.publish_cap(&mut q, &key, &new_cap_hash, true);
+                if let Outcome::Done(()) = published.await? {
+                    return Ok(());
+                }
+            } else if fresh {
                 return Err(StoreError::Auth);
             }
-            let last = Some(view.last_seq());
-            if let Outcome::Done(()) = self.publish_cap(&view, &key, &new_cap_hash, last).await? {
-                return Ok(());
-            }
+            q.sync(&src).await?;
+            fresh = true;
         }
         Err(contended())
     }

@@ -73,12 +73,13 @@ impl Drop for Listener {
 
 impl Listener {
     /// Subscribes to `<prefix>.w.*` and wakes `watchers` for each message; each message on
-    /// `reconnected` wakes them all.
+    /// `reconnected` calls `on_reconnect`, then wakes them all.
     pub(super) async fn start(
         client: &async_nats::Client,
         prefix: &str,
         watchers: Watchers,
         mut reconnected: mpsc::UnboundedReceiver<()>,
+        on_reconnect: impl Fn() + Send + 'static,
     ) -> Result<Listener, async_nats::SubscribeError> {
         let mut sub = client.subscribe(format!("{prefix}.w.*")).await?;
         let task = tokio::spawn(async move {
@@ -92,7 +93,10 @@ impl Listener {
                         }
                         None => break,
                     },
-                    Some(()) = reconnected.recv() => watchers.wake_all(),
+                    Some(()) = reconnected.recv() => {
+                        on_reconnect();
+                        watchers.wake_all();
+                    }
                 }
             }
         });

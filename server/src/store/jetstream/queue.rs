@@ -15,11 +15,10 @@
 //! What this module does not do: know about records, sender ids or wake-ups (`mod.rs`).
 
 use chacha20poly1305::Key;
-use hush_protocol::EnvelopeId;
 
 use super::api::{Api, Get, Published};
 use super::codec::{self, Kind, RawQueueMsg};
-use crate::store::{CapHash, StoreError, StoredEnvelope};
+use crate::store::{StoreError, StoredEnvelope};
 
 /// The messages on one queue's subject, oldest first.
 #[derive(Debug)]
@@ -95,35 +94,6 @@ impl View {
     /// The message that carries the capability in force, if any.
     pub(super) fn cap_carrier(&self) -> Option<&RawQueueMsg> {
         self.msgs.iter().rev().find(|m| m.kind.has_cap())
-    }
-
-    /// The capability in force, or `None` if the queue has none (it does not exist).
-    pub(super) fn current_cap(&self, key: &Key) -> Result<Option<CapHash>, StoreError> {
-        self.cap_carrier()
-            .map(|m| codec::open_cap(key, &self.subject, &m.sealed_cap))
-            .transpose()
-    }
-
-    /// How many envelopes the queue holds, and their body bytes (expired ones included, until
-    /// the sweep removes them).
-    pub(super) fn usage(&self) -> (u64, u64) {
-        self.msgs
-            .iter()
-            .filter(|m| m.kind.has_envelope())
-            .fold((0, 0), |(n, b), m| {
-                (n + 1, b + codec::sealed_body_len(&m.sealed_envelope))
-            })
-    }
-
-    /// The stream sequence of the envelope with this id.
-    pub(super) fn find(&self, key: &Key, id: &EnvelopeId) -> Result<Option<u64>, StoreError> {
-        for m in self.msgs.iter().filter(|m| m.kind.has_envelope()) {
-            let (found, _) = codec::open_envelope(key, &self.subject, &m.sealed_envelope)?;
-            if found == *id {
-                return Ok(Some(m.seq));
-            }
-        }
-        Ok(None)
     }
 
     /// Up to `limit` unexpired envelopes, opened, in order.
