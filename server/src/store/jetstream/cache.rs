@@ -112,6 +112,8 @@ pub(super) struct QueueCache {
     loaded: bool,
     last: u64,
     msgs: Vec<Entry>,
+    /// The last-activity time this node last wrote for the queue.
+    activity: Option<u64>,
 }
 
 impl QueueCache {
@@ -121,6 +123,7 @@ impl QueueCache {
             loaded: false,
             last: 0,
             msgs: Vec::new(),
+            activity: None,
         }
     }
 
@@ -134,6 +137,18 @@ impl QueueCache {
         self.loaded = false;
         self.last = 0;
         self.msgs.clear();
+        self.activity = None;
+    }
+
+    /// Whether this node's last write of the queue's last-activity time was `now`: writing it
+    /// again would change nothing.
+    pub(super) fn activity_is(&self, now: u64) -> bool {
+        self.activity == Some(now)
+    }
+
+    /// Records that this node wrote `now` as the queue's last-activity time.
+    pub(super) fn set_activity(&mut self, now: u64) {
+        self.activity = Some(now);
     }
 
     /// Brings the entry up to date: a full read if it holds nothing yet, otherwise the subject's

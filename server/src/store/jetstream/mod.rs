@@ -327,6 +327,16 @@ impl JetStreamStore {
         View::load(self.api(), &n.queues, &n.queue(hash), from).await
     }
 
+    /// Records `now` as the queue's last activity, unless this node's last write for the queue
+    /// was the same time (several sends and acks in one second write it once).
+    async fn put_activity_once(&self, q: &mut Held, hash: &str, now: u64) -> Result<(), StoreError> {
+        if !q.activity_is(now) {
+            self.put_activity(hash, now).await?;
+            q.set_activity(now);
+        }
+        Ok(())
+    }
+
     /// Records `now` as the queue's last activity.
     async fn put_activity(&self, hash: &str, now: u64) -> Result<(), StoreError> {
         let subject = self.names().activity(hash);
@@ -526,8 +536,16 @@ impl JetStreamStore {
         let publish =
             self.api()
                 .publish_once(&subject, msg.encode(), Some(q.last_seq()), &msg_id);
-        let (published, activity) = tokio::join!(publish, self.put_activity(a.hash, now));
+        let skip_activity = q.activity_is(now);
+        let activity = async {
+            match skip_activity {
+                true => Ok(()),
+                false => self.put_activity(a.hash, now).await,
+            }
+        };
+        let (published, activity) = tokio::join!(publish, activity);
         activity?;
+        q.set_activity(now);
         let seq = match published? {
             (Published::Conflict, _) => return Ok(Sent::Conflict),
             (Published::Stored(_), true) => {
@@ -544,14 +562,15 @@ impl JetStreamStore {
         Ok(Sent::Done)
     }
 
-    /// Removes the envelope with this id from the queue, after `authorise` accepts the queue's
-    /// current capability (read fresh when `fresh_cap`). Returns whether it was pending and
-    /// whether the queue exists.
+    /// Removes the envelope with this id from the queue. For an ack (`acked_at`: the time),
+    /// which needs no capability, then records the queue's activity if it exists; for a retract
+    /// (`None`), only after `authorise` accepts the queue's capability, read fresh. Returns
+    /// whether it was pending and whether the queue exists.
     async fn remove_envelope(
         &self,
         rid: &RecipientId,
         id: &EnvelopeId,
-        fresh_cap: bool,
+        acked_at: Option<u64>,
         authorise: impl Fn(Option<CapHash>) -> Result<(), StoreError>,
     ) -> Result<(bool, bool), StoreError> {
         let hash = codec::queue_hash(rid);
@@ -560,27 +579,45 @@ impl JetStreamStore {
         let mut q = self.held(&hash).await;
         // `fresh`: read past the cached last sequence during this call.
         let mut fresh = q.ensure_loaded(&src).await?;
-        if fresh_cap && !fresh {
+        if acked_at.is_none() && !fresh {
             q.sync(&src).await?;
             fresh = true;
         }
+        let (removed, exists) = self
+            .remove_in(&mut q, &src, id, fresh, authorise)
+            .await?;
+        if let (Some(now), true) = (acked_at, exists) {
+            self.put_activity_once(&mut q, &hash, now).await?;
+        }
+        Ok((removed, exists))
+    }
+
+    /// The loop of [`JetStreamStore::remove_envelope`] on the locked entry.
+    async fn remove_in(
+        &self,
+        q: &mut Held,
+        src: &Source<'_>,
+        id: &EnvelopeId,
+        mut fresh: bool,
+        authorise: impl Fn(Option<CapHash>) -> Result<(), StoreError>,
+    ) -> Result<(bool, bool), StoreError> {
         for _ in 0..MAX_TRIES {
-            let cap = q.current_cap(&key)?;
+            let cap = q.current_cap(src.key)?;
             let seq = match authorise(cap).map(|()| q.find(id)) {
                 Ok(Some(seq)) => seq,
                 Ok(None) if fresh => return Ok((false, cap.is_some())),
                 Err(e) if fresh => return Err(e),
                 _ => {
-                    q.sync(&src).await?;
+                    q.sync(src).await?;
                     fresh = true;
                     continue;
                 }
             };
-            match q.remove(&src, seq).await? {
+            match q.remove(src, seq).await? {
                 Outcome::Done(true) => return Ok((true, true)),
                 Outcome::Done(false) if fresh => return Ok((false, true)),
                 Outcome::Done(false) | Outcome::Retry => {
-                    q.sync(&src).await?;
+                    q.sync(src).await?;
                     fresh = true;
                 }
             }
@@ -787,7 +824,7 @@ impl QueueStore for JetStreamStore {
             _ => Err(StoreError::Auth),
         };
         Ok(self
-            .remove_envelope(&rid, &envelope, true, authorise)
+            .remove_envelope(&rid, &envelope, None, authorise)
             .await?
             .0)
     }
@@ -817,13 +854,9 @@ impl QueueStore for JetStreamStore {
         envelope: EnvelopeId,
         now: u64,
     ) -> Result<bool, StoreError> {
-        let (removed, exists) = self
-            .remove_envelope(&recipient, &envelope, false, |_| Ok(()))
+        let (removed, _) = self
+            .remove_envelope(&recipient, &envelope, Some(now), |_| Ok(()))
             .await?;
-        if exists {
-            self.put_activity(&codec::queue_hash(&recipient), now)
-                .await?;
-        }
         Ok(removed)
     }
 
@@ -860,7 +893,9 @@ impl QueueStore for JetStreamStore {
             .await?
             .is_some()
         {
+            let mut q = self.held(&hash).await;
             self.put_activity(&hash, now).await?;
+            q.set_activity(now);
         }
         Ok(())
     }
