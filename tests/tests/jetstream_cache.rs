@@ -108,7 +108,9 @@ async fn interleave(q: &mut Queue) {
         let b = 1 - a;
         // Fill the quota, one send through each node in turn.
         for i in 0..4 {
-            q.send_via((a + i) % 2).await.expect("send within the quota");
+            q.send_via((a + i) % 2)
+                .await
+                .expect("send within the quota");
         }
         q.check().await;
         // Both nodes refuse the fifth, having read the other's sends.
@@ -124,8 +126,12 @@ async fn interleave(q: &mut Queue) {
         assert!(!q.ack_via(a, first).await);
         assert!(!q.retract_via(a, second).await);
         // Node `a` still had them cached; the quota has room for two again, through `a`.
-        q.send_via(a).await.expect("send after the other node's ack");
-        q.send_via(a).await.expect("send after the other node's retract");
+        q.send_via(a)
+            .await
+            .expect("send after the other node's ack");
+        q.send_via(a)
+            .await
+            .expect("send after the other node's retract");
         q.check().await;
         // Empty the queue through `a`, then fill it through `b`, whose cache holds them all.
         for id in q.model.clone() {
@@ -133,7 +139,9 @@ async fn interleave(q: &mut Queue) {
         }
         q.check().await;
         for _ in 0..4 {
-            q.send_via(b).await.expect("send into the queue emptied elsewhere");
+            q.send_via(b)
+                .await
+                .expect("send into the queue emptied elsewhere");
         }
         for id in q.model.clone() {
             assert!(q.ack_via(b, id).await);
@@ -145,7 +153,10 @@ async fn interleave(q: &mut Queue) {
 /// A capability replaced through one node is the one the other node checks.
 async fn replace_cap(q: &mut Queue) {
     let old = q.cap;
-    q.nodes[1].set_send_cap(RID, [2; 32]).await.expect("re-secure");
+    q.nodes[1]
+        .set_send_cap(RID, [2; 32])
+        .await
+        .expect("re-secure");
     // Node 0's cache still holds the old capability: the new one is taken, the old refused.
     q.cap = [2; 32];
     q.send_via(0).await.expect("send with the new capability");
@@ -175,7 +186,9 @@ async fn replace_cap(q: &mut Queue) {
     let stale = q.nodes[1].retract(SID, q.cap, id);
     assert!(matches!(stale.await, Err(StoreError::Auth)));
     q.cap = [3; 32];
-    q.send_via(1).await.expect("send with the replaced capability");
+    q.send_via(1)
+        .await
+        .expect("send with the replaced capability");
     q.check().await;
     for id in q.model.clone() {
         assert!(q.ack_via(0, id).await);

@@ -463,6 +463,9 @@ mod tests {
         held.appended(Entry::written(MAX_MESSAGES as u64 + 1, &msg, None, 1));
         drop(held);
         let held = cache.lock("h", "s").await;
-        assert_eq!((held.loaded, held.last_seq(), held.usage().0), (false, 0, 0));
+        assert_eq!(
+            (held.loaded, held.last_seq(), held.usage().0),
+            (false, 0, 0)
+        );
     }
 }

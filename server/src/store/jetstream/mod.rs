@@ -14,8 +14,13 @@
 //! that must be atomic with a check are conditional publishes on the subject's expected last
 //! sequence: creating a record or index fails if the subject has one; a send, a removal of the
 //! capability's carrier and a re-secure fail if anything else was written to the queue since
-//! it was read, and are then tried again on a fresh read. No relay node holds a lock, so any
-//! node serves any queue. Deletions erase (the server overwrites the message bytes).
+//! it was read, and are then tried again on a fresh read. No relay node holds a lock across
+//! nodes, so any node serves any queue. Deletions erase (the server overwrites the message
+//! bytes).
+//!
+//! Each node caches each queue's message list (`cache.rs`): a send or an ack works on the
+//! cached list and its conditional publish says whether the list was current; a queue is read
+//! again, past its cached last sequence, only when a write fails or before a refusal.
 //!
 //! What NATS sees is in `codec.rs`: hashes for ids, sealed values keyed by the ids.
 //!
@@ -297,10 +302,10 @@ impl JetStreamStore {
         let listener =
             notify::Listener::start(&client, &names.prefix, watchers.clone(), rx, on_reconnect)
                 .await
-            .map_err(|e| JetStreamError::Connect {
-                urls: config.urls.join(","),
-                detail: format!("cannot subscribe to wake-ups: {e}"),
-            })?;
+                .map_err(|e| JetStreamError::Connect {
+                    urls: config.urls.join(","),
+                    detail: format!("cannot subscribe to wake-ups: {e}"),
+                })?;
         Ok(JetStreamStore {
             inner: Arc::new(Inner {
                 api,
@@ -329,7 +334,12 @@ impl JetStreamStore {
 
     /// Records `now` as the queue's last activity, unless this node's last write for the queue
     /// was the same time (several sends and acks in one second write it once).
-    async fn put_activity_once(&self, q: &mut Held, hash: &str, now: u64) -> Result<(), StoreError> {
+    async fn put_activity_once(
+        &self,
+        q: &mut Held,
+        hash: &str,
+        now: u64,
+    ) -> Result<(), StoreError> {
         if !q.activity_is(now) {
             self.put_activity(hash, now).await?;
             q.set_activity(now);
@@ -529,13 +539,18 @@ impl JetStreamStore {
                 .new_cap_hash
                 .map(|c| codec::seal_cap(a.key, &subject, c))
                 .unwrap_or_default(),
-            sealed_envelope: codec::seal_envelope(a.key, &subject, &a.envelope.id, &a.envelope.body),
+            sealed_envelope: codec::seal_envelope(
+                a.key,
+                &subject,
+                &a.envelope.id,
+                &a.envelope.body,
+            ),
         };
         // Scoped to the queue: JetStream's duplicate window spans the whole stream.
         let msg_id = format!("{}.{}", a.hash, a.envelope.id.to_hex());
-        let publish =
-            self.api()
-                .publish_once(&subject, msg.encode(), Some(q.last_seq()), &msg_id);
+        let publish = self
+            .api()
+            .publish_once(&subject, msg.encode(), Some(q.last_seq()), &msg_id);
         let skip_activity = q.activity_is(now);
         let activity = async {
             match skip_activity {
@@ -583,9 +598,7 @@ impl JetStreamStore {
             q.sync(&src).await?;
             fresh = true;
         }
-        let (removed, exists) = self
-            .remove_in(&mut q, &src, id, fresh, authorise)
-            .await?;
+        let (removed, exists) = self.remove_in(&mut q, &src, id, fresh, authorise).await?;
         if let (Some(now), true) = (acked_at, exists) {
             self.put_activity_once(&mut q, &hash, now).await?;
         }
