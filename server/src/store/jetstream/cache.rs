@@ -25,8 +25,11 @@
 //!
 //! Memory is bounded: at most [`MAX_QUEUES`] entries, the least recently used idle one evicted
 //! when a new queue comes; an entry holding more than [`MAX_MESSAGES`] messages is emptied
-//! once its operation ends (its next use reads the subject in full, as without a cache). The
-//! whole cache is cleared when the node reconnects to NATS.
+//! once its operation ends (its next use reads the subject in full, as without a cache).
+//!
+//! The cache is kept across reconnections to NATS and leader changes: a stream leader that
+//! changes keeps the sequences, and a send on a warm entry then needs no read, only its publish
+//! (retried while a leader is elected), where a read would fail until there is one.
 //!
 //! What this module does not do: cache envelope bodies (`pending` reads them from the stream),
 //! records or activity times, or serve the sweep (which reads the subjects itself and then
@@ -395,11 +398,6 @@ impl Cache {
     /// Drops the entry of one queue: after the sweep or a deletion changed it.
     pub(super) fn forget(&self, hash: &str) {
         self.slots().map.remove(hash);
-    }
-
-    /// Drops every entry: after a reconnection to NATS.
-    pub(super) fn clear(&self) {
-        self.slots().map.clear();
     }
 
     /// How many queues are cached.

@@ -295,17 +295,12 @@ impl JetStreamStore {
         wait_ready(&api, &names, config.replicas).await?;
         let watchers = notify::Watchers::default();
         let cache = cache::Cache::default();
-        let on_reconnect = {
-            let cache = cache.clone();
-            move || cache.clear()
-        };
-        let listener =
-            notify::Listener::start(&client, &names.prefix, watchers.clone(), rx, on_reconnect)
-                .await
-                .map_err(|e| JetStreamError::Connect {
-                    urls: config.urls.join(","),
-                    detail: format!("cannot subscribe to wake-ups: {e}"),
-                })?;
+        let listener = notify::Listener::start(&client, &names.prefix, watchers.clone(), rx)
+            .await
+            .map_err(|e| JetStreamError::Connect {
+                urls: config.urls.join(","),
+                detail: format!("cannot subscribe to wake-ups: {e}"),
+            })?;
         Ok(JetStreamStore {
             inner: Arc::new(Inner {
                 api,
@@ -347,11 +342,16 @@ impl JetStreamStore {
         Ok(())
     }
 
-    /// Records `now` as the queue's last activity.
+    /// Records `now` as the queue's last activity. Retried like an envelope's publish while
+    /// the records stream elects a leader (the id makes a retry a no-op), so that a send whose
+    /// envelope is stored is not answered with an error for want of its activity time.
     async fn put_activity(&self, hash: &str, now: u64) -> Result<(), StoreError> {
         let subject = self.names().activity(hash);
         let payload = codec::encode_activity(now);
-        self.api().publish(&subject, payload, None, None).await?;
+        let msg_id = format!("a.{hash}.{now}");
+        self.api()
+            .publish(&subject, payload, None, Some(&msg_id))
+            .await?;
         Ok(())
     }
 

@@ -73,13 +73,12 @@ impl Drop for Listener {
 
 impl Listener {
     /// Subscribes to `<prefix>.w.*` and wakes `watchers` for each message; each message on
-    /// `reconnected` calls `on_reconnect`, then wakes them all.
+    /// `reconnected` wakes them all.
     pub(super) async fn start(
         client: &async_nats::Client,
         prefix: &str,
         watchers: Watchers,
         mut reconnected: mpsc::UnboundedReceiver<()>,
-        on_reconnect: impl Fn() + Send + 'static,
     ) -> Result<Listener, async_nats::SubscribeError> {
         let mut sub = client.subscribe(format!("{prefix}.w.*")).await?;
         let task = tokio::spawn(async move {
@@ -93,10 +92,7 @@ impl Listener {
                         }
                         None => break,
                     },
-                    Some(()) = reconnected.recv() => {
-                        on_reconnect();
-                        watchers.wake_all();
-                    }
+                    Some(()) = reconnected.recv() => watchers.wake_all(),
                 }
             }
         });
