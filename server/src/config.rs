@@ -90,6 +90,21 @@ pub struct RelayConfig {
     pub create_tokens_file: Option<PathBuf>,
     /// Where queues are kept. Only the binary reads it: a relay is given its store.
     pub store: StoreChoice,
+    /// Where blobs are kept. With [`BlobChoice::JetStream`] the binary opens the blob backend
+    /// on the queue store's cluster and hands it to the relay.
+    pub blob_store: BlobChoice,
+}
+
+/// Where the relay keeps blobs (file transfers).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum BlobChoice {
+    /// Each node's data directory (the default).
+    #[default]
+    Local,
+    /// The NATS JetStream cluster of the queue store (needs `store = jetstream`), so any node
+    /// serves any blob.
+    JetStream,
 }
 
 /// Where the binary keeps queues.
@@ -132,6 +147,7 @@ impl Default for RelayConfig {
             create_token: None,
             create_tokens_file: None,
             store: StoreChoice::Sled,
+            blob_store: BlobChoice::Local,
         }
     }
 }
@@ -323,8 +339,8 @@ pub struct Settings {
     /// Prefix of the JetStream stream names and subjects [default: hush]
     #[arg(long, env = "HUSH_NATS_PREFIX")]
     pub nats_prefix: Option<String>,
-    /// Where blobs (file transfers) are kept: local (each node's data directory). jetstream is
-    /// not supported yet and is refused [default: local]
+    /// Where blobs (file transfers) are kept: local (each node's data directory) or jetstream
+    /// (the NATS cluster of --store jetstream, shared by every node) [default: local]
     #[arg(long, env = "HUSH_BLOB_STORE")]
     pub blob_store: Option<String>,
 }
@@ -410,24 +426,30 @@ impl Settings {
         }
     }
 
-    /// The store these settings choose, checked: `--nats` goes with `--store jetstream` only,
-    /// and blobs on JetStream are refused until they are supported.
+    /// The blob backend these settings choose, checked: blobs on JetStream need the queue
+    /// store on JetStream, whose cluster they share.
+    fn blob_choice(&self) -> Result<BlobChoice, ConfigError> {
+        let invalid = |message: &str| ConfigError::Invalid {
+            name: "blob-store",
+            message: message.to_owned(),
+        };
+        match (self.blob_store.as_deref(), self.store.as_deref()) {
+            (None | Some("local"), _) => Ok(BlobChoice::Local),
+            (Some("jetstream"), Some("jetstream")) => Ok(BlobChoice::JetStream),
+            (Some("jetstream"), _) => Err(invalid(
+                "blob-store = jetstream needs store = jetstream and its NATS settings \
+                 (blobs use the same cluster)",
+            )),
+            (Some(_), _) => Err(invalid("write local or jetstream")),
+        }
+    }
+
+    /// The store these settings choose, checked: `--nats` goes with `--store jetstream` only.
     fn store_choice(&mut self) -> Result<StoreChoice, ConfigError> {
         let invalid = |name, message: &str| ConfigError::Invalid {
             name,
             message: message.to_owned(),
         };
-        match self.blob_store.as_deref() {
-            None | Some("local") => {}
-            Some("jetstream") => {
-                return Err(invalid(
-                    "blob-store",
-                    "blobs on JetStream are not supported yet; use local (each relay node \
-                     keeps the files uploaded through it)",
-                ))
-            }
-            Some(_) => return Err(invalid("blob-store", "write local")),
-        }
         let nats_set = self.nats.is_some()
             || self.nats_creds.is_some()
             || self.nats_ca.is_some()
@@ -465,6 +487,7 @@ impl Settings {
     /// The configuration these settings make, each one that is unset taken from `d`; checks
     /// the sizes against their maximums and parses the durations.
     fn resolve(mut self, d: RelayConfig) -> Result<RelayConfig, ConfigError> {
+        let blob_store = self.blob_choice()?;
         let store = self.store_choice()?;
         let max_envelope_len = self.max_envelope_bytes.unwrap_or(d.max_envelope_len);
         if max_envelope_len > MAX_ENVELOPE_LEN {
@@ -526,6 +549,7 @@ impl Settings {
             create_token: self.create_token.or(d.create_token),
             create_tokens_file: self.create_tokens_file.or(d.create_tokens_file),
             store,
+            blob_store,
         })
     }
 }
@@ -744,7 +768,7 @@ mod tests {
     }
 
     #[test]
-    fn the_jetstream_store_needs_its_urls_and_blobs_on_jetstream_are_refused() {
+    fn the_jetstream_store_needs_its_urls_and_blobs_on_jetstream_need_it() {
         let parse = |args: &[&str]| {
             let argv = [&["hush-server"][..], args].concat();
             Cli::try_parse_from(argv).unwrap().into_config()
@@ -771,11 +795,16 @@ mod tests {
         assert_eq!(named(parse(&["--store", "jetstream"])), "nats");
         assert_eq!(named(parse(&["--nats", "nats://a:4222"])), "nats");
         assert_eq!(named(parse(&["--store", "redis"])), "store");
+        assert_eq!(c.blob_store, BlobChoice::Local);
         let blobs = ["--store", "jetstream", "--nats", "nats://a:4222"];
+        let on_js = parse(&[&blobs[..], &["--blob-store", "jetstream"]].concat());
+        assert_eq!(on_js.unwrap().blob_store, BlobChoice::JetStream);
         assert_eq!(
-            named(parse(
-                &[&blobs[..], &["--blob-store", "jetstream"]].concat()
-            )),
+            named(parse(&["--blob-store", "jetstream"])),
+            "blob-store"
+        );
+        assert_eq!(
+            named(parse(&[&blobs[..], &["--blob-store", "s3"]].concat())),
             "blob-store"
         );
     }

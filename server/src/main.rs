@@ -11,7 +11,9 @@ use std::io::Write;
 
 use anyhow::Context;
 use clap::Parser;
-use hush_server::config::{Cli, Command, RelayConfig, StoreChoice};
+use hush_server::blob::jetstream::JetStreamBlobs;
+use hush_server::blob::Blobs;
+use hush_server::config::{BlobChoice, Cli, Command, RelayConfig, StoreChoice};
 use hush_server::store::jetstream::JetStreamStore;
 use hush_server::store::sled_store::SledStore;
 use hush_server::store::QueueStore;
@@ -92,32 +94,53 @@ async fn main() -> anyhow::Result<()> {
                 .with_context(|| {
                     format!("cannot open the store in {}", config.data_dir.display())
                 })?;
-            serve(config, store).await
+            serve(config, store, None).await
         }
         StoreChoice::JetStream(js) => {
             let store = JetStreamStore::open(&js)
                 .await
                 .context("cannot open the JetStream store")?;
+            let blobs = match config.blob_store {
+                BlobChoice::JetStream => Some(
+                    JetStreamBlobs::open(&js, config.blob_limits())
+                        .await
+                        .context("cannot open the JetStream blob stream")?
+                        .into(),
+                ),
+                _ => None,
+            };
             tracing::info!(
                 nats = %js.urls.join(","),
                 replicas = js.replicas,
                 prefix = %js.prefix,
-                "queues on NATS JetStream; blobs stay in this node's data directory"
+                blobs = ?config.blob_store,
+                "queues on NATS JetStream"
             );
-            serve(config, store).await
+            serve(config, store, blobs).await
         }
         other => anyhow::bail!("this build cannot open the store {other:?}"),
     }
 }
 
-/// Runs the relay on `store` until SIGINT or SIGTERM.
-async fn serve<S: QueueStore>(config: RelayConfig, store: S) -> anyhow::Result<()> {
+/// Runs the relay on `store` until SIGINT or SIGTERM, with blobs on `blobs` if given, else in
+/// the data directory.
+async fn serve<S: QueueStore>(
+    config: RelayConfig,
+    store: S,
+    blobs: Option<Blobs>,
+) -> anyhow::Result<()> {
     // Kept for the limits logged below; the create token stays with the relay, as a hash.
     let settings = RelayConfig {
         create_token: None,
         ..config.clone()
     };
-    let relay = Relay::bind(config, store)?;
+    let relay = match blobs {
+        Some(blobs) => {
+            let clock = std::sync::Arc::new(hush_server::SystemClock);
+            Relay::bind_with_blobs(config, store, blobs, clock)?
+        }
+        None => Relay::bind(config, store)?,
+    };
     let shutdown = shutdown_signal()?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{}", relay.address())?;

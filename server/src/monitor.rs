@@ -97,8 +97,9 @@ async fn health<S: QueueStore>(shared: &Shared<S>) -> (u16, String, &'static str
 fn holdings<S: QueueStore>(shared: &Shared<S>) -> Holdings {
     Holdings {
         store: shared.store.stats(),
-        blobs: shared.blobs.len() as u64,
-        blob_bytes: shared.blobs.reserved_bytes(),
+        // Blobs on JetStream are not counted (it would read every blob's meta message).
+        blobs: shared.blobs.counts().map_or(0, |c| c.0),
+        blob_bytes: shared.blobs.counts().map_or(0, |c| c.1),
         disk_free: disk_free(&shared.config.data_dir),
     }
 }

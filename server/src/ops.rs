@@ -25,7 +25,7 @@ use rand::RngCore;
 use sha2::{Digest, Sha256};
 
 use crate::access::{Access, Standing};
-use crate::blob::BlobStore;
+use crate::blob::Blobs;
 use crate::clock::Clock;
 use crate::config::RelayConfig;
 use crate::store::{CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreError};
@@ -33,7 +33,7 @@ use crate::store::{CapHash, NewEnvelope, QueueRecord, QueueStore, Quota, StoreEr
 /// State every connection of one relay shares.
 pub(crate) struct Shared<S> {
     pub(crate) store: S,
-    pub(crate) blobs: BlobStore,
+    pub(crate) blobs: Blobs,
     pub(crate) clock: Arc<dyn Clock>,
     pub(crate) config: RelayConfig,
     /// What the relay counts for its metrics.

@@ -23,7 +23,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 
 use crate::access::{Access, AccessError};
-use crate::blob::{BlobError, BlobStore};
+use crate::blob::{BlobError, BlobStore, Blobs};
+use crate::config::BlobChoice;
 use crate::clock::{Clock, SystemClock};
 use crate::config::RelayConfig;
 use crate::limits::{
@@ -70,8 +71,12 @@ pub enum RelayError {
     #[error("store flush failed on shutdown: {0}")]
     Store(#[from] StoreError),
     /// The blob directory could not be opened, or not flushed on shutdown.
-    #[error("blob storage in the data directory failed: {0}")]
+    #[error("blob storage failed: {0}")]
     Blob(#[from] BlobError),
+    /// The configuration keeps blobs on JetStream, but the relay was bound without the
+    /// JetStream blob backend (use [`Relay::bind_with_blobs`]).
+    #[error("blob_store = jetstream, but no JetStream blob backend was opened for the relay")]
+    NoBlobBackend,
     /// The create tokens could not be loaded.
     #[error(transparent)]
     Access(#[from] AccessError),
@@ -166,10 +171,26 @@ impl<S: QueueStore> Relay<S> {
         Self::bind_with_clock(config, store, Arc::new(SystemClock))
     }
 
-    /// Binds a relay that reads time from `clock`.
+    /// Binds a relay that reads time from `clock`, keeping blobs in its data directory (a
+    /// configuration with `blob_store = jetstream` is refused: use [`Relay::bind_with_blobs`]).
     pub fn bind_with_clock(
         config: RelayConfig,
         store: S,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, RelayError> {
+        if config.blob_store != BlobChoice::Local {
+            return Err(RelayError::NoBlobBackend);
+        }
+        let blobs = BlobStore::open(&config.data_dir, config.blob_limits())?;
+        Self::bind_with_blobs(config, store, blobs.into(), clock)
+    }
+
+    /// Binds a relay that serves blobs from `blobs` (opened by the caller, as the JetStream
+    /// backend must be, asynchronously) and reads time from `clock`.
+    pub fn bind_with_blobs(
+        config: RelayConfig,
+        store: S,
+        blobs: Blobs,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, RelayError> {
         let (identity, pending) = match (&config.tls_cert, &config.tls_key) {
@@ -193,7 +214,6 @@ impl<S: QueueStore> Relay<S> {
             ),
             None => None,
         };
-        let blobs = BlobStore::open(&config.data_dir, config.blob_limits())?;
         let (host, port) = public_host_port(&config, bound);
         let metrics = Metrics::new(store.stats().is_some(), store.commit_latency());
         let address = RelayAddress::new(host, port, fingerprint);
@@ -517,7 +537,7 @@ impl<S: QueueStore> RelayHandle<S> {
     }
 
     /// The relay's blob storage.
-    pub fn blobs(&self) -> &BlobStore {
+    pub fn blobs(&self) -> &Blobs {
         &self.shared.blobs
     }
 

@@ -186,7 +186,7 @@ async fn in_order<S: QueueStore>(
             offset,
             data,
         } => blob::write(blobs, blob_id, &write_cap, offset, data, now).await,
-        Request::BlobStatus { blob_id, cap } => blob::status(blobs, blob_id, &cap, now),
+        Request::BlobStatus { blob_id, cap } => blob::status(blobs, blob_id, &cap, now).await,
         Request::BlobRead {
             blob_id,
             read_cap,

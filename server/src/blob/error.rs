@@ -47,6 +47,10 @@ pub enum BlobError {
     /// A blocking task panicked or was cancelled.
     #[error("blob task failed: {0}")]
     Task(String),
+    /// The shared blob backend (NATS JetStream) could not be reached or failed the request.
+    /// Nothing the client did is at fault: it retries later.
+    #[error("blob backend failed: {0}")]
+    Backend(String),
 }
 
 /// Whether an I/O error means the disk (or the user's quota on it) is full.
@@ -87,9 +91,11 @@ impl BlobError {
             BlobError::TooLarge => ErrorCode::TooLarge,
             BlobError::NoSpace => ErrorCode::NoSpace,
             BlobError::Malformed(_) => ErrorCode::Malformed,
-            BlobError::Io(_) | BlobError::Vault(_) | BlobError::Corrupt(_) | BlobError::Task(_) => {
-                ErrorCode::Storage
-            }
+            BlobError::Io(_)
+            | BlobError::Vault(_)
+            | BlobError::Corrupt(_)
+            | BlobError::Task(_)
+            | BlobError::Backend(_) => ErrorCode::Storage,
         }
     }
 
@@ -116,5 +122,8 @@ mod tests {
         assert!(other.is_internal() && !full.is_internal());
         let vault_full = BlobError::from(VaultError::Full { max_slots: 1 });
         assert_eq!(vault_full.code(), ErrorCode::NoSpace);
+        let backend = BlobError::Backend("nats gone".to_owned());
+        assert_eq!(backend.code(), ErrorCode::Storage);
+        assert!(backend.is_internal());
     }
 }

@@ -1,4 +1,4 @@
-//! The five blob requests, as the relay answers them: each function makes one [`BlobStore`]
+//! The five blob requests, as the relay answers them: each function makes one [`Blobs`]
 //! call and turns its result into a reply or an error code. Which function a request calls is
 //! decided in the relay's request router.
 //!
@@ -8,7 +8,7 @@
 use hush_protocol::{BlobCapability, BlobId, ErrorCode, Reply};
 
 use super::error::BlobError;
-use super::BlobStore;
+use super::Blobs;
 
 /// The wire code for `e`, logging the relay's own failures.
 fn code(e: BlobError) -> ErrorCode {
@@ -20,7 +20,7 @@ fn code(e: BlobError) -> ErrorCode {
 
 /// Answers `BlobCreate`.
 pub(crate) async fn create(
-    blobs: &BlobStore,
+    blobs: &Blobs,
     write_cap: &BlobCapability,
     read_cap: &BlobCapability,
     total_len: u64,
@@ -39,7 +39,7 @@ pub(crate) async fn create(
 
 /// Answers `BlobWrite`.
 pub(crate) async fn write(
-    blobs: &BlobStore,
+    blobs: &Blobs,
     blob_id: BlobId,
     write_cap: &BlobCapability,
     offset: u64,
@@ -54,13 +54,13 @@ pub(crate) async fn write(
 }
 
 /// Answers `BlobStatus`.
-pub(crate) fn status(
-    blobs: &BlobStore,
+pub(crate) async fn status(
+    blobs: &Blobs,
     blob_id: BlobId,
     cap: &BlobCapability,
     now: u64,
 ) -> Result<Reply, ErrorCode> {
-    let s = blobs.status(blob_id, cap, now).map_err(code)?;
+    let s = blobs.status(blob_id, cap, now).await.map_err(code)?;
     Ok(Reply::BlobStatus {
         total_len: s.total_len,
         committed: s.committed,
@@ -70,7 +70,7 @@ pub(crate) fn status(
 
 /// Answers `BlobRead`.
 pub(crate) async fn read(
-    blobs: &BlobStore,
+    blobs: &Blobs,
     blob_id: BlobId,
     read_cap: &BlobCapability,
     offset: u64,
@@ -86,7 +86,7 @@ pub(crate) async fn read(
 
 /// Answers `BlobDelete`.
 pub(crate) async fn delete(
-    blobs: &BlobStore,
+    blobs: &Blobs,
     blob_id: BlobId,
     cap: &BlobCapability,
     now: u64,

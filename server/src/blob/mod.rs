@@ -12,11 +12,15 @@
 //! (see `recovery`). Reads return only the range asked for, and nothing ever holds a whole
 //! blob in memory. Every operation that touches the disk runs on tokio's blocking pool.
 //!
+//! [`Blobs`] chooses between that store and [`jetstream::JetStreamBlobs`], which keeps blobs on
+//! the NATS JetStream cluster that several relay nodes share (same operations, same errors).
+//!
 //! What it does not do: see plaintext (clients encrypt end to end before uploading), decide
 //! the clock (callers pass `now`), rate-limit (the connection layer does), or work without a
 //! data directory: relays on the in-memory queue store keep blobs on disk too, in the data
 //! directory that already holds their certificate.
 
+mod backend;
 mod checkpoint;
 mod cipher;
 mod entry;
@@ -24,6 +28,7 @@ mod error;
 pub(crate) mod handler;
 mod header;
 mod index;
+pub mod jetstream;
 mod params;
 mod recovery;
 #[cfg(test)]
@@ -34,6 +39,7 @@ use std::sync::Arc;
 
 use hush_protocol::{BlobCapability, BlobId};
 
+pub use backend::Blobs;
 pub use entry::CHECKPOINT_BYTES;
 pub use error::BlobError;
 pub use header::HEADER_LEN;
