@@ -101,6 +101,25 @@ impl<S: QueueStore> TestRelay<S> {
         }
     }
 
+    /// A relay on `store` serving blobs from `blobs` (such as the JetStream blob backend),
+    /// reading the wall clock, keeping its certificate in `dir`.
+    pub fn wall_clock_with_blobs(
+        store: S,
+        blobs: hush_server::blob::Blobs,
+        dir: Arc<tempfile::TempDir>,
+        tune: impl FnOnce(&mut RelayConfig),
+    ) -> Self {
+        let mut config = RelayConfig::loopback(dir.path());
+        tune(&mut config);
+        let clock = Arc::new(hush_server::SystemClock);
+        let relay = Relay::bind_with_blobs(config, store, blobs, clock).expect("bind");
+        Self {
+            handle: relay.spawn(),
+            clock: None,
+            dir,
+        }
+    }
+
     /// The clock the relay reads; advance it to expire things. Panics for a relay on the wall
     /// clock.
     pub fn clock(&self) -> &ManualClock {

@@ -198,6 +198,33 @@ impl NatsCluster {
         );
     }
 
+    /// Kills every node with SIGKILL: NATS is gone for its clients.
+    pub fn kill_all(&mut self) {
+        for node in &mut self.nodes {
+            node.kill();
+        }
+    }
+
+    /// Starts every killed node again on its ports and storage, all before waiting for any
+    /// (a lone node cannot become healthy without a quorum), then waits until each reports
+    /// healthy.
+    pub fn restart_all(&mut self) {
+        for i in 0..self.nodes.len() {
+            if self.nodes[i].child.is_none() {
+                let routes = self.routes(i);
+                self.nodes[i].spawn(&routes).expect("restart nats-server");
+            }
+        }
+        for node in &mut self.nodes {
+            assert!(
+                node.wait_healthy(),
+                "nats node {} did not come back:\n{}",
+                node.name,
+                node.log()
+            );
+        }
+    }
+
     /// The JetStream storage directory of node `i`, for forensic searches.
     pub fn storage_dir(&self, i: usize) -> PathBuf {
         self.nodes[i].dir.join("js")

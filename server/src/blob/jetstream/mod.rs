@@ -10,9 +10,13 @@
 //!   bytes plus the new blob's length), then publishes the meta message on an empty subject.
 //! - A write reads the meta (capability compared in constant time, expiry) and the last chunk,
 //!   whose offset and length are the committed length, and publishes the new chunk only if the
-//!   chunk subject's last sequence is still the one read; two nodes appending at once cannot
-//!   interleave, the loser gets the `Offset` refusal with the new committed length. A write
-//!   acknowledged has a quorum of copies, so the committed length a status reports is durable.
+//!   chunk subject's last sequence is still the one read; of two nodes appending at once, one
+//!   gets the `Offset` refusal with the new committed length. (A clustered nats-server 2.9
+//!   can accept both when they arrive together: then both chunks start at the same offset,
+//!   the later one sets the committed length, and a read takes each byte from one of them;
+//!   chunks never leave a gap, and an uploader resending a range sends the same bytes.) A
+//!   write acknowledged has a quorum of copies, so the committed length a status reports is
+//!   durable.
 //! - A read finds the chunk holding its offset (a per-node cursor for sequential downloads,
 //!   else a binary search over stream sequences) and reads forward from it.
 //! - Delete (either capability) erases the meta message, so no new request finds the blob,
@@ -56,6 +60,8 @@ pub const MAX_AGE_MARGIN: Duration = Duration::from_secs(3600);
 const MAX_CURSORS: usize = 4096;
 /// How many chunks a read scans forward from a cursor before it searches instead.
 const CURSOR_SCAN: usize = 4;
+/// Room in the stream's message size limit for the publish headers (the expected sequence).
+const HEADROOM: usize = 1024;
 /// How long opening the backend waits for the cluster to take JetStream requests.
 const READY_WITHIN: Duration = Duration::from_secs(60);
 
@@ -128,7 +134,7 @@ fn stream_config(names: &Names, replicas: usize, limits: &BlobLimits) -> serde_j
         "max_msgs": -1,
         "max_bytes": i64::try_from(limits.budget_bytes).unwrap_or(i64::MAX),
         "max_age": u64::try_from(max_age.as_nanos()).unwrap_or(u64::MAX),
-        "max_msg_size": (MAX_BLOB_CHUNK + record::CHUNK_HEADER_LEN) as i64,
+        "max_msg_size": (MAX_BLOB_CHUNK + record::CHUNK_HEADER_LEN + HEADROOM) as i64,
         "max_msgs_per_subject": -1,
         "allow_direct": false,
         "deny_delete": false,
@@ -300,14 +306,20 @@ impl JetStreamBlobs {
                 return Err(BlobError::Offset { committed });
             }
         };
-        // A deletion that erased the meta message before this chunk landed may have missed it.
-        let meta_subject = self.inner.names.meta(&hash);
+        self.confirm(&hash, found.seq, seq).await?;
+        Ok(committed + len)
+    }
+
+    /// Erases a chunk just published at `seq` again if a deletion erased the blob's meta
+    /// message (sequence `meta_seq`) before the chunk landed, and so may have missed it.
+    async fn confirm(&self, hash: &str, meta_seq: u64, seq: u64) -> Result<(), BlobError> {
+        let meta_subject = self.inner.names.meta(hash);
         let still = self.nats().get(self.stream(), Get::Last(&meta_subject));
-        if still.await?.is_none_or(|m| m.seq != found.seq) {
+        if still.await?.is_none_or(|m| m.seq != meta_seq) {
             self.nats().erase(self.stream(), seq).await?;
             return Err(BlobError::NotFound);
         }
-        Ok(committed + len)
+        Ok(())
     }
 
     /// How far the blob's upload got; either capability works.
@@ -384,16 +396,19 @@ impl JetStreamBlobs {
             let seq = m.seq;
             let (at, data) = record::decode_chunk(m.data)?;
             let end = at + data.len() as u64;
-            if at > pos || end <= pos {
+            if at > pos {
                 return Err(BlobError::Corrupt("blob chunks do not follow each other"));
             }
-            let want = (n - (pos - offset)).min(end - pos);
-            let from = (pos - at) as usize;
-            out.extend_from_slice(&data[from..from + want as usize]);
-            pos += want;
-            if pos == offset + n {
-                self.remember(*id, at, seq);
-                return Ok(out);
+            // A chunk ending before `pos` is a twin of one already read (see `write`).
+            if end > pos {
+                let want = (n - (pos - offset)).min(end - pos);
+                let from = (pos - at) as usize;
+                out.extend_from_slice(&data[from..from + want as usize]);
+                pos += want;
+                if pos == offset + n {
+                    self.remember(*id, at, seq);
+                    return Ok(out);
+                }
             }
             let filter = Get::Next {
                 from: seq + 1,
@@ -459,7 +474,6 @@ impl JetStreamBlobs {
         target: u64,
     ) -> Result<Option<Msg>, BlobError> {
         let subject = self.inner.names.chunks(hash);
-        let mut expected = at;
         for _ in 0..CURSOR_SCAN {
             let filter = Get::Next {
                 from: seq,
@@ -469,14 +483,14 @@ impl JetStreamBlobs {
                 return Ok(None);
             };
             let start = record::chunk_offset(&m.data)?;
-            if start != expected {
+            // The cursor's own chunk must still be there, and no chunk may start past target.
+            if (m.seq == seq && start != at) || start > target {
                 return Ok(None);
             }
             let end = start + (m.data.len() - record::CHUNK_HEADER_LEN) as u64;
             if target < end {
                 return Ok(Some(m));
             }
-            expected = end;
             seq = m.seq + 1;
         }
         Ok(None)

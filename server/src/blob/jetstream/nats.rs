@@ -257,8 +257,8 @@ impl Nats {
         }
     }
 
-    /// Creates the stream `config` describes, or updates the stream of that name if its age or
-    /// byte limit differ (an operator changed the blob TTL or budget).
+    /// Creates the stream `config` describes, or updates the stream of that name if its age,
+    /// byte or message size limit differ (an operator changed the blob TTL or budget).
     pub(super) async fn ensure_stream(&self, config: Value) -> Result<(), BlobError> {
         let name = config["name"].as_str().unwrap_or_default().to_owned();
         let empty = json!({});
@@ -277,8 +277,8 @@ impl Nats {
             Err(e) => return Err(api_failure("stream info", &e)),
         };
         let current = &existing["config"];
-        if current["max_age"] == config["max_age"] && current["max_bytes"] == config["max_bytes"]
-        {
+        let limits = ["max_age", "max_bytes", "max_msg_size"];
+        if limits.iter().all(|k| current[k] == config[k]) {
             return Ok(());
         }
         let updated = self.call::<Value>(format!("STREAM.UPDATE.{name}"), &config);
