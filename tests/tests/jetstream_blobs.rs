@@ -350,6 +350,14 @@ fn holding(dir: &Path, pattern: &Pattern<'_>) -> Vec<String> {
         .collect()
 }
 
+/// Every file under `dir`, relative to it.
+fn files_under(dir: &Path) -> Vec<String> {
+    hush_tests::blobs::files_under(dir)
+        .into_iter()
+        .map(|p| p.strip_prefix(dir).unwrap_or(&p).display().to_string())
+        .collect()
+}
+
 fn is_stream_file(path: &str) -> bool {
     path.contains(&format!("streams/{STREAM}/"))
 }
@@ -362,11 +370,17 @@ async fn a_deleted_blob_is_erased_from_every_nodes_stream_files() {
     let marker = b"hush-blob-marker-7d1f0c5e-in-the-uploaded-bytes";
     let mut data = random_bytes(3 * MAX_BLOB_CHUNK);
     data[70_000..70_000 + marker.len()].copy_from_slice(marker);
+    // Another blob's chunks before and after, so the message block holding the marker stays
+    // in use and only an erasure (not the removal of an emptied block) can clear it.
+    let (kw, kr) = blob_caps();
+    let keeper = store.create(&kw, &kr, 2000, 0, 1).await.unwrap().id;
+    store.write(keeper, &kw, 0, vec![3; 1000], 1).await.unwrap();
     let id = store.create(&w, &r, data.len() as u64, 0, 1).await.unwrap().id;
     for (i, chunk) in data.chunks(MAX_BLOB_CHUNK).enumerate() {
         let at = (i * MAX_BLOB_CHUNK) as u64;
         store.write(id, &w, at, chunk.to_vec(), 1).await.unwrap();
     }
+    store.write(keeper, &kw, 1000, vec![4; 1000], 1).await.unwrap();
     let pattern = Pattern::bytes(marker);
     // While the blob exists, every node's stream files hold the marker (polled: nats-server
     // writes its message blocks shortly after acknowledging).
@@ -383,6 +397,7 @@ async fn a_deleted_blob_is_erased_from_every_nodes_stream_files() {
         }
     }
     store.delete(id, &r, 2).await.unwrap();
+    assert_eq!(store.read(keeper, &kr, 0, 2000, 2).await.unwrap().len(), 2000);
     for node in 0..3 {
         let dir = cluster.storage_dir(node);
         let deadline = tokio::time::Instant::now() + DEADLINE;
@@ -391,6 +406,10 @@ async fn a_deleted_blob_is_erased_from_every_nodes_stream_files() {
             if !files.iter().any(|f| is_stream_file(f)) {
                 let raft: Vec<_> = files.iter().filter(|f| !is_stream_file(f)).collect();
                 eprintln!("node {node}: after the deletion, still in {raft:?}");
+                assert!(
+                    files_under(&dir).iter().any(|f| f.contains(&format!("streams/{STREAM}/msgs/"))),
+                    "node {node}: the stream's message blocks are gone altogether"
+                );
                 break;
             }
             assert!(
