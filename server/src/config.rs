@@ -799,10 +799,7 @@ mod tests {
         let blobs = ["--store", "jetstream", "--nats", "nats://a:4222"];
         let on_js = parse(&[&blobs[..], &["--blob-store", "jetstream"]].concat());
         assert_eq!(on_js.unwrap().blob_store, BlobChoice::JetStream);
-        assert_eq!(
-            named(parse(&["--blob-store", "jetstream"])),
-            "blob-store"
-        );
+        assert_eq!(named(parse(&["--blob-store", "jetstream"])), "blob-store");
         assert_eq!(
             named(parse(&[&blobs[..], &["--blob-store", "s3"]].concat())),
             "blob-store"

@@ -24,8 +24,8 @@ use tokio::time::Instant;
 
 use crate::access::{Access, AccessError};
 use crate::blob::{BlobError, BlobStore, Blobs};
-use crate::config::BlobChoice;
 use crate::clock::{Clock, SystemClock};
+use crate::config::BlobChoice;
 use crate::config::RelayConfig;
 use crate::limits::{
     CONNECTION_RECEIVE_WINDOW, CONNECTION_SEND_WINDOW, REFUSAL_LOG_INTERVAL, STREAM_RECEIVE_WINDOW,

@@ -106,10 +106,18 @@ async fn an_upload_and_a_download_started_through_one_node_finish_through_the_ot
     // The download starts through A in odd-sized reads, and resumes through B.
     let mut got = Vec::new();
     while got.len() < data.len() / 2 {
-        got.extend(on_a.blob_read(id, &r, got.len() as u64, 40_000).await.unwrap());
+        got.extend(
+            on_a.blob_read(id, &r, got.len() as u64, 40_000)
+                .await
+                .unwrap(),
+        );
     }
     while got.len() < data.len() {
-        got.extend(on_b.blob_read(id, &r, got.len() as u64, 40_000).await.unwrap());
+        got.extend(
+            on_b.blob_read(id, &r, got.len() as u64, 40_000)
+                .await
+                .unwrap(),
+        );
     }
     assert_eq!(got, data);
     // Whole through B in full chunks, and ranges out of order (each found by a search).
@@ -214,7 +222,10 @@ async fn capabilities_and_every_refusal_hold_on_jetstream_and_the_relays_keep_se
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_appending_at_once_never_leave_a_gap_or_a_mixed_chunk() {
     let cluster = NatsCluster::start(3);
-    let (a, b) = (blobs(&cluster, limits()).await, blobs(&cluster, limits()).await);
+    let (a, b) = (
+        blobs(&cluster, limits()).await,
+        blobs(&cluster, limits()).await,
+    );
     let (w, r) = blob_caps();
     let id = a.create(&w, &r, 10_000, 0, 1000).await.unwrap().id;
     let (mut refused, mut both) = (0, 0);
@@ -248,7 +259,11 @@ async fn two_nodes_appending_at_once_never_leave_a_gap_or_a_mixed_chunk() {
     for node in [&a, &b] {
         let mut all = Vec::new();
         while all.len() < 10_000 {
-            all.extend(node.read(id, &r, all.len() as u64, 700, 1000).await.unwrap());
+            all.extend(
+                node.read(id, &r, all.len() as u64, 700, 1000)
+                    .await
+                    .unwrap(),
+            );
         }
         for block in all.chunks(1000) {
             assert!(block.iter().all(|&x| x == block[0]), "a mixed write");
@@ -261,7 +276,10 @@ async fn two_nodes_appending_at_once_never_leave_a_gap_or_a_mixed_chunk() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_nodes_sweeping_at_once_delete_each_expired_blob_once() {
     let cluster = NatsCluster::start(3);
-    let (a, b) = (blobs(&cluster, limits()).await, blobs(&cluster, limits()).await);
+    let (a, b) = (
+        blobs(&cluster, limits()).await,
+        blobs(&cluster, limits()).await,
+    );
     let now = 1_000_000;
     let mut expiring = Vec::new();
     for i in 0..4u64 {
@@ -270,7 +288,9 @@ async fn two_nodes_sweeping_at_once_delete_each_expired_blob_once() {
         // Some complete, some part-way, one empty.
         let written = [3000usize, 1000, 2000, 0][i as usize];
         if written > 0 {
-            b.write(c.id, &w, 0, vec![i as u8; written], now).await.unwrap();
+            b.write(c.id, &w, 0, vec![i as u8; written], now)
+                .await
+                .unwrap();
         }
         expiring.push((c.id, r));
     }
@@ -285,7 +305,10 @@ async fn two_nodes_sweeping_at_once_delete_each_expired_blob_once() {
             Err(BlobError::NotFound)
         ));
     }
-    assert_eq!(b.read(lasting, &r, 0, 100, now + 60).await.unwrap(), [9; 10]);
+    assert_eq!(
+        b.read(lasting, &r, 0, 100, now + 60).await.unwrap(),
+        [9; 10]
+    );
     assert_eq!(a.sweep(now + 60).await.unwrap(), 0);
     assert_eq!(b.sweep(now + 60).await.unwrap(), 0);
     // Only the lasting blob's meta message and its one chunk are left.
@@ -339,7 +362,10 @@ async fn the_budget_refuses_new_blobs_and_writes_past_it_until_a_blob_is_deleted
     while at < 100_000 {
         at = put(second, w2.clone(), at, 50_000).await.unwrap();
     }
-    assert_eq!(store.read(second, &r2, 99_990, 100, 1).await.unwrap(), [7; 10]);
+    assert_eq!(
+        store.read(second, &r2, 99_990, 100, 1).await.unwrap(),
+        [7; 10]
+    );
 }
 
 /// The files under `dir` holding `pattern`, relative to `dir`.
@@ -375,12 +401,19 @@ async fn a_deleted_blob_is_erased_from_every_nodes_stream_files() {
     let (kw, kr) = blob_caps();
     let keeper = store.create(&kw, &kr, 2000, 0, 1).await.unwrap().id;
     store.write(keeper, &kw, 0, vec![3; 1000], 1).await.unwrap();
-    let id = store.create(&w, &r, data.len() as u64, 0, 1).await.unwrap().id;
+    let id = store
+        .create(&w, &r, data.len() as u64, 0, 1)
+        .await
+        .unwrap()
+        .id;
     for (i, chunk) in data.chunks(MAX_BLOB_CHUNK).enumerate() {
         let at = (i * MAX_BLOB_CHUNK) as u64;
         store.write(id, &w, at, chunk.to_vec(), 1).await.unwrap();
     }
-    store.write(keeper, &kw, 1000, vec![4; 1000], 1).await.unwrap();
+    store
+        .write(keeper, &kw, 1000, vec![4; 1000], 1)
+        .await
+        .unwrap();
     let pattern = Pattern::bytes(marker);
     // While the blob exists, every node's stream files hold the marker (polled: nats-server
     // writes its message blocks shortly after acknowledging).
@@ -397,7 +430,10 @@ async fn a_deleted_blob_is_erased_from_every_nodes_stream_files() {
         }
     }
     store.delete(id, &r, 2).await.unwrap();
-    assert_eq!(store.read(keeper, &kr, 0, 2000, 2).await.unwrap().len(), 2000);
+    assert_eq!(
+        store.read(keeper, &kr, 0, 2000, 2).await.unwrap().len(),
+        2000
+    );
     for node in 0..3 {
         let dir = cluster.storage_dir(node);
         let deadline = tokio::time::Instant::now() + DEADLINE;
@@ -407,7 +443,9 @@ async fn a_deleted_blob_is_erased_from_every_nodes_stream_files() {
                 let raft: Vec<_> = files.iter().filter(|f| !is_stream_file(f)).collect();
                 eprintln!("node {node}: after the deletion, still in {raft:?}");
                 assert!(
-                    files_under(&dir).iter().any(|f| f.contains(&format!("streams/{STREAM}/msgs/"))),
+                    files_under(&dir)
+                        .iter()
+                        .any(|f| f.contains(&format!("streams/{STREAM}/msgs/"))),
                     "node {node}: the stream's message blocks are gone altogether"
                 );
                 break;
@@ -429,7 +467,10 @@ async fn status_when_back(client: &RelayClient, id: BlobId, cap: &BlobCapability
             Ok(st) => return st.committed,
             Err(e) => {
                 assert_eq!(e, refused(ErrorCode::Storage), "not the retryable code");
-                assert!(tokio::time::Instant::now() < deadline, "NATS never came back");
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "NATS never came back"
+                );
             }
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
@@ -454,10 +495,15 @@ async fn with_nats_gone_blob_requests_are_refused_retryably_and_work_again_when_
 
     cluster.kill_all();
     let storage = Err(refused(ErrorCode::Storage));
-    assert_eq!(client.blob_status(id, &r).await.map(|s| s.committed), storage);
+    assert_eq!(
+        client.blob_status(id, &r).await.map(|s| s.committed),
+        storage
+    );
     let chunk = data[MAX_BLOB_CHUNK..].to_vec();
     assert_eq!(
-        client.blob_write(id, &w, MAX_BLOB_CHUNK as u64, chunk).await,
+        client
+            .blob_write(id, &w, MAX_BLOB_CHUNK as u64, chunk)
+            .await,
         storage
     );
     let (w2, r2) = blob_caps();
@@ -467,11 +513,17 @@ async fn with_nats_gone_blob_requests_are_refused_retryably_and_work_again_when_
     );
     // The relay is up: it takes a new connection, which gets the same answer.
     let another = relay.client().await;
-    assert_eq!(another.blob_status(id, &w).await.map(|s| s.committed), storage);
+    assert_eq!(
+        another.blob_status(id, &w).await.map(|s| s.committed),
+        storage
+    );
 
     cluster.restart_all();
     let committed = status_when_back(&client, id, &r).await;
-    assert_eq!(committed, MAX_BLOB_CHUNK as u64, "the acknowledged chunk was kept");
+    assert_eq!(
+        committed, MAX_BLOB_CHUNK as u64,
+        "the acknowledged chunk was kept"
+    );
     upload(&client, id, &w, &data, committed as usize)
         .await
         .unwrap();

@@ -43,8 +43,14 @@ impl Blobs {
         now: u64,
     ) -> Result<Created, BlobError> {
         match self {
-            Blobs::Local(b) => b.create(write_cap, read_cap, total_len, ttl_secs, now).await,
-            Blobs::JetStream(b) => b.create(write_cap, read_cap, total_len, ttl_secs, now).await,
+            Blobs::Local(b) => {
+                b.create(write_cap, read_cap, total_len, ttl_secs, now)
+                    .await
+            }
+            Blobs::JetStream(b) => {
+                b.create(write_cap, read_cap, total_len, ttl_secs, now)
+                    .await
+            }
         }
     }
 

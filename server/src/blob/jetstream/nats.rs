@@ -228,7 +228,10 @@ impl Nats {
     ) -> Result<Published, BlobError> {
         let mut headers = async_nats::HeaderMap::new();
         if let Some(seq) = expected_last {
-            headers.insert("Nats-Expected-Last-Subject-Sequence", seq.to_string().as_str());
+            headers.insert(
+                "Nats-Expected-Last-Subject-Sequence",
+                seq.to_string().as_str(),
+            );
         }
         let reply = self
             .client
