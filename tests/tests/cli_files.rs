@@ -237,3 +237,40 @@ fn a_200_mib_file_streams_both_ways_and_arrives_intact() {
         );
     }
 }
+
+#[test]
+fn send_and_save_a_file_through_a_relay_with_blobs_on_jetstream() {
+    let cluster = hush_tests::nats::NatsCluster::start(3);
+    let nats = cluster.urls().join(",");
+    let relay = RelayProcess::start_with(&[
+        "--store",
+        "jetstream",
+        "--nats",
+        &nats,
+        "--blob-store",
+        "jetstream",
+    ]);
+    let (alice, bob) = pair(&relay);
+    let work = tempfile::tempdir().unwrap();
+    let src = work.path().join("report.bin");
+    // Several chunks, the last one short.
+    let sent_hash = write_pattern(&src, 300_001);
+    let sent = alice
+        .hush(&["send", "bob", "--file", src.to_str().unwrap(), "--json"])
+        .ok();
+    assert_eq!(sent.json_lines()[0]["type"], "sent");
+    let message = read_until_file(&bob);
+    let id = message["id"].as_str().unwrap().to_owned();
+    let out = tempfile::tempdir().unwrap();
+    let saved = hush_in(
+        &bob,
+        out.path(),
+        &["save", &id, "--json"],
+        Duration::from_secs(60),
+    )
+    .ok();
+    assert_eq!(saved.json_lines()[0]["type"], "saved");
+    assert_eq!(hash_file(&out.path().join("report.bin")), sent_hash);
+    // The relay node never opened a blob directory of its own: the file went through NATS.
+    assert!(!relay.data.path().join(hush_server::blob::BLOB_DIR).exists());
+}
