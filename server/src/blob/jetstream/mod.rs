@@ -586,8 +586,15 @@ impl JetStreamBlobs {
             .await?
         {
             from = m.seq + 1;
-            if record::meta_expiry(&m.data)? > now {
-                continue;
+            match record::meta_expiry(&m.data) {
+                Ok(expires_at) if expires_at > now => continue,
+                Ok(_) => {}
+                // One damaged message must not stop the expiry of every other blob; JetStream's
+                // maximum age removes it.
+                Err(e) => {
+                    tracing::warn!(error = %e, "skipping a blob meta message in the sweep");
+                    continue;
+                }
             }
             let Some(hash) = m.subject.rsplit('.').next() else {
                 continue;
