@@ -17,8 +17,7 @@
 //!   chunks never leave a gap, and an uploader resending a range sends the same bytes.) A
 //!   write acknowledged has a quorum of copies, so the committed length a status reports is
 //!   durable.
-//! - A read finds the chunk holding its offset (a per-node cursor for sequential downloads,
-//!   else a binary search over stream sequences) and reads forward from it.
+//! - A read finds the chunk holding its offset and reads forward from it (`read.rs`).
 //! - Delete (either capability) erases the meta message, so no new request finds the blob,
 //!   then every chunk; a write that raced the deletion erases its own chunk again.
 //! - The sweep reads the clear expiry of every meta message and deletes the expired blobs; two
@@ -35,10 +34,11 @@
 //! keep anything on the node's disk.
 
 mod nats;
+mod read;
 mod record;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hush_protocol::limits::MAX_BLOB_CHUNK;
@@ -50,7 +50,7 @@ use subtle::ConstantTimeEq;
 use super::params::{cap_hash, BlobLimits, CapHash};
 use super::{BlobError, Created, Status};
 use crate::store::jetstream::JetStreamConfig;
-use nats::{Get, Msg, Nats, Published};
+use nats::{Get, Nats, Published};
 use record::Meta;
 
 /// How much longer than the longest blob TTL JetStream keeps a blob message (one hour): room
@@ -371,161 +371,6 @@ impl JetStreamBlobs {
         }
         let start = self.chunk_at(&id, &hash, offset, last_seq).await?;
         self.read_from(&id, &hash, start, offset, n).await
-    }
-
-    /// Reads `n` bytes from `offset`, starting with the chunk message `first`, which holds
-    /// `offset`; remembers where it ended for the next read.
-    async fn read_from(
-        &self,
-        id: &BlobId,
-        hash: &str,
-        first: Msg,
-        offset: u64,
-        n: u64,
-    ) -> Result<Vec<u8>, BlobError> {
-        let subject = self.inner.names.chunks(hash);
-        // n <= MAX_BLOB_CHUNK, checked by the caller.
-        let mut out = Vec::with_capacity(n as usize);
-        let mut next = Some(first);
-        let mut pos = offset;
-        loop {
-            let Some(m) = next.take() else {
-                // The chunks went away under the read: the blob was deleted.
-                return Err(BlobError::NotFound);
-            };
-            let seq = m.seq;
-            let (at, data) = record::decode_chunk(m.data)?;
-            let end = at + data.len() as u64;
-            if at > pos {
-                return Err(BlobError::Corrupt("blob chunks do not follow each other"));
-            }
-            // A chunk ending before `pos` is a twin of one already read (see `write`).
-            if end > pos {
-                let want = (n - (pos - offset)).min(end - pos);
-                let from = (pos - at) as usize;
-                out.extend_from_slice(&data[from..from + want as usize]);
-                pos += want;
-                if pos == offset + n {
-                    self.remember(*id, at, seq);
-                    return Ok(out);
-                }
-            }
-            let filter = Get::Next {
-                from: seq + 1,
-                filter: &subject,
-            };
-            next = self.nats().get(self.stream(), filter).await?;
-        }
-    }
-
-    fn remember(&self, id: BlobId, offset: u64, seq: u64) {
-        let mut cursors = self
-            .inner
-            .cursors
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if cursors.len() >= MAX_CURSORS && !cursors.contains_key(&id) {
-            cursors.clear();
-        }
-        cursors.insert(id, (offset, seq));
-    }
-
-    fn forget(&self, id: &BlobId) {
-        let mut cursors = self
-            .inner
-            .cursors
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        cursors.remove(id);
-    }
-
-    /// The chunk message that holds byte `target` of a complete blob whose last chunk is at
-    /// stream sequence `last_seq`.
-    async fn chunk_at(
-        &self,
-        id: &BlobId,
-        hash: &str,
-        target: u64,
-        last_seq: u64,
-    ) -> Result<Msg, BlobError> {
-        let cursor = {
-            let cursors = self.inner.cursors.lock();
-            cursors
-                .unwrap_or_else(PoisonError::into_inner)
-                .get(id)
-                .copied()
-        };
-        if let Some((at, seq)) = cursor.filter(|(at, _)| *at <= target) {
-            if let Some(m) = self.scan_from(hash, seq, at, target).await? {
-                return Ok(m);
-            }
-        }
-        self.search(hash, target, last_seq).await
-    }
-
-    /// Scans forward from the chunk at `seq` (which starts at `at`) for the one holding
-    /// `target`, over at most [`CURSOR_SCAN`] chunks; `None` if it is further on, or if the
-    /// cursor no longer names a chunk of this blob.
-    async fn scan_from(
-        &self,
-        hash: &str,
-        mut seq: u64,
-        at: u64,
-        target: u64,
-    ) -> Result<Option<Msg>, BlobError> {
-        let subject = self.inner.names.chunks(hash);
-        for _ in 0..CURSOR_SCAN {
-            let filter = Get::Next {
-                from: seq,
-                filter: &subject,
-            };
-            let Some(m) = self.nats().get(self.stream(), filter).await? else {
-                return Ok(None);
-            };
-            let start = record::chunk_offset(&m.data)?;
-            // The cursor's own chunk must still be there, and no chunk may start past target.
-            if (m.seq == seq && start != at) || start > target {
-                return Ok(None);
-            }
-            let end = start + (m.data.len() - record::CHUNK_HEADER_LEN) as u64;
-            if target < end {
-                return Ok(Some(m));
-            }
-            seq = m.seq + 1;
-        }
-        Ok(None)
-    }
-
-    /// Binary search over stream sequences for the last chunk that starts at or before
-    /// `target`: the chunks of one blob are in the stream in offset order, between its first
-    /// chunk and `last_seq`.
-    async fn search(&self, hash: &str, target: u64, last_seq: u64) -> Result<Msg, BlobError> {
-        let subject = self.inner.names.chunks(hash);
-        let next = |from: u64| {
-            self.nats().get(
-                self.stream(),
-                Get::Next {
-                    from,
-                    filter: &subject,
-                },
-            )
-        };
-        let Some(mut best) = next(0).await? else {
-            return Err(BlobError::NotFound);
-        };
-        let mut hi = last_seq;
-        while best.seq < hi {
-            let mid = best.seq + (hi - best.seq).div_ceil(2);
-            let Some(m) = next(mid).await? else {
-                return Err(BlobError::NotFound);
-            };
-            if record::chunk_offset(&m.data)? <= target {
-                best = m;
-            } else {
-                hi = mid - 1;
-            }
-        }
-        Ok(best)
     }
 
     /// Deletes the blob (either capability): erases its meta message, then its chunks.
