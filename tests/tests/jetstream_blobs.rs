@@ -120,10 +120,16 @@ async fn an_upload_and_a_download_started_through_one_node_finish_through_the_ot
         );
     }
     assert_eq!(got, data);
-    // Whole through B in full chunks, and ranges out of order (each found by a search).
+    // Whole through B in full chunks, and ranges out of order (found by a search, or read
+    // forward from this node's last position).
     let full = download(&on_b, id, &r, data.len(), MAX_BLOB_CHUNK as u32);
     assert_eq!(full.await.unwrap(), data);
-    for (at, len) in [(5 * MAX_BLOB_CHUNK + 3, 60_000usize), (100, 1000), (0, 1)] {
+    for (at, len) in [
+        (5 * MAX_BLOB_CHUNK + 3, 60_000usize),
+        (100, 1000),
+        (0, 1),
+        (6 * MAX_BLOB_CHUNK + 10, 5000),
+    ] {
         let part = on_a.blob_read(id, &r, at as u64, len as u32).await.unwrap();
         assert_eq!(part, data[at..(at + len).min(data.len())]);
     }
