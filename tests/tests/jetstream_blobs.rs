@@ -262,6 +262,7 @@ async fn two_nodes_appending_at_once_never_leave_a_gap_or_a_mixed_chunk() {
     assert_eq!(st.committed, 10_000);
     // Every range reads whole and each 1000-byte write comes back unmixed, from either node,
     // in sequence and by search.
+    let mut first_read: Option<Vec<u8>> = None;
     for node in [&a, &b] {
         let mut all = Vec::new();
         while all.len() < 10_000 {
@@ -276,6 +277,8 @@ async fn two_nodes_appending_at_once_never_leave_a_gap_or_a_mixed_chunk() {
         }
         let part = node.read(id, &r, 4500, 1000, 1000).await.unwrap();
         assert_eq!(part, all[4500..5500]);
+        // Both nodes read the same bytes.
+        assert_eq!(first_read.get_or_insert_with(|| all.clone()), &all);
     }
 }
 

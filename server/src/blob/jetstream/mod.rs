@@ -13,8 +13,8 @@
 //!   chunk subject's last sequence is still the one read; of two nodes appending at once, one
 //!   gets the `Offset` refusal with the new committed length. (A clustered nats-server 2.9
 //!   can accept both when they arrive together: then both chunks start at the same offset,
-//!   the later one sets the committed length, and a read takes each byte from one of them;
-//!   chunks never leave a gap, and an uploader resending a range sends the same bytes.) A
+//!   the later one sets the committed length and, where they overlap, is the one every read
+//!   takes; chunks never leave a gap, and an uploader resending a range sends the same bytes.) A
 //!   write acknowledged has a quorum of copies, so the committed length a status reports is
 //!   durable.
 //! - A read finds the chunk holding its offset and reads forward from it (`read.rs`).
@@ -370,7 +370,8 @@ impl JetStreamBlobs {
             return Ok(Vec::new());
         }
         let start = self.chunk_at(&id, &hash, offset, last_seq).await?;
-        self.read_from(&id, &hash, start, offset, n).await
+        self.read_from(&id, &hash, start, (offset, n), last_seq)
+            .await
     }
 
     /// Deletes the blob (either capability): erases its meta message, then its chunks.

@@ -16,33 +16,52 @@ use super::{record, JetStreamBlobs, CURSOR_SCAN, MAX_CURSORS};
 use crate::blob::BlobError;
 
 impl JetStreamBlobs {
-    /// Reads `n` bytes from `offset`, starting with the chunk message `first`, which holds
-    /// `offset`; remembers where it ended for the next read.
+    /// Reads `n` bytes from `offset`, starting with the chunk message `first`, which starts at
+    /// or before `offset`; `last_seq` is the blob's last chunk. Remembers where it ended for the
+    /// next read.
+    ///
+    /// Each byte comes from the last chunk (in stream order) that starts at or before it: the
+    /// rule the search in [`JetStreamBlobs::chunk_at`] follows too, so two reads of one range
+    /// agree even where two chunks start at the same offset (see `write` in `mod.rs`). Before
+    /// using a chunk's bytes the read therefore looks at the next chunk, unless this one is the
+    /// last.
     pub(super) async fn read_from(
         &self,
         id: &BlobId,
         hash: &str,
         first: Msg,
-        offset: u64,
-        n: u64,
+        range: (u64, u64),
+        last_seq: u64,
     ) -> Result<Vec<u8>, BlobError> {
+        let (offset, n) = range;
         let subject = self.inner.names.chunks(hash);
         // n <= MAX_BLOB_CHUNK, checked by the caller.
         let mut out = Vec::with_capacity(n as usize);
-        let mut next = Some(first);
+        let mut cur = Some(first);
         let mut pos = offset;
         loop {
-            let Some(m) = next.take() else {
-                // The chunks went away under the read: the blob was deleted.
-                return Err(BlobError::NotFound);
-            };
+            // The chunks went away under the read: the blob was deleted.
+            let m = cur.take().ok_or(BlobError::NotFound)?;
             let seq = m.seq;
+            let next = match seq < last_seq {
+                true => {
+                    let after = Get::Next {
+                        from: seq + 1,
+                        filter: &subject,
+                    };
+                    self.nats().get(self.stream(), after).await?
+                }
+                false => None,
+            };
+            let limit = match &next {
+                Some(nm) => record::chunk_offset(&nm.data)?,
+                None => u64::MAX,
+            };
             let (at, data) = record::decode_chunk(m.data)?;
-            let end = at + data.len() as u64;
             if at > pos {
                 return Err(BlobError::Corrupt("blob chunks do not follow each other"));
             }
-            // A chunk ending before `pos` is a twin of one already read (see `write`).
+            let end = (at + data.len() as u64).min(limit);
             if end > pos {
                 let want = (n - (pos - offset)).min(end - pos);
                 let from = (pos - at) as usize;
@@ -53,11 +72,7 @@ impl JetStreamBlobs {
                     return Ok(out);
                 }
             }
-            let filter = Get::Next {
-                from: seq + 1,
-                filter: &subject,
-            };
-            next = self.nats().get(self.stream(), filter).await?;
+            cur = next;
         }
     }
 
