@@ -38,8 +38,9 @@ fn the_sample_config_passes_the_check_and_broken_ones_name_the_setting() {
         ("tls_cert = \"/etc/hush/cert.pem\"\n", "tls-key"),
         ("store = \"jetstream\"\n", "nats"),
         ("nats = \"nats://127.0.0.1:4222\"\n", "nats"),
+        ("blob_store = \"jetstream\"\n", "blob-store"),
         (
-            "store = \"jetstream\"\nnats = \"nats://127.0.0.1:4222\"\nblob_store = \"jetstream\"\n",
+            "store = \"jetstream\"\nnats = \"nats://127.0.0.1:4222\"\nblob_store = \"s3\"\n",
             "blob-store",
         ),
     ] {
@@ -50,6 +51,17 @@ fn the_sample_config_passes_the_check_and_broken_ones_name_the_setting() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(named), "{text}: {err}");
     }
+    // Blobs on JetStream go with the JetStream store.
+    let file = dir.path().join("hush.toml");
+    let text =
+        "store = \"jetstream\"\nnats = \"nats://127.0.0.1:4222\"\nblob_store = \"jetstream\"\n";
+    std::fs::write(&file, text).unwrap();
+    let out = check_config(&file);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `systemd-analyze verify` on a copy of `unit` whose ExecStart names a program that exists;
