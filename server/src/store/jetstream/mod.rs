@@ -24,7 +24,8 @@
 //!
 //! What NATS sees is in `codec.rs`: hashes for ids, sealed values keyed by the ids.
 //!
-//! What this module does not do: keep blobs (they stay in each node's data directory), or
+//! What this module does not do: keep blobs (`crate::blob::jetstream` does, with
+//! `--blob-store jetstream`, on a stream of its own), or
 //! count its contents for metrics ([`QueueStore::stats`] is `None`: counting would read every
 //! message).
 
