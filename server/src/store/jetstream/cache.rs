@@ -164,9 +164,10 @@ impl QueueCache {
         }
         let last = src.api.get(src.stream, Get::Last(&self.subject)).await?;
         let Some(target) = last.map(|m| m.seq) else {
-            // Nothing on the subject: the queue does not exist (any more).
-            self.msgs.clear();
-            self.last = 0;
+            // No last message: the queue is gone, or the subject's last message was just
+            // erased, after which nats-server 2.9 can answer "no message" for a subject that
+            // still holds earlier ones. Only a full read tells them apart.
+            self.load_full(src).await?;
             return Ok(true);
         };
         if target < self.last {
