@@ -58,6 +58,13 @@ fn is_disk_full(e: &io::Error) -> bool {
     e.kind() == io::ErrorKind::StorageFull || e.kind() == io::ErrorKind::QuotaExceeded
 }
 
+/// A JetStream call of the blob backend failed: retryable, as every store failure is.
+impl From<crate::store::StoreError> for BlobError {
+    fn from(e: crate::store::StoreError) -> BlobError {
+        BlobError::Backend(e.to_string())
+    }
+}
+
 impl From<io::Error> for BlobError {
     /// A full disk becomes [`BlobError::NoSpace`]; anything else stays an I/O error.
     fn from(e: io::Error) -> Self {

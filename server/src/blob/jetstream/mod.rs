@@ -33,7 +33,6 @@
 //! is its key vault's), encrypt the uploaded bytes again (they are the client's ciphertext), or
 //! keep anything on the node's disk.
 
-mod nats;
 mod read;
 mod record;
 
@@ -49,13 +48,17 @@ use subtle::ConstantTimeEq;
 
 use super::params::{cap_hash, BlobLimits, CapHash};
 use super::{BlobError, Created, Status};
+use crate::store::jetstream::api::{Api, Checked, Get};
+use crate::store::jetstream::connect_client;
 use crate::store::jetstream::JetStreamConfig;
-use nats::{Get, Nats, Published};
 use record::Meta;
 
 /// How much longer than the longest blob TTL JetStream keeps a blob message (one hour): room
 /// for clocks that disagree, and for the sweep to come first.
 pub const MAX_AGE_MARGIN: Duration = Duration::from_secs(3600);
+/// The stream settings an operator may change (blob TTL, budget, largest chunk); a stream
+/// that differs in any is updated on open.
+const STREAM_LIMITS: [&str; 3] = ["max_age", "max_bytes", "max_msg_size"];
 /// How many download cursors a node remembers; past it, it forgets them all.
 const MAX_CURSORS: usize = 4096;
 /// How many chunks a read scans forward from a cursor before it searches instead.
@@ -103,7 +106,7 @@ pub struct JetStreamBlobs {
 }
 
 struct Inner {
-    nats: Nats,
+    nats: Api,
     names: Names,
     limits: BlobLimits,
     /// Per blob, the offset and stream sequence of the chunk a read last used.
@@ -149,7 +152,10 @@ impl JetStreamBlobs {
         config: &JetStreamConfig,
         limits: BlobLimits,
     ) -> Result<JetStreamBlobs, BlobError> {
-        let nats = nats::connect(config).await?;
+        let client = connect_client(config, "hush-relay-blobs", None)
+            .await
+            .map_err(|e| BlobError::Backend(e.to_string()))?;
+        let nats = Api::new(client);
         let names = Names {
             prefix: config.prefix.clone(),
             stream: format!("{}_blobs", config.prefix),
@@ -157,9 +163,12 @@ impl JetStreamBlobs {
         let wanted = stream_config(&names, config.replicas, &limits);
         let deadline = tokio::time::Instant::now() + READY_WITHIN;
         let mut pause = Duration::from_millis(20);
-        while let Err(e) = nats.ensure_stream(wanted.clone()).await {
+        while let Err(e) = nats
+            .ensure_stream_updating(wanted.clone(), &STREAM_LIMITS)
+            .await
+        {
             if tokio::time::Instant::now() >= deadline {
-                return Err(e);
+                return Err(e.into());
             }
             tracing::debug!(error = %e, "waiting for NATS JetStream (blobs)");
             tokio::time::sleep(pause).await;
@@ -175,7 +184,7 @@ impl JetStreamBlobs {
         })
     }
 
-    fn nats(&self) -> &Nats {
+    fn nats(&self) -> &Api {
         &self.inner.nats
     }
 
@@ -264,11 +273,15 @@ impl JetStreamBlobs {
         let id = BlobId(id);
         let subject = self.inner.names.meta(&record::blob_hash(&id));
         let payload = meta.seal(&id, &subject);
-        match self.nats().publish(&subject, payload, Some(0)).await? {
-            Published::Stored(_) => Ok(Created { id, expires_at }),
-            Published::Full => Err(BlobError::NoSpace),
+        match self
+            .nats()
+            .publish_checked(&subject, payload, Some(0))
+            .await?
+        {
+            Checked::Stored(_) => Ok(Created { id, expires_at }),
+            Checked::Full => Err(BlobError::NoSpace),
             // A fresh random id whose subject is taken: practically impossible.
-            Published::Conflict => Err(BlobError::Backend("blob id collision".to_owned())),
+            Checked::Conflict => Err(BlobError::Backend("blob id collision".to_owned())),
         }
     }
 
@@ -298,10 +311,14 @@ impl JetStreamBlobs {
         }
         let subject = self.inner.names.chunks(&hash);
         let chunk = record::encode_chunk(offset, &data);
-        let seq = match self.nats().publish(&subject, chunk, Some(last_seq)).await? {
-            Published::Stored(seq) => seq,
-            Published::Full => return Err(BlobError::NoSpace),
-            Published::Conflict => {
+        let seq = match self
+            .nats()
+            .publish_checked(&subject, chunk, Some(last_seq))
+            .await?
+        {
+            Checked::Stored(seq) => seq,
+            Checked::Full => return Err(BlobError::NoSpace),
+            Checked::Conflict => {
                 let (committed, _) = self.committed(&hash).await?;
                 return Err(BlobError::Offset { committed });
             }

@@ -11,9 +11,9 @@ use std::sync::PoisonError;
 
 use hush_protocol::BlobId;
 
-use super::nats::{Get, Msg};
 use super::{record, JetStreamBlobs, CURSOR_SCAN, MAX_CURSORS};
 use crate::blob::BlobError;
+use crate::store::jetstream::api::{Get, Msg};
 
 impl JetStreamBlobs {
     /// Reads `n` bytes from `offset`, starting with the chunk message `first`, which starts at

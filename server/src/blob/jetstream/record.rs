@@ -13,7 +13,8 @@
 //!   sent them. Those bytes are the client's end-to-end ciphertext; the relay adds no layer of
 //!   its own (see `docs/decisions.md`), and deletion erases them in place.
 //!
-//! What it does not do: talk to NATS (`nats.rs`) or enforce anything (`mod.rs`).
+//! What it does not do: talk to NATS (`crate::store::jetstream::api`) or enforce anything
+//! (`mod.rs`).
 
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{ChaCha20Poly1305, Key, Nonce};

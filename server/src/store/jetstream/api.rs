@@ -7,7 +7,10 @@
 //! serialises the writes to one queue without a lock in the relay. Deletions erase: the server
 //! overwrites the message bytes.
 //!
-//! What this module does not do: know what the messages mean (`queue.rs`, `codec.rs`).
+//! The blob backend on JetStream (`crate::blob::jetstream`) makes its calls through it too.
+//!
+//! What this module does not do: know what the messages mean (`queue.rs`, `codec.rs`, and the
+//! blob backend's `record.rs`).
 
 use std::time::Duration;
 
@@ -28,6 +31,8 @@ const NO_STREAM: u64 = 10059;
 const DELETE_FAILED: u64 = 10057;
 /// JetStream's error code for "sequence not found": another node erased the message first.
 const NO_SEQUENCE: u64 = 10043;
+/// JetStream's error code for a conditional publish whose expected last sequence is stale.
+const WRONG_LAST_SEQUENCE: u64 = 10071;
 /// How long a publish whose acknowledgement was lost is retried, with the same message id so
 /// that JetStream keeps one copy.
 const PUBLISH_RETRY_FOR: Duration = Duration::from_secs(20);
@@ -64,6 +69,11 @@ struct StoredMsg {
 }
 
 #[derive(Deserialize)]
+struct PubAck {
+    seq: u64,
+}
+
+#[derive(Deserialize)]
 struct Success {
     #[serde(default)]
     success: bool,
@@ -71,7 +81,7 @@ struct Success {
 
 /// One message read back: stream sequence, subject and payload.
 #[derive(Debug)]
-pub(super) struct Msg {
+pub(crate) struct Msg {
     /// The stream sequence.
     pub seq: u64,
     /// The subject it was published to.
@@ -81,7 +91,7 @@ pub(super) struct Msg {
 }
 
 /// Which message a read asks for.
-pub(super) enum Get<'a> {
+pub(crate) enum Get<'a> {
     /// The last message on a subject.
     Last(&'a str),
     /// The first message at or after a sequence whose subject matches a filter (wildcards
@@ -98,9 +108,20 @@ pub(super) enum Published {
     Conflict,
 }
 
+/// The outcome of a publish that a full stream may refuse ([`Api::publish_checked`]).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Checked {
+    /// Stored on a quorum at this stream sequence.
+    Stored(u64),
+    /// The subject's last sequence was not the one expected: nothing was stored.
+    Conflict,
+    /// The stream is full (its byte limit, which discards new messages): nothing was stored.
+    Full,
+}
+
 /// A JetStream context with the store's request helpers.
 #[derive(Clone)]
-pub(super) struct Api {
+pub(crate) struct Api {
     js: Context,
     client: async_nats::Client,
 }
@@ -118,7 +139,7 @@ fn api_failure(what: &str, e: &ApiError) -> StoreError {
 
 impl Api {
     /// Wraps a connected client.
-    pub(super) fn new(client: async_nats::Client) -> Api {
+    pub(crate) fn new(client: async_nats::Client) -> Api {
         Api {
             js: async_nats::jetstream::new(client.clone()),
             client,
@@ -142,7 +163,7 @@ impl Api {
     }
 
     /// Reads one message, or `None` if there is none.
-    pub(super) async fn get(
+    pub(crate) async fn get(
         &self,
         stream: &str,
         which: Get<'_>,
@@ -173,7 +194,7 @@ impl Api {
 
     /// Erases one message (the server overwrites its bytes). Returns `false` if it was gone
     /// already, so two nodes removing the same message do not fail.
-    pub(super) async fn erase(&self, stream: &str, seq: u64) -> Result<bool, StoreError> {
+    pub(crate) async fn erase(&self, stream: &str, seq: u64) -> Result<bool, StoreError> {
         let body = json!({ "seq": seq, "no_erase": false });
         let reply = self.call::<Success>(format!("STREAM.MSG.DELETE.{stream}"), &body);
         match reply.await? {
@@ -248,20 +269,83 @@ impl Api {
 
     /// Creates a stream unless one of that name exists.
     pub(super) async fn ensure_stream(&self, config: Value) -> Result<(), StoreError> {
+        self.ensure_stream_updating(config, &[]).await
+    }
+
+    /// Creates the stream `config` describes, or, if one of that name exists and any of the
+    /// `limits` keys of its configuration differ from `config`'s (an operator changed a TTL or
+    /// a budget), updates it to `config`.
+    pub(crate) async fn ensure_stream_updating(
+        &self,
+        config: Value,
+        limits: &[&str],
+    ) -> Result<(), StoreError> {
         let name = config["name"].as_str().unwrap_or_default().to_owned();
         let empty = json!({});
         let info = self.call::<Value>(format!("STREAM.INFO.{name}"), &empty);
-        match info.await? {
-            Ok(_) => return Ok(()),
-            Err(e) if e.err_code == NO_STREAM => {}
+        let existing = match info.await? {
+            Ok(v) => v,
+            Err(e) if e.err_code == NO_STREAM => {
+                let created = self.call::<Value>(format!("STREAM.CREATE.{name}"), &config);
+                return match created.await? {
+                    Ok(_) => Ok(()),
+                    // Another node created it at the same time.
+                    Err(_) if self.exists(&name).await? => Ok(()),
+                    Err(e) => Err(api_failure("stream create", &e)),
+                };
+            }
             Err(e) => return Err(api_failure("stream info", &e)),
+        };
+        let current = &existing["config"];
+        if limits.iter().all(|k| current[k] == config[k]) {
+            return Ok(());
         }
-        let created = self.call::<Value>(format!("STREAM.CREATE.{name}"), &config);
-        match created.await? {
+        let updated = self.call::<Value>(format!("STREAM.UPDATE.{name}"), &config);
+        match updated.await? {
             Ok(_) => Ok(()),
-            // Another node created it at the same time.
-            Err(_) if self.exists(&name).await? => Ok(()),
-            Err(e) => Err(api_failure("stream create", &e)),
+            Err(e) => Err(api_failure("stream update", &e)),
+        }
+    }
+
+    /// Bytes the stream holds now.
+    pub(crate) async fn stream_bytes(&self, stream: &str) -> Result<u64, StoreError> {
+        let empty = json!({});
+        let info = self.call::<Value>(format!("STREAM.INFO.{stream}"), &empty);
+        match info.await? {
+            Ok(v) => Ok(v["state"]["bytes"].as_u64().unwrap_or(0)),
+            Err(e) => Err(api_failure("stream info", &e)),
+        }
+    }
+
+    /// Publishes `payload` once, with no retry, and waits for the quorum acknowledgement.
+    /// With `expected_last`, the message is stored only if the subject's last stream sequence
+    /// is that one (0: no message on the subject yet). A stream at its byte limit answers
+    /// [`Checked::Full`].
+    pub(crate) async fn publish_checked(
+        &self,
+        subject: &str,
+        payload: Vec<u8>,
+        expected_last: Option<u64>,
+    ) -> Result<Checked, StoreError> {
+        let mut headers = async_nats::HeaderMap::new();
+        if let Some(seq) = expected_last {
+            headers.insert(
+                "Nats-Expected-Last-Subject-Sequence",
+                seq.to_string().as_str(),
+            );
+        }
+        let reply = self
+            .client
+            .request_with_headers(subject.to_owned(), headers, payload.into())
+            .await
+            .map_err(|e| transient("publish", e))?;
+        let parsed: Reply<PubAck> =
+            serde_json::from_slice(&reply.payload).map_err(|e| transient("publish reply", e))?;
+        match parsed {
+            Reply::Ok(ack) => Ok(Checked::Stored(ack.seq)),
+            Reply::Err { error } if error.err_code == WRONG_LAST_SEQUENCE => Ok(Checked::Conflict),
+            Reply::Err { error } if is_full(&error) => Ok(Checked::Full),
+            Reply::Err { error } => Err(api_failure("publish", &error)),
         }
     }
 
@@ -284,4 +368,10 @@ impl Api {
     pub(super) fn client(&self) -> async_nats::Client {
         self.client.clone()
     }
+}
+
+/// Whether a publish was refused because the stream reached its byte or message limit.
+fn is_full(e: &ApiError) -> bool {
+    let d = e.description.to_ascii_lowercase();
+    d.contains("maximum bytes") || d.contains("maximum messages")
 }

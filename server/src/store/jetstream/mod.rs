@@ -29,7 +29,7 @@
 //! count its contents for metrics ([`QueueStore::stats`] is `None`: counting would read every
 //! message).
 
-mod api;
+pub(crate) mod api;
 mod cache;
 mod codec;
 mod local;
@@ -196,14 +196,24 @@ async fn connect(
     config: &JetStreamConfig,
     reconnected: mpsc::UnboundedSender<()>,
 ) -> Result<async_nats::Client, JetStreamError> {
+    connect_client(config, "hush-relay", Some(reconnected)).await
+}
+
+/// Connects to the cluster `config` names, with its credentials and CA if set, naming the
+/// connection `name`; `reconnected` hears of every (re)connection.
+pub(crate) async fn connect_client(
+    config: &JetStreamConfig,
+    name: &str,
+    reconnected: Option<mpsc::UnboundedSender<()>>,
+) -> Result<async_nats::Client, JetStreamError> {
     let urls = config.urls.join(",");
     let fail = |detail: String| JetStreamError::Connect {
         urls: urls.clone(),
         detail,
     };
-    let mut options = async_nats::ConnectOptions::new()
-        .name("hush-relay")
-        .event_callback(move |event| {
+    let mut options = async_nats::ConnectOptions::new().name(name);
+    if let Some(reconnected) = reconnected {
+        options = options.event_callback(move |event| {
             let reconnected = reconnected.clone();
             async move {
                 if matches!(event, async_nats::Event::Connected) {
@@ -211,6 +221,7 @@ async fn connect(
                 }
             }
         });
+    }
     if let Some(path) = &config.creds_file {
         options = options
             .credentials_file(path)
