@@ -24,7 +24,6 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use hush_protocol::BlobId;
 use hush_vault::Vault;
 use rand::RngCore;
-use subtle::ConstantTimeEq;
 
 use super::checkpoint::Checkpointer;
 use super::cipher::DataKey;
@@ -142,14 +141,7 @@ impl Inner {
         total_len: u64,
         expires_at: u64,
     ) -> Result<Created, BlobError> {
-        if bool::from(write_hash.ct_eq(&read_hash)) {
-            return Err(BlobError::Malformed(
-                "the read and write capabilities are equal",
-            ));
-        }
-        if total_len > self.limits.max_bytes {
-            return Err(BlobError::TooLarge);
-        }
+        self.limits.check_new(&write_hash, &read_hash, total_len)?;
         let charge = self.reserve(total_len)?;
         let mut id = [0u8; 16];
         rand::rngs::OsRng.fill_bytes(&mut id);

@@ -93,13 +93,9 @@ impl BlobStore {
         ttl_secs: u32,
         now: u64,
     ) -> Result<Created, BlobError> {
-        let max = self.inner.limits.max_ttl_secs;
-        let ttl = match ttl_secs {
-            0 => max,
-            t => u64::from(t).min(max),
-        };
+        let expires_at = self.inner.limits.expiry(ttl_secs, now);
         let (w, r) = (cap_hash(write_cap), cap_hash(read_cap));
-        self.blocking(move |i| i.create(w, r, total_len, now.saturating_add(ttl)))
+        self.blocking(move |i| i.create(w, r, total_len, expires_at))
             .await
     }
 

@@ -2,10 +2,13 @@
 //! hash under which it keeps a capability.
 //!
 //! What it does not do: read settings (the relay's configuration makes [`BlobLimits`]) or
-//! enforce the limits (`index` does).
+//! keep the budget (each backend does); it holds the checks every backend makes alike.
 
 use hush_protocol::BlobCapability;
 use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::BlobError;
 
 /// Subdirectory of the data directory that holds the blobs.
 pub const BLOB_DIR: &str = "blobs";
@@ -38,4 +41,35 @@ pub struct BlobLimits {
     pub budget_bytes: u64,
     /// Longest blob lifetime in seconds; requested TTLs are capped at it.
     pub max_ttl_secs: u64,
+}
+
+impl BlobLimits {
+    /// Refuses a new blob whose two capabilities are equal (compared in constant time) or
+    /// whose length is over [`BlobLimits::max_bytes`].
+    pub(super) fn check_new(
+        &self,
+        write_hash: &CapHash,
+        read_hash: &CapHash,
+        total_len: u64,
+    ) -> Result<(), BlobError> {
+        if bool::from(write_hash.ct_eq(read_hash)) {
+            return Err(BlobError::Malformed(
+                "the read and write capabilities are equal",
+            ));
+        }
+        if total_len > self.max_bytes {
+            return Err(BlobError::TooLarge);
+        }
+        Ok(())
+    }
+
+    /// When a blob created at `now` with a requested TTL of `ttl_secs` expires: `0` means
+    /// the longest lifetime, and a longer TTL is capped at it.
+    pub(super) fn expiry(&self, ttl_secs: u32, now: u64) -> u64 {
+        let ttl = match ttl_secs {
+            0 => self.max_ttl_secs,
+            t => u64::from(t).min(self.max_ttl_secs),
+        };
+        now.saturating_add(ttl)
+    }
 }

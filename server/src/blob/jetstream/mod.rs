@@ -245,23 +245,12 @@ impl JetStreamBlobs {
     ) -> Result<Created, BlobError> {
         let limits = &self.inner.limits;
         let (write_hash, read_hash) = (cap_hash(write_cap), cap_hash(read_cap));
-        if bool::from(write_hash.ct_eq(&read_hash)) {
-            return Err(BlobError::Malformed(
-                "the read and write capabilities are equal",
-            ));
-        }
-        if total_len > limits.max_bytes {
-            return Err(BlobError::TooLarge);
-        }
+        limits.check_new(&write_hash, &read_hash, total_len)?;
         let stored = self.nats().stream_bytes(self.stream()).await?;
         if stored.saturating_add(total_len) > limits.budget_bytes {
             return Err(BlobError::NoSpace);
         }
-        let ttl = match ttl_secs {
-            0 => limits.max_ttl_secs,
-            t => u64::from(t).min(limits.max_ttl_secs),
-        };
-        let expires_at = now.saturating_add(ttl);
+        let expires_at = limits.expiry(ttl_secs, now);
         let meta = Meta {
             write_hash,
             read_hash,
