@@ -17,6 +17,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use crate::forensic::{self, Pattern};
+use crate::DEADLINE;
+
 /// How long a node may take to report healthy.
 const HEALTHY_WITHIN: Duration = Duration::from_secs(30);
 /// How many times a cluster start is tried on new ports.
@@ -225,6 +228,64 @@ impl NatsCluster {
         }
     }
 
+    /// The files under node `i`'s storage directory that hold `pattern`, relative to it.
+    pub fn files_holding(&self, i: usize, pattern: &Pattern<'_>) -> Vec<String> {
+        let dir = self.storage_dir(i);
+        forensic::files_holding(&dir, pattern)
+            .into_iter()
+            .map(|p| p.strip_prefix(&dir).unwrap_or(&p).display().to_string())
+            .collect()
+    }
+
+    /// Waits until, on every node, a message file of `stream` holds `pattern`, after showing
+    /// that the search can see into each node's storage (nats-server writes its message blocks
+    /// shortly after acknowledging, so this polls, failing the test at the deadline).
+    pub async fn await_in_stream_files(&self, stream: &str, pattern: &Pattern<'_>) {
+        let deadline = tokio::time::Instant::now() + DEADLINE;
+        for node in 0..self.nodes.len() {
+            forensic::assert_can_see(&self.storage_dir(node), pattern);
+            while !self
+                .files_holding(node, pattern)
+                .iter()
+                .any(|f| in_stream(f, stream))
+            {
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "node {node} never wrote it"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    /// Waits until no message file of `stream` on any node holds `pattern` (failing the test
+    /// at the deadline, naming `what`), and returns, per node, the other files that still do
+    /// (the RAFT logs, until NATS compacts them).
+    pub async fn await_gone_from_stream_files(
+        &self,
+        stream: &str,
+        pattern: &Pattern<'_>,
+        what: &str,
+    ) -> Vec<Vec<String>> {
+        let mut left = Vec::new();
+        for node in 0..self.nodes.len() {
+            let deadline = tokio::time::Instant::now() + DEADLINE;
+            loop {
+                let files = self.files_holding(node, pattern);
+                if !files.iter().any(|f| in_stream(f, stream)) {
+                    left.push(files);
+                    break;
+                }
+                assert!(
+                    tokio::time::Instant::now() < deadline,
+                    "node {node}'s stream files still hold {what}: {files:?}"
+                );
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        left
+    }
+
     /// The JetStream storage directory of node `i`, for forensic searches.
     pub fn storage_dir(&self, i: usize) -> PathBuf {
         self.nodes[i].dir.join("js")
@@ -247,6 +308,11 @@ impl NatsCluster {
         let state = &found["state"];
         Some((state["messages"].as_u64()?, state["last_seq"].as_u64()?))
     }
+}
+
+/// Whether `path` (relative to a node's storage directory) is one of `stream`'s own files.
+fn in_stream(path: &str, stream: &str) -> bool {
+    path.contains(&format!("streams/{stream}/"))
 }
 
 fn make_dir(root: &Path, i: usize) -> PathBuf {

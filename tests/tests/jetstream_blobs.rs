@@ -17,7 +17,7 @@ use hush_server::blob::{BlobError, BlobLimits};
 use hush_server::store::jetstream::{JetStreamConfig, JetStreamStore};
 use hush_server::tls::{CERT_FILE, KEY_FILE};
 use hush_tests::blobs::{blob_caps, download, random_bytes, upload};
-use hush_tests::forensic::{self, Pattern};
+use hush_tests::forensic::Pattern;
 use hush_tests::nats::NatsCluster;
 use hush_tests::{TestRelay, DEADLINE};
 
@@ -377,24 +377,12 @@ async fn the_budget_refuses_new_blobs_and_writes_past_it_until_a_blob_is_deleted
     );
 }
 
-/// The files under `dir` holding `pattern`, relative to `dir`.
-fn holding(dir: &Path, pattern: &Pattern<'_>) -> Vec<String> {
-    forensic::files_holding(dir, pattern)
-        .into_iter()
-        .map(|p| p.strip_prefix(dir).unwrap_or(&p).display().to_string())
-        .collect()
-}
-
 /// Every file under `dir`, relative to it.
 fn files_under(dir: &Path) -> Vec<String> {
     hush_tests::blobs::files_under(dir)
         .into_iter()
         .map(|p| p.strip_prefix(dir).unwrap_or(&p).display().to_string())
         .collect()
-}
-
-fn is_stream_file(path: &str) -> bool {
-    path.contains(&format!("streams/{STREAM}/"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -424,47 +412,24 @@ async fn a_deleted_blob_is_erased_from_every_nodes_stream_files() {
         .await
         .unwrap();
     let pattern = Pattern::bytes(marker);
-    // While the blob exists, every node's stream files hold the marker (polled: nats-server
-    // writes its message blocks shortly after acknowledging).
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    for node in 0..3 {
-        let dir = cluster.storage_dir(node);
-        forensic::assert_can_see(&dir, &pattern);
-        while !holding(&dir, &pattern).iter().any(|f| is_stream_file(f)) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "node {node} never wrote it"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    // While the blob exists, every node's stream files hold the marker.
+    cluster.await_in_stream_files(STREAM, &pattern).await;
     store.delete(id, &r, 2).await.unwrap();
     assert_eq!(
         store.read(keeper, &kr, 0, 2000, 2).await.unwrap().len(),
         2000
     );
-    for node in 0..3 {
-        let dir = cluster.storage_dir(node);
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            let files = holding(&dir, &pattern);
-            if !files.iter().any(|f| is_stream_file(f)) {
-                let raft: Vec<_> = files.iter().filter(|f| !is_stream_file(f)).collect();
-                eprintln!("node {node}: after the deletion, still in {raft:?}");
-                assert!(
-                    files_under(&dir)
-                        .iter()
-                        .any(|f| f.contains(&format!("streams/{STREAM}/msgs/"))),
-                    "node {node}: the stream's message blocks are gone altogether"
-                );
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "node {node}'s stream files still hold the deleted blob: {files:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    let left = cluster
+        .await_gone_from_stream_files(STREAM, &pattern, "the deleted blob")
+        .await;
+    for (node, raft) in left.iter().enumerate() {
+        eprintln!("node {node}: after the deletion, still in {raft:?}");
+        assert!(
+            files_under(&cluster.storage_dir(node))
+                .iter()
+                .any(|f| f.contains(&format!("streams/{STREAM}/msgs/"))),
+            "node {node}: the stream's message blocks are gone altogether"
+        );
     }
 }
 

@@ -7,7 +7,6 @@
 //! message in place). The RAFT logs of the stream's replica group may still hold a copy until
 //! NATS compacts them; the test reports where, and `docs/operations.md` says for how long.
 
-use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine;
@@ -16,8 +15,10 @@ use hush_server::store::jetstream::{JetStreamConfig, JetStreamStore};
 use hush_server::store::{NewEnvelope, QueueRecord, QueueStore, Quota};
 use hush_tests::forensic::{self, Pattern};
 use hush_tests::nats::NatsCluster;
-use hush_tests::DEADLINE;
 use sha2::{Digest, Sha256};
+
+/// The queue stream, whose own files must no longer hold an acked envelope.
+const STREAM: &str = "hush_queues";
 
 const QUOTA: Quota = Quota {
     max_messages: 100,
@@ -43,18 +44,6 @@ async fn stored_payload(urls: &[String], rid: &RecipientId) -> Vec<u8> {
     base64::engine::general_purpose::STANDARD
         .decode(data)
         .expect("base64")
-}
-
-/// The files under `dir` holding `pattern`, relative to `dir`.
-fn holding(dir: &Path, pattern: &Pattern<'_>) -> Vec<String> {
-    forensic::files_holding(dir, pattern)
-        .into_iter()
-        .map(|p| p.strip_prefix(dir).unwrap_or(&p).display().to_string())
-        .collect()
-}
-
-fn is_stream_file(path: &str) -> bool {
-    path.contains("streams/hush_queues/")
 }
 
 /// A JetStream store on `cluster` with one queue holding one envelope sent at time 1; returns
@@ -97,38 +86,15 @@ async fn an_acked_envelope_is_erased_from_every_nodes_stream_files() {
     let needle = &payload[payload.len() - 64..];
     let pattern = Pattern::bytes(needle);
 
-    // While pending, every node's stream files hold it (polled: nats-server writes its message
-    // blocks shortly after acknowledging).
-    let deadline = tokio::time::Instant::now() + DEADLINE;
-    for node in 0..3 {
-        let dir = cluster.storage_dir(node);
-        forensic::assert_can_see(&dir, &pattern);
-        while !holding(&dir, &pattern).iter().any(|f| is_stream_file(f)) {
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "node {node} never wrote it"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    }
+    // While pending, every node's stream files hold it.
+    cluster.await_in_stream_files(STREAM, &pattern).await;
 
     assert!(store.ack(rid, id, 2).await.unwrap());
-    for node in 0..3 {
-        let dir = cluster.storage_dir(node);
-        let deadline = tokio::time::Instant::now() + DEADLINE;
-        loop {
-            let files = holding(&dir, &pattern);
-            if !files.iter().any(|f| is_stream_file(f)) {
-                let raft: Vec<_> = files.iter().filter(|f| !is_stream_file(f)).collect();
-                eprintln!("node {node}: after the ack, still in {raft:?}");
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "node {node}'s stream files still hold the acked envelope: {files:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+    let left = cluster
+        .await_gone_from_stream_files(STREAM, &pattern, "the acked envelope")
+        .await;
+    for (node, raft) in left.iter().enumerate() {
+        eprintln!("node {node}: after the ack, still in {raft:?}");
     }
 }
 
@@ -146,10 +112,9 @@ async fn how_long_raft_logs_keep_an_acked_envelope() {
     let acked = tokio::time::Instant::now();
     let deadline = acked + Duration::from_secs(600);
     for node in 0..3 {
-        let dir = cluster.storage_dir(node);
-        forensic::assert_can_see(&dir, &pattern);
+        forensic::assert_can_see(&cluster.storage_dir(node), &pattern);
         loop {
-            let files = holding(&dir, &pattern);
+            let files = cluster.files_holding(node, &pattern);
             if files.is_empty() {
                 eprintln!("node {node}: no copy {:?} after the ack", acked.elapsed());
                 break;
